@@ -1,0 +1,457 @@
+"""The HTTP server: Nomad's /v1 API over a simulation, plus /v1/sim to drive simulated time.
+
+Nomad: command/agent/http.go (wrap: headers, plain-text errors with their codes, blocking-query
+parameters) and command/agent/job_endpoint.go (JobSpecificRequest: the suffix routing of
+/v1/job/<id>/..., so IDs with slashes such as dispatched children route). Each handler calls
+one `JobsApi` method under the single simulation lock; reads with `?index=` block in simulated
+time (sim.api.blocking); `SimClock` moves time on request or with the wall clock.
+
+This is the only module that imports the web stack (starlette, uvicorn).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from sim.api.blocking import BlockingQueries, parse_index, parse_wait
+from sim.api.requests import body, query_bool
+from sim.api.simclock import SimClock
+from sim.errors import ApiError
+
+READ_HEADERS = {"X-Nomad-KnownLeader": "true", "X-Nomad-LastContact": "0"}
+WRITES = ("PUT", "POST")
+ALL_METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
+# /v1/job/<id><suffix> -> (handler name, blocking tables); Nomad checks the suffixes in this order.
+JOB_SUFFIXES = (
+    ("/evaluate", "job_evaluate", None), ("/allocations", "job_allocations", {"allocs"}),
+    ("/evaluations", "job_evaluations", {"evals"}), ("/periodic/force", "job_periodic_force", None),
+    ("/plan", "job_plan", None), ("/summary", "job_summary", {"job_summary"}),
+    ("/dispatch", "job_dispatch", None), ("/versions", "job_versions", {"job_version"}),
+    ("/revert", "job_revert", None), ("/deployments", "job_deployments", {"deployment"}),
+    ("/deployment", "job_deployment", {"deployment"}), ("/stable", "job_stable", None),
+)
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON, as Nomad answers without ?pretty."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def go_json_error(exc: json.JSONDecodeError) -> str:
+    """A JSON syntax error worded as Go's decoder words it."""
+    doc, pos = exc.doc, exc.pos
+    if pos >= len(doc.rstrip()) or exc.msg.startswith("Unterminated string"):
+        return "unexpected EOF"
+    return f"invalid character {doc[pos]!r} looking for beginning of value"
+
+
+def error_response(exc: ApiError, index: int | None = None) -> Response:
+    """A Nomad error: the message as the whole plain-text body."""
+    headers = {"X-Nomad-Index": str(index)} if index is not None else None
+    return Response(exc.message, status_code=exc.status, media_type="text/plain", headers=headers)
+
+
+def invalid_method() -> ApiError:
+    """Nomad: ErrInvalidMethod."""
+    return ApiError(405, "Invalid method")
+
+
+class NomadHttp:
+    """Request handlers bound to one simulation."""
+
+    def __init__(self, simulation: Any, clock: str = "manual", speed: float = 1.0):
+        self.sim = simulation
+        self.api = simulation.api
+        self.lock = asyncio.Lock()
+        self.blocking = BlockingQueries(simulation.state)
+        self.clock = SimClock(simulation, self.blocking, self.lock, clock, speed)
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    async def _body(self, request: Request) -> Any:
+        raw = await request.body()
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ApiError(400, go_json_error(exc)) from None
+        except UnicodeDecodeError:
+            raise ApiError(400, "invalid character in request body") from None
+
+    def _wall_cap(self, wait: float) -> float:
+        """Wall seconds a blocked request may wait at most (so a client never hangs)."""
+        return wait if self.clock.mode == "manual" else wait / self.clock.speed + 1.0
+
+    async def read(self, request: Request, fn: Callable[..., Any], tables: set[str], *args: Any,
+                   **kwargs: Any) -> Response:
+        """A GET: run the read, blocking while its index is not past `?index=`."""
+        q = request.query_params
+        min_index = parse_index(q.get("index"))
+        wait = parse_wait(q.get("wait")) if min_index else 0.0
+        kwargs.setdefault("namespace", q.get("namespace") or "default")
+        loop = asyncio.get_running_loop()
+        deadline, wall_end = self.sim.now + wait, loop.time() + self._wall_cap(wait)
+        while True:
+            async with self.lock:
+                result, error = self._call(fn, args, kwargs)
+                index = self.api.last_index
+            remaining = wall_end - loop.time()
+            if not min_index or index > min_index or self.sim.now >= deadline or remaining <= 0:
+                break
+            await self.blocking.wait(frozenset(tables), deadline, remaining)
+        if error is not None:
+            return error_response(error, index)
+        return Response(dumps(result), media_type="application/json",
+                        headers={"X-Nomad-Index": str(index), **READ_HEADERS})
+
+    @staticmethod
+    def _call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[Any, ApiError | None]:
+        try:
+            return fn(*args, **kwargs), None
+        except ApiError as exc:
+            return None, exc
+
+    async def write(self, request: Request, fn: Callable[..., Any], *args: Any, with_body: bool = True,
+                    **kwargs: Any) -> Response:
+        """A PUT/POST/DELETE: one API call under the lock; X-Nomad-Index is the write's index."""
+        if with_body:
+            args = (*args, await self._body(request))
+        kwargs.setdefault("namespace", request.query_params.get("namespace") or "default")
+        async with self.lock:
+            result = fn(*args, **kwargs)
+            index = self.api.last_index
+        return Response(dumps(result), media_type="application/json", headers={"X-Nomad-Index": str(index)})
+
+    # -- /v1/jobs ---------------------------------------------------------------------------
+
+    async def jobs(self, request: Request) -> Response:
+        """GET list, PUT/POST register."""
+        q = request.query_params
+        if request.method == "GET":
+            return await self.read(request, self.api.list_jobs, {"jobs", "job_summary"}, q.get("prefix", ""),
+                                   meta=query_bool(q.get("meta")))
+        if request.method in WRITES:
+            return await self.write(request, self.api.register_job)
+        raise invalid_method()
+
+    async def jobs_parse(self, request: Request) -> Response:
+        """PUT/POST /v1/jobs/parse."""
+        if request.method not in WRITES:
+            raise invalid_method()
+        payload = await self._body(request)
+        return Response(dumps(self.api.parse_job(payload)), media_type="application/json")
+
+    async def job_specific(self, request: Request) -> Response:
+        """/v1/job/<id>[/<suffix>]: Nomad's suffix routing, then the job itself."""
+        path = request.path_params["rest"]
+        for suffix, name, tables in JOB_SUFFIXES:
+            if path.endswith(suffix) and len(path) > len(suffix):
+                return await getattr(self, name)(request, path[: -len(suffix)], tables)
+        return await self.job_crud(request, path)
+
+    async def job_crud(self, request: Request, job_id: str) -> Response:
+        """GET read, PUT/POST update, DELETE deregister."""
+        q = request.query_params
+        if request.method == "GET":
+            return await self.read(request, self.api.read_job, {"jobs"}, job_id)
+        if request.method in WRITES:
+            return await self.write(request, self.api.update_job, job_id)
+        if request.method == "DELETE":
+            priority = q.get("eval_priority")
+            if priority is not None and not priority.isdigit():
+                raise ApiError(400, "Failed to parse value of eval_priority")
+            return await self.write(request, self.api.deregister_job, job_id, with_body=False,
+                                    purge=query_bool(q.get("purge")), eval_priority=int(priority or 0))
+        raise invalid_method()
+
+    def _get(self, request: Request) -> None:
+        if request.method != "GET":
+            raise invalid_method()
+
+    def _post(self, request: Request) -> None:
+        if request.method not in WRITES:
+            raise invalid_method()
+
+    async def job_evaluate(self, request: Request, job_id: str, _tables: Any) -> Response:
+        self._post(request)
+        return await self.write(request, self.api.evaluate_job, job_id)
+
+    async def job_allocations(self, request: Request, job_id: str, tables: set[str]) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.job_allocations, tables, job_id,
+                               all=query_bool(request.query_params.get("all")))
+
+    async def job_evaluations(self, request: Request, job_id: str, tables: set[str]) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.job_evaluations, tables, job_id)
+
+    async def job_periodic_force(self, request: Request, job_id: str, _tables: Any) -> Response:
+        self._post(request)
+        return await self.write(request, self.api.force_periodic, job_id, with_body=False)
+
+    async def job_plan(self, request: Request, job_id: str, _tables: Any) -> Response:
+        self._post(request)
+        return await self.write(request, self.api.plan_job, job_id)
+
+    async def job_summary(self, request: Request, job_id: str, tables: set[str]) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.job_summary, tables, job_id)
+
+    async def job_dispatch(self, request: Request, job_id: str, _tables: Any) -> Response:
+        self._post(request)
+        payload = await self._body(request)
+        token = request.query_params.get("idempotency_token")
+        if token and isinstance(payload, dict | type(None)):
+            payload = {**(payload or {}), "IdempotencyToken": token}
+        return await self.write(request, self.api.dispatch_job, job_id, payload, with_body=False)
+
+    async def job_versions(self, request: Request, job_id: str, tables: set[str]) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.job_versions, tables, job_id,
+                               diffs=query_bool(request.query_params.get("diffs")))
+
+    async def job_revert(self, request: Request, job_id: str, _tables: Any) -> Response:
+        self._post(request)
+        return await self.write(request, self.api.revert_job, job_id)
+
+    async def job_deployments(self, request: Request, job_id: str, tables: set[str]) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.job_deployments, tables, job_id,
+                               all=query_bool(request.query_params.get("all")))
+
+    async def job_deployment(self, request: Request, job_id: str, tables: set[str]) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.job_deployment, tables, job_id)
+
+    async def job_stable(self, request: Request, job_id: str, _tables: Any) -> Response:
+        self._post(request)
+        return await self.write(request, self.api.stable_job, job_id)
+
+    # -- evaluations, allocations, deployments, nodes ------------------------------------------
+
+    async def evaluation(self, request: Request) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.read_evaluation, {"evals"}, request.path_params["id"])
+
+    async def allocation(self, request: Request) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.read_allocation, {"allocs"}, request.path_params["id"])
+
+    async def deployments(self, request: Request) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.list_deployments, {"deployment"},
+                               request.query_params.get("prefix", ""))
+
+    async def deployment(self, request: Request) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.read_deployment, {"deployment"}, request.path_params["id"])
+
+    async def deployment_action(self, request: Request) -> Response:
+        self._post(request)
+        action, dep_id = request.path_params["action"], request.path_params["id"]
+        if action not in ("promote", "fail", "pause"):
+            return await _not_found(request)
+        if action == "fail":
+            return await self.write(request, self.api.fail_deployment, dep_id, with_body=False)
+        fn = self.api.promote_deployment if action == "promote" else self.api.pause_deployment
+        return await self.write(request, fn, dep_id)
+
+    async def nodes(self, request: Request) -> Response:
+        self._get(request)
+        q = request.query_params
+        return await self.read(request, self.api.list_nodes, {"nodes"}, q.get("prefix", ""),
+                               resources=query_bool(q.get("resources")))
+
+    async def node(self, request: Request) -> Response:
+        self._get(request)
+        return await self.read(request, self.api.read_node, {"nodes"}, request.path_params["id"])
+
+    async def node_action(self, request: Request) -> Response:
+        action = request.path_params["action"]
+        if action not in ("drain", "eligibility"):
+            return await _not_found(request)
+        self._post(request)
+        fn = self.api.drain_node if action == "drain" else self.api.node_eligibility
+        return await self.write(request, fn, request.path_params["id"])
+
+    async def status_leader(self, request: Request) -> Response:
+        self._get(request)
+        return Response(dumps("127.0.0.1:4647"), media_type="application/json")
+
+    # -- /v1/sim ----------------------------------------------------------------------------
+
+    async def sim_advance(self, request: Request) -> Response:
+        """POST {"Seconds": S}: run S simulated seconds."""
+        self._post(request)
+        seconds = _seconds(body(await self._body(request), "SimAdvanceRequest"), "Seconds", None)
+        now = await self.clock.advance(seconds)
+        return self._sim_answer({"Time": now})
+
+    async def sim_settle(self, request: Request) -> Response:
+        """POST {"MaxSeconds": S}: run until nothing is pending (or S passes)."""
+        self._post(request)
+        max_seconds = _seconds(body(await self._body(request), "SimSettleRequest"), "MaxSeconds", 3600.0)
+        settled = await self.clock.settle(max_seconds)
+        return self._sim_answer({"Time": self.sim.now, "Settled": settled})
+
+    def _sim_answer(self, out: dict[str, Any]) -> Response:
+        index = self.sim.state.index
+        out["Index"] = index
+        return Response(dumps(out), media_type="application/json", headers={"X-Nomad-Index": str(index)})
+
+    async def sim_status(self, request: Request) -> Response:
+        """GET: simulated time, clock, pending work and table sizes."""
+        self._get(request)
+        async with self.lock:
+            out = sim_status(self.sim, self.clock, len(self.blocking))
+        return self._sim_answer(out)
+
+    async def sim_metrics(self, request: Request) -> Response:
+        """GET: a summary of the run so far (counts by status, metric rows per table)."""
+        self._get(request)
+        async with self.lock:
+            out = sim_metrics(self.sim)
+        return self._sim_answer(out)
+
+    async def sim_node(self, request: Request) -> Response:
+        """POST /v1/sim/nodes/:id/down|up|drain: a node event now (ID or name)."""
+        self._post(request)
+        if request.path_params["action"] not in ("down", "up", "drain"):
+            return await _not_found(request)
+        payload = body(await self._body(request), "SimNodeRequest")
+        async with self.lock:
+            node = _node(self.sim, request.path_params["id"])
+            action = request.path_params["action"]
+            if action == "down":
+                self.sim.clients.node_down(node.id)
+            elif action == "up":
+                self.sim.clients.node_up(node.id)
+            else:
+                deadline = _seconds(payload, "Deadline", 0.0)
+                self.sim.server.node_endpoint.set_drain(node.id, True, deadline or None)
+            out = {"NodeID": node.id, "Name": node.name, "Status": node.status, "Drain": node.drain,
+                   "Time": self.sim.now}
+        return self._sim_answer(out)
+
+
+def _seconds(data: dict[str, Any], key: str, default: float | None) -> float:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ApiError(400, f"{key} must be a number of seconds >= 0")
+    return float(value)
+
+
+def _node(simulation: Any, ident: str) -> Any:
+    state = simulation.state
+    node = state.node_by_id(ident) or next((n for n in state.nodes.nodes if n.name == ident), None)
+    if node is None:
+        raise ApiError(404, "node not found")
+    return node
+
+
+def sim_status(simulation: Any, clock: SimClock, blocked_queries: int) -> dict[str, Any]:
+    """What GET /v1/sim/status answers."""
+    state = simulation.state
+    return {"Time": simulation.now, "UnixNanos": simulation.server.unix_nanos(), "Clock": clock.mode,
+            "Speed": clock.speed, "Busy": simulation.busy(), "PendingEvals": simulation.pending_evals(),
+            "QueuedEvents": len(simulation.env._queue), "Nodes": len(state.nodes.nodes),
+            "Jobs": len(state.jobs(None)), "Allocations": len(state.allocs()), "Evaluations": len(state.evals()),
+            "BlockedQueries": blocked_queries}
+
+
+def _count(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def sim_metrics(simulation: Any) -> dict[str, Any]:
+    """What GET /v1/sim/metrics answers."""
+    state = simulation.state
+    return {"Time": simulation.now,
+            "Jobs": _count(j.status for j in state.jobs(None)),
+            "Evaluations": _count(e.status for e in state.evals()),
+            "Allocations": _count(a.client_status for a in state.allocs()),
+            "Deployments": _count(d.status for d in state.deployments()),
+            "Nodes": _count(n.status for n in state.nodes.nodes),
+            "MetricRows": {name: len(rows) for name, rows in sorted(simulation.recorder.rows.items())}}
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    return error_response(exc)  # type: ignore[arg-type]
+
+
+async def _not_found(request: Request) -> Response:
+    return Response("404 page not found\n", status_code=404, media_type="text/plain")
+
+
+def create_app(simulation: Any, clock: str = "manual", speed: float = 1.0) -> Starlette:
+    """The ASGI app serving one simulation (the clock starts with the app)."""
+    h = NomadHttp(simulation, clock, speed)
+
+    def route(path: str, endpoint: Callable) -> Route:
+        return Route(path, endpoint, methods=ALL_METHODS)
+
+    routes = [
+        route("/v1/jobs", h.jobs), route("/v1/jobs/parse", h.jobs_parse), route("/v1/job/{rest:path}", h.job_specific),
+        route("/v1/evaluation/{id}", h.evaluation), route("/v1/allocation/{id}", h.allocation),
+        route("/v1/deployments", h.deployments),
+        route("/v1/deployment/{action:str}/{id}", h.deployment_action), route("/v1/deployment/{id}", h.deployment),
+        route("/v1/nodes", h.nodes), route("/v1/node/{id}/{action}", h.node_action), route("/v1/node/{id}", h.node),
+        route("/v1/status/leader", h.status_leader),
+        route("/v1/sim/advance", h.sim_advance), route("/v1/sim/settle", h.sim_settle),
+        route("/v1/sim/status", h.sim_status), route("/v1/sim/metrics", h.sim_metrics),
+        route("/v1/sim/nodes/{id}/{action}", h.sim_node),
+        route("/{path:path}", _not_found),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        h.clock.start()
+        yield
+        await h.clock.stop()
+
+    app = Starlette(routes=routes, exception_handlers={ApiError: _api_error}, lifespan=lifespan)
+    app.state.nomad = h
+    return app
+
+
+def serve(simulation: Any, host: str = "127.0.0.1", port: int = 4646, clock: str = "manual",
+          speed: float = 1.0) -> None:
+    """Serve a simulation over HTTP until interrupted (uvicorn, one process, one event loop)."""
+    import uvicorn
+
+    app = create_app(simulation, clock, speed)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m sim.api.http SCENARIO [--host H] [--port N] [--clock manual|realtime] [--speed X]`."""
+    parser = argparse.ArgumentParser(prog="python -m sim.api.http", description=main.__doc__)
+    parser.add_argument("scenario")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4646)
+    parser.add_argument("--clock", choices=["manual", "realtime"], default="manual")
+    parser.add_argument("--speed", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=None)
+    args = parser.parse_args(argv)
+    from sim.simulation import Simulation
+
+    simulation = Simulation.from_scenario(args.scenario, seed=args.seed)
+    serve(simulation, args.host, args.port, args.clock, args.speed)
+
+
+if __name__ == "__main__":
+    main()

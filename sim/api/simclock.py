@@ -1,0 +1,88 @@
+"""Who moves simulated time when the simulation is served over HTTP.
+
+In `manual` mode only clients do (`/v1/sim/advance`, `/v1/sim/settle`). In `realtime` mode a
+background task also follows the wall clock: every tick, simulated time moves by the wall time
+elapsed times `speed`. Either way time moves in chunks under the one simulation lock, released
+between chunks so that requests interleave at consistent instants, and each chunk ends at the
+earliest deadline of a blocked query so that it answers exactly when its `wait` runs out. The wall
+clock is read here (and in sim/api/http.py) only: it decides when to advance, never what happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sim.api.blocking import BlockingQueries
+    from sim.simulation import Simulation
+
+CLOCK_MODES = ("manual", "realtime")
+
+
+class SimClock:
+    """Advances one simulation on behalf of the HTTP server."""
+
+    def __init__(self, simulation: Simulation, blocking: BlockingQueries, lock: asyncio.Lock,
+                 mode: str = "manual", speed: float = 1.0, chunk: float = 1.0, tick: float = 0.05):
+        if mode not in CLOCK_MODES:
+            raise ValueError(f"unknown clock mode {mode!r} (use one of {', '.join(CLOCK_MODES)})")
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, got {speed}")
+        self.sim = simulation
+        self.blocking = blocking
+        self.lock = lock
+        self.mode = mode
+        self.speed = float(speed)
+        self.chunk = chunk
+        self.tick = tick
+        self._task: asyncio.Task | None = None
+
+    async def advance_to(self, target: float) -> float:
+        """Run the simulation up to `target` simulated seconds; returns the time reached."""
+        while self.sim.now < target:
+            async with self.lock:
+                stop = min(target, self.sim.now + self.chunk)
+                deadline = self.blocking.next_deadline()
+                if deadline is not None and self.sim.now < deadline < stop:
+                    stop = deadline
+                self.sim.run(stop)
+                self.blocking.on_time(self.sim.now)
+            await asyncio.sleep(0)
+        return self.sim.now
+
+    async def advance(self, seconds: float) -> float:
+        """Run `seconds` more of simulated time."""
+        return await self.advance_to(self.sim.now + max(0.0, seconds))
+
+    async def settle(self, max_seconds: float, step: float = 1.0) -> bool:
+        """Run until nothing is pending or in flight (Simulation.busy) or `max_seconds` pass."""
+        deadline = self.sim.now + max(0.0, max_seconds)
+        while self.sim.now < deadline:
+            if not self.sim.busy():
+                return True
+            await self.advance_to(min(deadline, self.sim.now + step))
+        return not self.sim.busy()
+
+    def start(self) -> None:
+        """Start following the wall clock (realtime mode only)."""
+        if self.mode == "realtime" and self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._follow_wall())
+
+    async def stop(self) -> None:
+        """Stop following the wall clock."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _follow_wall(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(self.tick)
+            now = loop.time()
+            await self.advance(max(0.0, now - last) * self.speed)
+            last = now

@@ -1,0 +1,306 @@
+"""The steps of reconciling one task group: stops, updates, canaries, placements, migrations.
+
+Nomad: scheduler/reconciler/reconcile_cluster.go (computeStop, computeUpdates, computeCanaries,
+computePlacements, placeAllocs, computeDestructiveUpdates, computeMigrations). Where Nomad walks
+a Go map (random order) these walk allocs lowest name index first, so results are deterministic.
+"""
+
+from __future__ import annotations
+
+from sim.scheduler.reconcile_filters import (
+    AllocSet,
+    client_status_known,
+    difference,
+    filter_out_server_terminal,
+    name_order,
+)
+from sim.scheduler.reconcile_names import AllocNameIndex
+from sim.scheduler.reconcile_results import (
+    DestructiveUpdate,
+    PlacementRequest,
+    ReconcileContext,
+    ReconcileResults,
+    StopRequest,
+)
+from sim.structs.alloc import Allocation
+from sim.structs.consts import (
+    ALLOC_CLIENT_LOST,
+    ALLOC_CLIENT_UNKNOWN,
+    ALLOC_LOST,
+    ALLOC_MIGRATING,
+    ALLOC_NOT_NEEDED,
+    ALLOC_RESCHEDULED,
+    ALLOC_UPDATING,
+    JOB_TYPE_BATCH,
+)
+from sim.structs.deployment import DeploymentState
+from sim.structs.job import TaskGroup
+from sim.structs.plan import DesiredUpdates
+
+
+class _Stopper:
+    """Collects computeStop's stops and how many more it must still make."""
+
+    def __init__(self, remove: int) -> None:
+        self.remove = remove
+        self.stopped: AllocSet = {}
+        self.requests: list[StopRequest] = []
+
+    def stop(self, alloc: Allocation) -> bool:
+        """Stop one alloc as not needed; True when enough were stopped."""
+        self.stopped[alloc.id] = alloc
+        self.requests.append(StopRequest(alloc, "", ALLOC_NOT_NEEDED))
+        self.remove -= 1
+        return self.remove == 0
+
+
+def compute_stop(
+    ctx: ReconcileContext,
+    tg: TaskGroup,
+    names: AllocNameIndex,
+    untainted: AllocSet,
+    migrate: AllocSet,
+    lost: AllocSet,
+    canaries: AllocSet,
+    canarying: bool,
+    followup_evals: dict[str, str],
+    result: ReconcileResults,
+) -> AllocSet:
+    """Stop lost allocs and any beyond Count; returns the untainted allocs left running.
+
+    Beyond Count, in order: non-canaries named like a (promoted) canary, the highest-index
+    migrating allocs, the highest-index untainted allocs, then any. Stopped migrating allocs
+    are removed from `migrate`. Nomad: computeStop.
+    """
+    stopper = _Stopper(0)
+    stopper.stopped.update(lost)
+    stopper.requests = [
+        StopRequest(a, ALLOC_CLIENT_LOST, ALLOC_LOST, followup_evals.get(a.id, ""))
+        for a in name_order(lost)
+    ]
+    working = difference(untainted, canaries) if canarying else dict(untainted)
+    stopper.remove = len(client_status_known(working)) + len(migrate) - (tg.count or 0)
+    if stopper.remove > 0:
+        _stop_extra(ctx, tg, names, working, migrate, canaries, canarying, stopper)
+    result.stop.extend(stopper.requests)
+    result.desired_tg_updates[tg.name].stop += len(stopper.stopped)
+    return difference(untainted, stopper.stopped)
+
+
+def _stop_extra(
+    ctx: ReconcileContext,
+    tg: TaskGroup,
+    names: AllocNameIndex,
+    working: AllocSet,
+    migrate: AllocSet,
+    canaries: AllocSet,
+    canarying: bool,
+    stopper: _Stopper,
+) -> None:
+    working = filter_out_server_terminal(working)
+    if not canarying and canaries:
+        canary_names = {a.name for a in canaries.values()}
+        for alloc in name_order(difference(working, canaries)):
+            if alloc.name in canary_names:
+                del working[alloc.id]
+                if stopper.stop(alloc):
+                    return
+    if migrate:
+        highest = AllocNameIndex(ctx.job_id, tg.name, tg.count or 0, migrate.values()).highest(
+            stopper.remove
+        )
+        for alloc in name_order(migrate):
+            if alloc.name in highest:
+                del migrate[alloc.id]
+                names.unset_index(alloc.index())
+                if stopper.stop(alloc):
+                    return
+    highest = names.highest(stopper.remove)
+    for alloc in name_order(working):
+        if alloc.name in highest:
+            del working[alloc.id]
+            if stopper.stop(alloc):
+                return
+    for alloc in reversed(name_order(working)):  # duplicate names left some over
+        if stopper.stop(alloc):
+            return
+
+
+def compute_updates(
+    ctx: ReconcileContext, untainted: AllocSet, tg: TaskGroup, result: ReconcileResults
+) -> tuple[AllocSet, AllocSet]:
+    """(in-place updated copies, allocs needing a destructive update) via the update function.
+
+    Nomad: computeUpdates.
+    """
+    ignore = 0
+    inplace: AllocSet = {}
+    destructive: AllocSet = {}
+    for alloc in name_order(untainted):
+        skip, is_destructive, updated = ctx.alloc_update_fn(alloc, ctx.job, tg)
+        if skip:
+            ignore += 1
+        elif is_destructive:
+            destructive[alloc.id] = alloc
+        else:
+            inplace[alloc.id] = updated if updated is not None else alloc
+    result.inplace_update = list(inplace.values())
+    du = result.desired_tg_updates[tg.name]
+    du.ignore += ignore
+    du.in_place_update += len(inplace)
+    return inplace, destructive
+
+
+def compute_canaries(
+    ctx: ReconcileContext,
+    tg: TaskGroup,
+    state: DeploymentState,
+    destructive: AllocSet,
+    canaries: AllocSet,
+    names: AllocNameIndex,
+    result: ReconcileResults,
+) -> None:
+    """Ask for the missing canaries (none while the deployment is paused or failed).
+
+    Nomad: computeCanaries.
+    """
+    state.desired_canaries = tg.update.canary
+    if ctx.deployment_paused or ctx.deployment_failed:
+        return
+    du = result.desired_tg_updates[tg.name]
+    du.canary += tg.update.canary - len(canaries)
+    for name in names.next_canaries(du.canary, canaries.values(), destructive.values()):
+        result.place.append(PlacementRequest(name=name, task_group=tg, canary=True))
+
+
+def compute_placements(
+    tg: TaskGroup,
+    names: AllocNameIndex,
+    untainted: AllocSet,
+    migrate: AllocSet,
+    reschedule: AllocSet,
+    lost: AllocSet,
+    canarying: bool,
+) -> list[PlacementRequest]:
+    """Replacements for failed allocs, then for lost ones up to Count, then new names to Count.
+
+    Nomad: computePlacements.
+    """
+    place = [_replacement(tg, a, canarying, reschedule=True) for a in name_order(reschedule)]
+    existing = len(untainted) + len(migrate) + len(reschedule)
+    for alloc in name_order(lost):
+        if existing >= (tg.count or 0):
+            break
+        existing += 1
+        place.append(_replacement(tg, alloc, canarying, lost=True))
+    missing = (tg.count or 0) - existing
+    if missing > 0:
+        place += [
+            PlacementRequest(n, tg, downgrade_non_canary=canarying) for n in names.next(missing)
+        ]
+    return place
+
+
+def _replacement(
+    tg: TaskGroup, alloc: Allocation, canarying: bool, reschedule: bool = False, lost: bool = False
+) -> PlacementRequest:
+    canary = alloc.is_canary()
+    return PlacementRequest(
+        name=alloc.name,
+        task_group=tg,
+        canary=canary,
+        previous_alloc=alloc,
+        reschedule=reschedule,
+        lost=lost,
+        downgrade_non_canary=canarying and not canary,
+        min_job_version=alloc.job.version,
+    )
+
+
+def place_allocs(
+    ctx: ReconcileContext,
+    ready: bool,
+    du: DesiredUpdates,
+    place: list[PlacementRequest],
+    migrate: AllocSet,
+    reschedule_now: AllocSet,
+    lost: AllocSet,
+    limit: int,
+) -> tuple[int, list[PlacementRequest], list[StopRequest]]:
+    """(remaining limit, placements made, stops of replaced failed allocs).
+
+    A ready deployment (not paused, failed or canarying) makes every placement. Otherwise only
+    lost replacements and reschedules happen, never for allocs of a failed deployment.
+    Nomad: placeAllocs. Unlike Nomad, the lost replacements taken are the `lost` placements
+    themselves (Nomad takes the first ones, which can repeat a reschedule placement).
+    """
+    failed = [
+        a
+        for a in name_order(reschedule_now)
+        if a.id not in migrate and a.client_status != ALLOC_CLIENT_UNKNOWN
+    ]
+    if ready:
+        du.place += len(place)
+        du.stop += len(failed)
+        return (
+            limit - min(len(place), limit),
+            list(place),
+            [StopRequest(a, "", ALLOC_RESCHEDULED) for a in failed],
+        )
+    placements = [p for p in place if p.lost][: min(len(lost), len(place))] if lost else []
+    du.place += len(placements)
+    if not reschedule_now or not place:
+        return limit, placements, []
+    stops: list[StopRequest] = []
+    current = ctx.deployment_current
+    for p in place:
+        prev = p.previous_alloc
+        of_failed = (
+            ctx.deployment_failed
+            and prev is not None
+            and current is not None
+            and current.id == prev.deployment_id
+        )
+        if p.reschedule and not of_failed and prev is not None:
+            placements.append(p)
+            stops.append(StopRequest(prev, "", ALLOC_RESCHEDULED))
+            du.place += 1
+            du.stop += 1
+    return limit, placements, stops
+
+
+def compute_destructive_updates(
+    destructive: AllocSet, limit: int, du: DesiredUpdates, tg: TaskGroup
+) -> list[DestructiveUpdate]:
+    """The lowest-index destructive updates within the limit; the rest are ignored this eval.
+
+    Nomad: computeDestructiveUpdates.
+    """
+    n = min(len(destructive), limit)
+    du.destructive_update += n
+    du.ignore += len(destructive) - n
+    return [DestructiveUpdate(a.name, tg, a, ALLOC_UPDATING) for a in name_order(destructive)[:n]]
+
+
+def compute_migrations(
+    migrate: AllocSet, canarying: bool, tg: TaskGroup, result: ReconcileResults
+) -> None:
+    """Stop every migrating alloc and place its replacement (a batch alloc stopped for a
+    reschedule is replaced by the reschedule path instead). Nomad: computeMigrations.
+    """
+    result.desired_tg_updates[tg.name].migrate += len(migrate)
+    for alloc in name_order(migrate):
+        result.stop.append(StopRequest(alloc, "", ALLOC_MIGRATING))
+        if alloc.job.type == JOB_TYPE_BATCH and alloc.desired_transition.reschedule:
+            continue
+        canary = alloc.is_canary()
+        result.place.append(
+            PlacementRequest(
+                name=alloc.name,
+                task_group=tg,
+                canary=canary,
+                previous_alloc=alloc,
+                downgrade_non_canary=canarying and not canary,
+                min_job_version=alloc.job.version,
+            )
+        )

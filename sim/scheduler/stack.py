@@ -1,0 +1,442 @@
+"""The placement stacks: Nomad's iterator chains in Nomad's order, evaluated over numpy columns.
+
+Nomad: scheduler/feasible/stack.go. The generic stack visits the candidate nodes in a shuffled
+order from where its previous select stopped (the StaticIterator keeps its offset and wraps).
+Static feasibility is a cached mask per group; the scan then takes chunks of the statically
+feasible nodes and, per chunk, applies the plan-dependent stages in Nomad's order as vector ops,
+yielding ranked options to the limit iterator one by one. Only the nodes the limit iterator
+actually pulled count in the metrics, exactly as Nomad's lazy chain would have counted them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.node_table import NodeTable
+from sim.scheduler.feasible import (
+    FILTER_CLASS_INELIGIBLE,
+    FeasibilityCache,
+    StaticFeasibility,
+    candidate_rows,
+    distinct_hosts_enabled,
+)
+from sim.scheduler.ports import PortAsk, assign_ports, check_ports, port_ask
+from sim.scheduler.proposed import ClassEligibility, ProposedState
+from sim.scheduler.rank import (
+    ChunkScores,
+    affinity_scores,
+    anti_affinity,
+    exhausted_dimension,
+    group_affinities,
+    group_ask,
+    normalise,
+    score_fit,
+)
+from sim.scheduler.select import (
+    EXHAUSTED,
+    FILTERED,
+    MAX_SKIP,
+    RANKED,
+    ChunkResult,
+    Option,
+    ReasonCodes,
+    Scan,
+    affinity_limit,
+    limit_select,
+    scan_limit,
+    scan_metrics,
+    tally,
+    tally_classes,
+    visited,
+)
+from sim.scheduler.spread import (
+    PropertySet,
+    SpreadInfo,
+    check_distinct_properties,
+    distinct_property_sets,
+    spread_infos,
+    spread_scores,
+    spread_sets,
+)
+from sim.structs.alloc import Allocation, AllocMetric
+from sim.structs.consts import SCHEDULER_ALGORITHM_SPREAD
+from sim.structs.job import Job, TaskGroup
+from sim.structs.node import Node
+
+__all__ = ["GenericStack", "RankedNode", "SystemStack", "candidate_rows", "group_ask"]
+
+
+@dataclass(slots=True)
+class RankedNode:
+    """Nomad: feasible.RankedNode: the chosen node, its scores and the group network's ports."""
+
+    row: int
+    node: Node
+    final_score: float
+    scores: dict[str, float]
+    ports: list[tuple[str, int]]  # (label, host port): static, then dynamic
+
+
+@dataclass(slots=True)
+class _Group:
+    """A task group's inputs to the stages for the current job (Nomad: the Set*TaskGroup calls)."""
+
+    tg: TaskGroup
+    static: StaticFeasibility
+    ask: np.ndarray
+    ports: PortAsk
+    count: int
+    distinct_hosts: str  # "job", "group" or ""
+    property_sets: list[PropertySet]
+    affinity: np.ndarray | None
+    spread_sets: list[PropertySet]
+    spread_infos: dict[str, SpreadInfo]
+
+
+class _StackBase:
+    """What both stacks share: the job's groups, the proposed state, the scan and its metrics."""
+
+    batch = False
+    system = False
+
+    def __init__(self, table: NodeTable, rng: np.random.Generator, algorithm: str, cache: FeasibilityCache | None) -> None:
+        self.table, self.rng = table, rng
+        self.spread_fit = algorithm == SCHEDULER_ALGORITHM_SPREAD
+        self.cache = cache if cache is not None else _table_cache(table)
+        self.proposed = ProposedState(table)
+        self.eligibility = ClassEligibility(table)
+        self.job: Job | None = None
+        self.groups: dict[str, _Group] = {}
+        self.job_property_sets: list[PropertySet] = []
+        self.sum_spread_weights = 0  # Nomad never resets it, even across SetJob
+        self.lowest_spread_boost = -1.0
+        self.nodes_available: dict[str, int] = {}
+        self.nodes_in_pool = 0
+
+    def set_job(self, job: Job, allocs: list[Allocation]) -> None:
+        """Nomad: Stack.SetJob, plus the state the plan starts from (the job's allocs, the table's usage)."""
+        self.job = job
+        self.groups.clear()
+        self.proposed.reset(job, allocs)
+        self.eligibility.set_job(job)
+        self.job_property_sets = distinct_property_sets(self.cache, self.table, job.constraints, "")
+        for ps in self.job_property_sets:
+            self.proposed.watch(ps)
+
+    def place(self, row: int, alloc: Allocation) -> None:
+        """A planned placement (or in-place update): the node's usage, ports and job counts grow."""
+        self.proposed.place(row, alloc)
+
+    def stop(self, alloc: Allocation) -> None:
+        """A planned stop: the alloc no longer counts on its node."""
+        self.proposed.stop(alloc)
+
+    def pop_stop(self, alloc: Allocation) -> None:
+        """Nomad: Plan.PopUpdate: take back a planned stop (e.g. its replacement found no node)."""
+        self.proposed.unstop(alloc)
+
+    def class_eligibility(self, tg: TaskGroup | None = None) -> tuple[dict[str, bool], bool]:
+        """Nomad: EvalEligibility.GetClasses and HasEscaped, for a blocked eval.
+
+        Computed class -> whether it was eligible, over every node the evaluation's selects
+        visited (the verdicts are per evaluation, so `tg` is accepted but not needed).
+        """
+        return self.eligibility.class_eligibility(), self.eligibility.has_escaped()
+
+    def has_escaped(self) -> bool:
+        """Nomad: EvalEligibility.HasEscaped."""
+        return self.eligibility.has_escaped()
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def _group(self, tg: TaskGroup) -> _Group:
+        """The group's inputs. Like Nomad, property sets and spread info are built once per group
+        name and job; the rest follows the TaskGroup object passed to each select."""
+        g = self.groups.get(tg.name)
+        if g is None:
+            g = self._build_group(tg)
+            self.groups[tg.name] = g
+        elif g.tg is not tg:
+            fresh = self._group_inputs(tg)
+            fresh.property_sets, fresh.spread_sets, fresh.spread_infos = g.property_sets, g.spread_sets, g.spread_infos
+            g = self.groups[tg.name] = fresh
+        return g
+
+    def _build_group(self, tg: TaskGroup) -> _Group:
+        g = self._group_inputs(tg)
+        job = self.job
+        g.property_sets = self.job_property_sets + distinct_property_sets(self.cache, self.table, tg.constraints, tg.name)
+        for ps in g.property_sets[len(self.job_property_sets):]:
+            self.proposed.watch(ps)
+        if not self.system:
+            g.spread_sets = spread_sets(self.cache, self.table, list(job.spreads) + list(tg.spreads), tg.name)
+            g.spread_infos, added = spread_infos(job, tg)
+            self.sum_spread_weights += added  # Nomad adds every group's weights to one sum
+            for ps in g.spread_sets:
+                self.proposed.watch(ps)
+        return g
+
+    def _group_inputs(self, tg: TaskGroup) -> _Group:
+        job = self.job
+        if job is None:
+            raise RuntimeError("set_job must be called before select")
+        distinct = "job" if distinct_hosts_enabled(job.constraints) else "group" if distinct_hosts_enabled(tg.constraints) else ""
+        affinities = [] if self.system else group_affinities(job, tg)
+        return _Group(
+            tg, self.cache.group(self.table, job, tg), np.array(group_ask(tg), dtype=np.float64), port_ask(tg),
+            tg.count if tg.count is not None else 1, "" if self.system else distinct, [],
+            affinity_scores(self.cache, self.table, affinities) if affinities else None, [], {},
+        )
+
+    # -- one chunk through the plan-dependent stages, in Nomad's order -------------------------
+
+    def _evaluate(self, g: _Group, rows: np.ndarray, lowest: float, penalty: np.ndarray, reasons: ReasonCodes) -> ChunkResult:
+        chunk_rows = rows
+        status = np.zeros(len(rows), dtype=np.int8)  # RANKED
+        reason = np.full(len(rows), -1, dtype=np.int32)
+        # DistinctHostsIterator: no other alloc of the job (job level) or group (group level).
+        if g.distinct_hosts:
+            counts = self.proposed.job_count if g.distinct_hosts == "job" else self.proposed.counts_of(g.tg.name)
+            _mark(status, reason, np.flatnonzero(counts[rows] > 0), FILTERED, reasons.code("distinct_hosts"))
+        # DistinctPropertyIterator: job-level property sets, then the group's.
+        if g.property_sets:
+            live = np.flatnonzero(status == RANKED)
+            for j, text in check_distinct_properties(g.property_sets, rows[live]).items():
+                _mark(status, reason, live[j], FILTERED, reasons.code(text))
+        # BinPackIterator: ports first (NetworkIndex.AssignPorts), then AllocsFit.
+        if g.ports:
+            self._check_ports(g, rows, status, reason, reasons)
+        used_after = self.proposed.used[rows]
+        used_after += g.ask
+        cap = self.table.cap[rows]
+        dim = exhausted_dimension(used_after, cap)
+        if dim is not None:
+            hit = np.flatnonzero((dim >= 0) & (status == RANKED))
+            _mark(status, reason, hit, EXHAUSTED, dim[hit])
+        ranked = np.flatnonzero(status == RANKED)
+        if len(ranked) < len(rows):
+            rows, used_after, cap = rows[ranked], used_after[ranked], cap[ranked]
+        scores, lowest_after = self._score(g, rows, used_after, cap, lowest, penalty)
+        return ChunkResult(chunk_rows, status, reason, ranked, scores, lowest_after)
+
+    def _check_ports(self, g: _Group, rows: np.ndarray, status: np.ndarray, reason: np.ndarray, reasons: ReasonCodes) -> None:
+        used_of, ask = self.proposed.ports.used, g.ports
+        live = np.flatnonzero(status == RANKED)
+        if ask.reserved:
+            doubtful = live.tolist()
+        else:  # fast accept: more free dynamic ports than asked
+            sizes = np.array(self.proposed.ports.sizes(rows[live].tolist()), dtype=np.int64)
+            doubtful = live[sizes + len(ask.dynamic) > self.cache.dynamic_span(self.table)[rows[live]]].tolist()
+        for j in doubtful:
+            row = int(rows[j])
+            node = self.table.nodes[row]
+            error = check_ports(used_of(row), node.min_dynamic_port, node.max_dynamic_port, ask)
+            if error is not None:
+                _mark(status, reason, j, EXHAUSTED, reasons.code(f"network: {error}"))
+
+    def _score(
+        self, g: _Group, rows: np.ndarray, used_after: np.ndarray, cap: np.ndarray, lowest: float, penalty: np.ndarray
+    ) -> tuple[ChunkScores, np.ndarray | None]:
+        # BinPack fitness, JobAntiAffinity, NodeReschedulingPenalty, NodeAffinity, Spread, then
+        # ScoreNormalization (preemption scoring never applies: nothing is preempted).
+        binpack = score_fit(used_after, cap, self.spread_fit)
+        collisions = self.proposed.counts_of(g.tg.name)[rows]
+        anti = anti_affinity(collisions, g.count) if not self.system and collisions.any() else None
+        pen = np.where(np.isin(rows, penalty), -1.0, 0.0) if len(penalty) else None
+        affinity = g.affinity[rows] if g.affinity is not None else None
+        spread, lowest_after = None, None
+        if g.spread_sets:
+            spread, lowest_after = spread_scores(g.spread_sets, g.spread_infos, self.sum_spread_weights, rows, lowest)
+        scores = normalise(binpack, anti, pen, affinity, spread)
+        scores.binpack_only = self.system
+        return scores, lowest_after
+
+    # -- one select: scan, limit, max score, metrics -------------------------------------------
+
+    def _positions(self, g: _Group, order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per position of `order`: the static fail codes, the feasible and the infeasible positions."""
+        fail = g.static.fail[order]
+        if g.static.all_feasible:
+            return fail, np.arange(len(order)), np.zeros(0, dtype=np.int64)
+        return fail, np.flatnonzero(fail == 0), np.flatnonzero(fail)
+
+    def _penalty_rows(self, node_ids: Iterable[str]) -> np.ndarray:
+        index = self.table.index_of
+        return np.array(sorted(index[i] for i in node_ids if i in index), dtype=np.int64)
+
+    def _run(
+        self, g: _Group, order: np.ndarray, start: int, limit: int, penalty: np.ndarray,
+        positions: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> tuple[RankedNode | None, AllocMetric, int]:
+        """Nomad: GenericStack.Select from Reset to MaxScore, over `order` starting at `start`."""
+        if len(order) == 0:
+            return None, self._new_metric(0), 0
+        fail, feasible, infeasible = positions
+        reasons = ReasonCodes()
+
+        def evaluate(rows: np.ndarray, lowest: float) -> ChunkResult:
+            return self._evaluate(g, rows, lowest, penalty, reasons)
+
+        scan = Scan(order, feasible, start, evaluate, limit + MAX_SKIP + 1, self.lowest_spread_boost)
+        best = limit_select(scan, limit)
+        count = scan.consumed()
+        self.lowest_spread_boost = scan.lowest
+        self.eligibility.observe(g.tg.name, g.static, _rotated(order, start, count))
+        metric = self._new_metric(count)
+        if len(infeasible):
+            positions = visited(infeasible, start, count, len(order))
+            if len(positions):
+                self._static_metrics(metric, g, order, fail, positions)
+        scan_metrics(metric, scan, count, reasons, self.table)
+        return (self._ranked(g, best) if best is not None else None), metric, count
+
+    def _new_metric(self, evaluated: int) -> AllocMetric:
+        return AllocMetric(
+            nodes_evaluated=evaluated, nodes_in_pool=self.nodes_in_pool,
+            node_pool=self.job.node_pool if self.job is not None else "", nodes_available=dict(self.nodes_available),
+        )
+
+    def _static_metrics(self, metric: AllocMetric, g: _Group, order: np.ndarray, fail: np.ndarray, positions: np.ndarray) -> None:
+        """Nomad: FeasibilityWrapper's FilterNode calls for the statically infeasible nodes visited."""
+        rows = order[positions]
+        ineligible = len(g.static.reasons) + 1
+        codes = self.eligibility.filter_reasons(g.tg.name, fail[positions], g.static.stage[rows], rows, ineligible)
+        metric.nodes_filtered += len(rows)
+        tally(metric.constraint_filtered, codes - 1, g.static.reasons + [FILTER_CLASS_INELIGIBLE])
+        tally_classes(metric.class_filtered, self.table, rows)
+
+    def _ranked(self, g: _Group, option: Option) -> RankedNode:
+        row = option.row
+        node = self.table.nodes[row]
+        ports: list[tuple[str, int]] = []
+        if g.ports:
+            ports = assign_ports(self.proposed.ports.used(row), node.min_dynamic_port, node.max_dynamic_port, g.ports, self.rng)
+        return RankedNode(row, node, option.final_score, option.chunk.scores.node_scores(option.k), ports)
+
+    def _select_one(self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None, limit: int) -> tuple[RankedNode | None, AllocMetric]:
+        """One node alone, with `ignore_alloc` discounted (Nomad: genericAllocUpdateFn's staged stop)."""
+        g = self._group(tg)
+        order = np.array([row], dtype=np.int64)
+        staged = ignore_alloc is not None and not self.proposed.is_stopped(ignore_alloc)
+        if staged:
+            self.proposed.stop(ignore_alloc)
+        try:
+            option, metric, _ = self._run(g, order, 0, limit, np.zeros(0, dtype=np.int64), self._positions(g, order))
+        finally:
+            if staged:
+                self.proposed.unstop(ignore_alloc)
+        return option, metric
+
+
+class GenericStack(_StackBase):
+    """Nomad: feasible.GenericStack, for service and batch jobs.
+
+    Chain: source (shuffled) -> job constraints -> group drivers, constraints (group + tasks),
+    devices, secrets -> distinct_hosts -> distinct_property -> BinPack (ports, then AllocsFit)
+    -> job anti-affinity -> reschedule penalty -> node affinity -> spread -> normalisation ->
+    limit -> max score. Host/CSI volumes, quotas and preemption are not modelled.
+    """
+
+    def __init__(
+        self, table: NodeTable, batch: bool, rng: np.random.Generator, algorithm: str = "binpack",
+        cache: FeasibilityCache | None = None,
+    ) -> None:
+        super().__init__(table, rng, algorithm, cache)
+        self.batch = batch
+        self.order = np.zeros(0, dtype=np.int64)
+        self.offset = 0
+        self.limit = 2
+        self._order_positions: dict[str, tuple[object, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+
+    def set_nodes(self, rows: np.ndarray) -> None:
+        """Nomad: GenericStack.SetNodes: shuffle the candidates, rewind the source, set the limit."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self.order = rows[self.rng.permutation(len(rows))]
+        self.offset = 0
+        self.limit = scan_limit(len(rows), self.batch)
+        self._order_positions.clear()
+        codes, labels = self.table.codes("datacenter") if len(self.table) else (np.zeros(0, dtype=np.int32), [])
+        counts = np.bincount(codes[rows], minlength=len(labels)).tolist() if len(rows) else []
+        self.nodes_available = {dc: c for dc, c in zip(labels, counts, strict=False) if c}
+        self.nodes_in_pool = len(rows)
+
+    def set_job(self, job: Job, allocs: list[Allocation]) -> None:
+        """Nomad: GenericStack.SetJob; `allocs` are the job's allocs in state that are not client-terminal."""
+        super().set_job(job, allocs)
+        self._order_positions.clear()
+
+    def select(
+        self, tg: TaskGroup, penalty_node_ids: Iterable[str] = frozenset(), preferred_rows: list[int] | None = None
+    ) -> tuple[RankedNode | None, AllocMetric]:
+        """Nomad: GenericStack.Select: the best of the first `limit` ranked options from the offset on."""
+        g = self._group(tg)
+        if g.affinity is not None or g.spread_sets:
+            self.limit = affinity_limit(g.count)  # Nomad keeps this limit for later selects too
+        penalty = self._penalty_rows(penalty_node_ids)
+        if preferred_rows:
+            preferred = np.asarray(preferred_rows, dtype=np.int64)
+            option, metric, _ = self._run(g, preferred, 0, self.limit, penalty, self._positions(g, preferred))
+            self.offset = 0  # restoring the source's nodes rewinds it
+            if option is not None:
+                return option, metric
+        n = len(self.order)
+        start = self.offset % n if n else 0
+        cached = self._order_positions.get(tg.name)
+        if cached is None or cached[0] is not g.static:
+            cached = self._order_positions[tg.name] = (g.static, self._positions(g, self.order))
+        positions = cached[1]
+        option, metric, count = self._run(g, self.order, start, self.limit, penalty, positions)
+        self.offset = (start + count) % n if n else 0
+        return option, metric
+
+    def select_on_node(
+        self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None
+    ) -> tuple[RankedNode | None, AllocMetric]:
+        """Nomad's in-place update check: the stack on this node only; the source is untouched."""
+        return self._select_one(tg, row, ignore_alloc, 2)
+
+
+class SystemStack(_StackBase):
+    """Nomad: feasible.SystemStack: every node on its own; no shuffle, limit or scoring beyond BinPack.
+
+    Chain: job constraints -> group drivers, constraints, devices, secrets -> distinct_property
+    -> BinPack -> normalisation. Preemption (on by default for system jobs) is not modelled.
+    """
+
+    system = True
+
+    def __init__(
+        self, table: NodeTable, rng: np.random.Generator, algorithm: str = "binpack", cache: FeasibilityCache | None = None
+    ) -> None:
+        super().__init__(table, rng, algorithm, cache)
+
+    def select_on_node(
+        self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None
+    ) -> tuple[RankedNode | None, AllocMetric]:
+        """Nomad: SystemStack.Select with the source set to this node (eligibility reset each time)."""
+        self.eligibility.job.clear()
+        self.eligibility.groups.clear()
+        return self._select_one(tg, row, ignore_alloc, 1)
+
+
+def _table_cache(table: NodeTable) -> FeasibilityCache:
+    """The feasibility cache that travels with a node table, so every evaluation of a simulation
+    shares it (it only holds node-derived data and resets itself when the table's version moves)."""
+    cache = getattr(table, "_feasibility_cache", None)
+    if cache is None:
+        cache = FeasibilityCache()
+        table._feasibility_cache = cache
+    return cache
+
+
+def _mark(status: np.ndarray, reason: np.ndarray, idx: np.ndarray | int, value: int, code: np.ndarray | int) -> None:
+    status[idx] = value
+    reason[idx] = code
+
+
+def _rotated(order: np.ndarray, start: int, count: int) -> np.ndarray:
+    end = start + count
+    return order[start:end] if end <= len(order) else np.concatenate((order[start:], order[: end - len(order)]))

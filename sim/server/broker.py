@@ -1,0 +1,334 @@
+"""The evaluation broker: ready queues per scheduler type, at-least-once delivery to workers.
+
+Nomad: nomad/eval_broker.go. Evaluations wait here (ready, pending behind another eval of the
+same job, or delayed by `wait` / `wait_until`) until a worker dequeues them. A dequeued eval is
+unacked until the worker acks or nacks it; a nack (or the nack timeout) re-enqueues it after a
+growing delay, and at the delivery limit the eval is handed to `on_failed` (Nomad's `_failed`
+queue, drained at once by the leader's reaper). Waiting workers are SimPy events served in FIFO
+order; timers are plain timeouts whose callbacks check a generation number, so cancelling a timer
+costs nothing.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import simpy
+
+from sim.errors import SimError
+from sim.server.config import ControlPlaneConfig
+from sim.structs.evaluation import Evaluation
+
+JobKey = tuple[str, str]
+ReadyEntry = tuple[int, int, int, Evaluation]
+PendingEntry = tuple[int, int, int, int, Evaluation]
+
+
+class BrokerError(SimError):
+    """An ack, nack or timer operation on an eval that is not outstanding under that token."""
+
+
+@dataclass(slots=True)
+class _Unacked:
+    """A delivered eval awaiting ack/nack, with its nack-timer generation."""
+
+    eval: Evaluation
+    token: str
+    gen: int = 0
+    paused: bool = False
+
+
+@dataclass(slots=True)
+class _Waiter:
+    """A worker blocked in dequeue."""
+
+    types: list[str]
+    event: simpy.Event
+
+
+class EvalBroker:
+    """Nomad: nomad/eval_broker.go, EvalBroker."""
+
+    def __init__(self, env: simpy.Environment, config: ControlPlaneConfig, rng: np.random.Generator,
+                 on_failed: Callable[[Evaluation], None]):
+        self.env = env
+        self.config = config
+        self.rng = rng
+        self.on_failed = on_failed
+        self.cancelable: list[Evaluation] = []
+        self._dequeues: dict[str, int] = {}          # tracked eval ID -> times delivered
+        self._job_evals: dict[JobKey, str] = {}      # job -> its one ready/unacked eval
+        self._pending: dict[JobKey, list[PendingEntry]] = {}
+        self._ready: dict[str, list[ReadyEntry]] = {}
+        self._unack: dict[str, _Unacked] = {}
+        self._requeue: dict[str, Evaluation] = {}    # token -> eval to enqueue once acked
+        self._delayed: dict[str, tuple[Evaluation, int]] = {}
+        self._waiters: list[_Waiter] = []
+        self._dispatch_pending = False
+        self._unacked_by_type: dict[str, int] = {}
+        self._seq = 0
+        self._tokens = 0
+        self._total_pending = 0
+        self._total_failed = 0
+
+    # -- enqueue ----------------------------------------------------------------------------
+
+    def enqueue(self, ev: Evaluation) -> None:
+        """Nomad: eval_broker.go, Enqueue. A second enqueue of a tracked eval is a no-op."""
+        self._process_enqueue(ev, "")
+
+    def requeue(self, ev: Evaluation, token: str) -> None:
+        """Nomad: eval_broker.go, EnqueueAll with a token.
+
+        If `ev` is outstanding under `token` it is enqueued once acked (dropped if nacked);
+        if the broker does not track it, it is enqueued as usual.
+        """
+        self._process_enqueue(ev, token)
+
+    def _process_enqueue(self, ev: Evaluation, token: str) -> None:
+        """Nomad: eval_broker.go, processEnqueue."""
+        if ev.id in self._dequeues:
+            unack = self._unack.get(ev.id)
+            if token and unack is not None and unack.token == token:
+                self._requeue[token] = ev
+            return
+        self._dequeues[ev.id] = 0
+        now = self.env.now
+        if ev.wait > 0:
+            self._hold(ev, ev.wait)
+        elif ev.wait_until > now:
+            self._hold(ev, ev.wait_until - now)
+        else:
+            self._enqueue_ready(ev)
+
+    def _hold(self, ev: Evaluation, delay: float) -> None:
+        """Nomad: processWaitingEnqueue / the delay heap: make `ev` ready after `delay`."""
+        self._seq += 1
+        self._delayed[ev.id] = (ev, self._seq)
+        timer = self.env.timeout(delay)
+        timer.callbacks.append(partial(self._release_delayed, ev.id, self._seq))
+
+    def _release_delayed(self, eval_id: str, seq: int, _event: simpy.Event) -> None:
+        entry = self._delayed.get(eval_id)
+        if entry is None or entry[1] != seq:
+            return
+        del self._delayed[eval_id]
+        self._enqueue_ready(entry[0])
+
+    def drop_waiting(self, ev: Evaluation) -> None:
+        """Nomad: eval_broker.go, DropWaiting: forget a delayed eval before it is due."""
+        if self._delayed.pop(ev.id, None) is not None:
+            self._dequeues.pop(ev.id, None)
+
+    def _enqueue_ready(self, ev: Evaluation) -> None:
+        """Nomad: eval_broker.go, enqueueLocked: ready, unless the job already has one in flight."""
+        key = (ev.namespace, ev.job_id)
+        current = self._job_evals.get(key)
+        self._seq += 1
+        if current is None:
+            self._job_evals[key] = ev.id
+        elif current != ev.id:
+            heap = self._pending.setdefault(key, [])
+            heapq.heappush(heap, (-ev.priority, -ev.modify_index, -ev.create_index, -self._seq, ev))
+            self._total_pending += 1
+            return
+        queue = self._ready.setdefault(ev.type, [])
+        heapq.heappush(queue, (-ev.priority, ev.create_index, self._seq, ev))
+        if not self._dispatch_pending and any(ev.type in w.types for w in self._waiters):
+            self._schedule_dispatch()
+
+    # -- dequeue ----------------------------------------------------------------------------
+
+    def dequeue(self, types: list[str]) -> simpy.Event:
+        """Nomad: eval_broker.go, Dequeue. The event's value is (eval, token)."""
+        event = self.env.event()
+        if not self._dispatch_pending:
+            found = self._scan(types)
+            if found is not None:
+                event.succeed(found)
+                return event
+        self._waiters.append(_Waiter(list(types), event))
+        return event
+
+    def cancel_dequeue(self, event: simpy.Event) -> None:
+        """Withdraw a waiting dequeue (a worker shutting down); no-op once it fired."""
+        self._waiters = [w for w in self._waiters if w.event is not event]
+
+    def _schedule_dispatch(self) -> None:
+        """Serve waiters after everything enqueued at this instant (Nomad: EnqueueAll's lock)."""
+        self._dispatch_pending = True
+        tick = self.env.event()
+        tick.callbacks.append(self._dispatch)
+        tick.succeed()
+
+    def _dispatch(self, _event: simpy.Event) -> None:
+        self._dispatch_pending = False
+        still_waiting = []
+        for waiter in self._waiters:
+            found = self._scan(waiter.types)
+            if found is None:
+                still_waiting.append(waiter)
+            else:
+                waiter.event.succeed(found)
+        self._waiters = still_waiting
+
+    def _scan(self, types: list[str]) -> tuple[Evaluation, str] | None:
+        """Nomad: eval_broker.go, scanForSchedulers: highest priority head, random among ties."""
+        best: list[str] = []
+        best_priority = 0
+        for sched in types:
+            queue = self._ready.get(sched)
+            if not queue:
+                continue
+            priority = -queue[0][0]
+            if not best or priority > best_priority:
+                best, best_priority = [sched], priority
+            elif priority == best_priority:
+                best.append(sched)
+        if not best:
+            return None
+        sched = best[0] if len(best) == 1 else best[int(self.rng.integers(len(best)))]
+        return self._dequeue_for(sched)
+
+    def _dequeue_for(self, sched: str) -> tuple[Evaluation, str]:
+        """Nomad: eval_broker.go, dequeueForSched: pop, hand out a token, start the nack timer."""
+        ev = heapq.heappop(self._ready[sched])[3]
+        self._tokens += 1
+        token = f"{self._tokens:08x}-0000-4000-8000-000000000000"
+        unack = _Unacked(ev, token)
+        self._unack[ev.id] = unack
+        self._dequeues[ev.id] += 1
+        self._unacked_by_type[ev.type] = self._unacked_by_type.get(ev.type, 0) + 1
+        self._start_nack_timer(unack)
+        return ev, token
+
+    # -- nack timer -------------------------------------------------------------------------
+
+    def _start_nack_timer(self, unack: _Unacked) -> None:
+        unack.gen += 1
+        unack.paused = False
+        timer = self.env.timeout(self.config.eval_nack_timeout)
+        timer.callbacks.append(partial(self._nack_timer_fired, unack, unack.gen))
+
+    def _nack_timer_fired(self, unack: _Unacked, gen: int, _event: simpy.Event) -> None:
+        if self._unack.get(unack.eval.id) is unack and unack.gen == gen and not unack.paused:
+            self.nack(unack.eval.id, unack.token)
+
+    def _outstanding(self, eval_id: str, token: str) -> _Unacked:
+        unack = self._unack.get(eval_id)
+        if unack is None:
+            raise BrokerError("evaluation is not outstanding")
+        if unack.token != token:
+            raise BrokerError("evaluation token does not match")
+        return unack
+
+    def outstanding_reset(self, eval_id: str, token: str) -> None:
+        """Nomad: eval_broker.go, OutstandingReset: restart the nack timer."""
+        self._start_nack_timer(self._outstanding(eval_id, token))
+
+    def pause_nack_timeout(self, eval_id: str, token: str) -> None:
+        """Nomad: eval_broker.go, PauseNackTimeout (while the plan waits in the plan queue)."""
+        unack = self._outstanding(eval_id, token)
+        unack.gen += 1
+        unack.paused = True
+
+    def resume_nack_timeout(self, eval_id: str, token: str) -> None:
+        """Nomad: eval_broker.go, ResumeNackTimeout: a full nack timeout from now."""
+        self._start_nack_timer(self._outstanding(eval_id, token))
+
+    def outstanding(self, eval_id: str) -> str | None:
+        """Nomad: eval_broker.go, Outstanding: the token if delivered and not yet acked."""
+        unack = self._unack.get(eval_id)
+        return unack.token if unack is not None else None
+
+    # -- ack / nack -------------------------------------------------------------------------
+
+    def _take_unacked(self, eval_id: str, token: str) -> Evaluation:
+        unack = self._unack.get(eval_id)
+        if unack is None:
+            raise BrokerError("Evaluation ID not found")
+        if unack.token != token:
+            raise BrokerError("Token does not match for Evaluation ID")
+        del self._unack[eval_id]
+        unack.gen += 1  # disarm the nack timer
+        self._unacked_by_type[unack.eval.type] -= 1
+        return unack.eval
+
+    def ack(self, eval_id: str, token: str) -> None:
+        """Nomad: eval_broker.go, Ack: done; promote the job's best pending eval, cancel the rest."""
+        requeued = self._requeue.pop(token, None)
+        ev = self._take_unacked(eval_id, token)
+        self._release_job(ev)
+        if requeued is not None:
+            self._process_enqueue(requeued, "")
+
+    def _release_job(self, ev: Evaluation) -> None:
+        """Forget `ev`; the job's best pending eval becomes ready, older ones cancelable."""
+        del self._dequeues[ev.id]
+        key = (ev.namespace, ev.job_id)
+        del self._job_evals[key]
+        heap = self._pending.pop(key, None)
+        if not heap:
+            return
+        best = heapq.heappop(heap)[-1]
+        stale = [entry[-1] for entry in sorted(heap, key=lambda e: -e[3])]
+        self.cancelable.extend(stale)
+        self._total_pending -= len(heap) + 1
+        self._enqueue_ready(best)
+
+    def nack(self, eval_id: str, token: str) -> None:
+        """Nomad: eval_broker.go, Nack: retry after 1s, then (d-1)*20s; fail at the delivery limit."""
+        self._requeue.pop(token, None)
+        ev = self._take_unacked(eval_id, token)
+        dequeues = self._dequeues[eval_id]
+        if dequeues >= self.config.eval_delivery_limit:
+            self._release_job(ev)
+            self._total_failed += 1
+            self.on_failed(ev)
+            return
+        delay = self._nack_delay(dequeues)
+        if delay > 0:
+            self._hold(ev, delay)
+        else:
+            self._enqueue_ready(ev)
+
+    def _nack_delay(self, dequeues: int) -> float:
+        """Nomad: eval_broker.go, nackReenqueueDelay."""
+        if dequeues <= 0:
+            return 0.0
+        if dequeues == 1:
+            return self.config.eval_nack_initial_reenqueue_delay
+        return (dequeues - 1) * self.config.eval_nack_subsequent_reenqueue_delay
+
+    # -- cancelable and stats ---------------------------------------------------------------
+
+    def drain_cancelable(self) -> list[Evaluation]:
+        """Nomad: eval_broker.go, Cancelable: stale pending evals the leader marks canceled."""
+        out, self.cancelable = self.cancelable, []
+        return out
+
+    def ready_count(self) -> int:
+        """Evals ready for a worker now."""
+        return sum(len(q) for q in self._ready.values())
+
+    def in_flight(self) -> int:
+        """Evals held but not ready: unacked, pending behind another eval, or delayed."""
+        return len(self._unack) + self._total_pending + len(self._delayed)
+
+    def stats(self) -> dict:
+        """Nomad: eval_broker.go, Stats (BrokerStats) plus the evals failed at the delivery limit."""
+        types = sorted(set(self._ready) | set(self._unacked_by_type))
+        return {
+            "total_ready": self.ready_count(),
+            "total_unacked": len(self._unack),
+            "total_pending": self._total_pending,
+            "total_waiting": len(self._delayed),
+            "total_cancelable": len(self.cancelable),
+            "total_failed": self._total_failed,
+            "by_type": {t: {"ready": len(self._ready.get(t, ())),
+                            "unacked": self._unacked_by_type.get(t, 0)} for t in types},
+        }

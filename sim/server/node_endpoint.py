@@ -1,0 +1,217 @@
+"""The server's node endpoint: client alloc updates, node status, eligibility and drain.
+
+Nomad: nomad/node_endpoint.go (UpdateAlloc + batchUpdate, createNodeEvals, UpdateStatus,
+UpdateEligibility, UpdateDrain) and the matching parts of nomad/fsm.go (unblocking blocked evals
+when a client frees capacity or a node becomes usable). Each call is one state write followed by
+the evaluations it implies (Nomad commits both in one Raft entry; here they take two indexes).
+
+Wiring: `NodeEndpoint(server)`; the server must offer `state`, `env`, `blocked`, `new_eval`,
+`create_evals`, and optionally `drainer` (drain start/stop) and `deployment_watcher`
+(`on_alloc_health(allocs)`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sim.errors import ValidationError
+from sim.scheduler.reschedule import reschedule_eligible
+from sim.scheduler.util import node_in_any_dc, node_in_pool
+from sim.structs.alloc import Allocation
+from sim.structs.consts import (
+    ALLOC_CLIENT_COMPLETE,
+    ALLOC_CLIENT_FAILED,
+    CLIENT_TERMINAL,
+    JOB_TYPE_SYSTEM,
+    NODE_ELIGIBLE,
+    NODE_INELIGIBLE,
+    NODE_STATUS_DISCONNECTED,
+    NODE_STATUS_DOWN,
+    NODE_STATUS_INIT,
+    NODE_STATUS_READY,
+    TRIGGER_JOB_DEREGISTER,
+    TRIGGER_NODE_UPDATE,
+    TRIGGER_RETRY_FAILED_ALLOC,
+)
+from sim.structs.evaluation import Evaluation
+from sim.structs.node import Node
+
+if TYPE_CHECKING:
+    from sim.server.server import Server
+
+# Terminal allocs older than this are treated as garbage collected (Nomad: EvalGCThreshold 1h):
+# they no longer pull their job into a node's evaluations.
+ALLOC_GC_THRESHOLD = 3600.0
+NODE_STATUSES = (NODE_STATUS_INIT, NODE_STATUS_READY, NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED)
+
+
+def transition_requires_eval(new: str, old: str) -> bool:
+    """Nomad: node_endpoint.go, nodeStatusTransitionRequiresEval (plus ShouldDrainNode)."""
+    return (
+        new in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED)
+        or (old == NODE_STATUS_INIT and new == NODE_STATUS_READY)
+        or (old == NODE_STATUS_DOWN and new == NODE_STATUS_READY)
+        or (old == NODE_STATUS_DISCONNECTED and new != NODE_STATUS_DISCONNECTED)
+    )
+
+
+class NodeEndpoint:
+    """Nomad: nomad/node_endpoint.go, Node."""
+
+    def __init__(self, server: Server):
+        self.server = server
+
+    # -- client alloc updates -----------------------------------------------------------------
+
+    def update_allocs(self, updates: list[tuple[Allocation, dict[str, Any]]]) -> int:
+        """Apply a batch of client reports in one write, then follow-up evals and unblocks.
+
+        `updates` pairs each stored alloc with its changes (`client_status`,
+        `client_description`, `task_states`, optional `healthy`). Nomad: Node.UpdateAlloc,
+        batchUpdate and fsm.applyAllocClientUpdate.
+        """
+        state = self.server.state
+        evals: dict[tuple[str, str], Evaluation] = {}
+        freed: list[Allocation] = []
+        health: list[Allocation] = []
+        for alloc, changes in updates:
+            new_status = changes.get("client_status") or alloc.client_status
+            if new_status in CLIENT_TERMINAL:
+                self._followup_eval(alloc, new_status, evals)
+            if new_status in (ALLOC_CLIENT_COMPLETE, ALLOC_CLIENT_FAILED) and alloc.client_status != new_status:
+                freed.append(alloc)
+            if changes.get("healthy") is not None and alloc.deployment_id:
+                health.append(alloc)
+        index = state.update_allocs_from_client(updates)
+        self._unblock_freed(freed, index)
+        if evals:
+            self.server.create_evals(list(evals.values()))
+        watcher = getattr(self.server, "deployment_watcher", None)
+        if health and watcher is not None:
+            watcher.on_alloc_health(health)
+        return index
+
+    def _followup_eval(self, alloc: Allocation, new_status: str, evals: dict[tuple[str, str], Evaluation]) -> None:
+        """The eval a terminal report asks for, batched one per job. Nomad: UpdateAlloc."""
+        key = (alloc.namespace, alloc.job_id)
+        if key in evals:
+            return
+        job = self.server.state.job_by_id(*key)
+        if job is None:
+            evals[key] = self.server.new_eval(alloc.job, TRIGGER_JOB_DEREGISTER)
+            return
+        if new_status != ALLOC_CLIENT_FAILED or alloc.followup_eval_id:
+            return
+        tg = job.lookup_task_group(alloc.task_group)
+        if tg is not None and reschedule_eligible(alloc.reschedule_tracker, tg.reschedule_policy, self.server.env.now):
+            evals[key] = self.server.new_eval(job, TRIGGER_RETRY_FAILED_ALLOC)
+
+    def _unblock_freed(self, freed: list[Allocation], index: int) -> None:
+        """Nomad: fsm.applyAllocClientUpdate: a finished alloc frees capacity on its node."""
+        seen: set[str] = set()
+        for alloc in freed:
+            if alloc.node_id in seen:
+                continue
+            seen.add(alloc.node_id)
+            node = self.server.state.node_by_id(alloc.node_id)
+            if node is not None:
+                self.server.blocked.unblock(node.computed_class, index)
+                self.server.blocked.unblock_node(node.id, index)
+
+    # -- node evaluations ---------------------------------------------------------------------
+
+    def create_node_evals(self, node_id: str, node_index: int = 0) -> list[Evaluation]:
+        """One `node-update` eval per job with allocs on the node, plus every system job that
+        may run there; written and enqueued. Nomad: Node.createNodeEvals.
+
+        Allocs that turned terminal more than ALLOC_GC_THRESHOLD ago count as collected.
+        """
+        state = self.server.state
+        node = self._node(node_id)
+        now = self.server.env.now
+        evals: list[Evaluation] = []
+        seen: set[tuple[str, str]] = set()
+        for alloc in state.allocs_by_node(node_id):
+            key = (alloc.namespace, alloc.job_id)
+            if key in seen or (alloc.terminal() and now - alloc.modify_time > ALLOC_GC_THRESHOLD):
+                continue
+            seen.add(key)
+            job = state.job_by_id(*key) or alloc.job
+            evals.append(self._node_eval(job, node_id, node_index))
+        for job in state.jobs(namespace=None):
+            if job.type != JOB_TYPE_SYSTEM or job.ns_id in seen:
+                continue
+            if node_in_pool(node, job.node_pool or "default") and node_in_any_dc(node, job.datacenters or ["*"]):
+                seen.add(job.ns_id)
+                evals.append(self._node_eval(job, node_id, node_index))
+        if evals:
+            self.server.create_evals(evals)
+        return evals
+
+    def _node_eval(self, job: Any, node_id: str, node_index: int) -> Evaluation:
+        return self.server.new_eval(job, TRIGGER_NODE_UPDATE, node_id=node_id, node_modify_index=node_index)
+
+    def _node(self, node_id: str) -> Node:
+        node = self.server.state.node_by_id(node_id)
+        if node is None:
+            raise ValidationError("NodeID", "node not found")
+        return node
+
+    # -- node status, eligibility, drain -----------------------------------------------------
+
+    def set_node_status(self, node_id: str, status: str) -> list[Evaluation]:
+        """Change a node's status; returns the evals created. Nomad: Node.UpdateStatus."""
+        if status not in NODE_STATUSES:
+            raise ValidationError("Status", "invalid status for node")
+        node = self._node(node_id)
+        old = node.status
+        if old == status:
+            return []
+        index = self.server.state.update_node(node_id, status=status)
+        if status == NODE_STATUS_READY:
+            self.server.blocked.unblock(node.computed_class, index)
+            self.server.blocked.unblock_node(node_id, index)
+        if transition_requires_eval(status, old):
+            return self.create_node_evals(node_id, index)
+        return []
+
+    def set_eligibility(self, node_id: str, eligible: bool) -> list[Evaluation]:
+        """Mark a node (in)eligible for placements. Nomad: Node.UpdateEligibility."""
+        node = self._node(node_id)
+        if node.drain and eligible:
+            raise ValidationError("Eligibility", "can not set node's scheduling eligibility to eligible while it is draining")
+        target = NODE_ELIGIBLE if eligible else NODE_INELIGIBLE
+        if node.scheduling_eligibility == target:
+            return []
+        index = self.server.state.update_node(node_id, scheduling_eligibility=target)
+        if not eligible:
+            return []
+        self.server.blocked.unblock(node.computed_class, index)
+        return self.create_node_evals(node_id, index)
+
+    def set_drain(self, node_id: str, drain: bool, deadline: float | None = None,
+                  mark_eligible: bool = False) -> list[Evaluation]:
+        """Start or stop draining a node. Nomad: Node.UpdateDrain.
+
+        `deadline` is seconds from now (Nomad's DrainSpec.Deadline): None or 0 waits as long as
+        it takes, a negative value forces the drain at once. Draining makes the node ineligible;
+        stopping a drain keeps it ineligible unless `mark_eligible`.
+        """
+        node = self._node(node_id)
+        drainer = getattr(self.server, "drainer", None)
+        if drain:
+            self.server.state.update_node(node_id, drain=True, scheduling_eligibility=NODE_INELIGIBLE)
+            if drainer is not None:
+                drainer.start(node_id, deadline)
+            return []
+        was_ineligible = node.scheduling_eligibility == NODE_INELIGIBLE
+        changes: dict[str, Any] = {"drain": False}
+        if mark_eligible:
+            changes["scheduling_eligibility"] = NODE_ELIGIBLE
+        index = self.server.state.update_node(node_id, **changes)
+        if drainer is not None:
+            drainer.stop(node_id)
+        if not (mark_eligible and was_ineligible):
+            return []
+        self.server.blocked.unblock(node.computed_class, index)
+        return self.create_node_evals(node_id, index)

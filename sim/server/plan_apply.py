@@ -1,0 +1,130 @@
+"""The plan queue and the serial plan applier.
+
+Nomad: nomad/plan_queue.go, nomad/plan_apply.go. Workers schedule against what the state was when
+they dequeued; the applier re-checks every node a plan places on against the latest state, commits
+what still fits (a partial commit answers with a refresh index so the worker retries), and tells
+the clients what changed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Callable
+
+import simpy
+
+from sim.state import StateStore
+from sim.structs.consts import NODE_ELIGIBLE, NODE_STATUS_READY
+from sim.structs.plan import Plan, PlanResult
+
+
+def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[bool, str]:
+    """Nomad: evaluateNodePlan: does this node still take what the plan puts on it?"""
+    placing = plan.node_allocation.get(node_id)
+    if not placing:
+        return True, ""
+    node = state.node_by_id(node_id)
+    if node is None:
+        return False, "node does not exist"
+    if node.status != NODE_STATUS_READY:
+        return False, "node is not ready for placements"
+    existing = [state.alloc_by_id(a.id) for a in placing]
+    if all(a is not None and a.node_id == node_id for a in existing):
+        return True, ""
+    if node.scheduling_eligibility != NODE_ELIGIBLE:
+        return False, "node is not eligible"
+    table = state.nodes
+    row = table.index_of[node_id]
+    free = table.cap[row] - table.used[row]
+    cpu, mem, disk = float(free[0]), float(free[1]), float(free[2])
+    ports = set(table.used_ports[row])
+    for stopping in plan.node_update.get(node_id, []) + [a for a in existing if a is not None]:
+        current = state.alloc_by_id(stopping.id)
+        if current is not None and not current.terminal():
+            cpu, mem, disk = cpu + current.cpu, mem + current.memory_mb, disk + current.disk_mb
+            ports.difference_update(p for _, p in current.ports)
+    for alloc in placing:
+        cpu, mem, disk = cpu - alloc.cpu, mem - alloc.memory_mb, disk - alloc.disk_mb
+        for _, port in alloc.ports:
+            if port in ports:
+                return False, "network: port collision"
+            ports.add(port)
+    for dim, left in (("cpu", cpu), ("memory", mem), ("disk", disk)):
+        if left < 0:
+            return False, dim
+    return True, ""
+
+
+def evaluate_plan(state: StateStore, plan: Plan) -> PlanResult:
+    """Nomad: evaluatePlanPlacements: keep the nodes that fit; partial commit otherwise."""
+    result = PlanResult(deployment=plan.deployment, deployment_updates=list(plan.deployment_updates))
+    partial = False
+    for node_id in sorted(set(plan.node_update) | set(plan.node_allocation)):
+        fits, _reason = evaluate_node_plan(state, plan, node_id)
+        if not fits:
+            partial = True
+            result.rejected_nodes.append(node_id)
+            if plan.all_at_once:
+                return PlanResult(refresh_index=state.index, rejected_nodes=result.rejected_nodes)
+            continue
+        if node_id in plan.node_update:
+            result.node_update[node_id] = plan.node_update[node_id]
+        if node_id in plan.node_allocation:
+            result.node_allocation[node_id] = plan.node_allocation[node_id]
+    if partial:
+        result.refresh_index = state.index
+    return result
+
+
+def apply_plan(state: StateStore, plan: Plan) -> tuple[PlanResult, list, list]:
+    """Evaluate and commit a plan in one state write. Returns (result, placed, stopped)."""
+    result = evaluate_plan(state, plan)
+    placed = [a for allocs in result.node_allocation.values() for a in allocs]
+    stopped = [a for allocs in result.node_update.values() for a in allocs]
+    if placed or stopped or result.deployment or result.deployment_updates:
+        result.alloc_index = state.upsert_plan_results(placed, stopped, result.deployment,
+                                                       result.deployment_updates, plan.eval_id)
+    return result, placed, stopped
+
+
+class PlanQueue:
+    """Nomad: PlanQueue + planApply: plans by priority then FIFO, applied one at a time."""
+
+    def __init__(self, env: simpy.Environment, state: StateStore, latency: float,
+                 on_applied: Callable[[Plan, PlanResult, list, list], None]):
+        self.env = env
+        self.state = state
+        self.latency = latency
+        self.on_applied = on_applied
+        self._heap: list = []
+        self._seq = itertools.count()
+        self._wakeup: simpy.Event | None = None
+        self.applied = 0
+        env.process(self._run())
+
+    def submit(self, plan: Plan) -> simpy.Event:
+        """Queue a plan; the event fires with its PlanResult once applied."""
+        done = self.env.event()
+        heapq.heappush(self._heap, (-plan.priority, next(self._seq), plan, done))
+        if self._wakeup is not None and not self._wakeup.triggered:
+            self._wakeup.succeed()
+        return done
+
+    def depth(self) -> int:
+        """Plans waiting to be applied."""
+        return len(self._heap)
+
+    def _run(self):
+        while True:
+            if not self._heap:
+                self._wakeup = self.env.event()
+                yield self._wakeup
+                continue
+            _, _, plan, done = heapq.heappop(self._heap)
+            if self.latency > 0:
+                yield self.env.timeout(self.latency)
+            result, placed, stopped = apply_plan(self.state, plan)
+            self.applied += 1
+            self.on_applied(plan, result, placed, stopped)
+            done.succeed(result)
