@@ -1,4 +1,4 @@
-"""The `nomadsim` command: run, validate, show, serve (plot, sweep and bench join as they land).
+"""The `nomadsim` command: run, validate, show, serve, plot, sweep and bench.
 
 Each subcommand parses its flags and calls one function; errors a user can fix (a bad scenario,
 a missing folder) are printed as one line and exit 2, never as a traceback.
@@ -144,7 +144,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--speed", type=float, default=1.0)
     serve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     serve.set_defaults(func=cmd_serve)
+    for name, (module, help_text) in sorted(EXTENSIONS.items()):
+        _add_extension(sub, name, module, help_text)
     return parser
+
+
+# Subcommands that live in their own modules: each has `configure(parser)` and `run(args) -> int`.
+EXTENSIONS = {
+    "plot": ("sim.plots_cli", "write the standard plots of a results folder"),
+    "sweep": ("sim.sweep_cli", "run a parameter sweep (local pool or Dask)"),
+    "bench": ("sim.bench_cli", "run the regression benchmark suite"),
+}
+
+
+def _add_extension(sub, name: str, module: str, help_text: str) -> None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name != module:
+            raise
+        return
+    parser = sub.add_parser(name, help=help_text)
+    mod.configure(parser)
+    parser.set_defaults(func=mod.run)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from sim.node_table import NodeTable
 from sim.state_summary import SummaryKeeper, job_status
-from sim.structs.alloc import AllocDeploymentStatus, Allocation
+from sim.structs.alloc import Allocation, AllocDeploymentStatus
 from sim.structs.consts import DEPLOYMENT_SUCCESSFUL, JOB_TRACKED_VERSIONS
 from sim.structs.deployment import Deployment
 from sim.structs.evaluation import Evaluation

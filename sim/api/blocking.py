@@ -4,7 +4,9 @@ Nomad: command/agent/http.go parseWait/parseIndex and nomad/rpc.go blockingRPC. 
 `?index=N` waits until the index of what it reads exceeds N: it is woken by any state write that
 touches its tables (StateStore.subscribe), and gives up once `wait` simulated seconds have
 passed (the clock reports time through `on_time`) or, as a guard, once a wall-clock timeout
-expires. Everything runs on the event loop's thread, as the simulation does.
+expires. The clock lets woken requests read (`resumed`) before it moves time on, so a request
+answers the state at the instant it was woken. Everything runs on the event loop's thread, as
+the simulation does.
 """
 
 from __future__ import annotations
@@ -46,11 +48,14 @@ class Waiter:
     tables: frozenset[str]
     deadline: float
     future: asyncio.Future = field(repr=False)
+    resumed: asyncio.Future = field(repr=False)
 
-    def wake(self) -> None:
-        """Let the request re-run its read."""
-        if not self.future.done():
-            self.future.set_result(None)
+    def wake(self) -> bool:
+        """Let the request re-run its read; False if it was already woken."""
+        if self.future.done():
+            return False
+        self.future.set_result(None)
+        return True
 
 
 class BlockingQueries:
@@ -58,6 +63,7 @@ class BlockingQueries:
 
     def __init__(self, state) -> None:
         self._waiters: list[Waiter] = []
+        self._woken: set[Waiter] = set()  # woken, not yet resumed
         state.subscribe(self._on_write)
 
     def __len__(self) -> int:
@@ -65,14 +71,20 @@ class BlockingQueries:
 
     def _on_write(self, index: int, tables: frozenset[str]) -> None:
         for waiter in self._waiters:
-            if waiter.tables & tables:
-                waiter.wake()
+            if waiter.tables & tables and waiter.wake():
+                self._woken.add(waiter)
 
     def on_time(self, now: float) -> None:
         """Simulated time reached `now`: wake requests whose wait ran out."""
         for waiter in self._waiters:
-            if now >= waiter.deadline:
-                waiter.wake()
+            if now >= waiter.deadline and waiter.wake():
+                self._woken.add(waiter)
+
+    async def resumed(self, timeout: float = 1.0) -> None:
+        """Let every request woken so far re-run its read before time moves on."""
+        woken, self._woken = self._woken, set()
+        if woken:
+            await asyncio.wait([w.resumed for w in woken], timeout=timeout)
 
     def next_deadline(self) -> float | None:
         """The earliest simulated deadline of a waiting request."""
@@ -80,9 +92,12 @@ class BlockingQueries:
 
     async def wait(self, tables: frozenset[str], deadline: float, wall_timeout: float | None) -> None:
         """Block until a write touches `tables`, simulated time passes `deadline`, or the wall timeout."""
-        waiter = Waiter(tables, deadline, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        waiter = Waiter(tables, deadline, loop.create_future(), loop.create_future())
         self._waiters.append(waiter)
         try:
             await asyncio.wait([waiter.future], timeout=wall_timeout)
         finally:
             self._waiters.remove(waiter)
+            self._woken.discard(waiter)
+            waiter.resumed.set_result(None)  # the caller reads on, synchronously, before the clock resumes

@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -25,7 +26,7 @@ from starlette.routing import Route
 
 from sim.api.blocking import BlockingQueries, parse_index, parse_wait
 from sim.api.requests import body, query_bool
-from sim.api.simclock import SimClock
+from sim.api.simclock import SimClock, find_node, sim_metrics, sim_status
 from sim.errors import ApiError
 
 READ_HEADERS = {"X-Nomad-KnownLeader": "true", "X-Nomad-LastContact": "0"}
@@ -110,6 +111,7 @@ class NomadHttp:
             if not min_index or index > min_index or self.sim.now >= deadline or remaining <= 0:
                 break
             await self.blocking.wait(frozenset(tables), deadline, remaining)
+        index = max(1, index)  # Nomad never answers index 0 (clients would spin)
         if error is not None:
             return error_response(error, index)
         return Response(dumps(result), media_type="application/json",
@@ -331,7 +333,7 @@ class NomadHttp:
             return await _not_found(request)
         payload = body(await self._body(request), "SimNodeRequest")
         async with self.lock:
-            node = _node(self.sim, request.path_params["id"])
+            node = find_node(self.sim, request.path_params["id"])
             action = request.path_params["action"]
             if action == "down":
                 self.sim.clients.node_down(node.id)
@@ -350,43 +352,6 @@ def _seconds(data: dict[str, Any], key: str, default: float | None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
         raise ApiError(400, f"{key} must be a number of seconds >= 0")
     return float(value)
-
-
-def _node(simulation: Any, ident: str) -> Any:
-    state = simulation.state
-    node = state.node_by_id(ident) or next((n for n in state.nodes.nodes if n.name == ident), None)
-    if node is None:
-        raise ApiError(404, "node not found")
-    return node
-
-
-def sim_status(simulation: Any, clock: SimClock, blocked_queries: int) -> dict[str, Any]:
-    """What GET /v1/sim/status answers."""
-    state = simulation.state
-    return {"Time": simulation.now, "UnixNanos": simulation.server.unix_nanos(), "Clock": clock.mode,
-            "Speed": clock.speed, "Busy": simulation.busy(), "PendingEvals": simulation.pending_evals(),
-            "QueuedEvents": len(simulation.env._queue), "Nodes": len(state.nodes.nodes),
-            "Jobs": len(state.jobs(None)), "Allocations": len(state.allocs()), "Evaluations": len(state.evals()),
-            "BlockedQueries": blocked_queries}
-
-
-def _count(values: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return dict(sorted(out.items()))
-
-
-def sim_metrics(simulation: Any) -> dict[str, Any]:
-    """What GET /v1/sim/metrics answers."""
-    state = simulation.state
-    return {"Time": simulation.now,
-            "Jobs": _count(j.status for j in state.jobs(None)),
-            "Evaluations": _count(e.status for e in state.evals()),
-            "Allocations": _count(a.client_status for a in state.allocs()),
-            "Deployments": _count(d.status for d in state.deployments()),
-            "Nodes": _count(n.status for n in state.nodes.nodes),
-            "MetricRows": {name: len(rows) for name, rows in sorted(simulation.recorder.rows.items())}}
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -434,6 +399,8 @@ def serve(simulation: Any, host: str = "127.0.0.1", port: int = 4646, clock: str
     import uvicorn
 
     app = create_app(simulation, clock, speed)
+    print(f"nomadsim: serving {simulation.scenario.name!r} on http://{host}:{port} (clock {clock}, speed {speed})",
+          file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
 
 

@@ -6,13 +6,16 @@ elapsed times `speed`. Either way time moves in chunks under the one simulation 
 between chunks so that requests interleave at consistent instants, and each chunk ends at the
 earliest deadline of a blocked query so that it answers exactly when its `wait` runs out. The wall
 clock is read here (and in sim/api/http.py) only: it decides when to advance, never what happens.
+Also here: what /v1/sim/status and /v1/sim/metrics report, and finding a node by ID or name.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from sim.errors import ApiError
 
 if TYPE_CHECKING:
     from sim.api.blocking import BlockingQueries
@@ -38,6 +41,7 @@ class SimClock:
         self.chunk = chunk
         self.tick = tick
         self._task: asyncio.Task | None = None
+        self.error = ""  # what stopped the realtime clock, if the simulation raised
 
     async def advance_to(self, target: float) -> float:
         """Run the simulation up to `target` simulated seconds; returns the time reached."""
@@ -50,6 +54,7 @@ class SimClock:
                 self.sim.run(stop)
                 self.blocking.on_time(self.sim.now)
             await asyncio.sleep(0)
+            await self.blocking.resumed()
         return self.sim.now
 
     async def advance(self, seconds: float) -> float:
@@ -84,5 +89,50 @@ class SimClock:
         while True:
             await asyncio.sleep(self.tick)
             now = loop.time()
-            await self.advance(max(0.0, now - last) * self.speed)
+            try:
+                await self.advance(max(0.0, now - last) * self.speed)
+            except Exception as exc:  # the run is broken: stop the clock, say why in /v1/sim/status
+                self.error = f"{type(exc).__name__}: {exc}"
+                return
             last = now
+
+
+# -- what /v1/sim reports ------------------------------------------------------------------------
+
+
+def find_node(simulation: Simulation, ident: str) -> Any:
+    """A node by ID or by name. Raises ApiError 404 `node not found`."""
+    state = simulation.state
+    node = state.node_by_id(ident) or next((n for n in state.nodes.nodes if n.name == ident), None)
+    if node is None:
+        raise ApiError(404, "node not found")
+    return node
+
+
+def sim_status(simulation: Simulation, clock: SimClock, blocked_queries: int) -> dict[str, Any]:
+    """What GET /v1/sim/status answers."""
+    state = simulation.state
+    return {"Time": simulation.now, "UnixNanos": simulation.server.unix_nanos(), "Clock": clock.mode,
+            "Speed": clock.speed, "Busy": simulation.busy(), "PendingEvals": simulation.pending_evals(),
+            "QueuedEvents": len(simulation.env._queue), "Nodes": len(state.nodes.nodes),
+            "Jobs": len(state.jobs(None)), "Allocations": len(state.allocs()), "Evaluations": len(state.evals()),
+            "BlockedQueries": blocked_queries, "ClockError": clock.error}
+
+
+def _count(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def sim_metrics(simulation: Simulation) -> dict[str, Any]:
+    """What GET /v1/sim/metrics answers."""
+    state = simulation.state
+    return {"Time": simulation.now,
+            "Jobs": _count(j.status for j in state.jobs(None)),
+            "Evaluations": _count(e.status for e in state.evals()),
+            "Allocations": _count(a.client_status for a in state.allocs()),
+            "Deployments": _count(d.status for d in state.deployments()),
+            "Nodes": _count(n.status for n in state.nodes.nodes),
+            "MetricRows": {name: len(rows) for name, rows in sorted(simulation.recorder.rows.items())}}

@@ -203,8 +203,7 @@ class _Round:
         tainted = tainted_nodes(state, allocs)
         self._mark_lost(allocs, tainted)
         deployment = None if self.batch else state.latest_deployment(ev.namespace, ev.job_id)
-        live = [a for a in allocs if not a.terminal()]
-        self.ctx.prepare(live)
+        self.ctx.prepare([a for a in allocs if not a.client_terminal()])
         results = reconcile(job, ev.job_id, ev.namespace, deployment, allocs, tainted, self.batch, ev.id,
                             ev.priority, self.senv.now, self.ctx.alloc_update_fn, self.senv.ids.uuid)
         self.results = results
@@ -213,7 +212,7 @@ class _Round:
         self.deployment_id = _active_deployment_id(results, deployment, job)
         if ev.annotate_plan:
             self.plan.annotations = results.desired_tg_updates
-        for tg, evals in sorted(results.desired_followup_evals.items()):
+        for _tg, evals in sorted(results.desired_followup_evals.items()):
             self.followup_evals.extend(evals)
         for stop in results.stop:
             self.plan.append_stopped_alloc(stop.alloc, stop.description, stop.client_status, stop.followup_eval_id)

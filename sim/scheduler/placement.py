@@ -10,9 +10,10 @@ import fnmatch
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from sim.scheduler.rank import exhaust_resources
 from sim.scheduler.reschedule import new_reschedule_tracker
 from sim.scheduler.stack import GenericStack, candidate_rows, group_ask
-from sim.structs.alloc import AllocDeploymentStatus, Allocation, AllocMetric
+from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric
 from sim.structs.job import Job, TaskGroup
 from sim.structs.plan import Plan
 
@@ -71,7 +72,8 @@ class PlacementContext:
             return False, True, None
         if job.node_pool not in ("", "all") and node.node_pool != job.node_pool:
             return False, True, None
-        option, _ = self.stack.select_on_node(tg, state.nodes.index_of[node.id], ignore_alloc=existing)
+        row = state.nodes.index_of[node.id]
+        option, _ = self.stack.select_on_node(tg, row, ignore_alloc=existing)
         if option is None:
             return False, True, None
         cpu, mem, disk = group_ask(tg)
@@ -79,6 +81,7 @@ class PlacementContext:
                           deployment_id=self.deployment_id or existing.deployment_id)
         if self.deployment_id and self.deployment_id != existing.deployment_id:
             updated.deployment_status = None
+        self.stack.place(row, updated)
         return False, False, updated
 
     # -- placements -------------------------------------------------------------------------
@@ -95,6 +98,7 @@ class PlacementContext:
     def _place_one(self, tg: TaskGroup, name: str, failed: dict[str, AllocMetric], request=None, stop=None) -> None:
         if tg.name in failed:
             failed[tg.name].coalesced_failures += 1
+            exhaust_resources(failed[tg.name], tg)
             return
         prev = request.previous_alloc if request is not None else stop[0]
         if stop is not None:
@@ -107,7 +111,8 @@ class PlacementContext:
         metric.node_pool = self.job.node_pool
         if option is None:
             if stop is not None:
-                self.stack.place(self.senv.state.nodes.index_of[stop[0].node_id], stop[0])
+                self.stack.pop_stop(stop[0])
+            exhaust_resources(metric, tg)
             failed[tg.name] = metric
             self._note_ineligible(tg)
             return

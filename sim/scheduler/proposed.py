@@ -162,7 +162,7 @@ class ClassEligibility:
         self.group_escaped: dict[str, bool] = {}
         self.job: dict[int, bool] = {}
         self.groups: dict[str, dict[int, bool]] = {}
-        self.seen: dict[str, tuple[np.ndarray, StaticFeasibility]] = {}
+        self.visits: list[tuple[str, StaticFeasibility, np.ndarray, int, int]] = []
 
     def set_job(self, job: Job) -> None:
         """Nomad: EvalEligibility.SetJob: which levels escape computed classes."""
@@ -189,20 +189,27 @@ class ClassEligibility:
             out[sel[~fresh]] = ineligible_code
         return out
 
-    def observe(self, group: str, static: StaticFeasibility, rows: np.ndarray) -> None:
-        """Remember the nodes a select visited, for the eval's class eligibility (blocked evals)."""
-        seen = self.seen.get(group)
-        if seen is None:
-            seen = (np.zeros(len(self.table), dtype=bool), static)
-            self.seen[group] = seen
-        seen[0][rows] = True
+    def observe(self, group: str, static: StaticFeasibility, order: np.ndarray, start: int, count: int) -> None:
+        """Remember the nodes a select visited (`count` of `order` from `start`), for the eval's
+        class eligibility (blocked evals); the verdicts are derived only when asked for."""
+        self.visits.append((group, static, order, start, count))
+
+    def _seen(self) -> dict[str, tuple[np.ndarray, StaticFeasibility]]:
+        seen: dict[str, tuple[np.ndarray, StaticFeasibility]] = {}
+        for group, static, order, start, count in self.visits:
+            mask = seen.setdefault(group, (np.zeros(len(self.table), dtype=bool), static))[0]
+            end = start + count
+            mask[order[start:end]] = True
+            if end > len(order):
+                mask[order[: end - len(order)]] = True
+        return seen
 
     def class_eligibility(self) -> dict[str, bool]:
         """Nomad: EvalEligibility.GetClasses over the visited nodes (computed class -> eligible)."""
         _, labels = self.table.codes("computed_class")
         job: dict[int, bool] = {}
         out: dict[int, bool] = {}
-        for group, (seen, static) in sorted(self.seen.items()):
+        for group, (seen, static) in sorted(self._seen().items()):
             self._group_verdicts(group, seen, static, job, out)
         for cls, ok in job.items():
             if not ok or cls not in out:

@@ -15,6 +15,7 @@ import numpy as np
 
 from sim.node_table import NodeTable
 from sim.scheduler.feasible import FeasibilityCache
+from sim.structs.alloc import AllocMetric
 from sim.structs.job import Affinity, Job, TaskGroup
 
 BINPACK_MAX_FIT_SCORE = 18.0
@@ -33,6 +34,21 @@ def group_ask(tg: TaskGroup) -> tuple[int, int, int]:
     mem = sum(t.resources.memory_mb for t in tg.tasks if t.resources is not None)
     disk = tg.ephemeral_disk.size_mb if tg.ephemeral_disk is not None else 0
     return cpu, mem, disk
+
+
+def exhaust_resources(metric: AllocMetric, tg: TaskGroup) -> None:
+    """Nomad: AllocMetric.ExhaustResources: add each task's CPU / MemoryMB for the exhausted
+    dimensions (called for the failed placement and again for each coalesced failure)."""
+    if not metric.dimension_exhausted:
+        return
+    for task in tg.tasks:
+        entry = metric.resources_exhausted.setdefault(task.name, {"cpu": 0, "memory_mb": 0})
+        if task.resources is None:
+            continue
+        if metric.dimension_exhausted.get("memory", 0) > 0:
+            entry["memory_mb"] += task.resources.memory_mb
+        if metric.dimension_exhausted.get("cpu", 0) > 0:
+            entry["cpu"] += task.resources.cpu
 
 
 def exhausted_dimension(used_after: np.ndarray, cap: np.ndarray) -> np.ndarray | None:

@@ -68,6 +68,9 @@ from sim.structs.node import Node
 
 __all__ = ["GenericStack", "RankedNode", "SystemStack", "candidate_rows", "group_ask"]
 
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_ROWS.flags.writeable = False
+
 
 @dataclass(slots=True)
 class RankedNode:
@@ -264,6 +267,8 @@ class _StackBase:
         return fail, np.flatnonzero(fail == 0), np.flatnonzero(fail)
 
     def _penalty_rows(self, node_ids: Iterable[str]) -> np.ndarray:
+        if not node_ids:
+            return _NO_ROWS
         index = self.table.index_of
         return np.array(sorted(index[i] for i in node_ids if i in index), dtype=np.int64)
 
@@ -284,7 +289,7 @@ class _StackBase:
         best = limit_select(scan, limit)
         count = scan.consumed()
         self.lowest_spread_boost = scan.lowest
-        self.eligibility.observe(g.tg.name, g.static, _rotated(order, start, count))
+        self.eligibility.observe(g.tg.name, g.static, order, start, count)
         metric = self._new_metric(count)
         if len(infeasible):
             positions = visited(infeasible, start, count, len(order))
@@ -324,7 +329,7 @@ class _StackBase:
         if staged:
             self.proposed.stop(ignore_alloc)
         try:
-            option, metric, _ = self._run(g, order, 0, limit, np.zeros(0, dtype=np.int64), self._positions(g, order))
+            option, metric, _ = self._run(g, order, 0, limit, _NO_ROWS, self._positions(g, order))
         finally:
             if staged:
                 self.proposed.unstop(ignore_alloc)
@@ -435,8 +440,3 @@ def _table_cache(table: NodeTable) -> FeasibilityCache:
 def _mark(status: np.ndarray, reason: np.ndarray, idx: np.ndarray | int, value: int, code: np.ndarray | int) -> None:
     status[idx] = value
     reason[idx] = code
-
-
-def _rotated(order: np.ndarray, start: int, count: int) -> np.ndarray:
-    end = start + count
-    return order[start:end] if end <= len(order) else np.concatenate((order[start:], order[: end - len(order)]))

@@ -12,6 +12,7 @@ from collections.abc import Generator
 from dataclasses import replace
 
 from sim.scheduler.generic import ACCEPTED_TRIGGERS, SchedulerEnv, SchedulerOutcome, tainted_nodes
+from sim.scheduler.rank import exhaust_resources
 from sim.scheduler.stack import SystemStack, candidate_rows, group_ask
 from sim.scheduler.util import tasks_updated
 from sim.structs.alloc import Allocation, AllocMetric
@@ -77,7 +78,7 @@ class SystemScheduler:
                 plan.append_stopped_alloc(a, ALLOC_NOT_NEEDED)
             return plan, {}, {}
         stack = SystemStack(state.nodes, self.senv.rng, self.senv.algorithm)
-        stack.set_job(job, live)
+        stack.set_job(job, [a for a in allocs if not a.client_terminal()])
         rows, _, _ = candidate_rows(state.nodes, job)
         eligible = {state.nodes.nodes[r].id: int(r) for r in rows}
         failed: dict[str, AllocMetric] = {}
@@ -118,7 +119,9 @@ class SystemScheduler:
             option, _ = stack.select_on_node(tg, row, ignore_alloc=existing)
             if option is not None:
                 cpu, mem, disk = group_ask(tg)
-                plan.append_alloc(replace(existing, job=job, eval_id=plan.eval_id, cpu=cpu, memory_mb=mem, disk_mb=disk))
+                updated = replace(existing, job=job, eval_id=plan.eval_id, cpu=cpu, memory_mb=mem, disk_mb=disk)
+                stack.place(row, updated)
+                plan.append_alloc(updated)
                 return True
         plan.append_stopped_alloc(existing, ALLOC_UPDATING)
         stack.stop(existing)
@@ -132,8 +135,10 @@ class SystemScheduler:
             queued[tg.name] += 1
             if tg.name in failed:
                 failed[tg.name].coalesced_failures += 1
+                metric = failed[tg.name]
             else:
                 failed[tg.name] = metric
+            exhaust_resources(metric, tg)
             return
         cpu, mem, disk = group_ask(tg)
         alloc = Allocation(

@@ -240,7 +240,10 @@ def _healthy(alloc) -> bool:
 
 def _running_desc(dep: Deployment) -> str:
     """The description of a running deployment, by what it still waits for."""
-    from sim.structs.consts import DESC_DEPLOYMENT_RUNNING_AUTO_PROMOTION, DESC_DEPLOYMENT_RUNNING_NEEDS_PROMOTION
+    from sim.structs.consts import (
+        DESC_DEPLOYMENT_RUNNING_AUTO_PROMOTION,
+        DESC_DEPLOYMENT_RUNNING_NEEDS_PROMOTION,
+    )
 
     if dep.requires_promotion():
         return DESC_DEPLOYMENT_RUNNING_AUTO_PROMOTION if dep.has_auto_promote() else DESC_DEPLOYMENT_RUNNING_NEEDS_PROMOTION

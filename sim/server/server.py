@@ -7,6 +7,7 @@ writing new evaluations to the state and handing them to the broker or the block
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -15,8 +16,6 @@ import simpy
 from sim.metrics import Recorder
 from sim.server.config import ControlPlaneConfig
 from sim.state import StateStore
-from dataclasses import replace
-
 from sim.structs.consts import (
     EVAL_STATUS_BLOCKED,
     EVAL_STATUS_CANCELLED,
@@ -63,6 +62,7 @@ class Server:
         from sim.server.deployments import DeploymentWatcher
 
         self.deployment_watcher = DeploymentWatcher(self)
+        self.periodic = _periodic_dispatcher(self)
 
     def start_workers(self) -> None:
         """Start the configured number of scheduler workers."""
@@ -149,6 +149,19 @@ class Server:
             self.clients.on_plan_applied(placed, stopped)
         for watcher in self.plan_watchers:
             watcher.on_plan_applied(plan, result, placed, stopped)
+
+
+def _periodic_dispatcher(server: Server):
+    """The periodic launcher (sim.server.periodic), registered as a job watcher."""
+    try:
+        from sim.server.periodic import PeriodicDispatcher
+    except ModuleNotFoundError as err:
+        if err.name != "sim.server.periodic":
+            raise
+        return None
+    dispatcher = PeriodicDispatcher(server)
+    server.job_watchers.append(dispatcher)
+    return dispatcher
 
 
 def _stub_job(ev: Evaluation) -> Job:

@@ -11,7 +11,8 @@ Fields that are pointers in Nomad's api package and whose default depends on bei
 (the update, restart, reschedule and migrate blocks, affinity and spread weights, ...)
 decode to None when absent; canonicalize() fills them, so a canonical job holds no None
 there. Encoding writes every modelled field (empty lists and maps as null, as Go does for
-nil) followed by the extras.
+nil) followed by the extras. The same compiled field tables drive copy_job (a deep copy) and
+jobs_spec_equal (Nomad's SpecChanged, inverted).
 """
 
 from __future__ import annotations

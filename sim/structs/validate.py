@@ -9,8 +9,9 @@ Nomad. `ValidationError.errors` lists every leaf as (field path, message) in Nom
 
 Each check returns a list of entries; an entry is the text Nomad prints at that level plus the
 leaves under it. Appending a block's list to its parent's reproduces multierror.Append's
-flattening; `_nest` reproduces an error wrapped with a prefix ("Task group web validation
-failed: ..."). Job-level checks are here; group, task and block checks in validate_groups and validate_blocks.
+flattening; `nest` reproduces an error wrapped with a prefix ("Task group web validation
+failed: ..."). Job-level checks are here; groups and tasks are in validate_groups, the
+blocks in validate_blocks and validate_placement, warnings in validate_warnings.
 """
 
 from __future__ import annotations

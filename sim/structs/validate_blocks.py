@@ -9,6 +9,7 @@ formats a nested multierror inside another message.
 from __future__ import annotations
 
 import posixpath
+import zoneinfo
 from typing import NamedTuple
 
 from sim.structs import job as J
@@ -318,8 +319,6 @@ def periodic_errors(p: J.PeriodicConfig, path: str) -> list[Entry]:
 
 def _time_zone_problem(name: str) -> str | None:
     """Go's time.LoadLocation error text for a zone name, or None when it loads."""
-    import zoneinfo
-
     if name in ("UTC", "Local"):
         return None
     try:

@@ -13,8 +13,8 @@ from sim.structs.duration import format_go_duration as dur
 from sim.structs.validate_blocks import (
     Entry,
     dispatch_payload_errors,
-    extra_str,
     ephemeral_disk_errors,
+    extra_str,
     go_quote,
     leaf,
     lifecycle_errors,

@@ -147,3 +147,55 @@ def _validator(response_name: str) -> jsonschema.protocols.Validator:
 def validate_response(response_name: str, value: Any) -> None:
     """Raise jsonschema.ValidationError unless `value` fits the OpenAPI response schema."""
     _validator(response_name).validate(value)
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def server_command(scenario_path: Path, port: int, *extra: str) -> list[str]:
+    """`nomadsim serve` as a module run (sim.cli when present, else sim.api.http)."""
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("sim.cli") is not None:
+        return [sys.executable, "-m", "sim.cli", "serve", str(scenario_path), "--port", str(port), *extra]
+    return [sys.executable, "-m", "sim.api.http", str(scenario_path), "--port", str(port), *extra]
+
+
+def start_server(scenario_path: Path, *extra: str, timeout: float = 30.0):
+    """Start the HTTP server as a subprocess on a free port; (process, base URL) once it answers."""
+    import subprocess
+    import time
+
+    import requests
+
+    port = free_port()
+    proc = subprocess.Popen(server_command(scenario_path, port, *extra), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode()[-3000:])
+        try:
+            if requests.get(url + "/v1/sim/status", timeout=1).status_code == 200:
+                return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("server did not answer in time")
+
+
+def stop_server(proc) -> None:
+    """Terminate a server started by start_server."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except Exception:
+        proc.kill()

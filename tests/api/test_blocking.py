@@ -80,3 +80,40 @@ def test_simulated_deadline_wakes_and_wall_timeout_guards():
         return loop.time() - start
 
     assert 0.04 <= asyncio.run(scenario()) < 1.0
+
+
+def test_clock_stops_at_a_blocked_querys_deadline():
+    """Advancing past a waiter's deadline wakes it at exactly that simulated instant."""
+    from sim.api.simclock import SimClock
+    from sim.simulation import Simulation
+
+    from .support import tiny_scenario
+
+    sim = Simulation.from_scenario(tiny_scenario())
+
+    async def scenario():
+        hub = BlockingQueries(sim.state)
+        clock = SimClock(sim, hub, asyncio.Lock(), chunk=10.0)
+        seen = {}
+
+        async def blocked():
+            await hub.wait(frozenset({"nodes"}), 5.0, 30.0)
+            seen["at"] = sim.now
+
+        task = asyncio.ensure_future(blocked())
+        await asyncio.sleep(0)
+        assert await clock.advance(30.0) == 30.0
+        await task
+        return seen["at"]
+
+    assert asyncio.run(scenario()) == 5.0
+
+
+def test_clock_rejects_unknown_modes_and_speeds():
+    """Only manual and realtime clocks, with a positive speed."""
+    from sim.api.simclock import SimClock
+
+    with pytest.raises(ValueError):
+        SimClock(None, None, None, mode="fast")
+    with pytest.raises(ValueError):
+        SimClock(None, None, None, mode="realtime", speed=0)

@@ -12,8 +12,8 @@ import pytest
 from sim.simulation import Simulation
 
 from .support import (
-    SHARED,
     REFERENCE,
+    SHARED,
     example_job,
     sample,
     shape_problems,

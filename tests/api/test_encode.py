@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from sim.api import encode as E
 from sim.structs.alloc import (
-    AllocDeploymentStatus,
     Allocation,
+    AllocDeploymentStatus,
     AllocMetric,
     RescheduleEvent,
     TaskEvent,

@@ -16,11 +16,13 @@ from sim.scheduler.feasible import FeasibilityCache
 from sim.scheduler.rank import (
     affinity_scores,
     anti_affinity,
+    exhaust_resources,
     exhausted_dimension,
     group_ask,
     normalise,
     score_fit,
 )
+from sim.structs.alloc import AllocMetric
 from sim.structs.job import Affinity, EphemeralDisk, Resources, Task
 from sim.structs.node import NodeResources
 
@@ -215,3 +217,15 @@ def test_node_affinity_with_binpack():
     assert meta[nodes[3].id].norm_score == pytest.approx((1 / 3 + bp) / 2)
     assert meta[nodes[4].id].norm_score == pytest.approx(bp / 2)
     assert option.node is nodes[0]
+
+
+def test_exhaust_resources_accumulates_per_task():
+    """Nomad: alloc.go AllocMetric.ExhaustResources: CPU and memory of the tasks for exhausted dimensions."""
+    tg = mock_job().task_groups[0]
+    metric = AllocMetric()
+    exhaust_resources(metric, tg)
+    assert metric.resources_exhausted == {}
+    metric.dimension_exhausted = {"memory": 2}
+    exhaust_resources(metric, tg)
+    exhaust_resources(metric, tg)
+    assert metric.resources_exhausted == {"web": {"cpu": 0, "memory_mb": 512}}

@@ -331,6 +331,22 @@ def test_validation_error_field_is_first_leaf_path():
     ]
 
 
+def test_uncanonicalized_job_reports_missing_basics():
+    """Without canonicalize the defaults are missing and Nomad's 'missing' checks fire."""
+    from sim.structs.job import Job, LogConfig, Resources, Task, TaskGroup
+
+    task_ = Task(name="app", driver="exec", resources=Resources(cpu=100, memory_mb=100),
+                 log_config=LogConfig(max_files=1, max_file_size_mb=1))
+    job = Job(id="web", name="web", type="service", task_groups=[TaskGroup(name="web", count=1, tasks=[task_])])
+    with pytest.raises(ValidationError) as info:
+        validate_job(job)
+    assert info.value.message == multi(
+        "Missing job region", "Job must be in a namespace", "Missing job datacenters",
+        G("Task Group web should have a restart policy", "Task Group web should have a reschedule policy",
+          "Task Group web should have an ephemeral disk object"),
+        "job priority must be between [1, 100]")
+
+
 def test_total_count_limit_uses_configured_max():
     """The job_max_count hook compares the sum of group counts."""
     err = errors_of(build(group_set(Count=4)), max_count=3)
