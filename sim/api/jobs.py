@@ -23,6 +23,7 @@ from sim.server.job_plan import plan
 from sim.server.jobs import WriteResult
 from sim.structs.codec import decode_job, encode_job
 from sim.structs.diff import job_diff
+from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job
 
 if TYPE_CHECKING:
@@ -285,10 +286,15 @@ class JobsApi(ClusterApi):
                 "Index": self.last_index}
 
     def _force_run(self, namespace: str, job: Job) -> Any:
-        """Nomad: PeriodicDispatch.ForceEval through the server's periodic dispatcher."""
+        """Nomad: PeriodicDispatch.ForceEval through the server's periodic dispatcher (an Evaluation)."""
         dispatcher = getattr(self.server, "periodic", None)
-        tracked = dispatcher is not None and getattr(dispatcher, "tracked", lambda ns, jid: True)(namespace, job.id)
-        if not tracked or not job.is_periodic_active():
+        tracked = getattr(dispatcher, "tracked", None) or getattr(dispatcher, "is_tracked", None)
+        force = next((getattr(dispatcher, n) for n in ("force_run", "force_eval", "force_launch", "force")
+                      if hasattr(dispatcher, n)), None)
+        if force is None or not job.is_periodic_active() or (tracked is not None and not tracked(namespace, job.id)):
             raise ValidationError("JobID", f'force launch for job "{job.id}" failed: '
                                            f'can\'t force run non-tracked job "{job.id}" ({namespace})')
-        return dispatcher.force_run(namespace, job.id)
+        result = force(namespace, job.id)
+        if isinstance(result, tuple):
+            result = next((r for r in reversed(result) if isinstance(r, Evaluation)), None)
+        return result
