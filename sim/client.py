@@ -380,7 +380,13 @@ class Clients:
         if heartbeats is not None:
             heartbeats.node_recovered(node_id)
         for alloc in self.state.allocs_by_node(node_id):
-            if not alloc.terminal() and alloc.id not in self.runners:
+            if alloc.id in self.runners or alloc.client_terminal():
+                continue
+            if alloc.server_terminal():  # stopped while the node was away: kill it and report
+                runner = self.runners[alloc.id] = AllocRunner(self, alloc)
+                self._by_node.setdefault(node_id, {})[alloc.id] = runner
+                runner.kill()
+            else:
                 self._start(alloc)
 
     # -- reports --------------------------------------------------------------------------------

@@ -126,8 +126,9 @@ def _read_yaml(path: Path) -> tuple[Any, dict[str, int]]:
     """The document and the line (1-based) of every key path in it."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(ROOT, f"cannot read scenario: {exc.strerror or exc}", str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise ScenarioError(ROOT, f"cannot read scenario: {reason}", str(path)) from None
     loader = _Loader(text)
     try:
         node = loader.get_single_node()

@@ -95,9 +95,14 @@ def check_cron(job: Mapping[str, Any], path: str) -> None:
         if exc.name in ("sim.structs.cron", "sim.structs"):
             return
         raise
+    many = periodic.get("Specs") or []
+    if not isinstance(many, list):
+        raise ScenarioError(f"{path}.Periodic.Specs", "Specs must be a list of cron specs")
     specs = [("Spec", periodic["Spec"])] if periodic.get("Spec") else []
-    specs += [(f"Specs[{i}]", s) for i, s in enumerate(periodic.get("Specs") or [])]
+    specs += [(f"Specs[{i}]", s) for i, s in enumerate(many)]
     for key, spec in specs:
+        if not isinstance(spec, str):
+            raise ScenarioError(f"{path}.Periodic.{key}", f"a cron spec must be a string, got {spec!r}")
         try:
             parse_cron(spec)
         except (ValueError, TypeError, SimError) as exc:

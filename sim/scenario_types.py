@@ -23,9 +23,7 @@ DEFAULT_START_TIME = "2026-01-01T00:00:00Z"
 
 def rfc3339(unix_seconds: float) -> str:
     """Unix seconds as an RFC 3339 UTC time (Z suffix)."""
-    t = dt.datetime.fromtimestamp(unix_seconds, dt.UTC)
-    text = t.isoformat().replace("+00:00", "Z")
-    return text
+    return dt.datetime.fromtimestamp(unix_seconds, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 # --- cluster ------------------------------------------------------------------------------------
@@ -187,6 +185,7 @@ class NodeEvent:
     deadline: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The scenario form: {at, node_<action>, deadline}."""
         out = {"at": self.at, f"node_{self.action}": list(self.nodes)}
         return out | ({"deadline": self.deadline} if self.deadline is not None else {})
 
@@ -200,6 +199,7 @@ class DomainEvent:
     domain: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The scenario form: {at, domain_<action>}."""
         return {"at": self.at, f"domain_{self.action}": self.domain}
 
 
@@ -213,6 +213,7 @@ class RandomFailures:
     stop: float
 
     def to_dict(self) -> dict[str, Any]:
+        """The scenario form: {random_failures: {...}}."""
         return {"random_failures": plain_fields(self)}
 
 
@@ -226,6 +227,7 @@ class DrainFraction:
     deadline: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The scenario form: {at, drain_fraction: {...}}."""
         body = plain_fields(self)
         return {"at": body.pop("at"), "drain_fraction": body}
 

@@ -17,18 +17,11 @@ from sim.traces import Machine, TraceSubmission, read_trace
 
 
 def plain(value: Any) -> Any:
-    """Scenario-language form of a value: dataclasses to dicts (None fields dropped), tuples to lists."""
-    if isinstance(value, Distribution):
-        return value.to_dict()
+    """Scenario-language form of a value: objects via to_dict, dataclasses to dicts, tuples to lists."""
     if hasattr(value, "to_dict"):
         return value.to_dict()
     if is_dataclass(value):
-        out = {}
-        for f in fields(value):
-            item = getattr(value, f.name)
-            if item is not None and not f.metadata.get("derived"):
-                out[f.name] = plain(item)
-        return out
+        return plain_fields(value)
     if isinstance(value, tuple | list):
         return [plain(v) for v in value]
     if isinstance(value, dict):
@@ -37,11 +30,13 @@ def plain(value: Any) -> Any:
 
 
 def plain_fields(obj: Any) -> dict[str, Any]:
-    """The dataclass's fields as a dict in scenario form (None dropped)."""
-    return {f.name: plain(getattr(obj, f.name)) for f in fields(obj) if getattr(obj, f.name) is not None}
-
-
-# --- workload -----------------------------------------------------------------------------------
+    """A dataclass's fields in scenario form, leaving out None and derived fields."""
+    out = {}
+    for f in fields(obj):
+        item = getattr(obj, f.name)
+        if item is not None and not f.metadata.get("derived"):
+            out[f.name] = plain(item)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +67,7 @@ class Register:
     after: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
+        """The scenario form: {at, register, after}."""
         out = {"at": self.at, "register": self.source.to_dict()}
         return out | ({"after": list(self.after)} if self.after else {})
 

@@ -83,6 +83,8 @@ class Simulation:
         target = self.scenario.duration if until is None else float(until)
         if target > self.env.now:
             self.env.run(until=target)
+        while self.env.peek() == target:  # what happens at `until` itself belongs to the run
+            self.env.step()
 
     def advance(self, seconds: float) -> float:
         """Run `seconds` more of simulated time; returns the new time."""
@@ -122,7 +124,9 @@ class Simulation:
     def results(self) -> dict[str, pd.DataFrame]:
         """Every metrics table as a DataFrame (see sim.metrics.SCHEMA)."""
         self.recorder.rows["deployment_events"] = list(self.state.deployment_log)
-        return self.recorder.tables()
+        from sim.deployment_metrics import deployments_table
+
+        return {**self.recorder.tables(), "deployments": deployments_table(self.state)}
 
 
 def build_nodes(scenario: Scenario, ids: IdGenerator) -> list[Node]:

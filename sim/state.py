@@ -158,7 +158,8 @@ class StateStore:
             drop = versions[-1] if versions[-1] is not stable else versions[-2]
             versions.remove(drop)
         if job.parent_id:
-            self.summaries.on_child_status(job.namespace, job.parent_id, old.status if old else "", job.status)
+            self.summaries.on_child_status(job.namespace, job.parent_id, old.status if old else "", job.status,
+                                           job.modify_index)
 
     def set_job_stability(self, namespace: str, job_id: str, version: int, stable: bool) -> int:
         """Nomad: UpdateJobStability (ModifyIndex bumps, Version and JobModifyIndex kept)."""
@@ -186,7 +187,7 @@ class StateStore:
         self._versions.pop(key, None)
         self.summaries.delete(key)
         if job is not None and job.parent_id:
-            self.summaries.on_child_status(namespace, job.parent_id, job.status, "")
+            self.summaries.on_child_status(namespace, job.parent_id, job.status, "", self.index)
         return self._commit(["jobs", "job_version", "job_summary"])
 
     def refresh_job_status(self, key: JobKey, index: int) -> None:
@@ -201,7 +202,7 @@ class StateStore:
             versions = self._versions[key]
             versions[:] = [updated if v.version == job.version else v for v in versions]
             if job.parent_id:
-                self.summaries.on_child_status(job.namespace, job.parent_id, job.status, status)
+                self.summaries.on_child_status(job.namespace, job.parent_id, job.status, status, index)
             self.table_index["jobs"] = index
 
     def job_summary(self, namespace: str, job_id: str) -> JobSummary | None:
@@ -288,7 +289,8 @@ class StateStore:
                 continue
             self._mutate_alloc(alloc, index, now, desired_status=stop.desired_status,
                                desired_description=stop.desired_description,
-                               client_status=stop.client_status, followup_eval_id=stop.followup_eval_id)
+                               client_status=stop.client_status, followup_eval_id=stop.followup_eval_id,
+                               last_reschedule=stop.last_reschedule)
             keys.add((alloc.namespace, alloc.job_id))
         for alloc in placed:
             existing = self._allocs.get(alloc.id)
@@ -313,6 +315,10 @@ class StateStore:
             self.nodes.reserve(self.nodes.index_of[alloc.node_id], alloc.cpu, alloc.memory_mb, alloc.disk_mb,
                                [p for _, p in alloc.ports])
         self.summaries.on_new_alloc(alloc, index)
+        prev = self._allocs.get(alloc.previous_allocation) if alloc.previous_allocation else None
+        if prev is not None:  # Nomad: upsertAllocsImpl links the replaced alloc to its replacement
+            prev.next_allocation = alloc.id
+            prev.modify_index = index
         if alloc.deployment_id:
             self._deployment_on_new_alloc(alloc, now)
 
@@ -323,8 +329,11 @@ class StateStore:
         if live:
             self.nodes.release(row, existing.cpu, existing.memory_mb, existing.disk_mb, [p for _, p in existing.ports])
         new_deployment = updated.deployment_id and updated.deployment_id != existing.deployment_id
-        for name in ("job", "cpu", "memory_mb", "disk_mb", "deployment_id", "deployment_status", "eval_id", "metrics"):
+        for name in ("job", "cpu", "memory_mb", "disk_mb", "deployment_id", "deployment_status", "eval_id", "metrics",
+                     "last_reschedule"):
             setattr(existing, name, getattr(updated, name))
+        if updated.followup_eval_id:  # a delayed reschedule's attribute update (Nomad: FollowupEvalID)
+            existing.followup_eval_id = updated.followup_eval_id
         existing.modify_index = existing.alloc_modify_index = index
         existing.modify_time = now
         if live:

@@ -128,11 +128,12 @@ class SummaryKeeper:
             setattr(group, old_bucket, max(0, getattr(group, old_bucket) - 1))
         summary.modify_index = index
 
-    def on_child_status(self, namespace: str, parent_id: str, old: str, new: str) -> None:
-        """Keep a parent's Children counts in step with a child's status."""
+    def on_child_status(self, namespace: str, parent_id: str, old: str, new: str, index: int = 0) -> None:
+        """Keep a parent's Children counts in step with a child's status (a change bumps its ModifyIndex)."""
         summary = self._summaries.get((namespace, parent_id))
         if summary is None or old == new:
             return
+        summary.modify_index = index or summary.modify_index
         children = summary.children
         if old in (JOB_STATUS_PENDING, JOB_STATUS_RUNNING, JOB_STATUS_DEAD):
             setattr(children, old, max(0, getattr(children, old) - 1))

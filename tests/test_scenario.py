@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
 
@@ -395,3 +396,46 @@ def test_inline_job_in_results_is_json_serialisable(tmp_path):
     data["task_behavior"] = [{"runtime": {"dist": "choice", "values": [1, 2], "weights": [1, 3]}}]
     text = json.dumps(load_scenario(write(tmp_path, data)).to_dict())
     assert '"choice"' in text and '"web"' in text
+
+
+def test_semantic_error_has_the_line_of_its_key(tmp_path):
+    """Errors found after the schema pass still carry the line of the key they name."""
+    data = copy.deepcopy(BASE)
+    data["events"] = [{"at": 0, "node_down": "node-7"}]
+    path = write(tmp_path, data)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "node_down" in text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert (info.value.path, info.value.line) == ("events[0].node_down", line)
+
+
+FUZZ_VALUES = [None, -1, 0, 2.5, "x", "", "1h", True, [], {}, [1], {"a": 1}, {"dist": "uniform"}, "jobs/web.json", "node-0", 10**30]
+
+
+def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in items:
+        out += _paths(value, prefix + (key,))
+    return out
+
+
+def test_random_mutations_only_ever_raise_scenario_errors(tmp_path):
+    """Replacing any value of a valid scenario with junk gives a Scenario or a ScenarioError."""
+    write(tmp_path, BASE)
+    rng = np.random.default_rng(5)
+    outcomes = set()
+    for _ in range(300):
+        data = copy.deepcopy(BASE)
+        paths = [p for p in _paths(data) if p]
+        *parents, last = paths[rng.integers(len(paths))]
+        node = data
+        for key in parents:
+            node = node[key]
+        node[last] = copy.deepcopy(FUZZ_VALUES[rng.integers(len(FUZZ_VALUES))])
+        try:
+            load_scenario(data, base_dir=tmp_path)
+            outcomes.add("ok")
+        except ScenarioError:
+            outcomes.add("error")
+    assert outcomes == {"ok", "error"}

@@ -2,8 +2,9 @@
 
 Nomad: scheduler/generic_sched.go. `GenericScheduler.process` is a generator: it yields each plan
 it wants committed and receives the applier's PlanResult (`result = yield plan`), retrying with
-fresh state after a partial commit. Its return value is the `SchedulerOutcome`: the eval as it
-should be written, and the follow-up evals (blocked, delayed reschedules) to create.
+fresh state after a partial commit (Nomad: retryMax around process()). Its return value is the
+`SchedulerOutcome`: the eval as the worker should write it, and the evals the scheduler created
+(blocked evals, delayed reschedules), as Nomad's Planner.UpdateEval / CreateEval / ReblockEval.
 """
 
 from __future__ import annotations
@@ -14,11 +15,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from sim.scheduler.placement import PlacementContext
-from sim.scheduler.reconcile import ReconcileResults, reconcile
+from sim.scheduler.reconcile import reconcile
+from sim.scheduler.util import tainted_nodes as _tainted_nodes
 from sim.state import StateStore
 from sim.structs.alloc import AllocMetric
 from sim.structs.consts import (
     ALLOC_CLIENT_LOST,
+    ALLOC_CLIENT_PENDING,
+    ALLOC_CLIENT_RUNNING,
     ALLOC_LOST,
     BLOCKED_EVAL_DESC,
     BLOCKED_EVAL_MAX_PLAN_DESC,
@@ -26,11 +30,11 @@ from sim.structs.consts import (
     EVAL_STATUS_COMPLETE,
     EVAL_STATUS_FAILED,
     JOB_TYPE_BATCH,
-    NODE_STATUS_DISCONNECTED,
     NODE_STATUS_DOWN,
     TRIGGER_MAX_PLANS,
     TRIGGER_QUEUED_ALLOCS,
 )
+from sim.structs.deployment import Deployment
 from sim.structs.evaluation import Evaluation
 from sim.structs.ids import IdGenerator
 from sim.structs.node import Node
@@ -39,15 +43,20 @@ from sim.structs.plan import Plan, PlanResult
 MAX_SERVICE_ATTEMPTS = 5
 MAX_BATCH_ATTEMPTS = 2
 ACCEPTED_TRIGGERS = frozenset({
-    "job-register", "job-deregister", "periodic-job", "node-drain", "node-update", "alloc-stop",
-    "rolling-update", "deployment-watcher", "failed-follow-up", "max-plan-attempts", "alloc-failure",
-    "queued-allocs", "preemption", "job-scaling", "max-disconnect-timeout", "reconnect", "alloc-reschedule",
+    "job-register", "job-deregister", "node-drain", "node-update", "alloc-stop", "alloc-reschedule",
+    "rolling-update", "queued-allocs", "periodic-job", "max-plan-attempts", "deployment-watcher",
+    "alloc-failure", "failed-follow-up", "preemption", "job-scaling", "max-disconnect-timeout", "reconnect",
 })
 
 
 @dataclass(slots=True)
 class SchedulerOutcome:
-    """What the worker writes once the scheduler is done with an eval."""
+    """What the worker writes once the scheduler is done with an eval.
+
+    `eval` is the updated eval (Nomad: Planner.UpdateEval), or with `reblock` the blocked eval to
+    hand back to the blocked tracker (Planner.ReblockEval). `create_evals` are the evals the
+    scheduler created, in creation order (Planner.CreateEval).
+    """
 
     eval: Evaluation
     create_evals: list[Evaluation] = field(default_factory=list)
@@ -71,14 +80,41 @@ class SchedulerEnv:
 
 def tainted_nodes(state: StateStore, allocs: list) -> dict[str, Node | None]:
     """Nomad: taintedNodes: nodes of these allocs that are gone, down, draining or disconnected."""
-    out: dict[str, Node | None] = {}
+    return _tainted_nodes(allocs, state.node_by_id)
+
+
+def progress_made(result: PlanResult | None) -> bool:
+    """Nomad: progressMade: the applier committed something (the retry counter resets)."""
+    return result is not None and result.made_progress()
+
+
+def mark_lost_stopped_allocs(plan: Plan, allocs: list, tainted: dict[str, Node | None]) -> None:
+    """Nomad: updateNonTerminalAllocsToLost: stopped but still running allocs on down (or gone)
+    nodes become client-lost."""
     for alloc in allocs:
-        if alloc.node_id in out:
+        if alloc.node_id not in tainted:
             continue
-        node = state.node_by_id(alloc.node_id)
-        if node is None or node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED) or node.drain:
-            out[alloc.node_id] = node
-    return out
+        node = tainted[alloc.node_id]
+        if node is not None and node.status != NODE_STATUS_DOWN:
+            continue
+        if alloc.server_terminal() and alloc.client_status in (ALLOC_CLIENT_RUNNING, ALLOC_CLIENT_PENDING):
+            plan.append_stopped_alloc(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
+
+
+def blocked_eval(ids: IdGenerator, ev: Evaluation, eligibility: dict[str, bool], escaped: bool,
+                 failed: dict[str, AllocMetric], snapshot_index: int) -> Evaluation:
+    """Nomad: Evaluation.CreateBlockedEval (the caller sets the description, or the trigger)."""
+    return Evaluation(
+        id=ids.uuid(), namespace=ev.namespace, priority=ev.priority, type=ev.type,
+        triggered_by=TRIGGER_QUEUED_ALLOCS, job_id=ev.job_id, job_modify_index=ev.job_modify_index,
+        status=EVAL_STATUS_BLOCKED, previous_eval=ev.id, failed_tg_allocs=failed,
+        class_eligibility=dict(eligibility), escaped_computed_class=escaped, snapshot_index=snapshot_index,
+    )
+
+
+def count_failures(failed: dict[str, AllocMetric]) -> int:
+    """Placements that found no node: one per metric plus its coalesced failures."""
+    return sum(1 + m.coalesced_failures for m in failed.values())
 
 
 class GenericScheduler:
@@ -87,169 +123,189 @@ class GenericScheduler:
     def __init__(self, senv: SchedulerEnv, batch: bool):
         self.senv = senv
         self.batch = batch
+        self.eval: Evaluation | None = None
+        self.blocked: Evaluation | None = None
+        self.created: list[Evaluation] = []
+        self.deployment: Deployment | None = None
+        self.plan_result: PlanResult | None = None
+        self.last_plan: Plan | None = None
+        self.snapshot_index = 0
+        self.placed = 0
 
     def process(self, ev: Evaluation) -> Generator[Plan, PlanResult, SchedulerOutcome]:
-        """Nomad: GenericScheduler.Process: reconcile, place, submit; retry on partial commit."""
-        was_blocked = ev.status == EVAL_STATUS_BLOCKED
-        ev = replace(ev)
+        """Nomad: GenericScheduler.Process: retry process() up to the attempt limit, then set
+        the eval's status (or re-block a blocked eval that still could not place everything)."""
+        self.eval = replace(ev)
+        self.snapshot_index = self.senv.state.index
         if ev.triggered_by not in ACCEPTED_TRIGGERS:
-            return self._finish(ev, EVAL_STATUS_FAILED, f"scheduler cannot handle '{ev.triggered_by}' evaluation reason")
+            desc = f"scheduler cannot handle '{ev.triggered_by}' evaluation reason"
+            return self._outcome(self._set_status(None, EVAL_STATUS_FAILED, desc), None)
         limit = MAX_BATCH_ATTEMPTS if self.batch else MAX_SERVICE_ATTEMPTS
-        attempts, placed, queued_total = 0, 0, None
-        while True:
-            attempts += 1
-            round_ = _Round(self.senv, ev, self.batch)
-            round_.compute()
-            if queued_total is None:
-                queued_total = dict(round_.queued)
-            plan = round_.plan
-            if plan.is_no_op() and not ev.annotate_plan:
+        attempts, round_ = 0, None
+        while attempts < limit:
+            round_ = _Round(self.senv, self.eval, self.batch)
+            self.deployment = round_.deployment
+            if (yield from self._attempt(round_)):
                 break
-            result = yield plan
-            placed += _count_new(result)
-            full, _, _ = result.full_commit(plan)
-            if full or result.refresh_index == 0:
-                break
-            if result.made_progress():
-                attempts = 0
-            if attempts >= limit:
-                return self._max_attempts(ev, round_, limit, placed)
-        return self._complete(ev, round_, queued_total, placed, was_blocked)
+            attempts = 0 if progress_made(self.plan_result) else attempts + 1
+        else:
+            self._create_blocked_eval(round_, plan_failure=True)
+            desc = f"maximum attempts reached ({limit})"
+            return self._outcome(self._set_status(round_, EVAL_STATUS_FAILED, desc), round_)
+        if self.eval.status == EVAL_STATUS_BLOCKED and round_.failed_tg_allocs:
+            return self._reblock(round_)
+        return self._outcome(self._set_status(round_, EVAL_STATUS_COMPLETE, ""), round_)
 
-    def _complete(self, ev: Evaluation, round_: _Round, queued_total: dict[str, int], placed: int,
-                  was_blocked: bool) -> SchedulerOutcome:
-        ev.status = EVAL_STATUS_COMPLETE
-        ev.status_description = ""
-        ev.failed_tg_allocs = round_.failed_tg_allocs
-        ev.queued_allocations = {tg: max(0, n) for tg, n in _queued_after(queued_total, round_).items()}
-        ev.deployment_id = round_.deployment_id
+    def _attempt(self, round_: _Round) -> Generator[Plan, PlanResult, bool]:
+        """Nomad: GenericScheduler.process: one reconcile, blocked eval, plan submission."""
+        ev = self.eval
+        round_.compute()
+        self.deployment = round_.deployment
+        now = self.senv.now
+        if (ev.status != EVAL_STATUS_BLOCKED and round_.failed_tg_allocs and self.blocked is None
+                and (not round_.followup_evals or ev.wait_until == 0 or now > ev.wait_until)):
+            self._create_blocked_eval(round_, plan_failure=False)
+        plan = round_.plan
+        if plan.is_no_op() and not ev.annotate_plan:
+            return True
+        if round_.followup_evals and ev.wait_until == 0:
+            for follow in round_.followup_evals:
+                follow.previous_eval = ev.id
+                follow.snapshot_index = self.snapshot_index
+                ev.next_eval = follow.id
+                self.created.append(follow)
         if ev.annotate_plan:
-            ev.plan_annotations = {"DesiredTGUpdates": round_.results.desired_tg_updates if round_.results else {}}
-        outcome = SchedulerOutcome(eval=ev, plan=round_.plan, placed=placed)
-        outcome.create_evals.extend(round_.followup_evals)
-        failed = sum(1 + m.coalesced_failures for m in round_.failed_tg_allocs.values())
-        outcome.failed_placements = failed
-        if round_.failed_tg_allocs:
-            if was_blocked:
-                ev.status = EVAL_STATUS_BLOCKED
-                ev.class_eligibility, ev.escaped_computed_class = round_.ctx.class_eligibility()
-                outcome.reblock = True
-            else:
-                blocked = self._blocked_eval(ev, round_, TRIGGER_QUEUED_ALLOCS, BLOCKED_EVAL_DESC)
-                ev.blocked_eval = blocked.id
-                outcome.create_evals.append(blocked)
+            plan.annotations = round_.desired_tg_updates()
+        result = yield plan
+        self.plan_result, self.last_plan = result, plan
+        self.placed += round_.adjust_queued(result)
+        if result.refresh_index:
+            self.snapshot_index = result.refresh_index
+            self.deployment = None  # Nomad drops it; the next attempt reloads it from state
+            return False
+        return result.full_commit(plan)[0]
+
+    def _create_blocked_eval(self, round_: _Round, plan_failure: bool) -> None:
+        """Nomad: GenericScheduler.createBlockedEval."""
+        eligibility, escaped = round_.ctx.class_eligibility()
+        blocked = blocked_eval(self.senv.ids, self.eval, {} if escaped else eligibility, escaped,
+                               round_.failed_tg_allocs, self.snapshot_index)
+        if plan_failure:
+            blocked.triggered_by = TRIGGER_MAX_PLANS
+            blocked.status_description = BLOCKED_EVAL_MAX_PLAN_DESC
+        else:
+            blocked.status_description = BLOCKED_EVAL_DESC
+        self.blocked = blocked
+        self.created.append(blocked)
+
+    def _set_status(self, round_: _Round | None, status: str, desc: str) -> Evaluation:
+        """Nomad: setStatus: a copy of the eval with its outcome."""
+        new = replace(self.eval)
+        new.status, new.status_description = status, desc
+        new.deployment_id = self.deployment.id if self.deployment is not None else ""
+        new.failed_tg_allocs = dict(round_.failed_tg_allocs) if round_ is not None else {}
+        if self.blocked is not None:
+            new.blocked_eval = self.blocked.id
+        if round_ is not None:
+            new.queued_allocations = dict(round_.queued)
+            new.plan_annotations = round_.plan_annotations()
+        else:
+            new.plan_annotations = None
+        new.snapshot_index = self.snapshot_index
+        return new
+
+    def _reblock(self, round_: _Round) -> SchedulerOutcome:
+        """Nomad: Planner.ReblockEval with the eval's fresh class eligibility."""
+        new = replace(self.eval)
+        new.class_eligibility, new.escaped_computed_class = round_.ctx.class_eligibility()
+        new.snapshot_index = self.snapshot_index
+        outcome = self._outcome(new, round_)
+        outcome.reblock = True
         return outcome
 
-    def _blocked_eval(self, ev: Evaluation, round_: _Round, trigger: str, desc: str) -> Evaluation:
-        """Nomad: Evaluation.CreateBlockedEval."""
-        eligibility, escaped = round_.ctx.class_eligibility()
-        return Evaluation(
-            id=self.senv.ids.uuid(), namespace=ev.namespace, priority=ev.priority, type=ev.type,
-            triggered_by=trigger, job_id=ev.job_id, job_modify_index=ev.job_modify_index,
-            status=EVAL_STATUS_BLOCKED, status_description=desc, previous_eval=ev.id,
-            failed_tg_allocs=dict(round_.failed_tg_allocs), class_eligibility=eligibility,
-            escaped_computed_class=escaped, snapshot_index=self.senv.state.index,
-            queued_allocations=dict(ev.queued_allocations),
-        )
-
-    def _max_attempts(self, ev: Evaluation, round_: _Round, limit: int, placed: int) -> SchedulerOutcome:
-        """Nomad: SetStatusError on max attempts: eval failed plus a max-plan-attempts blocked eval."""
-        ev.status = EVAL_STATUS_FAILED
-        ev.status_description = f"maximum attempts reached ({limit})"
-        blocked = self._blocked_eval(ev, round_, TRIGGER_MAX_PLANS, BLOCKED_EVAL_MAX_PLAN_DESC)
-        ev.blocked_eval = blocked.id
-        return SchedulerOutcome(eval=ev, create_evals=[blocked], placed=placed, plan=round_.plan)
-
-    def _finish(self, ev: Evaluation, status: str, desc: str) -> SchedulerOutcome:
-        ev.status = status
-        ev.status_description = desc
-        return SchedulerOutcome(eval=ev)
-
-
-def _count_new(result: PlanResult) -> int:
-    return sum(1 for allocs in result.node_allocation.values() for a in allocs if a.create_index == a.modify_index)
-
-
-def _queued_after(queued_total: dict[str, int], round_: _Round) -> dict[str, int]:
-    """Nomad: adjustQueuedAllocations: queued = still unplaced after the last round."""
-    out = dict.fromkeys(queued_total, 0)
-    for tg, metric in round_.failed_tg_allocs.items():
-        out[tg] = 1 + metric.coalesced_failures
-    return out
+    def _outcome(self, ev: Evaluation, round_: _Round | None) -> SchedulerOutcome:
+        failed = count_failures(round_.failed_tg_allocs) if round_ is not None else 0
+        return SchedulerOutcome(eval=ev, create_evals=list(self.created), placed=self.placed,
+                                failed_placements=failed, plan=self.last_plan or (round_.plan if round_ else None))
 
 
 class _Round:
-    """One attempt: reconcile against current state and build the plan."""
+    """One attempt: the job, deployment and allocs as the state holds them now, and the plan."""
 
     def __init__(self, senv: SchedulerEnv, ev: Evaluation, batch: bool):
-        self.senv = senv
-        self.ev = ev
-        self.batch = batch
+        self.senv, self.ev, self.batch = senv, ev, batch
         state = senv.state
         self.job = state.job_by_id(ev.namespace, ev.job_id)
         self.plan = Plan(eval_id=ev.id, priority=ev.priority, job=self.job,
                          all_at_once=bool(self.job and self.job.all_at_once), snapshot_index=state.index)
+        self.deployment = None if batch else state.latest_deployment(ev.namespace, ev.job_id)
         self.failed_tg_allocs: dict[str, AllocMetric] = {}
         self.followup_evals: list[Evaluation] = []
         self.queued: dict[str, int] = {}
-        self.results: ReconcileResults | None = None
-        self.deployment_id = ""
+        self.results = None
         self.ctx = PlacementContext(senv, self.job, batch, self.plan, ev)
 
     def compute(self) -> None:
-        """Nomad: computeJobAllocs."""
-        state, ev, job = self.senv.state, self.ev, self.job
+        """Nomad: computeJobAllocs: reconcile, then stops, updates and placements into the plan."""
+        state, ev, job, plan = self.senv.state, self.ev, self.job, self.plan
         allocs = state.allocs_by_job(ev.namespace, ev.job_id)
         tainted = tainted_nodes(state, allocs)
-        self._mark_lost(allocs, tainted)
-        deployment = None if self.batch else state.latest_deployment(ev.namespace, ev.job_id)
+        mark_lost_stopped_allocs(plan, allocs, tainted)
         self.ctx.prepare([a for a in allocs if not a.client_terminal()])
-        results = reconcile(job, ev.job_id, ev.namespace, deployment, allocs, tainted, self.batch, ev.id,
+        results = reconcile(job, ev.job_id, ev.namespace, self.deployment, allocs, tainted, self.batch, ev.id,
                             ev.priority, self.senv.now, self.ctx.alloc_update_fn, self.senv.ids.uuid)
         self.results = results
-        self.plan.deployment = results.deployment
-        self.plan.deployment_updates = list(results.deployment_updates)
-        self.deployment_id = _active_deployment_id(results, deployment, job)
-        if ev.annotate_plan:
-            self.plan.annotations = results.desired_tg_updates
-        for _tg, evals in sorted(results.desired_followup_evals.items()):
+        plan.deployment = results.deployment
+        plan.deployment_updates = list(results.deployment_updates)
+        for evals in results.desired_followup_evals.values():
             self.followup_evals.extend(evals)
+        if results.deployment is not None:
+            self.deployment = results.deployment
         for stop in results.stop:
-            self.plan.append_stopped_alloc(stop.alloc, stop.description, stop.client_status, stop.followup_eval_id)
+            plan.append_stopped_alloc(stop.alloc, stop.description, stop.client_status, stop.followup_eval_id)
             self.ctx.stop(stop.alloc)
-        for alloc in results.inplace_update:
-            self.plan.append_alloc(alloc)
+        self._inplace_updates(results.inplace_update)
         for alloc in results.attribute_updates.values():
-            self.plan.append_alloc(alloc)
-        for tg, upd in results.desired_tg_updates.items():
-            self.queued[tg] = upd.place + upd.destructive_update
-        if job is None or job.stop:
-            self.queued = dict.fromkeys(self.queued, 0)
+            plan.append_alloc(alloc)
+        if not results.place and not results.destructive_update:
+            if job is not None:
+                self.queued = {tg.name: 0 for tg in job.task_groups}
             return
-        self.ctx.deployment_id = self.deployment_id
-        self.failed_tg_allocs = self.ctx.compute_placements(results)
+        for request in [*results.place, *results.destructive_update]:
+            name = request.task_group.name
+            self.queued[name] = self.queued.get(name, 0) + 1
+        self.failed_tg_allocs = self.ctx.compute_placements(results, self.deployment)
 
-    def _mark_lost(self, allocs: list, tainted: dict[str, Node | None]) -> None:
-        """Nomad: updateNonTerminalAllocsToLost: stopped allocs on down nodes become lost."""
-        for alloc in allocs:
-            node = tainted.get(alloc.node_id, "absent")
-            if node == "absent" or (node is not None and node.status != NODE_STATUS_DOWN):
-                continue
-            if alloc.server_terminal() and alloc.client_status in ("pending", "running"):
-                self.plan.append_stopped_alloc(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
+    def _inplace_updates(self, updates: list) -> None:
+        """In-place updates join the eval's deployment (health reset when it changes)."""
+        deployment_id = self.deployment.id if self.deployment is not None else ""
+        for alloc in updates:
+            if alloc.deployment_id != deployment_id:
+                alloc.deployment_id = deployment_id
+                alloc.deployment_status = None
+            self.plan.append_alloc(alloc)
+            self.ctx.place_inplace(alloc)
 
+    def adjust_queued(self, result: PlanResult) -> int:
+        """Nomad: adjustQueuedAllocations: each newly created alloc is no longer queued."""
+        placed = 0
+        for allocs in result.node_allocation.values():
+            for alloc in allocs:
+                if alloc.id not in self.ctx.new_alloc_ids:
+                    continue
+                placed += 1
+                if alloc.task_group in self.queued:
+                    self.queued[alloc.task_group] -= 1
+        return placed
 
-def _active_deployment_id(results: ReconcileResults, deployment, job) -> str:
-    """The deployment new allocs join: a new one, or the current active one of this job version."""
-    if results.deployment is not None:
-        return results.deployment.id
-    if deployment is None or job is None or not deployment.active():
-        return ""
-    if deployment.job_version != job.version or deployment.job_create_index != job.create_index:
-        return ""
-    if any(u.deployment_id == deployment.id for u in results.deployment_updates):
-        return ""
-    return deployment.id
+    def desired_tg_updates(self) -> dict | None:
+        """The reconciler's DesiredTGUpdates (the plan's annotations)."""
+        return self.results.desired_tg_updates if self.results is not None else None
+
+    def plan_annotations(self) -> dict | None:
+        """Nomad: PlanAnnotations as the eval records it."""
+        updates = self.desired_tg_updates()
+        return None if updates is None else {"DesiredTGUpdates": updates}
 
 
 def is_batch(job_type: str) -> bool:

@@ -1,11 +1,14 @@
 """Choosing a scheduler for an eval, and a harness that runs one with plans applied at once.
 
-Nomad: scheduler/scheduler.go (the factory) and scheduler/testing.go (Harness). The harness is
-what the scheduler tests and the plan endpoint's dry run use: no SimPy, no think time.
+Nomad: scheduler/scheduler.go (the factory) and scheduler/tests/testing.go (Harness,
+RejectPlan). The harness is what the scheduler tests and the plan endpoint's dry run use: no
+SimPy, no think time. Like Nomad's it records the plans, the eval updates, the created evals and
+the re-blocked evals of every eval it processes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sim.scheduler.generic import GenericScheduler, SchedulerEnv, SchedulerOutcome
@@ -14,7 +17,7 @@ from sim.structs.plan import Plan, PlanResult
 
 
 def new_scheduler(eval_type: str, senv: SchedulerEnv):
-    """The scheduler for an eval's type (service, batch, system, sysbatch)."""
+    """Nomad: scheduler.NewScheduler: the scheduler for an eval's type."""
     if eval_type in ("system", "sysbatch"):
         from sim.scheduler.system import SystemScheduler
 
@@ -24,34 +27,73 @@ def new_scheduler(eval_type: str, senv: SchedulerEnv):
 
 @dataclass
 class Harness:
-    """Runs a scheduler against a StateStore, committing each plan immediately (or not at all)."""
+    """Runs a scheduler against a StateStore, answering each plan at once.
+
+    Modes: `commit` (default) applies plans through the real plan applier, partial commits
+    included; `evaluate=False` commits every plan as submitted, as Nomad's test harness does;
+    `reject` answers every plan with a refresh and commits nothing (Nomad: RejectPlan);
+    `commit=False` is a dry run that answers as if every node fit and writes nothing.
+    `before_apply(plan)` runs before each plan is applied (to race another writer).
+    """
 
     senv: SchedulerEnv
     commit: bool = True
+    evaluate: bool = True
+    reject: bool = False
+    before_apply: Callable[[Plan], None] | None = None
     plans: list[Plan] = field(default_factory=list)
     outcomes: list[SchedulerOutcome] = field(default_factory=list)
+    evals: list[Evaluation] = field(default_factory=list)
+    create_evals: list[Evaluation] = field(default_factory=list)
+    reblock_evals: list[Evaluation] = field(default_factory=list)
 
     def process(self, ev: Evaluation) -> SchedulerOutcome:
-        """Schedule one eval to the end; write its status and follow-ups when committing."""
-        from sim.server.plan_apply import apply_plan, evaluate_plan
-
+        """Schedule one eval to the end; write its status and the created evals when committing."""
         gen = new_scheduler(ev.type, self.senv).process(ev)
-        result: PlanResult | None = None
         try:
             plan = next(gen)
             while True:
                 self.plans.append(plan)
-                result = apply_plan(self.senv.state, plan)[0] if self.commit else _dry_result(self.senv.state, plan, evaluate_plan)
-                plan = gen.send(result)
+                plan = gen.send(self._submit(plan))
         except StopIteration as stop:
             outcome = stop.value
-        self.outcomes.append(outcome)
-        if self.commit:
-            self.senv.state.upsert_evals([outcome.eval, *outcome.create_evals])
+        self._record(outcome)
         return outcome
 
+    def _submit(self, plan: Plan) -> PlanResult:
+        """Nomad: Planner.SubmitPlan."""
+        from sim.server.plan_apply import apply_plan
 
-def _dry_result(state, plan: Plan, evaluate) -> PlanResult:
-    """A dry run answers as if every node fit, so the scheduler finishes in one round."""
+        state = self.senv.state
+        if self.before_apply is not None:
+            self.before_apply(plan)
+        if self.reject:
+            return PlanResult(refresh_index=state.index)
+        if not self.commit:
+            return _accept_all(plan)
+        if not self.evaluate:
+            result = _accept_all(plan)
+            placed = [a for allocs in plan.node_allocation.values() for a in allocs]
+            stopped = [a for allocs in plan.node_update.values() for a in allocs]
+            result.alloc_index = state.upsert_plan_results(placed, stopped, plan.deployment,
+                                                           plan.deployment_updates, plan.eval_id)
+            return result
+        return apply_plan(state, plan)[0]
+
+    def _record(self, outcome: SchedulerOutcome) -> None:
+        self.outcomes.append(outcome)
+        self.create_evals.extend(outcome.create_evals)
+        if outcome.reblock:
+            self.reblock_evals.append(outcome.eval)
+        else:
+            self.evals.append(outcome.eval)
+        if self.commit:
+            written = ([] if outcome.reblock else [outcome.eval]) + list(outcome.create_evals)
+            if written:
+                self.senv.state.upsert_evals(written)
+
+
+def _accept_all(plan: Plan) -> PlanResult:
+    """A result that commits the whole plan."""
     return PlanResult(node_update=dict(plan.node_update), node_allocation=dict(plan.node_allocation),
                       deployment=plan.deployment, deployment_updates=list(plan.deployment_updates))

@@ -1,47 +1,53 @@
 """Turning reconciler decisions into allocations on nodes, through the placement stack.
 
-Nomad: scheduler/generic_sched.go computePlacements, genericAllocUpdateFn (util.go), and the
-bookkeeping of the plan as placements are made (so later placements see earlier ones).
+Nomad: scheduler/generic_sched.go computePlacements (with findPreferredNode, getSelectOptions,
+downgradedJobForPlacement, markFailedToReschedule, swapAllocInPlan), genericAllocUpdateFn
+(util.go), and the bookkeeping of the plan as placements are made: every stop, in-place update
+and placement is mirrored on the stack so later selects see it, as Nomad's stack reads the plan.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sim.scheduler.rank import exhaust_resources
-from sim.scheduler.reschedule import new_reschedule_tracker
+from sim.scheduler.reschedule import (
+    LAST_RESCHEDULE_FAILED_TO_PLACE,
+    LAST_RESCHEDULE_OK,
+    new_reschedule_tracker,
+)
 from sim.scheduler.stack import GenericStack, candidate_rows, group_ask
+from sim.scheduler.util import alloc_update_precheck
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric
+from sim.structs.consts import ALLOC_CLIENT_FAILED
 from sim.structs.job import Job, TaskGroup
 from sim.structs.plan import Plan
 
 if TYPE_CHECKING:
     from sim.scheduler.generic import SchedulerEnv
     from sim.scheduler.reconcile import ReconcileResults
+    from sim.structs.deployment import Deployment
     from sim.structs.evaluation import Evaluation
 
 
 class PlacementContext:
-    """The stack of one scheduling round plus the plan it fills."""
+    """The stack of one scheduling attempt plus the plan it fills."""
 
     def __init__(self, senv: SchedulerEnv, job: Job | None, batch: bool, plan: Plan, ev: Evaluation):
         self.senv = senv
         self.job = job
         self.plan = plan
         self.ev = ev
-        self.deployment_id = ""
         self.stack = GenericStack(senv.state.nodes, batch, senv.rng, senv.algorithm)
         if senv.policy is not None and hasattr(self.stack, "set_policy"):
             self.stack.set_policy(senv.policy)
-        self._eligibility: dict[str, bool] = {}
-        self._escaped = False
         self._nodes_available: dict[str, int] = {}
         self._nodes_in_pool = 0
+        self.new_alloc_ids: set[str] = set()
 
     def prepare(self, live_allocs: list[Allocation]) -> None:
-        """Set the candidate nodes and the job's existing allocs on the stack."""
+        """Nomad: setJob and setNodes: the candidate nodes and the job's existing allocs."""
         if self.job is None or self.job.stop:
             return
         rows, available, in_pool = candidate_rows(self.senv.state.nodes, self.job)
@@ -50,118 +56,205 @@ class PlacementContext:
         self.stack.set_job(self.job, live_allocs)
 
     def stop(self, alloc: Allocation) -> None:
-        """A planned stop frees its resources for later placements in this round."""
+        """A planned stop frees its resources for later placements in this attempt."""
         if self.job is not None and not self.job.stop and not alloc.terminal():
             self.stack.stop(alloc)
+
+    def place_inplace(self, alloc: Allocation) -> None:
+        """An in-place update now in the plan: the node holds the new version's resources."""
+        row = self.senv.state.nodes.index_of.get(alloc.node_id)
+        if row is not None and self.job is not None and not self.job.stop:
+            self.stack.place(row, alloc)
+
+    def class_eligibility(self) -> tuple[dict[str, bool], bool]:
+        """Nomad: EvalEligibility.GetClasses and HasEscaped for this attempt's selects."""
+        if self.job is None or self.job.stop:
+            return {}, False
+        eligibility, escaped = self.stack.class_eligibility()
+        return dict(sorted(eligibility.items())), escaped
 
     # -- in-place vs destructive ------------------------------------------------------------
 
     def alloc_update_fn(self, existing: Allocation, job: Job, tg: TaskGroup) -> tuple[bool, bool, Allocation | None]:
-        """Nomad: genericAllocUpdateFn: ignore, destructive, or an in-place updated copy."""
-        from sim.scheduler.util import tasks_updated
+        """Nomad: genericAllocUpdateFn: ignore, destructive, or an in-place updated copy.
 
-        if existing.job.job_modify_index == job.job_modify_index and existing.job.create_index == job.create_index:
-            return True, False, None
-        if tasks_updated(job, existing.job, tg.name):
-            return False, True, None
-        if existing.terminal():
-            return True, False, None
+        The in-place check re-runs the stack on the alloc's node with the alloc discounted; the
+        copy keeps the alloc's ports and metrics. It joins the plan (and the stack) only after
+        reconciling, as Nomad appends in-place updates in computeJobAllocs.
+        """
         state = self.senv.state
-        node = state.node_by_id(existing.node_id)
-        if node is None or not _dc_matches(node.datacenter, job.datacenters):
-            return False, True, None
-        if job.node_pool not in ("", "all") and node.node_pool != job.node_pool:
-            return False, True, None
-        row = state.nodes.index_of[node.id]
+        decided = alloc_update_precheck(existing, job, tg, state.node_by_id(existing.node_id))
+        if decided is not None:
+            return decided
+        row = state.nodes.index_of[existing.node_id]
         option, _ = self.stack.select_on_node(tg, row, ignore_alloc=existing)
         if option is None:
             return False, True, None
         cpu, mem, disk = group_ask(tg)
-        updated = replace(existing, job=job, eval_id=self.ev.id, cpu=cpu, memory_mb=mem, disk_mb=disk,
-                          deployment_id=self.deployment_id or existing.deployment_id)
-        if self.deployment_id and self.deployment_id != existing.deployment_id:
-            updated.deployment_status = None
-        self.stack.place(row, updated)
-        return False, False, updated
+        return False, False, replace(existing, job=job, eval_id=self.ev.id, cpu=cpu, memory_mb=mem, disk_mb=disk)
 
     # -- placements -------------------------------------------------------------------------
 
-    def compute_placements(self, results: ReconcileResults) -> dict[str, AllocMetric]:
-        """Nomad: computePlacements: destructive updates first, then the rest, one at a time."""
+    def compute_placements(self, results: ReconcileResults, deployment: Deployment | None) -> dict[str, AllocMetric]:
+        """Nomad: computePlacements: destructive updates first, then the rest, one at a time.
+
+        Returns the failed groups' metrics (the first failure of a group, with the later ones
+        coalesced into it).
+        """
         failed: dict[str, AllocMetric] = {}
+        deployment_id = deployment.id if deployment is not None and deployment.active() else ""
         for d in results.destructive_update:
-            self._place_one(d.task_group, d.place_name, failed, stop=(d.stop_alloc, d.stop_description))
+            _Placement(self, d.task_group, d.place_name, d.stop_alloc, deployment, deployment_id,
+                       stop_desc=d.stop_description).run(failed)
         for p in results.place:
-            self._place_one(p.task_group, p.name, failed, request=p)
+            _Placement(self, p.task_group, p.name, p.previous_alloc, deployment, deployment_id,
+                       request=p).run(failed)
         return failed
 
-    def _place_one(self, tg: TaskGroup, name: str, failed: dict[str, AllocMetric], request=None, stop=None) -> None:
-        if tg.name in failed:
-            failed[tg.name].coalesced_failures += 1
-            exhaust_resources(failed[tg.name], tg)
-            return
-        prev = request.previous_alloc if request is not None else stop[0]
-        if stop is not None:
-            self.stack.stop(stop[0])  # the replaced alloc's resources are free for its replacement
-        penalty = _penalty_nodes(prev) if request is not None and request.reschedule else frozenset()
-        preferred = self._preferred_rows(tg, prev)
-        option, metric = self.stack.select(tg, penalty, preferred)
+    def metric_context(self, metric: AllocMetric) -> None:
+        """Nomad: the NodesAvailable / NodesInPool / NodePool of every placement's metrics."""
         metric.nodes_available = dict(self._nodes_available)
         metric.nodes_in_pool = self._nodes_in_pool
         metric.node_pool = self.job.node_pool
-        if option is None:
-            if stop is not None:
-                self.stack.pop_stop(stop[0])
-            exhaust_resources(metric, tg)
-            failed[tg.name] = metric
-            self._note_ineligible(tg)
-            return
-        alloc = self._new_alloc(tg, name, option, metric, request, prev)
-        self.stack.place(option.row, alloc)
-        self.plan.append_alloc(alloc)
-        if stop is not None:
-            self.plan.append_stopped_alloc(stop[0], stop[1])
 
-    def _new_alloc(self, tg: TaskGroup, name: str, option, metric: AllocMetric, request, prev) -> Allocation:
+    def downgraded_job(self, tg: TaskGroup, min_version: int) -> tuple[str, Job] | None:
+        """Nomad: downgradedJobForPlacement: the latest promoted (or canary-free) version's job
+        and deployment, else the alloc's own version when it had no update block."""
+        state, job = self.senv.state, self.job
+        for d in sorted(state.deployments_by_job(job.namespace, job.id), key=lambda d: -d.job_version):
+            dstate = d.task_groups.get(tg.name)
+            if dstate is not None and (dstate.promoted or dstate.desired_canaries == 0):
+                found = state.job_by_version(job.namespace, job.id, d.job_version)
+                return (d.id, found) if found is not None else None
+        found = state.job_by_version(job.namespace, job.id, min_version)
+        if found is not None and (found.update is None or not found.update.max_parallel):
+            return "", found
+        return None
+
+
+class _Placement:
+    """One missing alloc: find it a node, then record the alloc (or the failure) in the plan."""
+
+    def __init__(self, ctx: PlacementContext, tg: TaskGroup, name: str, prev: Allocation | None,
+                 deployment: Deployment | None, deployment_id: str, request=None, stop_desc: str = ""):
+        self.ctx, self.tg, self.name, self.prev = ctx, tg, name, prev
+        self.deployment, self.deployment_id = deployment, deployment_id
+        self.request, self.stop_desc = request, stop_desc
+        self.job = ctx.job
+        self.rescheduling = request is not None and request.reschedule
+
+    def run(self, failed: dict[str, AllocMetric]) -> None:
+        """Nomad: one iteration of computePlacements' loop."""
+        ctx, plan, stack = self.ctx, self.ctx.plan, self.ctx.stack
+        if self.request is not None and self.request.downgrade_non_canary:
+            self._downgrade()
+        if self.tg.name in failed:
+            failed[self.tg.name].coalesced_failures += 1
+            exhaust_resources(failed[self.tg.name], self.tg)
+            return
+        preferred = self._preferred_rows()
+        if self.stop_desc:  # destructive: the old alloc's resources are free for its replacement
+            plan.append_stopped_alloc(self.prev, self.stop_desc)
+            stack.stop(self.prev)
+        option, metric = stack.select(self.tg, _penalty_nodes(self.prev), preferred)
+        ctx.metric_context(metric)
+        if option is None:
+            self._fail(metric, failed)
+            return
+        alloc = self._new_alloc(option, metric)
+        stack.place(option.row, alloc)
+        plan.append_alloc(alloc)
+        ctx.new_alloc_ids.add(alloc.id)
+
+    def _downgrade(self) -> None:
+        found = self.ctx.downgraded_job(self.tg, self.request.min_job_version)
+        if found is None:
+            return
+        deployment_id, job = found
+        tg = job.lookup_task_group(self.tg.name)
+        if job.version >= self.request.min_job_version and tg is not None:
+            self.tg, self.job, self.deployment_id = tg, job, deployment_id
+
+    def _fail(self, metric: AllocMetric, failed: dict[str, AllocMetric]) -> None:
+        exhaust_resources(metric, self.tg)
+        failed[self.tg.name] = metric
+        if self.stop_desc:
+            _drop_stop(self.ctx.plan, self.prev)
+            self.ctx.stack.pop_stop(self.prev)
+        if self.prev is not None and self.rescheduling:
+            _mark_failed_to_reschedule(self.ctx.plan, self.prev)
+
+    def _new_alloc(self, option, metric: AllocMetric) -> Allocation:
+        ctx, tg, prev = self.ctx, self.tg, self.prev
         cpu, mem, disk = group_ask(tg)
         alloc = Allocation(
-            id=self.senv.ids.uuid(), namespace=self.job.namespace, eval_id=self.ev.id, name=name,
+            id=ctx.senv.ids.uuid(), namespace=self.job.namespace, eval_id=ctx.ev.id, name=self.name,
             node_id=option.node.id, node_name=option.node.name, job_id=self.job.id, job=self.job,
             task_group=tg.name, cpu=cpu, memory_mb=mem, disk_mb=disk, ports=list(option.ports),
             metrics=metric, score=option.final_score, deployment_id=self.deployment_id,
         )
-        if request is not None and request.canary and self.deployment_id:
-            alloc.deployment_status = AllocDeploymentStatus(canary=True)
         if prev is not None:
             alloc.previous_allocation = prev.id
-            if request is not None and request.reschedule:
-                alloc.reschedule_tracker = new_reschedule_tracker(prev, self.senv.now)
+            if self.rescheduling:
+                alloc.reschedule_tracker = new_reschedule_tracker(prev, ctx.senv.now)
+                _swap_in_plan(ctx.plan, prev, LAST_RESCHEDULE_OK)
+        if self.request is not None and self.request.canary and self.deployment is not None:
+            alloc.deployment_status = AllocDeploymentStatus(canary=True)
         return alloc
 
-    def _preferred_rows(self, tg: TaskGroup, prev: Allocation | None) -> list[int] | None:
-        """Nomad: findPreferredNode: sticky or migrating ephemeral disk prefers the old node."""
-        disk = tg.ephemeral_disk
+    def _preferred_rows(self) -> list[int] | None:
+        """Nomad: findPreferredNode: a sticky or migrating ephemeral disk prefers the old node,
+        unless the job moved to another node pool or datacenters."""
+        prev, disk, job = self.prev, self.tg.ephemeral_disk, self.ctx.job
         if prev is None or disk is None or not (disk.sticky or disk.migrate):
             return None
-        row = self.senv.state.nodes.index_of.get(prev.node_id)
-        return None if row is None or not self.senv.state.nodes.is_ready_row(row) else [row]
-
-    def _note_ineligible(self, tg: TaskGroup) -> None:
-        elig, escaped = self.stack.class_eligibility(tg) if hasattr(self.stack, "class_eligibility") else ({}, True)
-        self._eligibility.update(elig)
-        self._escaped = self._escaped or escaped
-
-    def class_eligibility(self) -> tuple[dict[str, bool], bool]:
-        """Per computed class: could any node of it pass the job's constraints? And escaped?"""
-        return dict(sorted(self._eligibility.items())), self._escaped
-
-
-def _dc_matches(datacenter: str, patterns: list[str]) -> bool:
-    return any(fnmatch.fnmatchcase(datacenter, p) for p in (patterns or ["*"]))
+        if prev.job.node_pool != job.node_pool or list(prev.job.datacenters) != list(job.datacenters):
+            return None
+        nodes = self.ctx.senv.state.nodes
+        row = nodes.index_of.get(prev.node_id)
+        return None if row is None or not nodes.is_ready_row(row) else [row]
 
 
 def _penalty_nodes(prev: Allocation | None) -> frozenset[str]:
-    """Nomad: getSelectOptions: the previous node and every node in the reschedule history."""
+    """Nomad: getSelectOptions: the previous node if that alloc failed, and every node in its
+    reschedule history."""
     if prev is None:
         return frozenset()
-    return frozenset([prev.node_id, *(e.prev_node_id for e in prev.reschedule_tracker)])
+    nodes = {e.prev_node_id for e in prev.reschedule_tracker}
+    if prev.client_status == ALLOC_CLIENT_FAILED:
+        nodes.add(prev.node_id)
+    return frozenset(nodes)
+
+
+def _drop_stop(plan: Plan, alloc: Allocation) -> None:
+    """Nomad: Plan.PopUpdate: take back the planned stop of this alloc."""
+    updates = plan.node_update.get(alloc.node_id, [])
+    for i in range(len(updates) - 1, -1, -1):
+        if updates[i].id == alloc.id:
+            del updates[i]
+            break
+    if not updates:
+        plan.node_update.pop(alloc.node_id, None)
+
+
+def _swap_in_plan(plan: Plan, original: Allocation, note: str) -> None:
+    """Nomad: swapAllocInPlan: the plan's stop (or update) of `original` carries the tracker note."""
+    for table in (plan.node_update, plan.node_allocation):
+        allocs = table.get(original.node_id, [])
+        for i, alloc in enumerate(allocs):
+            if alloc.id == original.id:
+                allocs[i] = replace(alloc, last_reschedule=note)
+                return
+
+
+def _mark_failed_to_reschedule(plan: Plan, prev: Allocation) -> None:
+    """Nomad: markFailedToReschedule: the failed alloc keeps running-desired, its tracker noting
+    "no placement", so the blocked eval retries the reschedule."""
+    updated = replace(prev, last_reschedule=LAST_RESCHEDULE_FAILED_TO_PLACE)
+    _drop_stop(plan, prev)
+    allocs = plan.node_allocation.get(prev.node_id, [])
+    for i, alloc in enumerate(allocs):
+        if alloc.id == prev.id:
+            allocs[i] = updated
+            return
+    plan.append_alloc(updated)

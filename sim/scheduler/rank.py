@@ -112,39 +112,49 @@ class ChunkScores:
     spread: np.ndarray | None
     final: np.ndarray
     binpack_only: bool = False  # the system stack's chain: BinPack then normalisation
+    policy: np.ndarray | None = None  # a custom policy's scores (sim.policies)
+    policy_name: str = ""
+    policy_fit: bool = False  # the policy's score stands in BinPack's place
 
     def node_scores(self, j: int) -> dict[str, float]:
         """The per-scorer map Nomad records for option j (AllocMetric.ScoreNode names)."""
         if self.binpack_only:
             return {SCORER_BINPACK: float(self.binpack[j])}
+        fit_name, fit = (self.policy_name, self.policy) if self.policy_fit else (SCORER_BINPACK, self.binpack)
         scores = {
-            SCORER_BINPACK: float(self.binpack[j]),
+            fit_name: float(fit[j]),
             SCORER_ANTI_AFFINITY: 0.0 if self.anti is None else float(self.anti[j]),
             SCORER_PENALTY: 0.0 if self.penalty is None else float(self.penalty[j]),
             SCORER_AFFINITY: 0.0 if self.affinity is None else float(self.affinity[j]),
         }
         if self.spread is not None and self.spread[j] != 0.0:
             scores[SCORER_SPREAD] = float(self.spread[j])
+        if self.policy is not None and not self.policy_fit:
+            scores[self.policy_name] = float(self.policy[j])
         return scores
 
 
 def normalise(
     binpack: np.ndarray, anti: np.ndarray | None, penalty: np.ndarray | None,
     affinity: np.ndarray | None, spread: np.ndarray | None,
+    policy: np.ndarray | None = None, policy_fit: bool = False,
 ) -> ChunkScores:
     """Nomad: ScoreNormalizationIterator: sum the appended scores in chain order, divide by their count.
 
-    Adding 0.0 for a scorer that appended nothing leaves the sum bit-identical to Nomad's.
+    Adding 0.0 for a scorer that appended nothing leaves the sum bit-identical to Nomad's. A custom
+    policy (sim.policies) either replaces the BinPack score (`policy_fit`) or is appended last,
+    for every row.
     """
-    total, count = binpack, None
-    for part, always in ((anti, False), (penalty, False), (affinity, True), (spread, False)):
+    total, count = (policy if policy_fit else binpack), None
+    extra = None if policy_fit else policy
+    for part, always in ((anti, False), (penalty, False), (affinity, True), (spread, False), (extra, True)):
         if part is None:
             continue
         total = total + part
         appended = np.ones(len(part), dtype=np.int64) if always else (part != 0.0).astype(np.int64)
         count = appended + 1 if count is None else count + appended
     final = total if count is None else total / count
-    return ChunkScores(binpack, anti, penalty, affinity, spread, final)
+    return ChunkScores(binpack, anti, penalty, affinity, spread, final, policy=policy, policy_fit=policy_fit)
 
 
 def top_indices(final_scores: np.ndarray, k: int = MAX_RETAINED_NODE_SCORES) -> list[int]:

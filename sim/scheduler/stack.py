@@ -118,6 +118,11 @@ class _StackBase:
         self.lowest_spread_boost = -1.0
         self.nodes_available: dict[str, int] = {}
         self.nodes_in_pool = 0
+        self.policy = None  # a sim.policies.Policy, scored with the other scorers (generic stack)
+
+    def set_policy(self, policy: object) -> None:
+        """A custom ranking policy (sim.policies.Policy): see `_score` for where it enters."""
+        self.policy = policy
 
     def set_job(self, job: Job, allocs: list[Allocation]) -> None:
         """Nomad: Stack.SetJob, plus the state the plan starts from (the job's allocs, the table's usage)."""
@@ -253,7 +258,13 @@ class _StackBase:
         spread, lowest_after = None, None
         if g.spread_sets:
             spread, lowest_after = spread_scores(g.spread_sets, g.spread_infos, self.sum_spread_weights, rows, lowest)
-        scores = normalise(binpack, anti, pen, affinity, spread)
+        policy = self.policy
+        if policy is not None and not self.system:  # a custom policy: after spread, before normalisation
+            column = policy.score(self.table, rows, used_after, cap, binpack, self.job, g.tg, g.ask, g.count, self.rng)
+            scores = normalise(binpack, anti, pen, affinity, spread, column, policy.replaces_fit)
+            scores.policy_name = policy.name
+        else:
+            scores = normalise(binpack, anti, pen, affinity, spread)
         scores.binpack_only = self.system
         return scores, lowest_after
 

@@ -1,9 +1,14 @@
-"""The system and sysbatch scheduler: one alloc of each group on every eligible node.
+"""The system and sysbatch schedulers: one alloc of each group on every eligible node.
 
-Nomad: scheduler/scheduler_system.go and util.go diffSystemAllocs. Nodes that fail a constraint
-are simply skipped; only a feasible node that lacks room is a placement failure. Updates of a
-system job are applied to every node in one eval (Nomad rolls them with max_parallel; see the
-README's fidelity list).
+Nomad: scheduler/scheduler_system.go, scheduler_sysbatch.go and util.go (inplaceUpdate,
+evictAndPlace, desiredUpdates, mergeNodeFiltered). Each placement is tried on its own node;
+a node that fails a constraint is skipped (not a failure unless every node of a group was
+filtered and the group has no alloc anywhere), while a feasible node without room is a failure
+that creates a blocked eval for that node.
+
+Updates honour max_parallel. System deployments (Nomad 1.11) are not modelled; instead, as
+Nomad up to 1.10 did, a system eval that hit the max_parallel limit creates a `rolling-update`
+eval that waits the job's update stagger before the next batch. Preemption is not modelled.
 """
 
 from __future__ import annotations
@@ -11,10 +16,24 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import replace
 
-from sim.scheduler.generic import ACCEPTED_TRIGGERS, SchedulerEnv, SchedulerOutcome, tainted_nodes
+from sim.scheduler.generic import (
+    SchedulerEnv,
+    SchedulerOutcome,
+    blocked_eval,
+    count_failures,
+    mark_lost_stopped_allocs,
+    progress_made,
+    tainted_nodes,
+)
 from sim.scheduler.rank import exhaust_resources
 from sim.scheduler.stack import SystemStack, candidate_rows, group_ask
-from sim.scheduler.util import tasks_updated
+from sim.scheduler.system_reconcile import (
+    AllocTuple,
+    NodeReconcileResult,
+    diff_system_allocs,
+    split_terminal,
+)
+from sim.scheduler.util import node_in_any_dc, node_in_pool, tasks_updated
 from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import (
     ALLOC_CLIENT_LOST,
@@ -22,129 +41,333 @@ from sim.structs.consts import (
     ALLOC_NODE_TAINTED,
     ALLOC_NOT_NEEDED,
     ALLOC_UPDATING,
+    BLOCKED_EVAL_DESC,
     EVAL_STATUS_COMPLETE,
     EVAL_STATUS_FAILED,
-    NODE_STATUS_DOWN,
+    EVAL_STATUS_PENDING,
+    TRIGGER_ROLLING_UPDATE,
 )
 from sim.structs.evaluation import Evaluation
-from sim.structs.plan import Plan, PlanResult
+from sim.structs.job import Job
+from sim.structs.node import Node
+from sim.structs.plan import DesiredUpdates, Plan, PlanResult
 
 MAX_SYSTEM_ATTEMPTS = 5
+MAX_SYSBATCH_ATTEMPTS = 2
+SYSTEM_TRIGGERS = frozenset({
+    "job-register", "node-update", "failed-follow-up", "job-deregister", "rolling-update", "preemption",
+    "deployment-watcher", "node-drain", "alloc-stop", "queued-allocs", "job-scaling", "reconnect",
+})
+SYSBATCH_TRIGGERS = SYSTEM_TRIGGERS | {"periodic-job"}
 
 
 class SystemScheduler:
-    """Nomad: SystemScheduler (system and sysbatch)."""
+    """Nomad: SystemScheduler and SysBatchScheduler."""
 
     def __init__(self, senv: SchedulerEnv, sysbatch: bool):
         self.senv = senv
         self.sysbatch = sysbatch
+        self.eval: Evaluation | None = None
+        self.created: list[Evaluation] = []
+        self.next_eval: Evaluation | None = None
+        self.plan_result: PlanResult | None = None
+        self.last_plan: Plan | None = None
+        self.snapshot_index = 0
+        self.placed = 0
 
     def process(self, ev: Evaluation) -> Generator[Plan, PlanResult, SchedulerOutcome]:
-        """Diff existing allocs against eligible nodes, place and stop; retry on partial commit."""
-        ev = replace(ev)
-        if ev.triggered_by not in ACCEPTED_TRIGGERS:
-            ev.status, ev.status_description = EVAL_STATUS_FAILED, f"scheduler cannot handle '{ev.triggered_by}' evaluation reason"
-            return SchedulerOutcome(eval=ev)
-        attempts, placed = 0, 0
-        while True:
-            attempts += 1
-            plan, failed, queued = self._round(ev)
-            if plan.is_no_op() and not ev.annotate_plan:
+        """Nomad: SystemScheduler.Process: retry process() up to the attempt limit, set the status."""
+        self.eval = replace(ev)
+        self.snapshot_index = self.senv.state.index
+        if ev.triggered_by not in (SYSBATCH_TRIGGERS if self.sysbatch else SYSTEM_TRIGGERS):
+            desc = f"scheduler cannot handle '{ev.triggered_by}' evaluation reason"
+            return self._outcome(EVAL_STATUS_FAILED, desc, None)
+        limit = MAX_SYSBATCH_ATTEMPTS if self.sysbatch else MAX_SYSTEM_ATTEMPTS
+        attempts, round_ = 0, None
+        while attempts < limit:
+            round_ = _SystemRound(self)
+            if (yield from self._attempt(round_)):
                 break
-            result = yield plan
-            placed += sum(len(v) for v in result.node_allocation.values())
-            if result.full_commit(plan)[0] or result.refresh_index == 0:
-                break
-            if result.made_progress():
-                attempts = 0
-            if attempts >= MAX_SYSTEM_ATTEMPTS:
-                ev.status, ev.status_description = EVAL_STATUS_FAILED, f"maximum attempts reached ({MAX_SYSTEM_ATTEMPTS})"
-                return SchedulerOutcome(eval=ev, placed=placed, plan=plan)
-        ev.status, ev.status_description = EVAL_STATUS_COMPLETE, ""
-        ev.failed_tg_allocs = failed
-        ev.queued_allocations = queued
-        return SchedulerOutcome(eval=ev, placed=placed, plan=plan,
-                                failed_placements=sum(1 + m.coalesced_failures for m in failed.values()))
+            attempts = 0 if progress_made(self.plan_result) else attempts + 1
+        else:
+            return self._outcome(EVAL_STATUS_FAILED, f"maximum attempts reached ({limit})", round_)
+        return self._outcome(EVAL_STATUS_COMPLETE, "", round_)
 
-    def _round(self, ev: Evaluation) -> tuple[Plan, dict[str, AllocMetric], dict[str, int]]:
-        state = self.senv.state
-        job = state.job_by_id(ev.namespace, ev.job_id)
-        plan = Plan(eval_id=ev.id, priority=ev.priority, job=job, snapshot_index=state.index)
-        allocs = state.allocs_by_job(ev.namespace, ev.job_id)
-        tainted = tainted_nodes(state, allocs)
-        live = [a for a in allocs if not a.terminal()]
-        if job is None or job.stop:
-            for a in live:
-                plan.append_stopped_alloc(a, ALLOC_NOT_NEEDED)
-            return plan, {}, {}
-        stack = SystemStack(state.nodes, self.senv.rng, self.senv.algorithm)
-        stack.set_job(job, [a for a in allocs if not a.client_terminal()])
-        rows, _, _ = candidate_rows(state.nodes, job)
-        eligible = {state.nodes.nodes[r].id: int(r) for r in rows}
-        failed: dict[str, AllocMetric] = {}
-        queued = {tg.name: 0 for tg in job.task_groups}
-        by_node_tg = {(a.node_id, a.task_group): a for a in allocs if not a.server_terminal()}
-        for a in live:
-            self._stop_if_unneeded(plan, stack, job, a, tainted, eligible)
-        for tg in job.task_groups:
-            for node_id, row in eligible.items():
-                existing = by_node_tg.get((node_id, tg.name))
-                if existing is not None and self._keep_or_update(plan, stack, job, tg, existing, row):
-                    continue
-                if existing is not None and existing.client_terminal() and (self.sysbatch or existing.client_status == "complete"):
-                    continue
-                self._place(plan, stack, job, tg, ev, node_id, row, failed, queued)
-        return plan, failed, queued
-
-    def _stop_if_unneeded(self, plan, stack, job, alloc: Allocation, tainted, eligible) -> None:
-        group = job.lookup_task_group(alloc.task_group)
-        if alloc.node_id in tainted:
-            node = tainted[alloc.node_id]
-            if node is None or node.status == NODE_STATUS_DOWN:
-                plan.append_stopped_alloc(alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
-            else:
-                plan.append_stopped_alloc(alloc, ALLOC_NODE_TAINTED)
-            stack.stop(alloc)
-        elif group is None:
-            plan.append_stopped_alloc(alloc, ALLOC_NOT_NEEDED)
-            stack.stop(alloc)
-
-    def _keep_or_update(self, plan, stack, job, tg, existing: Allocation, row: int) -> bool:
-        """True when the existing alloc stays (unchanged or updated in place)."""
-        if existing.terminal():
-            return False
-        if existing.job.job_modify_index == job.job_modify_index and existing.job.create_index == job.create_index:
+    def _attempt(self, round_: _SystemRound) -> Generator[Plan, PlanResult, bool]:
+        """Nomad: SystemScheduler.process."""
+        round_.compute()
+        plan = round_.plan
+        if plan.is_no_op() and not self.eval.annotate_plan:
             return True
-        if not tasks_updated(job, existing.job, tg.name):
-            option, _ = stack.select_on_node(tg, row, ignore_alloc=existing)
-            if option is not None:
-                cpu, mem, disk = group_ask(tg)
-                updated = replace(existing, job=job, eval_id=plan.eval_id, cpu=cpu, memory_mb=mem, disk_mb=disk)
-                stack.place(row, updated)
-                plan.append_alloc(updated)
-                return True
-        plan.append_stopped_alloc(existing, ALLOC_UPDATING)
-        stack.stop(existing)
-        return False
+        if round_.limit_reached and self.next_eval is None and not self.sysbatch:
+            self.next_eval = self._rolling_eval(round_.job)
+            self.created.append(self.next_eval)
+        if self.eval.annotate_plan:
+            plan.annotations = round_.desired
+        result = yield plan
+        self.plan_result, self.last_plan = result, plan
+        self.placed += round_.adjust_queued(result)
+        if result.refresh_index:
+            self.snapshot_index = result.refresh_index
+            return False
+        return result.full_commit(plan)[0]
 
-    def _place(self, plan, stack, job, tg, ev, node_id, row, failed, queued) -> None:
-        option, metric = stack.select_on_node(tg, row)
-        if option is None:
-            if metric.nodes_filtered:  # a constraint excludes the node: not a failure for system jobs
-                return
-            queued[tg.name] += 1
-            if tg.name in failed:
-                failed[tg.name].coalesced_failures += 1
-                metric = failed[tg.name]
-            else:
-                failed[tg.name] = metric
-            exhaust_resources(metric, tg)
+    def _rolling_eval(self, job: Job) -> Evaluation:
+        """Nomad (up to 1.10): Evaluation.NextRollingEval(job.Update.Stagger)."""
+        ev = self.eval
+        stagger = job.update.stagger if job.update is not None and job.update.stagger else 0
+        return Evaluation(
+            id=self.senv.ids.uuid(), namespace=ev.namespace, priority=ev.priority, type=ev.type,
+            triggered_by=TRIGGER_ROLLING_UPDATE, job_id=ev.job_id, job_modify_index=ev.job_modify_index,
+            status=EVAL_STATUS_PENDING, wait=stagger / 1e9, previous_eval=ev.id, snapshot_index=self.snapshot_index,
+        )
+
+    def add_blocked(self, round_: _SystemRound, node: Node) -> None:
+        """Nomad: SystemScheduler.addBlocked: a blocked eval for this job on this node."""
+        eligibility, escaped = round_.stack.class_eligibility()
+        blocked = blocked_eval(self.senv.ids, self.eval, {} if escaped else eligibility, escaped,
+                               round_.failed_tg_allocs, self.snapshot_index)
+        blocked.status_description = BLOCKED_EVAL_DESC
+        blocked.node_id = node.id
+        self.created.append(blocked)
+
+    def _outcome(self, status: str, desc: str, round_: _SystemRound | None) -> SchedulerOutcome:
+        """Nomad: setStatus (Nomad up to 1.10 also linked the rolling eval as NextEval)."""
+        new = replace(self.eval)
+        new.status, new.status_description = status, desc
+        new.deployment_id = ""
+        new.failed_tg_allocs = dict(round_.failed_tg_allocs) if round_ is not None else {}
+        if round_ is not None:
+            new.queued_allocations = dict(round_.queued)
+        new.plan_annotations = {"DesiredTGUpdates": round_.desired} if round_ is not None and round_.desired else None
+        if self.next_eval is not None:
+            new.next_eval = self.next_eval.id
+        new.snapshot_index = self.snapshot_index
+        failed = count_failures(round_.failed_tg_allocs) if round_ is not None else 0
+        return SchedulerOutcome(eval=new, create_evals=list(self.created), placed=self.placed,
+                                failed_placements=failed, plan=self.last_plan or (round_.plan if round_ else None))
+
+
+class _SystemRound:
+    """One attempt of the system scheduler against the state as it is now."""
+
+    def __init__(self, sched: SystemScheduler):
+        self.sched = sched
+        self.senv = sched.senv
+        ev = sched.eval
+        state = self.senv.state
+        self.job = state.job_by_id(ev.namespace, ev.job_id)
+        self.stopped = self.job is None or self.job.stop
+        self.plan = Plan(eval_id=ev.id, priority=ev.priority, job=self.job,
+                         all_at_once=bool(self.job and self.job.all_at_once), snapshot_index=state.index)
+        self.stack = SystemStack(state.nodes, self.senv.rng, self.senv.algorithm)
+        self.queued: dict[str, int] = {}
+        self.failed_tg_allocs: dict[str, AllocMetric] = {}
+        self.desired: dict[str, DesiredUpdates] = {}
+        self.candidates: dict[str, int] = {}
+        self.limit_reached = False
+        self.new_alloc_ids: set[str] = set()
+        self.nodes: list[Node] = []
+        self.not_ready: set[str] = set()
+        self.by_dc: dict[str, int] = {}
+
+    def compute(self) -> None:
+        """Nomad: computeJobAllocs of the system (and sysbatch) scheduler."""
+        state, ev, job, plan = self.senv.state, self.sched.eval, self.job, self.plan
+        allocs = state.allocs_by_job(ev.namespace, ev.job_id)
+        if not self.stopped:
+            self.nodes, self.not_ready, self.by_dc = ready_nodes(state.nodes, job)
+            self.stack.set_job(job, [a for a in allocs if not a.client_terminal()])
+        tainted = tainted_nodes(state, allocs)
+        mark_lost_stopped_allocs(plan, allocs, tainted)
+        live, terminal = split_terminal(allocs)
+        diff = diff_system_allocs(job, self.nodes, self.not_ready, tainted, live, terminal, state.nodes.index_of.get)
+        self._stops(diff)
+        destructive, inplace = self._inplace_updates(diff.update)
+        diff.update = destructive
+        self.desired = desired_updates(diff, inplace, destructive)
+        for t in [*diff.place, *inplace, *diff.ignore, *diff.update]:
+            self.candidates[t.task_group.name] = self.candidates.get(t.task_group.name, 0) + 1
+        self.limit_reached = self._evict_and_place(diff)
+        if self.sysbatch and not diff.place:
+            if not self.stopped:
+                self.queued = {tg.name: 0 for tg in job.task_groups}
             return
+        if not self.sysbatch and not self.stopped:
+            self.queued = {tg.name: 0 for tg in job.task_groups}
+        for t in diff.place:
+            self.queued[t.task_group.name] = self.queued.get(t.task_group.name, 0) + 1
+        existing = {t.task_group.name for t in [*inplace, *diff.ignore]}
+        self._placements(diff.place, existing)
+        if not self.sysbatch:
+            for name, count in self.candidates.items():
+                self.desired[name].place = count
+
+    @property
+    def sysbatch(self) -> bool:
+        return self.sched.sysbatch
+
+    def _stops(self, diff: NodeReconcileResult) -> None:
+        for t in diff.stop:
+            self._stop(t.alloc, ALLOC_NOT_NEEDED)
+        for t in diff.migrate:
+            self._stop(t.alloc, ALLOC_NODE_TAINTED)
+        for t in diff.lost:
+            self._stop(t.alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
+
+    def _stop(self, alloc: Allocation, desc: str, client_status: str = "") -> None:
+        self.plan.append_stopped_alloc(alloc, desc, client_status)
+        if not self.stopped and not alloc.terminal():
+            self.stack.stop(alloc)
+
+    def _inplace_updates(self, updates: list[AllocTuple]) -> tuple[list[AllocTuple], list[AllocTuple]]:
+        """Nomad: inplaceUpdate: (destructive, in-place); in-place copies join the plan at once."""
+        destructive: list[AllocTuple] = []
+        inplace: list[AllocTuple] = []
+        for t in updates:
+            if self._try_inplace(t):
+                inplace.append(t)
+            else:
+                destructive.append(t)
+        return destructive, inplace
+
+    def _try_inplace(self, t: AllocTuple) -> bool:
+        job, alloc, tg = self.job, t.alloc, t.task_group
+        if tasks_updated(job, alloc.job, tg.name):
+            return False
+        if alloc.terminal():
+            return True  # a finished sysbatch alloc: nothing to update, nothing in the plan
+        nodes = self.senv.state.nodes
+        row = nodes.index_of.get(alloc.node_id)
+        node = nodes.nodes[row] if row is not None else None
+        if node is None or not node_in_any_dc(node, job.datacenters) or not node_in_pool(node, job.node_pool):
+            return False
+        option, metric = self.stack.select_on_node(tg, row, ignore_alloc=alloc)
+        if option is None:
+            return False
+        cpu, mem, disk = group_ask(tg)
+        updated = replace(alloc, job=job, eval_id=self.sched.eval.id, cpu=cpu, memory_mb=mem, disk_mb=disk,
+                          metrics=metric, deployment_id="", deployment_status=None)
+        self.plan.append_alloc(updated)
+        self.stack.place(row, updated)
+        return True
+
+    def _evict_and_place(self, diff: NodeReconcileResult) -> bool:
+        """Nomad: evictAndPlace: destructive updates up to max_parallel per group become a stop
+        plus a placement; True when the limit left some for a later eval."""
+        limits: dict[str, int] = {}
+        if not self.stopped:
+            job = self.job
+            job_limit = job.update.max_parallel if job.update is not None and job.update.max_parallel > 0 else len(diff.update)
+            for tg in job.task_groups:
+                has_own = tg.update is not None and tg.update.max_parallel > 0
+                limits[tg.name] = tg.update.max_parallel if has_own else job_limit
+        limited = False
+        for t in diff.update:
+            group = t.alloc.task_group
+            if limits.get(group, 0) > 0:
+                self.plan.append_stopped_alloc(t.alloc, ALLOC_UPDATING)
+                if not t.alloc.terminal():
+                    self.stack.stop(t.alloc)
+                diff.place.append(t)
+                limits[group] -= 1
+            else:
+                limited = True
+        return limited
+
+    def _placements(self, place: list[AllocTuple], existing: set[str]) -> None:
+        """Nomad: SystemScheduler.computePlacements: each placement on its own node."""
+        nodes = self.senv.state.nodes
+        ready = {n.id for n in self.nodes}
+        filtered: dict[str, AllocMetric] = {}
+        for t in place:
+            if t.node_id not in ready:
+                continue
+            row = nodes.index_of[t.node_id]
+            option, metric = self.stack.select_on_node(t.task_group, row)
+            if option is None:
+                self._no_fit(t, metric, filtered, existing)
+                continue
+            metric.nodes_available, metric.nodes_in_pool = dict(self.by_dc), len(self.nodes)
+            self._place(t, option, metric)
+
+    def _no_fit(self, t: AllocTuple, metric: AllocMetric, filtered: dict[str, AllocMetric], existing: set[str]) -> None:
+        name = t.task_group.name
+        self.candidates[name] = self.candidates.get(name, 0) - 1
+        if metric.nodes_filtered > 0:  # a constraint excludes the node: not a placement failure
+            self.queued[name] = self.queued.get(name, 0) - 1
+            filtered[name] = merge_node_filtered(filtered.get(name), metric)
+            if self.queued[name] <= 0 and name not in existing:
+                self.failed_tg_allocs[name] = filtered[name]
+            if self.sysbatch:
+                self.desired[name].place -= 1
+            return
+        if name in self.failed_tg_allocs:
+            self.failed_tg_allocs[name].coalesced_failures += 1
+            exhaust_resources(self.failed_tg_allocs[name], t.task_group)
+            return
+        metric.nodes_available, metric.nodes_in_pool = dict(self.by_dc), len(self.nodes)
+        metric.node_pool = self.job.node_pool
+        exhaust_resources(metric, t.task_group)
+        self.failed_tg_allocs[name] = metric
+        self.sched.add_blocked(self, self.senv.state.node_by_id(t.node_id))
+
+    def _place(self, t: AllocTuple, option, metric: AllocMetric) -> None:
+        job, tg = self.job, t.task_group
         cpu, mem, disk = group_ask(tg)
         alloc = Allocation(
-            id=self.senv.ids.uuid(), namespace=job.namespace, eval_id=ev.id, name=f"{job.id}.{tg.name}[0]",
-            node_id=node_id, node_name=option.node.name, job_id=job.id, job=job, task_group=tg.name,
+            id=self.senv.ids.uuid(), namespace=job.namespace, eval_id=self.sched.eval.id, name=t.name,
+            node_id=option.node.id, node_name=option.node.name, job_id=job.id, job=job, task_group=tg.name,
             cpu=cpu, memory_mb=mem, disk_mb=disk, ports=list(option.ports), metrics=metric, score=option.final_score,
         )
-        stack.place(row, alloc)
-        plan.append_alloc(alloc)
+        if t.alloc is not None:
+            alloc.previous_allocation = t.alloc.id
+        self.stack.place(option.row, alloc)
+        self.plan.append_alloc(alloc)
+        self.new_alloc_ids.add(alloc.id)
+
+    def adjust_queued(self, result: PlanResult) -> int:
+        """Nomad: adjustQueuedAllocations."""
+        placed = 0
+        for allocs in result.node_allocation.values():
+            for alloc in allocs:
+                if alloc.id in self.new_alloc_ids:
+                    placed += 1
+                    if alloc.task_group in self.queued:
+                        self.queued[alloc.task_group] -= 1
+        return placed
+
+
+def ready_nodes(table, job: Job) -> tuple[list[Node], set[str], dict[str, int]]:
+    """Nomad: readyNodesInDCsAndPool: ready nodes in the job's DCs and pool, the pool's nodes
+    that are not ready (any DC), and the ready count per DC."""
+    rows, by_dc, _ = candidate_rows(table, job)
+    not_ready = {n.id for n in table.nodes if (job.node_pool == "" or node_in_pool(n, job.node_pool)) and not n.ready()}
+    return [table.nodes[int(r)] for r in rows], not_ready, by_dc
+
+
+def desired_updates(diff: NodeReconcileResult, inplace: list[AllocTuple], destructive: list[AllocTuple]) -> dict[str, DesiredUpdates]:
+    """Nomad: desiredUpdates: the DesiredTGUpdates of a system diff."""
+    out: dict[str, DesiredUpdates] = {}
+    for t in diff.stop:
+        out.setdefault(t.alloc.task_group, DesiredUpdates()).stop += 1
+    for tuples, attr in ((diff.place, "place"), (diff.ignore, "ignore"), (diff.migrate, "migrate"),
+                         (inplace, "in_place_update"), (destructive, "destructive_update")):
+        for t in tuples:
+            du = out.setdefault(t.task_group.name, DesiredUpdates())
+            setattr(du, attr, getattr(du, attr) + 1)
+    return out
+
+
+def merge_node_filtered(acc: AllocMetric | None, curr: AllocMetric) -> AllocMetric:
+    """Nomad: mergeNodeFiltered: the filter counts of every filtered node of a group."""
+    if acc is None:
+        return replace(curr, class_filtered=dict(curr.class_filtered), constraint_filtered=dict(curr.constraint_filtered))
+    acc.nodes_evaluated += curr.nodes_evaluated
+    acc.nodes_filtered += curr.nodes_filtered
+    for k, v in curr.class_filtered.items():
+        acc.class_filtered[k] = acc.class_filtered.get(k, 0) + v
+    for k, v in curr.constraint_filtered.items():
+        acc.constraint_filtered[k] = acc.constraint_filtered.get(k, 0) + v
+    acc.allocation_time += curr.allocation_time
+    return acc

@@ -1,17 +1,33 @@
 """The deployment watcher: health, promotion, progress deadlines and auto-revert.
 
-Nomad: nomad/deploymentwatcher/deployment_watcher.go. Event-driven rather than one goroutine per
-deployment: client health reports and plan commits call in, and each active deployment with a
-progress deadline has at most one pending deadline timer. Evals asking the scheduler to roll the
-next batch are batched per job for `deployment_eval_batch_period` (Nomad: perJobEvalBatchPeriod).
+Nomad: nomad/deploymentwatcher/deployment_watcher.go. Nomad runs one goroutine per active
+deployment that blocks on its allocs and on a deadline timer. Here the same decisions are
+event-driven: client health reports (`on_alloc_health`) and plan commits (`on_plan_applied`) call
+in, and each active deployment has at most one live deadline timer, re-armed only when its
+progress cutoff moves (Nomad: `currentDeadline`). Evals that ask the scheduler for the next batch
+are batched per deployment for `deployment_eval_batch_period` (Nomad: perJobEvalBatchPeriod), and
+carry the allocs the watcher allows to be replaced (Nomad: outstandingAllowReplacements).
+
+Each failure path ends in `_fail`: status `failed` with Nomad's description, plus, when the
+failing groups auto-revert, the latest stable job version re-registered as a new version.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim.errors import ValidationError
-from sim.structs.codec import copy_job, jobs_spec_equal
+from sim.scheduler.reschedule import reschedule_eligible
+from sim.server.deployment_rules import (
+    done_groups,
+    group_should_fail,
+    latest_eval_index,
+    progress_cutoff,
+    promotion_errors,
+    rollback_description,
+)
+from sim.structs.codec import copy_job
 from sim.structs.consts import (
     DEPLOYMENT_FAILED,
     DEPLOYMENT_PAUSED,
@@ -27,6 +43,30 @@ from sim.structs.deployment import Deployment
 
 if TYPE_CHECKING:
     from sim.server.server import Server
+    from sim.structs.alloc import Allocation
+    from sim.structs.evaluation import Evaluation
+    from sim.structs.job import Job
+
+
+@dataclass(slots=True)
+class _Watch:
+    """What the watcher remembers of one active deployment (Nomad: a deploymentWatcher)."""
+
+    cutoff: float = 0.0  # the progress deadline the timer is armed for (0: none yet)
+    timer: int = 0  # generation of the live deadline timer; older timers are stale
+    deadline_hit: bool = False  # never reset: later failures read as progress-deadline ones
+    batch_pending: bool = False
+    replacements: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _AllocVerdict:
+    """Nomad: allocUpdateResult."""
+
+    create_eval: bool = False
+    fail: bool = False
+    rollback: bool = False
+    allow_replacements: tuple[str, ...] = ()
 
 
 class DeploymentWatcher:
@@ -34,217 +74,291 @@ class DeploymentWatcher:
 
     def __init__(self, server: Server):
         self.server = server
-        self._eval_pending: set[tuple[str, str]] = set()
-        self._deadline_at: dict[str, float] = {}
+        self._watches: dict[str, _Watch] = {}
         server.plan_watchers.append(self)
 
     # -- inputs -----------------------------------------------------------------------------
 
     def on_plan_applied(self, plan, result, placed, stopped) -> None:
-        """A plan may have created a deployment or placed allocs: (re)arm its deadline."""
+        """A plan may have created, finished or placed into deployments: follow their deadlines."""
+        ids = {a.deployment_id for a in placed if a.deployment_id}
+        ids.update(u.deployment_id for u in result.deployment_updates)
         if result.deployment is not None:
-            self._arm_deadline(result.deployment)
-        for dep_id in sorted({a.deployment_id for a in placed if a.deployment_id}):
-            dep = self.server.state.deployment_by_id(dep_id)
-            if dep is not None and dep.active():
-                self._arm_deadline(dep)
+            ids.add(result.deployment.id)
+        for dep_id in sorted(ids):
+            self._deployment_changed(dep_id)
 
-    def on_alloc_health(self, allocs: list) -> None:
-        """Client health verdicts arrived (already written to the state)."""
-        state = self.server.state
+    def on_alloc_health(self, allocs: list[Allocation]) -> None:
+        """Client health verdicts arrived (already written to the state).
+
+        Nomad: deploymentWatcher.watch, the alloc-update branch: fail, auto-promote, or ask the
+        scheduler to go on (and allow unhealthy allocs to be replaced).
+        """
         for dep_id in sorted({a.deployment_id for a in allocs if a.deployment_id}):
-            dep = state.deployment_by_id(dep_id)
+            dep = self.server.state.deployment_by_id(dep_id)
             if dep is None or not dep.active():
                 continue
-            unhealthy = [a for a in allocs if a.deployment_id == dep_id and a.is_unhealthy()]
-            if unhealthy and self._should_fail_early(dep, unhealthy):
-                self._fail(dep, DESC_DEPLOYMENT_FAILED_ALLOCATIONS)
+            verdict = self._handle_alloc_update(dep)
+            if verdict.fail:
+                self._fail_watched(dep, verdict.rollback)
                 continue
-            if unhealthy:
-                state.update_alloc_desired_transition(unhealthy, reschedule=True)
-            if dep.status == DEPLOYMENT_RUNNING and dep.has_auto_promote() and self._canaries_healthy(dep):
-                self._promote(dep)
-            self._arm_deadline(dep)
-            self._request_eval(dep)
+            self._auto_promote(dep)
+            if verdict.create_eval or verdict.allow_replacements:
+                self._batched_update(dep, verdict.allow_replacements)
+            self._deployment_changed(dep.id)
 
     # -- API --------------------------------------------------------------------------------
 
     def promote(self, deployment_id: str, groups: list[str] | None = None) -> int:
-        """Nomad: Deployment.Promote (all groups, or the named ones)."""
-        dep = self._active(deployment_id)
-        if not dep.requires_promotion():
-            raise ValidationError("DeploymentID", "no canaries to promote")
-        for name, group in sorted(dep.task_groups.items()):
-            if groups and name not in groups or group.desired_canaries == 0:
-                continue
-            healthy = sum(1 for a in group.placed_canaries if _healthy(self.server.state.alloc_by_id(a)))
-            if healthy < group.desired_canaries:
-                raise ValidationError("DeploymentID", f'Task group "{name}" has {healthy}/{group.desired_canaries} healthy allocations')
+        """Nomad: Deployment.Promote (all groups, or the named ones); returns the write's index.
+
+        Raises:
+            ValidationError: unknown or terminal deployment, or too few healthy canaries.
+        """
+        dep = self._active(deployment_id, "promote")
+        errors = promotion_errors(dep, self._deployment_allocs(dep), groups)
+        if errors:
+            raise ValidationError("DeploymentID", _multierror(errors))
         return self._promote(dep, groups)
 
     def fail(self, deployment_id: str) -> int:
-        """Nomad: Deployment.Fail (manual), rolling back if the groups auto-revert."""
-        return self._fail(self._active(deployment_id), DESC_DEPLOYMENT_FAILED_BY_USER)
+        """Nomad: Deployment.Fail (manual), rolling back if any group auto-reverts."""
+        dep = self._active(deployment_id, "fail")
+        rollback = any(g.auto_revert for g in dep.task_groups.values())
+        return self._fail(dep, DESC_DEPLOYMENT_FAILED_BY_USER, rollback)
 
     def pause(self, deployment_id: str, pause: bool) -> int:
-        """Nomad: Deployment.Pause: pause or resume."""
-        dep = self._active(deployment_id)
-        status, desc = (DEPLOYMENT_PAUSED, DESC_DEPLOYMENT_PAUSED) if pause else (DEPLOYMENT_RUNNING, _running_desc(dep))
+        """Nomad: Deployment.Pause: pause, or resume with an eval; either restarts the deadlines."""
+        dep = self._active(deployment_id, "pause" if pause else "resume")
+        status, desc = (DEPLOYMENT_PAUSED, DESC_DEPLOYMENT_PAUSED) if pause else (DEPLOYMENT_RUNNING, DESC_DEPLOYMENT_RUNNING)
+        now = self.server.env.now
+        for group in dep.task_groups.values():  # Nomad: updateDeploymentStatusImpl
+            if group.progress_deadline > 0:
+                group.require_progress_by = now + group.progress_deadline
         index = self.server.state.update_deployment_status(dep.id, status, desc)
         if not pause:
-            self._request_eval(dep)
+            index = self._create(self._eval(dep), index)
+        self._deployment_changed(dep.id)
         return index
 
-    def _active(self, deployment_id: str) -> Deployment:
+    def _active(self, deployment_id: str, op: str) -> Deployment:
         dep = self.server.state.deployment_by_id(deployment_id)
         if dep is None:
-            raise ValidationError("DeploymentID", f"deployment not found: {deployment_id}")
+            raise ValidationError("DeploymentID", "deployment not found")
         if not dep.active():
-            raise ValidationError("DeploymentID", "can't promote terminal deployment" if dep else "")
+            raise ValidationError("DeploymentID", f"can't {op} terminal deployment")
         return dep
 
     # -- decisions --------------------------------------------------------------------------
 
-    def _should_fail_early(self, dep: Deployment, unhealthy: list) -> bool:
-        """Nomad: shouldFailEarly: no progress deadline, or an alloc that can't be rescheduled."""
-        for alloc in unhealthy:
+    def _handle_alloc_update(self, dep: Deployment) -> _AllocVerdict:
+        """Nomad: handleAllocUpdate, over every alloc of the deployment."""
+        verdict = _AllocVerdict()
+        latest_eval = latest_eval_index(self.server.state.evals_by_job(dep.namespace, dep.job_id))
+        replacements = []
+        for alloc in self._deployment_allocs(dep):
             group = dep.task_groups.get(alloc.task_group)
-            if group is None or group.progress_deadline == 0:
-                return True
-            tg = alloc.job.lookup_task_group(alloc.task_group)
-            policy = tg.reschedule_policy if tg else None
-            if policy is None or not (policy.unlimited or policy.attempts > len(alloc.reschedule_tracker)):
-                return True
-        return False
+            if group is None:
+                continue
+            fail = self._should_fail_early(dep, alloc, group)
+            if alloc.is_unhealthy() and not fail and not alloc.desired_transition.reschedule:
+                replacements.append(alloc.id)
+                continue
+            status = alloc.deployment_status
+            if alloc.is_healthy() and status.modify_index > latest_eval:
+                verdict.create_eval = True
+            if fail:
+                verdict.fail = True
+                verdict.rollback = verdict.rollback or group.auto_revert
+        verdict.allow_replacements = tuple(replacements)
+        return verdict
 
-    def _canaries_healthy(self, dep: Deployment) -> bool:
+    def _should_fail_early(self, dep: Deployment, alloc: Allocation, group) -> bool:
+        """Nomad: shouldFailEarly: unhealthy with no progress deadline, or out of reschedules."""
+        if not alloc.is_unhealthy():
+            return False
+        if group.progress_deadline == 0:
+            return True
+        job = self._job(dep) or alloc.job
+        tg = job.lookup_task_group(alloc.task_group) or alloc.job.lookup_task_group(alloc.task_group)
+        policy = tg.reschedule_policy if tg is not None else None
+        return not reschedule_eligible(alloc.reschedule_tracker, policy, self.server.env.now)
+
+    def _auto_promote(self, dep: Deployment) -> None:
+        """Nomad: autoPromoteDeployment: every canary group auto-promotes and all its canaries are healthy."""
+        if not any(g.placed_canaries for g in dep.task_groups.values()) or not dep.requires_promotion():
+            return
         state = self.server.state
         for group in dep.task_groups.values():
-            if group.desired_canaries == 0 or group.promoted:
+            if group.desired_canaries < 1:
                 continue
-            if len(group.placed_canaries) < group.desired_canaries:
-                return False
-            if not all(_healthy(state.alloc_by_id(a)) for a in group.placed_canaries):
-                return False
-        return True
+            if not group.auto_promote or len(group.placed_canaries) < group.desired_canaries:
+                return
+            healthy = sum(1 for a in group.placed_canaries if _healthy(state.alloc_by_id(a)))
+            if healthy != group.desired_canaries:
+                return
+        if not promotion_errors(dep, self._deployment_allocs(dep), None):
+            self._promote(dep, None)
 
-    def _promote(self, dep: Deployment, groups: list[str] | None = None) -> int:
+    def _promote(self, dep: Deployment, groups: list[str] | None) -> int:
+        """Nomad: UpdateDeploymentPromotion: promote, restart progress deadlines, eval."""
         now = self.server.env.now
         for name, group in dep.task_groups.items():
             if groups and name not in groups:
                 continue
-            group.promoted = True
-            if group.progress_deadline > 0:
+            if group.progress_deadline > 0 and group.require_progress_by > 0:
                 group.require_progress_by = now + group.progress_deadline
-        dep.status_description = DESC_DEPLOYMENT_RUNNING
-        ev = self.server.new_eval(self._job(dep), TRIGGER_DEPLOYMENT_WATCHER, deployment_id=dep.id)
-        index = self.server.state.upsert_deployment(dep)
-        self.server.create_evals([ev])
-        self._arm_deadline(dep)
+            group.promoted = True
+        if not dep.requires_promotion() and dep.status == DEPLOYMENT_RUNNING:
+            dep.status_description = DESC_DEPLOYMENT_RUNNING
+        index = self._create(self._eval(dep), self.server.state.upsert_deployment(dep))
+        self._deployment_changed(dep.id)
         return index
 
-    def _fail(self, dep: Deployment, base: str) -> int:
-        """Fail the deployment; with auto-revert, re-register the latest stable version."""
-        state, server = self.server.state, self.server
-        job = self._job(dep)
-        desc, rollback = base, None
-        if any(g.auto_revert for g in dep.task_groups.values()):
-            desc, rollback = self._rollback(dep, base)
-        index = state.update_deployment_status(dep.id, DEPLOYMENT_FAILED, desc)
-        self._deadline_at.pop(dep.id, None)
-        if rollback is not None:
-            server.jobs.register(rollback, admitted=True)
-        else:
-            server.create_evals([server.new_eval(job, TRIGGER_DEPLOYMENT_WATCHER, deployment_id=dep.id)])
+    # -- failure and rollback ---------------------------------------------------------------
+
+    def _fail_watched(self, dep: Deployment, rollback: bool) -> int:
+        """The watch loop's failure: unhealthy allocs, or the progress deadline once it was hit."""
+        watch = self._watches.get(dep.id)
+        hit = watch is not None and watch.deadline_hit
+        return self._fail(dep, DESC_DEPLOYMENT_PROGRESS_DEADLINE if hit else DESC_DEPLOYMENT_FAILED_ALLOCATIONS, rollback)
+
+    def _fail(self, dep: Deployment, base: str, rollback: bool) -> int:
+        """Mark the deployment failed (with an eval); with `rollback`, re-register the latest
+        stable version. Nomad: upsertDeploymentStatusUpdate with the rollback job."""
+        server = self.server
+        job = None
+        desc = base
+        if rollback:
+            job, desc = self._rollback_job(dep, base)
+        index = server.state.update_deployment_status(dep.id, DEPLOYMENT_FAILED, desc)
+        self._forget(dep.id)
+        evals = self._eval(dep)
+        if job is None:
+            return self._create(evals, index)
+        job.submit_time = server.unix_nanos()
+        index = server.state.upsert_job(job, evals=evals)
+        server.after_job_write(job)
+        for ev in evals:
+            server.enqueue_created(ev)
         return index
 
-    def _rollback(self, dep: Deployment, base: str):
-        """Nomad: latestStableJob + the rollback descriptions."""
+    def _rollback_job(self, dep: Deployment, base: str) -> tuple[Job | None, str]:
+        """Nomad: latestStableJob + handleRollbackValidity: the job to re-register and the description."""
         state = self.server.state
-        current = state.job_by_id(dep.namespace, dep.job_id)
-        stable = next((v for v in state.job_versions(dep.namespace, dep.job_id)
-                       if v.stable and v.version != dep.job_version), None)
-        if stable is None or current is None:
-            return f"{base} - no stable job version to auto revert to", None
-        if jobs_spec_equal(stable, current):
-            return f"{base} - not rolling back to stable job version {stable.version} as current job has same specification", None
+        stable = next((v for v in state.job_versions(dep.namespace, dep.job_id) if v.stable), None)
+        desc, revert = rollback_description(base, self._job(dep), stable)
+        if not revert:
+            return None, desc
         job = copy_job(stable)
-        job.stable = False
+        job.stable = False  # Nomad keeps the flag; a rollback is stable once its own deployment succeeds
         job.version_tag = None
-        return f"{base} - rolling back to job version {stable.version}", job
+        return job, desc
 
     # -- progress deadline ------------------------------------------------------------------
 
-    def _arm_deadline(self, dep: Deployment) -> None:
-        """Make sure a timer fires at the earliest RequireProgressBy of an unfinished group."""
-        pending = [g.require_progress_by for g in dep.task_groups.values()
-                   if g.progress_deadline > 0 and g.require_progress_by > 0 and not self._group_done(dep, g)]
-        if not pending:
-            return
-        at = min(pending)
-        if self._deadline_at.get(dep.id) == at:
-            return
-        self._deadline_at[dep.id] = at
-        self.server.env.process(self._deadline(dep.id, at))
-
-    def _deadline(self, dep_id: str, at: float):
-        env = self.server.env
-        if at > env.now:
-            yield env.timeout(at - env.now)
+    def _deployment_changed(self, dep_id: str) -> None:
+        """Nomad: the deploymentUpdateCh branch: re-arm the timer when the cutoff moved."""
         dep = self.server.state.deployment_by_id(dep_id)
-        if dep is None or not dep.active() or self._deadline_at.get(dep_id) != at:
+        if dep is None or not dep.active():
+            self._forget(dep_id)
             return
-        self._deadline_at.pop(dep_id, None)
+        watch = self._watches.setdefault(dep_id, _Watch())
+        cutoff = progress_cutoff(dep, done_groups(dep, self._deployment_allocs(dep)))
+        if cutoff == watch.cutoff:
+            return
+        watch.cutoff = cutoff
+        watch.timer += 1
+        if cutoff > 0:
+            delay = max(0.0, cutoff - self.server.env.now)
+            timer = self.server.env.timeout(delay)
+            timer.callbacks.append(lambda _e, gen=watch.timer: self._deadline(dep_id, gen))
+
+    def _deadline(self, dep_id: str, generation: int) -> None:
+        """Nomad: the deadline branch: fail unless paused or every group made enough progress."""
+        watch = self._watches.get(dep_id)
+        dep = self.server.state.deployment_by_id(dep_id)
+        if watch is None or watch.timer != generation or dep is None or not dep.active():
+            return
+        watch.deadline_hit = True
+        fail, rollback = self._should_fail(dep)
+        if fail:
+            self._fail(dep, DESC_DEPLOYMENT_PROGRESS_DEADLINE, rollback)
+
+    def _should_fail(self, dep: Deployment) -> tuple[bool, bool]:
+        """Nomad: shouldFail: (some group failed, a failed group auto-reverts)."""
         if dep.status == DEPLOYMENT_PAUSED:
-            return
-        if any(self._group_failed(g) for g in dep.task_groups.values() if g.require_progress_by and g.require_progress_by <= env.now):
-            self._fail(dep, DESC_DEPLOYMENT_PROGRESS_DEADLINE)
-        else:
-            self._arm_deadline(dep)
+            return False, False
+        job = self._job(dep)
+        fail = False
+        for name, group in sorted(dep.task_groups.items()):
+            if not group_should_fail(group):
+                continue
+            fail = True
+            tg = job.lookup_task_group(name) if job is not None else None
+            if tg is not None and tg.update is not None and tg.update.auto_revert:
+                return True, True
+        return fail, False
 
-    def _group_done(self, dep: Deployment, group) -> bool:
-        promoted_or_none = group.desired_canaries == 0 or group.promoted
-        return promoted_or_none and group.healthy_allocs >= group.desired_total
-
-    @staticmethod
-    def _group_failed(group) -> bool:
-        """Nomad: deploymentWatcher.shouldFail for one group."""
-        if group.desired_canaries > 0 and not group.promoted:
-            return group.healthy_allocs < group.desired_canaries
-        return group.healthy_allocs < group.desired_total
+    def _forget(self, dep_id: str) -> None:
+        """The deployment is terminal: stop its timer and drop its pending batch."""
+        self._watches.pop(dep_id, None)
 
     # -- evals ------------------------------------------------------------------------------
 
-    def _request_eval(self, dep: Deployment) -> None:
-        """Nomad: createBatchedUpdate: one deployment-watcher eval per job per batch period."""
-        key = (dep.namespace, dep.job_id)
-        if key in self._eval_pending:
+    def _batched_update(self, dep: Deployment, replacements: tuple[str, ...]) -> None:
+        """Nomad: createBatchedUpdate: one eval per batch period, with the allowed replacements."""
+        watch = self._watches.setdefault(dep.id, _Watch())
+        watch.replacements += tuple(r for r in replacements if r not in watch.replacements)
+        if watch.batch_pending:
             return
-        self._eval_pending.add(key)
-        self.server.env.process(self._batched_eval(key, dep.id))
+        watch.batch_pending = True
+        timer = self.server.env.timeout(self.server.config.deployment_eval_batch_period)
+        timer.callbacks.append(lambda _e: self._flush_batch(dep.id, watch))
 
-    def _batched_eval(self, key: tuple[str, str], dep_id: str):
-        yield self.server.env.timeout(self.server.config.deployment_eval_batch_period)
-        self._eval_pending.discard(key)
-        job = self.server.state.job_by_id(*key)
-        if job is not None:
-            self.server.create_evals([self.server.new_eval(job, TRIGGER_DEPLOYMENT_WATCHER, deployment_id=dep_id)])
+    def _flush_batch(self, dep_id: str, watch: _Watch) -> None:
+        if self._watches.get(dep_id) is not watch:
+            return  # the deployment finished meanwhile (Nomad: the watcher's context is done)
+        replacements, watch.replacements, watch.batch_pending = watch.replacements, (), False
+        state = self.server.state
+        dep = state.deployment_by_id(dep_id)
+        allocs = [a for a in (state.alloc_by_id(i) for i in replacements) if a is not None]
+        if allocs:
+            state.update_alloc_desired_transition(allocs, reschedule=True)
+        self._create(self._eval(dep), 0)
 
-    def _job(self, dep: Deployment):
-        return self.server.state.job_by_id(dep.namespace, dep.job_id)
+    def _eval(self, dep: Deployment) -> list[Evaluation]:
+        """Nomad: deploymentWatcher.getEval (none once the job is purged)."""
+        job = self._job(dep)
+        if job is None:
+            return []
+        return [self.server.new_eval(job, TRIGGER_DEPLOYMENT_WATCHER, deployment_id=dep.id,
+                                     priority=dep.eval_priority or job.priority)]
+
+    def _create(self, evals: list[Evaluation], index: int) -> int:
+        """Write and enqueue the evals; the index of the last write."""
+        return self.server.create_evals(evals) if evals else index
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def _job(self, dep: Deployment) -> Job | None:
+        """The job the deployment belongs to (Nomad: the watcher's job): current, else its version."""
+        state = self.server.state
+        job = state.job_by_id(dep.namespace, dep.job_id)
+        return job if job is not None else state.job_by_version(dep.namespace, dep.job_id, dep.job_version)
+
+    def _deployment_allocs(self, dep: Deployment) -> list[Allocation]:
+        """Nomad: AllocsByDeployment."""
+        return [a for a in self.server.state.allocs_by_job(dep.namespace, dep.job_id) if a.deployment_id == dep.id]
 
 
-def _healthy(alloc) -> bool:
+def _healthy(alloc: Allocation | None) -> bool:
     return alloc is not None and alloc.is_healthy()
 
 
-def _running_desc(dep: Deployment) -> str:
-    """The description of a running deployment, by what it still waits for."""
-    from sim.structs.consts import (
-        DESC_DEPLOYMENT_RUNNING_AUTO_PROMOTION,
-        DESC_DEPLOYMENT_RUNNING_NEEDS_PROMOTION,
-    )
-
-    if dep.requires_promotion():
-        return DESC_DEPLOYMENT_RUNNING_AUTO_PROMOTION if dep.has_auto_promote() else DESC_DEPLOYMENT_RUNNING_NEEDS_PROMOTION
-    return DESC_DEPLOYMENT_RUNNING
+def _multierror(errors: list[str]) -> str:
+    """hashicorp/go-multierror's list format, as Nomad's RPC errors print it."""
+    if len(errors) == 1:
+        return f"1 error occurred:\n\t* {errors[0]}\n\n"
+    points = "\n\t".join(f"* {e}" for e in errors)
+    return f"{len(errors)} errors occurred:\n\t{points}\n\n"

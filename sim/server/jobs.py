@@ -63,8 +63,11 @@ class JobEndpoint:
         return job
 
     def register(self, job: Job, enforce: bool = False, job_modify_index: int = 0, eval_priority: int = 0,
-                 admitted: bool = False) -> WriteResult:
-        """Nomad: Job.Register. A spec that did not change writes no new version but still gets an eval."""
+                 admitted: bool = False, triggered_by: str = TRIGGER_JOB_REGISTER) -> WriteResult:
+        """Nomad: Job.Register. A spec that did not change writes no new version but still gets an eval.
+
+        `triggered_by` names the eval's trigger (the periodic dispatcher's children use periodic-job).
+        """
         server = self.server
         if not admitted:
             self.admit(job)
@@ -76,7 +79,7 @@ class JobEndpoint:
         if eval_priority and not JOB_MIN_PRIORITY <= eval_priority <= JOB_DEFAULT_MAX_PRIORITY:
             raise ValidationError("EvalPriority", f"eval priority must be between [{JOB_MIN_PRIORITY}, {JOB_DEFAULT_MAX_PRIORITY}]")
         wants_eval = not job.is_periodic() and not job.is_parameterized()
-        ev = server.new_eval(job, TRIGGER_JOB_REGISTER, priority=eval_priority or job.priority) if wants_eval else None
+        ev = server.new_eval(job, triggered_by, priority=eval_priority or job.priority) if wants_eval else None
         if existing is not None and jobs_spec_equal(existing, job):
             if ev is None:
                 return WriteResult(job_modify_index=existing.job_modify_index, index=existing.modify_index)

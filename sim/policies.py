@@ -1,0 +1,292 @@
+"""Custom ranking policies: Python callables that score candidate nodes, vectorised.
+
+A policy is a function `policy(nodes, ask) -> scores` named in a scenario as
+`control_plane.policy: "module:function"` (the built-ins also answer to `random`, `worst-fit`
+and `tetris`). The simulation loads it once (`load_policy`) and the generic stack (service and
+batch jobs) calls it once per chunk of candidates the limit iterator pulls (usually once per
+placement), with:
+
+- `nodes`, a `Candidates` mapping of numpy arrays aligned with the nodes that passed every
+  feasibility stage and fit (ports and resources): `row`, `id`, `name`, `datacenter`,
+  `node_class`, `node_pool`; `cpu_capacity`, `memory_capacity`, `disk_capacity` (net of reserved);
+  `cpu_used`, `memory_used`, `disk_used` (the proposed usage before this placement: the state's
+  allocs plus the plan so far); `binpack` (Nomad's fit score of this placement, in [0, 1]); and
+  each column the policy declares in `columns` (`meta.<key>`, `attr.<key>`: strings, "" where
+  unset). `nodes.frame()` gives a pandas DataFrame of the same columns.
+- `ask`, a `GroupAsk`: the job and task group (`job_id`, `job_type`, `priority`, `group`,
+  `count`), its resource ask (`cpu`, `memory`, `disk`) and `rng`, the scheduler's random stream
+  (draw from it and only it, so runs stay reproducible).
+
+It returns one score per candidate (any array-like of floats) in [-1, 1]. Where it goes in
+Nomad's ranking chain depends on the policy's `mode` (set with the `@policy` decorator):
+
+- `"append"` (default): one more scorer after spread, just before ScoreNormalizationIterator.
+  The score is appended for every candidate (like node affinity), so the final score is the mean
+  of binpack, [job anti-affinity], [reschedule penalty], [node affinity], [spread] and the
+  policy's score. Recorded in the alloc's score metadata under the policy's name.
+- `"fit"`: replaces the BinPack fitness score (as `scheduler_algorithm: spread` replaces
+  ScoreFitBinPack with ScoreFitSpread); the rest of the chain and normalisation are unchanged.
+
+Everything after normalisation keeps Nomad's semantics: the limit iterator looks at `limit`
+options (2 for batch jobs, ceil(log2 n) for services, at least 100 with affinities or spreads),
+setting aside up to 3 options scoring <= 0 while better ones may follow, and MaxScore picks the
+highest final score (the first seen on ties). A policy therefore steers placement among the
+nodes the scan visits; to keep nodes away, give them negative scores (they are set aside).
+System jobs do not use policies (their stack places on every feasible node).
+
+A policy that raises, or returns the wrong shape, non-finite or out-of-range scores, fails the
+run with a SimError naming the policy.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sim.errors import SimError
+
+MODES = ("append", "fit")
+BASE_COLUMNS = ("row", "id", "name", "datacenter", "node_class", "node_pool",
+                "cpu_capacity", "memory_capacity", "disk_capacity",
+                "cpu_used", "memory_used", "disk_used", "binpack")
+_STRING_COLUMNS = {"id": "${node.unique.id}", "name": "${node.unique.name}",
+                   "datacenter": "${node.datacenter}", "node_class": "${node.class}", "node_pool": "${node.pool}"}
+
+
+@dataclass(frozen=True, slots=True)
+class GroupAsk:
+    """What is being placed: the job, the task group, its resource ask, and the scheduler rng."""
+
+    job_id: str
+    job_type: str
+    priority: int
+    group: str
+    count: int
+    cpu: float
+    memory: float
+    disk: float
+    rng: np.random.Generator
+
+    @property
+    def vector(self) -> np.ndarray:
+        """(cpu, memory, disk) as a float array."""
+        return np.array([self.cpu, self.memory, self.disk], dtype=np.float64)
+
+
+class Candidates(Mapping[str, np.ndarray]):
+    """Columns of the candidate nodes (numpy arrays of equal length), built lazily on access."""
+
+    __slots__ = ("_columns", "_lazy", "_n")
+
+    def __init__(self, n: int, columns: dict[str, np.ndarray], lazy: dict[str, Callable[[], np.ndarray]]) -> None:
+        self._n = n
+        self._columns = columns
+        self._lazy = lazy
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        value = self._columns.get(key)
+        if value is None:
+            if key not in self._lazy:
+                raise KeyError(f"no candidate column {key!r} (declare meta/attr columns in the policy's `columns`)")
+            value = self._columns[key] = self._lazy[key]()
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._columns) + [k for k in self._lazy if k not in self._columns])
+
+    def __len__(self) -> int:
+        return len(self._columns) + sum(1 for k in self._lazy if k not in self._columns)
+
+    @property
+    def size(self) -> int:
+        """The number of candidate nodes."""
+        return self._n
+
+    def frame(self) -> pd.DataFrame:
+        """Every column as a pandas DataFrame (one row per candidate)."""
+        return pd.DataFrame({key: self[key] for key in self})
+
+
+def policy(*, columns: tuple[str, ...] | list[str] = (), mode: str = "append",
+           name: str | None = None) -> Callable[[Callable], Callable]:
+    """Decorator declaring a policy's extra node columns, its place in the chain and its name.
+
+    Args:
+        columns: node columns to add, as `meta.<key>` or `attr.<key>`.
+        mode: "append" (an extra scorer before normalisation) or "fit" (replaces BinPack's score).
+        name: the scorer name in score metadata (default: the function's name).
+    """
+    if mode not in MODES:
+        raise SimError(f"policy mode must be one of {', '.join(MODES)}, not {mode!r}")
+    for col in columns:
+        _target(col)
+
+    def mark(fn: Callable) -> Callable:
+        fn.policy_columns = tuple(columns)
+        fn.policy_mode = mode
+        fn.policy_name = name or fn.__name__
+        return fn
+
+    return mark
+
+
+def _target(column: str) -> str:
+    """The NodeTable target of a declared column (`meta.rack` -> `${meta.rack}`)."""
+    kind, _, key = column.partition(".")
+    if kind not in ("meta", "attr") or not key:
+        raise SimError(f"policy column {column!r}: use 'meta.<key>' or 'attr.<key>'")
+    return f"${{{kind}.{key}}}"
+
+
+class Policy:
+    """A loaded policy: the callable, its name, mode and columns; scores candidates for the stack."""
+
+    __slots__ = ("fn", "name", "mode", "columns", "spec")
+
+    def __init__(self, fn: Callable, spec: str = "") -> None:
+        self.fn = fn
+        self.spec = spec or getattr(fn, "__qualname__", repr(fn))
+        self.name = getattr(fn, "policy_name", getattr(fn, "__name__", "policy"))
+        self.mode = getattr(fn, "policy_mode", "append")
+        self.columns = tuple(getattr(fn, "policy_columns", ()))
+        if self.mode not in MODES:
+            raise SimError(f"policy {self.spec!r}: mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+
+    @property
+    def replaces_fit(self) -> bool:
+        """Whether the score stands in BinPack's place rather than being appended."""
+        return self.mode == "fit"
+
+    def __repr__(self) -> str:
+        return f"Policy({self.spec!r}, mode={self.mode!r})"
+
+    def score(self, table: Any, rows: np.ndarray, used_after: np.ndarray, cap: np.ndarray, binpack: np.ndarray,
+              job: Any, tg: Any, ask: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+        """The policy's scores for the fitting candidate `rows` of a NodeTable (checked).
+
+        Args:
+            table: the NodeTable; rows: candidate rows; used_after, cap: (n, 3) proposed usage with
+            this placement, and capacity; binpack: Nomad's fit scores; job, tg: the Job and
+            TaskGroup; ask: its (cpu, memory, disk); count: the group's count; rng: scheduler stream.
+
+        Raises:
+            SimError: naming the policy, when it raises or returns bad scores.
+        """
+        group = group_ask(job, tg, ask, count, rng)
+        nodes = self.candidates(table, rows, used_after, cap, binpack, group)
+        try:
+            raw = self.fn(nodes, group)
+        except SimError as err:
+            raise SimError(f"policy {self.spec!r} failed: {err}") from err
+        except Exception as err:
+            raise SimError(f"policy {self.spec!r} failed: {type(err).__name__}: {err}") from err
+        return self._check(raw, len(rows))
+
+    def candidates(self, table: Any, rows: np.ndarray, used_after: np.ndarray, cap: np.ndarray,
+                   binpack: np.ndarray, ask: GroupAsk) -> Candidates:
+        """The candidate table handed to the policy."""
+        used = used_after - ask.vector
+        columns = {
+            "row": rows, "cpu_capacity": cap[:, 0], "memory_capacity": cap[:, 1], "disk_capacity": cap[:, 2],
+            "cpu_used": used[:, 0], "memory_used": used[:, 1], "disk_used": used[:, 2], "binpack": binpack,
+        }
+        lazy = {key: _column_getter(table, target, rows) for key, target in _STRING_COLUMNS.items()}
+        for col in self.columns:
+            lazy[col] = _column_getter(table, _target(col), rows)
+        return Candidates(len(rows), columns, lazy)
+
+    def _check(self, raw: Any, n: int) -> np.ndarray:
+        try:
+            scores = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise SimError(f"policy {self.spec!r} returned {type(raw).__name__}, not an array of scores: {err}") from None
+        if scores.shape != (n,):
+            raise SimError(f"policy {self.spec!r} returned shape {scores.shape}, expected ({n},): one score per candidate")
+        if not np.isfinite(scores).all():
+            raise SimError(f"policy {self.spec!r} returned non-finite scores")
+        if n and (scores.min() < -1.0 or scores.max() > 1.0):
+            raise SimError(f"policy {self.spec!r} returned scores outside [-1, 1] "
+                           f"(min {scores.min():g}, max {scores.max():g})")
+        return scores
+
+
+def _column_getter(table: Any, target: str, rows: np.ndarray) -> Callable[[], np.ndarray]:
+    return lambda: table.column(target)[0][rows]
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def load_policy(spec: str | Callable | Policy | None) -> Policy | None:
+    """A policy from `module:function`, a built-in name, or a callable; None for "" or None.
+
+    Raises:
+        SimError: the module or function cannot be found, or is not callable.
+    """
+    if spec is None or spec == "":
+        return None
+    if isinstance(spec, Policy):
+        return spec
+    if callable(spec):
+        return Policy(spec)
+    if spec in BUILTINS:
+        return Policy(BUILTINS[spec], spec)
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise SimError(f"policy {spec!r}: expected 'module:function' or one of {', '.join(sorted(BUILTINS))}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise SimError(f"policy {spec!r}: cannot import module {module_name!r}: {err}") from None
+    fn = getattr(module, attr, None)
+    if fn is None or not callable(fn):
+        raise SimError(f"policy {spec!r}: module {module_name!r} has no function {attr!r}")
+    return Policy(fn, spec)
+
+
+def group_ask(job: Any, tg: Any, ask: np.ndarray, count: int, rng: np.random.Generator) -> GroupAsk:
+    """The GroupAsk of a job's task group (ask: the (cpu, memory, disk) array)."""
+    return GroupAsk(job.id, job.type, job.priority, tg.name, count, float(ask[0]), float(ask[1]), float(ask[2]), rng)
+
+
+# -- built-in examples --------------------------------------------------------------------------
+
+
+@policy(mode="fit", name="random")
+def random(nodes: Candidates, ask: GroupAsk) -> np.ndarray:
+    """Uniform random fitness in [0, 1) from the scheduler's stream: placement ignores packing."""
+    return ask.rng.random(nodes.size)
+
+
+@policy(mode="fit", name="worst-fit")
+def worst_fit(nodes: Candidates, ask: GroupAsk) -> np.ndarray:
+    """Prefer the emptiest node: the mean free fraction of cpu and memory after this placement."""
+    free_cpu = 1.0 - (nodes["cpu_used"] + ask.cpu) / nodes["cpu_capacity"]
+    free_mem = 1.0 - (nodes["memory_used"] + ask.memory) / nodes["memory_capacity"]
+    return np.clip((free_cpu + free_mem) / 2.0, 0.0, 1.0)
+
+
+@policy(mode="fit", name="tetris")
+def tetris(nodes: Candidates, ask: GroupAsk) -> np.ndarray:
+    """Tetris alignment (Grandl et al., SIGCOMM 2014): the dot product of the ask and the node's
+    free vector, both as fractions of the node's capacity, over cpu and memory (and disk when
+    asked), divided by the number of dimensions so it stays in [0, 1]."""
+    dims = [("cpu", ask.cpu), ("memory", ask.memory)] + ([("disk", ask.disk)] if ask.disk > 0 else [])
+    total = np.zeros(nodes.size)
+    for dim, want in dims:
+        cap = nodes[f"{dim}_capacity"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            share = np.where(cap > 0, want / cap, 0.0)
+            free = np.where(cap > 0, (cap - nodes[f"{dim}_used"]) / cap, 0.0)
+        total += np.clip(share, 0.0, 1.0) * np.clip(free, 0.0, 1.0)
+    return total / len(dims)
+
+
+BUILTINS: dict[str, Callable] = {
+    "random": random, "worst-fit": worst_fit, "worst_fit": worst_fit, "tetris": tetris,
+}
