@@ -21,6 +21,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,6 +71,11 @@ KPIS: dict[str, KpiSpec] = {
     "memory_utilisation_mean": KpiSpec("higher", rel=0.05, abs=0.005),
     "deployment_success_rate": KpiSpec("higher", abs=0.05),
     "deployment_duration_mean": KpiSpec("lower", rel=0.25, abs=5.0),
+    "batch_jobs_completed": KpiSpec("higher", rel=0.02, abs=0.5),
+    "batch_completion_time_mean": KpiSpec("lower", rel=0.10, abs=1.0),
+    "batch_completion_time_p95": KpiSpec("lower", rel=0.15, abs=2.0),
+    "batch_slowdown_mean": KpiSpec("lower", rel=0.05, abs=0.02),
+    "rejected_actions": KpiSpec("lower", abs=0.5),
 }
 
 # Two-sided 95% Student t quantiles by degrees of freedom (beyond 30: the normal's 1.96).
@@ -91,8 +97,8 @@ def policy_overrides(arg: str) -> tuple[str, dict[str, Any]]:
     """`binpack` / `tetris` / ... or `NAME=<built-in or module:function>` -> (label, overrides)."""
     name, sep, spec = arg.partition("=")
     spec = spec if sep else name
-    if not name or not spec:
-        raise SimError(f"--policy expects NAME or NAME=module:function, got {arg!r}")
+    if not name or not spec or not re.fullmatch(r"[\w-]+", name):
+        raise SimError(f"--policy expects NAME or NAME=module:function (NAME of letters, digits, _ and -), got {arg!r}")
     if spec in POLICIES:
         return name, dict(POLICIES[spec])
     if ":" not in spec:

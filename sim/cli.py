@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,30 +24,24 @@ def _overrides(pairs: list[str]) -> dict[str, Any]:
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise SimError(f"--set expects key=value, got {pair!r}")
-        out[key] = yaml.safe_load(value)
+        try:
+            out[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise SimError(f"--set {key}: invalid value {value!r}: {str(err).splitlines()[0]}") from None
     return out
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run a scenario and write its results folder."""
-    from sim.results import default_dir, write_config, write_failure, write_tables
+    """Run a scenario and write its results folder (a failed run still writes its config and error)."""
+    from sim.results import default_dir, run_to_folder
     from sim.scenario import load_scenario
-    from sim.simulation import Simulation
 
     scenario = load_scenario(args.scenario, _overrides(args.set))
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else default_dir(args.results, scenario.name, seed)
     until = scenario.duration if args.until is None else _seconds(args.until)
-    write_config(out, scenario.to_dict(), {"seed": seed, "until": until, "status": "running"})
-    try:
-        sim = Simulation(scenario, seed=seed)
-        _run_with_progress(sim, until, quiet=args.quiet)
-        summary = write_tables(out, sim.results(), csv=args.csv)
-    except Exception as err:
-        write_failure(out, err)
-        raise
-    write_config(out, scenario.to_dict(), {"seed": seed, "until": until, "status": "complete",
-                                           "rejected_actions": [list(e) for e in sim.workload.errors]})
+    summary, _ = run_to_folder(scenario, out, seed=seed, until=until, csv=args.csv,
+                               advance=lambda sim, t: _run_with_progress(sim, t, quiet=args.quiet))
     _print_summary(summary, out)
     return 0
 
@@ -54,7 +49,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _seconds(value: str) -> float:
     from sim.scenario_build import parse_duration
 
-    return parse_duration(value)
+    try:
+        return parse_duration(value)
+    except ValueError as err:
+        raise SimError(f"--until: {err}") from None
 
 
 def _run_with_progress(sim, until: float, quiet: bool) -> None:
@@ -97,6 +95,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     """Print a results folder's summary."""
     path = Path(args.results_dir) / "summary.json"
+    run_file = Path(args.results_dir) / "run.json"
+    run = json.loads(run_file.read_text()) if run_file.exists() else {}
+    if run.get("status") == "failed":
+        raise SimError(f"{args.results_dir}: the run failed: {run.get('error', 'unknown error')}")
     if not path.exists():
         raise SimError(f"{args.results_dir}: no summary.json (not a results folder, or the run failed)")
     summary = {k: (float("nan") if v is None else v) for k, v in json.loads(path.read_text()).items()}
@@ -179,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     except SimError as err:
         print(f"nomadsim: error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:  # a bug: one line unless NOMADSIM_TRACEBACK is set
+        if os.environ.get("NOMADSIM_TRACEBACK"):
+            raise
+        print(f"nomadsim: internal error: {type(err).__name__}: {err} (set NOMADSIM_TRACEBACK=1 for details)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -267,8 +267,8 @@ class AllocRunner:
             self.clients.record(self.alloc, status, now)
             if status in CLIENT_TERMINAL:
                 self.done = True
-                if status == ALLOC_CLIENT_FAILED and self.alloc.deployment_id and self.health is not False:
-                    self.health = False  # Nomad: clientAlloc marks a failed deployment alloc unhealthy
+                if status == ALLOC_CLIENT_FAILED and self.alloc.deployment_id and self.health is None:
+                    self.health = False  # Nomad: clientAlloc marks a failed deployment alloc without health unhealthy
         self.clients.mark_dirty(self)
 
     def report(self) -> dict[str, Any]:

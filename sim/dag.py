@@ -50,8 +50,8 @@ def after_graph(registers: Sequence[tuple[int, Register]]) -> nx.DiGraph:
         job = action.source.job_id
         if job and job not in graph:
             graph.add_node(job, index=i)
-    for i, action in registers:
-        for parent in action.after:
+    for _, action in registers:
+        for parent in action.after if action.source.job_id else ():
             graph.add_edge(parent, action.source.job_id)
     return graph
 
@@ -89,12 +89,12 @@ class Workflow:
         state: the state store (subscribed to, read for job status and summaries).
         registers: every `(position, Register)` of the workload (dependent or not: a DAG's roots
             are plain registers).
-        submit: registers a job for a Register action (errors are the caller's to record).
+        submit: registers the job of a Register action; False when it was rejected (and recorded).
         reject: records an action that will not run: (action kind, job id, message).
     """
 
     def __init__(self, env: simpy.Environment, state: StateStore, registers: Sequence[tuple[int, Register]],
-                 submit: Callable[[Register], None], reject: Callable[[str, str, str], None]):
+                 submit: Callable[[Register], bool], reject: Callable[[str, str, str], None]):
         self.env = env
         self.state = state
         self.graph = after_graph(registers)
@@ -138,18 +138,25 @@ class Workflow:
                    for tg in job.task_groups)
 
     def _release(self) -> None:
+        """Register (or skip) every armed job whose parents are all decided, until none is left."""
         self._release_armed = False
-        for job in sorted(self.armed, key=lambda j: (_index(self.graph, j), j)):
-            parents = list(self.graph.predecessors(job))
-            if any(p not in self.outcome for p in parents):
-                continue
-            action = self.armed.pop(job)
-            failed = [p for p in parents if not self.outcome[p]]
-            if failed:
-                self._skip(job, failed[0])
-                continue
-            self.released_at[job] = float(self.env.now)
-            self.submit(action)
+        progress = True
+        while progress:
+            progress = False
+            for job in sorted(self.armed, key=lambda j: (_index(self.graph, j), j)):
+                parents = list(self.graph.predecessors(job))
+                if any(p not in self.outcome for p in parents):
+                    continue
+                progress = True
+                action = self.armed.pop(job)
+                failed = [p for p in parents if not self.outcome[p]]
+                if failed:
+                    self._skip(job, failed[0])
+                    continue
+                self.released_at[job] = float(self.env.now)
+                if not self.submit(action):  # rejected: its dependents will never run
+                    self.outcome[job] = False
+                    self._watched.discard(job)
 
     def _skip(self, job: str, parent: str) -> None:
         """A dependent of a failed job never runs; neither do its own dependents."""
@@ -201,19 +208,13 @@ def dags_table(workflow: Workflow | None, jobs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _dag_row(workflow: Workflow, comp: list[str], info: pd.DataFrame) -> tuple:
-    known = [j for j in comp if j in info.index]
     submit = info["submit"].reindex(comp)
     done = info["completed"].reindex(comp)
-    ok = [j for j in comp if workflow.outcome.get(j) is True or (j in known and _batch_done(info, j))]
-    durations = (done - submit).to_dict()
-    path, length = critical_path(workflow.graph.subgraph(comp), durations)
-    failed = any(workflow.outcome.get(j) is False for j in comp)
-    status = "complete" if len(ok) == len(comp) else ("failed" if failed else "running")
+    succeeded = info["succeeded"].reindex(comp).fillna(False).astype(bool)
+    ended_badly = info["status"].reindex(comp).eq("dead") & ~succeeded
+    path, length = critical_path(workflow.graph.subgraph(comp), (done - submit).to_dict())
+    failed = bool(ended_badly.any()) or any(workflow.outcome.get(j) is False for j in comp)
+    status = "complete" if succeeded.all() else ("failed" if failed else "running")
     start = float(submit.min()) if submit.notna().any() else math.nan
     end = float(done.max()) if status == "complete" else math.nan
-    return (comp[0], len(comp), len(ok), status, start, end, end - start, " -> ".join(path), length)
-
-
-def _batch_done(info: pd.DataFrame, job: str) -> bool:
-    row = info.loc[job]
-    return bool(row["status"] == "dead" and row["failed_allocs"] == 0 and not math.isnan(row["completed"]))
+    return (comp[0], len(comp), int(succeeded.sum()), status, start, end, end - start, " -> ".join(path), length)

@@ -113,6 +113,12 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
         ("queued_allocs", "int64", "allocs the blocked evals' jobs still wait to place (job summaries' Queued)"),
         ("running_allocs", "int64", "allocs running on clients at that time (from `allocations`)"),
     ],
+    "node_events": [
+        ("time", "float64", "simulated seconds of the event"),
+        ("node_id", "string", "node"),
+        ("event", "string", "down, up or drain"),
+        ("cause", "string", "node_event, domain:<rack or datacenter>, random_failure or drain_fraction"),
+    ],
     "workload_errors": [
         ("time", "float64", "simulated seconds when the action was rejected"),
         ("action", "string", "workload action or event kind"),
@@ -130,6 +136,7 @@ TABLES: dict[str, str] = {
     "deployments": "one deployment and task group with its final counters (sim.deployment_metrics)",
     "node_usage": "one node at one sample time",
     "cluster": "the whole cluster at one sample time",
+    "node_events": "one node going down, coming up or starting to drain (scenario events)",
     "workload_errors": "one workload action or event that was rejected at run time",
     "jobs": "one job: submit, first placement, all started, completion, makespan (sim.job_metrics)",
     "children": "one periodic launch or dispatched child of a parent job (sim.job_metrics)",
@@ -168,6 +175,7 @@ class Recorder:
         self._node_cap: np.ndarray | None = None
         self._cluster: list[tuple[float, int, int, int]] = []
         self.job_log: dict[tuple[str, str], list] = {}  # (namespace, job) -> [first write, type, parent, priority, writes]
+        self.runs: pd.DataFrame | None = None  # the allocs' running intervals, set by tables()
 
     def add(self, table: str, *row: object) -> None:
         """Append one row (values in SCHEMA column order)."""
@@ -275,15 +283,26 @@ class Recorder:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table of SCHEMA as a DataFrame with the documented dtypes."""
-        from sim.metrics_series import cluster_frame, node_usage_frame
+        from sim.metrics_series import cluster_frame, node_usage_frame, running_intervals
 
         rows = dict(self.rows)
         rows["evaluations"] = self._eval_rows()
         out = {name: frame(name, rows[name]) for name in SCHEMA if name not in ("node_usage", "cluster")}
-        out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap,
-                                             out["placements"], out["allocations"])
-        out["cluster"] = cluster_frame(out["node_usage"], self._cluster, out["allocations"])
+        self.runs = running_intervals(out["allocations"])
+        out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"], self.runs)
+        out["cluster"] = cluster_frame(out["node_usage"], self._cluster, self.runs)
         return out
+
+
+def control_plane_counts(server: Any) -> tuple[int, int, int]:
+    """(evals in the broker, blocked evals, queued allocs of the jobs with a blocked eval) of a server."""
+    broker, blocked, state = server.broker, server.blocked, server.state
+    queued = 0
+    for namespace, job_id in blocked.stats()["by_job"]:
+        summary = state.job_summary(namespace, job_id)
+        if summary is not None:
+            queued += sum(g.queued for g in summary.summary.values())
+    return broker.ready_count() + broker.in_flight(), blocked.blocked_count(), queued
 
 
 def frame(name: str, rows: list[tuple]) -> pd.DataFrame:

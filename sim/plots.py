@@ -24,11 +24,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
-from sim import plots_data as data
-from sim.plots_base import job_colours, job_legend, new_figure, note, save, step, time_unit
+import sim.plots_data as data
+from sim.plots_base import job_colours, job_legend, new_figure, note, rectangles, save, step, time_unit
 from sim.plots_compare import compare_cdfs, compare_kpis
 from sim.plots_data import Tables
 from sim.plots_deploy import deployment_timeline
@@ -63,6 +64,20 @@ def _lanes(intervals, end: float) -> tuple[np.ndarray, np.ndarray]:
     return offsets, heights
 
 
+DOWN_COLOUR = (0.84, 0.15, 0.16, 0.15)
+
+
+def _shade_down(ax, tables: Tables, row: dict[str, int], scale: float) -> dict[str, tuple]:
+    """Shade the periods each node in `row` was down; the legend entry to add, if any."""
+    spans = data.node_down_spans(tables)
+    spans = spans[spans["node_id"].isin(row)]
+    if spans.empty:
+        return {}
+    ax.barh(spans["node_id"].map(row).to_numpy(dtype=float), (spans["end"] - spans["start"]) / scale,
+            left=spans["start"] / scale, height=1.0, color=DOWN_COLOUR, gid="node-down")
+    return {"(node down)": DOWN_COLOUR}
+
+
 def placement_map(source: Source, color_by: str = "job", dimension: str = "cpu") -> Figure:
     """Nodes (rows) over time: each allocation's lifetime coloured by job, or node utilisation.
 
@@ -93,19 +108,22 @@ def placement_map(source: Source, color_by: str = "job", dimension: str = "cpu")
     y = intervals["node_id"].map(row).to_numpy(dtype=float) + _lanes(intervals, end)[0]
     x0 = intervals["placed"].to_numpy(dtype=float) / scale
     x1 = intervals["ended"].fillna(end).to_numpy(dtype=float) / scale
-    colours = job_colours(list(intervals["job_id"]) + list(failed["job_id"]))
+    keys = data.job_keys(tables, pd.concat([intervals["job_id"], failed["job_id"]], ignore_index=True))
+    colours = job_colours(keys)
+    keys, failed_keys = keys[: len(intervals)], keys[len(intervals):]
     lw = max(1.0, min(6.0, 60.0 / max(len(order), 1)))
     segments = np.stack([np.column_stack([x0, y]), np.column_stack([np.maximum(x1, x0 + 1e-3), y])], axis=1)
-    ax.add_collection(LineCollection(segments, colors=[colours[j] for j in intervals["job_id"]],
-                                     linewidths=lw, capstyle="butt"))
+    ax.add_collection(LineCollection(segments, colors=[colours[j] for j in keys], linewidths=lw,
+                                     capstyle="butt", gid="allocations"))
     extra = []
     if not failed.empty:
         extra = ["(no node fit)"]
         ax.scatter(failed["time"] / scale, np.full(len(failed), -1.0), marker="x",
-                   c=[colours[j] for j in failed["job_id"]], label="failed placement")
+                   c=[colours[j] for j in failed_keys], label="failed placement", gid="failed")
+    down = _shade_down(ax, tables, row, scale)
     ax.set_xlim(0, max(end, 1e-9) / scale)
     _node_axis(ax, [labels[n] for n in order], extra)
-    job_legend(ax, colours)
+    job_legend(ax, {**colours, **down})
     return fig
 
 
@@ -155,7 +173,8 @@ def alloc_gantt(source: Source, nodes: Iterable[str] | None = None, max_nodes: i
     if intervals.empty:
         note(ax, "no allocations on these nodes")
         return fig
-    colours = job_colours(intervals["job_id"])
+    keys = data.job_keys(tables, intervals["job_id"])
+    colours = job_colours(keys)
     offsets, height = _lanes(intervals, end)
     row = {n: i for i, n in enumerate(chosen)}
     y = intervals["node_id"].map(row).to_numpy(dtype=float) + offsets
@@ -164,15 +183,16 @@ def alloc_gantt(source: Source, nodes: Iterable[str] | None = None, max_nodes: i
     ended = intervals["ended"].fillna(end).to_numpy(dtype=float)
     run_from = np.where(np.isnan(started), ended, started)
     bad = intervals["status"].isin(("failed", "lost")).to_numpy()
-    ax.barh(y, (run_from - placed) / scale, left=placed / scale, height=height * 0.9, color="0.8", label="pending")
-    ax.barh(y, (ended - run_from) / scale, left=run_from / scale, height=height * 0.9,
-            color=[colours[j] for j in intervals["job_id"]], edgecolor=np.where(bad, "red", "none").tolist(),
-            linewidth=1.2)
+    bottom, h = y - 0.45 * height, 0.9 * height
+    rectangles(ax, placed / scale, bottom, (run_from - placed) / scale, h, "0.8", gid="pending")
+    rectangles(ax, run_from / scale, bottom, (ended - run_from) / scale, h,
+               [colours[j] for j in keys], np.where(bad, "red", "none").tolist(), gid="running")
     for i in range(1, len(chosen)):
         ax.axhline(i - 0.5, color="0.85", linewidth=0.8)
+    down = _shade_down(ax, tables, row, scale)
     ax.set_xlim(0, max(end, 1e-9) / scale)
     _node_axis(ax, [labels[n] for n in chosen])
-    job_legend(ax, {"(pending)": (0.8, 0.8, 0.8, 1.0), **colours})
+    job_legend(ax, {"(pending)": (0.8, 0.8, 0.8, 1.0), **colours, **down})
     return fig
 
 
@@ -196,7 +216,8 @@ def utilisation_over_time(source: Source) -> Figure:
                 step(ax, series["time"].to_numpy(), series[col].to_numpy(), end, scale,
                      color=colours[dim], linestyle=style, label=f"{dim} {kind}")
     ax.set_ylabel("fraction of schedulable capacity")
-    ax.set_ylim(0, max(1.0, float(np.nanmax(series.drop(columns="time").to_numpy(), initial=0.0)) * 1.05))
+    top = float(np.nanmax(series.drop(columns="time").to_numpy(dtype=float), initial=0.0))
+    ax.set_ylim(0, min(1.05, max(0.05, top * 1.15)))
     ax.set_xlim(0, max(end, 1e-9) / scale)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig
@@ -227,8 +248,8 @@ def fragmentation_over_time(source: Source, dimensions: tuple[str, ...] = ("cpu"
 
 
 def eval_latency(source: Source) -> Figure:
-    """Left: CDFs of eval latency (created to completed), wait in broker and scheduling time.
-    Right: evals waiting in the broker, being scheduled and blocked, over time."""
+    """Left: CDFs of eval latency (ready to completed), wait in broker and scheduling time.
+    Right: evaluation queues over time (sim.plots_data.eval_queue_depth)."""
     tables = data.load_tables(source)
     evals = data.table(tables, "evaluations")
     fig, (left, right) = new_figure(1, 2, width=12.0)
@@ -238,9 +259,7 @@ def eval_latency(source: Source) -> Figure:
         note(left, "no evaluations in this run")
         note(right, "no evaluations in this run")
         return fig
-    for label, values in (("created to completed", evals["completed"] - evals["created"]),
-                          ("wait in broker", evals["wait_in_broker"]),
-                          ("scheduling time", evals["scheduling_time"])):
+    for label, values in data.eval_latencies(tables).items():
         x, y = data.ecdf(values)
         if len(x):
             left.step(x, y, where="post", label=label)
@@ -252,11 +271,9 @@ def eval_latency(source: Source) -> Figure:
     scale, xlabel = time_unit(end)
     for label, series in data.eval_queue_depth(tables).items():
         step(right, series["time"].to_numpy(), series["count"].to_numpy(), end, scale, label=label)
-    extra = data.find_table(tables, ("time", "blocked_evals"))
-    if extra is not None and "blocked" not in data.eval_queue_depth(tables):
-        step(right, extra["time"].to_numpy(), extra["blocked_evals"].to_numpy(), end, scale, label="blocked")
     right.set_xlabel(xlabel)
-    right.set_ylabel("evaluations")
+    right.set_ylabel("evaluations (allocs for queued allocs)")
+    right.set_ylim(bottom=0)
     right.set_xlim(0, max(end, 1e-9) / scale)
     right.legend(loc="upper right", fontsize="small")
     return fig

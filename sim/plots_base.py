@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
@@ -58,6 +59,19 @@ def job_legend(ax: Axes, colours: dict[str, tuple], title: str = "job") -> None:
     if handles:
         ax.legend(handles=handles, title=title, loc="upper left", bbox_to_anchor=(1.01, 1.0),
                   fontsize="small", frameon=False)
+
+
+def rectangles(ax: Axes, left: np.ndarray, bottom: np.ndarray, width: np.ndarray, height: np.ndarray | float,
+               colors, edgecolors="none", gid: str | None = None) -> PolyCollection:
+    """Many axis-aligned rectangles as one PolyCollection (fast where barh makes one patch each)."""
+    left, bottom, width = (np.asarray(a, dtype=float) for a in (left, bottom, width))
+    height = np.broadcast_to(np.asarray(height, dtype=float), left.shape)
+    x0, x1, y0, y1 = left, left + width, bottom, bottom + height
+    verts = np.stack([np.column_stack(p) for p in ((x0, y0), (x0, y1), (x1, y1), (x1, y0))], axis=1)
+    coll = PolyCollection(verts, facecolors=colors, edgecolors=edgecolors, linewidths=1.0, gid=gid)
+    ax.add_collection(coll)
+    ax.autoscale_view()
+    return coll
 
 
 def note(ax: Axes, text: str) -> None:

@@ -17,6 +17,7 @@ large ask can fail although the cluster has room in total. NaN when nothing is f
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -122,6 +123,28 @@ def alloc_intervals(tables: Tables) -> pd.DataFrame:
     return out[cols].astype({"placed": "float64", "started": "float64", "ended": "float64"})
 
 
+MAX_JOB_COLOURS = 20
+
+
+def job_keys(tables: Tables, job_ids: pd.Series) -> list[str]:
+    """What to colour allocations by: the job ID, or its family when a run has more than 20 jobs.
+
+    A job's family is its periodic or parameterized parent (`jobs.parent_id`, else the part
+    before a "/"), else its ID without a trailing "-<number>" (batch-17 -> batch).
+    """
+    ids = [str(j) for j in job_ids]
+    if len(set(ids)) <= MAX_JOB_COLOURS:
+        return ids
+    jobs = table(tables, "jobs")
+    parents = dict(zip(jobs["job_id"], jobs["parent_id"], strict=True)) if "parent_id" in jobs.columns else {}
+    out = []
+    for job in ids:
+        parent = parents.get(job)
+        parent = parent if isinstance(parent, str) and parent else job.split("/", 1)[0]
+        out.append(re.sub(r"[-_.]\d+$", "", parent) or parent)
+    return out
+
+
 def assign_lanes(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """Lane per interval so that intervals in one lane never overlap (greedy, in start order)."""
     order = np.lexsort((ends, starts))
@@ -155,7 +178,8 @@ def utilisation_series(tables: Tables) -> pd.DataFrame:
     """
     usage = table(tables, "node_usage")
     if usage.empty:
-        return pd.DataFrame(columns=["time"])
+        return _from_cluster(tables, {"cpu_utilisation": "cpu_allocated", "memory_utilisation": "memory_allocated",
+                                      "cpu_used_utilisation": "cpu_used"})
     g = usage.groupby("time", sort=True).sum(numeric_only=True)
     out = pd.DataFrame({"time": g.index.to_numpy(dtype=float)})
     for dim in DIMENSIONS:
@@ -168,6 +192,15 @@ def utilisation_series(tables: Tables) -> pd.DataFrame:
             if col in g.columns:
                 out[col] = g[col].to_numpy(dtype=float) / cap
     return out
+
+
+def _from_cluster(tables: Tables, columns: dict[str, str]) -> pd.DataFrame:
+    """Columns of the `cluster` table renamed, when a run kept it but not node_usage."""
+    cluster = table(tables, "cluster")
+    present = {k: v for k, v in columns.items() if k in cluster.columns}
+    if cluster.empty or not present:
+        return pd.DataFrame(columns=["time", *columns.values()])
+    return cluster[["time", *present]].rename(columns=present).astype(float).reset_index(drop=True)
 
 
 def node_utilisation(tables: Tables, dimension: str = "cpu") -> pd.DataFrame:
@@ -185,7 +218,7 @@ def fragmentation_series(tables: Tables, dimensions: tuple[str, ...] = ("cpu", "
     """Per sample time: fragmentation of free capacity per dimension (module docstring), ready nodes only."""
     usage = table(tables, "node_usage")
     if usage.empty:
-        return pd.DataFrame(columns=["time", *dimensions])
+        return _from_cluster(tables, {f"{d}_fragmentation": d for d in dimensions})
     if "status" in usage.columns:
         usage = usage[usage["status"] == "ready"]
     out = {}
@@ -215,18 +248,32 @@ def count_open(starts: np.ndarray, ends: np.ndarray) -> pd.DataFrame:
 
 
 def eval_queue_depth(tables: Tables) -> dict[str, pd.DataFrame]:
-    """Step series of evals waiting in the broker, being scheduled, and blocked.
+    """Step series (`time`, `count`) of the evaluation queues.
 
-    Waiting: created (ready) to dequeued; an eval never dequeued waits until it completed
-    (e.g. cancelled) or the run's end. Scheduling: dequeued to completed. Blocked: evals whose
-    final status is `blocked`, from when they were written blocked to the run's end.
+    Exact, from `evaluations`: waiting in the broker is ready (else created) to dequeued, or to
+    completion or the run's end for an eval never dequeued; being scheduled is dequeued to
+    completed. Blocked evals and the allocs they still wait to place come from the `cluster`
+    table's samples when the run has one; otherwise blocked is derived: an eval whose final
+    status is `blocked`, from when it was written blocked to the run's end.
     """
+    out = _derived_queue_depth(tables)
+    cluster = table(tables, "cluster")
+    if {"time", "blocked_evals"} <= set(cluster.columns) and len(cluster):
+        out.pop("blocked", None)
+        for label, col in (("blocked (sampled)", "blocked_evals"), ("queued allocs (sampled)", "queued_allocs")):
+            if col in cluster.columns:
+                out[label] = pd.DataFrame({"time": cluster["time"].to_numpy(dtype=float),
+                                           "count": cluster[col].to_numpy(dtype=float)})
+    return out
+
+
+def _derived_queue_depth(tables: Tables) -> dict[str, pd.DataFrame]:
     evals = table(tables, "evaluations")
     if evals.empty:
         return {}
     end = run_end(tables)
     blocked = (evals["status"] == "blocked").to_numpy()
-    created = evals["created"].to_numpy(dtype=float)
+    created = evals["ready" if "ready" in evals.columns else "created"].to_numpy(dtype=float)
     dequeued = evals["dequeued"].to_numpy(dtype=float)
     completed = evals["completed"].to_numpy(dtype=float)
     never = np.isnan(dequeued)
@@ -239,6 +286,47 @@ def eval_queue_depth(tables: Tables) -> dict[str, pd.DataFrame]:
         start = np.where(blocked, np.where(np.isnan(completed), created, completed), np.nan)
         out["blocked"] = count_open(start, np.full(len(start), end))
     return out
+
+
+def eval_latencies(tables: Tables) -> dict[str, pd.Series]:
+    """Per-evaluation latencies: ready (or created) to completed, wait in broker, scheduling time."""
+    evals = table(tables, "evaluations")
+    if evals.empty:
+        return {}
+    total = evals["latency"] if "latency" in evals.columns else evals["completed"] - evals["created"]
+    return {"ready to completed": total, "wait in broker": evals["wait_in_broker"],
+            "scheduling time": evals["scheduling_time"]}
+
+
+def node_down_spans(tables: Tables) -> pd.DataFrame:
+    """Periods nodes were down (`node_id`, `start`, `end`), from node_events, else node_usage samples.
+
+    A node still down at the run's end gets the run's end as `end`.
+    """
+    end = run_end(tables)
+    events = table(tables, "node_events")
+    rows = []
+    if {"node_id", "event", "time"} <= set(events.columns):
+        for node, g in events[events["event"].isin(("down", "up"))].groupby("node_id", sort=True):
+            down = None
+            for t, ev in zip(g["time"], g["event"], strict=True):
+                if ev == "down" and down is None:
+                    down = float(t)
+                elif ev == "up" and down is not None:
+                    rows.append((node, down, float(t)))
+                    down = None
+            if down is not None:
+                rows.append((node, down, end))
+    else:
+        usage = table(tables, "node_usage")
+        if "status" in usage.columns:
+            for node, g in usage.groupby("node_id", sort=True):
+                is_down = (g["status"] == "down").to_numpy()
+                times = g["time"].to_numpy(dtype=float)
+                edges = np.flatnonzero(np.diff(np.concatenate([[0], is_down.astype(int), [0]])))
+                for a, b in zip(edges[::2], edges[1::2], strict=True):
+                    rows.append((node, times[a], times[b] if b < len(times) else end))
+    return pd.DataFrame(rows, columns=["node_id", "start", "end"])
 
 
 def ecdf(values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:

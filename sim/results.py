@@ -1,8 +1,11 @@
 """Writing a run's results folder: resolved scenario, seed, version, tables and summary.
 
-Layout of `results/<scenario>-<seed>/`: `scenario.json` (the resolved scenario), `run.json`
-(seed, package version, simulated duration, status and error if the run failed), one Parquet
-file per table (CSV too on request) and `summary.json` (sim.summary KPIs).
+Layout of `results/<scenario>-<seed>/`: `scenario.json` (the resolved scenario, loadable again by
+`nomadsim run`), `run.json` (seed, package version, simulated duration, status, the rejected
+workload actions, and the error and traceback if the run failed), one Parquet file per table (CSV
+too on request), `schema.json` (every column of every table written, with its dtype and meaning)
+and `summary.json` (sim.summary KPIs). `run_to_folder` does all of it for one run; a run that
+fails still leaves its config and the error, then raises RunFailed (a one-line SimError).
 """
 
 from __future__ import annotations
@@ -12,11 +15,28 @@ import math
 import traceback
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sim.errors import SimError
 from sim.summary import summarize
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from sim.scenario_types import Scenario
+    from sim.simulation import Simulation
+
+
+class RunFailed(SimError):
+    """A simulation raised; its results folder holds the config, the error and the traceback."""
+
+    def __init__(self, out: Path, error: BaseException):
+        self.out = out
+        self.error = error
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        super().__init__(f"run failed: {type(error).__name__}: {first} (details in {out / 'run.json'})")
 
 
 def package_version() -> str:
@@ -59,9 +79,53 @@ def write_tables(out: Path, tables: dict[str, pd.DataFrame], csv: bool = False) 
         frame.to_parquet(out / f"{name}.parquet", index=False)
         if csv:
             frame.to_csv(out / f"{name}.csv", index=False)
+    (out / "schema.json").write_text(_json(_schemas(tables)))
     summary = summarize(tables)
     (out / "summary.json").write_text(_json(summary))
     return summary
+
+
+def _schemas(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    from sim.job_metrics import table_schemas
+
+    known = table_schemas()
+    out = {}
+    for name, frame in sorted(tables.items()):
+        meaning = {c: m for c, _, m in known.get(name, [])}
+        out[name] = [{"column": c, "dtype": str(t), "meaning": meaning.get(c, "")} for c, t in frame.dtypes.items()]
+    return out
+
+
+def run_to_folder(scenario: Scenario, out: str | Path, seed: int | None = None, until: float | None = None,
+                  csv: bool = False, advance: Callable[[Simulation, float], None] | None = None,
+                  ) -> tuple[dict[str, float], Simulation]:
+    """Run a scenario and write its results folder; returns (summary, simulation).
+
+    `advance(sim, until)` runs the simulation (default `sim.run(until)`; the CLI passes one that
+    draws a progress bar).
+
+    Raises:
+        RunFailed: the simulation raised; the folder holds its config and the error.
+    """
+    from sim.simulation import Simulation
+
+    out = Path(out)
+    seed = scenario.seed if seed is None else int(seed)
+    until = scenario.duration if until is None else float(until)
+    config = {**scenario.to_dict(), "seed": seed}  # re-running scenario.json repeats this run
+    write_config(out, config, {"seed": seed, "until": until, "status": "running"})
+    for old in [*out.glob("*.parquet"), *out.glob("*.csv"), out / "summary.json"]:
+        old.unlink(missing_ok=True)
+    try:
+        sim = Simulation(scenario, seed=seed)
+        (advance or (lambda s, t: s.run(t)))(sim, until)
+        summary = write_tables(out, sim.results(), csv=csv)
+    except Exception as err:
+        write_failure(out, err)
+        raise RunFailed(out, err) from err
+    rejected = [list(e) for e in sim.workload.errors]
+    write_config(out, config, {"seed": seed, "until": until, "status": "complete", "rejected_actions": rejected})
+    return summary, sim
 
 
 def write_failure(out: Path, error: BaseException) -> None:

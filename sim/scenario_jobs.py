@@ -255,21 +255,7 @@ def _check_target(action: Action, path: str, register: Register) -> None:
 
 
 def _check_cycles(registers: list[tuple[int, Register]]) -> None:
-    """Depth-first search over `after` edges, in workload order (so the error is deterministic)."""
-    edges = {a.source.job_id: a.after for _, a in registers if a.source.job_id}
-    where = {a.source.job_id: i for i, a in registers}
-    state: dict[str, int] = {}  # 1 visiting, 2 done
+    """The `after` edges must form a DAG (networkx, sim.dag); the error names the register's key path."""
+    from sim.dag import check_after
 
-    def visit(job: str, trail: list[str]) -> None:
-        if state.get(job) == 2:
-            return
-        if state.get(job) == 1:
-            cycle = trail[trail.index(job):] + [job]
-            raise ScenarioError(f"workload[{where[cycle[0]]}].after", f"cycle in after: {' -> '.join(cycle)}")
-        state[job] = 1
-        for dep in edges.get(job, ()):
-            visit(dep, trail + [job])
-        state[job] = 2
-
-    for job in edges:
-        visit(job, [])
+    check_after(registers)

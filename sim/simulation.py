@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim.metrics import Recorder
+from sim.metrics import Recorder, control_plane_counts
 from sim.scenario import load_scenario
 from sim.scenario_types import Scenario
 from sim.server.server import Server
@@ -35,11 +35,12 @@ class Simulation:
         children = np.random.SeedSequence(self.seed).spawn(len(STREAMS))
         self.rngs = {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=True)}
         self.env = simpy.Environment()
-        self.recorder = Recorder()
+        self.recorder = Recorder(clock=lambda: self.env.now)
         config = scenario.control_plane.to_config()
         self.state = StateStore(clock=lambda: self.env.now, tracked_versions=config.job_tracked_versions)
         self.server = Server(self.env, self.state, config, self.rngs, self.recorder,
                              start_unix=scenario.start_time, policy=_load_policy(config.policy))
+        self.server.job_watchers.append(self.recorder)  # job first-write times for the `jobs` table
         self.state.upsert_nodes(build_nodes(scenario, IdGenerator(self.rngs["nodes"])))
         self._start_clients()
         self.server.start_workers()
@@ -119,14 +120,15 @@ class Simulation:
         table = self.state.nodes
         while True:
             self.recorder.sample_nodes(self.env.now, table)
+            self.recorder.sample_cluster(self.env.now, *control_plane_counts(self.server))
             yield self.env.timeout(every)
 
     def results(self) -> dict[str, pd.DataFrame]:
         """Every metrics table as a DataFrame (see sim.metrics.SCHEMA)."""
         self.recorder.rows["deployment_events"] = list(self.state.deployment_log)
-        from sim.deployment_metrics import deployments_table
+        from sim.job_metrics import derived_tables
 
-        return {**self.recorder.tables(), "deployments": deployments_table(self.state)}
+        return derived_tables(self, self.recorder.tables())
 
 
 def build_nodes(scenario: Scenario, ids: IdGenerator) -> list[Node]:

@@ -1,46 +1,95 @@
 """Headline KPIs of a run, computed from its result tables only.
 
-Every figure in summary.json is recomputed here from the tables a run writes, so a test (or a
-researcher) can reproduce each one from the Parquet files alone.
+Every figure in summary.json is computed here from the tables a run writes, so a test (or a
+researcher) can reproduce each one from the Parquet files alone. A KPI whose table is missing (a
+scenario's `metrics.tables` left it out) or has nothing to measure is NaN (null in JSON).
+
+KPIs (`SUMMARY_KEYS` gives every key with its meaning):
+- placements, placement failures, evaluations, rejected workload actions, node failures;
+- placement latency: seconds from the placing eval becoming ready (`evaluations.ready`) to the
+  placement, p50/p95/p99; eval latency: `evaluations.latency` (completed - ready), p50/p95/p99;
+- utilisation: mean over samples of the cluster's allocated (and used) / capacity (`node_usage`);
+- deployments: count, share of finished ones that succeeded, durations of successful ones;
+- batch jobs: completion time (`jobs.makespan`) and slowdown (makespan / longest alloc run).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 TERMINAL_DEPLOYMENT = ("successful", "failed", "cancelled")
+QUANTILES = (0.5, 0.95, 0.99)
+
+SUMMARY_KEYS: dict[str, str] = {
+    "placements": "allocations placed (placements rows with an alloc_id)",
+    "placement_failures": "sum of evaluations.failed_placements",
+    "evaluations": "evaluations rows",
+    "placement_latency_p50": "median of placements.time - evaluations.ready of the placing eval",
+    "placement_latency_p95": "95th percentile of the same",
+    "placement_latency_p99": "99th percentile of the same",
+    "eval_latency_p50": "median of evaluations.latency (completed - ready)",
+    "eval_latency_p95": "95th percentile of the same",
+    "eval_latency_p99": "99th percentile of the same",
+    "cpu_utilisation_mean": "mean over sample times of sum cpu_allocated / sum cpu_capacity (node_usage)",
+    "memory_utilisation_mean": "the same for memory",
+    "cpu_used_utilisation_mean": "the same with cpu_used (allocs running on clients)",
+    "deployments": "distinct deployments in deployment_events",
+    "deployment_success_rate": "successful / finished (successful, failed, cancelled) deployments",
+    "deployment_duration_mean": "mean of last - first status time of successful deployments",
+    "deployment_duration_p95": "95th percentile of the same",
+    "batch_jobs_completed": "batch jobs with a makespan (jobs table)",
+    "batch_completion_time_mean": "mean of jobs.makespan over batch jobs",
+    "batch_completion_time_p50": "median of the same",
+    "batch_completion_time_p95": "95th percentile of the same",
+    "batch_slowdown_mean": "mean of jobs.slowdown (makespan / runtime) over batch jobs",
+    "batch_slowdown_p50": "median of the same",
+    "batch_slowdown_p95": "95th percentile of the same",
+    "rejected_actions": "workload_errors rows",
+    "node_failures": "node_events rows with event down",
+}
 
 
-def _quantiles(values: pd.Series, prefix: str) -> dict[str, float]:
+def quantile(values: pd.Series | np.ndarray, q: float) -> float:
+    """The q-quantile (numpy's linear interpolation) of the non-NaN values; NaN if none."""
+    arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    return float(np.quantile(arr, q)) if arr.size else math.nan
+
+
+def _mean(values: pd.Series) -> float:
     values = values.dropna()
-    if values.empty:
-        return {f"{prefix}_p50": math.nan, f"{prefix}_p95": math.nan, f"{prefix}_p99": math.nan}
-    q = np.quantile(values.to_numpy(dtype=float), [0.5, 0.95, 0.99])
-    return {f"{prefix}_p50": float(q[0]), f"{prefix}_p95": float(q[1]), f"{prefix}_p99": float(q[2])}
+    return float(values.mean()) if len(values) else math.nan
 
 
-def placement_latency(tables: dict[str, pd.DataFrame]) -> pd.Series:
-    """Seconds from an eval's creation to each placement it made."""
+def _quantiles(values: pd.Series, prefix: str, qs: tuple[float, ...] = QUANTILES) -> dict[str, float]:
+    return {f"{prefix}_p{round(q * 100)}": quantile(values, q) for q in qs}
+
+
+def placement_latency(tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+    """Seconds from the placing eval becoming ready to each placement."""
     placed = tables["placements"]
     placed = placed[placed["alloc_id"] != ""]
-    created = tables["evaluations"].set_index("eval_id")["created"]
-    return placed["time"] - placed["eval_id"].map(created).astype("float64")
+    ready = tables["evaluations"].set_index("eval_id")["ready"]
+    return placed["time"] - placed["eval_id"].map(ready).astype("float64")
 
 
-def cluster_utilisation(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Per sample time: allocated / capacity over the whole cluster, for cpu and memory."""
+def cluster_utilisation(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per sample time: allocated (and used) / capacity over the whole cluster."""
     usage = tables["node_usage"]
     if usage.empty:
-        return pd.DataFrame(columns=["time", "cpu", "memory"])
-    g = usage.groupby("time", sort=True)[["cpu_allocated", "cpu_capacity", "memory_allocated", "memory_capacity"]].sum()
+        return pd.DataFrame(columns=["time", "cpu", "memory", "cpu_used"])
+    g = usage.groupby("time", sort=True)[["cpu_allocated", "cpu_used", "cpu_capacity", "memory_allocated",
+                                           "memory_capacity"]].sum()
     return pd.DataFrame({"time": g.index, "cpu": (g["cpu_allocated"] / g["cpu_capacity"]).to_numpy(),
-                         "memory": (g["memory_allocated"] / g["memory_capacity"]).to_numpy()})
+                         "memory": (g["memory_allocated"] / g["memory_capacity"]).to_numpy(),
+                         "cpu_used": (g["cpu_used"] / g["cpu_capacity"]).to_numpy()})
 
 
-def deployment_outcomes(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+def deployment_outcomes(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per deployment: first and last status time, final status, duration."""
     events = tables["deployment_events"]
     if events.empty:
@@ -51,23 +100,60 @@ def deployment_outcomes(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return out.reset_index()
 
 
-def summarize(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """The run's headline KPIs (NaN where the run had nothing to measure)."""
-    evals = tables["evaluations"]
-    out: dict[str, float] = {
-        "placements": float((tables["placements"]["alloc_id"] != "").sum()),
-        "placement_failures": float(evals["failed_placements"].sum()) if not evals.empty else 0.0,
-        "evaluations": float(len(evals)),
-    }
+def _placement_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    evals, placed = tables["evaluations"], tables["placements"]
+    out = {"placements": float((placed["alloc_id"] != "").sum()),
+           "placement_failures": float(evals["failed_placements"].sum()),
+           "evaluations": float(len(evals))}
     out.update(_quantiles(placement_latency(tables), "placement_latency"))
-    out.update(_quantiles(evals["completed"] - evals["created"], "eval_latency"))
+    out.update(_quantiles(evals["latency"], "eval_latency"))
+    return out
+
+
+def _utilisation_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     util = cluster_utilisation(tables)
-    out["cpu_utilisation_mean"] = float(util["cpu"].mean()) if not util.empty else math.nan
-    out["memory_utilisation_mean"] = float(util["memory"].mean()) if not util.empty else math.nan
+    return {"cpu_utilisation_mean": _mean(util["cpu"]), "memory_utilisation_mean": _mean(util["memory"]),
+            "cpu_used_utilisation_mean": _mean(util["cpu_used"])}
+
+
+def _deployment_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     deps = deployment_outcomes(tables)
     done = deps[deps["status"].isin(TERMINAL_DEPLOYMENT)]
-    out["deployments"] = float(len(deps))
-    out["deployment_success_rate"] = float((done["status"] == "successful").mean()) if not done.empty else math.nan
-    ok = done[done["status"] == "successful"]["duration"]
-    out["deployment_duration_mean"] = float(ok.mean()) if not ok.empty else math.nan
+    ok = done.loc[done["status"] == "successful", "duration"].astype(float)
+    return {"deployments": float(len(deps)),
+            "deployment_success_rate": float((done["status"] == "successful").mean()) if len(done) else math.nan,
+            "deployment_duration_mean": _mean(ok), "deployment_duration_p95": quantile(ok, 0.95)}
+
+
+def _batch_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    jobs = tables["jobs"]
+    batch = jobs[jobs["type"].isin(("batch", "sysbatch"))]
+    makespan, slowdown = batch["makespan"].dropna(), batch["slowdown"].dropna()
+    out = {"batch_jobs_completed": float(len(makespan)), "batch_completion_time_mean": _mean(makespan)}
+    out.update(_quantiles(makespan, "batch_completion_time", (0.5, 0.95)))
+    out["batch_slowdown_mean"] = _mean(slowdown)
+    out.update(_quantiles(slowdown, "batch_slowdown", (0.5, 0.95)))
+    return out
+
+
+def _event_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    return {"rejected_actions": float(len(tables["workload_errors"])),
+            "node_failures": float((tables["node_events"]["event"] == "down").sum())}
+
+
+_GROUPS = (
+    (("placements", "evaluations"), _placement_kpis),
+    (("node_usage",), _utilisation_kpis),
+    (("deployment_events",), _deployment_kpis),
+    (("jobs",), _batch_kpis),
+    (("workload_errors", "node_events"), _event_kpis),
+)
+
+
+def summarize(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    """The run's headline KPIs, in SUMMARY_KEYS order (NaN where there was nothing to measure)."""
+    out = dict.fromkeys(SUMMARY_KEYS, math.nan)
+    for needs, kpis in _GROUPS:
+        if all(name in tables for name in needs):
+            out.update(kpis(tables))
     return out

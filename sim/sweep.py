@@ -4,7 +4,7 @@
 the seeds, one run per combination, and returns one tidy row per run: `run_id`, the factor
 values, `seed`, `status` ("complete" or "failed"), `error`, then the run's KPIs (sim.summary).
 Each run keeps its results folder under `out/<run_id>/` (sim.results layout, plus the run's
-identity in run.json). A run's id is a digest of what defines it (the base scenario's text, the
+identity in sweep_run.json). A run's id is a digest of what defines it (the base scenario's text, the
 overrides, the seed, the stop time), so a sweep started again over the same folder skips the runs
 already finished (complete or failed) and recomputes only the others; its table is then the same
 as an uninterrupted sweep's. A run that raises is recorded as failed with its error and does not
@@ -35,6 +35,7 @@ import pandas as pd
 from sim.errors import SimError
 
 FINISHED = ("complete", "failed")
+IDENTITY = "sweep_run.json"  # a run folder's identity file
 ROW_KEYS = ("run_id", "seed", "status", "error")
 Spec = dict[str, Any]
 Row = dict[str, Any]
@@ -106,29 +107,26 @@ def expand(base: str | Path | Mapping[str, Any], factors: Mapping[str, Sequence[
 
 
 def run_one(spec: Spec) -> Row:
-    """Run one spec and write its results folder; never raises for a failing simulation."""
-    from sim.results import write_config, write_failure, write_tables
+    """Run one spec and write its results folder; never raises for a failing simulation.
+
+    The folder is `nomadsim run`'s (sim.results.run_to_folder) plus `sweep_run.json`, the run's
+    identity (id, digest, labels, factors, overrides) that a resumed sweep checks.
+    """
+    from sim.results import RunFailed, run_to_folder, write_config, write_failure
     from sim.scenario import load_scenario
-    from sim.simulation import Simulation
 
     out = Path(spec["out"])
-    run = _identity(spec)
-    scenario = None
+    out.mkdir(parents=True, exist_ok=True)
+    (out / IDENTITY).write_text(json.dumps(_identity(spec), indent=2, sort_keys=True, default=str) + "\n")
     try:
         scenario = load_scenario(spec["source"], spec["overrides"], base_dir=spec.get("base_dir"))
-        until = scenario.duration if spec.get("until") is None else float(spec["until"])
-        write_config(out, scenario.to_dict(), {**run, "until": until, "status": "running"})
-        _clear_tables(out)
-        sim = Simulation(scenario, seed=spec["seed"])
-        sim.run(until)
-        summary = write_tables(out, sim.results())
-        write_config(out, scenario.to_dict(), {**run, "until": until, "status": "complete",
-                                               "rejected_actions": [list(e) for e in sim.workload.errors]})
-    except Exception as err:  # a failed run is data: recorded, and the sweep goes on
-        if scenario is None:
-            write_config(out, {}, {**run, "status": "running"})
+        summary, _ = run_to_folder(scenario, out, seed=spec["seed"], until=spec.get("until"))
+    except RunFailed as failed:  # a failed run is data: recorded, and the sweep goes on
+        return make_row(spec, "failed", _error_line(failed.error), {})
+    except Exception as err:  # the scenario did not load
+        write_config(out, {}, {"seed": spec["seed"], "status": "running"})
         write_failure(out, err)
-        return make_row(spec, "failed", _first_line(f"{type(err).__name__}: {err}"), {})
+        return make_row(spec, "failed", _error_line(err), {})
     return make_row(spec, "complete", "", _plain(summary))
 
 
@@ -137,10 +135,9 @@ def _identity(spec: Spec) -> dict[str, Any]:
     return {k: spec[k] for k in keys}
 
 
-def _clear_tables(out: Path) -> None:
-    """Drop the tables and summary of an earlier attempt at this run."""
-    for stale in [*out.glob("*.parquet"), *out.glob("*.csv"), out / "summary.json"]:
-        stale.unlink(missing_ok=True)
+def _error_line(err: BaseException) -> str:
+    """`Type: message`, first line only (as run.json's error starts)."""
+    return _first_line(f"{type(err).__name__}: {err}")
 
 
 def _plain(summary: Mapping[str, Any]) -> dict[str, float]:
@@ -163,9 +160,10 @@ def finished_row(spec: Spec) -> Row | None:
     out = Path(spec["out"])
     try:
         run = json.loads((out / "run.json").read_text())
+        identity = json.loads((out / IDENTITY).read_text())
     except (OSError, ValueError):
         return None
-    if run.get("digest") != spec["digest"] or run.get("status") not in FINISHED:
+    if identity.get("digest") != spec["digest"] or run.get("status") not in FINISHED:
         return None
     if run["status"] == "failed":
         return make_row(spec, "failed", _first_line(str(run.get("error") or "")), {})

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import SHARED, tiny_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +22,6 @@ from sim.errors import ApiError, ScenarioError, ValidationError
 from sim.scenario import load_scenario
 from sim.simulation import Simulation
 from sim.structs.codec import decode_job
-from conftest import SHARED, tiny_scenario
 
 REFERENCE_JOBS = SHARED / "reference" / "jobs"
 VALID_REFERENCE = sorted(p for p in REFERENCE_JOBS.glob("*.json") if not p.name.startswith("invalid-"))
@@ -203,7 +203,8 @@ def test_invalid_scenario_file_names_file_key_and_line(tmp_path: Path) -> None:
 
 # --- fuzzing the API ----------------------------------------------------------------------------
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+                    database=None)
 HOSTILE = [None, True, 0, -1, 2**31, 2**63, -(2**64), 10**30, 1.5, float("1e308"), "", " ", "a b", "\u2603",
            "ünïcødé", "\x00", "${attr.kernel.name}", [], {}, [None], {"": None}]
 scalars = st.one_of(st.sampled_from(HOSTILE), st.integers(), st.text(max_size=8),

@@ -23,7 +23,7 @@ import pytest
 
 from sim.simulation import Simulation
 
-N_CASES = 30
+N_CASES = 40
 SECOND = 1_000_000_000
 CLIENT_TERMINAL = {"complete", "failed", "lost"}
 CLIENT_LIVE = {"pending", "running", "unknown"}
@@ -37,6 +37,8 @@ LOST_GRACE = 120.0  # seconds allocs may stay live on a node the server knows is
 
 
 # --- the workload generator -----------------------------------------------------------------
+# Node failures come three ways: scenario events (node_down/node_up, node_drain, random_failures),
+# short blips with a job change in the middle, and the test's own SimPy failure process.
 
 
 def _duration(rng: np.random.Generator, low: int, high: int) -> str:
@@ -156,6 +158,9 @@ def _node_events(rng: np.random.Generator, names: list[str]) -> list[dict]:
     if rng.random() < 0.3:
         events.append({"at": int(rng.integers(100, 1500)), "node_drain": [str(rng.choice(names))],
                        "deadline": _duration(rng, 10, 300)})
+    if rng.random() < 0.3:
+        events.append({"random_failures": {"mtbf": f"{int(rng.integers(30, 120))}m", "mttr": _duration(rng, 5, 300),
+                                           "start": _duration(rng, 0, 900)}})
     return events
 
 
@@ -360,6 +365,7 @@ class Checker:
         sim, state = self.sim, self.sim.state
         for message in capacity_violations(sim) + job_violations(state):
             self._fail(message)
+        self._check_evals()
         for alloc in state.allocs():
             node = state.node_by_id(alloc.node_id)
             for message in alloc_violations(alloc, node, ports_asked(alloc)):
@@ -367,6 +373,17 @@ class Checker:
             if not (alloc.create_index <= alloc.modify_index <= state.index):
                 self._fail(f"{alloc.name}: indexes {alloc.create_index}/{alloc.modify_index} vs {state.index}")
             self._check_liveness(alloc, node)
+
+    def _check_evals(self) -> None:
+        """Known statuses, and no pending eval forgotten: the broker tracks each one (ready,
+        unacked, delayed or pending behind its job's eval) until it is processed or canceled."""
+        broker = self.sim.server.broker
+        tracked = set(broker._dequeues) | {e.id for e in broker.cancelable}  # internals: no public view
+        for ev in self.sim.state.evals():
+            if ev.status not in EVAL_TERMINAL | {"pending", "blocked"}:
+                self._fail(f"eval {ev.id[:8]} ({ev.triggered_by}): impossible status {ev.status!r}")
+            if ev.status == "pending" and ev.id not in tracked:
+                self._fail(f"eval {ev.id[:8]} ({ev.triggered_by}) of {ev.job_id} is pending but not in the broker")
 
     def _check_liveness(self, alloc, node) -> None:
         """No alloc stuck: a stopped alloc on a live node dies within the kill time; a node the

@@ -139,7 +139,7 @@ class SystemScheduler:
         new.failed_tg_allocs = dict(round_.failed_tg_allocs) if round_ is not None else {}
         if round_ is not None:
             new.queued_allocations = dict(round_.queued)
-        new.plan_annotations = {"DesiredTGUpdates": round_.desired} if round_ is not None and round_.desired else None
+        new.plan_annotations = {"DesiredTGUpdates": round_.desired} if round_ is not None else None
         if self.next_eval is not None:
             new.next_eval = self.next_eval.id
         new.snapshot_index = self.snapshot_index

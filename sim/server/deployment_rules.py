@@ -9,6 +9,7 @@ shouldFail, handleRollbackValidity, jobEvalStatus) and nomad/state/state_store.g
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from sim.structs.alloc import Allocation
 from sim.structs.codec import jobs_spec_equal
@@ -16,6 +17,16 @@ from sim.structs.consts import EVAL_STATUS_CANCELLED
 from sim.structs.deployment import Deployment, DeploymentState
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job
+
+
+@dataclass(slots=True)
+class AllocVerdict:
+    """What a deployment's allocs ask of the watcher. Nomad: allocUpdateResult."""
+
+    create_eval: bool = False
+    fail: bool = False
+    rollback: bool = False
+    allow_replacements: tuple[str, ...] = ()
 
 
 def done_groups(dep: Deployment, allocs: Iterable[Allocation]) -> dict[str, bool]:
@@ -98,3 +109,11 @@ def latest_eval_index(evals: Iterable[Evaluation]) -> int:
         elif latest < ev.create_index:
             latest = ev.create_index
     return latest
+
+
+def multierror(errors: list[str]) -> str:
+    """hashicorp/go-multierror's list format, as Nomad's RPC errors print it."""
+    if len(errors) == 1:
+        return f"1 error occurred:\n\t* {errors[0]}\n\n"
+    points = "\n\t".join(f"* {e}" for e in errors)
+    return f"{len(errors)} errors occurred:\n\t{points}\n\n"

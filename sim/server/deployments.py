@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING
 from sim.errors import ValidationError
 from sim.scheduler.reschedule import reschedule_eligible
 from sim.server.deployment_rules import (
+    AllocVerdict,
     done_groups,
     group_should_fail,
     latest_eval_index,
+    multierror,
     progress_cutoff,
     promotion_errors,
     rollback_description,
@@ -59,22 +61,13 @@ class _Watch:
     replacements: tuple[str, ...] = ()
 
 
-@dataclass(slots=True)
-class _AllocVerdict:
-    """Nomad: allocUpdateResult."""
-
-    create_eval: bool = False
-    fail: bool = False
-    rollback: bool = False
-    allow_replacements: tuple[str, ...] = ()
-
-
 class DeploymentWatcher:
     """Watches every active deployment of one server."""
 
     def __init__(self, server: Server):
         self.server = server
         self._watches: dict[str, _Watch] = {}
+        self.reverted_versions: dict[str, int] = {}  # failed deployment -> stable version re-registered
         server.plan_watchers.append(self)
 
     # -- inputs -----------------------------------------------------------------------------
@@ -118,7 +111,7 @@ class DeploymentWatcher:
         dep = self._active(deployment_id, "promote")
         errors = promotion_errors(dep, self._deployment_allocs(dep), groups)
         if errors:
-            raise ValidationError("DeploymentID", _multierror(errors))
+            raise ValidationError("DeploymentID", multierror(errors))
         return self._promote(dep, groups)
 
     def fail(self, deployment_id: str) -> int:
@@ -141,6 +134,35 @@ class DeploymentWatcher:
         self._deployment_changed(dep.id)
         return index
 
+    def set_alloc_health(self, deployment_id: str, healthy: list[str], unhealthy: list[str]) -> int:
+        """Nomad: Deployment.SetAllocHealth (health_check = "manual"): record the verdicts; any
+        unhealthy one fails the deployment (rolling back if its group auto-reverts).
+
+        Raises:
+            ValidationError: no IDs, an unknown or terminal deployment, or an alloc not in it.
+        """
+        if not healthy and not unhealthy:
+            raise ValidationError("AllocationIDs", "must specify at least one healthy/unhealthy allocation ID")
+        dep = self._active(deployment_id, "set health of allocations for a")
+        state = self.server.state
+        updates = []
+        for alloc_id, verdict in [(i, True) for i in healthy] + [(i, False) for i in unhealthy]:
+            alloc = state.alloc_by_id(alloc_id)
+            if alloc is None:
+                raise ValidationError("AllocationIDs", f'unknown alloc "{alloc_id}"')
+            if alloc.deployment_id != dep.id:
+                raise ValidationError("AllocationIDs", f'alloc "{alloc_id}" is not part of deployment "{dep.id}"')
+            updates.append((alloc, {"healthy": verdict}))
+        index = state.update_allocs_from_client(updates)
+        if unhealthy:
+            groups = {state.alloc_by_id(i).task_group for i in unhealthy}
+            rollback = any(g.auto_revert for name, g in dep.task_groups.items() if name in groups)
+            return self._fail(dep, DESC_DEPLOYMENT_FAILED_ALLOCATIONS, rollback, no_target_suffix=False)
+        index = self._create(self._eval(dep), index)
+        self._auto_promote(dep)
+        self._deployment_changed(dep.id)
+        return index
+
     def _active(self, deployment_id: str, op: str) -> Deployment:
         dep = self.server.state.deployment_by_id(deployment_id)
         if dep is None:
@@ -151,9 +173,9 @@ class DeploymentWatcher:
 
     # -- decisions --------------------------------------------------------------------------
 
-    def _handle_alloc_update(self, dep: Deployment) -> _AllocVerdict:
+    def _handle_alloc_update(self, dep: Deployment) -> AllocVerdict:
         """Nomad: handleAllocUpdate, over every alloc of the deployment."""
-        verdict = _AllocVerdict()
+        verdict = AllocVerdict()
         latest_eval = latest_eval_index(self.server.state.evals_by_job(dep.namespace, dep.job_id))
         replacements = []
         for alloc in self._deployment_allocs(dep):
@@ -223,19 +245,21 @@ class DeploymentWatcher:
         hit = watch is not None and watch.deadline_hit
         return self._fail(dep, DESC_DEPLOYMENT_PROGRESS_DEADLINE if hit else DESC_DEPLOYMENT_FAILED_ALLOCATIONS, rollback)
 
-    def _fail(self, dep: Deployment, base: str, rollback: bool) -> int:
+    def _fail(self, dep: Deployment, base: str, rollback: bool, no_target_suffix: bool = True) -> int:
         """Mark the deployment failed (with an eval); with `rollback`, re-register the latest
-        stable version. Nomad: upsertDeploymentStatusUpdate with the rollback job."""
+        stable version. Nomad: upsertDeploymentStatusUpdate with the rollback job (setAllocHealth
+        alone leaves the description bare when there is no stable version)."""
         server = self.server
-        job = None
-        desc = base
-        if rollback:
-            job, desc = self._rollback_job(dep, base)
+        job, desc = None, base
+        stable = self._latest_stable(dep) if rollback else None
+        if rollback and (stable is not None or no_target_suffix):
+            job, desc = self._rollback_job(dep, base, stable)
         index = server.state.update_deployment_status(dep.id, DEPLOYMENT_FAILED, desc)
         self._forget(dep.id)
         evals = self._eval(dep)
         if job is None:
             return self._create(evals, index)
+        self.reverted_versions[dep.id] = stable.version  # Nomad: RevertedJobVersion
         job.submit_time = server.unix_nanos()
         index = server.state.upsert_job(job, evals=evals)
         server.after_job_write(job)
@@ -243,10 +267,12 @@ class DeploymentWatcher:
             server.enqueue_created(ev)
         return index
 
-    def _rollback_job(self, dep: Deployment, base: str) -> tuple[Job | None, str]:
-        """Nomad: latestStableJob + handleRollbackValidity: the job to re-register and the description."""
-        state = self.server.state
-        stable = next((v for v in state.job_versions(dep.namespace, dep.job_id) if v.stable), None)
+    def _latest_stable(self, dep: Deployment) -> Job | None:
+        """Nomad: latestStableJob: the newest tracked version marked stable."""
+        return next((v for v in self.server.state.job_versions(dep.namespace, dep.job_id) if v.stable), None)
+
+    def _rollback_job(self, dep: Deployment, base: str, stable: Job | None) -> tuple[Job | None, str]:
+        """Nomad: handleRollbackValidity: the job to re-register (if any) and the description."""
         desc, revert = rollback_description(base, self._job(dep), stable)
         if not revert:
             return None, desc
@@ -355,10 +381,3 @@ class DeploymentWatcher:
 def _healthy(alloc: Allocation | None) -> bool:
     return alloc is not None and alloc.is_healthy()
 
-
-def _multierror(errors: list[str]) -> str:
-    """hashicorp/go-multierror's list format, as Nomad's RPC errors print it."""
-    if len(errors) == 1:
-        return f"1 error occurred:\n\t* {errors[0]}\n\n"
-    points = "\n\t".join(f"* {e}" for e in errors)
-    return f"{len(errors)} errors occurred:\n\t{points}\n\n"

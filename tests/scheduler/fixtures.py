@@ -161,8 +161,9 @@ def mock_alloc(job: Job, node: Node, name: str | None = None, group_name: str = 
 class World:
     """One state store at simulated time `now`, with seeded ids: Nomad's test Harness setup."""
 
-    def __init__(self, seed: int = 7, now: float = 1000.0):
+    def __init__(self, seed: int = 7, now: float = 1000.0, algorithm: str = "binpack"):
         self.now = now
+        self.algorithm = algorithm
         self.state = StateStore(clock=lambda: self.now)
         self.rng = np.random.default_rng(seed)
         self.ids = IdGenerator(self.rng)
@@ -197,7 +198,7 @@ class World:
 
     def harness(self, **options: Any) -> Harness:
         """Nomad: NewHarnessWithState over this world's state."""
-        senv = SchedulerEnv(state=self.state, rng=self.rng, ids=self.ids, now=self.now)
+        senv = SchedulerEnv(state=self.state, rng=self.rng, ids=self.ids, now=self.now, algorithm=self.algorithm)
         return Harness(senv, **options)
 
     def process(self, ev: Evaluation, **options: Any) -> Harness:
