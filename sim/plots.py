@@ -29,7 +29,17 @@ from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 
 import sim.plots_data as data
-from sim.plots_base import job_colours, job_legend, new_figure, note, rectangles, save, step, time_unit
+from sim.plots_base import (
+    job_colours,
+    job_legend,
+    log_x,
+    new_figure,
+    note,
+    rectangles,
+    save,
+    step,
+    time_unit,
+)
 from sim.plots_compare import compare_cdfs, compare_kpis
 from sim.plots_data import Tables
 from sim.plots_deploy import deployment_timeline
@@ -263,19 +273,28 @@ def eval_latency(source: Source) -> Figure:
         x, y = data.ecdf(values)
         if len(x):
             left.step(x, y, where="post", label=label)
-    left.set_xlabel("seconds")
+    log_x(left)
+    left.set_xlabel("seconds (log scale)")
     left.set_ylabel("fraction of evaluations")
     left.set_ylim(0, 1.02)
     left.legend(loc="lower right", fontsize="small")
     end = data.run_end(tables)
     scale, xlabel = time_unit(end)
-    for label, series in data.eval_queue_depth(tables).items():
-        step(right, series["time"].to_numpy(), series["count"].to_numpy(), end, scale, label=label)
+    allocs = None
+    for i, (label, series) in enumerate(data.eval_queue_depth(tables).items()):
+        target = right
+        if label.startswith("queued allocs"):
+            allocs = target = right.twinx()
+            target.set_ylabel("queued allocs", color=f"C{i}")
+        step(target, series["time"].to_numpy(), series["count"].to_numpy(), end, scale, label=label,
+             color=f"C{i}", linestyle="--" if target is allocs else "-")
+        target.set_ylim(bottom=0)
     right.set_xlabel(xlabel)
-    right.set_ylabel("evaluations (allocs for queued allocs)")
+    right.set_ylabel("evaluations")
     right.set_ylim(bottom=0)
     right.set_xlim(0, max(end, 1e-9) / scale)
-    right.legend(loc="upper right", fontsize="small")
+    handles = right.get_lines() + (allocs.get_lines() if allocs is not None else [])
+    right.legend(handles=handles, loc="upper right", fontsize="small")
     return fig
 
 

@@ -91,6 +91,16 @@ def step(ax: Axes, times: np.ndarray, values: np.ndarray, end: float, scale: flo
     return line
 
 
+def log_x(ax: Axes) -> None:
+    """A log x axis when every value drawn is positive, else symlog linear up to the smallest positive one."""
+    x = np.concatenate([np.asarray(line.get_xdata(), dtype=float) for line in ax.lines] or [np.zeros(0)])
+    positive = x[x > 0]
+    if len(positive) and len(positive) == len(x):
+        ax.set_xscale("log")
+    elif len(positive):
+        ax.set_xscale("symlog", linthresh=float(positive.min()))
+
+
 def save(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     """Write a figure (format from the suffix, PNG rendered with Agg) and return the path."""
     path = Path(path)

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 import sim.plots_data as data
 from sim.errors import SimError
-from sim.plots_base import new_figure, note
+from sim.plots_base import log_x, new_figure, note
 from sim.plots_data import Tables
 
 Run = Tables | str | Path
@@ -174,16 +174,6 @@ def _kpi_bars(ax, frame: pd.DataFrame, kpi: str, labels: list[str]) -> None:
     ax.set_xticks(x, labels, rotation=20 if max(map(len, labels), default=0) > 8 else 0, fontsize="small")
 
 
-def _log_x(ax) -> None:
-    """A log x axis when every value drawn is positive, else symlog around the smallest positive one."""
-    x = np.concatenate([line.get_xdata() for line in ax.lines]).astype(float)
-    positive = x[x > 0]
-    if len(positive) == len(x):
-        ax.set_xscale("log")
-    elif len(positive):
-        ax.set_xscale("symlog", linthresh=float(positive.min()))
-
-
 def compare_cdfs(runs: Runs, metric: str | Sequence[str] = "placement_latency") -> Figure:
     """One CDF line per label of a metric's samples pooled over the label's runs (see METRICS).
 
@@ -204,7 +194,7 @@ def compare_cdfs(runs: Runs, metric: str | Sequence[str] = "placement_latency") 
                 ax.step(x, y, where="post", color=f"C{i % 10}", label=label)
         ax.set_xlabel(xlabel)
         if name in LOG_METRICS and ax.lines:
-            _log_x(ax)
+            log_x(ax)
         ax.set_ylabel("fraction")
         ax.set_ylim(0, 1.02)
         if ax.lines:

@@ -114,8 +114,10 @@ def run_to_folder(scenario: Scenario, out: str | Path, seed: int | None = None, 
     until = scenario.duration if until is None else float(until)
     config = {**scenario.to_dict(), "seed": seed}  # re-running scenario.json repeats this run
     write_config(out, config, {"seed": seed, "until": until, "status": "running"})
-    for old in [*out.glob("*.parquet"), *out.glob("*.csv"), out / "summary.json"]:
-        old.unlink(missing_ok=True)
+    from sim.metrics import TABLES
+
+    for old in [out / f"{name}.{ext}" for name in TABLES for ext in ("parquet", "csv")] + [out / "summary.json"]:
+        old.unlink(missing_ok=True)  # a previous run's tables must not pass for this run's
     try:
         sim = Simulation(scenario, seed=seed)
         (advance or (lambda s, t: s.run(t)))(sim, until)

@@ -7,7 +7,7 @@ update, deregister, dispatch, revert, promote. Registers with `after` go through
 however many jobs they submit: `generate` (Poisson or fixed-rate arrivals of jobs built from a
 template with sampled count, cpu, memory and runtime), `dispatch_generate` (dispatches of a
 parameterized job) and `trace` (one process walking a trace's sorted submissions). Node events
-are sim.workload_events. Random draws come from the `workload` stream, in arrival order.
+are sim.workload_events. Each generator draws from its own child of the `workload` stream.
 
 A rejected action (a validation error at run time, an unknown job, a failed DAG parent) never
 stops the run: it is kept in `errors` and in the `workload_errors` table.
@@ -19,6 +19,8 @@ import copy
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from sim.dag import Workflow
 from sim.errors import SimError
@@ -70,7 +72,8 @@ class Workload:
 
     def _schedule(self, action: Any) -> None:
         if isinstance(action, Generate | DispatchGenerate | TraceSpec):  # started by a timer: keeps workload order
-            self.at(self.env.now, lambda: self.env.process(self._generator(action)))
+            rng = self.rng.spawn(1)[0]  # each generator its own stream: adding one never shifts another's draws
+            self.at(self.env.now, lambda: self.env.process(self._generator(action, rng)))
             return
         workflow = self.workflow
         if isinstance(action, Register) and workflow is not None and action.source.job_id in workflow.graph:
@@ -167,25 +170,26 @@ class Workload:
 
     # -- generators: one process each -----------------------------------------------------------
 
-    def _generator(self, spec: Generate | DispatchGenerate | TraceSpec) -> Iterator[Any]:
+    def _generator(self, spec: Generate | DispatchGenerate | TraceSpec, rng: np.random.Generator) -> Iterator[Any]:
         kind = type(spec).KIND
-        self.submitted[kind] = 0
-        source = self._trace(spec) if isinstance(spec, TraceSpec) else self._arrivals(spec)
+        self.submitted.setdefault(kind, 0)
+        source = self._trace(spec) if isinstance(spec, TraceSpec) else self._arrivals(spec, rng)
         for when, fire in source:
             if when > self.env.now:
                 yield self.env.timeout(when - self.env.now)
             fire()
             self.submitted[kind] += 1
 
-    def _arrivals(self, spec: Generate | DispatchGenerate) -> Iterator[tuple[float, Callable[[], None]]]:
+    def _arrivals(self, spec: Generate | DispatchGenerate,
+                  rng: np.random.Generator) -> Iterator[tuple[float, Callable[[], None]]]:
         """Arrival times in [start, stop), at most `count`, each with what to submit then."""
         t, n = spec.start, 0
         poisson = spec.arrival == "poisson"
         while spec.count is None or n < spec.count:
-            t = t + float(self.rng.exponential(1.0 / spec.rate)) if poisson else spec.start + n / spec.rate
+            t = t + float(rng.exponential(1.0 / spec.rate)) if poisson else spec.start + n / spec.rate
             if t >= spec.stop:
                 return
-            sizes = {k: float(spec.distributions[k].sample(self.rng, 1)[0]) for k in GENERATED_KEYS
+            sizes = {k: float(spec.distributions[k].sample(rng, 1)[0]) for k in GENERATED_KEYS
                      if k in spec.distributions}
             if isinstance(spec, Generate):
                 yield t, _bind(self._generated, spec, n, sizes)

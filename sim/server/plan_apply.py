@@ -15,7 +15,14 @@ from collections.abc import Callable
 import simpy
 
 from sim.state import StateStore
-from sim.structs.consts import NODE_ELIGIBLE, NODE_STATUS_READY
+from sim.structs.consts import (
+    ALLOC_CLIENT_LOST,
+    ALLOC_CLIENT_UNKNOWN,
+    NODE_ELIGIBLE,
+    NODE_STATUS_DISCONNECTED,
+    NODE_STATUS_DOWN,
+    NODE_STATUS_READY,
+)
 from sim.structs.plan import Plan, PlanResult
 
 
@@ -27,6 +34,10 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
     node = state.node_by_id(node_id)
     if node is None:
         return False, "node does not exist"
+    if node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED):
+        # Nomad: isValidForDownNode: only updates marking allocs lost or unknown land there.
+        valid = all(a.client_status in (ALLOC_CLIENT_LOST, ALLOC_CLIENT_UNKNOWN) for a in placing)
+        return valid, "" if valid else "node is down"
     if node.status != NODE_STATUS_READY:
         return False, "node is not ready for placements"
     existing = [state.alloc_by_id(a.id) for a in placing]
