@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from sim.simulation import Simulation
 
 _TERMINAL_DEPLOYMENT = {"promote": "can't promote terminal deployment", "fail": "can't fail terminal deployment",
-                        "pause": "can't pause terminal deployment", "resume": "can't resume terminal deployment"}
+                        "pause": "can't pause terminal deployment", "resume": "can't resume terminal deployment",
+                        "set health of": "can't set health of allocations for a terminal deployment"}
 
 
 def _rpc(fn: Any, *args: Any) -> Any:
@@ -101,7 +102,9 @@ class ClusterApi:
         ev = evals[-1] if evals else None
         self.last_index = index
         return {"EvalID": ev.id if ev else "", "EvalCreateIndex": ev.create_index if ev else 0,
-                "DeploymentModifyIndex": dep.modify_index, "RevertedJobVersion": None, "Index": index}
+                "DeploymentModifyIndex": dep.modify_index,
+                "RevertedJobVersion": getattr(self.server.deployment_watcher, "reverted_versions", {}).get(dep.id),
+                "Index": index}
 
     def _watcher(self) -> Any:
         watcher = getattr(self.server, "deployment_watcher", None)
@@ -132,6 +135,16 @@ class ClusterApi:
         pause = field(data, "Pause", bool, "DeploymentPauseRequest", False)
         dep = self._active_deployment(deployment_id, "pause" if pause else "resume")
         index = _rpc(self._watcher().pause, dep.id, pause)
+        return self._deployment_update(dep, index)
+
+    def set_alloc_health(self, deployment_id: str, payload: Any = None, namespace: str = "default") -> dict:
+        """POST /v1/deployment/allocation-health/:id with {HealthyAllocationIDs, UnhealthyAllocationIDs}."""
+        struct = "DeploymentAllocHealthRequest"
+        data = body(payload, struct)
+        healthy = field(data, "HealthyAllocationIDs", list, struct, None) or []
+        unhealthy = field(data, "UnhealthyAllocationIDs", list, struct, None) or []
+        dep = self._active_deployment(deployment_id, "set health of")
+        index = _rpc(self._watcher().set_alloc_health, dep.id, healthy, unhealthy)
         return self._deployment_update(dep, index)
 
     # -- nodes -------------------------------------------------------------------------------

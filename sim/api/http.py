@@ -262,11 +262,13 @@ class NomadHttp:
     async def deployment_action(self, request: Request) -> Response:
         self._post(request)
         action, dep_id = request.path_params["action"], request.path_params["id"]
-        if action not in ("promote", "fail", "pause"):
-            return await _not_found(request)
+        actions = {"promote": self.api.promote_deployment, "pause": self.api.pause_deployment,
+                   "allocation-health": self.api.set_alloc_health}
         if action == "fail":
             return await self.write(request, self.api.fail_deployment, dep_id, with_body=False)
-        fn = self.api.promote_deployment if action == "promote" else self.api.pause_deployment
+        fn = actions.get(action)
+        if fn is None:
+            return await _not_found(request)
         return await self.write(request, fn, dep_id)
 
     async def nodes(self, request: Request) -> Response:
