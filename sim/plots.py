@@ -201,7 +201,7 @@ def alloc_gantt(source: Source, nodes: Iterable[str] | None = None, max_nodes: i
         ax.axhline(i - 0.5, color="0.85", linewidth=0.8)
     down = _shade_down(ax, tables, row, scale)
     ax.set_xlim(0, max(end, 1e-9) / scale)
-    _node_axis(ax, [labels[n] for n in chosen])
+    _node_axis(ax, [labels.get(n, n) for n in chosen])
     job_legend(ax, {"(pending)": (0.8, 0.8, 0.8, 1.0), **colours, **down})
     return fig
 

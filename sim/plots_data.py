@@ -2,8 +2,9 @@
 
 Each function takes the tables of one run (`Simulation.results()` or `sim.results.read_results`)
 and returns a tidy DataFrame, so a figure can be checked, or redrawn another way, from data.
-Tables that later versions add (a `nodes` table with names, `*_used` columns in `node_usage`, a
-cluster time series) are used when present and never required.
+Only the tables a series needs are read, and a missing table (a scenario's `metrics.tables` can
+leave some out) gives an empty series: `nodes` (names) falls back to short node IDs, `node_usage`
+to the `cluster` series, `node_events` (down periods) to node_usage's status samples.
 
 Fragmentation (per dimension d, at each sample time, over the nodes whose status is `ready`):
 

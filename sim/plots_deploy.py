@@ -117,9 +117,15 @@ def _bars(ax, summary: pd.DataFrame, marks: pd.DataFrame, events: pd.DataFrame, 
     colours = [STATUS_COLOURS.get(s, "tab:gray") for s in summary["status"]]
     ax.barh(np.arange(len(summary)), np.maximum(stop - start, end * 2e-3) / scale, left=start / scale,
             height=0.6, color=colours, alpha=0.8)
+    reverts = dict(zip(marks.loc[marks["kind"] == "revert", "deployment_id"],
+                       marks.loc[marks["kind"] == "revert", "to_version"], strict=True))
     for i, row in summary.iterrows():
-        ax.annotate(_counters_text(row), (stop[i] / scale, i), xytext=(12, 0), textcoords="offset points",
-                    va="center", fontsize="small")
+        text = _counters_text(row)
+        if row["deployment_id"] in reverts:
+            text += f", reverted to v{reverts[row['deployment_id']]}"
+        right = stop[i] <= 0.6 * end or start[i] < 0.3 * end  # else the text would run past the axes
+        ax.annotate(text, ((stop[i] if right else start[i]) / scale, i), xytext=(12 if right else -12, 0),
+                    textcoords="offset points", va="center", ha="left" if right else "right", fontsize="small")
     if not events.empty:
         ax.scatter(events["time"] / scale, events["deployment_id"].map(row_of), marker="|", s=120, color="black",
                    zorder=3, label="status change")
@@ -128,9 +134,6 @@ def _bars(ax, summary: pd.DataFrame, marks: pd.DataFrame, events: pd.DataFrame, 
         if not sel.empty:
             ax.scatter(sel["time"] / scale, sel["deployment_id"].map(row_of), marker=marker, s=140, color=colour,
                        edgecolor="black", zorder=4, label=kind)
-    for _, m in marks[marks["kind"] == "revert"].iterrows():
-        ax.annotate(f"revert to v{m['to_version']}", (m["time"] / scale, row_of[m["deployment_id"]]),
-                    xytext=(0, 10), textcoords="offset points", fontsize="small", color="tab:red", ha="center")
     labels = [f"{j} v{v}" for j, v in zip(summary["job_id"], summary["job_version"], strict=True)]
     ax.set_yticks(range(len(summary)), labels, fontsize="small")
     ax.set_ylim(len(summary) - 0.5, -0.8)

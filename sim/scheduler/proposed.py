@@ -50,6 +50,7 @@ class ProposedState:
         self.stopped: list[Allocation] = []
         self._stops: dict[str, _Counted | None] = {}
         self.property_sets: list[PropertySet] = []
+        self.touched: list[int] = []  # every row whose usage, ports or counts changed, in order
         for alloc in allocs:
             row = self.table.index_of.get(alloc.node_id)
             if row is not None and not alloc.client_terminal():
@@ -122,6 +123,7 @@ class ProposedState:
 
     def _count(self, entry: _Counted, resources: bool) -> None:
         self.counted[entry.alloc.id] = entry
+        self.touched.append(entry.row)
         if entry.alloc.job_id == self.job_id:
             self.job_count[entry.row] += 1
             self.counts_of(entry.group)[entry.row] += 1
@@ -130,6 +132,7 @@ class ProposedState:
 
     def _uncount(self, entry: _Counted) -> None:
         del self.counted[entry.alloc.id]
+        self.touched.append(entry.row)
         if entry.alloc.job_id == self.job_id:
             self.job_count[entry.row] -= 1
             self.counts_of(entry.group)[entry.row] -= 1
@@ -137,6 +140,7 @@ class ProposedState:
             self._add_resources(entry.row, entry.alloc, -1)
 
     def _add_resources(self, row: int, alloc: Allocation, sign: int) -> None:
+        self.touched.append(row)
         u = self.used[row]
         u[0] += sign * alloc.cpu
         u[1] += sign * alloc.memory_mb

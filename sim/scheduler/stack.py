@@ -35,6 +35,7 @@ from sim.scheduler.rank import (
     normalise,
     score_fit,
 )
+from sim.scheduler.scan_cache import ScanCache
 from sim.scheduler.select import (
     EXHAUSTED,
     FILTERED,
@@ -68,6 +69,7 @@ from sim.structs.node import Node
 
 __all__ = ["GenericStack", "RankedNode", "SystemStack", "candidate_rows", "group_ask"]
 
+FAST_SCAN_LIMIT = 256  # larger limits (affinities) scan faster as vector ops than in Python
 _NO_ROWS = np.zeros(0, dtype=np.int64)
 _NO_ROWS.flags.writeable = False
 
@@ -325,12 +327,14 @@ class _StackBase:
         tally_classes(metric.class_filtered, self.table, rows)
 
     def _ranked(self, g: _Group, option: Option) -> RankedNode:
-        row = option.row
+        return self._ranked_node(g, option.row, option.final_score, option.chunk.scores.node_scores(option.k))
+
+    def _ranked_node(self, g: _Group, row: int, final_score: float, scores: dict[str, float]) -> RankedNode:
         node = self.table.nodes[row]
         ports: list[tuple[str, int]] = []
         if g.ports:
             ports = assign_ports(self.proposed.ports.used(row), node.min_dynamic_port, node.max_dynamic_port, g.ports, self.rng)
-        return RankedNode(row, node, option.final_score, option.chunk.scores.node_scores(option.k), ports)
+        return RankedNode(row, node, final_score, scores, ports)
 
     def _select_one(self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None, limit: int) -> tuple[RankedNode | None, AllocMetric]:
         """One node alone, with `ignore_alloc` discounted (Nomad: genericAllocUpdateFn's staged stop)."""
@@ -356,6 +360,8 @@ class GenericStack(_StackBase):
     limit -> max score. Host/CSI volumes, quotas and preemption are not modelled.
     """
 
+    fast_scan_limit = FAST_SCAN_LIMIT  # the largest limit the scan cache serves (0: never)
+
     def __init__(
         self, table: NodeTable, batch: bool, rng: np.random.Generator, algorithm: str = "binpack",
         cache: FeasibilityCache | None = None,
@@ -366,6 +372,7 @@ class GenericStack(_StackBase):
         self.offset = 0
         self.limit = 2
         self._order_positions: dict[str, tuple[object, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self._scan_caches: dict[str, ScanCache] = {}
 
     def set_nodes(self, rows: np.ndarray) -> None:
         """Nomad: GenericStack.SetNodes: shuffle the candidates, rewind the source, set the limit."""
@@ -374,6 +381,7 @@ class GenericStack(_StackBase):
         self.offset = 0
         self.limit = scan_limit(len(rows), self.batch)
         self._order_positions.clear()
+        self._scan_caches.clear()
         codes, labels = self.table.codes("datacenter") if len(self.table) else (np.zeros(0, dtype=np.int32), [])
         counts = np.bincount(codes[rows], minlength=len(labels)).tolist() if len(rows) else []
         self.nodes_available = {dc: c for dc, c in zip(labels, counts, strict=False) if c}
@@ -383,6 +391,7 @@ class GenericStack(_StackBase):
         """Nomad: GenericStack.SetJob; `allocs` are the job's allocs in state that are not client-terminal."""
         super().set_job(job, allocs)
         self._order_positions.clear()
+        self._scan_caches.clear()
 
     def select(
         self, tg: TaskGroup, penalty_node_ids: Iterable[str] = frozenset(), preferred_rows: list[int] | None = None
@@ -404,9 +413,40 @@ class GenericStack(_StackBase):
         if cached is None or cached[0] is not g.static:
             cached = self._order_positions[tg.name] = (g.static, self._positions(g, self.order))
         positions = cached[1]
-        option, metric, count = self._run(g, self.order, start, self.limit, penalty, positions)
+        found = self._cached_run(g, start, penalty, positions)
+        if found is None:
+            found = self._run(g, self.order, start, self.limit, penalty, positions)
+        option, metric, count = found
         self.offset = (start + count) % n if n else 0
         return option, metric
+
+    def _cached_run(
+        self, g: _Group, start: int, penalty: np.ndarray, positions: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> tuple[RankedNode | None, AllocMetric, int] | None:
+        """`_run` over the group's scan cache (see scan_cache.py), when the stages allow it."""
+        if g.property_sets or g.spread_sets or self.policy is not None or len(penalty) or self.limit > self.fast_scan_limit:
+            return None
+        cache = self._scan_caches.get(g.tg.name)
+        if cache is None or cache.key is not g or cache.order is not self.order:
+            cache = self._scan_caches[g.tg.name] = ScanCache(
+                g, self.order, positions[1], lambda rows, reasons: self._evaluate(g, rows, -1.0, _NO_ROWS, reasons),
+                self.proposed.touched, len(self.table),
+            )
+        cache.sync(self.proposed.touched)
+        result = cache.scan(start, self.limit)
+        if result is None:
+            return None
+        order, count = self.order, result.count
+        self.eligibility.observe(g.tg.name, g.static, order, start, count)
+        metric = self._new_metric(count)
+        fail, _, infeasible = positions
+        if len(infeasible):
+            seen = visited(infeasible, start, count, len(order))
+            if len(seen):
+                self._static_metrics(metric, g, order, fail, seen)
+        cache.fill_metric(metric, result, self.limit + MAX_SKIP + 1, self.table)
+        best = result.best
+        return self._ranked_node(g, cache.row_list[best], cache.final[best], cache.node_scores(best)), metric, count
 
     def select_on_node(
         self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None

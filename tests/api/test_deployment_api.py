@@ -6,7 +6,7 @@ import pytest
 
 from sim.errors import ApiError
 from sim.simulation import Simulation
-from tests.api.support import tiny_scenario
+from .support import tiny_scenario
 
 
 def _job(health_check: str, auto_revert: bool = False, image: str = "web:1") -> dict:
