@@ -6,8 +6,9 @@ cyclic garbage collector took, and peak memory.
 
     python benchmarks/bench_core.py [--nodes 5000] [--jobs 100] [--count 1000] [--profile out.prof]
 
-`--no-gc` (a diagnostic) runs with the cyclic garbage collector off, to profile the pipeline's
-own work apart from the collector's pauses (which land on whichever function allocates).
+Diagnostics: `--no-gc` runs with the cyclic garbage collector off, to profile the pipeline's own
+work apart from the collector's pauses (which land on whichever function allocates);
+`--gc-threshold 10000,10,25` runs with other collector thresholds (gc.set_threshold).
 """
 
 from __future__ import annotations
@@ -62,12 +63,15 @@ def main() -> None:
     parser.add_argument("--until", type=float, default=600.0, help="simulated seconds to run")
     parser.add_argument("--profile", help="write a cProfile of the run here")
     parser.add_argument("--no-gc", action="store_true", help="diagnostic: cyclic garbage collector off")
+    parser.add_argument("--gc-threshold", help="diagnostic: gc.set_threshold for the run, e.g. 10000,10,25")
     args = parser.parse_args()
     start, cpu_start = time.perf_counter(), time.process_time()
     sim = Simulation.from_scenario(scenario(args.nodes, args.jobs, args.count))
     built, cpu_built = time.perf_counter(), time.process_time()
     if args.no_gc:
         gc.disable()
+    if args.gc_threshold:
+        gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
     gc_clock = GcClock()
     gc.callbacks.append(gc_clock)
     prof = cProfile.Profile() if args.profile else None
@@ -84,7 +88,8 @@ def main() -> None:
     events = next(sim.env._eid)  # SimPy's event counter: every event ever scheduled
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     run_wall, run_cpu = end - built, cpu_end - cpu_built
-    print(f"nodes={args.nodes} jobs={args.jobs} count={args.count}{' (gc off)' if args.no_gc else ''}")
+    note = " (gc off)" if args.no_gc else f" (gc threshold {args.gc_threshold})" if args.gc_threshold else ""
+    print(f"nodes={args.nodes} jobs={args.jobs} count={args.count}{note}")
     print(f"build {built - start:.2f}s  run {run_wall:.2f}s  total {end - start:.2f}s wall")
     print(f"cpu: build {cpu_built - cpu_start:.2f}s  run {run_cpu:.2f}s  total {cpu_end - cpu_start:.2f}s"
           f"  (gc {sum(gc_clock.seconds):.2f}s, {gc_clock.counts[2]} full collections)")

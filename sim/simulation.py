@@ -7,6 +7,8 @@ workload, ...), so adding randomness to one concern does not shift another's dra
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from pathlib import Path
 from typing import Any
 
@@ -82,10 +84,11 @@ class Simulation:
     def run(self, until: float | None = None) -> None:
         """Advance simulated time to `until` seconds from the start (default: the scenario's duration)."""
         target = self.scenario.duration if until is None else float(until)
-        if target > self.env.now:
-            self.env.run(until=target)
-        while self.env.peek() == target:  # what happens at `until` itself belongs to the run
-            self.env.step()
+        with _fewer_collections():
+            if target > self.env.now:
+                self.env.run(until=target)
+            while self.env.peek() == target:  # what happens at `until` itself belongs to the run
+                self.env.step()
 
     def advance(self, seconds: float) -> float:
         """Run `seconds` more of simulated time; returns the new time."""
@@ -129,6 +132,22 @@ class Simulation:
         from sim.job_metrics import derived_tables
 
         return derived_tables(self, self.recorder.tables())
+
+
+@contextlib.contextmanager
+def _fewer_collections():
+    """Raise the garbage collector's thresholds while simulating, then restore them.
+
+    A run allocates millions of long-lived objects; with the default thresholds the collector
+    rescans the growing heap over and over (half the run time at 100k allocs). Results are
+    unaffected: only when cycles are collected changes.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(10_000, 10, 25)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
 
 
 def build_nodes(scenario: Scenario, ids: IdGenerator) -> list[Node]:

@@ -41,7 +41,7 @@ class ScanResult:
 
     __slots__ = ("best", "count", "pulled", "misses")
 
-    def __init__(self, best: int, count: int, pulled: list[int], misses: list[tuple[int, int]]) -> None:
+    def __init__(self, best: int, count: int, pulled: list[int] | range, misses: list[tuple[int, int]]) -> None:
         self.best = best  # index among the feasible nodes of the chosen one
         self.count = count  # nodes the source handed out (NodesEvaluated)
         self.pulled = pulled  # feasible indices of the ranked options handed out, in scan order
@@ -70,6 +70,7 @@ class ScanCache:
             self.fi_of_row[row] = fi
         size = len(self.row_list)
         self.valid = bytearray(size)
+        self.plain = bytearray(size)  # 1: ranked with a positive score (an option the limit takes as is)
         self._valid_np = np.frombuffer(self.valid, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
         self.status = [RANKED] * size
         self.final = [0.0] * size
@@ -109,6 +110,12 @@ class ScanCache:
         if fi == size:
             fi = 0
         valid, status, final = self.valid, self.status, self.final
+        end = fi + limit
+        if end <= size and valid.find(0, fi, end) < 0 and self.plain.find(0, fi, end) < 0:
+            # The usual case: the next `limit` nodes are all options, none set aside.
+            scores = final[fi:end]
+            best = fi + max(range(limit), key=scores.__getitem__)  # the first of the best
+            return ScanResult(best, (self.positions[end - 1] - start) % self.n + 1, range(fi, end), [])
         skipped = returned = 0
         best, best_score = -1, 0.0
         pulled: list[int] = []
@@ -153,9 +160,10 @@ class ScanCache:
 
     def _store(self, fis: list[int], chunk: ChunkResult) -> None:
         labels = self.reasons.labels
-        status, label = self.status, self.label
+        status, label, plain = self.status, self.label, self.plain
         for fi, st, code in zip(fis, chunk.status.tolist(), chunk.reason.tolist(), strict=True):
             status[fi] = st
+            plain[fi] = 0
             if st != RANKED:
                 label[fi] = labels[code]
         scores = chunk.scores
@@ -173,6 +181,9 @@ class ScanCache:
         for target, values in columns:
             for fi, value in zip(ranked, values.tolist(), strict=True):
                 target[fi] = value
+        for fi in ranked:
+            if self.final[fi] > 0.0:
+                plain[fi] = 1
 
     # -- what a scan leaves in the metric -----------------------------------------------------
 
@@ -190,11 +201,13 @@ class ScanCache:
         if result.misses:
             self._miss_metrics(metric, result.misses, first_chunk, table)
         pulled, final = result.pulled, self.final
-        top = sorted(range(len(pulled)), key=lambda i: -final[pulled[i]])[:MAX_RETAINED_NODE_SCORES]
-        nodes = table.nodes
+        scores = [final[fi] for fi in pulled]
+        # best first, ties in scan order (a stable sort keeps equal keys in order, reversed or not)
+        top = sorted(range(len(pulled)), key=scores.__getitem__, reverse=True)[:MAX_RETAINED_NODE_SCORES]
+        nodes, row_list, meta = table.nodes, self.row_list, metric.score_meta_data
         for i in top:
             fi = pulled[i]
-            metric.score_meta_data.append(NodeScoreMeta(nodes[self.row_list[fi]].id, self.node_scores(fi), final[fi]))
+            meta.append(NodeScoreMeta(nodes[row_list[fi]].id, self.node_scores(fi), scores[i]))
 
     def _miss_metrics(self, metric: AllocMetric, misses: list[tuple[int, int]], first_chunk: int, table: NodeTable) -> None:
         """The misses tallied as the chunked scan does: per chunk (sizes first_chunk, then x4),

@@ -6,6 +6,7 @@ import pytest
 
 from sim.errors import ApiError
 from sim.simulation import Simulation
+
 from .support import tiny_scenario
 
 

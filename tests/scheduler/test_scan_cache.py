@@ -14,6 +14,7 @@ import pytest
 from sim.scheduler.stack import FAST_SCAN_LIMIT, GenericStack
 from sim.structs.job import Affinity, Constraint, NetworkResource, Port, Resources
 from sim.structs.node import NodeResources
+
 from .test_stack import mock_alloc, mock_job, mock_node, table_of
 
 
@@ -58,8 +59,8 @@ def _job(rng: np.random.Generator):
     return job
 
 
-def _stack(nodes: list, job, seed: int, fast: bool) -> GenericStack:
-    stack = GenericStack(table_of(nodes), False, np.random.default_rng(seed))
+def _stack(nodes: list, job, seed: int, fast: bool, algorithm: str = "binpack") -> GenericStack:
+    stack = GenericStack(table_of(nodes), False, np.random.default_rng(seed), algorithm)
     stack.fast_scan_limit = FAST_SCAN_LIMIT if fast else 0
     stack.set_job(job, [])
     stack.set_nodes(np.arange(len(nodes)))
@@ -82,12 +83,13 @@ def _same(fast, slow) -> None:
 def test_cached_scan_matches_chunked_scan(case):
     """Selects, placements, stops and in-place checks give the chunked scan's choices and metrics."""
     rng = np.random.default_rng(1000 + case)
-    nodes = _nodes(rng, int(rng.integers(5, 60)))
+    nodes = _nodes(rng, int(rng.integers(5, 150)))
     job = _job(rng)
     tg = job.task_groups[0]
-    stacks = [_stack(nodes, job, case, fast) for fast in (True, False)]
+    algorithm = "spread" if case % 3 == 0 else "binpack"  # spread fit scores full nodes 0: skipped options
+    stacks = [_stack(nodes, job, case, fast, algorithm) for fast in (True, False)]
     placed = []
-    for _ in range(int(rng.integers(10, 80))):
+    for _ in range(int(rng.integers(10, 150))):
         action = rng.random()
         if action < 0.1 and placed:
             alloc = placed.pop(int(rng.integers(len(placed))))
@@ -119,3 +121,45 @@ def test_scan_cache_serves_service_selects():
     option, metric = stack.select(job.task_groups[0])
     assert option is not None and metric.nodes_evaluated == stack.limit
     assert "web" in stack._scan_caches
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_cached_scan_metrics_follow_the_chunks(case):
+    """A crowded cluster: the misses span several chunks and enter the metric maps in chunk order."""
+    rng = np.random.default_rng(2000 + case)
+    nodes = _nodes(rng, 200)
+    job = mock_job(datacenters=["dc1", "dc2"])
+    tg = job.task_groups[0]
+    tg.networks = []
+    stacks = [_stack(nodes, job, case, fast) for fast in (True, False)]
+    full = np.flatnonzero(rng.random(len(nodes)) < 0.9)  # most nodes are full in one dimension
+    which = rng.integers(0, 3, len(full))
+    for stack in stacks:
+        stack.proposed.used[full, which] = stack.table.cap[full, which]
+    for _ in range(8):
+        results = [stack.select(tg) for stack in stacks]
+        _same(*results)
+        option = results[0][0]
+        if option is None:
+            break
+        for stack in stacks:
+            stack.place(option.row, mock_alloc(job, option.node))
+
+
+def test_cached_scan_tallies_per_chunk():
+    """Reasons enter the metric per chunk of the chunked scan (first chunk limit + 4, then x4):
+    disk (chunk 1) comes before cpu and memory (chunk 2), whatever their codes."""
+    nodes = [mock_node(node_class=c) for c in ["z"] * 10 + ["b"] * 20 + ["a"] * 10 + [""] * 24]
+    job = mock_job()
+    tg = job.task_groups[0]
+    stacks = [_stack(nodes, job, 0, fast) for fast in (True, False)]
+    for stack in stacks:  # visit order: 10 disk-full, 20 memory-full, 10 cpu-full, then room
+        stack.order = np.arange(len(nodes))
+        for rows, dim in ((range(0, 10), 2), (range(10, 30), 1), (range(30, 40), 0)):
+            stack.proposed.used[list(rows), dim] = stack.table.cap[list(rows), dim]
+    results = [stack.select(tg) for stack in stacks]
+    _same(*results)
+    metric = results[0][1]
+    assert stacks[0].limit == 6 and metric.nodes_evaluated == 46
+    assert list(metric.dimension_exhausted.items()) == [("disk", 10), ("cpu", 10), ("memory", 20)]
+    assert list(metric.class_exhausted) == ["z", "a", "b"]
