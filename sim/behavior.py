@@ -159,11 +159,9 @@ def rule_matches(rule: object, job_id: str, group: str, task: str, image: str) -
 class BehaviorResolver:
     """Resolves the behaviour of each task: defaults < first matching rule < `sim.*` meta."""
 
-    def __init__(self, rules: Iterable[object] = (), default_batch_runtime: float = DEFAULT_BATCH_RUNTIME,
-                 rng: np.random.Generator | None = None):
+    def __init__(self, rules: Iterable[object] = (), default_batch_runtime: float = DEFAULT_BATCH_RUNTIME):
         self.rules = tuple(rules)
         self.default_batch_runtime = default_batch_runtime
-        self.rng = rng  # kept for callers that sample outside a client; clients pass their own
         self._cache: dict[tuple[int, str, str], tuple[Job, TaskBehavior]] = {}
 
     def default_for(self, job_type: str) -> TaskBehavior:

@@ -159,15 +159,10 @@ EXTENSIONS = {
 }
 
 
-def _add_extension(sub, name: str, module: str, help_text: str) -> None:
+def _add_extension(sub: argparse._SubParsersAction, name: str, module: str, help_text: str) -> None:
     import importlib
 
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name != module:
-            raise
-        return
+    mod = importlib.import_module(module)
     parser = sub.add_parser(name, help=help_text)
     mod.configure(parser)
     parser.set_defaults(func=mod.run)

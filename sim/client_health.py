@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.structs.alloc import Allocation
 from sim.structs.consts import HEALTH_CHECK_MANUAL, JOB_TYPE_SERVICE
 from sim.structs.job import MINUTE, SECOND, Job, TaskGroup
 
@@ -27,13 +26,6 @@ class HealthParams:
     min_healthy_time: float
     healthy_deadline: float
     is_deploy: bool
-
-
-def health_params(alloc: Allocation) -> HealthParams | None:
-    """The health parameters of an alloc, or None when the client gives no verdict."""
-    job = alloc.job
-    tg = job.lookup_task_group(alloc.task_group) if job is not None else None
-    return group_health_params(job, tg, bool(alloc.deployment_id))
 
 
 def group_health_params(job: Job | None, tg: TaskGroup | None, is_deploy: bool) -> HealthParams | None:

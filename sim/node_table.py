@@ -13,7 +13,6 @@ import hashlib
 
 import numpy as np
 
-from sim.structs.consts import NODE_ELIGIBLE, NODE_STATUS_READY
 from sim.structs.node import Node, parse_port_spec
 
 _NODE_TARGETS = {
@@ -55,11 +54,7 @@ class NodeTable:
         """Append a node (or refresh an existing one's properties); returns its row."""
         node.computed_class = computed_class(node)
         row = self.index_of.get(node.id)
-        capacity = [
-            node.resources.cpu - node.reserved.cpu,
-            node.resources.memory_mb - node.reserved.memory_mb,
-            node.resources.disk_mb - node.reserved.disk_mb,
-        ]
+        capacity = _capacity(node)
         if row is None:
             row = len(self.nodes)
             self.nodes.append(node)
@@ -83,11 +78,7 @@ class NodeTable:
             self.nodes.append(node)
             self.used_ports.append(set(parse_port_spec(node.reserved.reserved_ports)))
         n = len(self.nodes)
-        self.cap = np.array(
-            [[x.resources.cpu - x.reserved.cpu, x.resources.memory_mb - x.reserved.memory_mb,
-              x.resources.disk_mb - x.reserved.disk_mb] for x in self.nodes],
-            dtype=np.float64,
-        ).reshape(n, 3)
+        self.cap = np.array([_capacity(x) for x in self.nodes], dtype=np.float64).reshape(n, 3)
         self.used = np.vstack([self.used, np.zeros((n - len(self.used), 3))])
         self.ready = np.array([x.ready() for x in self.nodes], dtype=bool)
         self._changed()
@@ -165,5 +156,10 @@ class NodeTable:
 
     def is_ready_row(self, row: int) -> bool:
         """Whether a node accepts placements (ready, eligible, not draining)."""
-        node = self.nodes[row]
-        return node.status == NODE_STATUS_READY and node.scheduling_eligibility == NODE_ELIGIBLE and not node.drain
+        return self.nodes[row].ready()
+
+
+def _capacity(node: Node) -> list[float]:
+    """A node's cpu, memory and disk net of what it reserves."""
+    res, reserved = node.resources, node.reserved
+    return [res.cpu - reserved.cpu, res.memory_mb - reserved.memory_mb, res.disk_mb - reserved.disk_mb]

@@ -16,9 +16,14 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from sim.behavior import BehaviorResolver
+from sim.client import Clients
 from sim.metrics import Recorder, control_plane_counts
 from sim.scenario import load_scenario
 from sim.scenario_types import Scenario
+from sim.server.drainer import Drainer
+from sim.server.heartbeat import Heartbeats
+from sim.server.node_endpoint import NodeEndpoint
 from sim.server.server import Server
 from sim.state import StateStore
 from sim.structs.consts import EVAL_TERMINAL
@@ -60,17 +65,12 @@ class Simulation:
         return cls(load_scenario(source, overrides), seed=seed)
 
     def _start_clients(self) -> None:
-        from sim.behavior import BehaviorResolver
-        from sim.client import Clients
-        from sim.server.drainer import Drainer
-        from sim.server.heartbeat import Heartbeats
-        from sim.server.node_endpoint import NodeEndpoint
-
+        """The node side of the server (endpoint, heartbeats, drainer) and the client nodes."""
         server = self.server
         server.node_endpoint = NodeEndpoint(server)
         server.heartbeats = Heartbeats(server)
         server.drainer = Drainer(server)
-        resolver = BehaviorResolver(list(self.scenario.task_behavior), rng=self.rngs["clients"])
+        resolver = BehaviorResolver(self.scenario.task_behavior)
         self.clients = Clients(self.env, self.state, server, self.rngs["clients"], resolver)
         server.clients = self.clients
 

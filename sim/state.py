@@ -205,6 +205,10 @@ class StateStore:
                 self.summaries.on_child_status(job.namespace, job.parent_id, job.status, status, index)
             self.table_index["jobs"] = index
 
+    def _refresh_jobs(self, keys: set[JobKey], index: int) -> None:
+        for key in sorted(keys):
+            self.refresh_job_status(key, index)
+
     def job_summary(self, namespace: str, job_id: str) -> JobSummary | None:
         """Nomad: JobSummaryByID."""
         return self.summaries.get((namespace, job_id))
@@ -218,19 +222,14 @@ class StateStore:
     def upsert_evals(self, evals: list[Evaluation]) -> int:
         """Nomad: UpsertEvals. Queued allocations flow into the job summary."""
         index = self._begin()
-        for key in sorted(self._write_evals(evals, index)):
-            self.refresh_job_status(key, index)
+        self._refresh_jobs(self._write_evals(evals, index), index)
         return self._commit(["evals", "job_summary"])
 
     def _write_evals(self, evals: list[Evaluation], index: int) -> set[JobKey]:
         now = self.clock()
         keys = set()
         for ev in evals:
-            old = self._evals.get(ev.id)
-            ev.create_index = old.create_index if old else index
-            ev.create_time = old.create_time if old else now
-            ev.modify_index = index
-            ev.modify_time = now
+            _stamp(ev, self._evals.get(ev.id), index, now)
             self._evals[ev.id] = ev
             key = (ev.namespace, ev.job_id)
             self._evals_by_job[key][ev.id] = ev
@@ -299,8 +298,7 @@ class StateStore:
             else:
                 self._insert_alloc(alloc, index, now)
             keys.add((alloc.namespace, alloc.job_id))
-        for key in sorted(keys):
-            self.refresh_job_status(key, index)
+        self._refresh_jobs(keys, index)
         return self._commit(["allocs", "job_summary", "deployment", "jobs"])
 
     def _insert_alloc(self, alloc: Allocation, index: int, now: float) -> None:
@@ -312,8 +310,7 @@ class StateStore:
         self._allocs_by_node[alloc.node_id][alloc.id] = alloc
         if not alloc.terminal():
             self._live_allocs[key] += 1
-            self.nodes.reserve(self.nodes.index_of[alloc.node_id], alloc.cpu, alloc.memory_mb, alloc.disk_mb,
-                               [p for _, p in alloc.ports])
+            self._reserve(alloc)
         self.summaries.on_new_alloc(alloc, index)
         prev = self._allocs.get(alloc.previous_allocation) if alloc.previous_allocation else None
         if prev is not None:  # Nomad: upsertAllocsImpl links the replaced alloc to its replacement
@@ -324,10 +321,9 @@ class StateStore:
 
     def _inplace_alloc(self, existing: Allocation, updated: Allocation, index: int, now: float) -> None:
         """An in-place update: the same alloc runs the new job version (and maybe a new deployment)."""
-        row = self.nodes.index_of[existing.node_id]
         live = not existing.terminal()
         if live:
-            self.nodes.release(row, existing.cpu, existing.memory_mb, existing.disk_mb, [p for _, p in existing.ports])
+            self._release(existing)
         new_deployment = updated.deployment_id and updated.deployment_id != existing.deployment_id
         for name in ("job", "cpu", "memory_mb", "disk_mb", "deployment_id", "deployment_status", "eval_id", "metrics",
                      "last_reschedule"):
@@ -337,7 +333,7 @@ class StateStore:
         existing.modify_index = existing.alloc_modify_index = index
         existing.modify_time = now
         if live:
-            self.nodes.reserve(row, existing.cpu, existing.memory_mb, existing.disk_mb, [p for _, p in existing.ports])
+            self._reserve(existing)
         if new_deployment:
             self._deployment_on_new_alloc(existing, now)
 
@@ -353,10 +349,19 @@ class StateStore:
         key = (alloc.namespace, alloc.job_id)
         if was_live and alloc.terminal():
             self._live_allocs[key] -= 1
-            self.nodes.release(self.nodes.index_of[alloc.node_id], alloc.cpu, alloc.memory_mb, alloc.disk_mb,
-                               [p for _, p in alloc.ports])
+            self._release(alloc)
         if alloc.client_status != old_client:
             self.summaries.on_client_status(alloc, old_client, index)
+
+    def _reserve(self, alloc: Allocation) -> None:
+        """Count a live alloc's resources and ports on its node."""
+        self.nodes.reserve(self.nodes.index_of[alloc.node_id], alloc.cpu, alloc.memory_mb, alloc.disk_mb,
+                           [p for _, p in alloc.ports])
+
+    def _release(self, alloc: Allocation) -> None:
+        """Stop counting an alloc's resources and ports on its node."""
+        self.nodes.release(self.nodes.index_of[alloc.node_id], alloc.cpu, alloc.memory_mb, alloc.disk_mb,
+                           [p for _, p in alloc.ports])
 
     def update_allocs_from_client(self, updates: list[tuple[Allocation, dict]]) -> int:
         """Client reports of alloc status, task states and deployment health. Nomad: UpdateAllocsFromClient."""
@@ -369,8 +374,7 @@ class StateStore:
             if health is not None:
                 self._set_alloc_health(alloc, health, index, now)
             keys.add((alloc.namespace, alloc.job_id))
-        for key in sorted(keys):
-            self.refresh_job_status(key, index)
+        self._refresh_jobs(keys, index)
         return self._commit(["allocs", "job_summary", "deployment", "jobs"])
 
     def update_alloc_desired_transition(self, allocs: list[Allocation], **transition: bool) -> int:
@@ -416,11 +420,7 @@ class StateStore:
         return self._commit(["deployment", "jobs"])
 
     def _put_deployment(self, deployment: Deployment, index: int, now: float) -> None:
-        old = self._deployments.get(deployment.id)
-        deployment.create_index = old.create_index if old else index
-        deployment.create_time = old.create_time if old else now
-        deployment.modify_index = index
-        deployment.modify_time = now
+        _stamp(deployment, self._deployments.get(deployment.id), index, now)
         self._deployments[deployment.id] = deployment
         self._deployments_by_job[(deployment.namespace, deployment.job_id)][deployment.id] = deployment
         self._log_deployment(deployment, now)
@@ -481,3 +481,10 @@ class StateStore:
         dep.modify_index = index
         dep.modify_time = now
 
+
+def _stamp(item: Evaluation | Deployment, old: Evaluation | Deployment | None, index: int, now: float) -> None:
+    """Set create (kept from `old`, the stored version, if any) and modify index and time."""
+    item.create_index = old.create_index if old else index
+    item.create_time = old.create_time if old else now
+    item.modify_index = index
+    item.modify_time = now

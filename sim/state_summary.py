@@ -105,7 +105,7 @@ class SummaryKeeper:
         return summary, group
 
     def on_new_alloc(self, alloc: Allocation, index: int) -> None:
-        """A freshly placed alloc: Queued -1, Starting +1."""
+        """A freshly placed alloc: Queued -1, Starting +1. Nomad: updateSummaryWithAlloc (new alloc)."""
         summary, group = self._group(alloc)
         if group is None:
             return
@@ -116,7 +116,10 @@ class SummaryKeeper:
         summary.modify_index = index
 
     def on_client_status(self, alloc: Allocation, old: str, index: int) -> None:
-        """A client status change: count the new bucket, uncount the old unless cumulative."""
+        """A client status change: count the new bucket, uncount the old unless cumulative.
+
+        Nomad: updateSummaryWithAlloc (client status changed).
+        """
         summary, group = self._group(alloc)
         if group is None:
             return
@@ -129,7 +132,10 @@ class SummaryKeeper:
         summary.modify_index = index
 
     def on_child_status(self, namespace: str, parent_id: str, old: str, new: str, index: int = 0) -> None:
-        """Keep a parent's Children counts in step with a child's status (a change bumps its ModifyIndex)."""
+        """Keep a parent's Children counts in step with a child's status (a change bumps its ModifyIndex).
+
+        Nomad: setJobStatus (the children summary).
+        """
         summary = self._summaries.get((namespace, parent_id))
         if summary is None or old == new:
             return

@@ -1,4 +1,4 @@
-"""Client alloc runners (sim/client.py): task lifecycle, restarts, kills, health and node failures.
+"""Client alloc runners (sim/client.py, sim/client_runner.py): task lifecycle, restarts, kills, health and node failures.
 
 Event sequences and restart reasons follow Nomad's client/allocrunner/taskrunner (task_runner.go,
 restarts/restarts.go); health follows client/allochealth; node liveness nomad/heartbeat.go.
@@ -9,20 +9,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import simpy
+from server_harness import FakeServer
 
 from sim.behavior import BehaviorResolver
 from sim.client import Clients
 from sim.client_tasks import RestartTracker, go_duration
-from sim.metrics import Recorder
-from sim.server.config import ControlPlaneConfig
-from sim.server.drainer import Drainer
-from sim.server.heartbeat import Heartbeats
-from sim.server.node_endpoint import NodeEndpoint
-from sim.server.server import Server
 from sim.state import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.consts import NODE_STATUS_DOWN, NODE_STATUS_READY
-from sim.structs.ids import IdGenerator
 from sim.structs.job import (
     HOUR,
     MINUTE,
@@ -36,54 +30,6 @@ from sim.structs.job import (
     UpdateStrategy,
 )
 from sim.structs.node import Node, NodeResources
-
-
-class FakeBlocked:
-    """Records unblock calls (the real tracker is tested in tests/server/test_blocked.py)."""
-
-    def __init__(self) -> None:
-        self.unblocked: list[tuple[str, int]] = []
-        self.unblocked_nodes: list[str] = []
-
-    def unblock(self, computed_class: str, index: int) -> None:
-        self.unblocked.append((computed_class, index))
-
-    def unblock_node(self, node_id: str, index: int) -> None:
-        self.unblocked_nodes.append(node_id)
-
-
-class FakeWatcher:
-    """Collects health reports forwarded to the deployment watcher."""
-
-    def __init__(self) -> None:
-        self.reports: list[tuple[float, str, bool | None]] = []
-
-    def on_alloc_health(self, allocs: list[Allocation]) -> None:
-        self.reports += [(a.deployment_status.timestamp, a.id, a.deployment_status.healthy) for a in allocs]
-
-
-class FakeServer:
-    """What the client side needs of the server: state, evals, blocked, endpoint, heartbeats."""
-
-    new_eval = Server.new_eval
-
-    def __init__(self, env: simpy.Environment, state: StateStore):
-        self.env = env
-        self.state = state
-        self.config = ControlPlaneConfig()
-        self.recorder = Recorder()
-        self.ids = IdGenerator(np.random.default_rng(7))
-        self.rngs = {"heartbeat": np.random.default_rng(3)}
-        self.blocked = FakeBlocked()
-        self.deployment_watcher = FakeWatcher()
-        self.evals = []
-        self.node_endpoint = NodeEndpoint(self)
-        self.heartbeats = Heartbeats(self)
-        self.drainer = Drainer(self)
-
-    def create_evals(self, evals: list) -> int:
-        self.evals += evals
-        return self.state.upsert_evals(evals)
 
 
 def make_job(job_id: str = "web", type: str = "service", count: int = 1, tasks: tuple[str, ...] = ("web",),
@@ -112,7 +58,7 @@ class Harness:
         self.nodes = [Node(id=f"node-{i}", name=f"node-{i}", drivers=["docker"],
                            resources=NodeResources(4000, 8192, 100000)) for i in range(nodes)]
         self.state.upsert_nodes(self.nodes)
-        self.server = FakeServer(self.env, self.state)
+        self.server = FakeServer(self.env, self.state, ids_seed=7, heartbeat_seed=3)
         self.clients = Clients(self.env, self.state, self.server, np.random.default_rng(11), resolver)
         self._n = 0
 

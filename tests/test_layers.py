@@ -50,7 +50,6 @@ KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
     ("sim.simulation", "sim.policies"): "custom ranking policies are loaded by the simulation; "
                                          "policies.py is a scheduler plug-in listed at L5",
     ("sim.workload", "sim.api.hcl"): "HCL job files in scenarios are parsed by the API's HCL module",
-    ("sim.scheduler.harness", "sim.server.plan_apply"): "the test harness applies plans with the applier's checks",
     ("sim.bench_cli", "sim.cli"): "shares the CLI's --set parser (_overrides)",
     ("sim.sweep_cli", "sim.cli"): "shares the CLI's --set parser (_overrides)",
 }

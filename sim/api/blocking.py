@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from typing import Any
 
 from sim.errors import ApiError
 from sim.structs.duration import parse_go_duration
@@ -61,7 +62,7 @@ class Waiter:
 class BlockingQueries:
     """The waiting requests of one server, and what wakes them."""
 
-    def __init__(self, state) -> None:
+    def __init__(self, state: Any) -> None:
         self._waiters: list[Waiter] = []
         self._woken: set[Waiter] = set()  # woken, not yet resumed
         state.subscribe(self._on_write)
@@ -70,6 +71,7 @@ class BlockingQueries:
         return len(self._waiters)
 
     def _on_write(self, index: int, tables: frozenset[str]) -> None:
+        """A state write (StateStore.subscribe): wake requests reading any of `tables`."""
         for waiter in self._waiters:
             if waiter.tables & tables and waiter.wake():
                 self._woken.add(waiter)

@@ -7,6 +7,7 @@ both need: the simulation, its server and state, the time conversion and `last_i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sim.api import encode as E
@@ -26,9 +27,10 @@ _TERMINAL_DEPLOYMENT = {"promote": "can't promote terminal deployment", "fail": 
                         "set health of": "can't set health of allocations for a terminal deployment"}
 
 
-def _rpc(fn: Any, *args: Any) -> Any:
+def rpc(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run server logic; its validation errors become Nomad's RPC-error 500s."""
     try:
-        return fn(*args)
+        return fn(*args, **kwargs)
     except ValidationError as exc:
         raise ApiError(500, exc.message) from None
 
@@ -89,6 +91,7 @@ class ClusterApi:
         return [E.encode_deployment(d, self.nanos) for d in sorted(deps, key=lambda d: d.id)]
 
     def _active_deployment(self, deployment_id: str, op: str) -> Deployment:
+        """The deployment `op` acts on; Nomad's 500s when it is missing or terminal."""
         dep = self.state.deployment_by_id(deployment_id)
         if dep is None:
             raise ApiError(500, "deployment not found")
@@ -103,14 +106,8 @@ class ClusterApi:
         self.last_index = index
         return {"EvalID": ev.id if ev else "", "EvalCreateIndex": ev.create_index if ev else 0,
                 "DeploymentModifyIndex": dep.modify_index,
-                "RevertedJobVersion": getattr(self.server.deployment_watcher, "reverted_versions", {}).get(dep.id),
+                "RevertedJobVersion": self.server.deployment_watcher.reverted_versions.get(dep.id),
                 "Index": index}
-
-    def _watcher(self) -> Any:
-        watcher = getattr(self.server, "deployment_watcher", None)
-        if watcher is None:
-            raise ApiError(500, "deployment watcher is not running")
-        return watcher
 
     def promote_deployment(self, deployment_id: str, payload: Any = None, namespace: str = "default") -> dict:
         """POST /v1/deployment/promote/:id with {All} or {Groups}."""
@@ -120,13 +117,13 @@ class ClusterApi:
         if not field(data, "All", bool, struct, False) and not groups:
             groups = None
         dep = self._active_deployment(deployment_id, "promote")
-        index = _rpc(self._watcher().promote, dep.id, groups)
+        index = rpc(self.server.deployment_watcher.promote, dep.id, groups)
         return self._deployment_update(dep, index)
 
     def fail_deployment(self, deployment_id: str, namespace: str = "default") -> dict[str, Any]:
         """POST /v1/deployment/fail/:id (rolls back if the groups auto-revert)."""
         dep = self._active_deployment(deployment_id, "fail")
-        index = _rpc(self._watcher().fail, dep.id)
+        index = rpc(self.server.deployment_watcher.fail, dep.id)
         return self._deployment_update(dep, index)
 
     def pause_deployment(self, deployment_id: str, payload: Any = None, namespace: str = "default") -> dict:
@@ -134,7 +131,7 @@ class ClusterApi:
         data = body(payload, "DeploymentPauseRequest")
         pause = field(data, "Pause", bool, "DeploymentPauseRequest", False)
         dep = self._active_deployment(deployment_id, "pause" if pause else "resume")
-        index = _rpc(self._watcher().pause, dep.id, pause)
+        index = rpc(self.server.deployment_watcher.pause, dep.id, pause)
         return self._deployment_update(dep, index)
 
     def set_alloc_health(self, deployment_id: str, payload: Any = None, namespace: str = "default") -> dict:
@@ -144,7 +141,7 @@ class ClusterApi:
         healthy = field(data, "HealthyAllocationIDs", list, struct, None) or []
         unhealthy = field(data, "UnhealthyAllocationIDs", list, struct, None) or []
         dep = self._active_deployment(deployment_id, "set health of")
-        index = _rpc(self._watcher().set_alloc_health, dep.id, healthy, unhealthy)
+        index = rpc(self.server.deployment_watcher.set_alloc_health, dep.id, healthy, unhealthy)
         return self._deployment_update(dep, index)
 
     # -- nodes -------------------------------------------------------------------------------
@@ -161,6 +158,7 @@ class ClusterApi:
         return E.encode_node(node, self.nanos)
 
     def _node_endpoint(self) -> Any:
+        """The server's node endpoint (set once the simulation has started its clients)."""
         endpoint = getattr(self.server, "node_endpoint", None)
         if endpoint is None:
             raise ApiError(500, "node endpoint is not running")
@@ -185,7 +183,7 @@ class ClusterApi:
         deadline = None
         if spec is not None:
             deadline = field(spec, "Deadline", int, "DrainSpec", 0, "time.Duration") / 1e9
-        evals = _rpc(self._node_endpoint().set_drain, node_id, spec is not None, deadline, mark)
+        evals = rpc(self._node_endpoint().set_drain, node_id, spec is not None, deadline, mark)
         return self._node_update(node_id, evals)
 
     def node_eligibility(self, node_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
@@ -194,7 +192,7 @@ class ClusterApi:
         value = field(body(payload, struct), "Eligibility", str, struct, "")
         if value not in (NODE_ELIGIBLE, NODE_INELIGIBLE):
             raise ApiError(500, f'invalid scheduling eligibility "{value}"')
-        evals = _rpc(self._node_endpoint().set_eligibility, node_id, value == NODE_ELIGIBLE)
+        evals = rpc(self._node_endpoint().set_eligibility, node_id, value == NODE_ELIGIBLE)
         return self._node_update(node_id, evals)
 
     # -- job parsing -------------------------------------------------------------------------

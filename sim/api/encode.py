@@ -73,6 +73,7 @@ def nomad_job(encoded: dict[str, Any]) -> dict[str, Any]:
 
 
 def _check_defaults(owner: dict[str, Any]) -> None:
+    """Go's zero TLSSkipVerify on the service checks of a group or task."""
     for service in owner.get("Services") or []:
         for check in service.get("Checks") or []:
             check.setdefault("TLSSkipVerify", False)
@@ -170,6 +171,7 @@ def encode_eval(ev: Evaluation, nanos: Nanos) -> dict[str, Any]:
 
 
 def _deployment_state(s: DeploymentState, nanos: Nanos) -> dict[str, Any]:
+    """Nomad: structs.DeploymentState."""
     return {
         "AutoRevert": s.auto_revert, "AutoPromote": s.auto_promote,
         "ProgressDeadline": duration(s.progress_deadline),
@@ -252,6 +254,7 @@ def encode_alloc_stub(a: Allocation, nanos: Nanos) -> dict[str, Any]:
 
 
 def _legacy_resources(cpu: int, memory_mb: int, disk_mb: int) -> dict[str, Any]:
+    """Nomad: the deprecated structs.Resources shape."""
     return {"CPU": cpu, "Cores": 0, "MemoryMB": memory_mb, "MemoryMaxMB": 0, "DiskMB": disk_mb, "IOPS": 0,
             "Networks": None, "Devices": None}
 
@@ -287,13 +290,14 @@ def encode_alloc(a: Allocation, nanos: Nanos, encode_job: Callable[[Job], dict])
 # -- nodes ---------------------------------------------------------------------------------------
 
 
-def _drivers(node: Node, nanos: Nanos) -> dict[str, Any]:
-    when = sim_time(nanos, 0)
+def _drivers(node: Node) -> dict[str, Any]:
+    """Nomad: structs.DriverInfo per driver: all detected and healthy (no update time)."""
     return {d: {"Attributes": None, "Detected": True, "Healthy": True, "HealthDescription": "Healthy",
-                "UpdateTime": when} for d in sorted(node.drivers)}
+                "UpdateTime": ZERO_TIME} for d in sorted(node.drivers)}
 
 
 def _node_resources(node: Node) -> dict[str, Any]:
+    """Nomad: structs.NodeResources (CPU, memory, disk and the dynamic port range)."""
     r = node.resources
     return {"Cpu": {"CpuShares": r.cpu, "TotalCpuCores": 0, "ReservableCpuCores": None},
             "Memory": {"MemoryMB": r.memory_mb}, "Disk": {"DiskMB": r.disk_mb}, "Networks": None,
@@ -301,6 +305,7 @@ def _node_resources(node: Node) -> dict[str, Any]:
 
 
 def _reserved_resources(node: Node) -> dict[str, Any]:
+    """Nomad: structs.NodeReservedResources."""
     r = node.reserved
     return {"Cpu": {"CpuShares": r.cpu}, "Memory": {"MemoryMB": r.memory_mb}, "Disk": {"DiskMB": r.disk_mb},
             "Networks": {"ReservedHostPorts": r.reserved_ports}}
@@ -313,7 +318,7 @@ def encode_node_stub(node: Node, nanos: Nanos, resources: bool = False) -> dict[
         "Name": node.name, "NodeClass": node.node_class, "NodePool": node.node_pool,
         "Version": node.attributes.get("nomad.version", ""), "Drain": node.drain,
         "SchedulingEligibility": node.scheduling_eligibility, "Status": node.status,
-        "StatusDescription": node.status_description, "Drivers": _drivers(node, nanos), "HostVolumes": None,
+        "StatusDescription": node.status_description, "Drivers": _drivers(node), "HostVolumes": None,
         "NodeResources": _node_resources(node) if resources else None,
         "ReservedResources": _reserved_resources(node) if resources else None,
         "LastDrain": None, "CreateIndex": node.create_index, "ModifyIndex": node.modify_index,
@@ -332,16 +337,14 @@ def encode_node(node: Node, nanos: Nanos) -> dict[str, Any]:
         "NodePool": node.node_pool, "ComputedClass": node.computed_class, "Drain": node.drain,
         "DrainStrategy": _drain_strategy(node), "SchedulingEligibility": node.scheduling_eligibility,
         "Status": node.status, "StatusDescription": node.status_description,
-        "StatusUpdatedAt": node.status_updated_at, "Events": None, "Drivers": _drivers(node, nanos),
+        "StatusUpdatedAt": node.status_updated_at, "Events": None, "Drivers": _drivers(node),
         "HostVolumes": None, "HostNetworks": None, "CSIControllerPlugins": None, "CSINodePlugins": None,
         "LastDrain": None, "CreateIndex": node.create_index, "ModifyIndex": node.modify_index,
     }
 
 
 def _drain_strategy(node: Node) -> dict[str, Any] | None:
+    """Nomad: structs.DrainStrategy; the node does not keep its drain's deadline, so 0 is shown."""
     if not node.drain:
         return None
-    spec = getattr(node, "drain_strategy", None)
-    deadline = getattr(spec, "deadline", 0.0) if spec is not None else 0.0
-    return {"Deadline": duration(deadline), "IgnoreSystemJobs": bool(getattr(spec, "ignore_system_jobs", False)),
-            "ForceDeadline": ZERO_TIME, "StartedAt": ZERO_TIME}
+    return {"Deadline": 0, "IgnoreSystemJobs": False, "ForceDeadline": ZERO_TIME, "StartedAt": ZERO_TIME}

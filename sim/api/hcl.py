@@ -17,32 +17,32 @@ import hcl2
 
 from sim.structs.duration import parse_go_duration
 
-# Block name -> (JSON key, kind of the converted object, many?). Labelled blocks put their label
-# into the object's name field (see _LABEL_KEY).
-_CHILDREN: dict[str, dict[str, tuple[str, str, bool]]] = {
-    "job": {"group": ("TaskGroups", "group", True), "constraint": ("Constraints", "constraint", True),
-            "affinity": ("Affinities", "affinity", True), "spread": ("Spreads", "spread", True),
-            "update": ("Update", "update", False), "migrate": ("Migrate", "migrate", False),
-            "reschedule": ("Reschedule", "reschedule", False), "periodic": ("Periodic", "periodic", False),
-            "parameterized": ("ParameterizedJob", "parameterized", False)},
-    "group": {"task": ("Tasks", "task", True), "constraint": ("Constraints", "constraint", True),
-              "affinity": ("Affinities", "affinity", True), "spread": ("Spreads", "spread", True),
-              "update": ("Update", "update", False), "migrate": ("Migrate", "migrate", False),
-              "reschedule": ("ReschedulePolicy", "reschedule", False),
-              "restart": ("RestartPolicy", "restart", False),
-              "ephemeral_disk": ("EphemeralDisk", "ephemeral_disk", False),
-              "network": ("Networks", "network", True), "service": ("Services", "service", True),
-              "scaling": ("Scaling", "scaling", False)},
-    "task": {"constraint": ("Constraints", "constraint", True), "affinity": ("Affinities", "affinity", True),
-             "resources": ("Resources", "resources", False), "service": ("Services", "service", True),
-             "restart": ("RestartPolicy", "restart", False), "logs": ("LogConfig", "logs", False),
-             "lifecycle": ("Lifecycle", "lifecycle", False), "artifact": ("Artifacts", "artifact", True),
-             "template": ("Templates", "template", True),
-             "dispatch_payload": ("DispatchPayload", "dispatch_payload", False)},
-    "resources": {"network": ("Networks", "network", True)},
-    "service": {"check": ("Checks", "check", True)},
-    "spread": {"target": ("SpreadTarget", "target", True)},
-    "network": {"port": ("Ports", "port", True)},
+# Per parent block: child block name -> (JSON key, many?). A child converts as the kind its block
+# name says; labelled blocks put their label into the object's name field (see _LABEL_KEY).
+_CHILDREN: dict[str, dict[str, tuple[str, bool]]] = {
+    "job": {"group": ("TaskGroups", True), "constraint": ("Constraints", True),
+            "affinity": ("Affinities", True), "spread": ("Spreads", True),
+            "update": ("Update", False), "migrate": ("Migrate", False),
+            "reschedule": ("Reschedule", False), "periodic": ("Periodic", False),
+            "parameterized": ("ParameterizedJob", False)},
+    "group": {"task": ("Tasks", True), "constraint": ("Constraints", True),
+              "affinity": ("Affinities", True), "spread": ("Spreads", True),
+              "update": ("Update", False), "migrate": ("Migrate", False),
+              "reschedule": ("ReschedulePolicy", False),
+              "restart": ("RestartPolicy", False),
+              "ephemeral_disk": ("EphemeralDisk", False),
+              "network": ("Networks", True), "service": ("Services", True),
+              "scaling": ("Scaling", False)},
+    "task": {"constraint": ("Constraints", True), "affinity": ("Affinities", True),
+             "resources": ("Resources", False), "service": ("Services", True),
+             "restart": ("RestartPolicy", False), "logs": ("LogConfig", False),
+             "lifecycle": ("Lifecycle", False), "artifact": ("Artifacts", True),
+             "template": ("Templates", True),
+             "dispatch_payload": ("DispatchPayload", False)},
+    "resources": {"network": ("Networks", True)},
+    "service": {"check": ("Checks", True)},
+    "spread": {"target": ("SpreadTarget", True)},
+    "network": {"port": ("Ports", True)},
 }
 _LABEL_KEY = {"job": "ID", "group": "Name", "task": "Name", "target": "Value", "port": "Label"}
 _RENAMES: dict[str, dict[str, str]] = {
@@ -141,7 +141,7 @@ def _convert(body: dict, kind: str) -> dict[str, Any]:
         if key in _META_KEYS:
             continue
         if key in children:
-            _child(out, key, value, children[key])
+            _child(out, key, value, *children[key])
         elif kind == "constraint" and key in _CONSTRAINT_SHORTCUTS:
             _constraint_shortcut(out, key, _scalar(value))
         elif key in _MAPS and isinstance(value, dict | list):
@@ -154,8 +154,8 @@ def _convert(body: dict, kind: str) -> dict[str, Any]:
     return out
 
 
-def _child(out: dict, key: str, value: Any, spec: tuple[str, str, bool]) -> None:
-    json_key, kind, many = spec
+def _child(out: dict, kind: str, value: Any, json_key: str, many: bool) -> None:
+    """Known child blocks of one name into `out[json_key]` (a list if `many`, else the last one)."""
     converted = []
     for body in _bodies(value):
         if kind in _LABEL_KEY:

@@ -16,8 +16,9 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from collections.abc import Set as AbstractSet
+from typing import Any, NamedTuple
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,35 +26,45 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sim.api.blocking import BlockingQueries, parse_index, parse_wait
-from sim.api.requests import body, query_bool
+from sim.api.requests import body, parse_json_body, query_bool, seconds_field
 from sim.api.simclock import SimClock, find_node, sim_metrics, sim_status
 from sim.errors import ApiError
 
 READ_HEADERS = {"X-Nomad-KnownLeader": "true", "X-Nomad-LastContact": "0"}
 WRITES = ("PUT", "POST")
 ALL_METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
-# /v1/job/<id><suffix> -> (handler name, blocking tables); Nomad checks the suffixes in this order.
-JOB_SUFFIXES = (
-    ("/evaluate", "job_evaluate", None), ("/allocations", "job_allocations", {"allocs"}),
-    ("/evaluations", "job_evaluations", {"evals"}), ("/periodic/force", "job_periodic_force", None),
-    ("/plan", "job_plan", None), ("/summary", "job_summary", {"job_summary"}),
-    ("/dispatch", "job_dispatch", None), ("/versions", "job_versions", {"job_version"}),
-    ("/revert", "job_revert", None), ("/deployments", "job_deployments", {"deployment"}),
-    ("/deployment", "job_deployment", {"deployment"}), ("/stable", "job_stable", None),
+
+
+class JobRoute(NamedTuple):
+    """A /v1/job/<id><suffix> endpoint: the JobsApi method it calls, and how."""
+
+    suffix: str
+    method: str  # the JobsApi method
+    tables: frozenset[str] | None  # a GET blocking on these tables; None for a PUT/POST
+    flags: tuple[str, ...] = ()  # boolean query parameters a GET passes by name
+    with_body: bool = True  # a write passes the JSON body
+
+
+# Nomad checks the suffixes in this order (job_endpoint.go, JobSpecificRequest).
+JOB_ROUTES = (
+    JobRoute("/evaluate", "evaluate_job", None),
+    JobRoute("/allocations", "job_allocations", frozenset({"allocs"}), ("all",)),
+    JobRoute("/evaluations", "job_evaluations", frozenset({"evals"})),
+    JobRoute("/periodic/force", "force_periodic", None, with_body=False),
+    JobRoute("/plan", "plan_job", None),
+    JobRoute("/summary", "job_summary", frozenset({"job_summary"})),
+    JobRoute("/dispatch", "dispatch_job", None),
+    JobRoute("/versions", "job_versions", frozenset({"job_version"}), ("diffs",)),
+    JobRoute("/revert", "revert_job", None),
+    JobRoute("/deployments", "job_deployments", frozenset({"deployment"}), ("all",)),
+    JobRoute("/deployment", "job_deployment", frozenset({"deployment"})),
+    JobRoute("/stable", "stable_job", None),
 )
 
 
 def dumps(value: Any) -> bytes:
     """Compact JSON, as Nomad answers without ?pretty."""
     return json.dumps(value, separators=(",", ":")).encode()
-
-
-def go_json_error(exc: json.JSONDecodeError) -> str:
-    """A JSON syntax error worded as Go's decoder words it."""
-    doc, pos = exc.doc, exc.pos
-    if pos >= len(doc.rstrip()) or exc.msg.startswith("Unterminated string"):
-        return "unexpected EOF"
-    return f"invalid character {doc[pos]!r} looking for beginning of value"
 
 
 def error_response(exc: ApiError, index: int | None = None) -> Response:
@@ -80,21 +91,14 @@ class NomadHttp:
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _body(self, request: Request) -> Any:
-        raw = await request.body()
-        if not raw.strip():
-            return None
-        try:
-            return json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ApiError(400, go_json_error(exc)) from None
-        except UnicodeDecodeError:
-            raise ApiError(400, "invalid character in request body") from None
+        """The request's JSON body (None when empty); Go's decoder errors as 400s."""
+        return parse_json_body(await request.body())
 
     def _wall_cap(self, wait: float) -> float:
         """Wall seconds a blocked request may wait at most (so a client never hangs)."""
         return wait if self.clock.mode == "manual" else wait / self.clock.speed + 1.0
 
-    async def read(self, request: Request, fn: Callable[..., Any], tables: set[str], *args: Any,
+    async def read(self, request: Request, fn: Callable[..., Any], tables: AbstractSet[str], *args: Any,
                    **kwargs: Any) -> Response:
         """A GET: run the read, blocking while its index is not past `?index=`."""
         q = request.query_params
@@ -157,10 +161,23 @@ class NomadHttp:
     async def job_specific(self, request: Request) -> Response:
         """/v1/job/<id>[/<suffix>]: Nomad's suffix routing, then the job itself."""
         path = request.path_params["rest"]
-        for suffix, name, tables in JOB_SUFFIXES:
-            if path.endswith(suffix) and len(path) > len(suffix):
-                return await getattr(self, name)(request, path[: -len(suffix)], tables)
+        for route in JOB_ROUTES:
+            if path.endswith(route.suffix) and len(path) > len(route.suffix):
+                return await self.job_route(request, route, path[: -len(route.suffix)])
         return await self.job_crud(request, path)
+
+    async def job_route(self, request: Request, route: JobRoute, job_id: str) -> Response:
+        """One /v1/job/<id>/<suffix> endpoint: a blocking GET or a PUT/POST."""
+        fn = getattr(self.api, route.method)
+        q = request.query_params
+        if route.tables is not None:
+            self._get(request)
+            flags = {flag: query_bool(q.get(flag)) for flag in route.flags}
+            return await self.read(request, fn, route.tables, job_id, **flags)
+        self._post(request)
+        if route.method == "dispatch_job":
+            return await self._dispatch(request, job_id)
+        return await self.write(request, fn, job_id, with_body=route.with_body)
 
     async def job_crud(self, request: Request, job_id: str) -> Response:
         """GET read, PUT/POST update, DELETE deregister."""
@@ -178,88 +195,48 @@ class NomadHttp:
         raise invalid_method()
 
     def _get(self, request: Request) -> None:
+        """Nomad's 405 for anything but GET."""
         if request.method != "GET":
             raise invalid_method()
 
     def _post(self, request: Request) -> None:
+        """Nomad's 405 for anything but PUT/POST."""
         if request.method not in WRITES:
             raise invalid_method()
 
-    async def job_evaluate(self, request: Request, job_id: str, _tables: Any) -> Response:
-        self._post(request)
-        return await self.write(request, self.api.evaluate_job, job_id)
-
-    async def job_allocations(self, request: Request, job_id: str, tables: set[str]) -> Response:
-        self._get(request)
-        return await self.read(request, self.api.job_allocations, tables, job_id,
-                               all=query_bool(request.query_params.get("all")))
-
-    async def job_evaluations(self, request: Request, job_id: str, tables: set[str]) -> Response:
-        self._get(request)
-        return await self.read(request, self.api.job_evaluations, tables, job_id)
-
-    async def job_periodic_force(self, request: Request, job_id: str, _tables: Any) -> Response:
-        self._post(request)
-        return await self.write(request, self.api.force_periodic, job_id, with_body=False)
-
-    async def job_plan(self, request: Request, job_id: str, _tables: Any) -> Response:
-        self._post(request)
-        return await self.write(request, self.api.plan_job, job_id)
-
-    async def job_summary(self, request: Request, job_id: str, tables: set[str]) -> Response:
-        self._get(request)
-        return await self.read(request, self.api.job_summary, tables, job_id)
-
-    async def job_dispatch(self, request: Request, job_id: str, _tables: Any) -> Response:
-        self._post(request)
+    async def _dispatch(self, request: Request, job_id: str) -> Response:
+        """POST /v1/job/<id>/dispatch: `?idempotency_token=` joins the body."""
         payload = await self._body(request)
         token = request.query_params.get("idempotency_token")
         if token and isinstance(payload, dict | type(None)):
             payload = {**(payload or {}), "IdempotencyToken": token}
         return await self.write(request, self.api.dispatch_job, job_id, payload, with_body=False)
 
-    async def job_versions(self, request: Request, job_id: str, tables: set[str]) -> Response:
-        self._get(request)
-        return await self.read(request, self.api.job_versions, tables, job_id,
-                               diffs=query_bool(request.query_params.get("diffs")))
-
-    async def job_revert(self, request: Request, job_id: str, _tables: Any) -> Response:
-        self._post(request)
-        return await self.write(request, self.api.revert_job, job_id)
-
-    async def job_deployments(self, request: Request, job_id: str, tables: set[str]) -> Response:
-        self._get(request)
-        return await self.read(request, self.api.job_deployments, tables, job_id,
-                               all=query_bool(request.query_params.get("all")))
-
-    async def job_deployment(self, request: Request, job_id: str, tables: set[str]) -> Response:
-        self._get(request)
-        return await self.read(request, self.api.job_deployment, tables, job_id)
-
-    async def job_stable(self, request: Request, job_id: str, _tables: Any) -> Response:
-        self._post(request)
-        return await self.write(request, self.api.stable_job, job_id)
-
     # -- evaluations, allocations, deployments, nodes ------------------------------------------
 
     async def evaluation(self, request: Request) -> Response:
+        """GET /v1/evaluation/:id."""
         self._get(request)
         return await self.read(request, self.api.read_evaluation, {"evals"}, request.path_params["id"])
 
     async def allocation(self, request: Request) -> Response:
+        """GET /v1/allocation/:id."""
         self._get(request)
         return await self.read(request, self.api.read_allocation, {"allocs"}, request.path_params["id"])
 
     async def deployments(self, request: Request) -> Response:
+        """GET /v1/deployments (`?prefix=`)."""
         self._get(request)
         return await self.read(request, self.api.list_deployments, {"deployment"},
                                request.query_params.get("prefix", ""))
 
     async def deployment(self, request: Request) -> Response:
+        """GET /v1/deployment/:id."""
         self._get(request)
         return await self.read(request, self.api.read_deployment, {"deployment"}, request.path_params["id"])
 
     async def deployment_action(self, request: Request) -> Response:
+        """POST /v1/deployment/{promote,fail,pause,allocation-health}/:id."""
         self._post(request)
         action, dep_id = request.path_params["action"], request.path_params["id"]
         actions = {"promote": self.api.promote_deployment, "pause": self.api.pause_deployment,
@@ -272,16 +249,19 @@ class NomadHttp:
         return await self.write(request, fn, dep_id)
 
     async def nodes(self, request: Request) -> Response:
+        """GET /v1/nodes (`?prefix=`, `?resources=`)."""
         self._get(request)
         q = request.query_params
         return await self.read(request, self.api.list_nodes, {"nodes"}, q.get("prefix", ""),
                                resources=query_bool(q.get("resources")))
 
     async def node(self, request: Request) -> Response:
+        """GET /v1/node/:id."""
         self._get(request)
         return await self.read(request, self.api.read_node, {"nodes"}, request.path_params["id"])
 
     async def node_action(self, request: Request) -> Response:
+        """POST /v1/node/:id/{drain,eligibility}; other actions are 404s."""
         action = request.path_params["action"]
         if action not in ("drain", "eligibility"):
             return await _not_found(request)
@@ -290,6 +270,7 @@ class NomadHttp:
         return await self.write(request, fn, request.path_params["id"])
 
     async def status_leader(self, request: Request) -> Response:
+        """GET /v1/status/leader: the one simulated server."""
         self._get(request)
         return Response(dumps("127.0.0.1:4647"), media_type="application/json")
 
@@ -298,14 +279,14 @@ class NomadHttp:
     async def sim_advance(self, request: Request) -> Response:
         """POST {"Seconds": S}: run S simulated seconds."""
         self._post(request)
-        seconds = _seconds(body(await self._body(request), "SimAdvanceRequest"), "Seconds", None)
+        seconds = seconds_field(body(await self._body(request), "SimAdvanceRequest"), "Seconds", None)
         now = await self.clock.advance(seconds)
         return self._sim_answer({"Time": now})
 
     async def sim_settle(self, request: Request) -> Response:
         """POST {"MaxSeconds": S}: run until nothing is pending (or S passes)."""
         self._post(request)
-        max_seconds = _seconds(body(await self._body(request), "SimSettleRequest"), "MaxSeconds", 3600.0)
+        max_seconds = seconds_field(body(await self._body(request), "SimSettleRequest"), "MaxSeconds", 3600.0)
         settled = await self.clock.settle(max_seconds)
         return self._sim_answer({"Time": self.sim.now, "Settled": settled})
 
@@ -342,18 +323,11 @@ class NomadHttp:
             elif action == "up":
                 self.sim.clients.node_up(node.id)
             else:
-                deadline = _seconds(payload, "Deadline", 0.0)
+                deadline = seconds_field(payload, "Deadline", 0.0)
                 self.sim.server.node_endpoint.set_drain(node.id, True, deadline or None)
             out = {"NodeID": node.id, "Name": node.name, "Status": node.status, "Drain": node.drain,
                    "Time": self.sim.now}
         return self._sim_answer(out)
-
-
-def _seconds(data: dict[str, Any], key: str, default: float | None) -> float:
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ApiError(400, f"{key} must be a number of seconds >= 0")
-    return float(value)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -369,6 +343,7 @@ def create_app(simulation: Any, clock: str = "manual", speed: float = 1.0) -> St
     h = NomadHttp(simulation, clock, speed)
 
     def route(path: str, endpoint: Callable) -> Route:
+        """A route taking every method (handlers answer Nomad's 405 themselves)."""
         return Route(path, endpoint, methods=ALL_METHODS)
 
     routes = [
@@ -385,7 +360,8 @@ def create_app(simulation: Any, clock: str = "manual", speed: float = 1.0) -> St
     ]
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        """The realtime clock runs while the app serves."""
         h.clock.start()
         yield
         await h.clock.stop()

@@ -10,11 +10,10 @@ takes `namespace` ("default"); `region` is accepted and ignored (one region).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sim.api import encode as E
-from sim.api.cluster import ClusterApi
+from sim.api.cluster import ClusterApi, rpc
 from sim.api.requests import body, field, lookup
 from sim.errors import ApiError, ValidationError
 from sim.server import dispatch as D
@@ -23,21 +22,9 @@ from sim.server.job_plan import plan
 from sim.server.jobs import WriteResult
 from sim.structs.codec import decode_job, encode_job
 from sim.structs.diff import job_diff
-from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job
 
-if TYPE_CHECKING:
-    from sim.simulation import Simulation
-
 DEFAULT_NAMESPACE = "default"
-
-
-def rpc(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Run server logic; its validation errors become Nomad's RPC-error 500s."""
-    try:
-        return fn(*args, **kwargs)
-    except ValidationError as exc:
-        raise ApiError(500, exc.message) from None
 
 
 def _write_response(r: WriteResult) -> dict[str, Any]:
@@ -48,9 +35,6 @@ def _write_response(r: WriteResult) -> dict[str, Any]:
 
 class JobsApi(ClusterApi):
     """Nomad's job endpoints over one simulation."""
-
-    def __init__(self, simulation: Simulation):
-        super().__init__(simulation)
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -273,28 +257,10 @@ class JobsApi(ClusterApi):
         }
 
     def force_periodic(self, job_id: str, namespace: str = DEFAULT_NAMESPACE) -> dict[str, Any]:
-        """POST /v1/job/:id/periodic/force: launch a periodic job's child now."""
-        ns = namespace or DEFAULT_NAMESPACE
-        job = self._job(ns, job_id)
-        if job is None:
-            raise ApiError(500, "job not found")
-        if not job.is_periodic():
-            raise ApiError(500, "can't force launch non-periodic job")
-        ev = rpc(self._force_run, ns, job)
-        self.last_index = ev.create_index if ev is not None else self.state.index
-        return {"EvalID": ev.id if ev else "", "EvalCreateIndex": ev.create_index if ev else 0,
-                "Index": self.last_index}
+        """POST /v1/job/:id/periodic/force: launch a periodic job's child now.
 
-    def _force_run(self, namespace: str, job: Job) -> Any:
-        """Nomad: PeriodicDispatch.ForceEval through the server's periodic dispatcher (an Evaluation)."""
-        dispatcher = getattr(self.server, "periodic", None)
-        tracked = getattr(dispatcher, "tracked", None) or getattr(dispatcher, "is_tracked", None)
-        force = next((getattr(dispatcher, n) for n in ("force_run", "force_eval", "force_launch", "force")
-                      if hasattr(dispatcher, n)), None)
-        if force is None or not job.is_periodic_active() or (tracked is not None and not tracked(namespace, job.id)):
-            raise ValidationError("JobID", f'force launch for job "{job.id}" failed: '
-                                           f'can\'t force run non-tracked job "{job.id}" ({namespace})')
-        result = force(namespace, job.id)
-        if isinstance(result, tuple):
-            result = next((r for r in reversed(result) if isinstance(r, Evaluation)), None)
-        return result
+        Nomad: nomad/periodic_endpoint.go, Periodic.Force (the server's periodic dispatcher).
+        """
+        ev = rpc(self.server.periodic.force_run, namespace or DEFAULT_NAMESPACE, job_id)
+        self.last_index = ev.create_index
+        return {"EvalID": ev.id, "EvalCreateIndex": ev.create_index, "Index": ev.create_index}

@@ -7,6 +7,7 @@ decoder's message (`json: cannot unmarshal string into Go struct field X.Y of ty
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sim.errors import ApiError
@@ -23,6 +24,30 @@ def json_kind(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
+
+
+def parse_json_body(raw: bytes) -> Any:
+    """A request body's JSON value; None for an empty body.
+
+    Raises:
+        ApiError: 400 with Go's decoder message for malformed JSON.
+    """
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, go_json_error(exc)) from None
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid character in request body") from None
+
+
+def go_json_error(exc: json.JSONDecodeError) -> str:
+    """A JSON syntax error worded as Go's decoder words it."""
+    doc, pos = exc.doc, exc.pos
+    if pos >= len(doc.rstrip()) or exc.msg.startswith("Unterminated string"):
+        return "unexpected EOF"
+    return f"invalid character {doc[pos]!r} looking for beginning of value"
 
 
 def body(payload: Any, struct: str) -> dict[str, Any]:
@@ -86,3 +111,15 @@ def query_bool(value: str | bool | None) -> bool:
     if value in ("", "0", "f", "F", "FALSE", "false", "False"):
         return False
     raise ApiError(400, f'strconv.ParseBool: parsing "{value}": invalid syntax')
+
+
+def seconds_field(data: dict[str, Any], key: str, default: float | None) -> float:
+    """A /v1/sim request's duration in simulated seconds (a number >= 0; absent = `default`).
+
+    Raises:
+        ApiError: 400 when the value is not a number >= 0 (or absent without a default).
+    """
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ApiError(400, f"{key} must be a number of seconds >= 0")
+    return float(value)

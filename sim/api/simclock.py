@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from sim.errors import ApiError
@@ -119,11 +121,9 @@ def sim_status(simulation: Simulation, clock: SimClock, blocked_queries: int) ->
             "BlockedQueries": blocked_queries, "ClockError": clock.error}
 
 
-def _count(values: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for v in values:
-        out[v] = out.get(v, 0) + 1
-    return dict(sorted(out.items()))
+def _count(values: Iterable[str]) -> dict[str, int]:
+    """How many of each value, sorted by value."""
+    return dict(sorted(Counter(values).items()))
 
 
 def sim_metrics(simulation: Simulation) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from sim.errors import SimError
 from sim.node_table import NodeTable
+from sim.scheduler.util import glob_match
 from sim.structs.job import Constraint, Job, TaskGroup
 from sim.structs.node import Node
 
@@ -342,22 +343,6 @@ def _static_feasibility(
 
 
 # -- the candidate node set ---------------------------------------------------------------------
-
-
-def glob_match(pattern: str, subject: str) -> bool:
-    """ryanuber/go-glob as Nomad uses it for datacenters: only `*` is special."""
-    parts = pattern.split("*")
-    if len(parts) == 1:
-        return subject == pattern
-    if not subject.startswith(parts[0]) or not subject.endswith(parts[-1]):
-        return False
-    pos, end = len(parts[0]), len(subject) - len(parts[-1])
-    for part in parts[1:-1]:
-        found = subject.find(part, pos, end)
-        if found < 0:
-            return False
-        pos = found + len(part)
-    return pos <= end
 
 
 def candidate_rows(table: NodeTable, job: Job) -> tuple[np.ndarray, dict[str, int], int]:

@@ -29,7 +29,6 @@ from sim.structs.consts import (
     EVAL_STATUS_BLOCKED,
     EVAL_STATUS_COMPLETE,
     EVAL_STATUS_FAILED,
-    JOB_TYPE_BATCH,
     NODE_STATUS_DOWN,
     TRIGGER_MAX_PLANS,
     TRIGGER_QUEUED_ALLOCS,
@@ -112,6 +111,16 @@ def blocked_eval(ids: IdGenerator, ev: Evaluation, eligibility: dict[str, bool],
     )
 
 
+def adjust_queued(result: PlanResult, new_alloc_ids: set[str], queued: dict[str, int]) -> int:
+    """Nomad: adjustQueuedAllocations: each newly created alloc the plan committed is no longer
+    queued. Returns how many there were."""
+    placed = [a for allocs in result.node_allocation.values() for a in allocs if a.id in new_alloc_ids]
+    for alloc in placed:
+        if alloc.task_group in queued:
+            queued[alloc.task_group] -= 1
+    return len(placed)
+
+
 def count_failures(failed: dict[str, AllocMetric]) -> int:
     """Placements that found no node: one per metric plus its coalesced failures."""
     return sum(1 + m.coalesced_failures for m in failed.values())
@@ -178,7 +187,7 @@ class GenericScheduler:
             plan.annotations = round_.desired_tg_updates()
         result = yield plan
         self.plan_result, self.last_plan = result, plan
-        self.placed += round_.adjust_queued(result)
+        self.placed += adjust_queued(result, round_.ctx.new_alloc_ids, round_.queued)
         if result.refresh_index:
             self.snapshot_index = result.refresh_index
             self.deployment = None  # Nomad drops it; the next attempt reloads it from state
@@ -286,18 +295,6 @@ class _Round:
             self.plan.append_alloc(alloc)
             self.ctx.place_inplace(alloc)
 
-    def adjust_queued(self, result: PlanResult) -> int:
-        """Nomad: adjustQueuedAllocations: each newly created alloc is no longer queued."""
-        placed = 0
-        for allocs in result.node_allocation.values():
-            for alloc in allocs:
-                if alloc.id not in self.ctx.new_alloc_ids:
-                    continue
-                placed += 1
-                if alloc.task_group in self.queued:
-                    self.queued[alloc.task_group] -= 1
-        return placed
-
     def desired_tg_updates(self) -> dict | None:
         """The reconciler's DesiredTGUpdates (the plan's annotations)."""
         return self.results.desired_tg_updates if self.results is not None else None
@@ -306,8 +303,3 @@ class _Round:
         """Nomad: PlanAnnotations as the eval records it."""
         updates = self.desired_tg_updates()
         return None if updates is None else {"DesiredTGUpdates": updates}
-
-
-def is_batch(job_type: str) -> bool:
-    """Batch-like jobs never use deployments and keep completed allocs."""
-    return job_type == JOB_TYPE_BATCH

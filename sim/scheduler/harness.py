@@ -12,15 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sim.scheduler.generic import GenericScheduler, SchedulerEnv, SchedulerOutcome
+from sim.scheduler.system import SystemScheduler
+from sim.state import StateStore
 from sim.structs.evaluation import Evaluation
 from sim.structs.plan import Plan, PlanResult
 
 
-def new_scheduler(eval_type: str, senv: SchedulerEnv):
+def new_scheduler(eval_type: str, senv: SchedulerEnv) -> GenericScheduler | SystemScheduler:
     """Nomad: scheduler.NewScheduler: the scheduler for an eval's type."""
     if eval_type in ("system", "sysbatch"):
-        from sim.scheduler.system import SystemScheduler
-
         return SystemScheduler(senv, sysbatch=eval_type == "sysbatch")
     return GenericScheduler(senv, batch=eval_type == "batch")
 
@@ -29,16 +29,17 @@ def new_scheduler(eval_type: str, senv: SchedulerEnv):
 class Harness:
     """Runs a scheduler against a StateStore, answering each plan at once.
 
-    Modes: `commit` (default) applies plans through the real plan applier, partial commits
-    included; `evaluate=False` commits every plan as submitted, as Nomad's test harness does;
-    `reject` answers every plan with a refresh and commits nothing (Nomad: RejectPlan);
-    `commit=False` is a dry run that answers as if every node fit and writes nothing.
-    `before_apply(plan)` runs before each plan is applied (to race another writer).
+    Modes: `commit` (default) with an `apply(state, plan) -> PlanResult` applies plans through
+    it (the server's plan applier, partial commits included: the caller passes it in, as this
+    layer may not import the server); `commit` without `apply` commits every plan as submitted,
+    as Nomad's test harness does; `reject` answers every plan with a refresh and commits nothing
+    (Nomad: RejectPlan); `commit=False` is a dry run that answers as if every node fit and
+    writes nothing. `before_apply(plan)` runs before each plan is applied (to race another writer).
     """
 
     senv: SchedulerEnv
     commit: bool = True
-    evaluate: bool = True
+    apply: Callable[[StateStore, Plan], PlanResult] | None = None
     reject: bool = False
     before_apply: Callable[[Plan], None] | None = None
     plans: list[Plan] = field(default_factory=list)
@@ -62,23 +63,20 @@ class Harness:
 
     def _submit(self, plan: Plan) -> PlanResult:
         """Nomad: Planner.SubmitPlan."""
-        from sim.server.plan_apply import apply_plan
-
         state = self.senv.state
         if self.before_apply is not None:
             self.before_apply(plan)
         if self.reject:
             return PlanResult(refresh_index=state.index)
-        if not self.commit:
-            return _accept_all(plan)
-        if not self.evaluate:
-            result = _accept_all(plan)
+        if self.commit and self.apply is not None:
+            return self.apply(state, plan)
+        result = _accept_all(plan)
+        if self.commit:
             placed = [a for allocs in plan.node_allocation.values() for a in allocs]
             stopped = [a for allocs in plan.node_update.values() for a in allocs]
             result.alloc_index = state.upsert_plan_results(placed, stopped, plan.deployment,
                                                            plan.deployment_updates, plan.eval_id)
-            return result
-        return apply_plan(state, plan)[0]
+        return result
 
     def _record(self, outcome: SchedulerOutcome) -> None:
         self.outcomes.append(outcome)

@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sim.scheduler.rank import exhaust_resources
+from sim.scheduler.feasible import candidate_rows
+from sim.scheduler.rank import exhaust_resources, group_ask
 from sim.scheduler.reschedule import (
     LAST_RESCHEDULE_FAILED_TO_PLACE,
     LAST_RESCHEDULE_OK,
     new_reschedule_tracker,
 )
-from sim.scheduler.stack import GenericStack, candidate_rows, group_ask
+from sim.scheduler.stack import GenericStack, RankedNode
 from sim.scheduler.util import alloc_update_precheck
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric
 from sim.structs.consts import ALLOC_CLIENT_FAILED
@@ -27,6 +28,7 @@ from sim.structs.plan import Plan
 if TYPE_CHECKING:
     from sim.scheduler.generic import SchedulerEnv
     from sim.scheduler.reconcile import ReconcileResults
+    from sim.scheduler.reconcile_results import PlacementRequest
     from sim.structs.deployment import Deployment
     from sim.structs.evaluation import Evaluation
 
@@ -40,19 +42,16 @@ class PlacementContext:
         self.plan = plan
         self.ev = ev
         self.stack = GenericStack(senv.state.nodes, batch, senv.rng, senv.algorithm)
-        if senv.policy is not None and hasattr(self.stack, "set_policy"):
+        if senv.policy is not None:
             self.stack.set_policy(senv.policy)
-        self._nodes_available: dict[str, int] = {}
-        self._nodes_in_pool = 0
         self.new_alloc_ids: set[str] = set()
 
     def prepare(self, live_allocs: list[Allocation]) -> None:
         """Nomad: setJob and setNodes: the candidate nodes and the job's existing allocs."""
         if self.job is None or self.job.stop:
             return
-        rows, available, in_pool = candidate_rows(self.senv.state.nodes, self.job)
-        self._nodes_available, self._nodes_in_pool = available, in_pool
-        self.stack.set_nodes(rows)
+        rows, _, _ = candidate_rows(self.senv.state.nodes, self.job)
+        self.stack.set_nodes(rows)  # the stack fills every metric's NodesAvailable and NodesInPool
         self.stack.set_job(self.job, live_allocs)
 
     def stop(self, alloc: Allocation) -> None:
@@ -111,12 +110,6 @@ class PlacementContext:
                        request=p).run(failed)
         return failed
 
-    def metric_context(self, metric: AllocMetric) -> None:
-        """Nomad: the NodesAvailable / NodesInPool / NodePool of every placement's metrics."""
-        metric.nodes_available = dict(self._nodes_available)
-        metric.nodes_in_pool = self._nodes_in_pool
-        metric.node_pool = self.job.node_pool
-
     def downgraded_job(self, tg: TaskGroup, min_version: int) -> tuple[str, Job] | None:
         """Nomad: downgradedJobForPlacement: the latest promoted (or canary-free) version's job
         and deployment, else the alloc's own version when it had no update block."""
@@ -136,7 +129,8 @@ class _Placement:
     """One missing alloc: find it a node, then record the alloc (or the failure) in the plan."""
 
     def __init__(self, ctx: PlacementContext, tg: TaskGroup, name: str, prev: Allocation | None,
-                 deployment: Deployment | None, deployment_id: str, request=None, stop_desc: str = ""):
+                 deployment: Deployment | None, deployment_id: str, request: PlacementRequest | None = None,
+                 stop_desc: str = "") -> None:
         self.ctx, self.tg, self.name, self.prev = ctx, tg, name, prev
         self.deployment, self.deployment_id = deployment, deployment_id
         self.request, self.stop_desc = request, stop_desc
@@ -157,7 +151,6 @@ class _Placement:
             plan.append_stopped_alloc(self.prev, self.stop_desc)
             stack.stop(self.prev)
         option, metric = stack.select(self.tg, _penalty_nodes(self.prev), preferred)
-        ctx.metric_context(metric)
         if option is None:
             self._fail(metric, failed)
             return
@@ -184,7 +177,7 @@ class _Placement:
         if self.prev is not None and self.rescheduling:
             _mark_failed_to_reschedule(self.ctx.plan, self.prev)
 
-    def _new_alloc(self, option, metric: AllocMetric) -> Allocation:
+    def _new_alloc(self, option: RankedNode, metric: AllocMetric) -> Allocation:
         ctx, tg, prev = self.ctx, self.tg, self.prev
         cpu, mem, disk = group_ask(tg)
         alloc = Allocation(

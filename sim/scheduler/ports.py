@@ -133,6 +133,24 @@ class PortOverlay:
         edited, base = self._edited, self._table.used_ports
         return [len(edited[r]) if r in edited else len(base[r]) for r in rows]
 
+    def failures(self, rows: np.ndarray, span: np.ndarray, ask: PortAsk) -> list[tuple[int, str]]:
+        """Nomad: NetworkIndex.AssignPorts as BinPackIterator's first check: (index into `rows`,
+        error) of each node whose ports cannot take the ask. Without reserved ports, a node with
+        more free dynamic ports than asked (`span`: each row's dynamic range size) passes unread."""
+        if ask.reserved:
+            doubtful = range(len(rows))
+        else:
+            sizes = np.array(self.sizes(rows.tolist()), dtype=np.int64)
+            doubtful = np.flatnonzero(sizes + len(ask.dynamic) > span[rows]).tolist()
+        out = []
+        for j in doubtful:
+            row = int(rows[j])
+            node = self._table.nodes[row]
+            error = check_ports(self.used(row), node.min_dynamic_port, node.max_dynamic_port, ask)
+            if error is not None:
+                out.append((j, error))
+        return out
+
     def add(self, row: int, ports: list[int]) -> None:
         """Mark ports used on a node."""
         if ports:

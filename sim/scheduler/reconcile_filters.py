@@ -45,11 +45,6 @@ class DelayedReschedule:
     reschedule_time: float
 
 
-def alloc_set(allocs: Iterable[Allocation]) -> AllocSet:
-    """A set keyed by alloc ID, keeping the given order."""
-    return {a.id: a for a in allocs}
-
-
 def union(*sets: AllocSet) -> AllocSet:
     """Nomad: allocSet.union (later sets win on conflicts)."""
     out: AllocSet = {}

@@ -42,10 +42,6 @@ class AllocNameIndex:
         self.used.difference_update(chosen)
         return {self._name(i) for i in chosen}
 
-    def is_duplicate(self, idx: int) -> bool:
-        """Nomad: IsDuplicate."""
-        return self.duplicates.get(idx, 0) > 0
-
     def unset_index(self, idx: int) -> None:
         """Mark one use of `idx` free (a duplicate use first). Nomad: UnsetIndex."""
         if idx in self.duplicates:

@@ -18,25 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.node_table import NodeTable
-from sim.scheduler.feasible import (
-    FILTER_CLASS_INELIGIBLE,
-    FeasibilityCache,
-    StaticFeasibility,
-    candidate_rows,
-    distinct_hosts_enabled,
-)
-from sim.scheduler.ports import PortAsk, assign_ports, check_ports, port_ask
+from sim.scheduler.feasible import FILTER_CLASS_INELIGIBLE, FeasibilityCache
+from sim.scheduler.ports import assign_ports
 from sim.scheduler.proposed import ClassEligibility, ProposedState
-from sim.scheduler.rank import (
-    ChunkScores,
-    affinity_scores,
-    anti_affinity,
-    exhausted_dimension,
-    group_affinities,
-    group_ask,
-    normalise,
-    score_fit,
-)
+from sim.scheduler.rank import ChunkScores, anti_affinity, exhausted_dimension, normalise, score_fit
 from sim.scheduler.scan_cache import ScanCache
 from sim.scheduler.select import (
     EXHAUSTED,
@@ -57,19 +42,15 @@ from sim.scheduler.select import (
 )
 from sim.scheduler.spread import (
     PropertySet,
-    SpreadInfo,
     check_distinct_properties,
     distinct_property_sets,
-    spread_infos,
     spread_scores,
-    spread_sets,
 )
+from sim.scheduler.stack_group import GroupInputs, add_group_sets, group_inputs
 from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import SCHEDULER_ALGORITHM_SPREAD
 from sim.structs.job import Job, TaskGroup
 from sim.structs.node import Node
-
-__all__ = ["GenericStack", "RankedNode", "SystemStack", "candidate_rows", "group_ask"]
 
 FAST_SCAN_LIMIT = 512  # from about 1,000 (affinities, spreads) the chunked vector scan is as fast
 _NO_ROWS = np.zeros(0, dtype=np.int64)
@@ -87,36 +68,22 @@ class RankedNode:
     ports: list[tuple[str, int]]  # (label, host port): static, then dynamic
 
 
-@dataclass(slots=True)
-class _Group:
-    """A task group's inputs to the stages for the current job (Nomad: the Set*TaskGroup calls)."""
-
-    tg: TaskGroup
-    static: StaticFeasibility
-    ask: np.ndarray
-    ports: PortAsk
-    count: int
-    distinct_hosts: str  # "job", "group" or ""
-    property_sets: list[PropertySet]
-    affinity: np.ndarray | None
-    spread_sets: list[PropertySet]
-    spread_infos: dict[str, SpreadInfo]
-
-
 class _StackBase:
     """What both stacks share: the job's groups, the proposed state, the scan and its metrics."""
 
     batch = False
     system = False
 
-    def __init__(self, table: NodeTable, rng: np.random.Generator, algorithm: str, cache: FeasibilityCache | None) -> None:
+    def __init__(
+        self, table: NodeTable, rng: np.random.Generator, algorithm: str = "binpack", cache: FeasibilityCache | None = None
+    ) -> None:
         self.table, self.rng = table, rng
         self.spread_fit = algorithm == SCHEDULER_ALGORITHM_SPREAD
         self.cache = cache if cache is not None else _table_cache(table)
         self.proposed = ProposedState(table)
         self.eligibility = ClassEligibility(table)
         self.job: Job | None = None
-        self.groups: dict[str, _Group] = {}
+        self.groups: dict[str, GroupInputs] = {}
         self.job_property_sets: list[PropertySet] = []
         self.sum_spread_weights = 0  # Nomad never resets it, even across SetJob
         self.lowest_spread_boost = -1.0
@@ -150,11 +117,11 @@ class _StackBase:
         """Nomad: Plan.PopUpdate: take back a planned stop (e.g. its replacement found no node)."""
         self.proposed.unstop(alloc)
 
-    def class_eligibility(self, tg: TaskGroup | None = None) -> tuple[dict[str, bool], bool]:
+    def class_eligibility(self) -> tuple[dict[str, bool], bool]:
         """Nomad: EvalEligibility.GetClasses and HasEscaped, for a blocked eval.
 
         Computed class -> whether it was eligible, over every node the evaluation's selects
-        visited (the verdicts are per evaluation, so `tg` is accepted but not needed).
+        visited (the verdicts are per evaluation, not per group).
         """
         return self.eligibility.class_eligibility(), self.eligibility.has_escaped()
 
@@ -164,7 +131,7 @@ class _StackBase:
 
     # -- groups ------------------------------------------------------------------------------
 
-    def _group(self, tg: TaskGroup) -> _Group:
+    def _group(self, tg: TaskGroup) -> GroupInputs:
         """The group's inputs. Like Nomad, property sets and spread info are built once per group
         name and job; the rest follows the TaskGroup object passed to each select."""
         g = self.groups.get(tg.name)
@@ -177,35 +144,21 @@ class _StackBase:
             g = self.groups[tg.name] = fresh
         return g
 
-    def _build_group(self, tg: TaskGroup) -> _Group:
+    def _build_group(self, tg: TaskGroup) -> GroupInputs:
         g = self._group_inputs(tg)
-        job = self.job
-        g.property_sets = self.job_property_sets + distinct_property_sets(self.cache, self.table, tg.constraints, tg.name)
-        for ps in g.property_sets[len(self.job_property_sets):]:
+        self.sum_spread_weights += add_group_sets(g, self.cache, self.table, self.job, self.job_property_sets, self.system)
+        for ps in g.property_sets[len(self.job_property_sets):] + g.spread_sets:
             self.proposed.watch(ps)
-        if not self.system:
-            g.spread_sets = spread_sets(self.cache, self.table, list(job.spreads) + list(tg.spreads), tg.name)
-            g.spread_infos, added = spread_infos(job, tg)
-            self.sum_spread_weights += added  # Nomad adds every group's weights to one sum
-            for ps in g.spread_sets:
-                self.proposed.watch(ps)
         return g
 
-    def _group_inputs(self, tg: TaskGroup) -> _Group:
-        job = self.job
-        if job is None:
+    def _group_inputs(self, tg: TaskGroup) -> GroupInputs:
+        if self.job is None:
             raise RuntimeError("set_job must be called before select")
-        distinct = "job" if distinct_hosts_enabled(job.constraints) else "group" if distinct_hosts_enabled(tg.constraints) else ""
-        affinities = [] if self.system else group_affinities(job, tg)
-        return _Group(
-            tg, self.cache.group(self.table, job, tg), np.array(group_ask(tg), dtype=np.float64), port_ask(tg),
-            tg.count if tg.count is not None else 1, "" if self.system else distinct, [],
-            affinity_scores(self.cache, self.table, affinities) if affinities else None, [], {},
-        )
+        return group_inputs(self.cache, self.table, self.job, tg, self.system)
 
     # -- one chunk through the plan-dependent stages, in Nomad's order -------------------------
 
-    def _evaluate(self, g: _Group, rows: np.ndarray, lowest: float, penalty: np.ndarray, reasons: ReasonCodes) -> ChunkResult:
+    def _evaluate(self, g: GroupInputs, rows: np.ndarray, lowest: float, penalty: np.ndarray, reasons: ReasonCodes) -> ChunkResult:
         chunk_rows = rows
         status = np.zeros(len(rows), dtype=np.int8)  # RANKED
         reason = np.full(len(rows), -1, dtype=np.int32)
@@ -220,7 +173,9 @@ class _StackBase:
                 _mark(status, reason, live[j], FILTERED, reasons.code(text))
         # BinPackIterator: ports first (NetworkIndex.AssignPorts), then AllocsFit.
         if g.ports:
-            self._check_ports(g, rows, status, reason, reasons)
+            live = np.flatnonzero(status == RANKED)
+            for j, error in self.proposed.ports.failures(rows[live], self.cache.dynamic_span(self.table), g.ports):
+                _mark(status, reason, live[j], EXHAUSTED, reasons.code(f"network: {error}"))
         used_after = self.proposed.used[rows]
         used_after += g.ask
         cap = self.table.cap[rows]
@@ -234,23 +189,8 @@ class _StackBase:
         scores, lowest_after = self._score(g, rows, used_after, cap, lowest, penalty)
         return ChunkResult(chunk_rows, status, reason, ranked, scores, lowest_after)
 
-    def _check_ports(self, g: _Group, rows: np.ndarray, status: np.ndarray, reason: np.ndarray, reasons: ReasonCodes) -> None:
-        used_of, ask = self.proposed.ports.used, g.ports
-        live = np.flatnonzero(status == RANKED)
-        if ask.reserved:
-            doubtful = live.tolist()
-        else:  # fast accept: more free dynamic ports than asked
-            sizes = np.array(self.proposed.ports.sizes(rows[live].tolist()), dtype=np.int64)
-            doubtful = live[sizes + len(ask.dynamic) > self.cache.dynamic_span(self.table)[rows[live]]].tolist()
-        for j in doubtful:
-            row = int(rows[j])
-            node = self.table.nodes[row]
-            error = check_ports(used_of(row), node.min_dynamic_port, node.max_dynamic_port, ask)
-            if error is not None:
-                _mark(status, reason, j, EXHAUSTED, reasons.code(f"network: {error}"))
-
     def _score(
-        self, g: _Group, rows: np.ndarray, used_after: np.ndarray, cap: np.ndarray, lowest: float, penalty: np.ndarray
+        self, g: GroupInputs, rows: np.ndarray, used_after: np.ndarray, cap: np.ndarray, lowest: float, penalty: np.ndarray
     ) -> tuple[ChunkScores, np.ndarray | None]:
         # BinPack fitness, JobAntiAffinity, NodeReschedulingPenalty, NodeAffinity, Spread, then
         # ScoreNormalization (preemption scoring never applies: nothing is preempted).
@@ -274,7 +214,7 @@ class _StackBase:
 
     # -- one select: scan, limit, max score, metrics -------------------------------------------
 
-    def _positions(self, g: _Group, order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _positions(self, g: GroupInputs, order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per position of `order`: the static fail codes, the feasible and the infeasible positions."""
         fail = g.static.fail[order]
         if g.static.all_feasible:
@@ -288,7 +228,7 @@ class _StackBase:
         return np.array(sorted(index[i] for i in node_ids if i in index), dtype=np.int64)
 
     def _run(
-        self, g: _Group, order: np.ndarray, start: int, limit: int, penalty: np.ndarray,
+        self, g: GroupInputs, order: np.ndarray, start: int, limit: int, penalty: np.ndarray,
         positions: tuple[np.ndarray, np.ndarray, np.ndarray],
     ) -> tuple[RankedNode | None, AllocMetric, int]:
         """Nomad: GenericStack.Select from Reset to MaxScore, over `order` starting at `start`."""
@@ -304,12 +244,7 @@ class _StackBase:
         best = limit_select(scan, limit)
         count = scan.consumed()
         self.lowest_spread_boost = scan.lowest
-        self.eligibility.observe(g.tg.name, g.static, order, start, count)
-        metric = self._new_metric(count)
-        if len(infeasible):
-            positions = visited(infeasible, start, count, len(order))
-            if len(positions):
-                self._static_metrics(metric, g, order, fail, positions)
+        metric = self._visit_metric(g, order, start, count, fail, infeasible)
         scan_metrics(metric, scan, count, reasons, self.table)
         return (self._ranked(g, best) if best is not None else None), metric, count
 
@@ -319,19 +254,28 @@ class _StackBase:
             node_pool=self.job.node_pool if self.job is not None else "", nodes_available=dict(self.nodes_available),
         )
 
-    def _static_metrics(self, metric: AllocMetric, g: _Group, order: np.ndarray, fail: np.ndarray, positions: np.ndarray) -> None:
-        """Nomad: FeasibilityWrapper's FilterNode calls for the statically infeasible nodes visited."""
-        rows = order[positions]
-        ineligible = len(g.static.reasons) + 1
-        codes = self.eligibility.filter_reasons(g.tg.name, fail[positions], g.static.stage[rows], rows, ineligible)
-        metric.nodes_filtered += len(rows)
-        tally(metric.constraint_filtered, codes - 1, g.static.reasons + [FILTER_CLASS_INELIGIBLE])
-        tally_classes(metric.class_filtered, self.table, rows)
+    def _visit_metric(
+        self, g: GroupInputs, order: np.ndarray, start: int, count: int, fail: np.ndarray, infeasible: np.ndarray
+    ) -> AllocMetric:
+        """The select's metric for the `count` nodes visited from `start` (the scan's part follows):
+        class eligibility observed, and the statically infeasible nodes among them filtered
+        (Nomad: FeasibilityWrapper's FilterNode calls)."""
+        self.eligibility.observe(g.tg.name, g.static, order, start, count)
+        metric = self._new_metric(count)
+        positions = visited(infeasible, start, count, len(order)) if len(infeasible) else infeasible
+        if len(positions):
+            rows = order[positions]
+            ineligible = len(g.static.reasons) + 1
+            codes = self.eligibility.filter_reasons(g.tg.name, fail[positions], g.static.stage[rows], rows, ineligible)
+            metric.nodes_filtered += len(rows)
+            tally(metric.constraint_filtered, codes - 1, g.static.reasons + [FILTER_CLASS_INELIGIBLE])
+            tally_classes(metric.class_filtered, self.table, rows)
+        return metric
 
-    def _ranked(self, g: _Group, option: Option) -> RankedNode:
+    def _ranked(self, g: GroupInputs, option: Option) -> RankedNode:
         return self._ranked_node(g, option.row, option.final_score, option.chunk.scores.node_scores(option.k))
 
-    def _ranked_node(self, g: _Group, row: int, final_score: float, scores: dict[str, float]) -> RankedNode:
+    def _ranked_node(self, g: GroupInputs, row: int, final_score: float, scores: dict[str, float]) -> RankedNode:
         node = self.table.nodes[row]
         ports: list[tuple[str, int]] = []
         if g.ports:
@@ -423,7 +367,7 @@ class GenericStack(_StackBase):
         return option, metric
 
     def _cached_run(
-        self, g: _Group, start: int, penalty: np.ndarray, positions: tuple[np.ndarray, np.ndarray, np.ndarray]
+        self, g: GroupInputs, start: int, penalty: np.ndarray, positions: tuple[np.ndarray, np.ndarray, np.ndarray]
     ) -> tuple[RankedNode | None, AllocMetric, int] | None:
         """`_run` over the group's scan cache (see scan_cache.py), when the stages allow it."""
         if g.property_sets or g.spread_sets or self.policy is not None or len(penalty) or self.limit > self.fast_scan_limit:
@@ -438,17 +382,11 @@ class GenericStack(_StackBase):
         result = cache.scan(start, self.limit)
         if result is None:
             return None
-        order, count = self.order, result.count
-        self.eligibility.observe(g.tg.name, g.static, order, start, count)
-        metric = self._new_metric(count)
         fail, _, infeasible = positions
-        if len(infeasible):
-            seen = visited(infeasible, start, count, len(order))
-            if len(seen):
-                self._static_metrics(metric, g, order, fail, seen)
+        metric = self._visit_metric(g, self.order, start, result.count, fail, infeasible)
         cache.fill_metric(metric, result, self.limit + MAX_SKIP + 1, self.table)
         best = result.best
-        return self._ranked_node(g, cache.row_list[best], cache.final[best], cache.node_scores(best)), metric, count
+        return self._ranked_node(g, cache.row_list[best], cache.final[best], cache.node_scores(best)), metric, result.count
 
     def select_on_node(
         self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None
@@ -465,11 +403,6 @@ class SystemStack(_StackBase):
     """
 
     system = True
-
-    def __init__(
-        self, table: NodeTable, rng: np.random.Generator, algorithm: str = "binpack", cache: FeasibilityCache | None = None
-    ) -> None:
-        super().__init__(table, rng, algorithm, cache)
 
     def select_on_node(
         self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None

@@ -16,17 +16,20 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import replace
 
+from sim.node_table import NodeTable
+from sim.scheduler.feasible import candidate_rows
 from sim.scheduler.generic import (
     SchedulerEnv,
     SchedulerOutcome,
+    adjust_queued,
     blocked_eval,
     count_failures,
     mark_lost_stopped_allocs,
     progress_made,
     tainted_nodes,
 )
-from sim.scheduler.rank import exhaust_resources
-from sim.scheduler.stack import SystemStack, candidate_rows, group_ask
+from sim.scheduler.rank import exhaust_resources, group_ask
+from sim.scheduler.stack import RankedNode, SystemStack
 from sim.scheduler.system_reconcile import (
     AllocTuple,
     NodeReconcileResult,
@@ -106,7 +109,7 @@ class SystemScheduler:
             plan.annotations = round_.desired
         result = yield plan
         self.plan_result, self.last_plan = result, plan
-        self.placed += round_.adjust_queued(result)
+        self.placed += adjust_queued(result, round_.new_alloc_ids, round_.queued)
         if result.refresh_index:
             self.snapshot_index = result.refresh_index
             return False
@@ -205,6 +208,7 @@ class _SystemRound:
 
     @property
     def sysbatch(self) -> bool:
+        """Whether the eval is a sysbatch job's."""
         return self.sched.sysbatch
 
     def _stops(self, diff: NodeReconcileResult) -> None:
@@ -312,7 +316,7 @@ class _SystemRound:
         self.failed_tg_allocs[name] = metric
         self.sched.add_blocked(self, self.senv.state.node_by_id(t.node_id))
 
-    def _place(self, t: AllocTuple, option, metric: AllocMetric) -> None:
+    def _place(self, t: AllocTuple, option: RankedNode, metric: AllocMetric) -> None:
         job, tg = self.job, t.task_group
         cpu, mem, disk = group_ask(tg)
         alloc = Allocation(
@@ -326,19 +330,8 @@ class _SystemRound:
         self.plan.append_alloc(alloc)
         self.new_alloc_ids.add(alloc.id)
 
-    def adjust_queued(self, result: PlanResult) -> int:
-        """Nomad: adjustQueuedAllocations."""
-        placed = 0
-        for allocs in result.node_allocation.values():
-            for alloc in allocs:
-                if alloc.id in self.new_alloc_ids:
-                    placed += 1
-                    if alloc.task_group in self.queued:
-                        self.queued[alloc.task_group] -= 1
-        return placed
 
-
-def ready_nodes(table, job: Job) -> tuple[list[Node], set[str], dict[str, int]]:
+def ready_nodes(table: NodeTable, job: Job) -> tuple[list[Node], set[str], dict[str, int]]:
     """Nomad: readyNodesInDCsAndPool: ready nodes in the job's DCs and pool, the pool's nodes
     that are not ready (any DC), and the ready count per DC."""
     rows, by_dc, _ = candidate_rows(table, job)

@@ -253,7 +253,7 @@ def tainted_nodes(
 
 def node_in_any_dc(node: Node, datacenters: Iterable[str]) -> bool:
     """Nomad: Node.IsInAnyDC: datacenter globs where `*` matches any run of characters."""
-    return any(_glob(pattern, node.datacenter) for pattern in datacenters)
+    return any(glob_match(pattern, node.datacenter) for pattern in datacenters)
 
 
 def node_in_pool(node: Node, pool: str) -> bool:
@@ -261,17 +261,14 @@ def node_in_pool(node: Node, pool: str) -> bool:
     return pool == NODE_POOL_ALL or node.node_pool == pool
 
 
-def _glob(pattern: str, subject: str) -> bool:
-    """Nomad uses ryanuber/go-glob: only `*` is special."""
-    if pattern == "*":
-        return True
+def glob_match(pattern: str, subject: str) -> bool:
+    """ryanuber/go-glob as Nomad uses it for datacenters: only `*` is special."""
     parts = pattern.split("*")
     if len(parts) == 1:
         return subject == pattern
     if not subject.startswith(parts[0]) or not subject.endswith(parts[-1]):
         return False
-    pos = len(parts[0])
-    end = len(subject) - len(parts[-1])
+    pos, end = len(parts[0]), len(subject) - len(parts[-1])
     for part in parts[1:-1]:
         found = subject.find(part, pos, end)
         if found < 0:

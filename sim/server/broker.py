@@ -154,10 +154,6 @@ class EvalBroker:
         self._waiters.append(_Waiter(list(types), event))
         return event
 
-    def cancel_dequeue(self, event: simpy.Event) -> None:
-        """Withdraw a waiting dequeue (a worker shutting down); no-op once it fired."""
-        self._waiters = [w for w in self._waiters if w.event is not event]
-
     def _schedule_dispatch(self) -> None:
         """Serve waiters after everything enqueued at this instant (Nomad: EnqueueAll's lock)."""
         self._dispatch_pending = True

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from sim.structs.alloc import Allocation
     from sim.structs.evaluation import Evaluation
     from sim.structs.job import Job
+    from sim.structs.plan import PlanResult
 
 
 @dataclass(slots=True)
@@ -68,11 +69,10 @@ class DeploymentWatcher:
         self.server = server
         self._watches: dict[str, _Watch] = {}
         self.reverted_versions: dict[str, int] = {}  # failed deployment -> stable version re-registered
-        server.plan_watchers.append(self)
 
     # -- inputs -----------------------------------------------------------------------------
 
-    def on_plan_applied(self, plan, result, placed, stopped) -> None:
+    def on_plan_applied(self, result: PlanResult, placed: list[Allocation]) -> None:
         """A plan may have created, finished or placed into deployments: follow their deadlines."""
         ids = {a.deployment_id for a in placed if a.deployment_id}
         ids.update(u.deployment_id for u in result.deployment_updates)
@@ -261,11 +261,7 @@ class DeploymentWatcher:
             return self._create(evals, index)
         self.reverted_versions[dep.id] = stable.version  # Nomad: RevertedJobVersion
         job.submit_time = server.unix_nanos()
-        index = server.state.upsert_job(job, evals=evals)
-        server.after_job_write(job)
-        for ev in evals:
-            server.enqueue_created(ev)
-        return index
+        return server.write_job(job, evals)
 
     def _latest_stable(self, dep: Deployment) -> Job | None:
         """Nomad: latestStableJob: the newest tracked version marked stable."""

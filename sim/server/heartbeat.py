@@ -6,8 +6,8 @@ by cluster size, plus Nomad's random stagger of up to one TTL) and a phase, both
 node fails at t, its last heartbeat is the latest phase + k·period before t, and the server marks
 it `down` one period plus `heartbeat_grace` after that heartbeat: a single timer per failure.
 
-Wiring: `Heartbeats(server, rng=None)`; `rng` defaults to `server.rngs["heartbeat"]`. Status
-changes go through `server.node_endpoint.set_node_status`.
+Wiring: `Heartbeats(server)` draws from `server.rngs["heartbeat"]`. Status changes go through
+`server.node_endpoint.set_node_status`.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ MAX_HEARTBEATS_PER_SECOND = 50.0  # Nomad: config.MaxHeartbeatsPerSecond
 class Heartbeats:
     """Nomad: nomad/heartbeat.go, nodeHeartbeater (one timer per failed node)."""
 
-    def __init__(self, server: Server, rng: np.random.Generator | None = None):
+    def __init__(self, server: Server):
         self.server = server
-        self.rng = rng if rng is not None else server.rngs["heartbeat"]
+        self.rng: np.random.Generator = server.rngs["heartbeat"]
         self._rhythm: dict[str, tuple[float, float]] = {}  # node -> (period, phase)
         self._armed: dict[str, int] = {}                    # failed node -> timer generation
         self._gen = 0

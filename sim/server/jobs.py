@@ -88,10 +88,8 @@ class JobEndpoint:
             return WriteResult(ev.id, index, existing.modify_index, index)
         job.submit_time = server.unix_nanos()
         job.stable = False
-        index = server.state.upsert_job(job, evals=[ev] if ev else None)
-        server.after_job_write(job)
+        index = server.write_job(job, [ev] if ev else [])
         if ev is not None:
-            server.enqueue_created(ev)
             return WriteResult(ev.id, index, index, index)
         return WriteResult(job_modify_index=index, index=index)
 

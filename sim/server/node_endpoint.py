@@ -6,8 +6,7 @@ when a client frees capacity or a node becomes usable). Each call is one state w
 the evaluations it implies (Nomad commits both in one Raft entry; here they take two indexes).
 
 Wiring: `NodeEndpoint(server)`; the server must offer `state`, `env`, `blocked`, `new_eval`,
-`create_evals`, and optionally `drainer` (drain start/stop) and `deployment_watcher`
-(`on_alloc_health(allocs)`).
+`create_evals`, `drainer` (drain start/stop) and `deployment_watcher` (`on_alloc_health(allocs)`).
 """
 
 from __future__ import annotations
@@ -38,6 +37,7 @@ from sim.structs.node import Node
 
 if TYPE_CHECKING:
     from sim.server.server import Server
+    from sim.structs.job import Job
 
 # Terminal allocs older than this are treated as garbage collected (Nomad: EvalGCThreshold 1h):
 # they no longer pull their job into a node's evaluations.
@@ -86,9 +86,8 @@ class NodeEndpoint:
         self._unblock_freed(freed, index)
         if evals:
             self.server.create_evals(list(evals.values()))
-        watcher = getattr(self.server, "deployment_watcher", None)
-        if health and watcher is not None:
-            watcher.on_alloc_health(health)
+        if health:
+            self.server.deployment_watcher.on_alloc_health(health)
         return index
 
     def _followup_eval(self, alloc: Allocation, new_status: str, evals: dict[tuple[str, str], Evaluation]) -> None:
@@ -148,7 +147,7 @@ class NodeEndpoint:
             self.server.create_evals(evals)
         return evals
 
-    def _node_eval(self, job: Any, node_id: str, node_index: int) -> Evaluation:
+    def _node_eval(self, job: Job, node_id: str, node_index: int) -> Evaluation:
         return self.server.new_eval(job, TRIGGER_NODE_UPDATE, node_id=node_id, node_modify_index=node_index)
 
     def _node(self, node_id: str) -> Node:
@@ -198,19 +197,16 @@ class NodeEndpoint:
         stopping a drain keeps it ineligible unless `mark_eligible`.
         """
         node = self._node(node_id)
-        drainer = getattr(self.server, "drainer", None)
         if drain:
             self.server.state.update_node(node_id, drain=True, scheduling_eligibility=NODE_INELIGIBLE)
-            if drainer is not None:
-                drainer.start(node_id, deadline)
+            self.server.drainer.start(node_id, deadline)
             return []
         was_ineligible = node.scheduling_eligibility == NODE_INELIGIBLE
         changes: dict[str, Any] = {"drain": False}
         if mark_eligible:
             changes["scheduling_eligibility"] = NODE_ELIGIBLE
         index = self.server.state.update_node(node_id, **changes)
-        if drainer is not None:
-            drainer.stop(node_id)
+        self.server.drainer.stop(node_id)
         if not (mark_eligible and was_ineligible):
             return []
         self.server.blocked.unblock(node.computed_class, index)

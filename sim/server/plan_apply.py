@@ -50,8 +50,7 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
     free = table.cap[row] - table.used[row]
     cpu, mem, disk = float(free[0]), float(free[1]), float(free[2])
     ports = set(table.used_ports[row])
-    for stopping in plan.node_update.get(node_id, []) + [a for a in existing if a is not None]:
-        current = state.alloc_by_id(stopping.id)
+    for current in [state.alloc_by_id(a.id) for a in plan.node_update.get(node_id, [])] + existing:
         if current is not None and not current.terminal():
             cpu, mem, disk = cpu + current.cpu, mem + current.memory_mb, disk + current.disk_mb
             ports.difference_update(p for _, p in current.ports)

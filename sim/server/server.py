@@ -14,8 +14,16 @@ import numpy as np
 import simpy
 
 from sim.metrics import Recorder
+from sim.server.blocked import BlockedEvals
+from sim.server.broker import EvalBroker
 from sim.server.config import ControlPlaneConfig
+from sim.server.deployments import DeploymentWatcher
+from sim.server.jobs import JobEndpoint
+from sim.server.periodic import PeriodicDispatcher
+from sim.server.plan_apply import PlanQueue
+from sim.server.worker import Worker
 from sim.state import StateStore
+from sim.structs.alloc import Allocation
 from sim.structs.consts import (
     EVAL_STATUS_BLOCKED,
     EVAL_STATUS_CANCELLED,
@@ -26,10 +34,13 @@ from sim.structs.consts import (
 from sim.structs.evaluation import Evaluation
 from sim.structs.ids import IdGenerator
 from sim.structs.job import Job
+from sim.structs.plan import Plan, PlanResult
 
 if TYPE_CHECKING:
-    from sim.server.blocked import BlockedEvals
-    from sim.server.broker import EvalBroker
+    from sim.client import Clients
+    from sim.server.drainer import Drainer
+    from sim.server.heartbeat import Heartbeats
+    from sim.server.node_endpoint import NodeEndpoint
 
 
 class Server:
@@ -38,11 +49,6 @@ class Server:
     def __init__(self, env: simpy.Environment, state: StateStore, config: ControlPlaneConfig,
                  rngs: dict[str, np.random.Generator], recorder: Recorder, start_unix: float = 0.0,
                  policy: object = None):
-        from sim.server.blocked import BlockedEvals
-        from sim.server.broker import EvalBroker
-        from sim.server.jobs import JobEndpoint
-        from sim.server.plan_apply import PlanQueue
-
         self.env = env
         self.state = state
         self.config = config
@@ -55,19 +61,18 @@ class Server:
         self.blocked: BlockedEvals = BlockedEvals(env, self.broker, config)
         self.plan_queue = PlanQueue(env, state, config.plan_apply_latency, self._on_plan_applied)
         self.jobs = JobEndpoint(self)
-        self.clients = None  # set by the simulation once the client nodes exist
-        self.job_watchers: list = []  # objects with on_job(job, purged) (periodic dispatcher, ...)
-        self.plan_watchers: list = []  # objects with on_plan_applied(plan, result, placed, stopped)
-        self.workers = []
-        from sim.server.deployments import DeploymentWatcher
-
+        # Set by the simulation once the client nodes exist (sim.simulation.Simulation._start_clients).
+        self.clients: Clients | None = None
+        self.node_endpoint: NodeEndpoint
+        self.heartbeats: Heartbeats
+        self.drainer: Drainer
+        self.workers: list[Worker] = []
         self.deployment_watcher = DeploymentWatcher(self)
-        self.periodic = _periodic_dispatcher(self)
+        self.periodic = PeriodicDispatcher(self)
+        self.job_watchers: list = [self.periodic]  # objects with on_job(job, purged); the recorder joins
 
     def start_workers(self) -> None:
         """Start the configured number of scheduler workers."""
-        from sim.server.worker import Worker
-
         self.workers = [Worker(self, f"worker-{i}") for i in range(self.config.num_schedulers)]
 
     # -- time -------------------------------------------------------------------------------
@@ -124,14 +129,25 @@ class Server:
         self.recorder.eval_done(ev, self.env.now)
         self.create_evals([follow])
 
-    # -- hooks ------------------------------------------------------------------------------
+    # -- jobs and hooks ---------------------------------------------------------------------
+
+    def write_job(self, job: Job, evals: list[Evaluation]) -> int:
+        """Write a new job version with its evals in one write, tell the job watchers, then enqueue
+        the evals. Returns the write's index."""
+        index = self.state.upsert_job(job, evals=evals)
+        self.after_job_write(job)
+        for ev in evals:
+            self.enqueue_created(ev)
+        return index
 
     def after_job_write(self, job: Job, purged: bool = False) -> None:
         """Tell the job watchers (periodic dispatcher, ...) that a job changed."""
         for watcher in self.job_watchers:
             watcher.on_job(job, purged)
 
-    def _on_plan_applied(self, plan, result, placed, stopped) -> None:
+    def _on_plan_applied(self, plan: Plan, result: PlanResult, placed: list[Allocation],
+                         stopped: list[Allocation]) -> None:
+        """After a plan's commit: record it, then tell the clients and the deployment watcher."""
         ev = self.state.eval_by_id(plan.eval_id)
         fresh = [a for a in placed if a.create_index == a.modify_index]
         if ev is not None:
@@ -147,21 +163,7 @@ class Server:
                                   alloc.client_status, alloc.desired_status)
         if self.clients is not None:
             self.clients.on_plan_applied(placed, stopped)
-        for watcher in self.plan_watchers:
-            watcher.on_plan_applied(plan, result, placed, stopped)
-
-
-def _periodic_dispatcher(server: Server):
-    """The periodic launcher (sim.server.periodic), registered as a job watcher."""
-    try:
-        from sim.server.periodic import PeriodicDispatcher
-    except ModuleNotFoundError as err:
-        if err.name != "sim.server.periodic":
-            raise
-        return None
-    dispatcher = PeriodicDispatcher(server)
-    server.job_watchers.append(dispatcher)
-    return dispatcher
+        self.deployment_watcher.on_plan_applied(result, placed)
 
 
 def _stub_job(ev: Evaluation) -> Job:

@@ -56,6 +56,7 @@ _ZERO_RESCHEDULE = {
 DEFAULT_KILL_TIMEOUT = 5 * _S
 DEFAULT_CPU, DEFAULT_MEMORY_MB, DEFAULT_DISK_MB = 100, 300, 300
 DEFAULT_WEIGHT = 50
+DEFAULT_LOG_CONFIG = {"max_files": 10, "max_file_size_mb": 10}
 
 
 def canonicalize(job: J.Job) -> None:
@@ -133,6 +134,7 @@ def _agent_job(job: J.Job) -> None:
 
 
 def _default_weights(items: list) -> None:
+    """Affinities and spreads without a weight get Nomad's default, 50."""
     for item in items:
         if item.weight is None:
             item.weight = DEFAULT_WEIGHT
@@ -167,6 +169,7 @@ def _api_group(job: J.Job, tg: J.TaskGroup) -> None:
 
 
 def _api_group_update(job: J.Job, tg: J.TaskGroup) -> None:
+    """The group's update block: merged over the job's (kept only if it sets something)."""
     if job.update is not None and tg.update is not None:
         tg.update = _merge(job.update, tg.update, DEFAULT_UPDATE)
     elif job.update is not None and not _update_empty(job.update):
@@ -183,6 +186,7 @@ def _reschedule_defaults(job_type: str) -> dict[str, Any]:
 
 
 def _api_group_reschedule(job: J.Job, tg: J.TaskGroup) -> None:
+    """The group's reschedule policy: merged over the job's, defaulted by job type."""
     defaults = _reschedule_defaults(job.type)
     tg.reschedule_policy = _merge_from_job(job.reschedule, tg.reschedule_policy, defaults)
     if tg.reschedule_policy is None and job.type not in (C.JOB_TYPE_SYSTEM, C.JOB_TYPE_SYSBATCH):
@@ -192,6 +196,7 @@ def _api_group_reschedule(job: J.Job, tg: J.TaskGroup) -> None:
 
 
 def _api_group_migrate(job: J.Job, tg: J.TaskGroup) -> None:
+    """The group's migrate block: merged over the job's; service jobs always get one."""
     tg.migrate = _merge_from_job(job.migrate, tg.migrate, DEFAULT_MIGRATE)
     if tg.migrate is None and job.type == C.JOB_TYPE_SERVICE:
         tg.migrate = J.MigrateStrategy(**DEFAULT_MIGRATE)
@@ -211,8 +216,8 @@ def _api_task(job: J.Job, tg: J.TaskGroup, task: J.Task) -> None:
     if res.memory_mb is None:
         res.memory_mb = DEFAULT_MEMORY_MB
     if task.log_config is None:
-        task.log_config = J.LogConfig(max_files=10, max_file_size_mb=10)
-    _fill(task.log_config, {"max_files": 10, "max_file_size_mb": 10})
+        task.log_config = J.LogConfig(**DEFAULT_LOG_CONFIG)
+    _fill(task.log_config, DEFAULT_LOG_CONFIG)
     _default_weights(task.affinities)
     _default_services(task.services, f"{job.name}-{tg.name}-{task.name}")
     group_rp = tg.restart_policy

@@ -2,12 +2,8 @@
 
 Owns `job_diff` (Nomad: nomad/structs/diff.go, Job.Diff) over jobs in Nomad's JSON form
 (PascalCase dicts, as the codec emits them) and `annotate_diff` (Nomad: scheduler/annotate.go).
-Nomad flattens Go structs by reflection; here `_SCHEMA` lists, per Nomad struct, the primitive
-non-pointer fields with their Go kind (so a dict missing a key diffs as Nomad's zero-valued field
-would) and the string maps that flatten to `Name[key]`. Pointers, slices and nested structs are
-never primitive fields; they become object diffs exactly where diff.go makes them. Values render
-as Go's `%v`: ints "10", bools "true", durations in ns, and numbers inside free-form maps (task
-Config, scaling Policy) as the float64s Nomad decodes them to ("8080", "1e+06").
+The flattening, field diffs and generic object diffs they are built from live in
+`sim.structs.diff_fields`; this module says which blocks diff how, as diff.go does.
 
 Not diffed (as in Nomad): Spreads, task Lifecycle. Not implemented: Consul Connect blocks,
 Multiregion and the job UI block (absent from simulated jobs).
@@ -15,314 +11,35 @@ Multiregion and the job UI block (absent from simulated jobs).
 
 from __future__ import annotations
 
-import json
-import math
-from decimal import Decimal
-from functools import cmp_to_key
+from sim.structs.diff_fields import (
+    change_type,
+    content_key,
+    diffs_by_key,
+    diffs_by_position,
+    field_diffs,
+    flatten,
+    flatten_any,
+    map_diff,
+    object_diff,
+    object_record,
+    primitive_diff,
+    primitive_flat_diff,
+    primitive_set_diff,
+    same,
+    sort_by_name,
+    sort_objects,
+    string_set_diff,
+    with_objects,
+)
 
-_RANK = {"Edited": 0, "Added": 1, "Deleted": 2, "None": 3}
 _JOB_FILTER = ("ID", "Status", "StatusDescription", "Version", "Stable", "CreateIndex",
                "ModifyIndex", "JobModifyIndex", "Update", "SubmitTime", "NomadTokenID", "VaultToken")
 _UPDATE_KEYS = (("Ignore", "ignore"), ("Place", "create"), ("Migrate", "migrate"),
                 ("Stop", "destroy"), ("Canary", "canary"), ("InPlaceUpdate", "in-place update"),
                 ("DestructiveUpdate", "create/destroy update"))
 
-# Per Nomad struct: "Field:kind ..." (kind b=bool, i=int/duration, p=pointer scalar in a full
-# flatten, default string) | string-map fields. Mirrors nomad/structs at the studied commit.
-_RAW_SCHEMA = {
-    "Job": ("Stop:b Region Namespace ID ParentID Name Type Priority:i AllAtOnce:b NodePool "
-            "Dispatched:b DispatchIdempotencyToken ConsulNamespace VaultNamespace NomadTokenID "
-            "Status StatusDescription Stable:b Version:i SubmitTime:i CreateIndex:i ModifyIndex:i "
-            "JobModifyIndex:i", "Meta"),
-    "TaskGroup": ("Name Count:i PreventRescheduleOnLost:b", "Meta"),
-    "Task": ("Name Driver User KillTimeout:i Leader:b ShutdownDelay:i KillSignal Kind", "Env Meta"),
-    "Constraint": ("LTarget RTarget Operand", ""),
-    "Affinity": ("LTarget RTarget Operand Weight:i", ""),
-    "RestartPolicy": ("Attempts:i Interval:i Delay:i Mode RenderTemplates:b", ""),
-    "ReschedulePolicy": ("Attempts:i Interval:i Delay:i DelayFunction MaxDelay:i Unlimited:b", ""),
-    "Migrate": ("MaxParallel:i HealthCheck MinHealthyTime:i HealthyDeadline:i", ""),
-    "EphemeralDisk": ("Sticky:b SizeMB:i Migrate:b", ""),
-    "Update": ("Stagger:i MaxParallel:i HealthCheck MinHealthyTime:i HealthyDeadline:i "
-               "ProgressDeadline:i AutoRevert:b AutoPromote:b Canary:i", ""),
-    "Consul": ("Namespace Cluster Partition", ""),
-    "Disconnect": ("LostAfter:i StopOnClientAfter:p Replace:p Reconcile", ""),
-    "LogConfig": ("MaxFiles:i MaxFileSizeMB:i Disabled:b", ""),
-    "DispatchPayload": ("File", ""),
-    "Artifact": ("GetterSource GetterMode GetterInsecure:b RelativeDest Chown:b",
-                 "GetterOptions GetterHeaders"),
-    "Resources": ("CPU:i Cores:i MemoryMB:i MemoryMaxMB:i DiskMB:i IOPS:i SecretsMB:i", ""),
-    "Network": ("Mode Device CIDR IP Hostname MBits:i", ""),
-    "Port": ("Label Value:i To:i HostNetwork IgnoreCollision:b", ""),
-    "Device": ("Name Count:i", ""),
-    "NUMA": ("Affinity", ""),
-    "Service": ("Name TaskName PortLabel AddressMode Address EnableTagOverride:b Namespace "
-                "OnUpdate Provider Cluster Kind", "Meta CanaryMeta TaggedAddresses"),
-    "Check": ("Name Type Command Path Protocol PortLabel Expose:b AddressMode Interval:i "
-              "Timeout:i InitialStatus Notes TLSServerName TLSSkipVerify:b Method GRPCService "
-              "GRPCUseTLS:b TaskName SuccessBeforePassing:i FailuresBeforeCritical:i "
-              "FailuresBeforeWarning:i Body OnUpdate", ""),
-    "CheckRestart": ("Limit:i Grace:i IgnoreWarnings:b", ""),
-    "Vault": ("Role Namespace Cluster Env:b DisableFile:b ChangeMode ChangeSignal "
-              "AllowTokenExpiration:b", ""),
-    "Template": ("SourcePath DestPath EmbeddedTmpl ChangeMode ChangeSignal Once:b Splay:i Perms "
-                 "LeftDelim RightDelim Envvars:b VaultGrace:i ErrMissingKey:b", ""),
-    "Wait": ("Min:p Max:p", ""),
-    "ChangeScript": ("Command Timeout:i FailOnError:b RunOnFirstRender:b", ""),
-    "Identity": ("Name ChangeMode ChangeSignal Env:b File:b Filepath ServiceName TTL:i", ""),
-    "VolumeMount": ("Volume Destination ReadOnly:b PropagationMode SELinuxLabel", ""),
-    "Volume": ("Name Type Source ReadOnly:b Sticky:b AccessMode AttachmentMode PerAlloc:b", ""),
-    "MountOptions": ("FSType", ""),
-    "Periodic": ("Enabled:b Spec SpecType ProhibitOverlap:b TimeZone", ""),
-    "ParameterizedJob": ("Payload", ""),
-    "Scaling": ("ID Type Min:i Max:i Enabled:b CreateIndex:i ModifyIndex:i", "Target"),
-    "Schedule": ("Start End Timezone", ""),
-    "Action": ("Name Command", ""),
-}
-_SCHEMA = {
-    kind: (tuple((f.split(":") + ["s"])[:2] for f in prims.split()), tuple(maps.split()))
-    for kind, (prims, maps) in _RAW_SCHEMA.items()
-}
 
-
-# --- rendering and flattening (Nomad: helper/flatmap) --------------------------------------------
-
-
-def _go_float(x: float) -> str:
-    """Go's %v of a float64: shortest digits, exponent form outside [1e-4, 1e6)."""
-    if math.isinf(x) or math.isnan(x):
-        return "NaN" if math.isnan(x) else ("+Inf" if x > 0 else "-Inf")
-    if x == 0:
-        return "-0" if math.copysign(1, x) < 0 else "0"
-    d = Decimal(repr(x)).normalize()
-    sign, digits, exp = d.as_tuple()
-    point = len(digits) + exp - 1
-    if -4 <= point < 6:
-        return format(d, "f")
-    text = "".join(map(str, digits))
-    mant = text[0] + ("." + text[1:] if len(text) > 1 else "")
-    return f"{'-' if sign else ''}{mant}e{'-' if point < 0 else '+'}{abs(point):02d}"
-
-
-def _scalar(v: object) -> str:
-    """A value inside a free-form map, as Go prints the decoded JSON value."""
-    if v is None:
-        return "nil"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int | float):
-        return _go_float(float(v))
-    return str(v)
-
-
-def _render(v: object, kind: str) -> str:
-    """A struct field of Go kind `kind` as flatmap renders it."""
-    if kind == "b":
-        return "true" if v else "false"
-    if kind == "i":
-        return str(int(v or 0))
-    if kind == "p":
-        return "nil" if v is None else ("true" if v is True else "false" if v is False else str(int(v)))
-    return "" if v is None else str(v)
-
-
-def _flat(obj: dict | None, kind: str, drop: tuple[str, ...] = ()) -> dict[str, str]:
-    """Nomad: helper/flatmap Flatten(obj, drop, true) on a struct: primitives and string maps."""
-    if obj is None:
-        return {}
-    prims, maps = _SCHEMA[kind]
-    out = {name: _render(obj.get(name), k) for name, k in prims}
-    for m in maps:
-        for key, v in (obj.get(m) or {}).items():
-            out[f"{m}[{key}]"] = "" if v is None else str(v)
-    for name in drop:
-        out.pop(name, None)
-    return out
-
-
-def _flat_any(value: object, prefix: str = "", out: dict | None = None) -> dict[str, str]:
-    """Nomad: helper/flatmap Flatten(m, nil, false) on a free-form map (lists as `[i]`)."""
-    out = {} if out is None else out
-    if isinstance(value, dict):
-        for key, v in value.items():
-            _flat_any(v, f"{prefix}[{key}]" if prefix else str(key), out)
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            _flat_any(v, f"{prefix}[{i}]", out)
-    elif prefix or value is not None:
-        out[prefix] = _scalar(value)
-    return out
-
-
-def _prune(x: object) -> object:
-    """x without empty members, so a missing key equals Go's zero value in comparisons."""
-    if isinstance(x, dict):
-        items = ((k, _prune(v)) for k, v in x.items())
-        return {k: v for k, v in items if v not in (None, "", 0, False, [], {})}
-    if isinstance(x, list):
-        return [_prune(v) for v in x]
-    return x
-
-
-def _same(a: object, b: object) -> bool:
-    """reflect.DeepEqual, tolerant of omitted zero-valued keys."""
-    return a is b or _prune(a) == _prune(b)
-
-
-# --- diff records and ordering (Nomad: diff.go FieldDiff/ObjectDiff Less) -----------------------
-
-
-def _fd(kind: str, name: str, old: str, new: str) -> dict:
-    return {"Type": kind, "Name": name, "Old": old, "New": new, "Annotations": None}
-
-
-def _od(kind: str, name: str, fields: list, objects: list | None = None) -> dict:
-    return {"Type": kind, "Name": name, "Fields": fields or None, "Objects": objects or None}
-
-
-def _field(old: str, new: str, name: str, ctx: bool) -> dict | None:
-    """Nomad: diff.go, fieldDiff."""
-    if old == new:
-        return _fd("None", name, old, new) if ctx else None
-    if old == "":
-        return _fd("Added", name, "", new)
-    if new == "":
-        return _fd("Deleted", name, old, "")
-    return _fd("Edited", name, old, new)
-
-
-def _fields(old: dict[str, str], new: dict[str, str], ctx: bool) -> list[dict]:
-    """Nomad: diff.go, fieldDiffs (sorted by name, then old, then new)."""
-    names = list(old) + [k for k in new if k not in old]
-    diffs = [_field(old.get(k, ""), new.get(k, ""), k, ctx) for k in names]
-    return sorted((d for d in diffs if d), key=lambda f: (f["Name"], f["Old"], f["New"]))
-
-
-def _field_less(a: dict, b: dict) -> bool:
-    return (a["Name"], a["Old"], a["New"]) < (b["Name"], b["Old"], b["New"])
-
-
-def _obj_less(a: dict, b: dict) -> bool:
-    """Nomad: diff.go, ObjectDiff.Less."""
-    if a == b:
-        return False
-    if a["Name"] != b["Name"]:
-        return a["Name"] < b["Name"]
-    if a["Type"] != b["Type"]:
-        return _RANK[a["Type"]] < _RANK[b["Type"]]
-    fa, fb, oa, ob = (x or [] for x in (a["Fields"], b["Fields"], a["Objects"], b["Objects"]))
-    if len(fa) != len(fb):
-        return len(fa) < len(fb)
-    if len(oa) != len(ob):
-        return len(oa) < len(ob)
-    return any(_field_less(x, y) for x, y in zip(fa, fb, strict=True)) or any(
-        _obj_less(x, y) for x, y in zip(_sorted(oa), _sorted(ob), strict=True))
-
-
-def _sorted(objects: list) -> list:
-    """Nomad: sort.Sort(ObjectDiffs(...))."""
-    cmp = lambda a, b: -1 if _obj_less(a, b) else (1 if _obj_less(b, a) else 0)  # noqa: E731
-    return sorted((o for o in objects if o), key=cmp_to_key(cmp))
-
-
-# --- generic object diffs ----------------------------------------------------------------------
-
-
-def _typed(old: object, new: object) -> str:
-    return "Added" if old is None else "Deleted" if new is None else "Edited"
-
-
-def _object(old: dict | None, new: dict | None, kind: str, name: str, ctx: bool,
-            drop: tuple[str, ...] = (), fields_ctx: bool | None = None) -> dict | None:
-    """The common shape of diff.go's xxxDiff: nil when equal, typed by which side is nil."""
-    if _same(old, new):
-        return None
-    ctx_f = ctx if fields_ctx is None else fields_ctx
-    return _od(_typed(old, new), name, _fields(_flat(old, kind, drop), _flat(new, kind, drop), ctx_f))
-
-
-def _primitive(old: dict | None, new: dict | None, kind: str, name: str, ctx: bool,
-               drop: tuple[str, ...] = ()) -> dict | None:
-    """Nomad: diff.go, primitiveObjectDiff (type follows the field diffs; nil when unchanged)."""
-    return _primitive_flat(_flat(old, kind, drop), _flat(new, kind, drop), name, ctx)
-
-
-def _primitive_flat(old: dict[str, str], new: dict[str, str], name: str, ctx: bool) -> dict | None:
-    """primitiveObjectDiff on already flattened values."""
-    fields = _fields(old, new, ctx)
-    types = {f["Type"] for f in fields}
-    if "Edited" in types or {"Added", "Deleted"} <= types:
-        return _od("Edited", name, fields)
-    for kind_ in ("Added", "Deleted"):
-        if kind_ in types:
-            return _od(kind_, name, fields)
-    return None
-
-
-def _primitive_set(old: list | None, new: list | None, kind: str, name: str, ctx: bool,
-                   key=None) -> list[dict]:
-    """Nomad: diff.go, primitiveObjectSetDiff (matched by DiffID, else by content)."""
-    def keyed(items: list | None) -> dict:
-        out = {}
-        for o in items or []:
-            out[(key(o) if key else "") or json.dumps(_prune(o), sort_keys=True)] = o
-        return out
-    olds, news = keyed(old), keyed(new)
-    diffs = [_primitive(o, news.get(k), kind, name, ctx) for k, o in olds.items()]
-    diffs += [_primitive(None, n, kind, name, ctx) for k, n in news.items() if k not in olds]
-    return _sorted(diffs)
-
-
-def _string_set(old: list | None, new: list | None, name: str, ctx: bool) -> dict | None:
-    """Nomad: diff.go, stringSetDiff."""
-    olds, news = set(old or []), set(new or [])
-    if olds == news and not ctx:
-        return None
-    fields = [_fd("Deleted", name, k, "") for k in olds - news]
-    fields += [_fd("None", name, k, k) for k in olds & news] if ctx else []
-    fields += [_fd("Added", name, "", k) for k in news - olds]
-    added, removed = bool(news - olds), bool(olds - news)
-    if not (added or removed or fields):
-        return None
-    kind = "Edited" if added and removed else "Added" if added else "Deleted" if removed else "None"
-    return _od(kind, name, sorted(fields, key=lambda f: (f["Name"], f["Old"], f["New"])))
-
-
-def _by_key(old: list | None, new: list | None, key: str, fn, ctx: bool,
-            order=_sorted) -> list[dict]:
-    """Match two lists on a key field; diff matched, deleted then added; sorted."""
-    olds = {o.get(key): o for o in old or []}
-    news = {n.get(key): n for n in new or []}
-    diffs = [fn(o, news.get(k), ctx) for k, o in olds.items()]
-    diffs += [fn(None, n, ctx) for k, n in news.items() if k not in olds]
-    return order([d for d in diffs if d])
-
-
-def _by_position(old: list | None, new: list | None, fn, ctx: bool) -> list[dict]:
-    """Pair two lists by index (Nomad's actionDiffs, volumeMountsDiffs)."""
-    old, new = old or [], new or []
-    pairs = [(old[i] if i < len(old) else None, new[i] if i < len(new) else None)
-             for i in range(max(len(old), len(new)))]
-    return _sorted([fn(o, n, ctx) for o, n in pairs])
-
-
-def _with(diff: dict | None, objects: list) -> dict | None:
-    """Attach child object diffs (dropping nils) to an object diff."""
-    if diff is not None:
-        diff["Objects"] = [o for o in objects if o] or None
-    return diff
-
-
-def _any_map(old: dict | None, new: dict | None, name: str, ctx: bool) -> dict | None:
-    """Nomad: diff.go, configDiff / policyDiff / checkHeaderDiff (free-form maps)."""
-    if _same(old, new):
-        return None
-    kind = "Added" if not old else "Deleted" if not new else "Edited"
-    return _od(kind, name, _fields(_flat_any(old or {}), _flat_any(new or {}), ctx))
-
-
-def _by_name(diffs: list[dict]) -> list[dict]:
-    """TaskGroupDiffs and TaskDiffs sort by name alone."""
-    return sorted(diffs, key=lambda d: d["Name"])
+# --- placement -------------------------------------------------------------------------------------
 
 
 def _constraint_id(c: dict) -> str:
@@ -337,10 +54,10 @@ def _affinity_id(a: dict) -> str:
 
 def _placement(o: dict, n: dict, ctx: bool) -> list[dict]:
     """Constraint and Affinity object diffs, as job, group and task all make them."""
-    return [*_primitive_set(o.get("Constraints"), n.get("Constraints"), "Constraint", "Constraint",
-                            ctx, _constraint_id),
-            *_primitive_set(o.get("Affinities"), n.get("Affinities"), "Affinity", "Affinity",
-                            ctx, _affinity_id)]
+    return [*primitive_set_diff(o.get("Constraints"), n.get("Constraints"), "Constraint",
+                                "Constraint", ctx, _constraint_id),
+            *primitive_set_diff(o.get("Affinities"), n.get("Affinities"), "Affinity", "Affinity",
+                                ctx, _affinity_id)]
 
 
 # --- job, group, task ------------------------------------------------------------------------------
@@ -356,24 +73,31 @@ def job_diff(old: dict | None, new: dict | None, contextual: bool = False) -> di
     if old is not None and new is not None and old.get("ID") != new.get("ID"):
         raise ValueError(f'can not diff jobs with different IDs: "{old.get("ID")}" and "{new.get("ID")}"')
     o, n, ctx = old or {}, new or {}, contextual
-    fields = _fields(_flat(old, "Job", _JOB_FILTER), _flat(new, "Job", _JOB_FILTER), False)
-    dcs = _string_set(o.get("Datacenters"), n.get("Datacenters"), "Datacenters", ctx)
+    fields = field_diffs(flatten(old, "Job", _JOB_FILTER), flatten(new, "Job", _JOB_FILTER), False)
+    dcs = string_set_diff(o.get("Datacenters"), n.get("Datacenters"), "Datacenters", ctx)
     objects = [dcs if dcs and dcs["Type"] != "None" else None, *_placement(o, n, ctx),
                _periodic(o.get("Periodic"), n.get("Periodic"), ctx),
                _parameterized(o.get("ParameterizedJob"), n.get("ParameterizedJob"), ctx)]
     objects = [x for x in objects if x]
-    groups = _by_key(o.get("TaskGroups"), n.get("TaskGroups"), "Name", _group_diff, ctx, _by_name)
-    kind = _typed(old, new) if old is None or new is None else "None"
+    groups = diffs_by_key(o.get("TaskGroups"), n.get("TaskGroups"), "Name", _group_diff, ctx, sort_by_name)
+    kind = change_type(old, new) if old is None or new is None else "None"
     if kind == "None" and any(d["Type"] != "None" for d in fields + objects + groups):
         kind = "Edited"
     return {"Type": kind, "ID": (new or old).get("ID", ""), "Fields": fields or None,
             "Objects": objects or None, "TaskGroups": groups or None}
 
 
+def _member_type(old: dict | None, new: dict | None) -> str:
+    """A group or task diff's type: Added/Deleted by the missing side, else None or Edited."""
+    if old is None or new is None:
+        return change_type(old, new)
+    return "None" if same(old, new) else "Edited"
+
+
 def _group_diff(old: dict | None, new: dict | None, ctx: bool) -> dict:
     """Nomad: nomad/structs/diff.go, TaskGroup.Diff."""
-    kind = _typed(old, new) if old is None or new is None else ("None" if _same(old, new) else "Edited")
-    of, nf = _flat(old, "TaskGroup", ("Name",)), _flat(new, "TaskGroup", ("Name",))
+    kind = _member_type(old, new)
+    of, nf = flatten(old, "TaskGroup", ("Name",)), flatten(new, "TaskGroup", ("Name",))
     if old is not None and new is not None:  # the one pointer field diff.go adds by hand
         for flat, group in ((of, old), (nf, new)):
             delay = group.get("ShutdownDelay")
@@ -381,39 +105,39 @@ def _group_diff(old: dict | None, new: dict | None, ctx: bool) -> dict:
     o, n = old or {}, new or {}
     pairs = lambda key: (o.get(key), n.get(key))  # noqa: E731
     objects = [*_placement(o, n, ctx),
-               _primitive(*pairs("RestartPolicy"), "RestartPolicy", "RestartPolicy", ctx),
-               _primitive(*pairs("Migrate"), "Migrate", "Migrate", ctx),
-               _primitive(*pairs("ReschedulePolicy"), "ReschedulePolicy", "ReschedulePolicy", ctx),
-               _primitive(*pairs("EphemeralDisk"), "EphemeralDisk", "EphemeralDisk", ctx),
-               _primitive(*pairs("Consul"), "Consul", "Consul", ctx),
-               _primitive(*pairs("Update"), "Update", "Update", ctx, ("Stagger",)),
-               _object(*pairs("Disconnect"), "Disconnect", "Disconnect", ctx),
+               primitive_diff(*pairs("RestartPolicy"), "RestartPolicy", "RestartPolicy", ctx),
+               primitive_diff(*pairs("Migrate"), "Migrate", "Migrate", ctx),
+               primitive_diff(*pairs("ReschedulePolicy"), "ReschedulePolicy", "ReschedulePolicy", ctx),
+               primitive_diff(*pairs("EphemeralDisk"), "EphemeralDisk", "EphemeralDisk", ctx),
+               primitive_diff(*pairs("Consul"), "Consul", "Consul", ctx),
+               primitive_diff(*pairs("Update"), "Update", "Update", ctx, ("Stagger",)),
+               object_diff(*pairs("Disconnect"), "Disconnect", "Disconnect", ctx),
                *_networks(*pairs("Networks"), ctx), _scaling(*pairs("Scaling"), ctx),
                *_services(*pairs("Services"), ctx), *_volumes(*pairs("Volumes"), ctx)]
-    tasks = _by_key(o.get("Tasks"), n.get("Tasks"), "Name", _task_diff, ctx, _by_name)
-    return {"Type": kind, "Name": (new or old).get("Name", ""), "Fields": _fields(of, nf, False) or None,
+    tasks = diffs_by_key(o.get("Tasks"), n.get("Tasks"), "Name", _task_diff, ctx, sort_by_name)
+    return {"Type": kind, "Name": (new or old).get("Name", ""), "Fields": field_diffs(of, nf, False) or None,
             "Objects": [x for x in objects if x] or None, "Tasks": tasks or None, "Updates": None}
 
 
 def _task_diff(old: dict | None, new: dict | None, ctx: bool) -> dict:
     """Nomad: nomad/structs/diff.go, Task.Diff."""
-    kind = _typed(old, new) if old is None or new is None else ("None" if _same(old, new) else "Edited")
-    fields = _fields(_flat(old, "Task", ("Name", "Config")), _flat(new, "Task", ("Name", "Config")), False)
+    kind = _member_type(old, new)
+    fields = field_diffs(flatten(old, "Task", ("Name", "Config")), flatten(new, "Task", ("Name", "Config")), False)
     o, n = old or {}, new or {}
     pairs = lambda key: (o.get(key), n.get(key))  # noqa: E731
-    objects = [*_placement(o, n, ctx), _any_map(*pairs("Config"), "Config", ctx),
+    objects = [*_placement(o, n, ctx), map_diff(*pairs("Config"), "Config", ctx),
                _resources(*pairs("Resources"), ctx),
-               _primitive(*pairs("LogConfig"), "LogConfig", "LogConfig", ctx),
-               _primitive(*pairs("DispatchPayload"), "DispatchPayload", "DispatchPayload", ctx),
-               *_primitive_set(*pairs("Artifacts"), "Artifact", "Artifact", ctx,
+               primitive_diff(*pairs("LogConfig"), "LogConfig", "LogConfig", ctx),
+               primitive_diff(*pairs("DispatchPayload"), "DispatchPayload", "DispatchPayload", ctx),
+               *primitive_set_diff(*pairs("Artifacts"), "Artifact", "Artifact", ctx,
                                lambda a: a.get("RelativeDest", "")),
-               *_services(*pairs("Services"), ctx), _object(*pairs("Vault"), "Vault", "Vault", ctx),
-               *_by_key(*pairs("Secrets"), "Name", _secret, ctx),
-               _primitive(*pairs("Consul"), "Consul", "Consul", ctx),
+               *_services(*pairs("Services"), ctx), object_diff(*pairs("Vault"), "Vault", "Vault", ctx),
+               *diffs_by_key(*pairs("Secrets"), "Name", _secret, ctx),
+               primitive_diff(*pairs("Consul"), "Consul", "Consul", ctx),
                *_templates(*pairs("Templates"), ctx), _identity(*pairs("Identity"), ctx),
-               *_by_key(*pairs("Identities"), "Name", _identity, ctx),
-               *_by_position(*pairs("Actions"), _action, ctx),
-               *_by_position(*pairs("VolumeMounts"), _volume_mount, ctx),
+               *diffs_by_key(*pairs("Identities"), "Name", _identity, ctx),
+               *diffs_by_position(*pairs("Actions"), _action, ctx),
+               *diffs_by_position(*pairs("VolumeMounts"), _volume_mount, ctx),
                _schedule(*pairs("Schedule"), ctx)]
     return {"Type": kind, "Name": (new or old).get("Name", ""), "Fields": fields or None,
             "Objects": [x for x in objects if x] or None, "Annotations": None}
@@ -424,25 +148,25 @@ def _task_diff(old: dict | None, new: dict | None, ctx: bool) -> dict:
 
 def _periodic(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, periodicDiff."""
-    specs = _string_set((old or {}).get("Specs"), (new or {}).get("Specs"), "Specs", ctx)
-    return _with(_object(old, new, "Periodic", "Periodic", ctx),
+    specs = string_set_diff((old or {}).get("Specs"), (new or {}).get("Specs"), "Specs", ctx)
+    return with_objects(object_diff(old, new, "Periodic", "Periodic", ctx),
                  [specs if specs and specs["Type"] != "None" else None])
 
 
 def _parameterized(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, parameterizedJobDiff."""
     o, n = old or {}, new or {}
-    return _with(_object(old, new, "ParameterizedJob", "ParameterizedJob", ctx),
-                 [_string_set(o.get("MetaOptional"), n.get("MetaOptional"), "MetaOptional", ctx),
-                  _string_set(o.get("MetaRequired"), n.get("MetaRequired"), "MetaRequired", ctx)])
+    return with_objects(object_diff(old, new, "ParameterizedJob", "ParameterizedJob", ctx),
+                 [string_set_diff(o.get("MetaOptional"), n.get("MetaOptional"), "MetaOptional", ctx),
+                  string_set_diff(o.get("MetaRequired"), n.get("MetaRequired"), "MetaRequired", ctx)])
 
 
 def _scaling(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, scalingDiff (fields never contextual) with its Policy map."""
     drop = ("CreateIndex", "ModifyIndex", "ID", "Type", "Target[Job]", "Target[Group]",
             "Target[Namespace]")
-    diff = _object(old, new, "Scaling", "Scaling", ctx, drop, fields_ctx=False)
-    return _with(diff, [_any_map((old or {}).get("Policy"), (new or {}).get("Policy"), "Policy", False)])
+    diff = object_diff(old, new, "Scaling", "Scaling", ctx, drop, fields_ctx=False)
+    return with_objects(diff, [map_diff((old or {}).get("Policy"), (new or {}).get("Policy"), "Policy", False)])
 
 
 def _volumes(old: dict | None, new: dict | None, ctx: bool) -> list[dict]:
@@ -454,48 +178,47 @@ def _volumes(old: dict | None, new: dict | None, ctx: bool) -> list[dict]:
 def _volume(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, volumeDiff and volumeCSIMountOptionsDiff."""
     om, nm = (old or {}).get("MountOptions"), (new or {}).get("MountOptions")
-    flags = _string_set((om or {}).get("MountFlags"), (nm or {}).get("MountFlags"), "MountFlags", ctx)
-    mount = _with(_object(om, nm, "MountOptions", "MountOptions", ctx), [flags])
-    return _with(_object(old, new, "Volume", "Volume", ctx), [mount])
+    flags = string_set_diff((om or {}).get("MountFlags"), (nm or {}).get("MountFlags"), "MountFlags", ctx)
+    mount = with_objects(object_diff(om, nm, "MountOptions", "MountOptions", ctx), [flags])
+    return with_objects(object_diff(old, new, "Volume", "Volume", ctx), [mount])
 
 
 def _resources(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, Resources.Diff (with networks, devices and NUMA)."""
     o, n = old or {}, new or {}
-    device = lambda a, b, c: _object(a, b, "Device", "Device", c)  # noqa: E731
-    return _with(_object(old, new, "Resources", "Resources", ctx),
+    device = lambda a, b, c: object_diff(a, b, "Device", "Device", c)  # noqa: E731
+    return with_objects(object_diff(old, new, "Resources", "Resources", ctx),
                  [*_networks(o.get("Networks"), n.get("Networks"), ctx),
-                  *_by_key(o.get("Devices"), n.get("Devices"), "Name", device, ctx),
-                  _object(o.get("NUMA"), n.get("NUMA"), "NUMA", "NUMA", ctx)])
+                  *diffs_by_key(o.get("Devices"), n.get("Devices"), "Name", device, ctx),
+                  object_diff(o.get("NUMA"), n.get("NUMA"), "NUMA", "NUMA", ctx)])
 
 
 def _networks(old: list | None, new: list | None, ctx: bool) -> list[dict]:
     """Nomad: diff.go, networkResourceDiffs (matched by content: never Edited)."""
-    key = lambda x: json.dumps(_prune(x), sort_keys=True)  # noqa: E731
-    olds, news = {key(x): x for x in old or []}, {key(x): x for x in new or []}
+    olds, news = {content_key(x): x for x in old or []}, {content_key(x): x for x in new or []}
     diffs = [_network(x, None, ctx) for k, x in olds.items() if k not in news]
-    return _sorted(diffs + [_network(None, x, ctx) for k, x in news.items() if k not in olds])
+    return sort_objects(diffs + [_network(None, x, ctx) for k, x in news.items() if k not in olds])
 
 
 def _network(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, NetworkResource.Diff, portDiffs, DNSConfig.Diff, CNIConfig.Diff."""
     o, n = old or {}, new or {}
-    diff = _object(old, new, "Network", "Network", ctx, ("Device", "CIDR", "IP", "MBits"))
-    static = lambda a, b, c: _primitive(a, b, "Port", "Static Port", c)  # noqa: E731
-    dynamic = lambda a, b, c: _primitive(a, b, "Port", "Dynamic Port", c, ("Value", "IgnoreCollision"))  # noqa: E731
+    diff = object_diff(old, new, "Network", "Network", ctx, ("Device", "CIDR", "IP", "MBits"))
+    static = lambda a, b, c: primitive_diff(a, b, "Port", "Static Port", c)  # noqa: E731
+    dynamic = lambda a, b, c: primitive_diff(a, b, "Port", "Dynamic Port", c, ("Value", "IgnoreCollision"))  # noqa: E731
     cni_old, cni_new = (o.get("CNI") or {}).get("Args") or {}, (n.get("CNI") or {}).get("Args") or {}
-    return _with(diff, [*_by_key(o.get("ReservedPorts"), n.get("ReservedPorts"), "Label", static, ctx),
-                        *_by_key(o.get("DynamicPorts"), n.get("DynamicPorts"), "Label", dynamic, ctx),
+    return with_objects(diff, [*diffs_by_key(o.get("ReservedPorts"), n.get("ReservedPorts"), "Label", static, ctx),
+                        *diffs_by_key(o.get("DynamicPorts"), n.get("DynamicPorts"), "Label", dynamic, ctx),
                         _dns(o.get("DNS"), n.get("DNS"), ctx),
-                        _primitive_flat(cni_old, cni_new, "CNIConfig", ctx)])
+                        primitive_flat_diff(cni_old, cni_new, "CNIConfig", ctx)])
 
 
 def _dns(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, DNSConfig.Diff (lists joined with commas)."""
-    if _same(old, new):
+    if same(old, new):
         return None
     flat = lambda c: {k: ",".join(c[k]) for k in ("Servers", "Searches", "Options") if (c or {}).get(k)}  # noqa: E731
-    return _od(_typed(old, new), "DNS", _fields(flat(old), flat(new), ctx))
+    return object_record(change_type(old, new), "DNS", field_diffs(flat(old), flat(new), ctx))
 
 
 def _services(old: list | None, new: list | None, ctx: bool) -> list[dict]:
@@ -511,7 +234,7 @@ def _services(old: list | None, new: list | None, ctx: bool) -> list[dict]:
             matched[j] = i
         diffs.append(_service(svc, new[j] if j >= 0 else None, ctx))
     diffs += [_service(None, new[j], ctx) for j, m in enumerate(matched) if m == -1]
-    return _sorted(diffs)
+    return sort_objects(diffs)
 
 
 def _service_match(svc: dict, index: int, services: list[dict], matched: list[int]) -> int:
@@ -530,39 +253,39 @@ def _service_match(svc: dict, index: int, services: list[dict], matched: list[in
 def _service(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, serviceDiff (Consul Connect blocks are not diffed here)."""
     o, n = old or {}, new or {}
-    check = lambda a, b, c: _with(  # noqa: E731
-        _object(a, b, "Check", "Check", c),
-        [_any_map((a or {}).get("Header"), (b or {}).get("Header"), "Header", c),
-         _object((a or {}).get("CheckRestart"), (b or {}).get("CheckRestart"), "CheckRestart", "CheckRestart", c)])
-    return _with(_object(old, new, "Service", "Service", ctx),
-                 [_string_set(o.get("CanaryTags"), n.get("CanaryTags"), "CanaryTags", ctx),
-                  _string_set(o.get("Tags"), n.get("Tags"), "Tags", ctx),
-                  *_by_key(o.get("Checks"), n.get("Checks"), "Name", check, ctx),
+    check = lambda a, b, c: with_objects(  # noqa: E731
+        object_diff(a, b, "Check", "Check", c),
+        [map_diff((a or {}).get("Header"), (b or {}).get("Header"), "Header", c),
+         object_diff((a or {}).get("CheckRestart"), (b or {}).get("CheckRestart"), "CheckRestart", "CheckRestart", c)])
+    return with_objects(object_diff(old, new, "Service", "Service", ctx),
+                 [string_set_diff(o.get("CanaryTags"), n.get("CanaryTags"), "CanaryTags", ctx),
+                  string_set_diff(o.get("Tags"), n.get("Tags"), "Tags", ctx),
+                  *diffs_by_key(o.get("Checks"), n.get("Checks"), "Name", check, ctx),
                   _identity(o.get("Identity"), n.get("Identity"), ctx),
                   _weights(o.get("Weights"), n.get("Weights"), ctx)])
 
 
 def _weights(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, weightsDiff (only positive weights are fields)."""
-    if _same(old, new):
+    if same(old, new):
         return None
     flat = lambda w: {k: str(w[k]) for k in ("Passing", "Warning") if (w or {}).get(k, 0) > 0}  # noqa: E731
-    return _od(_typed(old, new), "Weights", _fields(flat(old), flat(new), ctx))
+    return object_record(change_type(old, new), "Weights", field_diffs(flat(old), flat(new), ctx))
 
 
 def _identity(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, idDiff."""
-    audience = _string_set((old or {}).get("Audience"), (new or {}).get("Audience"), "Audience", ctx)
-    return _with(_object(old, new, "Identity", "Identity", ctx), [audience])
+    audience = string_set_diff((old or {}).get("Audience"), (new or {}).get("Audience"), "Audience", ctx)
+    return with_objects(object_diff(old, new, "Identity", "Identity", ctx), [audience])
 
 
 def _secret(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, secretsDiff (a full flatten: Config and Env entries as fields)."""
-    if _same(old, new):
+    if same(old, new):
         return None
-    flat = lambda s: _flat_any({k: s.get(k) or "" for k in ("Name", "Provider", "Path")}  # noqa: E731
+    flat = lambda s: flatten_any({k: s.get(k) or "" for k in ("Name", "Provider", "Path")}  # noqa: E731
                                | {"Config": s.get("Config") or {}, "Env": s.get("Env") or {}})
-    return _od(_typed(old, new), "Secret", _fields(flat(old or {}), flat(new or {}), ctx))
+    return object_record(change_type(old, new), "Secret", field_diffs(flat(old or {}), flat(new or {}), ctx))
 
 
 def _templates(old: list | None, new: list | None, ctx: bool) -> list[dict]:
@@ -579,42 +302,42 @@ def _templates(old: list | None, new: list | None, ctx: bool) -> list[dict]:
             used[j] = True
         diffs.append(_template(tmpl, new[j] if j >= 0 else None, ctx))
     diffs += [_template(None, x, ctx) for i, x in enumerate(new) if not used[i]]
-    return _sorted(diffs)
+    return sort_objects(diffs)
 
 
 def _template(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, templateDiff (Uid/Gid pointers added by hand; Wait named "Template")."""
-    if _same(old, new):
+    if same(old, new):
         return None
-    of, nf = _flat(old, "Template"), _flat(new, "Template")
+    of, nf = flatten(old, "Template"), flatten(new, "Template")
     for flat, tmpl in ((of, old), (nf, new)):
         for key in ("Uid", "Gid"):
             if tmpl is not None and tmpl.get(key) is not None:
                 flat[key] = str(tmpl[key])
     o, n = old or {}, new or {}
-    script = _with(_object(o.get("ChangeScript"), n.get("ChangeScript"), "ChangeScript", "ChangeScript", ctx),
-                   [_string_set((o.get("ChangeScript") or {}).get("Args"),
+    script = with_objects(object_diff(o.get("ChangeScript"), n.get("ChangeScript"), "ChangeScript", "ChangeScript", ctx),
+                   [string_set_diff((o.get("ChangeScript") or {}).get("Args"),
                                 (n.get("ChangeScript") or {}).get("Args"), "Args", ctx)])
-    return _with(_od(_typed(old, new), "Template", _fields(of, nf, ctx)),
-                 [_object(o.get("Wait"), n.get("Wait"), "Wait", "Template", ctx), script])
+    return with_objects(object_record(change_type(old, new), "Template", field_diffs(of, nf, ctx)),
+                 [object_diff(o.get("Wait"), n.get("Wait"), "Wait", "Template", ctx), script])
 
 
 def _action(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, actionDiff."""
-    args = _string_set((old or {}).get("Args"), (new or {}).get("Args"), "Args", ctx)
-    return _with(_object(old, new, "Action", "Action", ctx), [args])
+    args = string_set_diff((old or {}).get("Args"), (new or {}).get("Args"), "Args", ctx)
+    return with_objects(object_diff(old, new, "Action", "Action", ctx), [args])
 
 
 def _volume_mount(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, volumeMountDiff."""
-    return _object(old, new, "VolumeMount", "VolumeMount", ctx)
+    return object_diff(old, new, "VolumeMount", "VolumeMount", ctx)
 
 
 def _schedule(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     """Nomad: diff.go, scheduleDiff (the Cron block, as a primitive object)."""
-    if _same(old, new):
+    if same(old, new):
         return None
-    return _primitive((old or {}).get("Cron"), (new or {}).get("Cron"), "Schedule", "Schedule", ctx)
+    return primitive_diff((old or {}).get("Cron"), (new or {}).get("Cron"), "Schedule", "Schedule", ctx)
 
 
 # --- plan annotations (Nomad: scheduler/annotate.go) ---------------------------------------------

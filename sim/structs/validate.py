@@ -74,6 +74,7 @@ def validate_job_update(old: J.Job | None, new: J.Job) -> None:
 
 
 def _update_problem(old: J.Job | None, new: J.Job) -> tuple[str, str] | None:
+    """(field, message) of the first forbidden change, or None."""
     if old is None:
         if new.dispatched:
             return "Dispatched", "job can't be submitted with 'Dispatched' set"
@@ -109,6 +110,7 @@ def _job_entries(job: J.Job) -> list[Entry]:
 
 
 def _identity_entries(job: J.Job) -> list[Entry]:
+    """Region, ID, name, namespace and type."""
     errs = []
     if not job.region and job.extra.get("Multiregion") is None:
         errs.append(leaf("Region", "Missing job region"))
@@ -132,6 +134,7 @@ def _identity_entries(job: J.Job) -> list[Entry]:
 
 
 def _placement_entries(job: J.Job) -> list[Entry]:
+    """Datacenters, groups present, job-level constraints, affinities, spreads and descriptions."""
     errs = []
     if not job.datacenters and job.extra.get("Multiregion") is None:
         errs.append(leaf("Datacenters", "Missing job datacenters"))
@@ -149,6 +152,7 @@ def _placement_entries(job: J.Job) -> list[Entry]:
 
 
 def _description_entries(job: J.Job) -> list[Entry]:
+    """The UI and version-tag descriptions stay under 1000 bytes."""
     errs = []
     ui = job.extra.get("UI")
     for value, field, what in (
@@ -162,6 +166,7 @@ def _description_entries(job: J.Job) -> list[Entry]:
 
 
 def _group_list_entries(job: J.Job) -> list[Entry]:
+    """Per group, the checks Job.Validate makes itself: names, shutdown delay, system counts."""
     errs, seen = [], {}
     for i, tg in enumerate(job.task_groups):
         path = f"TaskGroups[{i}]"
@@ -182,6 +187,7 @@ def _group_list_entries(job: J.Job) -> list[Entry]:
 
 
 def _periodic_parameterized_entries(job: J.Job) -> list[Entry]:
+    """The periodic and parameterized blocks (batch and sysbatch only)."""
     errs = []
     if job.periodic is not None and job.periodic.enabled:
         if job.type not in _BATCHES:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import posixpath
 import zoneinfo
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from sim.structs import job as J
+from sim.structs.cron import parse_cron
 from sim.structs.duration import format_go_duration as dur
 from sim.structs.duration import round_go_duration
 
@@ -45,7 +46,7 @@ def nest(prefix: str, entries: list[Entry]) -> Entry:
     return Entry(prefix + format_multierror([e.text for e in entries]), leaves)
 
 
-def extra_str(obj, key: str) -> str:
+def extra_str(obj: Any, key: str) -> str:
     """A string-valued unknown field of a struct ("" when absent or not a string)."""
     value = obj.extra.get(key)
     return value if isinstance(value, str) else ""
@@ -329,10 +330,7 @@ def _time_zone_problem(name: str) -> str | None:
 
 
 def _cron_errors(specs: list[str], path: str) -> list[Entry]:
-    try:
-        from sim.structs.cron import parse_cron
-    except ImportError:  # TODO(lead): sim.structs.cron is provided by another helper.
-        return []
+    """One "Invalid cron spec" error per spec that cronexpr would reject."""
     errs = []
     for spec in specs:
         try:

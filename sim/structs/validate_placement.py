@@ -9,6 +9,8 @@ so that what validates is exactly what the scheduler can evaluate.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from sim.structs import job as J
 from sim.structs.validate_blocks import Entry, go_quote, leaf, nest
@@ -142,14 +144,20 @@ def _affinity_problems(a: J.Affinity) -> list[tuple[str, str]]:
 
 def affinity_errors(affinities: list[J.Affinity], path: str, system: bool) -> list[Entry]:
     """Affinities of a job, group or task (system jobs may not have any)."""
+    return _blocks_errors(affinities, path, system, "an affinity block", "Affinity", _affinity_problems)
+
+
+def _blocks_errors(items: list[Any], path: str, system: bool, block: str, title: str,
+                   problems_of: Callable[[Any], list[tuple[str, str]]]) -> list[Entry]:
+    """One nested "<title> N validation failed" error per bad item; system jobs may have none."""
     if system:
-        return [leaf(path, "System jobs may not have an affinity block")] if affinities else []
+        return [leaf(path, f"System jobs may not have {block}")] if items else []
     errs = []
-    for i, a in enumerate(affinities):
-        problems = _affinity_problems(a)
+    for i, item in enumerate(items):
+        problems = problems_of(item)
         if problems:
             sub = [leaf(f"{path}[{i}].{field}", msg) for field, msg in problems]
-            errs.append(nest(f"Affinity {i + 1} validation failed: ", sub))
+            errs.append(nest(f"{title} {i + 1} validation failed: ", sub))
     return errs
 
 
@@ -175,15 +183,7 @@ def _spread_problems(s: J.Spread) -> list[tuple[str, str]]:
 
 def spread_errors(spreads: list[J.Spread], path: str, system: bool) -> list[Entry]:
     """Spreads of a job or group (system jobs may not have any)."""
-    if system:
-        return [leaf(path, "System jobs may not have a spread block")] if spreads else []
-    errs = []
-    for i, s in enumerate(spreads):
-        problems = _spread_problems(s)
-        if problems:
-            sub = [leaf(f"{path}[{i}].{field}", msg) for field, msg in problems]
-            errs.append(nest(f"Spread {i + 1} validation failed: ", sub))
-    return errs
+    return _blocks_errors(spreads, path, system, "a spread block", "Spread", _spread_problems)
 
 
 _ENV_RE = re.compile(r"\$\{[a-zA-Z0-9_\-.]+\}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _SP = r"[\t\n\f\r ]*"
@@ -168,24 +169,24 @@ def _semver_check(op: str, v: Version, c: Version) -> bool:
 @functools.lru_cache(maxsize=4096)
 def parse_version_constraint(text: str) -> tuple[tuple[str, Version], ...]:
     """Nomad: go-version NewConstraint. Raises ValueError("malformed constraint: ...")."""
-    out = []
-    for single in text.split(","):
-        m = _GO_VERSION_CONSTRAINT_RE.match(single)
-        if m is None:
-            raise ValueError(f"malformed constraint: {single}")
-        out.append((m.group(1), parse_version(m.group(2))))
-    return tuple(out)
+    return _parse_constraint(text, _GO_VERSION_CONSTRAINT_RE, parse_version, "malformed")
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_semver_constraint(text: str) -> tuple[tuple[str, Version], ...]:
     """Nomad: helper/constraints/semver NewConstraint ("Malformed constraint: ...")."""
+    return _parse_constraint(text, _SEMVER_CONSTRAINT_RE, parse_semver, "Malformed")
+
+
+def _parse_constraint(text: str, pattern: re.Pattern, parse: Callable[[str], Version],
+                      malformed: str) -> tuple[tuple[str, Version], ...]:
+    """Comma-separated (operator, version) pairs; `malformed` starts the ValueError message."""
     out = []
     for single in text.split(","):
-        m = _SEMVER_CONSTRAINT_RE.match(single)
+        m = pattern.match(single)
         if m is None:
-            raise ValueError(f"Malformed constraint: {single}")
-        out.append((m.group(1), parse_semver(m.group(2))))
+            raise ValueError(f"{malformed} constraint: {single}")
+        out.append((m.group(1), parse(m.group(2))))
     return tuple(out)
 
 

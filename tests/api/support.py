@@ -9,7 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pytest
 import yaml
+
+from sim.errors import ApiError
 
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 REFERENCE = SHARED / "reference"
@@ -61,6 +64,15 @@ def parameterized_job(job_id: str = "param", payload: str = "optional", required
 def periodic_job(job_id: str = "cron", spec: str = "*/5 * * * *") -> dict[str, Any]:
     """A periodic batch job."""
     return batch_job(job_id, 1, Periodic={"Enabled": True, "SpecType": "cron", "Spec": spec})
+
+
+def rejects(sim: Any, call: Any, status: int, message: str) -> None:
+    """`call()` raises ApiError(status, message) and writes nothing (the state index stays)."""
+    before = sim.state.index
+    with pytest.raises(ApiError) as err:
+        call()
+    assert (err.value.status, err.value.message) == (status, message)
+    assert sim.state.index == before
 
 
 def sample(name: str) -> Any:

@@ -14,21 +14,12 @@ from sim.simulation import Simulation
 from .support import (
     REFERENCE,
     SHARED,
-    example_job,
+    rejects,
     sample,
     shape_problems,
     tiny_scenario,
     validate_response,
 )
-from .test_jobs_api import rejects
-
-
-@pytest.fixture
-def running() -> Simulation:
-    sim = Simulation.from_scenario(tiny_scenario())
-    sim.api.register_job(example_job())
-    sim.settle(120)
-    return sim
 
 
 def test_read_evaluation_and_allocation(running):

@@ -144,3 +144,8 @@ def test_nodes_fit_the_openapi_schemas():
     assert full["ReservedResources"]["Networks"]["ReservedHostPorts"] == "22" and full["DrainStrategy"] is None
     validate_response("GetNodesResponse", [stub])
     validate_response("GetNodeResponse", full)
+    node.drain = True
+    draining = E.encode_node(node, nanos)
+    assert draining["DrainStrategy"]["ForceDeadline"] == E.ZERO_TIME
+    assert stub["Drivers"]["docker"]["UpdateTime"] == E.ZERO_TIME
+    validate_response("GetNodeResponse", draining)

@@ -79,6 +79,8 @@ def test_example_job_lifecycle(server, client):
     versions = client.job.get_versions("example")
     validate_response("GetJobVersionsResponse", versions)
     assert [v["Version"] for v in versions["Versions"]] == [1, 0]
+    diffs = requests.get(server + "/v1/job/example/versions?diffs=true", timeout=30).json()["Diffs"]
+    assert [d["Type"] for d in diffs] == ["Edited"]
     settle(server)
     stop = client.job.deregister_job("example")
     validate_response("DeleteJobResponse", stop)
@@ -139,6 +141,8 @@ def test_write_endpoints_fit_their_schemas(server, client):
     ("GET", "/v1/job/missing/versions", None, 404, "job versions not found"),
     ("DELETE", "/v1/jobs", None, 405, "Invalid method"),
     ("GET", "/v1/job/w2/plan", None, 405, "Invalid method"),
+    ("PUT", "/v1/job/w2/summary", None, 405, "Invalid method"),
+    ("POST", "/v1/job/w2/periodic/force", None, 500, "can't force launch non-periodic job"),
     ("POST", "/v1/job/p2/dispatch", json.dumps({"Payload": base64.b64encode(b"x" * 16385).decode()}), 500,
      "Payload exceeds maximum size; 16385 > 16384"),
     ("POST", "/v1/job/w2", json.dumps({**batch_job("w2"), "EnforceIndex": True, "JobModifyIndex": 1}), 500, None),

@@ -9,38 +9,15 @@ from __future__ import annotations
 import pytest
 
 from sim.errors import ApiError
-from sim.simulation import Simulation
 
 from .support import (
     batch_job,
     example_job,
+    rejects,
     sample,
     shape_problems,
-    tiny_scenario,
     validate_response,
 )
-
-
-@pytest.fixture
-def sim() -> Simulation:
-    return Simulation.from_scenario(tiny_scenario())
-
-
-@pytest.fixture
-def running(sim) -> Simulation:
-    """The example job registered and settled."""
-    sim.api.register_job(example_job())
-    sim.settle(120)
-    return sim
-
-
-def rejects(sim: Simulation, call, status: int, message: str) -> None:
-    """`call()` raises ApiError(status, message) and writes nothing."""
-    before = sim.state.index
-    with pytest.raises(ApiError) as err:
-        call()
-    assert (err.value.status, err.value.message) == (status, message)
-    assert sim.state.index == before
 
 
 def test_register_answers_nomad_register_response(sim):

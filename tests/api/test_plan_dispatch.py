@@ -21,17 +21,11 @@ from .support import (
     example_job,
     parameterized_job,
     periodic_job,
+    rejects,
     sample,
     shape_problems,
-    tiny_scenario,
     validate_response,
 )
-from .test_jobs_api import rejects
-
-
-@pytest.fixture
-def sim() -> Simulation:
-    return Simulation.from_scenario(tiny_scenario())
 
 
 def _rng_states(sim: Simulation) -> dict:
@@ -151,13 +145,14 @@ def test_evaluate_and_force_on_periodic_jobs(sim):
     rejects(sim, lambda: sim.api.force_periodic("nope"), 500, "job not found")
 
 
-def test_force_periodic_launches_a_child_when_a_dispatcher_runs(sim):
-    """With a periodic dispatcher: an eval for `<id>/periodic-<unix>`; without: the untracked error."""
+def test_force_periodic_launches_a_child_of_a_tracked_job(sim):
+    """Force answers an eval for `<id>/periodic-<unix>`; a disabled periodic job is not tracked."""
+    disabled = periodic_job("off")
+    disabled["Job"]["Periodic"]["Enabled"] = False
+    sim.api.register_job(disabled)
+    rejects(sim, lambda: sim.api.force_periodic("off"), 500,
+            'force launch for job "off" failed: can\'t force run non-tracked job "off" (default)')
     sim.api.register_job(periodic_job("cron"))
-    if getattr(sim.server, "periodic", None) is None:
-        rejects(sim, lambda: sim.api.force_periodic("cron"), 500,
-                'force launch for job "cron" failed: can\'t force run non-tracked job "cron" (default)')
-        return
     out = sim.api.force_periodic("cron")
     assert shape_problems(sample("periodic-force.response.json"), out) == []
     validate_response("PostJobPeriodicForceResponse", out)

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from sim.api.requests import body, field, json_kind, lookup, query_bool
+from sim.api.requests import (
+    body,
+    field,
+    json_kind,
+    lookup,
+    parse_json_body,
+    query_bool,
+    seconds_field,
+)
 from sim.errors import ApiError
 
 
@@ -63,3 +71,26 @@ def test_query_bool_parses_like_strconv():
     with pytest.raises(ApiError) as err:
         query_bool("yes")
     assert err.value.status == 400
+
+
+def test_parse_json_body_words_syntax_errors_as_go_does():
+    """An empty body is None; bad JSON is a 400 with Go's decoder message."""
+    assert parse_json_body(b"  \n") is None
+    assert parse_json_body(b'{"Job": {"ID": "x"}}') == {"Job": {"ID": "x"}}
+    cases = [(b"{not json", "invalid character 'n' looking for beginning of value"),
+             (b'{"Job": ', "unexpected EOF"), (b'{"ID": "x', "unexpected EOF"),
+             (b"\xff\xfe{", "invalid character in request body")]
+    for raw, message in cases:
+        with pytest.raises(ApiError) as err:
+            parse_json_body(raw)
+        assert (err.value.status, err.value.message) == (400, message)
+
+
+def test_seconds_field_takes_numbers_at_least_zero():
+    """/v1/sim durations: ints and floats >= 0, the default when absent; else a 400."""
+    assert seconds_field({"Seconds": 5}, "Seconds", None) == 5.0
+    assert seconds_field({}, "MaxSeconds", 3600.0) == 3600.0
+    for data in ({"Seconds": -1}, {"Seconds": True}, {"Seconds": "5"}, {}):
+        with pytest.raises(ApiError) as err:
+            seconds_field(data, "Seconds", None)
+        assert (err.value.status, err.value.message) == (400, "Seconds must be a number of seconds >= 0")

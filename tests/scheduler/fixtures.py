@@ -18,7 +18,8 @@ import numpy as np
 
 from sim.scheduler.generic import SchedulerEnv
 from sim.scheduler.harness import Harness
-from sim.scheduler.stack import group_ask
+from sim.scheduler.rank import group_ask
+from sim.server.plan_apply import apply_plan
 from sim.state import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.canonicalize import canonicalize
@@ -27,6 +28,7 @@ from sim.structs.evaluation import Evaluation
 from sim.structs.ids import IdGenerator
 from sim.structs.job import MINUTE, SECOND, Job
 from sim.structs.node import Node, NodeResources
+from sim.structs.plan import Plan, PlanResult
 
 _serial = itertools.count(1)
 SEMVER_CONSUL = {"LTarget": "${attr.consul.version}", "RTarget": ">= 1.8.0", "Operand": "semver"}
@@ -197,8 +199,10 @@ class World:
         return ev
 
     def harness(self, **options: Any) -> Harness:
-        """Nomad: NewHarnessWithState over this world's state."""
+        """Nomad: NewHarnessWithState over this world's state; plans go through the server's
+        plan applier unless `apply=None` (commit every plan as submitted, as Nomad's harness)."""
         senv = SchedulerEnv(state=self.state, rng=self.rng, ids=self.ids, now=self.now, algorithm=self.algorithm)
+        options.setdefault("apply", applied)
         return Harness(senv, **options)
 
     def process(self, ev: Evaluation, **options: Any) -> Harness:
@@ -206,6 +210,11 @@ class World:
         h = self.harness(**options)
         h.process(ev)
         return h
+
+
+def applied(state: StateStore, plan: Plan) -> PlanResult:
+    """The server's plan applier: re-check each node, commit what fits (Nomad: planApply)."""
+    return apply_plan(state, plan)[0]
 
 
 def planned(plan) -> list[Allocation]:

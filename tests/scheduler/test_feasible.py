@@ -23,7 +23,7 @@ from sim.scheduler.feasible import (
 )
 from sim.structs.job import Constraint
 
-from .test_stack import generic_stack, mock_alloc, mock_job, mock_node, table_of
+from .fixtures_stack import generic_stack, mock_alloc, mock_job, mock_node, table_of
 
 CHECK_CONSTRAINT_CASES = [
     ("=", "foo", "foo", True),

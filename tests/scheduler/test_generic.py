@@ -596,7 +596,7 @@ def test_node_down_marks_allocs_lost_or_replaces_them(desired, client, migrate, 
                        task_states=dead_task(w.now - 3600, w.now - 10) if client == "failed" else {})
     alloc.desired_transition.migrate = migrate
     w.add_allocs(alloc)
-    h = w.process(w.eval_for(job, "node-update", node_id=node.id), evaluate=False)
+    h = w.process(w.eval_for(job, "node-update", node_id=node.id), apply=None)
     assert h.evals[0].status == "complete"
     if expect == "terminal":
         assert h.plans == []

@@ -11,7 +11,7 @@ import pytest
 from sim.scheduler.ports import PortAsk, PortOverlay, assign_ports, check_ports, port_ask
 from sim.structs.job import NetworkResource, Port
 
-from .test_stack import generic_stack, mock_alloc, mock_job, mock_node, table_of
+from .fixtures_stack import generic_stack, mock_alloc, mock_job, mock_node, table_of
 
 LO, HI = 20000, 32000
 

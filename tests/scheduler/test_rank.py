@@ -26,7 +26,7 @@ from sim.structs.alloc import AllocMetric
 from sim.structs.job import Affinity, EphemeralDisk, Resources, Task
 from sim.structs.node import NodeResources
 
-from .test_stack import generic_stack, mock_alloc, mock_job, mock_node, table_of
+from .fixtures_stack import generic_stack, mock_alloc, mock_job, mock_node, table_of
 
 
 def _node(cpu: int, mem: int, reserved_cpu: int = 0, reserved_mem: int = 0):

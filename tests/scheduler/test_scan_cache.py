@@ -15,7 +15,7 @@ from sim.scheduler.stack import FAST_SCAN_LIMIT, GenericStack
 from sim.structs.job import Affinity, Constraint, NetworkResource, Port, Resources
 from sim.structs.node import NodeResources
 
-from .test_stack import mock_alloc, mock_job, mock_node, table_of
+from .fixtures_stack import mock_alloc, mock_job, mock_node, table_of
 
 
 def _nodes(rng: np.random.Generator, n: int) -> list:

@@ -15,7 +15,7 @@ from sim.scheduler.proposed import ProposedState
 from sim.scheduler.spread import PropertySet, SpreadInfo, spread_infos, spread_scores, spread_sets
 from sim.structs.job import Spread, SpreadTarget
 
-from .test_stack import generic_stack, mock_alloc, mock_job, mock_node, table_of
+from .fixtures_stack import generic_stack, mock_alloc, mock_job, mock_node, table_of
 
 
 class Harness:

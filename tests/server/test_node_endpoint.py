@@ -7,70 +7,15 @@ TestClientEndpoint_CreateNodeEvals, TestClientEndpoint_UpdateStatus, ..._UpdateE
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import simpy
+from server_harness import FakeServer
 
 from sim.errors import ValidationError
-from sim.metrics import Recorder
-from sim.server.config import ControlPlaneConfig
-from sim.server.drainer import Drainer
-from sim.server.heartbeat import Heartbeats
-from sim.server.node_endpoint import NodeEndpoint
-from sim.server.server import Server
 from sim.state import StateStore
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, RescheduleEvent
-from sim.structs.ids import IdGenerator
 from sim.structs.job import HOUR, SECOND, Job, MigrateStrategy, ReschedulePolicy, Task, TaskGroup
 from sim.structs.node import Node, NodeResources
-
-
-class FakeBlocked:
-    """Records unblock calls."""
-
-    def __init__(self) -> None:
-        self.unblocked: list[tuple[str, int]] = []
-        self.unblocked_nodes: list[str] = []
-
-    def unblock(self, computed_class: str, index: int) -> None:
-        self.unblocked.append((computed_class, index))
-
-    def unblock_node(self, node_id: str, index: int) -> None:
-        self.unblocked_nodes.append(node_id)
-
-
-class FakeWatcher:
-    """Collects allocs whose health the clients reported."""
-
-    def __init__(self) -> None:
-        self.allocs: list[str] = []
-
-    def on_alloc_health(self, allocs: list[Allocation]) -> None:
-        self.allocs += [a.id for a in allocs]
-
-
-class FakeServer:
-    """The parts of Server the node endpoint, heartbeats and drainer use."""
-
-    new_eval = Server.new_eval
-
-    def __init__(self, env: simpy.Environment, state: StateStore):
-        self.env = env
-        self.state = state
-        self.config = ControlPlaneConfig()
-        self.recorder = Recorder()
-        self.ids = IdGenerator(np.random.default_rng(5))
-        self.rngs = {"heartbeat": np.random.default_rng(6)}
-        self.blocked = FakeBlocked()
-        self.deployment_watcher = FakeWatcher()
-        self.evals: list = []
-        self.node_endpoint = NodeEndpoint(self)
-        self.heartbeats = Heartbeats(self)
-        self.drainer = Drainer(self)
-
-    def create_evals(self, evals: list) -> int:
-        self.evals += evals
-        return self.state.upsert_evals(evals)
 
 
 def service_job(job_id: str = "web", count: int = 3, type: str = "service", max_parallel: int = 1,
@@ -94,7 +39,7 @@ class ClusterHarness:
         self.nodes = [Node(id=f"node-{i}", name=f"node-{i}", datacenter="dc1", drivers=["docker"],
                            resources=NodeResources(8000, 16384, 100000)) for i in range(nodes)]
         self.state.upsert_nodes(self.nodes)
-        self.server = FakeServer(self.env, self.state)
+        self.server = FakeServer(self.env, self.state, ids_seed=5, heartbeat_seed=6)
         self.endpoint = self.server.node_endpoint
         self._n = 0
 
@@ -191,7 +136,7 @@ def test_health_reports_reach_the_deployment_watcher(ch: ClusterHarness) -> None
     job = ch.register(service_job())
     dep, plain = ch.place(job, 0, deployment_id="d1"), ch.place(job, 1)
     ch.endpoint.update_allocs([(dep, {"healthy": True}), (plain, {"healthy": True})])
-    assert ch.server.deployment_watcher.allocs == [dep.id]
+    assert [r[1] for r in ch.server.deployment_watcher.reports] == [dep.id]
     assert dep.is_healthy()
 
 

@@ -315,6 +315,9 @@ def test_encoded_job_decodes_to_the_same_job():
         assert decode_job(encode_job(job)) == job, name
 
 
-def test_decode_returns_job_type():
-    """decode_job returns a Job."""
-    assert isinstance(decode_job({"ID": "x"}), Job)
+def test_decode_returns_a_job_with_absent_pointers_unset():
+    """decode_job returns a Job (bare or wrapped in {"Job"}); absent pointer fields stay None."""
+    job = decode_job({"ID": "x"})
+    assert isinstance(job, Job) and job.id == "x"
+    assert (job.name, job.type, job.update, job.periodic, job.task_groups) == (None, None, None, None, [])
+    assert decode_job({"Job": {"ID": "x"}}) == job
