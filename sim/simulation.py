@@ -26,7 +26,7 @@ from sim.server.heartbeat import Heartbeats
 from sim.server.node_endpoint import NodeEndpoint
 from sim.server.server import Server
 from sim.state import StateStore
-from sim.structs.consts import EVAL_TERMINAL
+from sim.structs.consts import EVAL_STATUS_BLOCKED, EVAL_TERMINAL
 from sim.structs.ids import IdGenerator
 from sim.structs.node import Node, NodeResources
 
@@ -100,7 +100,7 @@ class Simulation:
         broker = self.server.broker
         if broker.ready_count() or broker.in_flight() or self.server.plan_queue.depth():
             return True
-        if any(not e.terminal() and e.status != "blocked" for e in self.state.evals()):
+        if any(not e.terminal() and e.status != EVAL_STATUS_BLOCKED for e in self.state.evals()):
             return True
         return any(d.active() for d in self.state.deployments())
 

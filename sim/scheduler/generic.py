@@ -112,8 +112,8 @@ def blocked_eval(ids: IdGenerator, ev: Evaluation, eligibility: dict[str, bool],
 
 
 def adjust_queued(result: PlanResult, new_alloc_ids: set[str], queued: dict[str, int]) -> int:
-    """Nomad: adjustQueuedAllocations: each newly created alloc the plan committed is no longer
-    queued. Returns how many there were."""
+    """Nomad: scheduler/util.go, adjustQueuedAllocations: each new alloc the plan committed is no
+    longer queued. Returns how many there were."""
     placed = [a for allocs in result.node_allocation.values() for a in allocs if a.id in new_alloc_ids]
     for alloc in placed:
         if alloc.task_group in queued:

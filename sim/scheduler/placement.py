@@ -27,8 +27,7 @@ from sim.structs.plan import Plan
 
 if TYPE_CHECKING:
     from sim.scheduler.generic import SchedulerEnv
-    from sim.scheduler.reconcile import ReconcileResults
-    from sim.scheduler.reconcile_results import PlacementRequest
+    from sim.scheduler.reconcile_results import PlacementRequest, ReconcileResults
     from sim.structs.deployment import Deployment
     from sim.structs.evaluation import Evaluation
 
@@ -178,14 +177,9 @@ class _Placement:
             _mark_failed_to_reschedule(self.ctx.plan, self.prev)
 
     def _new_alloc(self, option: RankedNode, metric: AllocMetric) -> Allocation:
-        ctx, tg, prev = self.ctx, self.tg, self.prev
-        cpu, mem, disk = group_ask(tg)
-        alloc = Allocation(
-            id=ctx.senv.ids.uuid(), namespace=self.job.namespace, eval_id=ctx.ev.id, name=self.name,
-            node_id=option.node.id, node_name=option.node.name, job_id=self.job.id, job=self.job,
-            task_group=tg.name, cpu=cpu, memory_mb=mem, disk_mb=disk, ports=list(option.ports),
-            metrics=metric, score=option.final_score, deployment_id=self.deployment_id,
-        )
+        ctx, prev = self.ctx, self.prev
+        alloc = new_alloc(ctx.senv.ids.uuid(), ctx.ev.id, self.job, self.tg, self.name, option, metric)
+        alloc.deployment_id = self.deployment_id
         if prev is not None:
             alloc.previous_allocation = prev.id
             if self.rescheduling:
@@ -206,6 +200,19 @@ class _Placement:
         nodes = self.ctx.senv.state.nodes
         row = nodes.index_of.get(prev.node_id)
         return None if row is None or not nodes.is_ready_row(row) else [row]
+
+
+def new_alloc(
+    alloc_id: str, eval_id: str, job: Job, tg: TaskGroup, name: str, option: RankedNode, metric: AllocMetric
+) -> Allocation:
+    """The alloc a placement creates on the chosen node: the group's resources, the ports the
+    node offered, the select's metric and score (Nomad: the Allocation of computePlacements)."""
+    cpu, mem, disk = group_ask(tg)
+    return Allocation(
+        id=alloc_id, namespace=job.namespace, eval_id=eval_id, name=name, node_id=option.node.id,
+        node_name=option.node.name, job_id=job.id, job=job, task_group=tg.name, cpu=cpu, memory_mb=mem,
+        disk_mb=disk, ports=list(option.ports), metrics=metric, score=option.final_score,
+    )
 
 
 def _penalty_nodes(prev: Allocation | None) -> frozenset[str]:

@@ -175,6 +175,12 @@ class ClassEligibility:
             constraints = list(tg.constraints) + [c for t in tg.tasks for c in t.constraints]
             self.group_escaped[tg.name] = escapes(constraints)
 
+    def forget_marks(self) -> None:
+        """Forget which classes already failed a check, so the next filter reports each check's
+        own reason (the system stack selects every node afresh)."""
+        self.job.clear()
+        self.groups.clear()
+
     def filter_reasons(self, group: str, fails: np.ndarray, stages: np.ndarray, rows: np.ndarray, ineligible_code: int) -> np.ndarray:
         """Reason codes for statically infeasible nodes in scan order (ineligible_code for class hits)."""
         out = fails.astype(np.int64)

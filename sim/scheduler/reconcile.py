@@ -49,8 +49,6 @@ from sim.scheduler.reconcile_group import (
 from sim.scheduler.reconcile_names import AllocNameIndex
 from sim.scheduler.reconcile_results import (
     AllocUpdateFn,
-    DestructiveUpdate,
-    PlacementRequest,
     ReconcileContext,
     ReconcileResults,
     StopRequest,
@@ -67,15 +65,6 @@ from sim.structs.deployment import Deployment
 from sim.structs.job import Job
 from sim.structs.node import Node
 from sim.structs.plan import DesiredUpdates
-
-__all__ = [
-    "AllocUpdateFn",
-    "DestructiveUpdate",
-    "PlacementRequest",
-    "ReconcileResults",
-    "StopRequest",
-    "reconcile",
-]
 
 
 def reconcile(

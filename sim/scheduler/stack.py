@@ -408,8 +408,7 @@ class SystemStack(_StackBase):
         self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None
     ) -> tuple[RankedNode | None, AllocMetric]:
         """Nomad: SystemStack.Select with the source set to this node (eligibility reset each time)."""
-        self.eligibility.job.clear()
-        self.eligibility.groups.clear()
+        self.eligibility.forget_marks()
         return self._select_one(tg, row, ignore_alloc, 1)
 
 

@@ -28,6 +28,7 @@ from sim.scheduler.generic import (
     progress_made,
     tainted_nodes,
 )
+from sim.scheduler.placement import new_alloc
 from sim.scheduler.rank import exhaust_resources, group_ask
 from sim.scheduler.stack import RankedNode, SystemStack
 from sim.scheduler.system_reconcile import (
@@ -317,13 +318,7 @@ class _SystemRound:
         self.sched.add_blocked(self, self.senv.state.node_by_id(t.node_id))
 
     def _place(self, t: AllocTuple, option: RankedNode, metric: AllocMetric) -> None:
-        job, tg = self.job, t.task_group
-        cpu, mem, disk = group_ask(tg)
-        alloc = Allocation(
-            id=self.senv.ids.uuid(), namespace=job.namespace, eval_id=self.sched.eval.id, name=t.name,
-            node_id=option.node.id, node_name=option.node.name, job_id=job.id, job=job, task_group=tg.name,
-            cpu=cpu, memory_mb=mem, disk_mb=disk, ports=list(option.ports), metrics=metric, score=option.final_score,
-        )
+        alloc = new_alloc(self.senv.ids.uuid(), self.sched.eval.id, self.job, t.task_group, t.name, option, metric)
         if t.alloc is not None:
             alloc.previous_allocation = t.alloc.id
         self.stack.place(option.row, alloc)

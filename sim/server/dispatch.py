@@ -131,8 +131,7 @@ def dispatch(server: Server, namespace: str, req: DispatchRequest) -> DispatchRe
     if existing is not None:
         return DispatchResult(existing.id, job_create_index=existing.create_index, index=existing.modify_index)
     child = _child_job(server, parent, req, priority)
-    job_index = server.state.upsert_job(child)
-    server.after_job_write(child)
+    job_index = server.write_job(child, [])
     result = DispatchResult(child.id, job_create_index=job_index, index=job_index)
     if not child.is_periodic():
         ev = server.new_eval(child, TRIGGER_JOB_REGISTER, priority=priority, job_modify_index=job_index)

@@ -148,19 +148,15 @@ class Server:
     def _on_plan_applied(self, plan: Plan, result: PlanResult, placed: list[Allocation],
                          stopped: list[Allocation]) -> None:
         """After a plan's commit: record it, then tell the clients and the deployment watcher."""
+        now = self.env.now
         ev = self.state.eval_by_id(plan.eval_id)
         fresh = [a for a in placed if a.create_index == a.modify_index]
         if ev is not None:
-            self.recorder.plan_applied(ev, self.env.now, len(fresh), bool(result.rejected_nodes))
-        self.recorder.placements(self.env.now, fresh)
-        now = self.env.now
-        for a in fresh:
+            self.recorder.plan_applied(ev, now, len(fresh), bool(result.rejected_nodes))
+        self.recorder.placements(now, fresh)
+        stored = [self.state.alloc_by_id(stop.id) for stop in stopped]
+        for a in fresh + [a for a in stored if a is not None]:  # one `allocations` row per change
             self.recorder.add("allocations", now, a.id, a.job_id, a.task_group, a.node_id, a.client_status, a.desired_status)
-        for stop in stopped:
-            alloc = self.state.alloc_by_id(stop.id)
-            if alloc is not None:
-                self.recorder.add("allocations", now, alloc.id, alloc.job_id, alloc.task_group, alloc.node_id,
-                                  alloc.client_status, alloc.desired_status)
         if self.clients is not None:
             self.clients.on_plan_applied(placed, stopped)
         self.deployment_watcher.on_plan_applied(result, placed)

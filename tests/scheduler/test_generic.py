@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim.structs.alloc import TaskState
+from sim.scheduler.generic import adjust_queued
+from sim.structs.alloc import Allocation, TaskState
 from sim.structs.consts import (
     ALLOC_CLIENT_LOST,
     ALLOC_LOST,
@@ -22,7 +23,7 @@ from sim.structs.consts import (
 )
 from sim.structs.deployment import Deployment, DeploymentState
 from sim.structs.job import MINUTE, SECOND
-from sim.structs.plan import DesiredUpdates
+from sim.structs.plan import DesiredUpdates, PlanResult
 
 from .fixtures import (
     World,
@@ -57,6 +58,12 @@ def running_allocs(w: World, job, nodes, n: int, **changes) -> list:
 def dead_task(started: float, finished: float) -> dict[str, TaskState]:
     """Task states of a task that ran and finished."""
     return {"web": TaskState(state="dead", started_at=started, finished_at=finished)}
+
+
+def fail_alloc(w: World, alloc: Allocation, finished: float) -> None:
+    """The client reports the alloc failed at `finished`, its task started an hour before now."""
+    w.state.update_allocs_from_client([(alloc, {"client_status": "failed",
+                                                "task_states": dead_task(w.now - 3600, finished)})])
 
 
 # -- registration -------------------------------------------------------------------------------
@@ -676,8 +683,7 @@ def test_failed_alloc_is_rescheduled_once_now():
     nodes = w.nodes(10)
     job = w.add_job(mock_job(lambda d: group(d).update(Count=2, ReschedulePolicy=RESCHEDULE_ONCE)))
     ok, failed = running_allocs(w, job, nodes, 2)
-    w.state.update_allocs_from_client([(failed, {"client_status": "failed",
-                                                 "task_states": dead_task(w.now - 3600, w.now - 10)})])
+    fail_alloc(w, failed, w.now - 10)
     h = w.process(w.eval_for(job, "node-update"))
     assert h.plans
     out = w.state.allocs_by_job("default", job.id)
@@ -698,8 +704,7 @@ def test_failed_alloc_is_rescheduled_later_with_a_followup_eval():
     policy = {**RESCHEDULE_ONCE, "Delay": 15 * SECOND}
     job = w.add_job(mock_job(lambda d: group(d).update(Count=2, ReschedulePolicy=policy)))
     _, failed = running_allocs(w, job, nodes, 2)
-    w.state.update_allocs_from_client([(failed, {"client_status": "failed",
-                                                 "task_states": dead_task(w.now - 3600, w.now)})])
+    fail_alloc(w, failed, w.now)
     ev = w.eval_for(job, "node-update")
     h = w.process(ev)
     assert h.plans and len(w.state.allocs_by_job("default", job.id)) == 2
@@ -717,8 +722,7 @@ def test_reschedule_penalises_the_failed_node():
     nodes = w.nodes(10)
     job = w.add_job(mock_job(lambda d: group(d).update(Count=2, ReschedulePolicy=RESCHEDULE_ONCE)))
     ok, failed = running_allocs(w, job, nodes, 2)
-    w.state.update_allocs_from_client([(failed, {"client_status": "failed",
-                                                 "task_states": dead_task(w.now - 3600, w.now - 10)})])
+    fail_alloc(w, failed, w.now - 10)
     h = w.process(w.eval_for(job, "node-update"))
     assert len(h.plans) == 1
     (new,) = [a for a in w.state.allocs_by_job("default", job.id) if a.id not in (ok.id, failed.id)]
@@ -745,8 +749,7 @@ def test_reschedule_without_room_keeps_the_failed_alloc_and_blocks():
     (node,) = w.nodes(1)
     job = w.add_job(mock_job(lambda d: group(d).update(Count=1, ReschedulePolicy=RESCHEDULE_ONCE)))
     (failed,) = running_allocs(w, job, [node], 1)
-    w.state.update_allocs_from_client([(failed, {"client_status": "failed",
-                                                 "task_states": dead_task(w.now - 3600, w.now - 10)})])
+    fail_alloc(w, failed, w.now - 10)
     w.state.update_node(node.id, scheduling_eligibility="ineligible")
     h = w.process(w.eval_for(job, "node-update"))
     stored = w.state.alloc_by_id(failed.id)
@@ -782,8 +785,7 @@ def test_batch_failed_alloc_is_rescheduled():
     (node,) = w.nodes(1)
     job = w.add_job(mock_job(lambda d: (d.update(Type="batch"), group(d).update(Count=1))))
     alloc = w.add_allocs(mock_alloc(job, node, "my-job.web[0]"))[0]
-    w.state.update_allocs_from_client([(alloc, {"client_status": "failed",
-                                                "task_states": dead_task(w.now - 3600, w.now - 10)})])
+    fail_alloc(w, alloc, w.now - 10)
     h = w.process(w.eval_for(job))
     assert len(h.plans) == 1 and len(w.state.allocs_by_job("default", job.id)) == 2
     assert h.evals[0].queued_allocations == {"web": 0} and h.evals[0].status == "complete"
@@ -876,3 +878,13 @@ def test_newer_job_version_cancels_the_old_deployment():
     assert out.id == d.id and out.status == "cancelled"
     assert out.status_description == DESC_DEPLOYMENT_NEWER_JOB
     assert h.evals[0].status == "complete"
+
+
+def test_adjust_queued_counts_only_the_new_allocs_the_plan_committed():
+    """Nomad: scheduler/util.go adjustQueuedAllocations: a committed new alloc leaves the queue;
+    an updated existing alloc in the same result does not."""
+    node, job = mock_node(), mock_job()
+    new, updated = mock_alloc(job, node), mock_alloc(job, node)
+    queued = {"web": 2}
+    placed = adjust_queued(PlanResult(node_allocation={node.id: [new, updated]}), {new.id}, queued)
+    assert placed == 1 and queued == {"web": 1}

@@ -112,3 +112,16 @@ def test_stack_dynamic_range_exhausted():
     stack.place(option.row, mock_alloc(job, node, ports=option.ports))
     option, metric = stack.select(job.task_groups[0])
     assert option is None and metric.dimension_exhausted == {"network: dynamic port selection failed": 1}
+
+
+def test_overlay_failures_name_the_nodes_that_cannot_take_the_ask():
+    """A static port in use fails that node; a dynamic ask only reads nodes short of free ports."""
+    nodes = [mock_node(min_dynamic_port=LO, max_dynamic_port=LO + 1) for _ in range(3)]
+    overlay = PortOverlay(table_of(nodes))
+    overlay.add(1, [LO, LO + 1])  # node 1: its whole dynamic range in use
+    overlay.add(2, [443])
+    span = np.full(3, 2, dtype=np.int64)
+    rows = np.arange(3)
+    assert overlay.failures(rows, span, PortAsk((), ("http",))) == [(1, "dynamic port selection failed")]
+    assert overlay.failures(rows, span, PortAsk((("https", 443),), ())) == [(2, "reserved port collision https=443")]
+    assert overlay.failures(rows[[0, 2]], span, PortAsk((("https", 443),), ())) == [(1, "reserved port collision https=443")]

@@ -6,7 +6,7 @@ counts; each docstring names the Nomad test.
 
 from __future__ import annotations
 
-from sim.structs.alloc import TaskState
+from sim.structs.alloc import Allocation, TaskState
 from sim.structs.consts import (
     ALLOC_CLIENT_COMPLETE,
     ALLOC_CLIENT_FAILED,
@@ -19,7 +19,7 @@ from sim.structs.consts import (
     TRIGGER_RETRY_FAILED_ALLOC,
 )
 from sim.structs.deployment import DeploymentState
-from sim.structs.job import HOUR, MINUTE, SECOND, ReschedulePolicy, TaskGroup
+from sim.structs.job import HOUR, MINUTE, SECOND, Job, ReschedulePolicy, TaskGroup
 
 from .fixtures_reconcile import (
     NOW,
@@ -47,6 +47,21 @@ def _group(job) -> TaskGroup:
     return job.task_groups[0]
 
 
+def _rescheduled_chain(ids: Ids, job: Job, failed: float) -> list[Allocation]:
+    """Nomad's batch reschedule setup: six allocs, 0 failed and replaced by 1, 1 failed and
+    replaced by 2, 2 (rescheduled twice) failed at `failed`, 5 complete, the rest running."""
+    allocs = mock_allocs(ids, job, range(6), client_status=ALLOC_CLIENT_RUNNING)
+    for prev, alloc in zip(allocs[:2], allocs[1:3], strict=True):
+        prev.next_allocation = alloc.id
+    for alloc in allocs[:3]:
+        alloc.client_status = ALLOC_CLIENT_FAILED
+    allocs[1].reschedule_tracker = tracker(NOW - 3600)
+    allocs[2].reschedule_tracker = tracker(NOW - 7200, NOW - 3600)
+    allocs[2].task_states = failed_at(failed)
+    allocs[5].client_status = ALLOC_CLIENT_COMPLETE
+    return allocs
+
+
 def test_reschedule_later_batch():
     """Nomad: reconcile_cluster_test.go TestReconciler_RescheduleLater_Batch."""
     ids, job = Ids(), mock_job()
@@ -54,16 +69,7 @@ def test_reschedule_later_batch():
     _group(job).reschedule_policy = ReschedulePolicy(
         attempts=3, interval=24 * HOUR, delay=15 * SECOND, delay_function="constant"
     )
-    allocs = mock_allocs(ids, job, range(6), client_status=ALLOC_CLIENT_RUNNING)
-    allocs[0].client_status = ALLOC_CLIENT_FAILED
-    allocs[0].next_allocation = allocs[1].id
-    allocs[1].client_status = ALLOC_CLIENT_FAILED
-    allocs[1].reschedule_tracker = tracker(NOW - 3600)
-    allocs[1].next_allocation = allocs[2].id
-    allocs[2].client_status = ALLOC_CLIENT_FAILED
-    allocs[2].task_states = failed_at(NOW)
-    allocs[2].reschedule_tracker = tracker(NOW - 7200, NOW - 3600)
-    allocs[5].client_status = ALLOC_CLIENT_COMPLETE
+    allocs = _rescheduled_chain(ids, job, failed=NOW)
     r = run(job, allocs, batch=True, eval_id="eval-x")
     evals = r.desired_followup_evals["web"]
     assert len(evals) == 1 and evals[0].wait_until == NOW + 15
@@ -111,17 +117,8 @@ def test_reschedule_now_batch():
     _group(job).reschedule_policy = ReschedulePolicy(
         attempts=3, interval=24 * HOUR, delay=5 * SECOND, delay_function="constant"
     )
-    allocs = mock_allocs(ids, job, range(6), client_status=ALLOC_CLIENT_RUNNING)
-    allocs[0].client_status = ALLOC_CLIENT_FAILED
-    allocs[0].next_allocation = allocs[1].id
-    allocs[1].client_status = ALLOC_CLIENT_FAILED
-    allocs[1].reschedule_tracker = tracker(NOW - 3600)
-    allocs[1].next_allocation = allocs[2].id
-    allocs[2].client_status = ALLOC_CLIENT_FAILED
-    allocs[2].task_states = failed_at(NOW - 5)
+    allocs = _rescheduled_chain(ids, job, failed=NOW - 5)
     allocs[2].followup_eval_id = "some-other-eval"
-    allocs[2].reschedule_tracker = tracker(NOW - 7200, NOW - 3600)
-    allocs[5].client_status = ALLOC_CLIENT_COMPLETE
     r = run(job, allocs, batch=True)
     assert "web" not in r.desired_followup_evals
     assert counts(r) == expect(place=1, stop=1)
