@@ -201,6 +201,16 @@ class FeasibilityCache:
         self._masks: dict[tuple, np.ndarray] = {}
         self._groups: dict[tuple, StaticFeasibility] = {}
 
+    @staticmethod
+    def of_table(table: NodeTable) -> FeasibilityCache:
+        """The cache that travels with a node table, so every evaluation of a simulation shares
+        it (it holds only node-derived data and resets itself when the table's version moves)."""
+        cache = getattr(table, "_feasibility_cache", None)
+        if cache is None:
+            cache = FeasibilityCache()
+            table._feasibility_cache = cache
+        return cache
+
     def sync(self, table: NodeTable) -> None:
         """Forget everything when the table changed since the last use."""
         if table.version != self._version:

@@ -79,7 +79,7 @@ class _StackBase:
     ) -> None:
         self.table, self.rng = table, rng
         self.spread_fit = algorithm == SCHEDULER_ALGORITHM_SPREAD
-        self.cache = cache if cache is not None else _table_cache(table)
+        self.cache = cache if cache is not None else FeasibilityCache.of_table(table)
         self.proposed = ProposedState(table)
         self.eligibility = ClassEligibility(table)
         self.job: Job | None = None
@@ -146,6 +146,7 @@ class _StackBase:
 
     def _build_group(self, tg: TaskGroup) -> GroupInputs:
         g = self._group_inputs(tg)
+        # Nomad adds every group's spread weights to one sum (never reset, even across SetJob)
         self.sum_spread_weights += add_group_sets(g, self.cache, self.table, self.job, self.job_property_sets, self.system)
         for ps in g.property_sets[len(self.job_property_sets):] + g.spread_sets:
             self.proposed.watch(ps)
@@ -410,16 +411,6 @@ class SystemStack(_StackBase):
         """Nomad: SystemStack.Select with the source set to this node (eligibility reset each time)."""
         self.eligibility.forget_marks()
         return self._select_one(tg, row, ignore_alloc, 1)
-
-
-def _table_cache(table: NodeTable) -> FeasibilityCache:
-    """The feasibility cache that travels with a node table, so every evaluation of a simulation
-    shares it (it only holds node-derived data and resets itself when the table's version moves)."""
-    cache = getattr(table, "_feasibility_cache", None)
-    if cache is None:
-        cache = FeasibilityCache()
-        table._feasibility_cache = cache
-    return cache
 
 
 def _mark(status: np.ndarray, reason: np.ndarray, idx: np.ndarray | int, value: int, code: np.ndarray | int) -> None:
