@@ -6,7 +6,7 @@ trace duration, through the whole pipeline (job endpoint, broker, workers, plan 
 Reports the wall time of the replay (target: under 60 s) and of building the result tables, the
 makespan (last job completion - first submission, simulated seconds), and peak memory.
 
-    python benchmarks/bench_alibaba.py [--limit N] [--until 1d] [--profile out.prof] [--no-results]
+    python benchmarks/bench_alibaba.py [--limit N] [--until 1d] [--profile out.prof] [--no-results] [--progress]
 """
 
 from __future__ import annotations
@@ -57,18 +57,30 @@ def _report(sim: Simulation, run_s: float, tables: dict | None, results_s: float
     print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
 
 
+def _run_by_hour(sim: Simulation, start: float) -> None:
+    """Run one simulated hour at a time, printing wall time and allocations so far."""
+    hour = 3600.0
+    while sim.now < sim.scenario.duration:
+        sim.run(min(sim.scenario.duration, sim.now + hour))
+        print(f"  t={sim.now / hour:5.1f} h  wall {time.perf_counter() - start:7.1f} s  "
+              f"allocations {len(sim.state.allocs()):,}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, help="replay only the first N task rows")
     parser.add_argument("--until", default="1d", help="simulated time to run (default 1d)")
     parser.add_argument("--profile", help="write a cProfile of the replay here")
     parser.add_argument("--no-results", action="store_true", help="skip building the result tables")
+    parser.add_argument("--progress", action="store_true", help="print wall time per simulated hour")
     args = parser.parse_args()
     start = time.perf_counter()
     sim = Simulation.from_scenario(scenario(args.limit, parse_duration(args.until)))
     prof = cProfile.Profile() if args.profile else None
     if prof:
         prof.enable()
+    if args.progress:
+        _run_by_hour(sim, start)
     sim.run()
     if prof:
         prof.disable()
