@@ -206,17 +206,24 @@ def alloc_gantt(source: Source, nodes: Iterable[str] | None = None, max_nodes: i
     return fig
 
 
-def utilisation_over_time(source: Source) -> Figure:
-    """Cluster cpu and memory allocated over schedulable capacity (solid), and used (dashed) if sampled."""
-    tables = data.load_tables(source)
-    series = data.utilisation_series(tables)
+def _series_axes(tables: dict, series, title: str):
+    """One titled time axis for a node-usage series: (figure, axes, run end, time scale)."""
     fig, (ax,) = new_figure()
-    ax.set_title("cluster utilisation")
+    ax.set_title(title)
     end = data.run_end(tables)
     scale, xlabel = time_unit(end)
     ax.set_xlabel(xlabel)
     if series.empty:
         note(ax, "no node usage samples in this run")
+    return fig, ax, end, scale
+
+
+def utilisation_over_time(source: Source) -> Figure:
+    """Cluster cpu and memory allocated over schedulable capacity (solid), and used (dashed) if sampled."""
+    tables = data.load_tables(source)
+    series = data.utilisation_series(tables)
+    fig, ax, end, scale = _series_axes(tables, series, "cluster utilisation")
+    if series.empty:
         return fig
     colours = {"cpu": "tab:blue", "memory": "tab:orange", "disk": "tab:green"}
     for dim in ("cpu", "memory"):
@@ -237,13 +244,9 @@ def fragmentation_over_time(source: Source, dimensions: tuple[str, ...] = ("cpu"
     """Fragmentation of free capacity (1 - largest free block / total free) per dimension."""
     tables = data.load_tables(source)
     series = data.fragmentation_series(tables, dimensions)
-    fig, (ax,) = new_figure()
-    ax.set_title("fragmentation of free capacity (1 - largest free / total free, ready nodes)")
-    end = data.run_end(tables)
-    scale, xlabel = time_unit(end)
-    ax.set_xlabel(xlabel)
+    fig, ax, end, scale = _series_axes(tables, series,
+                                       "fragmentation of free capacity (1 - largest free / total free, ready nodes)")
     if series.empty:
-        note(ax, "no node usage samples in this run")
         return fig
     for dim in dimensions:
         step(ax, series["time"].to_numpy(), series[dim].to_numpy(), end, scale, label=dim)
