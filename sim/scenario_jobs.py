@@ -4,7 +4,7 @@ Job files are read here (JSON parsed and unwrapped; HCL only located, its ID rea
 `job "<id>"` label) so a scenario that loads never fails later on a missing or malformed file.
 Cross-checks: every job an action names is registered by the workload no later than the action,
 `update` paths exist in the job, dispatch targets are parameterized, `after` has no cycle, and
-periodic jobs have valid cron specs (sim.structs.cron, when present).
+periodic jobs have valid cron specs (sim.structs.cron).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from sim.scenario_workload import (
     Update,
     apply_set,
 )
+from sim.structs.cron import parse_cron
 from sim.traces import Machine, check_trace
 
 KINDS = ("register", "update", "deregister", "dispatch", "revert", "promote", "generate", "dispatch_generate", "trace")
@@ -85,16 +86,10 @@ def _hcl_source(file: Path, path: str) -> JobSource:
 
 
 def check_cron(job: Mapping[str, Any], path: str) -> None:
-    """Each cron spec of a periodic job must parse (skipped until sim.structs.cron exists)."""
+    """Each cron spec of a periodic job must parse."""
     periodic = job.get("Periodic")
     if not isinstance(periodic, Mapping) or (periodic.get("SpecType") or "cron") != "cron":
         return
-    try:
-        from sim.structs.cron import parse_cron
-    except ModuleNotFoundError as exc:
-        if exc.name in ("sim.structs.cron", "sim.structs"):
-            return
-        raise
     many = periodic.get("Specs") or []
     if not isinstance(many, list):
         raise ScenarioError(f"{path}.Periodic.Specs", "Specs must be a list of cron specs")

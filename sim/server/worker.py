@@ -71,10 +71,9 @@ class Worker:
         ev = outcome.eval
         if outcome.reblock:
             ev.snapshot_index = server.state.index
-            server.state.upsert_evals([ev])
+        server.state.upsert_evals([ev])
+        if outcome.reblock:
             server.blocked.reblock(ev, token)
-        else:
-            server.state.upsert_evals([ev])
         if outcome.create_evals:
             server.create_evals(outcome.create_evals)
         server.recorder.eval_done(ev, server.env.now, outcome.failed_placements)
