@@ -19,6 +19,7 @@ from sim.client_runner import AllocRunner
 from sim.client_tasks import GroupSpec, SharedEvents
 from sim.state import StateStore
 from sim.structs.alloc import Allocation
+from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import Job
 
 if TYPE_CHECKING:
@@ -60,42 +61,54 @@ class Clients:
 
     # -- timers ---------------------------------------------------------------------------------
 
-    def at(self, when: float, fn: Callable[[], None]) -> None:
-        """Call `fn()` at simulated time `when`; callbacks due at the same time share one event."""
+    def at(self, when: float, fn: Callable[..., None], *args: object) -> None:
+        """Call `fn(*args)` at simulated time `when`; callbacks due at the same time share one event.
+
+        A timer is one tuple (no bound method or partial): runners arm one or two per alloc.
+        """
         bucket = self._timers.get(when)
         if bucket is not None:
-            bucket.append(fn)
+            bucket.append((fn, *args))
             return
-        self._timers[when] = [fn]
+        self._timers[when] = [(fn, *args)]
         event = self.env.timeout(max(0.0, when - self.env.now))
         event.callbacks.append(partial(self._fire, when))
 
     def _fire(self, when: float, _event: simpy.Event) -> None:
-        for fn in self._timers.pop(when):
-            fn()
+        for call in self._timers.pop(when):
+            call[0](*call[1:])
 
     # -- plan hooks -----------------------------------------------------------------------------
 
     def on_plan_applied(self, placed: list[Allocation], stopped: list[Allocation]) -> None:
         """The plan applier committed: kill stopped allocs, start new ones, update in-place ones."""
+        runners = self.runners
         for stop in stopped:
-            runner = self.runners.get(stop.id)
+            runner = runners.get(stop.id)
             if runner is not None:
                 runner.kill()
+        stored_alloc, down = self.state.alloc_by_id, self.down
+        job = group = spec = None  # placements come in runs of one job group: resolve it once per run
         for alloc in placed:
-            stored = self.state.alloc_by_id(alloc.id) or alloc
-            runner = self.runners.get(alloc.id)
+            stored = stored_alloc(alloc.id) or alloc
+            runner = runners.get(alloc.id)
             if runner is not None:
                 runner.update(stored)
-            elif not stored.terminal() and stored.node_id not in self.down:
-                self._start(stored)
+            elif (stored.desired_status not in SERVER_TERMINAL and stored.client_status not in CLIENT_TERMINAL
+                  and stored.node_id not in down):
+                if stored.job is not job or stored.task_group != group:
+                    job, group, spec = stored.job, stored.task_group, self.group_spec(stored)
+                self._add_runner(stored, spec).start()
 
     def _start(self, alloc: Allocation) -> None:
         self._add_runner(alloc).start()
 
-    def _add_runner(self, alloc: Allocation) -> AllocRunner:
-        runner = self.runners[alloc.id] = AllocRunner(self, alloc)
-        self._by_node.setdefault(alloc.node_id, {})[alloc.id] = runner
+    def _add_runner(self, alloc: Allocation, spec: GroupSpec | None = None) -> AllocRunner:
+        runner = self.runners[alloc.id] = AllocRunner(self, alloc, spec)
+        node = self._by_node.get(alloc.node_id)
+        if node is None:
+            node = self._by_node[alloc.node_id] = {}
+        node[alloc.id] = runner
         return runner
 
     def runner(self, alloc_id: str) -> AllocRunner | None:
@@ -133,8 +146,8 @@ class Clients:
 
     def record(self, alloc: Allocation, status: str, now: float) -> None:
         """One `allocations` metrics row for a client-status transition."""
-        self.server.recorder.add("allocations", now, alloc.id, alloc.job_id, alloc.task_group,
-                                 alloc.node_id, status, alloc.desired_status)
+        self.server.recorder.rows["allocations"].append(
+            (now, alloc.id, alloc.job_id, alloc.task_group, alloc.node_id, status, alloc.desired_status))
 
     def mark_dirty(self, runner: AllocRunner) -> None:
         """Queue a runner's report for the next flush (one flush timer for all nodes)."""
@@ -147,10 +160,14 @@ class Clients:
         """Send every pending report in one batch. Nomad: client.go allocSync."""
         self._flush_armed = False
         pending, self._pending = self._pending, {}
-        updates = [(runner.alloc, runner.report()) for runner in pending.values()]
+        updates = []
+        runners, by_node = self.runners, self._by_node
         for alloc_id, runner in pending.items():
+            updates.append((runner.alloc, runner.report()))
             if runner.done:
-                self.runners.pop(alloc_id, None)
-                self._by_node.get(runner.alloc.node_id, {}).pop(alloc_id, None)
+                runners.pop(alloc_id, None)
+                node = by_node.get(runner.alloc.node_id)
+                if node is not None:
+                    node.pop(alloc_id, None)
         if updates:
             self.server.node_endpoint.update_allocs(updates)

@@ -14,13 +14,15 @@ of an alloc start together.
 
 from __future__ import annotations
 
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from sim.client_health import CHECK, DEADLINE, HEALTHY_NOW, HealthWatch
 from sim.client_tasks import (
     NO_RESTART,
+    NO_SUCCESS_RESTART,
     RESTART,
+    RUNNING_STATUS,
+    GroupSpec,
     RestartTracker,
     TaskRun,
     client_status,
@@ -31,12 +33,12 @@ from sim.client_tasks import (
     restarting,
     set_state,
     sibling_failed,
-    terminated,
 )
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
     ALLOC_CLIENT_FAILED,
     ALLOC_CLIENT_PENDING,
+    ALLOC_CLIENT_RUNNING,
     CLIENT_TERMINAL,
     TASK_STATE_DEAD,
     TASK_STATE_PENDING,
@@ -54,12 +56,17 @@ class AllocRunner:
                  "watch", "health", "health_sent", "was_healthy", "deployment_id", "created", "done",
                  "shared")
 
-    def __init__(self, clients: Clients, alloc: Allocation):
+    def __init__(self, clients: Clients, alloc: Allocation, group: GroupSpec | None = None):
         self.clients = clients
         self.alloc = alloc
-        self.group = clients.group_spec(alloc)
-        self.tasks = [TaskRun(spec, behavior, policy) for spec, behavior, policy in self.group.tasks]
-        self.states = {t.spec.name: t.state for t in self.tasks}
+        self.group = group = group if group is not None else clients.group_spec(alloc)
+        if len(group.tasks) == 1:
+            spec, behavior, policy = group.tasks[0]
+            task = TaskRun(spec, behavior, policy)
+            self.tasks, self.states = [task], {spec.name: task.state}
+        else:
+            self.tasks = [TaskRun(spec, behavior, policy) for spec, behavior, policy in group.tasks]
+            self.states = {t.spec.name: t.state for t in self.tasks}
         self.epoch = 0
         self.status = ALLOC_CLIENT_PENDING
         self.description = ""
@@ -76,24 +83,50 @@ class AllocRunner:
 
     def start(self) -> None:
         """Receive the alloc and start its tasks (now, or after each task's start delay)."""
-        now = self.clients.env.now
-        self._watch_health(now)
+        clients = self.clients
+        now = clients.env.now
+        group = self.group
+        if (group.deploy_health if self.alloc.deployment_id else group.migrate_health) is not None:
+            self._watch_health(now, group.max_start_delay)
+        if not group.instant:
+            self._start_each(now)
+            self._changed(now)
+            return
+        # No start delay: `_run` for every task in one pass, then all run (Nomad's getClientStatus).
+        arrivals, started_event = clients.events.arrival_and_start(now)
+        epoch = self.epoch
+        for task, fixed_exit in zip(self.tasks, group.exits, strict=True):
+            ts = task.state
+            events = ts.events
+            events += arrivals
+            events.append(started_event)
+            ts.state, ts.started_at = TASK_STATE_RUNNING, now
+            task.run = 1
+            end, code = fixed_exit or self._exit_plan(task)
+            if end is not None:
+                clients.at(now + end, AllocRunner._exit, self, epoch, task, 1, code)
+        if self.watch is not None:
+            self._all_running(now)
+        self.status, self.description = RUNNING_STATUS
+        clients.record(self.alloc, ALLOC_CLIENT_RUNNING, now)
+        clients.mark_dirty(self)
+
+    def _start_each(self, now: float) -> None:
         for task in self.tasks:
             events = task.state.events
             events += self.clients.events.arrival(now)
             delay = task.behavior.start_delay
             if delay > 0:
-                self.clients.at(now + delay, partial(self._start_task, self.epoch, task, task.run))
+                self.clients.at(now + delay, AllocRunner._start_task, self, self.epoch, task, task.run)
             else:
                 self._run(task, now)
-        self._changed(now)
 
     def _own_states(self) -> None:
         """Copy-on-write: the last report handed `states` to the server; write to a copy."""
         if self.shared:
-            self.states = copy_task_states(self.states)
+            states = self.states = copy_task_states(self.states)
             for task in self.tasks:
-                task.state = self.states[task.spec.name]
+                task.state = states[task.spec.name]
             self.shared = False
 
     def _start_task(self, epoch: int, task: TaskRun, run: int) -> None:
@@ -109,14 +142,16 @@ class AllocRunner:
         set_state(task.state, TASK_STATE_RUNNING, now, self.clients.events.started(now))
         end, code = self._exit_plan(task)
         if end is not None:
-            self.clients.at(now + end, partial(self._exit, self.epoch, task, task.run, code))
+            self.clients.at(now + end, AllocRunner._exit, self, self.epoch, task, task.run, code)
         if self.watch is not None and self._tasks_running():
             self._all_running(now)
 
     def _exit_plan(self, task: TaskRun) -> tuple[float | None, int]:
         """(seconds until this run exits by itself, its exit code); None: runs until stopped."""
         b = task.behavior
-        end, code = b.sample_runtime(self.clients.rng), b.exit_code
+        end, code = b.runtime, b.exit_code
+        if end is not None and type(end) is not float:
+            end = b.sample_runtime(self.clients.rng)
         if b.fail_after is not None and (end is None or b.fail_after < end):
             end, code = b.fail_after, b.failure_exit_code()
         crash_now = self.watch is None or self.was_healthy
@@ -128,16 +163,21 @@ class AllocRunner:
         """The task exited: Terminated, then the restart tracker decides. Nomad: shouldRestart."""
         if epoch != self.epoch or run != task.run or task.state.state != TASK_STATE_RUNNING:
             return
-        self._own_states()
+        if self.shared:
+            self._own_states()
         now = self.clients.env.now
         ts = task.state
-        ts.events.append(terminated(now, code))
+        ts.events.append(self.clients.events.terminated(now, code))
+        if code == 0 and task.tracker is None and self.alloc.job.type in NO_SUCCESS_RESTART:
+            ts.state, ts.finished_at = TASK_STATE_DEAD, now  # a fresh tracker always says: terminated
+            self._changed(now)
+            return
         if task.tracker is None:
             task.tracker = RestartTracker(task.policy, self.alloc.job.type, self.created)
         decision, delay = task.tracker.on_exit(now, code, self.clients.rng)
         if decision == RESTART:
             set_state(ts, TASK_STATE_PENDING, now, restarting(now, delay, task.tracker.reason))
-            self.clients.at(now + delay, partial(self._start_task, self.epoch, task, task.run))
+            self.clients.at(now + delay, AllocRunner._start_task, self, self.epoch, task, task.run)
             self._set_health(False)
         elif decision == NO_RESTART:
             set_state(ts, TASK_STATE_DEAD, now, not_restarting(now, task.tracker.reason))
@@ -197,19 +237,25 @@ class AllocRunner:
 
     # -- health -------------------------------------------------------------------------------
 
-    def _watch_health(self, now: float) -> None:
+    def _watch_health(self, now: float, max_start_delay: float | None = None) -> None:
+        """Start a health clock (`max_start_delay`: of the tasks not running yet, when known)."""
         params = self.group.health(self.alloc.deployment_id)
         if params is None:
             self.watch = None
             return
         watch = self.watch = HealthWatch(params, now, self.group.fail_health)
-        pending = [t.behavior.start_delay for t in self.tasks if t.state.state != TASK_STATE_RUNNING]
-        deadline = watch.begin(now, max(pending, default=0.0))
+        if max_start_delay is None:
+            pending = [t.behavior.start_delay for t in self.tasks if t.state.state != TASK_STATE_RUNNING]
+            max_start_delay = max(pending, default=0.0)
+        deadline = watch.begin(now, max_start_delay)
         if deadline is not None:
-            self.clients.at(deadline, partial(self._health_timer, watch, False))
+            self.clients.at(deadline, AllocRunner._health_timer, self, watch, False)
 
     def _tasks_running(self) -> bool:
-        return all(t.state.state == TASK_STATE_RUNNING for t in self.tasks)
+        for task in self.tasks:
+            if task.state.state != TASK_STATE_RUNNING:
+                return False
+        return True
 
     def _all_running(self, now: float) -> None:
         """Every task runs: the health watch decides what to arm (Nomad: allochealth tracker)."""
@@ -218,9 +264,9 @@ class AllocRunner:
         if kind == HEALTHY_NOW:
             self._set_health(True)
         elif kind == CHECK:
-            self.clients.at(at, partial(self._health_timer, watch, True))
+            self.clients.at(at, AllocRunner._health_timer, self, watch, True)
         elif kind == DEADLINE:
-            self.clients.at(at, partial(self._health_timer, watch, False))
+            self.clients.at(at, AllocRunner._health_timer, self, watch, False)
 
     def _health_timer(self, watch: HealthWatch, healthy: bool) -> None:
         """A check (healthy if every task still runs) or the deadline (unhealthy) fires."""
@@ -248,7 +294,7 @@ class AllocRunner:
             after = task.behavior.crash_after
             if after is not None and task.state.state == TASK_STATE_RUNNING:
                 code = task.behavior.failure_exit_code()
-                self.clients.at(now + after, partial(self._exit, self.epoch, task, task.run, code))
+                self.clients.at(now + after, AllocRunner._exit, self, self.epoch, task, task.run, code)
 
     # -- status and reports -------------------------------------------------------------------
 

@@ -50,6 +50,8 @@ _BATCH_RESTARTS = RestartPolicy(attempts=3, interval=24 * HOUR, delay=15 * SECON
 RESTART = "restart"
 NO_RESTART = "no-restart"
 TERMINATED = "terminated"
+NO_SUCCESS_RESTART = (JOB_TYPE_BATCH, JOB_TYPE_SYSBATCH)  # job types whose successful tasks are done
+RUNNING_STATUS = (ALLOC_CLIENT_RUNNING, "Tasks are running")  # (client status, description)
 
 
 def go_duration(ns: int) -> str:
@@ -92,7 +94,7 @@ class GroupSpec:
     """What every alloc of one job version's group shares: tasks, behaviours, restart policies
     and health parameters, resolved once (allocs only differ in their deployment)."""
 
-    __slots__ = ("tasks", "fail_health", "deploy_health", "migrate_health")
+    __slots__ = ("tasks", "fail_health", "deploy_health", "migrate_health", "instant", "max_start_delay", "exits")
 
     def __init__(self, job: Job, group: str, resolver: BehaviorResolver):
         tg = job.lookup_task_group(group)
@@ -101,10 +103,25 @@ class GroupSpec:
         self.fail_health = any(b.fail_health for _, b, _ in self.tasks)
         self.deploy_health = group_health_params(job, tg, True)
         self.migrate_health = group_health_params(job, tg, False)
+        # Every task starts the moment the alloc arrives (no start delay): the runner's fast path.
+        self.instant = bool(self.tasks) and all(b.start_delay <= 0 for _, b, _ in self.tasks)
+        self.max_start_delay = max((b.start_delay for _, b, _ in self.tasks), default=0.0)
+        self.exits = [fixed_exit(b) for _, b, _ in self.tasks]
 
     def health(self, deployment_id: str) -> HealthParams | None:
         """The health parameters for an alloc in (or outside) a deployment."""
         return self.deploy_health if deployment_id else self.migrate_health
+
+
+def fixed_exit(behavior: TaskBehavior) -> tuple[float | None, int] | None:
+    """(seconds until a run exits by itself, its exit code) when every run of the task is the
+    same: a fixed runtime (or none) and no failure modes; None when the runner must draw it."""
+    runtime = behavior.runtime
+    if behavior.fail_after is not None or behavior.crash_after is not None:
+        return None
+    if runtime is None or isinstance(runtime, int | float):
+        return runtime, behavior.exit_code
+    return None
 
 
 class TaskRun:
@@ -126,16 +143,33 @@ class SharedEvents:
     that arrives then. Task events are never mutated once made, so sharing is safe and saves
     objects when thousands of allocs start together."""
 
-    __slots__ = ("time", "arrivals", "start")
+    __slots__ = ("time", "arrivals", "start", "exits")
 
     def __init__(self) -> None:
         self.time = -1.0
         self.arrivals: list[TaskEvent] = []
         self.start = started(-1.0)
+        self.exits: dict[int, TaskEvent] = {}
 
     def _refresh(self, now: float) -> None:
         if self.time != now:
             self.time, self.arrivals, self.start = now, [received(now), task_setup(now)], started(now)
+            self.exits = {}
+
+    def terminated(self, now: float, exit_code: int) -> TaskEvent:
+        """`Terminated` at `now` with this exit code."""
+        if self.time != now:
+            self._refresh(now)
+        event = self.exits.get(exit_code)
+        if event is None:
+            event = self.exits[exit_code] = terminated(now, exit_code)
+        return event
+
+    def arrival_and_start(self, now: float) -> tuple[list[TaskEvent], TaskEvent]:
+        """`Received` and `Task Setup`, and `Started`, at `now`."""
+        if self.time != now:
+            self._refresh(now)
+        return self.arrivals, self.start
 
     def arrival(self, now: float) -> list[TaskEvent]:
         """`Received` and `Task Setup` at `now`."""
@@ -155,7 +189,7 @@ class RestartTracker:
 
     def __init__(self, policy: RestartPolicy, job_type: str, start_time: float):
         self.policy = policy
-        self.on_success = job_type not in (JOB_TYPE_BATCH, JOB_TYPE_SYSBATCH)
+        self.on_success = job_type not in NO_SUCCESS_RESTART
         self.count = 0
         self.window_start = start_time
         self.reason = ""
@@ -261,6 +295,10 @@ def set_state(ts: TaskState, state: str, now: float, event: TaskEvent | None = N
 
 def copy_task_states(states: dict[str, TaskState]) -> dict[str, TaskState]:
     """A snapshot of task states for the server (events are never mutated, so shared)."""
+    if len(states) == 1:
+        for name, ts in states.items():
+            return {name: TaskState(ts.state, ts.failed, ts.restarts, ts.last_restart, ts.started_at,
+                                    ts.finished_at, ts.events.copy())}
     return {name: TaskState(ts.state, ts.failed, ts.restarts, ts.last_restart, ts.started_at,
                             ts.finished_at, list(ts.events)) for name, ts in states.items()}
 
@@ -279,7 +317,7 @@ def client_status(states: dict[str, TaskState]) -> tuple[str, str]:
     if failed:
         return ALLOC_CLIENT_FAILED, "Failed tasks"
     if running:
-        return ALLOC_CLIENT_RUNNING, "Tasks are running"
+        return RUNNING_STATUS
     if pending:
         return ALLOC_CLIENT_PENDING, "No tasks have started"
     return ALLOC_CLIENT_COMPLETE, "All tasks have completed"

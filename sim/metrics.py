@@ -188,9 +188,13 @@ class Recorder:
         rows = self.rows["placements"]
         for a in allocs:
             m = a.metrics
-            rows.append((now, a.eval_id, a.id, a.job_id, a.task_group, a.node_id, a.score,
-                         m.nodes_evaluated if m else 0, m.nodes_filtered if m else 0, m.nodes_exhausted if m else 0,
-                         _dimension(m), a.cpu, a.memory_mb, a.disk_mb))
+            if m is None:
+                counts, dimension = (0, 0, 0), ""
+            else:
+                counts = (m.nodes_evaluated, m.nodes_filtered, m.nodes_exhausted)
+                dimension = _dimension(m) if m.dimension_exhausted else ""
+            rows.append((now, a.eval_id, a.id, a.job_id, a.task_group, a.node_id, a.score, *counts,
+                         dimension, a.cpu, a.memory_mb, a.disk_mb))
 
     def failed_placements(self, now: float, ev: Evaluation) -> None:
         """Placements that found no node: one row per group, as the scheduler coalesces them."""

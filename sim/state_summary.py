@@ -95,24 +95,25 @@ class SummaryKeeper:
                 group.queued = n
                 summary.modify_index = index
 
-    def _group(self, alloc: Allocation) -> tuple[JobSummary, TaskGroupSummary] | tuple[None, None]:
+    def on_new_alloc(self, alloc: Allocation, index: int) -> None:
+        """A freshly placed alloc: Queued -1, Starting +1. Nomad: updateSummaryWithAlloc (new alloc)."""
         summary = self._summaries.get((alloc.namespace, alloc.job_id))
         if summary is None or alloc.job.create_index != summary.create_index:
-            return None, None
+            return
         group = summary.summary.get(alloc.task_group)
         if group is None:
             group = summary.summary[alloc.task_group] = TaskGroupSummary()
-        return summary, group
-
-    def on_new_alloc(self, alloc: Allocation, index: int) -> None:
-        """A freshly placed alloc: Queued -1, Starting +1. Nomad: updateSummaryWithAlloc (new alloc)."""
-        summary, group = self._group(alloc)
-        if group is None:
-            return
-        group.queued = max(0, group.queued - 1)
-        bucket = _BUCKET.get(alloc.client_status)
-        if bucket:
-            setattr(group, bucket, getattr(group, bucket) + 1)
+        if group.queued > 0:
+            group.queued -= 1
+        else:
+            group.queued = 0
+        status = alloc.client_status
+        if status == ALLOC_CLIENT_PENDING:
+            group.starting += 1
+        else:
+            bucket = _BUCKET.get(status)
+            if bucket:
+                setattr(group, bucket, getattr(group, bucket) + 1)
         summary.modify_index = index
 
     def on_client_status(self, alloc: Allocation, old: str, index: int) -> None:
@@ -120,15 +121,29 @@ class SummaryKeeper:
 
         Nomad: updateSummaryWithAlloc (client status changed).
         """
-        summary, group = self._group(alloc)
-        if group is None:
+        summary = self._summaries.get((alloc.namespace, alloc.job_id))
+        if summary is None or alloc.job.create_index != summary.create_index:
             return
-        new_bucket = _BUCKET.get(alloc.client_status)
-        if new_bucket:
-            setattr(group, new_bucket, getattr(group, new_bucket) + 1)
-        if old in _DECREMENTED:
+        group = summary.summary.get(alloc.task_group)
+        if group is None:
+            group = summary.summary[alloc.task_group] = TaskGroupSummary()
+        new = alloc.client_status
+        if new == ALLOC_CLIENT_RUNNING:  # the common transitions first, spelled out
+            group.running += 1
+        elif new == ALLOC_CLIENT_COMPLETE:
+            group.complete += 1
+        else:
+            new_bucket = _BUCKET.get(new)
+            if new_bucket:
+                setattr(group, new_bucket, getattr(group, new_bucket) + 1)
+        if old == ALLOC_CLIENT_PENDING:
+            group.starting = group.starting - 1 if group.starting > 0 else 0
+        elif old == ALLOC_CLIENT_RUNNING:
+            group.running = group.running - 1 if group.running > 0 else 0
+        elif old in _DECREMENTED:
             old_bucket = _BUCKET[old]
-            setattr(group, old_bucket, max(0, getattr(group, old_bucket) - 1))
+            count = getattr(group, old_bucket)
+            setattr(group, old_bucket, count - 1 if count > 0 else 0)
         summary.modify_index = index
 
     def on_child_status(self, namespace: str, parent_id: str, old: str, new: str, index: int = 0) -> None:

@@ -6,6 +6,8 @@ restarts/restarts.go); health follows client/allochealth; node liveness nomad/he
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import simpy
@@ -194,7 +196,7 @@ def test_server_stop_kills_the_alloc(h: Harness) -> None:
     """A desired stop gives Killing → Killed and client status complete."""
     alloc = h.place(h.register(make_job()))
     h.run(5)
-    stop = Allocation(**{**{f: getattr(alloc, f) for f in alloc.__slots__}})
+    stop = replace(alloc)
     stop.desired_status = "stop"
     h.state.upsert_plan_results([], [stop], None, [], "eval-2")
     h.clients.on_plan_applied([], [stop])
@@ -298,7 +300,7 @@ def test_in_place_update_with_new_deployment_restarts_health_clock(h: Harness) -
     alloc = h.place(job, deployment_id="dep-1")
     h.run(20)
     assert alloc.is_healthy()
-    updated = Allocation(**{f: getattr(alloc, f) for f in alloc.__slots__})
+    updated = replace(alloc)
     updated.deployment_id, updated.deployment_status = "dep-2", None
     h.state.upsert_plan_results([updated], [], None, [], "eval-3")
     h.clients.on_plan_applied([updated], [])

@@ -200,6 +200,7 @@ class FeasibilityCache:
         self._factors: dict[str, tuple[np.ndarray, list[str | None]]] = {}
         self._masks: dict[tuple, np.ndarray] = {}
         self._groups: dict[tuple, StaticFeasibility] = {}
+        self._candidates: dict[tuple, tuple[np.ndarray, dict[str, int]]] = {}
 
     @staticmethod
     def of_table(table: NodeTable) -> FeasibilityCache:
@@ -218,6 +219,7 @@ class FeasibilityCache:
             self._factors.clear()
             self._masks.clear()
             self._groups.clear()
+            self._candidates.clear()
 
     def factor(self, table: NodeTable, target: str) -> tuple[np.ndarray, list[str | None]]:
         """A target over all nodes as integer codes and labels (label None: not found)."""
@@ -282,6 +284,24 @@ class FeasibilityCache:
             self._masks[("span",)] = span
         return span
 
+    def candidates(self, table: NodeTable, job: Job) -> tuple[np.ndarray, dict[str, int]]:
+        """`candidate_rows` memoised per (datacenters, node pool): the rows and the ready count per DC."""
+        self.sync(table)
+        key = (tuple(job.datacenters), job.node_pool)
+        cached = self._candidates.get(key)
+        if cached is None:
+            cached = self._candidates[key] = _candidate_rows(table, job)
+        return cached
+
+    def available(self, table: NodeTable, rows: np.ndarray) -> dict[str, int] | None:
+        """The ready count per DC of rows that are a memoised candidate set (the same array), else None."""
+        if table.version != self._version:
+            return None
+        for cached_rows, by_dc in self._candidates.values():
+            if cached_rows is rows:
+                return by_dc
+        return None
+
     def group(self, table: NodeTable, job: Job, tg: TaskGroup) -> StaticFeasibility:
         """The group's static feasibility (memoised on everything it depends on)."""
         self.sync(table)
@@ -309,16 +329,20 @@ class StaticFeasibility:
     all_feasible: bool
 
 
-def _group_checks(job: Job, tg: TaskGroup) -> list[tuple[int, str, tuple, str]]:
-    """Nomad's checker order: job constraints; then drivers, group+task constraints, devices, secrets."""
-    checks: list[tuple[int, str, tuple, str]] = [
-        (1, "c", (c.l_target, c.operand, c.r_target), str(c)) for c in job.constraints
+def _group_checks(job: Job, tg: TaskGroup) -> list[tuple[int, str, tuple, str | Constraint]]:
+    """Nomad's checker order: job constraints; then drivers, group+task constraints, devices, secrets.
+
+    The last item is the check's metric reason, or the constraint whose string it is.
+    """
+    checks: list[tuple[int, str, tuple, str | Constraint]] = [
+        (1, "c", (c.l_target, c.operand, c.r_target), c) for c in job.constraints
     ]
     drivers = tuple(sorted({t.driver for t in tg.tasks}))
     if drivers:
         checks.append((2, "d", drivers, FILTER_DRIVERS))
-    constraints = list(tg.constraints) + [c for t in tg.tasks for c in t.constraints]
-    checks += [(2, "c", (c.l_target, c.operand, c.r_target), str(c)) for c in constraints]
+    checks += [(2, "c", (c.l_target, c.operand, c.r_target), c) for c in tg.constraints]
+    for t in tg.tasks:
+        checks += [(2, "c", (c.l_target, c.operand, c.r_target), c) for c in t.constraints]
     if any(t.resources is not None and t.resources.extra.get("Devices") for t in tg.tasks):
         checks.append((2, "x", (), FILTER_DEVICES))
     secrets = tuple(sorted({s.get("Provider", "") for t in tg.tasks for s in t.extra.get("Secrets") or []}))
@@ -340,7 +364,7 @@ def _check_mask(cache: FeasibilityCache, table: NodeTable, kind: str, args: tupl
 
 
 def _static_feasibility(
-    cache: FeasibilityCache, table: NodeTable, checks: list[tuple[int, str, tuple, str]]
+    cache: FeasibilityCache, table: NodeTable, checks: list[tuple[int, str, tuple, str | Constraint]]
 ) -> StaticFeasibility:
     fail = np.zeros(len(table), dtype=np.int16)
     stage = np.zeros(len(table), dtype=np.int8)
@@ -348,7 +372,7 @@ def _static_feasibility(
         newly = (fail == 0) & ~_check_mask(cache, table, kind, args)
         fail[newly] = i
         stage[newly] = check_stage
-    reasons = [reason for _, _, _, reason in checks]
+    reasons = [reason if isinstance(reason, str) else str(reason) for _, _, _, reason in checks]
     return StaticFeasibility(fail, stage, reasons, not fail.any())
 
 
@@ -358,10 +382,16 @@ def _static_feasibility(
 def candidate_rows(table: NodeTable, job: Job) -> tuple[np.ndarray, dict[str, int], int]:
     """Ready nodes in the job's datacenters and node pool; NodesAvailable per DC; NodesInPool.
 
-    Nomad: scheduler/util.go, readyNodesInDCsAndPool (pool "all" or "" means every pool).
+    Nomad: scheduler/util.go, readyNodesInDCsAndPool (pool "all" or "" means every pool). The rows
+    are memoised per datacenters and pool until the table's version moves (read-only array).
     """
     if len(table) == 0:
         return np.zeros(0, dtype=np.int64), {}, 0
+    rows, by_dc = FeasibilityCache.of_table(table).candidates(table, job)
+    return rows, dict(by_dc), len(rows)
+
+
+def _candidate_rows(table: NodeTable, job: Job) -> tuple[np.ndarray, dict[str, int]]:
     dc_codes, dc_labels = table.codes("datacenter")
     dc_ok = np.array([any(glob_match(p, dc) for p in job.datacenters) for dc in dc_labels], dtype=bool)
     mask = table.ready & dc_ok[dc_codes]
@@ -369,6 +399,7 @@ def candidate_rows(table: NodeTable, job: Job) -> tuple[np.ndarray, dict[str, in
         pool_codes, pool_labels = table.codes("node_pool")
         mask &= np.array([p == job.node_pool for p in pool_labels], dtype=bool)[pool_codes]
     rows = np.flatnonzero(mask)
+    rows.flags.writeable = False
     counts = np.bincount(dc_codes[rows], minlength=len(dc_labels))
     by_dc = {dc: int(c) for dc, c in zip(dc_labels, counts.tolist(), strict=True) if c}
-    return rows, by_dc, len(rows)
+    return rows, by_dc

@@ -16,6 +16,8 @@ import numpy as np
 
 from sim.scheduler.placement import PlacementContext
 from sim.scheduler.reconcile import reconcile
+from sim.scheduler.reconcile_results import DestructiveUpdate, MissingPlacements, PlaceList
+from sim.scheduler.reconcile_settled import job_allocs
 from sim.scheduler.util import tainted_nodes as _tainted_nodes
 from sim.state import StateStore
 from sim.structs.alloc import AllocMetric
@@ -26,6 +28,7 @@ from sim.structs.consts import (
     ALLOC_LOST,
     BLOCKED_EVAL_DESC,
     BLOCKED_EVAL_MAX_PLAN_DESC,
+    CLIENT_TERMINAL,
     EVAL_STATUS_BLOCKED,
     EVAL_STATUS_COMPLETE,
     EVAL_STATUS_FAILED,
@@ -119,6 +122,20 @@ def adjust_queued(result: PlanResult, new_alloc_ids: set[str], queued: dict[str,
         if alloc.task_group in queued:
             queued[alloc.task_group] -= 1
     return len(placed)
+
+
+def count_queued(place: PlaceList | list, destructive: list[DestructiveUpdate], queued: dict[str, int]) -> None:
+    """Nomad: computeJobAllocs' QueuedAllocations: one per placement and destructive update,
+    per group (a run of missing names counts in one step)."""
+    parts = place.parts() if isinstance(place, PlaceList) else [place]
+    for part in [*parts, destructive]:
+        if isinstance(part, MissingPlacements):
+            name = part.task_group.name
+            queued[name] = queued.get(name, 0) + len(part)
+            continue
+        for request in part:
+            name = request.task_group.name
+            queued[name] = queued.get(name, 0) + 1
 
 
 def count_failures(failed: dict[str, AllocMetric]) -> int:
@@ -255,14 +272,19 @@ class _Round:
         self.ctx = PlacementContext(senv, self.job, batch, self.plan, ev)
 
     def compute(self) -> None:
-        """Nomad: computeJobAllocs: reconcile, then stops, updates and placements into the plan."""
+        """Nomad: computeJobAllocs: reconcile, then stops, updates and placements into the plan.
+
+        Settled allocs (client-terminal, reconcile_settled.py) may be left out of `allocs`: the
+        tainted nodes, lost-stopped marks and the stack only look at the others.
+        """
         state, ev, job, plan = self.senv.state, self.ev, self.job, self.plan
-        allocs = state.allocs_by_job(ev.namespace, ev.job_id)
+        allocs, settled = job_allocs(state, job, ev.namespace, ev.job_id, self.batch, self.deployment)
         tainted = tainted_nodes(state, allocs)
         mark_lost_stopped_allocs(plan, allocs, tainted)
-        self.ctx.prepare([a for a in allocs if not a.client_terminal()])
+        self.ctx.prepare([a for a in allocs if a.client_status not in CLIENT_TERMINAL])  # not client_terminal()
         results = reconcile(job, ev.job_id, ev.namespace, self.deployment, allocs, tainted, self.batch, ev.id,
-                            ev.priority, self.senv.now, self.ctx.alloc_update_fn, self.senv.ids.uuid)
+                            ev.priority, self.senv.now, self.ctx.alloc_update_fn, self.senv.ids.uuid,
+                            same_version_ignored=True, settled=settled)
         self.results = results
         plan.deployment = results.deployment
         plan.deployment_updates = list(results.deployment_updates)
@@ -280,9 +302,7 @@ class _Round:
             if job is not None:
                 self.queued = {tg.name: 0 for tg in job.task_groups}
             return
-        for request in [*results.place, *results.destructive_update]:
-            name = request.task_group.name
-            self.queued[name] = self.queued.get(name, 0) + 1
+        count_queued(results.place, results.destructive_update, self.queued)
         self.failed_tg_allocs = self.ctx.compute_placements(results, self.deployment)
 
     def _inplace_updates(self, updates: list) -> None:

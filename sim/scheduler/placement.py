@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from sim.scheduler.feasible import candidate_rows
 from sim.scheduler.rank import exhaust_resources, group_ask
+from sim.scheduler.reconcile_results import MissingPlacements, PlaceList
 from sim.scheduler.reschedule import (
     LAST_RESCHEDULE_FAILED_TO_PLACE,
     LAST_RESCHEDULE_OK,
@@ -80,6 +81,8 @@ class PlacementContext:
         copy keeps the alloc's ports and metrics. It joins the plan (and the stack) only after
         reconciling, as Nomad appends in-place updates in computeJobAllocs.
         """
+        if existing.job.job_modify_index == job.job_modify_index:  # the precheck's first answer
+            return True, False, None
         state = self.senv.state
         decided = alloc_update_precheck(existing, job, tg, state.node_by_id(existing.node_id))
         if decided is not None:
@@ -104,10 +107,42 @@ class PlacementContext:
         for d in results.destructive_update:
             _Placement(self, d.task_group, d.place_name, d.stop_alloc, deployment, deployment_id,
                        stop_desc=d.stop_description).run(failed)
-        for p in results.place:
-            _Placement(self, p.task_group, p.name, p.previous_alloc, deployment, deployment_id,
-                       request=p).run(failed)
+        parts = results.place.parts() if isinstance(results.place, PlaceList) else [results.place]
+        for part in parts:
+            if isinstance(part, MissingPlacements):
+                self._place_missing(part, failed, deployment, deployment_id)
+                continue
+            for p in part:
+                _Placement(self, p.task_group, p.name, p.previous_alloc, deployment, deployment_id,
+                           request=p).run(failed)
         return failed
+
+    def _place_missing(self, run: MissingPlacements, failed: dict[str, AllocMetric],
+                       deployment: Deployment | None, deployment_id: str) -> None:
+        """computePlacements' loop over a group's new names, the failed tail in bulk.
+
+        The requests differ only in their names, so a downgrade applies to all of them alike;
+        once the group has failed, each one left would only coalesce (Nomad: CoalescedFailures
+        += 1 and ExhaustResources per request), which is added for all of them at once.
+        """
+        tg, job = run.task_group, self.job
+        if run.downgrade_non_canary:
+            found = self.downgraded_job(tg, 0)
+            downgraded = found[1].lookup_task_group(tg.name) if found is not None else None
+            if downgraded is not None and found[1].version >= 0:
+                deployment_id, job = found
+                tg = downgraded
+        placed = 0
+        for name in run.names:
+            if tg.name in failed:
+                break
+            _Placement(self, tg, name, None, deployment, deployment_id, job=job).run(failed)
+            placed += 1
+        left = len(run) - placed
+        if left:
+            metric = failed[tg.name]
+            metric.coalesced_failures += left
+            exhaust_resources(metric, tg, left)
 
     def downgraded_job(self, tg: TaskGroup, min_version: int) -> tuple[str, Job] | None:
         """Nomad: downgradedJobForPlacement: the latest promoted (or canary-free) version's job
@@ -129,11 +164,11 @@ class _Placement:
 
     def __init__(self, ctx: PlacementContext, tg: TaskGroup, name: str, prev: Allocation | None,
                  deployment: Deployment | None, deployment_id: str, request: PlacementRequest | None = None,
-                 stop_desc: str = "") -> None:
+                 stop_desc: str = "", job: Job | None = None) -> None:
         self.ctx, self.tg, self.name, self.prev = ctx, tg, name, prev
         self.deployment, self.deployment_id = deployment, deployment_id
         self.request, self.stop_desc = request, stop_desc
-        self.job = ctx.job
+        self.job = job if job is not None else ctx.job
         self.rescheduling = request is not None and request.reschedule
 
     def run(self, failed: dict[str, AllocMetric]) -> None:

@@ -18,6 +18,7 @@ from sim.scheduler.feasible import StaticFeasibility, escapes
 from sim.scheduler.ports import PortOverlay
 from sim.scheduler.spread import PropertySet
 from sim.structs.alloc import Allocation
+from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import Job
 
 
@@ -51,10 +52,27 @@ class ProposedState:
         self._stops: dict[str, _Counted | None] = {}
         self.property_sets: list[PropertySet] = []
         self.touched: list[int] = []  # every row whose usage, ports or counts changed, in order
+        if allocs:
+            self._count_existing(allocs)
+
+    def _count_existing(self, allocs: list[Allocation]) -> None:
+        """`_count` (without resources: the table holds them) of each alloc in state, counts in bulk."""
+        index, counted, touched, job_id = self.table.index_of, self.counted, self.touched, self.job_id
+        by_group: dict[str, list[int]] = {}
         for alloc in allocs:
-            row = self.table.index_of.get(alloc.node_id)
-            if row is not None and not alloc.client_terminal():
-                self._count(_Counted(row, alloc.task_group, not alloc.terminal(), alloc), resources=False)
+            if alloc.client_status in CLIENT_TERMINAL:  # Allocation.ClientTerminalStatus
+                continue
+            row = index.get(alloc.node_id)
+            if row is not None:
+                counted[alloc.id] = _Counted(row, alloc.task_group, alloc.desired_status not in SERVER_TERMINAL, alloc)
+                touched.append(row)
+                if alloc.job_id == job_id:
+                    by_group.setdefault(alloc.task_group, []).append(row)
+        n = len(self.table)
+        for group, rows in by_group.items():
+            counts = np.bincount(rows, minlength=n)
+            self.job_count += counts
+            self.counts_of(group)[:] = counts
 
     def counts_of(self, group: str) -> np.ndarray:
         """Per node, how many proposed allocs of this job's group run there."""
@@ -229,6 +247,13 @@ class ClassEligibility:
     def _group_verdicts(self, group: str, seen: np.ndarray, static: StaticFeasibility, job: dict, out: dict) -> None:
         classes, _ = self.table.codes("computed_class")
         rows = np.flatnonzero(seen)
+        if static.all_feasible:  # every stage is 0: each class seen is eligible at both levels
+            for cls in dict.fromkeys(classes[rows].tolist()):
+                if not self.job_escaped:
+                    job.setdefault(cls, True)
+                if not self.group_escaped.get(group, False):
+                    out[cls] = True
+            return
         for cls, stage in zip(classes[rows].tolist(), static.stage[rows].tolist(), strict=True):
             if not self.job_escaped:
                 job[cls] = job.get(cls, True) and stage != 1

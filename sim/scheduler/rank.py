@@ -36,19 +36,25 @@ def group_ask(tg: TaskGroup) -> tuple[int, int, int]:
     return cpu, mem, disk
 
 
-def exhaust_resources(metric: AllocMetric, tg: TaskGroup) -> None:
+def exhaust_resources(metric: AllocMetric, tg: TaskGroup, times: int = 1) -> None:
     """Nomad: AllocMetric.ExhaustResources: add each task's CPU / MemoryMB for the exhausted
-    dimensions (called for the failed placement and again for each coalesced failure)."""
-    if not metric.dimension_exhausted:
+    dimensions (called for the failed placement and again for each coalesced failure).
+
+    `times` > 1 stands for that many calls in a row (the metric's exhausted dimensions do not
+    change between them); 0 is no call at all.
+    """
+    if not metric.dimension_exhausted or times <= 0:
         return
+    memory = metric.dimension_exhausted.get("memory", 0) > 0
+    cpu = metric.dimension_exhausted.get("cpu", 0) > 0
     for task in tg.tasks:
         entry = metric.resources_exhausted.setdefault(task.name, {"cpu": 0, "memory_mb": 0})
         if task.resources is None:
             continue
-        if metric.dimension_exhausted.get("memory", 0) > 0:
-            entry["memory_mb"] += task.resources.memory_mb
-        if metric.dimension_exhausted.get("cpu", 0) > 0:
-            entry["cpu"] += task.resources.cpu
+        if memory:
+            entry["memory_mb"] += task.resources.memory_mb * times
+        if cpu:
+            entry["cpu"] += task.resources.cpu * times
 
 
 def exhausted_dimension(used_after: np.ndarray, cap: np.ndarray) -> np.ndarray | None:

@@ -49,10 +49,12 @@ from sim.scheduler.reconcile_group import (
 from sim.scheduler.reconcile_names import AllocNameIndex
 from sim.scheduler.reconcile_results import (
     AllocUpdateFn,
+    PlaceList,
     ReconcileContext,
     ReconcileResults,
     StopRequest,
 )
+from sim.scheduler.reconcile_settled import SettledGroup
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
     ALLOC_CLIENT_LOST,
@@ -81,6 +83,8 @@ def reconcile(
     alloc_update_fn: AllocUpdateFn,
     new_id: Callable[[], str],
     supports_disconnected: bool = False,
+    same_version_ignored: bool = False,
+    settled: dict[str, SettledGroup] | None = None,
 ) -> ReconcileResults:
     """Decide the placements, updates and stops that bring a job's allocs to its spec.
 
@@ -88,8 +92,14 @@ def reconcile(
     (down, draining or disconnected) or None (node gone). `deployment` is the job's latest one;
     it is not modified. Evals and deployments created take the job's own namespace;
     `namespace` is accepted so the call names the job fully even when it was purged.
+    `same_version_ignored` promises that `alloc_update_fn` ignores, with no side effect, every
+    alloc whose job has the job's JobModifyIndex (Nomad's genericAllocUpdateFn does).
+    `settled` (reconcile_settled.SettledIndex.view) summarises, per group, settled allocs left
+    out of `existing`; it needs `same_version_ignored`.
     Nomad: reconciler.AllocReconciler.Compute.
     """
+    if settled and not same_version_ignored:
+        raise ValueError("settled allocs need same_version_ignored")
     old, current, updates = cancel_unneeded_deployments(job, copy_deployment(deployment))
     groups = _alloc_matrix(job, existing)
     if job is None or job.stopped():
@@ -107,14 +117,16 @@ def reconcile(
         alloc_update_fn=alloc_update_fn,
         new_id=new_id,
         supports_disconnected=supports_disconnected,
+        same_version_ignored=same_version_ignored,
         deployment_old=old,
         deployment_current=current,
     )
     set_deployment_flags(ctx)
     result = ReconcileResults(deployment_updates=updates)
     complete = True
+    settled = settled or {}
     for group, allocs in groups.items():
-        group_result, group_complete = _compute_group(ctx, group, allocs)
+        group_result, group_complete = _compute_group(ctx, group, allocs, settled.get(group))
         complete = complete and group_complete
         result.merge(group_result)
     result.deployment_updates.extend(final_deployment_updates(ctx, complete, result.deployment))
@@ -124,6 +136,12 @@ def reconcile(
 def _alloc_matrix(job: Job | None, existing: list[Allocation]) -> dict[str, AllocSet]:
     """Allocs by task group: the job's groups first (even without allocs). Nomad: newAllocMatrix."""
     groups: dict[str, AllocSet] = {tg.name: {} for tg in job.task_groups} if job is not None else {}
+    if len(groups) == 1:  # one group: most allocs are its own, taken in one pass
+        (name,) = groups
+        groups[name] = {a.id: a for a in existing if a.task_group == name}
+        if len(groups[name]) == len(existing):
+            return groups
+        existing = [a for a in existing if a.task_group != name]
     for alloc in existing:
         groups.setdefault(alloc.task_group, {})[alloc.id] = alloc
     return groups
@@ -157,12 +175,15 @@ def stop_all(
 
 
 def _compute_group(
-    ctx: ReconcileContext, group: str, allocs: AllocSet
+    ctx: ReconcileContext, group: str, allocs: AllocSet, settled: SettledGroup | None = None
 ) -> tuple[ReconcileResults, bool]:
     """Reconcile one task group; also whether its part of the deployment is complete.
 
+    `settled` adds the group's settled allocs where they count: ignored ones, untainted ones
+    (their names, Count and computeUpdates' ignore) and the deployment's "already ran" test.
     Nomad: AllocReconciler.computeGroup (the numbered steps of nomad-semantics.md §4.2).
     """
+    s = settled if settled is not None else SettledGroup()
     result = ReconcileResults(desired_tg_updates={group: DesiredUpdates()})
     du = result.desired_tg_updates[group]
     tg = ctx.job.lookup_task_group(group)
@@ -172,10 +193,10 @@ def _compute_group(
         return result, True
     state, existing_state = group_deployment_state(ctx, group, tg)
     allocs, ignored = filter_old_terminal_allocs(allocs, ctx.job, ctx.batch)
-    du.ignore += len(ignored)
+    du.ignore += len(ignored) + s.old
     canaries, allocs = cancel_unneeded_canaries(ctx, allocs, result, group)
     classified = classify_allocs(allocs, ctx.tainted_nodes, ctx.supports_disconnected)
-    du.ignore += len(classified.ignore)
+    du.ignore += len(classified.ignore) + s.ignored
     migrate, lost = classified.migrate, classified.lost
     current = ctx.deployment_current
     untainted, resched_now, resched_later = filter_by_rescheduleable(
@@ -195,13 +216,15 @@ def _compute_group(
         create_reschedule_later_evals(ctx, resched_later, allocs, migrate, group, result)
 
     names = AllocNameIndex(
-        ctx.job_id, group, tg.count, union(untainted, migrate, resched_now, lost).values()
+        ctx.job_id, group, tg.count, union(untainted, migrate, resched_now, lost).values(), s.names
     )
     canarying = state.desired_canaries != 0 and not state.promoted
     untainted = compute_stop(
-        ctx, tg, names, untainted, migrate, lost, canaries, canarying, lost_later_evals, result
+        ctx, tg, names, untainted, migrate, lost, canaries, canarying, lost_later_evals, result,
+        s.untainted,
     )
     inplace, destructive = compute_updates(ctx, untainted, tg, result)
+    du.ignore += s.untainted
     if not existing_state:
         state.desired_total += len(destructive) + len(inplace)
     if canarying:
@@ -212,9 +235,11 @@ def _compute_group(
     canarying = state.desired_canaries != 0 and not state.promoted
     limit = under_provisioned_by(ctx, tg, untainted, destructive, migrate, canarying)
 
-    place = []
+    place = PlaceList()
     if not lost_later:
-        place = compute_placements(tg, names, untainted, migrate, resched_now, lost, canarying)
+        place = compute_placements(
+            tg, names, untainted, migrate, resched_now, lost, canarying, s.untainted
+        )
         if not existing_state:
             state.desired_total += len(place)
     ready = not ctx.deployment_paused and not ctx.deployment_failed and not canarying
@@ -229,7 +254,7 @@ def _compute_group(
         du.ignore += len(destructive)
     compute_migrations(migrate, canarying, tg, result)
     result.deployment = create_deployment(
-        ctx, tg, existing_state, state, allocs, destructive, du.in_place_update
+        ctx, tg, existing_state, state, allocs, destructive, du.in_place_update, s.same_version > 0
     )
 
     if len(result.place) > tg.count:  # never more placements than the count

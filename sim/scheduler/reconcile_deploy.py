@@ -197,18 +197,20 @@ def create_deployment(
     allocs: AllocSet,
     destructive: AllocSet,
     inplace_count: int,
+    had_running: bool = False,
 ) -> Deployment | None:
     """Attach the group's state to the current deployment, creating one if needed.
 
     Returns the deployment only when this call created it. No deployment for a group without
     an update strategy or with nothing desired, nor when allocs of this job version already
-    ran and the spec did not change. Nomad: createDeployment.
+    ran (in `allocs`, or `had_running` for allocs left out) and the spec did not change.
+    Nomad: createDeployment.
     """
     if existing or tg.update is None or tg.update.is_empty() or state.desired_total == 0:
         return None
     updating_spec = len(destructive) != 0 or inplace_count != 0
     job = ctx.job
-    had_running = any(_same_job_version(a, job) for a in allocs.values())
+    had_running = had_running or any(_same_job_version(a, job) for a in allocs.values())
     if had_running and not updating_spec:
         return None
     created = None

@@ -22,11 +22,14 @@ from sim.structs.consts import (
     ALLOC_CLIENT_LOST,
     ALLOC_CLIENT_UNKNOWN,
     ALLOC_DESIRED_EVICT,
+    ALLOC_DESIRED_RUN,
     ALLOC_DESIRED_STOP,
+    CLIENT_TERMINAL,
     JOB_TYPE_BATCH,
     NODE_STATUS_DISCONNECTED,
     NODE_STATUS_DOWN,
     NODE_STATUS_READY,
+    SERVER_TERMINAL,
     TASK_STATE_DEAD,
 )
 from sim.structs.deployment import Deployment
@@ -54,8 +57,12 @@ def union(*sets: AllocSet) -> AllocSet:
 
 
 def difference(base: AllocSet, *others: AllocSet) -> AllocSet:
-    """Nomad: allocSet.difference."""
-    return {k: v for k, v in base.items() if not any(k in o for o in others)}
+    """Nomad: allocSet.difference (a copy of `base` in its order, the others' keys dropped)."""
+    out = dict(base)
+    for other in others:
+        for key in other:
+            out.pop(key, None)
+    return out
 
 
 def from_keys(base: AllocSet, keys: Iterable[str]) -> AllocSet:
@@ -65,7 +72,7 @@ def from_keys(base: AllocSet, keys: Iterable[str]) -> AllocSet:
 
 def name_order(allocs: AllocSet) -> list[Allocation]:
     """Nomad: allocSet.nameOrder: by name index, lowest first (stable)."""
-    return sorted(allocs.values(), key=lambda a: a.index())
+    return sorted(allocs.values(), key=Allocation.index)
 
 
 def filter_server_terminal_allocs(allocs: AllocSet) -> AllocSet:
@@ -77,7 +84,7 @@ def filter_server_terminal_allocs(allocs: AllocSet) -> AllocSet:
     return {
         k: a
         for k, a in allocs.items()
-        if not a.server_terminal()
+        if a.desired_status not in SERVER_TERMINAL
         or (a.job.type == JOB_TYPE_BATCH and not a.desired_transition.reschedule)
     }
 
@@ -101,10 +108,11 @@ def filter_old_terminal_allocs(
     """
     if not batch:
         return allocs, {}
+    version, create_index = job.version, job.create_index
     ignored = {
         k: a
         for k, a in allocs.items()
-        if a.terminal() and (a.job.version < job.version or a.job.create_index < job.create_index)
+        if (a.job.version < version or a.job.create_index < create_index) and a.terminal()
     }
     return difference(allocs, ignored), ignored
 
@@ -132,9 +140,19 @@ def classify_allocs(
     Nomad: filters.go, classifyAllocs and classificationRules.
     """
     out = Classified({}, {}, {}, {})
+    untainted = out.untainted
     for alloc in allocs.values():
-        bucket = getattr(out, _category(alloc, tainted, supports_disconnected))
-        bucket[alloc.id] = alloc
+        if alloc.desired_status in SERVER_TERMINAL:
+            out.ignore[alloc.id] = alloc
+        elif alloc.client_status in CLIENT_TERMINAL:  # terminal on the client only
+            if alloc.desired_transition.migrate and alloc.is_canary():
+                out.migrate[alloc.id] = alloc
+            else:
+                untainted[alloc.id] = alloc
+        elif alloc.node_id not in tainted and not alloc.desired_transition.migrate:
+            untainted[alloc.id] = alloc  # _category's common case, inline
+        else:
+            getattr(out, _category(alloc, tainted, supports_disconnected))[alloc.id] = alloc
     return out
 
 
@@ -181,6 +199,10 @@ def filter_by_rescheduleable(
     later: list[DelayedReschedule] = []
     for alloc in allocs.values():
         if alloc.next_allocation and alloc.terminal():
+            continue
+        if (batch and alloc.desired_status == ALLOC_DESIRED_RUN
+                and alloc.client_status != ALLOC_CLIENT_FAILED and not alloc.desired_transition.reschedule):
+            untainted[alloc.id] = alloc  # should_filter's common batch case, inline
             continue
         is_untainted, ignore = should_filter(alloc, batch)
         if is_untainted:
@@ -257,3 +279,8 @@ def delay_by_stop_after(lost: AllocSet, now: float) -> list[DelayedReschedule]:
 def client_status_known(allocs: AllocSet) -> AllocSet:
     """Nomad: filterOutByClientStatus(unknown)."""
     return {k: a for k, a in allocs.items() if a.client_status != ALLOC_CLIENT_UNKNOWN}
+
+
+def count_client_status_known(allocs: AllocSet) -> int:
+    """len(client_status_known(allocs)), without building the set."""
+    return len(allocs) - sum(1 for a in allocs.values() if a.client_status == ALLOC_CLIENT_UNKNOWN)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sim.scheduler.reconcile_filters import (
     AllocSet,
-    client_status_known,
+    count_client_status_known,
     difference,
     filter_out_server_terminal,
     name_order,
@@ -17,6 +17,8 @@ from sim.scheduler.reconcile_filters import (
 from sim.scheduler.reconcile_names import AllocNameIndex
 from sim.scheduler.reconcile_results import (
     DestructiveUpdate,
+    MissingPlacements,
+    PlaceList,
     PlacementRequest,
     ReconcileContext,
     ReconcileResults,
@@ -65,12 +67,15 @@ def compute_stop(
     canarying: bool,
     followup_evals: dict[str, str],
     result: ReconcileResults,
+    settled_untainted: int = 0,
 ) -> AllocSet:
     """Stop lost allocs and any beyond Count; returns the untainted allocs left running.
 
     Beyond Count, in order: non-canaries named like a (promoted) canary, the highest-index
     migrating allocs, the highest-index untainted allocs, then any. Stopped migrating allocs
-    are removed from `migrate`. Nomad: computeStop.
+    are removed from `migrate`. `settled_untainted` more untainted allocs (settled, not in
+    `untainted`, no canaries) count towards Count; they must leave nothing beyond it.
+    Nomad: computeStop.
     """
     stopper = _Stopper(0)
     stopper.stopped.update(lost)
@@ -79,7 +84,11 @@ def compute_stop(
         for a in name_order(lost)
     ]
     working = difference(untainted, canaries) if canarying else dict(untainted)
-    stopper.remove = len(client_status_known(working)) + len(migrate) - (tg.count or 0)
+    stopper.remove = count_client_status_known(working) + len(migrate) - (tg.count or 0)
+    if settled_untainted:
+        stopper.remove += settled_untainted
+        if stopper.remove > 0:
+            raise ValueError("settled allocs beyond Count: reconcile every alloc instead")
     if stopper.remove > 0:
         _stop_extra(ctx, tg, names, working, migrate, canaries, canarying, stopper)
     result.stop.extend(stopper.requests)
@@ -131,11 +140,17 @@ def compute_updates(
 ) -> tuple[AllocSet, AllocSet]:
     """(in-place updated copies, allocs needing a destructive update) via the update function.
 
+    With `ctx.same_version_ignored`, allocs of the job's own JobModifyIndex are counted as
+    ignored without a call (the function would answer so, with no side effect).
     Nomad: computeUpdates.
     """
     ignore = 0
     inplace: AllocSet = {}
     destructive: AllocSet = {}
+    if ctx.same_version_ignored:
+        modify_index = ctx.job.job_modify_index
+        changed = {k: a for k, a in untainted.items() if a.job.job_modify_index != modify_index}
+        ignore, untainted = len(untainted) - len(changed), changed
     for alloc in name_order(untainted):
         skip, is_destructive, updated = ctx.alloc_update_fn(alloc, ctx.job, tg)
         if skip:
@@ -181,13 +196,15 @@ def compute_placements(
     reschedule: AllocSet,
     lost: AllocSet,
     canarying: bool,
-) -> list[PlacementRequest]:
-    """Replacements for failed allocs, then for lost ones up to Count, then new names to Count.
+    settled_untainted: int = 0,
+) -> PlaceList:
+    """Replacements for failed allocs, then for lost ones up to Count, then new names to Count
+    (those as one lazy MissingPlacements run). `settled_untainted` more untainted allocs count.
 
     Nomad: computePlacements.
     """
-    place = [_replacement(tg, a, canarying, reschedule=True) for a in name_order(reschedule)]
-    existing = len(untainted) + len(migrate) + len(reschedule)
+    place = PlaceList(_replacement(tg, a, canarying, reschedule=True) for a in name_order(reschedule))
+    existing = len(untainted) + settled_untainted + len(migrate) + len(reschedule)
     for alloc in name_order(lost):
         if existing >= (tg.count or 0):
             break
@@ -195,9 +212,7 @@ def compute_placements(
         place.append(_replacement(tg, alloc, canarying, lost=True))
     missing = (tg.count or 0) - existing
     if missing > 0:
-        place += [
-            PlacementRequest(n, tg, downgrade_non_canary=canarying) for n in names.next(missing)
-        ]
+        place.extend(MissingPlacements(names.next_lazy(missing), tg, canarying))
     return place
 
 
@@ -221,18 +236,19 @@ def place_allocs(
     ctx: ReconcileContext,
     ready: bool,
     du: DesiredUpdates,
-    place: list[PlacementRequest],
+    place: PlaceList,
     migrate: AllocSet,
     reschedule_now: AllocSet,
     lost: AllocSet,
     limit: int,
-) -> tuple[int, list[PlacementRequest], list[StopRequest]]:
+) -> tuple[int, PlaceList, list[StopRequest]]:
     """(remaining limit, placements made, stops of replaced failed allocs).
 
     A ready deployment (not paused, failed or canarying) makes every placement. Otherwise only
     lost replacements and reschedules happen, never for allocs of a failed deployment.
     Nomad: placeAllocs. Unlike Nomad, the lost replacements taken are the `lost` placements
-    themselves (Nomad takes the first ones, which can repeat a reschedule placement).
+    themselves (Nomad takes the first ones, which can repeat a reschedule placement). New names
+    are never lost nor rescheduled, so only the explicit requests are looked at.
     """
     failed = [
         a
@@ -244,16 +260,17 @@ def place_allocs(
         du.stop += len(failed)
         return (
             limit - min(len(place), limit),
-            list(place),
+            place.copy(),
             [StopRequest(a, "", ALLOC_RESCHEDULED) for a in failed],
         )
-    placements = [p for p in place if p.lost][: min(len(lost), len(place))] if lost else []
+    lost_places = [p for p in place.explicit() if p.lost] if lost else []
+    placements = PlaceList(lost_places[: min(len(lost), len(place))])
     du.place += len(placements)
     if not reschedule_now or not place:
         return limit, placements, []
     stops: list[StopRequest] = []
     current = ctx.deployment_current
-    for p in place:
+    for p in place.explicit():
         prev = p.previous_alloc
         of_failed = (
             ctx.deployment_failed

@@ -7,9 +7,10 @@ The public classes are re-exported by sim.scheduler.reconcile.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from sim.scheduler.reconcile_names import MissingNames
 from sim.structs.alloc import Allocation
 from sim.structs.deployment import Deployment, DeploymentStatusUpdate
 from sim.structs.evaluation import Evaluation
@@ -38,6 +39,124 @@ class PlacementRequest:
     min_job_version: int = 0
 
 
+class MissingPlacements(Sequence[PlacementRequest]):
+    """New allocs for a group's missing names: plain PlacementRequests, made on demand.
+
+    Nomad: the AllocPlaceResults computePlacements makes from nameIndex.Next(missing).
+    """
+
+    __slots__ = ("names", "task_group", "downgrade_non_canary")
+
+    def __init__(self, names: MissingNames, task_group: TaskGroup, downgrade_non_canary: bool) -> None:
+        self.names, self.task_group, self.downgrade_non_canary = names, task_group, downgrade_non_canary
+
+    def _request(self, name: str) -> PlacementRequest:
+        return PlacementRequest(name, self.task_group, downgrade_non_canary=self.downgrade_non_canary)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self) -> Iterator[PlacementRequest]:
+        return map(self._request, self.names)
+
+    def __getitem__(self, key: int | slice) -> PlacementRequest | MissingPlacements:
+        if isinstance(key, slice):
+            names = self.names[key]
+            if isinstance(names, MissingNames):
+                return MissingPlacements(names, self.task_group, self.downgrade_non_canary)
+            return [self._request(n) for n in names]
+        return self._request(self.names[key])
+
+    def __repr__(self) -> str:
+        return f"MissingPlacements({self.names!r}, downgrade_non_canary={self.downgrade_non_canary})"
+
+
+PlacePart = list[PlacementRequest] | MissingPlacements
+
+
+class PlaceList(Sequence[PlacementRequest]):
+    """The placements of a reconcile, in order: explicit requests and lazy runs of missing names.
+
+    Reads like a list of PlacementRequests; `parts` lets the scheduler handle a lazy run in bulk.
+    """
+
+    __slots__ = ("_parts",)
+
+    def __init__(self, items: Iterable[PlacementRequest] = ()) -> None:
+        self._parts: list[PlacePart] = []
+        self.extend(items)
+
+    def parts(self) -> list[PlacePart]:
+        """The runs, in order: lists of explicit requests and MissingPlacements (never empty)."""
+        return self._parts
+
+    def explicit(self) -> Iterator[PlacementRequest]:
+        """The requests outside the missing-name runs (those are never lost or rescheduled)."""
+        for part in self._parts:
+            if isinstance(part, list):
+                yield from part
+
+    def append(self, request: PlacementRequest) -> None:
+        """Add one request at the end."""
+        if self._parts and isinstance(self._parts[-1], list):
+            self._parts[-1].append(request)
+        else:
+            self._parts.append([request])
+
+    def extend(self, items: Iterable[PlacementRequest]) -> None:
+        """Add requests at the end; a PlaceList or MissingPlacements keeps its lazy runs."""
+        parts = items.parts() if isinstance(items, PlaceList) else [items]
+        for part in parts:
+            if isinstance(part, MissingPlacements):
+                if len(part):
+                    self._parts.append(part)
+            else:
+                for request in part:
+                    self.append(request)
+
+    def copy(self) -> PlaceList:
+        """A new PlaceList with the same requests (lazy runs shared)."""
+        return PlaceList(self)
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self._parts)
+
+    def __iter__(self) -> Iterator[PlacementRequest]:
+        for part in self._parts:
+            yield from part
+
+    def __getitem__(self, key: int | slice) -> PlacementRequest | PlaceList:
+        if isinstance(key, slice):
+            start, stop, step = key.indices(len(self))
+            return self._prefix(stop) if start == 0 and step == 1 else PlaceList(list(self)[key])
+        idx = key + len(self) if key < 0 else key
+        for part in self._parts:
+            if 0 <= idx < len(part):
+                return part[idx]
+            idx -= len(part)
+        raise IndexError(key)
+
+    def _prefix(self, n: int) -> PlaceList:
+        out = PlaceList()
+        for part in self._parts:
+            if n <= 0:
+                break
+            taken = part[:n]
+            out.extend(taken)
+            n -= len(taken)
+        return out
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, PlaceList)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"PlaceList({self._parts!r})"
+
+
 @dataclass(slots=True)
 class DestructiveUpdate:
     """Stop `stop_alloc` and place its replacement, atomically. Nomad: allocDestructiveResult."""
@@ -62,7 +181,7 @@ class StopRequest:
 class ReconcileResults:
     """Everything the generic scheduler applies after reconciling. Nomad: ReconcileResults."""
 
-    place: list[PlacementRequest] = field(default_factory=list)
+    place: PlaceList = field(default_factory=PlaceList)
     destructive_update: list[DestructiveUpdate] = field(default_factory=list)
     inplace_update: list[Allocation] = field(default_factory=list)  # copies with the new job set
     stop: list[StopRequest] = field(default_factory=list)
@@ -106,6 +225,7 @@ class ReconcileContext:
     alloc_update_fn: AllocUpdateFn
     new_id: Callable[[], str]
     supports_disconnected: bool = False
+    same_version_ignored: bool = False  # alloc_update_fn ignores same-JobModifyIndex allocs, purely
     deployment_old: Deployment | None = None
     deployment_current: Deployment | None = None
     deployment_paused: bool = False

@@ -247,8 +247,27 @@ def limit_select(
             return best
         returned += len(kept)
     options = [Option(float(c.scores.final[k]), c, k) for c in scan.chunks for k in range(len(c.ranked))]
+    return replay_limit(options, limit, threshold, max_skip)
+
+
+def replay_limit(
+    options: list[T], limit: int, threshold: float = SKIP_SCORE_THRESHOLD, max_skip: int = MAX_SKIP
+) -> T | None:
+    """Nomad's LimitIterator then MaxScore over every option of a source that ran dry."""
+    if not options:
+        return None
     replay = iter(options)
     return max_score(LimitIterator(lambda: next(replay, None), limit, threshold, max_skip).next)
+
+
+class IndexedScore:
+    """A bare scored option (an index and its final score), for `replay_limit`."""
+
+    __slots__ = ("final_score", "index")
+
+    def __init__(self, final_score: float, index: int) -> None:
+        self.final_score = final_score
+        self.index = index
 
 
 # -- metrics of a scan --------------------------------------------------------------------------

@@ -3,8 +3,8 @@
 Nomad: scheduler/feasible/stack.go. The generic stack visits the candidate nodes in a shuffled
 order from where its previous select stopped (the StaticIterator keeps its offset and wraps).
 Static feasibility is a cached mask per group; the scan then takes chunks of the statically
-feasible nodes and, per chunk, applies the plan-dependent stages in Nomad's order as vector ops,
-yielding ranked options to the limit iterator one by one. Only the nodes the limit iterator
+feasible nodes and, per chunk, applies the plan-dependent stages in Nomad's order as vector ops
+(stack_group.evaluate_chunk), yielding ranked options to the limit iterator one by one. Only the nodes the limit iterator
 actually pulled count in the metrics, exactly as Nomad's lazy chain would have counted them.
 When every stage's verdict on a node depends on that node alone, the generic stack keeps the
 verdicts between selects instead (scan_cache.py) and walks them with the same rules.
@@ -21,13 +21,10 @@ from sim.node_table import NodeTable
 from sim.scheduler.feasible import FILTER_CLASS_INELIGIBLE, FeasibilityCache
 from sim.scheduler.ports import assign_ports
 from sim.scheduler.proposed import ClassEligibility, ProposedState
-from sim.scheduler.rank import ChunkScores, anti_affinity, exhausted_dimension, normalise, score_fit
+from sim.scheduler.rank import ChunkScores, anti_affinity, normalise, score_fit
 from sim.scheduler.scan_cache import ScanCache
 from sim.scheduler.select import (
-    EXHAUSTED,
-    FILTERED,
     MAX_SKIP,
-    RANKED,
     ChunkResult,
     Option,
     ReasonCodes,
@@ -42,11 +39,10 @@ from sim.scheduler.select import (
 )
 from sim.scheduler.spread import (
     PropertySet,
-    check_distinct_properties,
     distinct_property_sets,
     spread_scores,
 )
-from sim.scheduler.stack_group import GroupInputs, add_group_sets, group_inputs
+from sim.scheduler.stack_group import GroupInputs, add_group_sets, evaluate_chunk, group_inputs
 from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import SCHEDULER_ALGORITHM_SPREAD
 from sim.structs.job import Job, TaskGroup
@@ -160,35 +156,7 @@ class _StackBase:
     # -- one chunk through the plan-dependent stages, in Nomad's order -------------------------
 
     def _evaluate(self, g: GroupInputs, rows: np.ndarray, lowest: float, penalty: np.ndarray, reasons: ReasonCodes) -> ChunkResult:
-        chunk_rows = rows
-        status = np.zeros(len(rows), dtype=np.int8)  # RANKED
-        reason = np.full(len(rows), -1, dtype=np.int32)
-        # DistinctHostsIterator: no other alloc of the job (job level) or group (group level).
-        if g.distinct_hosts:
-            counts = self.proposed.job_count if g.distinct_hosts == "job" else self.proposed.counts_of(g.tg.name)
-            _mark(status, reason, np.flatnonzero(counts[rows] > 0), FILTERED, reasons.code("distinct_hosts"))
-        # DistinctPropertyIterator: job-level property sets, then the group's.
-        if g.property_sets:
-            live = np.flatnonzero(status == RANKED)
-            for j, text in check_distinct_properties(g.property_sets, rows[live]).items():
-                _mark(status, reason, live[j], FILTERED, reasons.code(text))
-        # BinPackIterator: ports first (NetworkIndex.AssignPorts), then AllocsFit.
-        if g.ports:
-            live = np.flatnonzero(status == RANKED)
-            for j, error in self.proposed.ports.failures(rows[live], self.cache.dynamic_span(self.table), g.ports):
-                _mark(status, reason, live[j], EXHAUSTED, reasons.code(f"network: {error}"))
-        used_after = self.proposed.used[rows]
-        used_after += g.ask
-        cap = self.table.cap[rows]
-        dim = exhausted_dimension(used_after, cap)
-        if dim is not None:
-            hit = np.flatnonzero((dim >= 0) & (status == RANKED))
-            _mark(status, reason, hit, EXHAUSTED, dim[hit])
-        ranked = np.flatnonzero(status == RANKED)
-        if len(ranked) < len(rows):
-            rows, used_after, cap = rows[ranked], used_after[ranked], cap[ranked]
-        scores, lowest_after = self._score(g, rows, used_after, cap, lowest, penalty)
-        return ChunkResult(chunk_rows, status, reason, ranked, scores, lowest_after)
+        return evaluate_chunk(self, g, rows, lowest, penalty, reasons)
 
     def _score(
         self, g: GroupInputs, rows: np.ndarray, used_after: np.ndarray, cap: np.ndarray, lowest: float, penalty: np.ndarray
@@ -329,10 +297,14 @@ class GenericStack(_StackBase):
         self.limit = scan_limit(len(rows), self.batch)
         self._order_positions.clear()
         self._scan_caches.clear()
+        self.nodes_in_pool = len(rows)
+        available = self.cache.available(self.table, rows)
+        if available is not None:  # the candidate rows of the job: their counts are known
+            self.nodes_available = dict(available)
+            return
         codes, labels = self.table.codes("datacenter") if len(self.table) else (np.zeros(0, dtype=np.int32), [])
         counts = np.bincount(codes[rows], minlength=len(labels)).tolist() if len(rows) else []
         self.nodes_available = {dc: c for dc, c in zip(labels, counts, strict=False) if c}
-        self.nodes_in_pool = len(rows)
 
     def set_job(self, job: Job, allocs: list[Allocation]) -> None:
         """Nomad: GenericStack.SetJob; `allocs` are the job's allocs in state that are not client-terminal."""
@@ -387,6 +359,8 @@ class GenericStack(_StackBase):
         metric = self._visit_metric(g, self.order, start, result.count, fail, infeasible)
         cache.fill_metric(metric, result, self.limit + MAX_SKIP + 1, self.table)
         best = result.best
+        if best < 0:
+            return None, metric, result.count
         return self._ranked_node(g, cache.row_list[best], cache.final[best], cache.node_scores(best)), metric, result.count
 
     def select_on_node(
@@ -412,7 +386,3 @@ class SystemStack(_StackBase):
         self.eligibility.forget_marks()
         return self._select_one(tg, row, ignore_alloc, 1)
 
-
-def _mark(status: np.ndarray, reason: np.ndarray, idx: np.ndarray | int, value: int, code: np.ndarray | int) -> None:
-    status[idx] = value
-    reason[idx] = code

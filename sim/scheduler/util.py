@@ -238,9 +238,11 @@ def tainted_nodes(
     Nomad: scheduler/util.go, taintedNodes.
     """
     out: dict[str, Node | None] = {}
+    seen: set[str] = set()
     for alloc in allocs:
-        if alloc.node_id in out:
+        if alloc.node_id in seen:
             continue
+        seen.add(alloc.node_id)
         node = node_by_id(alloc.node_id)
         if (
             node is None

@@ -18,8 +18,8 @@ from sim.scheduler.reschedule import reschedule_eligible
 from sim.scheduler.util import node_in_any_dc, node_in_pool
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
-    ALLOC_CLIENT_COMPLETE,
     ALLOC_CLIENT_FAILED,
+    ALLOC_CLIENT_LOST,
     CLIENT_TERMINAL,
     JOB_TYPE_SYSTEM,
     NODE_ELIGIBLE,
@@ -72,15 +72,19 @@ class NodeEndpoint:
         """
         state = self.server.state
         evals: dict[tuple[str, str], Evaluation] = {}
+        settled: set[tuple[str, str]] = set()  # jobs that exist: a complete or lost report needs no eval
         freed: list[Allocation] = []
         health: list[Allocation] = []
         for alloc, changes in updates:
-            new_status = changes.get("client_status") or alloc.client_status
+            old_status = alloc.client_status
+            new_status = changes.get("client_status") or old_status
             if new_status in CLIENT_TERMINAL:
-                self._followup_eval(alloc, new_status, evals)
-            if new_status in (ALLOC_CLIENT_COMPLETE, ALLOC_CLIENT_FAILED) and alloc.client_status != new_status:
-                freed.append(alloc)
-            if changes.get("healthy") is not None and alloc.deployment_id:
+                key = (alloc.namespace, alloc.job_id)
+                if key not in evals and (new_status == ALLOC_CLIENT_FAILED or key not in settled):
+                    self._followup_eval(alloc, new_status, evals, settled)
+                if new_status != old_status and new_status != ALLOC_CLIENT_LOST:
+                    freed.append(alloc)
+            if alloc.deployment_id and changes.get("healthy") is not None:
                 health.append(alloc)
         index = state.update_allocs_from_client(updates)
         self._unblock_freed(freed, index)
@@ -90,8 +94,10 @@ class NodeEndpoint:
             self.server.deployment_watcher.on_alloc_health(health)
         return index
 
-    def _followup_eval(self, alloc: Allocation, new_status: str, evals: dict[tuple[str, str], Evaluation]) -> None:
-        """The eval a terminal report asks for, batched one per job. Nomad: UpdateAlloc."""
+    def _followup_eval(self, alloc: Allocation, new_status: str, evals: dict[tuple[str, str], Evaluation],
+                       settled: set[tuple[str, str]]) -> None:
+        """The eval a terminal report asks for, batched one per job (`settled` collects the jobs
+        that exist, whose complete or lost reports ask for none). Nomad: UpdateAlloc."""
         key = (alloc.namespace, alloc.job_id)
         if key in evals:
             return
@@ -99,6 +105,7 @@ class NodeEndpoint:
         if job is None:
             evals[key] = self.server.new_eval(alloc.job, TRIGGER_JOB_DEREGISTER)
             return
+        settled.add(key)
         if new_status != ALLOC_CLIENT_FAILED or alloc.followup_eval_id:
             return
         tg = job.lookup_task_group(alloc.task_group)

@@ -40,29 +40,45 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
         return valid, "" if valid else "node is down"
     if node.status != NODE_STATUS_READY:
         return False, "node is not ready for placements"
-    existing = [state.alloc_by_id(a.id) for a in placing]
-    if all(a is not None and a.node_id == node_id for a in existing):
+    stored = state.alloc_by_id
+    existing = []
+    updates_only = True  # every placement is an alloc already on this node (an in-place update)
+    has_ports = False
+    for alloc in placing:
+        current = stored(alloc.id)
+        existing.append(current)
+        if current is None or current.node_id != node_id:
+            updates_only = False
+        if alloc.ports:
+            has_ports = True
+    if updates_only:
         return True, ""
     if node.scheduling_eligibility != NODE_ELIGIBLE:
         return False, "node is not eligible"
     table = state.nodes
     row = table.index_of[node_id]
-    free = table.cap[row] - table.used[row]
-    cpu, mem, disk = float(free[0]), float(free[1]), float(free[2])
-    ports = set(table.used_ports[row])
-    for current in [state.alloc_by_id(a.id) for a in plan.node_update.get(node_id, [])] + existing:
+    (cap_cpu, cap_mem, cap_disk), (used_cpu, used_mem, used_disk) = table.cap[row].tolist(), table.used[row].tolist()
+    cpu, mem, disk = cap_cpu - used_cpu, cap_mem - used_mem, cap_disk - used_disk
+    ports = set(table.used_ports[row]) if has_ports else None  # ports matter only when a placement asks
+    stopping = plan.node_update.get(node_id)
+    for current in [stored(a.id) for a in stopping] + existing if stopping else existing:
         if current is not None and not current.terminal():
             cpu, mem, disk = cpu + current.cpu, mem + current.memory_mb, disk + current.disk_mb
-            ports.difference_update(p for _, p in current.ports)
+            if ports is not None:
+                ports.difference_update(p for _, p in current.ports)
     for alloc in placing:
         cpu, mem, disk = cpu - alloc.cpu, mem - alloc.memory_mb, disk - alloc.disk_mb
-        for _, port in alloc.ports:
-            if port in ports:
-                return False, "network: port collision"
-            ports.add(port)
-    for dim, left in (("cpu", cpu), ("memory", mem), ("disk", disk)):
-        if left < 0:
-            return False, dim
+        if has_ports:
+            for _, port in alloc.ports:
+                if port in ports:
+                    return False, "network: port collision"
+                ports.add(port)
+    if cpu < 0:
+        return False, "cpu"
+    if mem < 0:
+        return False, "memory"
+    if disk < 0:
+        return False, "disk"
     return True, ""
 
 

@@ -70,10 +70,11 @@ class Worker:
         server = self.server
         ev = outcome.eval
         if outcome.reblock:
-            ev.snapshot_index = server.state.index
-        server.state.upsert_evals([ev])
-        if outcome.reblock:
-            server.blocked.reblock(ev, token)
+            if _queued_changed(server.state, ev):
+                server.state.upsert_evals([ev])
+            server.blocked.reblock(ev, token)  # under the scheduler's snapshot index, as Nomad
+        else:
+            server.state.upsert_evals([ev])
         if outcome.create_evals:
             server.create_evals(outcome.create_evals)
         server.recorder.eval_done(ev, server.env.now, outcome.failed_placements)
@@ -86,6 +87,16 @@ class Worker:
         except BrokerError:  # the nack timer fired first; Nomad's worker only logs this
             pass
         server.after_eval(ev)
+
+
+def _queued_changed(state, ev) -> bool:
+    """Nomad: Worker.ReblockEval: a re-blocked eval is written only when its QueuedAllocations
+    differ from the job summary's Queued counters; otherwise it goes back to the tracker as is."""
+    summary = state.job_summary(ev.namespace, ev.job_id)
+    if summary is None:
+        return False
+    return any(tg in ev.queued_allocations and ev.queued_allocations[tg] != group.queued
+               for tg, group in summary.summary.items())
 
 
 def _think_time(cfg, plan: Plan) -> float:

@@ -162,6 +162,7 @@ class Allocation:
     create_time: float = 0.0
     modify_time: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    _name_index: int = field(default=-2, init=False, repr=False, compare=False)  # index() cache
 
     def server_terminal(self) -> bool:
         """Nomad: Allocation.ServerTerminalStatus."""
@@ -177,8 +178,11 @@ class Allocation:
 
     def index(self) -> int:
         """Nomad: Allocation.Index: the number between the brackets of the name."""
-        lb = self.name.rfind("[")
-        return int(self.name[lb + 1 : -1]) if lb >= 0 else -1
+        idx = self._name_index
+        if idx == -2:
+            lb = self.name.rfind("[")
+            idx = self._name_index = int(self.name[lb + 1 : -1]) if lb >= 0 else -1
+        return idx
 
     def is_canary(self) -> bool:
         """Whether the deployment placed this alloc as a canary."""

@@ -7,6 +7,8 @@ TestClientEndpoint_CreateNodeEvals, TestClientEndpoint_UpdateStatus, ..._UpdateE
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import simpy
 from server_harness import FakeServer
@@ -60,7 +62,7 @@ class ClusterHarness:
 
     def stop(self, alloc: Allocation, client_status: str = "") -> None:
         """The scheduler stops an alloc (desired stop), as a plan would."""
-        copy = Allocation(**{f: getattr(alloc, f) for f in alloc.__slots__})
+        copy = replace(alloc)
         copy.desired_status = "stop"
         copy.client_status = client_status
         self.state.upsert_plan_results([], [copy], None, [], "e")

@@ -1,0 +1,51 @@
+"""Tests for the scheduler workers' handling of re-blocked evals (sim/server/worker.py).
+
+Nomad: nomad/worker.go, ReblockEval: the eval is written to state only when its QueuedAllocations
+differ from the job summary; it goes back to the blocked tracker under the scheduler's snapshot
+index, so an unblock that happened while the scheduler ran sends it straight back to the broker.
+"""
+
+from __future__ import annotations
+
+from sim.scenario import load_scenario
+from sim.simulation import Simulation
+
+
+def _batch(job_id: str, cpu: int, runtime: str) -> dict:
+    return {"ID": job_id, "Type": "batch", "TaskGroups": [{"Name": "g", "Count": 1, "Tasks": [
+        {"Name": "t", "Driver": "exec", "Config": {"command": "x"}, "Meta": {"sim.runtime": runtime},
+         "Resources": {"CPU": cpu, "MemoryMB": 64}}]}]}
+
+
+def _sim() -> Simulation:
+    """One 2000 MHz node: `filler` holds 1500 MHz for 60 s, `waiter` (1000 MHz) stays blocked
+    meanwhile, and a 100 MHz `tick` job every 5 s releases capacity (an unblock) each time it ends."""
+    workload = [{"at": 0, "register": _batch("filler", 1500, "60s")},
+                {"at": 1, "register": _batch("waiter", 1000, "10s")}]
+    workload += [{"at": 2 + 5 * i, "register": _batch(f"tick{i}", 100, "1s")} for i in range(8)]
+    scenario = {"name": "reblock", "seed": 3, "duration": 120,
+                "cluster": {"nodes": [{"count": 1, "resources": {"cpu": 2000, "memory": 4096}}]},
+                "workload": workload}
+    return Simulation(load_scenario(scenario))
+
+
+def test_futile_reblocks_do_not_rewrite_the_eval():
+    """The waiter's blocked eval is re-run on every tick's release but written only when it ends."""
+    sim = _sim()
+    blocked_writes: list[str] = []
+    original = sim.state.upsert_evals
+
+    def spy(evals):
+        blocked_writes.extend(e.id for e in evals if e.job_id == "waiter" and e.triggered_by == "queued-allocs")
+        return original(evals)
+
+    sim.state.upsert_evals = spy
+    sim.run()
+    evals = sim.results()["evaluations"]
+    blocked = evals[(evals.job_id == "waiter") & (evals.triggered_by == "queued-allocs")]
+    assert len(blocked) == 1
+    assert int(blocked.dequeues.iloc[0]) >= 5          # re-run after every tick released capacity
+    assert blocked_writes.count(blocked.eval_id.iloc[0]) == 2   # created, then completed
+    waiter = sim.state.allocs_by_job("default", "waiter")
+    assert [a.client_status for a in waiter] == ["complete"]
+    assert waiter[0].create_time >= 60.0               # placed once the filler finished
