@@ -70,12 +70,13 @@ def _report(sim: Simulation, run_s: float, tables: dict | None, results_s: float
 
 
 def _run_by_hour(sim: Simulation, start: float) -> None:
-    """Run one simulated hour at a time, printing wall time and allocations so far."""
+    """Run one simulated hour at a time, printing wall time, allocations and scheduler runs so far."""
     hour = 3600.0
     while sim.now < sim.scenario.duration:
         sim.run(min(sim.scenario.duration, sim.now + hour))
         print(f"  t={sim.now / hour:5.1f} h  wall {time.perf_counter() - start:7.1f} s  "
-              f"allocations {len(sim.state.allocs()):,}", flush=True)
+              f"allocations {len(sim.state.allocs()):,}  scheduler runs {sim.recorder.scheduler_runs():,}",
+              flush=True)
 
 
 def main() -> None:

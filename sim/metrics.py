@@ -228,6 +228,10 @@ class Recorder:
         rec[_DEQUEUES] += 1
         self._last_dequeue[ev.id] = now
 
+    def scheduler_runs(self) -> int:
+        """Evals dequeued by workers so far, re-runs of the same eval counted each time."""
+        return sum(rec[_DEQUEUES] for rec in self._evals.values())
+
     def plan_submitted(self, ev: Evaluation, now: float) -> None:
         """The worker submitted a plan for the eval."""
         rec = self._eval(ev)

@@ -27,7 +27,7 @@ PACKAGE = ROOT / "sim"
 # (glob of the module's path from the repo root, layer); the first match wins.
 LAYERS: list[tuple[str, int]] = [
     ("sim/errors.py", 0), ("sim/structs/*.py", 0),
-    ("sim/state.py", 1), ("sim/state_summary.py", 1), ("sim/node_table.py", 1), ("sim/metrics.py", 1),
+    ("sim/state.py", 1), ("sim/state_allocs.py", 1), ("sim/state_summary.py", 1), ("sim/node_table.py", 1), ("sim/metrics.py", 1),
     ("sim/metrics_*.py", 1),            # placed: the Recorder's helpers (time series of metrics.py)
     ("sim/deployment_metrics.py", 1),   # placed: a table built from the state store (structs only)
     ("sim/scheduler/*.py", 2),

@@ -70,6 +70,7 @@ def test_eval_row_follows_its_lifecycle():
     assert (row["wait_in_broker"], row["scheduling_time"], row["latency"]) == (1.0, 2.0, 7.0)
     assert (row["dequeues"], row["plans"], row["conflicts"], row["placements"], row["failed_placements"]) == (2, 1, 1, 3, 1)
     assert row["status"] == "complete"
+    assert rec.scheduler_runs() == 2
 
 
 def test_placements_carry_the_reserved_resources(mixed):

@@ -10,7 +10,7 @@ fresh state after a partial commit (Nomad: retryMax around process()). Its retur
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -161,7 +161,7 @@ class GenericScheduler:
     def process(self, ev: Evaluation) -> Generator[Plan, PlanResult, SchedulerOutcome]:
         """Nomad: GenericScheduler.Process: retry process() up to the attempt limit, then set
         the eval's status (or re-block a blocked eval that still could not place everything)."""
-        self.eval = replace(ev)
+        self.eval = ev.copy()
         self.snapshot_index = self.senv.state.index
         if ev.triggered_by not in ACCEPTED_TRIGGERS:
             desc = f"scheduler cannot handle '{ev.triggered_by}' evaluation reason"
@@ -226,7 +226,7 @@ class GenericScheduler:
 
     def _set_status(self, round_: _Round | None, status: str, desc: str) -> Evaluation:
         """Nomad: setStatus: a copy of the eval with its outcome."""
-        new = replace(self.eval)
+        new = self.eval.copy()
         new.status, new.status_description = status, desc
         new.deployment_id = self.deployment.id if self.deployment is not None else ""
         new.failed_tg_allocs = dict(round_.failed_tg_allocs) if round_ is not None else {}
@@ -242,7 +242,7 @@ class GenericScheduler:
 
     def _reblock(self, round_: _Round) -> SchedulerOutcome:
         """Nomad: Planner.ReblockEval with the eval's fresh class eligibility."""
-        new = replace(self.eval)
+        new = self.eval.copy()
         new.class_eligibility, new.escaped_computed_class = round_.ctx.class_eligibility()
         new.snapshot_index = self.snapshot_index
         outcome = self._outcome(new, round_)

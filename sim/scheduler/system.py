@@ -81,7 +81,7 @@ class SystemScheduler:
 
     def process(self, ev: Evaluation) -> Generator[Plan, PlanResult, SchedulerOutcome]:
         """Nomad: SystemScheduler.Process: retry process() up to the attempt limit, set the status."""
-        self.eval = replace(ev)
+        self.eval = ev.copy()
         self.snapshot_index = self.senv.state.index
         if ev.triggered_by not in (SYSBATCH_TRIGGERS if self.sysbatch else SYSTEM_TRIGGERS):
             desc = f"scheduler cannot handle '{ev.triggered_by}' evaluation reason"
@@ -137,7 +137,7 @@ class SystemScheduler:
 
     def _outcome(self, status: str, desc: str, round_: _SystemRound | None) -> SchedulerOutcome:
         """Nomad: setStatus (Nomad up to 1.10 also linked the rolling eval as NextEval)."""
-        new = replace(self.eval)
+        new = self.eval.copy()
         new.status, new.status_description = status, desc
         new.deployment_id = ""
         new.failed_tg_allocs = dict(round_.failed_tg_allocs) if round_ is not None else {}

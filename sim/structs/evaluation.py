@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from typing import Any
 
 from sim.structs.alloc import AllocMetric
@@ -43,6 +44,11 @@ class Evaluation:
     create_time: float = 0.0
     modify_time: float = 0.0
 
+    def copy(self) -> Evaluation:
+        """A shallow copy: `dataclasses.replace(self)` at a fifth of its cost (schedulers copy
+        the eval on every run)."""
+        return Evaluation(*_FIELD_VALUES(self))
+
     def terminal(self) -> bool:
         """Nomad: Evaluation.TerminalStatus."""
         return self.status in EVAL_TERMINAL
@@ -50,3 +56,6 @@ class Evaluation:
     def should_block(self) -> bool:
         """Whether this eval is a blocked eval being (re)processed."""
         return self.status == "blocked"
+
+
+_FIELD_VALUES = attrgetter(*(f.name for f in fields(Evaluation)))
