@@ -24,7 +24,8 @@ _NO_PORTS: tuple[int, ...] = ()
 
 
 class AllocTable:
-    """StateStore's allocation reads and writes (the store initialises the attributes below)."""
+    """StateStore's allocation reads and writes. The store initialises the attributes below and
+    provides the write index (`_begin`, `_commit`), job status refresh and deployment counters."""
 
     nodes: NodeTable
     summaries: SummaryKeeper
