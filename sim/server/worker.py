@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from sim.scheduler.generic import SchedulerEnv, SchedulerOutcome
 from sim.scheduler.harness import new_scheduler
 from sim.server.broker import BrokerError
-from sim.structs.consts import EVAL_STATUS_BLOCKED
+from sim.structs.consts import EVAL_STATUS_COMPLETE
 from sim.structs.plan import Plan
 
 if TYPE_CHECKING:
@@ -80,7 +80,9 @@ class Worker:
         server.recorder.eval_done(ev, server.env.now, outcome.failed_placements)
         if ev.failed_tg_allocs:
             server.recorder.failed_placements(server.env.now, ev)
-        if ev.status != EVAL_STATUS_BLOCKED and not ev.failed_tg_allocs:
+        if ev.status == EVAL_STATUS_COMPLETE and not ev.failed_tg_allocs:
+            # Nomad: fsm.go handleUpsertedEval. A failed eval (max plan attempts) keeps the
+            # blocked eval it just created.
             server.blocked.untrack(ev.namespace, ev.job_id)
         try:
             server.broker.ack(ev.id, token)

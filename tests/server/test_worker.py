@@ -1,8 +1,10 @@
-"""Tests for the scheduler workers' handling of re-blocked evals (sim/server/worker.py).
+"""Tests for the scheduler workers' handling of blocked evals (sim/server/worker.py).
 
 Nomad: nomad/worker.go, ReblockEval: the eval is written to state only when its QueuedAllocations
 differ from the job summary; it goes back to the blocked tracker under the scheduler's snapshot
 index, so an unblock that happened while the scheduler ran sends it straight back to the broker.
+Nomad: nomad/fsm.go, handleUpsertedEval: only a complete eval without failed placements untracks
+the job's blocked eval.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from sim.scenario import load_scenario
 from sim.simulation import Simulation
 
 
-def _batch(job_id: str, cpu: int, runtime: str) -> dict:
-    return {"ID": job_id, "Type": "batch", "TaskGroups": [{"Name": "g", "Count": 1, "Tasks": [
+def _batch(job_id: str, cpu: int, runtime: str, count: int = 1) -> dict:
+    return {"ID": job_id, "Type": "batch", "TaskGroups": [{"Name": "g", "Count": count, "Tasks": [
         {"Name": "t", "Driver": "exec", "Config": {"command": "x"}, "Meta": {"sim.runtime": runtime},
          "Resources": {"CPU": cpu, "MemoryMB": 64}}]}]}
 
@@ -49,3 +51,31 @@ def test_futile_reblocks_do_not_rewrite_the_eval():
     waiter = sim.state.allocs_by_job("default", "waiter")
     assert [a.client_status for a in waiter] == ["complete"]
     assert waiter[0].create_time >= 60.0               # placed once the filler finished
+
+
+def _contended() -> Simulation:
+    """30 batch jobs of 3 x 900 MHz registered at once on 4 nodes of 4000 MHz: the two workers'
+    plans keep conflicting, so some eval runs out of plan attempts with every placement rejected
+    by the plan applier (none failed in the scheduler)."""
+    workload = [{"at": 0, "register": _batch(f"j{i}", 900, "10s", count=3)} for i in range(30)]
+    scenario = {"name": "max-plans", "seed": 1, "duration": 900,
+                "cluster": {"nodes": [{"count": 4, "resources": {"cpu": 4000, "memory": 8192}}]},
+                "workload": workload}
+    return Simulation(load_scenario(scenario))
+
+
+def test_an_eval_failed_at_max_plan_attempts_keeps_its_blocked_eval():
+    """Nomad (fsm.go handleUpsertedEval): only a complete eval without failed placements untracks
+    the job's blocked eval. One that failed at max plan attempts keeps the "max-plan-attempts"
+    blocked eval it created, which the leader's periodic UnblockFailed releases; the job finishes."""
+    sim = _contended()
+    sim.run()
+    evals = sim.state.evals()
+    failed = [e for e in evals if e.status == "failed" and not e.failed_tg_allocs]
+    assert failed and all(e.status_description == "maximum attempts reached (2)" for e in failed)
+    for ev in failed:
+        follow = sim.state.eval_by_id(ev.blocked_eval)
+        assert follow.triggered_by == "max-plan-attempts" and follow.status == "complete"
+    assert sim.server.blocked.blocked_count() == 0
+    assert [j.id for j in sim.state.jobs() if j.status != "dead"] == []
+    assert all(len(sim.state.allocs_by_job("default", f"j{i}")) == 3 for i in range(30))
