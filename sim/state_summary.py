@@ -95,14 +95,23 @@ class SummaryKeeper:
                 group.queued = n
                 summary.modify_index = index
 
-    def on_new_alloc(self, alloc: Allocation, index: int) -> None:
-        """A freshly placed alloc: Queued -1, Starting +1. Nomad: updateSummaryWithAlloc (new alloc)."""
+    def _group_of(self, alloc: Allocation) -> tuple[JobSummary, TaskGroupSummary] | None:
+        """The summary and group an alloc counts in (created on first use); None when the job
+        has no summary or the alloc belongs to an earlier job of the same ID."""
         summary = self._summaries.get((alloc.namespace, alloc.job_id))
         if summary is None or alloc.job.create_index != summary.create_index:
-            return
+            return None
         group = summary.summary.get(alloc.task_group)
         if group is None:
             group = summary.summary[alloc.task_group] = TaskGroupSummary()
+        return summary, group
+
+    def on_new_alloc(self, alloc: Allocation, index: int) -> None:
+        """A freshly placed alloc: Queued -1, Starting +1. Nomad: updateSummaryWithAlloc (new alloc)."""
+        found = self._group_of(alloc)
+        if found is None:
+            return
+        summary, group = found
         if group.queued > 0:
             group.queued -= 1
         else:
@@ -121,12 +130,10 @@ class SummaryKeeper:
 
         Nomad: updateSummaryWithAlloc (client status changed).
         """
-        summary = self._summaries.get((alloc.namespace, alloc.job_id))
-        if summary is None or alloc.job.create_index != summary.create_index:
+        found = self._group_of(alloc)
+        if found is None:
             return
-        group = summary.summary.get(alloc.task_group)
-        if group is None:
-            group = summary.summary[alloc.task_group] = TaskGroupSummary()
+        summary, group = found
         new = alloc.client_status
         if new == ALLOC_CLIENT_RUNNING:  # the common transitions first, spelled out
             group.running += 1
