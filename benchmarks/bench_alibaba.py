@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from sim.scenario_build import parse_duration
+from sim.scenario.build import parse_duration
 from sim.simulation import Simulation
 
 TRACE = Path(__file__).resolve().parents[1] / "scenarios" / "traces" / "alibaba-2017-batch-tasks.csv"

@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from sim.errors import SimError
-from sim.scenario import load_scenario
-from sim.scenario_workload import DispatchGenerate
+from sim.scenario.actions import DispatchGenerate
+from sim.scenario.load import load_scenario
 from sim.server.dispatch import DispatchRequest, dispatch
 from sim.simulation import Simulation
 

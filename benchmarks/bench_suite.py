@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from sim.bench import (
+from sim.cli.bench import print_comparison
+from sim.experiments.bench import (
     DEFAULT_POLICIES,
     DEFAULT_SUITE,
     baseline_path,
@@ -26,7 +27,6 @@ from sim.bench import (
     suite_name,
     write_baseline,
 )
-from sim.bench_cli import print_comparison
 
 BUDGET_SECONDS = 600.0
 

@@ -1,7 +1,7 @@
 """nomadsim: a discrete-event simulator of a Nomad-style cluster scheduler.
 
 `from sim import Simulation` is the entry point (DESIGN.md). It is resolved lazily, so importing a
-light module (`sim.structs`, `sim.plots`) does not build the whole engine.
+light module (`sim.structs`, `sim.plots.cluster`) does not build the whole engine.
 """
 
 from __future__ import annotations

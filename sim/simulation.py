@@ -16,16 +16,16 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from sim.behavior import BehaviorResolver
-from sim.client import Clients
-from sim.metrics import Recorder, control_plane_counts
-from sim.scenario import load_scenario
-from sim.scenario_types import Scenario
+from sim.client.behavior import BehaviorResolver
+from sim.client.clients import Clients
+from sim.metrics.recorder import Recorder, control_plane_counts
+from sim.scenario.load import load_scenario
+from sim.scenario.types import Scenario
 from sim.server.drainer import Drainer
 from sim.server.heartbeat import Heartbeats
 from sim.server.node_endpoint import NodeEndpoint
 from sim.server.server import Server
-from sim.state import StateStore
+from sim.state.store import StateStore
 from sim.structs.consts import EVAL_STATUS_BLOCKED, EVAL_TERMINAL
 from sim.structs.ids import IdGenerator
 from sim.structs.node import Node, NodeResources
@@ -52,7 +52,7 @@ class Simulation:
         self._start_clients()
         self.server.start_workers()
         from sim.api.jobs import JobsApi
-        from sim.workload import Workload
+        from sim.workload.replay import Workload
 
         self.api = JobsApi(self)
         self.workload = Workload(self)
@@ -129,7 +129,7 @@ class Simulation:
     def results(self) -> dict[str, pd.DataFrame]:
         """Every metrics table as a DataFrame (see sim.metrics.SCHEMA)."""
         self.recorder.rows["deployment_events"] = list(self.state.deployment_log)
-        from sim.job_metrics import derived_tables
+        from sim.results.tables import derived_tables
 
         return derived_tables(self, self.recorder.tables())
 
@@ -175,6 +175,6 @@ def _load_policy(spec: str) -> object:
     """A custom ranking policy named `module:function`, or None."""
     if not spec:
         return None
-    from sim.policies import load_policy
+    from sim.scheduler.policies import load_policy
 
     return load_policy(spec)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+DATA = ROOT / "tests" / "data"
 
 
 def tiny_scenario(nodes: int = 3, **extra) -> dict:
@@ -23,12 +23,6 @@ def tiny_scenario(nodes: int = 3, **extra) -> dict:
     }
     scenario.update(extra)
     return scenario
-
-
-@pytest.fixture
-def shared() -> Path:
-    """The shared reference folder (../shared from the repo root)."""
-    return SHARED
 
 
 @pytest.fixture

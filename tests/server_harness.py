@@ -7,13 +7,13 @@ from __future__ import annotations
 import numpy as np
 import simpy
 
-from sim.metrics import Recorder
+from sim.metrics.recorder import Recorder
 from sim.server.config import ControlPlaneConfig
 from sim.server.drainer import Drainer
 from sim.server.heartbeat import Heartbeats
 from sim.server.node_endpoint import NodeEndpoint
 from sim.server.server import Server
-from sim.state import StateStore
+from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.evaluation import Evaluation
 from sim.structs.ids import IdGenerator

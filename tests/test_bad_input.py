@@ -14,16 +14,16 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SHARED, tiny_scenario
+from conftest import DATA, tiny_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sim.errors import ApiError, ScenarioError, ValidationError
-from sim.scenario import load_scenario
+from sim.scenario.load import load_scenario
 from sim.simulation import Simulation
 from sim.structs.codec import decode_job
 
-REFERENCE_JOBS = SHARED / "reference" / "jobs"
+REFERENCE_JOBS = DATA / "reference" / "jobs"
 VALID_REFERENCE = sorted(p for p in REFERENCE_JOBS.glob("*.json") if not p.name.startswith("invalid-"))
 INVALID_REFERENCE = sorted(REFERENCE_JOBS.glob("invalid-*.json"))
 

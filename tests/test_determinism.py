@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim.results import write_tables
+from sim.results.folder import write_tables
 from sim.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,7 +186,7 @@ def test_results_do_not_depend_on_the_string_hash_seed(tmp_path: Path) -> None:
     for hash_seed in ("1", "4242"):
         out = tmp_path / f"run-{hash_seed}"
         env = dict(os.environ, PYTHONHASHSEED=hash_seed)
-        subprocess.run([sys.executable, "-m", "sim.cli", "run", str(scenario), "--out", str(out), "--quiet", "--seed", "8"],
+        subprocess.run([sys.executable, "-m", "sim", "run", str(scenario), "--out", str(out), "--quiet", "--seed", "8"],
                        check=True, env=env, cwd=ROOT, capture_output=True, timeout=120)
         outputs.append({p.name: p.read_bytes() for p in sorted(out.glob("*.parquet"))}
                        | {"summary.json": (out / "summary.json").read_bytes()})

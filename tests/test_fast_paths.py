@@ -18,11 +18,11 @@ import pytest
 import simpy
 from server_harness import FakeServer
 
-from sim.behavior import BehaviorResolver, TaskBehavior
-from sim.client import Clients
-from sim.client_tasks import TERMINATED, RestartTracker, SharedEvents, fixed_exit, terminated
-from sim.state import StateStore, _copy_job
-from sim.state_summary import SummaryKeeper
+from sim.client.behavior import BehaviorResolver, TaskBehavior
+from sim.client.clients import Clients
+from sim.client.tasks import TERMINATED, RestartTracker, SharedEvents, fixed_exit, terminated
+from sim.state.store import StateStore, _copy_job
+from sim.state.summaries import SummaryKeeper
 from sim.structs.alloc import Allocation
 from sim.structs.job import (
     HOUR,
@@ -36,8 +36,8 @@ from sim.structs.job import (
     TaskGroup,
     UpdateStrategy,
 )
+from sim.structs.job_summary import JobSummary, TaskGroupSummary
 from sim.structs.node import Node, NodeResources
-from sim.structs.summary import JobSummary, TaskGroupSummary
 
 STATUSES = ("pending", "running", "complete", "failed", "lost", "unknown")
 

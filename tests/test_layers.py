@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,32 +27,21 @@ PACKAGE = ROOT / "sim"
 
 # (glob of the module's path from the repo root, layer); the first match wins.
 LAYERS: list[tuple[str, int]] = [
-    ("sim/errors.py", 0), ("sim/structs/*.py", 0),
-    ("sim/state.py", 1), ("sim/state_allocs.py", 1), ("sim/state_summary.py", 1), ("sim/node_table.py", 1), ("sim/metrics.py", 1),
-    ("sim/metrics_*.py", 1),            # placed: the Recorder's helpers (time series of metrics.py)
-    ("sim/deployment_metrics.py", 1),   # placed: a table built from the state store (structs only)
-    ("sim/scheduler/*.py", 2),
-    ("sim/server/*.py", 3), ("sim/client*.py", 3), ("sim/behavior.py", 3),
-    ("sim/scenario*.py", 4), ("sim/workload*.py", 4), ("sim/simulation.py", 4), ("sim/distributions.py", 4),
-    ("sim/traces.py", 4),
-    ("sim/dag.py", 4),                  # placed: workflow replay of `after` edges (SimPy, like workload.py)
-    ("sim/topology.py", 4),             # placed: failure domains of the scenario's cluster
-    ("sim/job_metrics.py", 4),          # placed: assembles a run's tables (uses dag.py) for results()
-    ("sim/api/*.py", 5), ("sim/sweep*.py", 5), ("sim/plots*.py", 5), ("sim/bench*.py", 5),
-    ("sim/results.py", 5), ("sim/summary.py", 5), ("sim/policies.py", 5),
-    ("sim/cli.py", 6), ("sim/__init__.py", 6),
+    ("sim/errors.py", 0), ("sim/structs/*", 0),
+    ("sim/state/*", 1), ("sim/metrics/*", 1),
+    ("sim/scheduler/*", 2),
+    ("sim/server/*", 3), ("sim/client/*", 3),
+    ("sim/scenario/*", 4), ("sim/workload/*", 4), ("sim/simulation.py", 4),
+    ("sim/api/*", 5), ("sim/results/*", 5), ("sim/experiments/*", 5), ("sim/plots/*", 5),
+    ("sim/cli/*", 6), ("sim/__init__.py", 6), ("sim/__main__.py", 6),
 ]
 LAYER_NAMES = {0: "L0 structs", 1: "L1 state", 2: "L2 scheduler", 3: "L3 control plane", 4: "L4 world",
                5: "L5 facades", 6: "top"}
 
 # (importer, imported) -> why it is there. Each is an upward import the layer table forbids.
 KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("sim.simulation", "sim.api.jobs"): "the Simulation.api contract (DESIGN.md) builds the L5 facade",
-    ("sim.simulation", "sim.policies"): "custom ranking policies are loaded by the simulation; "
-                                         "policies.py is a scheduler plug-in listed at L5",
-    ("sim.workload", "sim.api.hcl"): "HCL job files in scenarios are parsed by the API's HCL module",
-    ("sim.bench_cli", "sim.cli"): "shares the CLI's --set parser (_overrides)",
-    ("sim.sweep_cli", "sim.cli"): "shares the CLI's --set parser (_overrides)",
+    ("sim.simulation", "sim.api.jobs"): "being removed: Simulation.api",
+    ("sim.simulation", "sim.results.tables"): "being removed: Simulation.results",
 }
 
 REALTIME_MODULES = {"sim.api.http", "sim.api.simclock"}  # the only wall-clock users (realtime clock)
@@ -91,8 +81,9 @@ def layer_of(module: str) -> int | None:
 class _ImportCollector(ast.NodeVisitor):
     """Collects runtime imports of sim modules, skipping `if TYPE_CHECKING:` bodies."""
 
-    def __init__(self, module: str, is_package: bool):
+    def __init__(self, module: str, is_package: bool, type_checking: bool = False):
         self.module = module
+        self.type_checking = type_checking  # also collect the imports under `if TYPE_CHECKING:`
         self.package = module if is_package else module.rpartition(".")[0]
         self.imports: list[Import] = []
         self.depth = 0
@@ -105,7 +96,7 @@ class _ImportCollector(ast.NodeVisitor):
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_If(self, node: ast.If) -> None:
-        if "TYPE_CHECKING" in ast.unparse(node.test):
+        if "TYPE_CHECKING" in ast.unparse(node.test) and not self.type_checking:
             for child in node.orelse:
                 self.visit(child)
             return
@@ -214,12 +205,43 @@ def test_pure_layers_never_import_simpy() -> None:
 
 @pytest.mark.parametrize(("package", "allowed"), [
     ("starlette", {"sim.api.http"}), ("uvicorn", {"sim.api.http"}),
-    ("matplotlib", {"sim.plots", "sim.plots_base", "sim.plots_compare", "sim.plots_deploy"}),
+    ("matplotlib", {m for m in modules() if m.startswith("sim.plots.")}),
 ])
 def test_heavy_dependencies_stay_at_their_edge(package: str, allowed: set[str]) -> None:
     """The web stack only in the HTTP module; matplotlib only in the plot modules."""
     users = {m for m in modules() if package in _third_party(m)}
     assert users <= allowed
+
+
+# --- cycles -------------------------------------------------------------------------------------
+
+
+def all_imports(module: str) -> set[str]:
+    """Every sim module `module` imports: module level, in functions and under TYPE_CHECKING."""
+    collector = _ImportCollector(module, modules()[module].name == "__init__.py", type_checking=True)
+    collector.visit(tree_of(module))
+    return {i.target for i in collector.imports if i.target != module}
+
+
+def import_cycles() -> list[list[str]]:
+    """The strongly connected groups of two or more modules in the import graph."""
+    graph = nx.DiGraph()
+    graph.add_nodes_from(modules())
+    graph.add_edges_from((m, target) for m in modules() for target in all_imports(m))
+    return sorted(sorted(group) for group in nx.strongly_connected_components(graph) if len(group) > 1)
+
+
+def test_no_import_cycles() -> None:
+    """No two files import each other, directly or through others, at run time or for type checking."""
+    assert import_cycles() == []
+
+
+def test_cycle_check_sees_type_checking_and_function_imports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cycle closed only by a TYPE_CHECKING import or an import inside a function is still a cycle."""
+    sources = {"sim.errors": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from sim.structs import job\n",
+               "sim.structs.job": "def f():\n    import sim.errors\n"}
+    monkeypatch.setattr(f"{__name__}.tree_of", lambda m: ast.parse(sources.get(m, "")))
+    assert import_cycles() == [["sim.errors", "sim.structs.job"]]
 
 
 # --- nondeterminism -----------------------------------------------------------------------------
@@ -335,11 +357,11 @@ def test_import_collector_resolves_relative_and_lazy_imports_and_skips_type_chec
     """Relative imports resolve to modules; function-level imports count; TYPE_CHECKING ones do not."""
     source = ("from typing import TYPE_CHECKING\nfrom . import job\nfrom .consts import X\n"
               "if TYPE_CHECKING:\n    from sim.simulation import Simulation\n"
-              "def f():\n    from sim.state import StateStore\n")
+              "def f():\n    from sim.state.store import StateStore\n")
     collector = _ImportCollector("sim.structs.alloc", is_package=False)
     collector.visit(ast.parse(source))
     got = {(i.target, i.lazy) for i in collector.imports}
-    assert got == {("sim.structs.job", False), ("sim.structs.consts", False), ("sim.state", True)}
+    assert got == {("sim.structs.job", False), ("sim.structs.consts", False), ("sim.state.store", True)}
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The README's quickstart: `nomadsim run scenarios/quickstart.yaml --out DIR --quiet` works.
 
 Run as a subprocess through the installed console script (as a user would), it writes the
-results folder of sim.results: scenario.json (loadable again), run.json, one Parquet file per
+results folder of sim.results.folder: scenario.json (loadable again), run.json, one Parquet file per
 table and summary.json; and its tables are the bytes an in-process run writes.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.results import read_results, write_tables
-from sim.scenario import load_scenario
+from sim.results.folder import read_results, write_tables
+from sim.scenario.load import load_scenario
 from sim.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,7 @@ def nomadsim() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("nomadsim")
-    return [found] if found else [sys.executable, "-m", "sim.cli"]
+    return [found] if found else [sys.executable, "-m", "sim"]
 
 
 def run_cli(args: list[str], timeout: float = 120) -> subprocess.CompletedProcess:

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sim.api import encode as E
-from sim.api.hcl import parse_job_hcl
 from sim.api.requests import body, field, lookup
 from sim.errors import ApiError, ValidationError
 from sim.structs.canonicalize import canonicalize
 from sim.structs.codec import decode_job, encode_job
 from sim.structs.consts import NODE_ELIGIBLE, NODE_INELIGIBLE
 from sim.structs.deployment import Deployment
+from sim.structs.hcl import parse_job_hcl
 
 if TYPE_CHECKING:
     from sim.simulation import Simulation

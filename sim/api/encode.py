@@ -19,9 +19,9 @@ from sim.structs.alloc import Allocation, AllocMetric, TaskEvent, TaskState
 from sim.structs.deployment import Deployment, DeploymentState
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job
+from sim.structs.job_summary import JobSummary
 from sim.structs.node import Node
 from sim.structs.plan import DesiredUpdates
-from sim.structs.summary import JobSummary
 
 Nanos = Callable[[float], int]
 ZERO_TIME = "0001-01-01T00:00:00Z"  # Go's zero time.Time

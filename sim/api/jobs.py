@@ -21,7 +21,7 @@ from sim.server import job_versions
 from sim.server.job_plan import plan
 from sim.server.jobs import WriteResult
 from sim.structs.codec import decode_job, encode_job
-from sim.structs.diff import job_diff
+from sim.structs.diff.job import job_diff
 from sim.structs.job import Job
 
 DEFAULT_NAMESPACE = "default"

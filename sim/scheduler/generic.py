@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim.scheduler.placement import PlacementContext
-from sim.scheduler.reconcile import reconcile
-from sim.scheduler.reconcile_results import DestructiveUpdate, MissingPlacements, PlaceList
-from sim.scheduler.reconcile_settled import job_allocs
+from sim.scheduler.reconciler.cluster import reconcile
+from sim.scheduler.reconciler.results import DestructiveUpdate, MissingPlacements, PlaceList
+from sim.scheduler.reconciler.settled import job_allocs
 from sim.scheduler.util import tainted_nodes as _tainted_nodes
-from sim.state import StateStore
+from sim.state.store import StateStore
 from sim.structs.alloc import AllocMetric
 from sim.structs.consts import (
     ALLOC_CLIENT_LOST,

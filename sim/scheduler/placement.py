@@ -11,15 +11,15 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from sim.scheduler.feasible import candidate_rows
-from sim.scheduler.rank import exhaust_resources, group_ask
-from sim.scheduler.reconcile_results import MissingPlacements, PlaceList
-from sim.scheduler.reschedule import (
+from sim.scheduler.feasible.checks import candidate_rows
+from sim.scheduler.feasible.rank import exhaust_resources, group_ask
+from sim.scheduler.feasible.stack import GenericStack, RankedNode
+from sim.scheduler.reconciler.reschedule import (
     LAST_RESCHEDULE_FAILED_TO_PLACE,
     LAST_RESCHEDULE_OK,
     new_reschedule_tracker,
 )
-from sim.scheduler.stack import GenericStack, RankedNode
+from sim.scheduler.reconciler.results import MissingPlacements, PlaceList
 from sim.scheduler.util import alloc_update_precheck
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric
 from sim.structs.consts import ALLOC_CLIENT_FAILED
@@ -28,7 +28,7 @@ from sim.structs.plan import Plan
 
 if TYPE_CHECKING:
     from sim.scheduler.generic import SchedulerEnv
-    from sim.scheduler.reconcile_results import PlacementRequest, ReconcileResults
+    from sim.scheduler.reconciler.results import PlacementRequest, ReconcileResults
     from sim.structs.deployment import Deployment
     from sim.structs.evaluation import Evaluation
 

@@ -16,8 +16,9 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import replace
 
-from sim.node_table import NodeTable
-from sim.scheduler.feasible import candidate_rows
+from sim.scheduler.feasible.checks import candidate_rows
+from sim.scheduler.feasible.rank import exhaust_resources, group_ask
+from sim.scheduler.feasible.stack import RankedNode, SystemStack
 from sim.scheduler.generic import (
     SchedulerEnv,
     SchedulerOutcome,
@@ -29,15 +30,14 @@ from sim.scheduler.generic import (
     tainted_nodes,
 )
 from sim.scheduler.placement import new_alloc
-from sim.scheduler.rank import exhaust_resources, group_ask
-from sim.scheduler.stack import RankedNode, SystemStack
-from sim.scheduler.system_reconcile import (
+from sim.scheduler.reconciler.node import (
     AllocTuple,
     NodeReconcileResult,
     diff_system_allocs,
     split_terminal,
 )
 from sim.scheduler.util import node_in_any_dc, node_in_pool, tasks_updated
+from sim.state.node_table import NodeTable
 from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import (
     ALLOC_CLIENT_LOST,

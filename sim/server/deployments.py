@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim.errors import ValidationError
-from sim.scheduler.reschedule import reschedule_eligible
+from sim.scheduler.reconciler.reschedule import reschedule_eligible
 from sim.server.deployment_rules import (
     AllocVerdict,
     done_groups,

@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.scheduler.generic import SchedulerEnv
-from sim.scheduler.harness import Harness
+from sim.scheduler.testing import Harness
 from sim.structs.alloc import AllocMetric
 from sim.structs.codec import encode_job, jobs_spec_equal
 from sim.structs.consts import EVAL_STATUS_PENDING, TRIGGER_JOB_REGISTER
-from sim.structs.cron import next_launch
-from sim.structs.diff import annotate_diff, job_diff
+from sim.structs.cron.expr import next_launch
+from sim.structs.diff.job import annotate_diff, job_diff
 from sim.structs.evaluation import Evaluation
 from sim.structs.ids import IdGenerator
 from sim.structs.job import Job
@@ -28,7 +28,7 @@ from sim.structs.plan import DesiredUpdates, Plan
 
 if TYPE_CHECKING:
     from sim.server.server import Server
-    from sim.state import StateStore
+    from sim.state.store import StateStore
 
 PLAN_STREAM_KEY = 0x706C616E  # "plan": the spawn key of the dry run's child stream
 _WRITES = ("upsert_", "update_", "delete_", "set_", "refresh_", "subscribe")

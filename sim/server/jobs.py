@@ -20,7 +20,7 @@ from sim.structs.consts import (
     TRIGGER_JOB_REGISTER,
 )
 from sim.structs.job import Job
-from sim.structs.validate import validate_job, validate_job_update
+from sim.structs.validate.job import validate_job, validate_job_update
 
 if TYPE_CHECKING:
     from sim.server.server import Server

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from sim.errors import ValidationError
-from sim.scheduler.reschedule import reschedule_eligible
+from sim.scheduler.reconciler.reschedule import reschedule_eligible
 from sim.scheduler.util import node_in_any_dc, node_in_pool
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from sim.errors import ValidationError
 from sim.structs.codec import copy_job
 from sim.structs.consts import TRIGGER_PERIODIC_JOB
-from sim.structs.cron import next_launch
+from sim.structs.cron.expr import next_launch
 from sim.structs.job import Job, PeriodicConfig
 
 if TYPE_CHECKING:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import simpy
 
-from sim.state import StateStore
+from sim.state.store import StateStore
 from sim.structs.consts import (
     ALLOC_CLIENT_LOST,
     ALLOC_CLIENT_UNKNOWN,

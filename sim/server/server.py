@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import simpy
 
-from sim.metrics import Recorder
+from sim.metrics.recorder import Recorder
 from sim.server.blocked import BlockedEvals
 from sim.server.broker import EvalBroker
 from sim.server.config import ControlPlaneConfig
@@ -22,7 +22,7 @@ from sim.server.jobs import JobEndpoint
 from sim.server.periodic import PeriodicDispatcher
 from sim.server.plan_apply import PlanQueue
 from sim.server.worker import Worker
-from sim.state import StateStore
+from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
     EVAL_STATUS_BLOCKED,
@@ -37,7 +37,7 @@ from sim.structs.job import Job
 from sim.structs.plan import Plan, PlanResult
 
 if TYPE_CHECKING:
-    from sim.client import Clients
+    from sim.client.clients import Clients
     from sim.server.drainer import Drainer
     from sim.server.heartbeat import Heartbeats
     from sim.server.node_endpoint import NodeEndpoint

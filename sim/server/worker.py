@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sim.scheduler.generic import SchedulerEnv, SchedulerOutcome
-from sim.scheduler.harness import new_scheduler
+from sim.scheduler.testing import new_scheduler
 from sim.server.broker import BrokerError
 from sim.structs.consts import EVAL_STATUS_COMPLETE
 from sim.structs.plan import Plan

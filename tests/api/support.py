@@ -14,8 +14,8 @@ import yaml
 
 from sim.errors import ApiError
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-REFERENCE = SHARED / "reference"
+DATA = Path(__file__).resolve().parents[1] / "data"
+REFERENCE = DATA / "reference"
 SAMPLES = REFERENCE / "api-docs-samples"
 
 # Sample keys that are map keys (data), not struct fields: compared by value type only.
@@ -175,8 +175,8 @@ def server_command(scenario_path: Path, port: int, *extra: str) -> list[str]:
     import importlib.util
     import sys
 
-    if importlib.util.find_spec("sim.cli") is not None:
-        return [sys.executable, "-m", "sim.cli", "serve", str(scenario_path), "--port", str(port), *extra]
+    if importlib.util.find_spec("sim.cli.main") is not None:
+        return [sys.executable, "-m", "sim", "serve", str(scenario_path), "--port", str(port), *extra]
     return [sys.executable, "-m", "sim.api.http", str(scenario_path), "--port", str(port), *extra]
 
 

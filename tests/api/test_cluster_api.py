@@ -12,8 +12,8 @@ import pytest
 from sim.simulation import Simulation
 
 from .support import (
+    DATA,
     REFERENCE,
-    SHARED,
     rejects,
     sample,
     shape_problems,
@@ -106,7 +106,7 @@ def test_parse_job_hcl(running):
 def test_seed_read_job_sample_round_trips_with_its_keys():
     """The seed's Read Job sample (without its batch update block) registers and reads back with every key."""
     sim = Simulation.from_scenario(tiny_scenario())
-    md = (SHARED / "seed" / "jobs-http-api.md").read_text()
+    md = (DATA / "seed" / "jobs-http-api.md").read_text()
     seed_read = json.loads(re.findall(r"```json\n(.*?)\n```", md, re.S)[2])
     job = {k: v for k, v in seed_read.items()
            if k not in ("Update", "Status", "StatusDescription", "CreateIndex", "ModifyIndex", "JobModifyIndex")}

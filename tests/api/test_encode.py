@@ -15,8 +15,8 @@ from sim.structs.alloc import (
 from sim.structs.deployment import Deployment, DeploymentState
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job, Resources, Task, TaskGroup
+from sim.structs.job_summary import JobSummary, TaskGroupSummary
 from sim.structs.node import Node, NodeResources
-from sim.structs.summary import JobSummary, TaskGroupSummary
 
 from .support import sample, shape_problems, validate_response
 

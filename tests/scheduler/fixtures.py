@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from sim.scheduler.feasible.rank import group_ask
 from sim.scheduler.generic import SchedulerEnv
-from sim.scheduler.harness import Harness
-from sim.scheduler.rank import group_ask
+from sim.scheduler.testing import Harness
 from sim.server.plan_apply import apply_plan
-from sim.state import StateStore
+from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.canonicalize import canonicalize
 from sim.structs.codec import decode_job

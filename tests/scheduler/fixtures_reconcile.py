@@ -10,8 +10,8 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from sim.scheduler.reconcile import reconcile
-from sim.scheduler.reconcile_results import AllocUpdateFn, ReconcileResults
+from sim.scheduler.reconciler.cluster import reconcile
+from sim.scheduler.reconciler.results import AllocUpdateFn, ReconcileResults
 from sim.scheduler.util import alloc_name
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, RescheduleEvent, TaskState
 from sim.structs.deployment import Deployment, DeploymentState

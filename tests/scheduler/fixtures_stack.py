@@ -12,9 +12,9 @@ import itertools
 
 import numpy as np
 
-from sim.node_table import NodeTable
-from sim.scheduler.rank import group_ask
-from sim.scheduler.stack import GenericStack, SystemStack
+from sim.scheduler.feasible.rank import group_ask
+from sim.scheduler.feasible.stack import GenericStack, SystemStack
+from sim.state.node_table import NodeTable
 from sim.structs.alloc import Allocation
 from sim.structs.job import (
     Constraint,

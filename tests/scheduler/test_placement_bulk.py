@@ -13,11 +13,11 @@ import copy
 import pytest
 
 from sim.scheduler import generic
+from sim.scheduler.feasible.rank import exhaust_resources
 from sim.scheduler.generic import count_queued
 from sim.scheduler.placement import PlacementContext
-from sim.scheduler.rank import exhaust_resources
-from sim.scheduler.reconcile_names import AllocNameIndex, MissingNames
-from sim.scheduler.reconcile_results import (
+from sim.scheduler.reconciler.names import AllocNameIndex, MissingNames
+from sim.scheduler.reconciler.results import (
     DestructiveUpdate,
     MissingPlacements,
     PlaceList,

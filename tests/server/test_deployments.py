@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from sim.deployment_metrics import deployment_end_times, deployments_table
 from sim.errors import ApiError, ValidationError
+from sim.metrics.deployments import deployment_end_times, deployments_table
 from sim.server.deployment_rules import (
     done_groups,
     group_should_fail,

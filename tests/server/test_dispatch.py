@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from sim.errors import ApiError, ValidationError
-from sim.scenario import load_scenario
-from sim.scenario_workload import DispatchGenerate
+from sim.scenario.actions import DispatchGenerate
+from sim.scenario.load import load_scenario
 from sim.server.dispatch import DispatchRequest, decode_payload, dispatch, dispatched_id
 from sim.simulation import Simulation
 

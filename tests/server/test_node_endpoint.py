@@ -14,7 +14,7 @@ import simpy
 from server_harness import FakeServer
 
 from sim.errors import ValidationError
-from sim.state import StateStore
+from sim.state.store import StateStore
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, RescheduleEvent
 from sim.structs.job import HOUR, SECOND, Job, MigrateStrategy, ReschedulePolicy, Task, TaskGroup
 from sim.structs.node import Node, NodeResources

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from sim.server.plan_apply import apply_plan, evaluate_node_plan, evaluate_plan
-from sim.state import StateStore
+from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.job import Job, Task, TaskGroup
 from sim.structs.node import Node, NodeResources

@@ -9,7 +9,7 @@ the job's blocked eval.
 
 from __future__ import annotations
 
-from sim.scenario import load_scenario
+from sim.scenario.load import load_scenario
 from sim.simulation import Simulation
 
 

@@ -1,6 +1,6 @@
 """The job codec on the reference material and on malformed input (sim.structs.codec).
 
-Every job in /work/shared/reference (jobs/, api-docs-samples/) and in the JSON samples of
+Every job in tests/data/reference (jobs/, api-docs-samples/) and in the JSON samples of
 seed/jobs-http-api.md decodes, canonicalizes and encodes back with every given non-null field
 intact. Jobs that current Nomad rejects (old documentation samples) are rejected with Nomad's
 exact message; the rest validate.
@@ -19,10 +19,10 @@ from sim.errors import ValidationError
 from sim.structs.canonicalize import canonicalize
 from sim.structs.codec import copy_job, decode_job, encode_job, jobs_spec_equal, json_name
 from sim.structs.job import SECOND, Job
-from sim.structs.validate import validate_job
+from sim.structs.validate.job import validate_job
 
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-REFERENCE = SHARED / "reference"
+DATA = Path(__file__).resolve().parents[1] / "data"
+REFERENCE = DATA / "reference"
 
 # Zero values canonicalize replaces by Nomad's defaults (structs.NetworkResource.Canonicalize).
 CANONICAL_FILLS = {("HostNetwork", "", "default")}
@@ -47,7 +47,7 @@ def _sources():
         out.append((path.name, data.get("Job", data)))
     for path in sorted((REFERENCE / "api-docs-samples").glob("*.json")):
         out += list(_jobs_in(json.loads(path.read_text()), path.name))
-    md = (SHARED / "seed" / "jobs-http-api.md").read_text()
+    md = (DATA / "seed" / "jobs-http-api.md").read_text()
     for i, block in enumerate(re.findall(r"```json\n(.*?)```", md, re.S)):
         out += list(_jobs_in(json.loads(block), f"jobs-http-api.md#{i}"))
     return out

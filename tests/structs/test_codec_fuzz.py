@@ -19,9 +19,9 @@ from sim.errors import ValidationError
 from sim.structs import job as J
 from sim.structs.canonicalize import canonicalize
 from sim.structs.codec import decode_job, encode_job, json_name
-from sim.structs.validate import job_warnings, validate_job
+from sim.structs.validate.job import job_warnings, validate_job
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "jobs"
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference" / "jobs"
 REFERENCE_JOBS = [json.loads(p.read_text()) for p in sorted(REFERENCE.glob("*.json"))]
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 

@@ -1,0 +1,139 @@
+"""`nomadsim sweep SWEEP.yaml`: a parameter sweep described in a file, run locally or on Dask.
+
+A sweep file:
+
+```yaml
+scenario: ../scenarios/mixed.yaml   # relative to this file, or the scenario inline
+factors:                            # dotted scenario keys -> the values they take
+  control_plane.scheduler_algorithm: [binpack, spread]
+  control_plane.num_schedulers: [1, 2, 4]
+seeds: [1, 2, 3]                    # or a count: 3 means seeds 1, 2, 3
+set: {duration: 30m}                # optional overrides for every run
+until: 30m                          # optional stop time (default: the scenario's duration)
+out: results/sweep-mixed            # optional (default results/sweep-<file name>)
+```
+
+The table goes to `<out>/sweep.csv` (and `sweep.parquet`); each run's folder to `<out>/<run_id>/`.
+Started again over the same folder, the sweep skips the runs already finished.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sim.errors import SimError
+
+SWEEP_KEYS = ("scenario", "factors", "seeds", "set", "until", "out")
+SHOWN_KPIS = ("placements", "placement_failures", "placement_latency_p95", "cpu_utilisation_mean")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """The `sweep` subcommand's flags."""
+    parser.add_argument("sweep_file", help="the sweep description (YAML)")
+    parser.add_argument("--workers", type=int, help="worker processes (default: one per CPU)")
+    parser.add_argument("--dask", metavar="ADDRESS", help="run on Dask: 'local' (a LocalCluster) or tcp://host:8786")
+    parser.add_argument("--out", help="the sweep's folder (overrides the file's `out`)")
+    parser.add_argument("--seeds", type=int, metavar="N", help="seeds 1..N (overrides the file's `seeds`)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a scenario key in every run")
+    parser.add_argument("--no-resume", action="store_true", help="rerun runs already finished in the folder")
+    parser.add_argument("--retry-failed", action="store_true", help="rerun runs that failed before")
+    parser.add_argument("--quiet", action="store_true", help="no per-run progress lines")
+
+
+def load_sweep_file(path: str | Path) -> dict[str, Any]:
+    """The sweep description with the scenario resolved against the file's folder.
+
+    Raises:
+        SimError: a missing file, unknown keys, or missing `scenario` / `factors`.
+    """
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise SimError(f"cannot read sweep file: {err}") from None
+    except yaml.YAMLError as err:
+        raise SimError(f"{path}: invalid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise SimError(f"{path}: a sweep file is a mapping with {', '.join(SWEEP_KEYS)}")
+    unknown = sorted(set(data) - set(SWEEP_KEYS))
+    if unknown:
+        raise SimError(f"{path}: unknown key {unknown[0]!r} (expected {', '.join(SWEEP_KEYS)})")
+    for key in ("scenario", "factors"):
+        if key not in data:
+            raise SimError(f"{path}: required key {key!r} is missing")
+    if not isinstance(data["factors"], dict) or not data["factors"]:
+        raise SimError(f"{path}: factors: expected a mapping of scenario keys to lists of values")
+    scenario = data["scenario"]
+    data["base_dir"] = path.parent.resolve()
+    if isinstance(scenario, str):
+        data["scenario"] = (path.parent / scenario).resolve()
+    data["seeds"] = seed_list(data.get("seeds", [1]), path)
+    data.setdefault("out", f"results/sweep-{path.stem}")
+    return data
+
+
+def seed_list(value: Any, where: Any = "seeds") -> list[int]:
+    """A list of seeds, or a count n meaning 1..n."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise SimError(f"{where}: seeds: a count must be at least 1")
+        return list(range(1, value + 1))
+    if isinstance(value, list) and value and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return list(value)
+    raise SimError(f"{where}: seeds: expected a count or a non-empty list of integers")
+
+
+def executor_of(args: argparse.Namespace) -> str:
+    """The executor named by --dask (local means a LocalCluster), else the local pool."""
+    if not args.dask:
+        return "local"
+    return "dask" if args.dask == "local" else args.dask
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sweep and print a per-combination summary; exit 1 if any run failed."""
+    from sim.cli.main import _overrides
+    from sim.experiments.sweep import sweep
+    from sim.scenario.build import parse_duration
+
+    spec = load_sweep_file(args.sweep_file)
+    seeds = list(range(1, args.seeds + 1)) if args.seeds else spec["seeds"]
+    out = Path(args.out or spec["out"])
+    fixed = {**(spec.get("set") or {}), **_overrides(args.set)}
+    until = spec.get("until")
+    until = parse_duration(until) if isinstance(until, str) else until
+    frame = sweep(spec["scenario"], spec["factors"], seeds, executor_of(args), args.workers, out,
+                  fixed=fixed, base_dir=spec["base_dir"], until=until, resume=not args.no_resume,
+                  retry_failed=args.retry_failed, on_result=None if args.quiet else _progress)
+    frame.to_parquet(out / "sweep.parquet", index=False)
+    _print_summary(frame, list(spec["factors"]), out)
+    return 1 if (frame["status"] == "failed").any() else 0
+
+
+def _progress(row: dict[str, Any]) -> None:
+    error = f": {row['error']}" if row["error"] else ""
+    print(f"{row['run_id']} seed {row['seed']} {row['status']}{error}", file=sys.stderr, flush=True)
+
+
+def _print_summary(frame, factors: list[str], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    kpis = [k for k in SHOWN_KPIS if k in frame.columns]
+    grouped = frame.groupby(factors, sort=False, dropna=False)
+    table = Table(title=f"sweep: {len(frame)} runs, KPI means over seeds (table: {out / 'sweep.csv'})")
+    for col in factors:  # the last part of a dotted key names the column
+        table.add_column(col.rsplit(".", 1)[-1])
+    for col in ["runs", "failed", *kpis]:
+        table.add_column(col, justify="right")
+    for values, group in grouped:
+        values = values if isinstance(values, tuple) else (values,)
+        means = [group[k].mean() for k in kpis]
+        table.add_row(*map(str, values), str(len(group)), str(int((group["status"] == "failed").sum())),
+                      *["-" if m != m else f"{m:,.4g}" for m in means])
+    Console(width=max(120, Console().width)).print(table)

@@ -1,0 +1,173 @@
+"""Client nodes: the alloc runners of every node, node failures and the batched reports to the server.
+
+Nomad: client/client.go (allocSync batching). Each alloc runs in an `AllocRunner`
+(sim.client.runner). Client-status transitions are recorded in the `allocations` metrics table at
+the moment they happen on the client; the server learns of them at the next flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+import numpy as np
+import simpy
+
+from sim.client.behavior import BehaviorResolver
+from sim.client.runner import AllocRunner
+from sim.client.tasks import GroupSpec, SharedEvents
+from sim.state.store import StateStore
+from sim.structs.alloc import Allocation
+from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
+from sim.structs.job import Job
+
+if TYPE_CHECKING:
+    from sim.server.server import Server
+
+
+class Clients:
+    """Every client node of the cluster: alloc runners, node failures and batched reports.
+
+    Hooks: the plan applier calls `on_plan_applied(placed, stopped)` after each commit; scenario
+    events call `node_down(node_id)` / `node_up(node_id)`. Reports go to
+    `server.node_endpoint.update_allocs(updates)`; node liveness to `server.heartbeats`.
+    """
+
+    def __init__(self, env: simpy.Environment, state: StateStore, server: Server,
+                 rng: np.random.Generator, resolver: BehaviorResolver | None = None):
+        self.env = env
+        self.state = state
+        self.server = server
+        self.rng = rng
+        self.resolver = resolver or BehaviorResolver()
+        self.interval = server.config.client_update_interval
+        self.runners: dict[str, AllocRunner] = {}
+        self.down: set[str] = set()
+        self._by_node: dict[str, dict[str, AllocRunner]] = {}
+        self._pending: dict[str, AllocRunner] = {}
+        self._flush_armed = False
+        self._timers: dict[float, list[Callable[[], None]]] = {}
+        self._groups: dict[tuple[int, str], tuple[Job, GroupSpec]] = {}
+        self.events = SharedEvents()
+
+    def group_spec(self, alloc: Allocation) -> GroupSpec:
+        """The resolved group of an alloc's job version (cached; the job is kept alive)."""
+        key = (id(alloc.job), alloc.task_group)
+        found = self._groups.get(key)
+        if found is None or found[0] is not alloc.job:
+            found = self._groups[key] = (alloc.job, GroupSpec(alloc.job, alloc.task_group, self.resolver))
+        return found[1]
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    def at(self, when: float, fn: Callable[..., None], *args: object) -> None:
+        """Call `fn(*args)` at simulated time `when`; callbacks due at the same time share one event.
+
+        A timer is one tuple (no bound method or partial): runners arm one or two per alloc.
+        """
+        bucket = self._timers.get(when)
+        if bucket is not None:
+            bucket.append((fn, *args))
+            return
+        self._timers[when] = [(fn, *args)]
+        event = self.env.timeout(max(0.0, when - self.env.now))
+        event.callbacks.append(partial(self._fire, when))
+
+    def _fire(self, when: float, _event: simpy.Event) -> None:
+        for call in self._timers.pop(when):
+            call[0](*call[1:])
+
+    # -- plan hooks -----------------------------------------------------------------------------
+
+    def on_plan_applied(self, placed: list[Allocation], stopped: list[Allocation]) -> None:
+        """The plan applier committed: kill stopped allocs, start new ones, update in-place ones."""
+        runners = self.runners
+        for stop in stopped:
+            runner = runners.get(stop.id)
+            if runner is not None:
+                runner.kill()
+        stored_alloc, down = self.state.alloc_by_id, self.down
+        job = group = spec = None  # placements come in runs of one job group: resolve it once per run
+        for alloc in placed:
+            stored = stored_alloc(alloc.id) or alloc
+            runner = runners.get(alloc.id)
+            if runner is not None:
+                runner.update(stored)
+            elif (stored.desired_status not in SERVER_TERMINAL and stored.client_status not in CLIENT_TERMINAL
+                  and stored.node_id not in down):
+                if stored.job is not job or stored.task_group != group:
+                    job, group, spec = stored.job, stored.task_group, self.group_spec(stored)
+                self._add_runner(stored, spec).start()
+
+    def _start(self, alloc: Allocation) -> None:
+        self._add_runner(alloc).start()
+
+    def _add_runner(self, alloc: Allocation, spec: GroupSpec | None = None) -> AllocRunner:
+        runner = self.runners[alloc.id] = AllocRunner(self, alloc, spec)
+        node = self._by_node.get(alloc.node_id)
+        if node is None:
+            node = self._by_node[alloc.node_id] = {}
+        node[alloc.id] = runner
+        return runner
+
+    def runner(self, alloc_id: str) -> AllocRunner | None:
+        """The live runner of an alloc (None once it finished and reported, or never ran)."""
+        return self.runners.get(alloc_id)
+
+    # -- node failures --------------------------------------------------------------------------
+
+    def node_down(self, node_id: str) -> None:
+        """The node stops: its runners go silent; the server notices after the heartbeat TTL."""
+        if node_id in self.down:
+            return
+        self.down.add(node_id)
+        for alloc_id, runner in self._by_node.pop(node_id, {}).items():
+            runner.silence()
+            self.runners.pop(alloc_id, None)
+            self._pending.pop(alloc_id, None)
+        self.server.heartbeats.node_failed(node_id)
+
+    def node_up(self, node_id: str) -> None:
+        """The node is back: it re-registers (ready) and reruns the allocs it should still run."""
+        if node_id not in self.down:
+            return
+        self.down.discard(node_id)
+        self.server.heartbeats.node_recovered(node_id)
+        for alloc in self.state.allocs_by_node(node_id):
+            if alloc.id in self.runners or alloc.client_terminal():
+                continue
+            if alloc.server_terminal():  # stopped while the node was away: kill it and report
+                self._add_runner(alloc).kill()
+            else:
+                self._start(alloc)
+
+    # -- reports --------------------------------------------------------------------------------
+
+    def record(self, alloc: Allocation, status: str, now: float) -> None:
+        """One `allocations` metrics row for a client-status transition."""
+        self.server.recorder.rows["allocations"].append(
+            (now, alloc.id, alloc.job_id, alloc.task_group, alloc.node_id, status, alloc.desired_status))
+
+    def mark_dirty(self, runner: AllocRunner) -> None:
+        """Queue a runner's report for the next flush (one flush timer for all nodes)."""
+        self._pending[runner.alloc.id] = runner
+        if not self._flush_armed:
+            self._flush_armed = True
+            self.env.timeout(self.interval).callbacks.append(self._flush)
+
+    def _flush(self, _event: simpy.Event) -> None:
+        """Send every pending report in one batch. Nomad: client.go allocSync."""
+        self._flush_armed = False
+        pending, self._pending = self._pending, {}
+        updates = []
+        runners, by_node = self.runners, self._by_node
+        for alloc_id, runner in pending.items():
+            updates.append((runner.alloc, runner.report()))
+            if runner.done:
+                runners.pop(alloc_id, None)
+                node = by_node.get(runner.alloc.node_id)
+                if node is not None:
+                    node.pop(alloc_id, None)
+        if updates:
+            self.server.node_endpoint.update_allocs(updates)

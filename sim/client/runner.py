@@ -1,0 +1,320 @@
+"""Alloc runners: one allocation's tasks on its node, as a small state machine of timer callbacks.
+
+Nomad: client/allocrunner (alloc and task runners). Timers that fire at the same instant share one
+SimPy event (`Clients.at`), and cancelling is free (a runner's epoch and a task's run number make
+stale callbacks no-ops). So a healthy service alloc costs a start and, when its health is watched,
+one health check; a batch task adds its exit.
+
+Task lifecycle: Received → Task Setup → Started (after the behaviour's start delay) → running;
+an exit gives Terminated and the restart tracker's decision (Restarting / Not Restarting / done);
+a server stop gives Killing → Killed. Restarts after a delay go straight to Started. Lifecycle
+hooks (prestart/poststart/poststop), leader tasks and service checks are not modelled: all tasks
+of an alloc start together.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sim.client.health import CHECK, DEADLINE, HEALTHY_NOW, HealthWatch
+from sim.client.tasks import (
+    NO_RESTART,
+    NO_SUCCESS_RESTART,
+    RESTART,
+    RUNNING_STATUS,
+    GroupSpec,
+    RestartTracker,
+    TaskRun,
+    client_status,
+    copy_task_states,
+    killed,
+    killing,
+    not_restarting,
+    restarting,
+    set_state,
+    sibling_failed,
+)
+from sim.structs.alloc import Allocation
+from sim.structs.consts import (
+    ALLOC_CLIENT_FAILED,
+    ALLOC_CLIENT_PENDING,
+    ALLOC_CLIENT_RUNNING,
+    CLIENT_TERMINAL,
+    TASK_STATE_DEAD,
+    TASK_STATE_PENDING,
+    TASK_STATE_RUNNING,
+)
+
+if TYPE_CHECKING:
+    from sim.client.clients import Clients
+
+
+class AllocRunner:
+    """Runs one allocation's tasks on its node. Nomad: client/allocrunner alloc_runner.go."""
+
+    __slots__ = ("clients", "alloc", "group", "tasks", "states", "epoch", "status", "description",
+                 "watch", "health", "health_sent", "was_healthy", "deployment_id", "created", "done",
+                 "shared")
+
+    def __init__(self, clients: Clients, alloc: Allocation, group: GroupSpec | None = None):
+        self.clients = clients
+        self.alloc = alloc
+        self.group = group = group if group is not None else clients.group_spec(alloc)
+        if len(group.tasks) == 1:
+            spec, behavior, policy = group.tasks[0]
+            task = TaskRun(spec, behavior, policy)
+            self.tasks, self.states = [task], {spec.name: task.state}
+        else:
+            self.tasks = [TaskRun(spec, behavior, policy) for spec, behavior, policy in group.tasks]
+            self.states = {t.spec.name: t.state for t in self.tasks}
+        self.epoch = 0
+        self.status = ALLOC_CLIENT_PENDING
+        self.description = ""
+        self.watch: HealthWatch | None = None
+        self.health: bool | None = None
+        self.health_sent: bool | None = None
+        self.was_healthy = False
+        self.deployment_id = alloc.deployment_id
+        self.created = clients.env.now
+        self.done = False
+        self.shared = False  # the server holds `states` since the last report: copy before writing
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Receive the alloc and start its tasks (now, or after each task's start delay)."""
+        clients = self.clients
+        now = clients.env.now
+        group = self.group
+        if (group.deploy_health if self.alloc.deployment_id else group.migrate_health) is not None:
+            self._watch_health(now, group.max_start_delay)
+        if not group.instant:
+            self._start_each(now)
+            self._changed(now)
+            return
+        # No start delay: `_run` for every task in one pass, then all run (Nomad's getClientStatus).
+        arrivals, started_event = clients.events.arrival_and_start(now)
+        epoch = self.epoch
+        for task, fixed_exit in zip(self.tasks, group.exits, strict=True):
+            ts = task.state
+            events = ts.events
+            events += arrivals
+            events.append(started_event)
+            ts.state, ts.started_at = TASK_STATE_RUNNING, now
+            task.run = 1
+            end, code = fixed_exit or self._exit_plan(task)
+            if end is not None:
+                clients.at(now + end, AllocRunner._exit, self, epoch, task, 1, code)
+        if self.watch is not None:
+            self._all_running(now)
+        self.status, self.description = RUNNING_STATUS
+        clients.record(self.alloc, ALLOC_CLIENT_RUNNING, now)
+        clients.mark_dirty(self)
+
+    def _start_each(self, now: float) -> None:
+        for task in self.tasks:
+            events = task.state.events
+            events += self.clients.events.arrival(now)
+            delay = task.behavior.start_delay
+            if delay > 0:
+                self.clients.at(now + delay, AllocRunner._start_task, self, self.epoch, task, task.run)
+            else:
+                self._run(task, now)
+
+    def _own_states(self) -> None:
+        """Copy-on-write: the last report handed `states` to the server; write to a copy."""
+        if self.shared:
+            states = self.states = copy_task_states(self.states)
+            for task in self.tasks:
+                task.state = states[task.spec.name]
+            self.shared = False
+
+    def _start_task(self, epoch: int, task: TaskRun, run: int) -> None:
+        if epoch == self.epoch and run == task.run:
+            self._own_states()
+            now = self.clients.env.now
+            self._run(task, now)
+            self._changed(now)
+
+    def _run(self, task: TaskRun, now: float) -> None:
+        """The driver starts the task: Started, then arm its exit (if it ever exits by itself)."""
+        task.run += 1
+        set_state(task.state, TASK_STATE_RUNNING, now, self.clients.events.started(now))
+        end, code = self._exit_plan(task)
+        if end is not None:
+            self.clients.at(now + end, AllocRunner._exit, self, self.epoch, task, task.run, code)
+        if self.watch is not None and self._tasks_running():
+            self._all_running(now)
+
+    def _exit_plan(self, task: TaskRun) -> tuple[float | None, int]:
+        """(seconds until this run exits by itself, its exit code); None: runs until stopped."""
+        b = task.behavior
+        end, code = b.runtime, b.exit_code
+        if end is not None and type(end) is not float:
+            end = b.sample_runtime(self.clients.rng)
+        if b.fail_after is not None and (end is None or b.fail_after < end):
+            end, code = b.fail_after, b.failure_exit_code()
+        crash_now = self.watch is None or self.was_healthy
+        if b.crash_after is not None and crash_now and (end is None or b.crash_after < end):
+            end, code = b.crash_after, b.failure_exit_code()
+        return end, code
+
+    def _exit(self, epoch: int, task: TaskRun, run: int, code: int) -> None:
+        """The task exited: Terminated, then the restart tracker decides. Nomad: shouldRestart."""
+        if epoch != self.epoch or run != task.run or task.state.state != TASK_STATE_RUNNING:
+            return
+        if self.shared:
+            self._own_states()
+        now = self.clients.env.now
+        ts = task.state
+        ts.events.append(self.clients.events.terminated(now, code))
+        if code == 0 and task.tracker is None and self.alloc.job.type in NO_SUCCESS_RESTART:
+            ts.state, ts.finished_at = TASK_STATE_DEAD, now  # a fresh tracker always says: terminated
+            self._changed(now)
+            return
+        if task.tracker is None:
+            task.tracker = RestartTracker(task.policy, self.alloc.job.type, self.created)
+        decision, delay = task.tracker.on_exit(now, code, self.clients.rng)
+        if decision == RESTART:
+            set_state(ts, TASK_STATE_PENDING, now, restarting(now, delay, task.tracker.reason))
+            self.clients.at(now + delay, AllocRunner._start_task, self, self.epoch, task, task.run)
+            self._set_health(False)
+        elif decision == NO_RESTART:
+            set_state(ts, TASK_STATE_DEAD, now, not_restarting(now, task.tracker.reason))
+            self._set_health(False)
+            self._kill_siblings(task, now)
+        else:
+            set_state(ts, TASK_STATE_DEAD, now)
+        self._changed(now)
+
+    def _kill_siblings(self, failed: TaskRun, now: float) -> None:
+        """Nomad: a failed task takes its live siblings down (`Sibling Task Failed`)."""
+        for task in self.tasks:
+            if task is not failed and task.state.state != TASK_STATE_DEAD:
+                task.state.events.append(sibling_failed(now, failed.spec.name))
+                self._kill_task(task, now)
+
+    def _kill_task(self, task: TaskRun, now: float) -> None:
+        task.run += 1
+        task.state.events.append(killing(now, task.spec.kill_timeout))
+        set_state(task.state, TASK_STATE_DEAD, now, killed(now))
+
+    def kill(self) -> None:
+        """The server stopped the alloc: kill every live task (Killing → Killed)."""
+        if self.done:
+            return
+        self.epoch += 1
+        self._own_states()
+        now = self.clients.env.now
+        for task in self.tasks:
+            if task.state.state != TASK_STATE_DEAD:
+                self._kill_task(task, now)
+        self._changed(now)
+
+    def silence(self) -> None:
+        """The node died: the runner stops without a word (its timers become no-ops)."""
+        self.epoch += 1
+        self.done = True
+
+    def update(self, alloc: Allocation) -> None:
+        """An in-place update: tasks keep running under the new version's restart policies (their
+        behaviour stays); a new deployment restarts the health clock."""
+        self.alloc = alloc
+        self.group = self.clients.group_spec(alloc)
+        policies = {spec.name: policy for spec, _, policy in self.group.tasks}
+        for task in self.tasks:
+            task.policy = policies.get(task.spec.name, task.policy)
+            if task.tracker is not None:
+                task.tracker.policy = task.policy
+        if not alloc.deployment_id or alloc.deployment_id == self.deployment_id or self.done:
+            return
+        self.deployment_id = alloc.deployment_id
+        self.health = self.health_sent = None
+        now = self.clients.env.now
+        self._watch_health(now)
+        if self.watch is not None and self._tasks_running():
+            self._all_running(now)
+
+    # -- health -------------------------------------------------------------------------------
+
+    def _watch_health(self, now: float, max_start_delay: float | None = None) -> None:
+        """Start a health clock (`max_start_delay`: of the tasks not running yet, when known)."""
+        params = self.group.health(self.alloc.deployment_id)
+        if params is None:
+            self.watch = None
+            return
+        watch = self.watch = HealthWatch(params, now, self.group.fail_health)
+        if max_start_delay is None:
+            pending = [t.behavior.start_delay for t in self.tasks if t.state.state != TASK_STATE_RUNNING]
+            max_start_delay = max(pending, default=0.0)
+        deadline = watch.begin(now, max_start_delay)
+        if deadline is not None:
+            self.clients.at(deadline, AllocRunner._health_timer, self, watch, False)
+
+    def _tasks_running(self) -> bool:
+        for task in self.tasks:
+            if task.state.state != TASK_STATE_RUNNING:
+                return False
+        return True
+
+    def _all_running(self, now: float) -> None:
+        """Every task runs: the health watch decides what to arm (Nomad: allochealth tracker)."""
+        watch = self.watch
+        kind, at = watch.on_all_running(now)
+        if kind == HEALTHY_NOW:
+            self._set_health(True)
+        elif kind == CHECK:
+            self.clients.at(at, AllocRunner._health_timer, self, watch, True)
+        elif kind == DEADLINE:
+            self.clients.at(at, AllocRunner._health_timer, self, watch, False)
+
+    def _health_timer(self, watch: HealthWatch, healthy: bool) -> None:
+        """A check (healthy if every task still runs) or the deadline (unhealthy) fires."""
+        if watch is not self.watch or watch.verdict is not None or self.done:
+            return
+        if healthy and not self._tasks_running():
+            return
+        self._set_health(healthy)
+        self.clients.mark_dirty(self)
+
+    def _set_health(self, healthy: bool) -> None:
+        """Give the health verdict of the current clock (once)."""
+        watch = self.watch
+        if watch is None or watch.verdict is not None:
+            return
+        watch.verdict = self.health = healthy
+        if healthy:
+            self.was_healthy = True
+            self._arm_crashes()
+
+    def _arm_crashes(self) -> None:
+        """Tasks that crash only after having been healthy start their countdown now."""
+        now = self.clients.env.now
+        for task in self.tasks:
+            after = task.behavior.crash_after
+            if after is not None and task.state.state == TASK_STATE_RUNNING:
+                code = task.behavior.failure_exit_code()
+                self.clients.at(now + after, AllocRunner._exit, self, self.epoch, task, task.run, code)
+
+    # -- status and reports -------------------------------------------------------------------
+
+    def _changed(self, now: float) -> None:
+        """Task states changed: recompute the client status and queue a report."""
+        status, self.description = client_status(self.states)
+        if status != self.status:
+            self.status = status
+            self.clients.record(self.alloc, status, now)
+            if status in CLIENT_TERMINAL:
+                self.done = True
+                if status == ALLOC_CLIENT_FAILED and self.alloc.deployment_id and self.health is None:
+                    self.health = False  # Nomad: clientAlloc marks a failed deployment alloc without health unhealthy
+        self.clients.mark_dirty(self)
+
+    def report(self) -> dict[str, Any]:
+        """The changes the client sends the server for this alloc (Nomad: clientAlloc)."""
+        self.shared = True
+        changes: dict[str, Any] = {"client_status": self.status, "client_description": self.description,
+                                   "task_states": self.states}
+        if self.health is not None and self.health != self.health_sent:
+            changes["healthy"] = self.health_sent = self.health
+        return changes

@@ -1,0 +1,116 @@
+"""Time series derived from the recorded rows when a run's tables are built (sim.metrics).
+
+An allocation *runs* from its first `running` transition to its first terminal one (complete,
+failed or lost) in the `allocations` table, whose rows are in time order. From those intervals
+and the resources each alloc reserves (`placements`): the `*_used` columns of `node_usage` (what
+running allocs hold on each node at each sample) and the `running_allocs` column of `cluster`.
+A sample at time t counts an alloc as running when start <= t < end.
+
+Fragmentation, per dimension at each sample over the ready nodes (as sim.plots.data draws it):
+free_i = max(capacity_i - allocated_i, 0); fragmentation = 1 - max_i free_i / sum_i free_i.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TERMINAL_CLIENT = ("complete", "failed", "lost")
+DIMS = ("cpu", "memory", "disk")
+
+
+def running_intervals(allocations: pd.DataFrame) -> pd.DataFrame:
+    """One row per alloc that ever ran: alloc_id, job_id, task_group, node_id, start, end (NaN: still running)."""
+    status = allocations["client_status"]
+    cols = ["alloc_id", "job_id", "task_group", "node_id", "time"]
+    run = allocations.loc[status == "running", cols].drop_duplicates("alloc_id")
+    end = allocations.loc[status.isin(TERMINAL_CLIENT), ["alloc_id", "time"]].drop_duplicates("alloc_id")
+    out = run.merge(end, on="alloc_id", how="left", suffixes=("_start", "_end"))
+    out = out.rename(columns={"time_start": "start", "time_end": "end"})
+    out.loc[out["end"] < out["start"], "end"] = np.nan
+    return out.reset_index(drop=True)
+
+
+def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
+    """(samples, nodes, 3): resources of the allocs running on each node at each sample."""
+    used = np.zeros((len(times) + 1, len(node_ids), 3))
+    if runs.empty:
+        return used[:-1]
+    res = placements.loc[placements["alloc_id"] != "", ["alloc_id", *DIMS]]
+    runs = runs.merge(res.drop_duplicates("alloc_id"), on="alloc_id", how="inner")
+    rows = pd.Series(np.arange(len(node_ids)), index=node_ids).reindex(runs["node_id"]).to_numpy()
+    keep = ~np.isnan(rows)
+    runs, rows = runs[keep], rows[keep].astype(np.int64)
+    first = np.searchsorted(times, runs["start"].to_numpy(float), side="left")
+    ends = runs["end"].fillna(np.inf).to_numpy(float)
+    last = np.searchsorted(times, ends, side="left")
+    amount = runs[list(DIMS)].to_numpy(float)
+    np.add.at(used, (first, rows), amount)
+    np.add.at(used, (last, rows), -amount)
+    return np.cumsum(used, axis=0)[:-1]
+
+
+def node_usage_frame(samples: list[tuple[float, np.ndarray, np.ndarray]], node_ids: list[str],
+                     capacity: np.ndarray | None, placements: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The `node_usage` table from the node samples, the placements and the running intervals."""
+    from sim.metrics.recorder import SCHEMA, empty
+
+    if not samples:
+        return empty("node_usage")
+    n, reps = len(node_ids), len(samples)
+    times = np.array([t for t, _, _ in samples], dtype=float)
+    allocated = np.concatenate([u[:n] for _, u, _ in samples])
+    used = _used(times, node_ids, placements, runs).reshape(reps * n, 3)
+    cap = np.tile(capacity[:n], (reps, 1))
+    frame = pd.DataFrame({
+        "time": np.repeat(times, n),
+        "node_id": np.tile(np.array(node_ids, dtype=object), reps),
+        **{f"{d}_allocated": allocated[:, i] for i, d in enumerate(DIMS)},
+        **{f"{d}_used": used[:, i] for i, d in enumerate(DIMS)},
+        **{f"{d}_capacity": cap[:, i] for i, d in enumerate(DIMS)},
+        "status": np.concatenate([st[:n] for _, _, st in samples]),
+    }, columns=[c for c, _, _ in SCHEMA["node_usage"]])
+    return frame.astype({c: t for c, t, _ in SCHEMA["node_usage"]})
+
+
+def fragmentation(usage: pd.DataFrame, dim: str) -> pd.Series:
+    """Per sample time: 1 - max free / sum free of `dim` over ready nodes (NaN when none is free)."""
+    ready = usage[usage["status"] == "ready"]
+    free = (ready[f"{dim}_capacity"] - ready[f"{dim}_allocated"]).clip(lower=0)
+    g = free.groupby(ready["time"], sort=True)
+    total = g.sum()
+    out = 1.0 - g.max() / total.where(total > 0)
+    return out.reindex(np.unique(usage["time"].to_numpy(float)))
+
+
+def running_counts(times: np.ndarray, runs: pd.DataFrame) -> np.ndarray:
+    """How many of the running intervals cover each of `times` (start <= t < end)."""
+    starts = np.sort(runs["start"].to_numpy(float))
+    ends = np.sort(runs["end"].dropna().to_numpy(float))
+    return np.searchsorted(starts, times, side="right") - np.searchsorted(ends, times, side="right")
+
+
+def cluster_frame(usage: pd.DataFrame, counters: list[tuple[float, int, int, int]], runs: pd.DataFrame) -> pd.DataFrame:
+    """The `cluster` table: node_usage aggregated per sample time, with the control-plane counters."""
+    from sim.metrics.recorder import SCHEMA, empty
+
+    if usage.empty:
+        return empty("cluster")
+    g = usage.groupby("time", sort=True)
+    sums = g[["cpu_allocated", "cpu_capacity", "memory_allocated", "memory_capacity", "cpu_used"]].sum()
+    times = sums.index.to_numpy(float)
+    out = pd.DataFrame({
+        "time": times,
+        "nodes_ready": (usage["status"] == "ready").groupby(usage["time"], sort=True).sum().to_numpy(),
+        "cpu_utilisation": (sums["cpu_allocated"] / sums["cpu_capacity"]).to_numpy(),
+        "memory_utilisation": (sums["memory_allocated"] / sums["memory_capacity"]).to_numpy(),
+        "cpu_used_utilisation": (sums["cpu_used"] / sums["cpu_capacity"]).to_numpy(),
+        "cpu_fragmentation": fragmentation(usage, "cpu").to_numpy(),
+        "memory_fragmentation": fragmentation(usage, "memory").to_numpy(),
+    })
+    ctr = pd.DataFrame(counters, columns=["time", "pending_evals", "blocked_evals", "queued_allocs"])
+    ctr = ctr.drop_duplicates("time", keep="last")
+    out = out.merge(ctr, on="time", how="left").fillna({"pending_evals": 0, "blocked_evals": 0, "queued_allocs": 0})
+    out["running_allocs"] = running_counts(times, runs)
+    cols = SCHEMA["cluster"]
+    return out[[c for c, _, _ in cols]].astype({c: t for c, t, _ in cols})

@@ -1,0 +1,196 @@
+"""Per-job results tables built after a run: `jobs` and `children`, and the assembly of all tables.
+
+`jobs` has one row per job ever written (from the recorder's job log), with its final state from
+the state store and its timeline from the event tables: first placement, the time its desired
+number of allocs had all started, its completion (for a job that ended: its last alloc's terminal
+transition), and for batch jobs the makespan (completion - submit), the longest alloc run time
+and the slowdown (makespan / run time). `children` has one row per periodic launch (skipped ones
+included) or dispatched child. `derived_tables` adds these, `dags`, `nodes` and `deployments` to
+the recorder's tables, and keeps only the tables a scenario's `metrics.tables` names.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+
+from sim.metrics.series import TERMINAL_CLIENT, running_intervals
+
+BATCH_TYPES = ("batch", "sysbatch")
+
+# column -> (dtype, meaning)
+JOBS_SCHEMA: list[tuple[str, str, str]] = [
+    ("job_id", "string", "job ID"),
+    ("namespace", "string", "namespace"),
+    ("parent_id", "string", "periodic or parameterized parent (empty for none)"),
+    ("type", "string", "job type"),
+    ("priority", "int64", "priority of the first version"),
+    ("submit", "float64", "simulated seconds of the job's first write (registration, dispatch, launch)"),
+    ("versions", "int64", "job writes (registrations that changed it, stop, purge)"),
+    ("status", "string", "final status (pending, running, dead; purged when gone)"),
+    ("stopped", "bool", "stopped by a deregister"),
+    ("desired_allocs", "int64", "sum of the group counts of the final version"),
+    ("placed_allocs", "int64", "allocations placed (placements rows)"),
+    ("failed_allocs", "int64", "allocations that failed or were lost"),
+    ("first_placement", "float64", "first placement time (NaN if none)"),
+    ("all_started", "float64", "when desired_allocs allocs had started running (NaN if never)"),
+    ("completed", "float64", "for a dead job: its last alloc's terminal transition (NaN otherwise)"),
+    ("succeeded", "bool", "dead, not stopped, every group's count of allocs complete"),
+    ("makespan", "float64", "batch jobs: completed - submit"),
+    ("runtime", "float64", "longest run (first running to terminal) of any of its allocs"),
+    ("slowdown", "float64", "batch jobs: makespan / runtime"),
+    ("dag", "string", "the DAG of `after` dependencies the job belongs to (empty for none)"),
+    ("on_critical_path", "bool", "the job lies on its DAG's critical path"),
+    ("dag_critical_path", "string", "its DAG's critical path (as in the dags table; empty outside a DAG)"),
+    ("dag_makespan", "float64", "its DAG's makespan (NaN outside a DAG or while it runs)"),
+]
+
+CHILDREN_SCHEMA: list[tuple[str, str, str]] = [
+    ("parent_id", "string", "periodic or parameterized parent job"),
+    ("child_id", "string", "child job ID"),
+    ("kind", "string", "periodic or dispatch"),
+    ("outcome", "string", "launched, forced, skipped (periodic ProhibitOverlap) or dispatched"),
+    ("launch", "float64", "simulated seconds of the launch or dispatch"),
+    ("status", "string", "the child's final status (empty when skipped)"),
+    ("first_placement", "float64", "the child's first placement"),
+    ("completed", "float64", "the child's completion (NaN unless dead)"),
+    ("duration", "float64", "completed - launch"),
+    ("runtime", "float64", "longest run of any of the child's allocs"),
+]
+
+
+def _typed(rows: list[tuple] | pd.DataFrame, schema: list[tuple[str, str, str]]) -> pd.DataFrame:
+    cols = [c for c, _, _ in schema]
+    if isinstance(rows, pd.DataFrame):
+        frame = rows[cols]
+    elif rows:
+        frame = pd.DataFrame.from_records(rows, columns=cols)
+    else:
+        frame = pd.DataFrame({c: pd.Series(dtype=t) for c, t, _ in schema})
+    return frame.astype({c: t for c, t, _ in schema})
+
+
+def _job_rows(job_log: dict, state: Any) -> pd.DataFrame:
+    """Identity, final state and desired size of every logged job."""
+    rows = []
+    for (ns, job_id), (submit, jtype, parent, priority, writes) in job_log.items():
+        job = state.job_by_id(ns, job_id)
+        if job is None:
+            rows.append((job_id, ns, parent, jtype, priority, submit, writes, "purged", True, 0, False))
+            continue
+        summary = state.job_summary(ns, job_id)
+        ok = job.status == "dead" and not job.stop and summary is not None and all(
+            (g := summary.summary.get(tg.name)) is not None and g.complete >= tg.count for tg in job.task_groups)
+        rows.append((job_id, ns, parent, jtype, priority, submit, writes, job.status, bool(job.stop),
+                     sum(tg.count for tg in job.task_groups), bool(ok)))
+    cols = ["job_id", "namespace", "parent_id", "type", "priority", "submit", "versions", "status", "stopped",
+            "desired_allocs", "succeeded"]
+    return pd.DataFrame.from_records(rows, columns=cols)
+
+
+def _kth_start(runs: pd.DataFrame, desired: pd.Series) -> pd.Series:
+    """Per job: the start time of its `desired`-th alloc to start (NaN if fewer started)."""
+    if runs.empty:
+        return pd.Series(dtype=float)
+    ordered = runs.sort_values(["job_id", "start"], kind="stable")
+    rank = ordered.groupby("job_id", sort=False).cumcount() + 1
+    want = ordered["job_id"].map(desired)
+    hit = ordered[rank.to_numpy() == want.to_numpy()]
+    return hit.set_index("job_id")["start"]
+
+
+def jobs_table(job_log: dict, state: Any, tables: dict[str, pd.DataFrame], dags: dict[str, str] | None = None,
+               critical: set[str] | None = None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The `jobs` table (JOBS_SCHEMA); `runs` are the allocs' running intervals if already computed."""
+    jobs = _job_rows(job_log, state)
+    if jobs.empty:
+        return _typed([], JOBS_SCHEMA)
+    placed = tables["placements"]
+    placed = placed[placed["alloc_id"] != ""]
+    allocs = tables["allocations"]
+    runs = running_intervals(allocs) if runs is None else runs
+    ids = jobs["job_id"]
+    jobs["placed_allocs"] = ids.map(placed.groupby("job_id").size()).fillna(0).astype("int64")
+    bad = allocs[allocs["client_status"].isin(("failed", "lost"))].drop_duplicates("alloc_id")
+    jobs["failed_allocs"] = ids.map(bad.groupby("job_id").size()).fillna(0).astype("int64")
+    jobs["first_placement"] = ids.map(placed.groupby("job_id")["time"].min())
+    jobs["all_started"] = ids.map(_kth_start(runs, jobs.set_index("job_id")["desired_allocs"]))
+    ended = allocs[allocs["client_status"].isin(TERMINAL_CLIENT)].groupby("job_id")["time"].max()
+    jobs["completed"] = ids.map(ended).where(jobs["status"] == "dead")
+    batch = jobs["type"].isin(BATCH_TYPES)
+    jobs["makespan"] = (jobs["completed"] - jobs["submit"]).where(batch)
+    jobs["runtime"] = ids.map((runs["end"] - runs["start"]).groupby(runs["job_id"]).max())
+    jobs["slowdown"] = (jobs["makespan"] / jobs["runtime"].where(jobs["runtime"] > 0)).where(batch)
+    jobs["dag"] = ids.map(lambda j: (dags or {}).get(j, ""))
+    jobs["on_critical_path"] = ids.isin(critical or set())
+    jobs["dag_critical_path"] = ""
+    jobs["dag_makespan"] = math.nan
+    return _typed(jobs, JOBS_SCHEMA)
+
+
+def children_table(jobs: pd.DataFrame, launches: list[Any]) -> pd.DataFrame:
+    """The `children` table (CHILDREN_SCHEMA): periodic launches, then dispatched children."""
+    info = jobs.set_index("job_id")
+    rows = []
+    for launch in launches:
+        outcome = launch.outcome
+        rows.append((launch.parent_id, launch.child_id, "periodic", outcome, float(launch.time)))
+    dispatched = jobs[(jobs["parent_id"] != "") & jobs["job_id"].str.contains("/dispatch-", regex=False)]
+    for child, parent, submit in zip(dispatched["job_id"], dispatched["parent_id"], dispatched["submit"], strict=True):
+        rows.append((parent, child, "dispatch", "dispatched", float(submit)))
+    out = []
+    for parent, child, kind, outcome, launch in rows:
+        if child in info.index and outcome != "skipped":
+            row = info.loc[child]
+            status, first, done, runtime = str(row["status"]), row["first_placement"], row["completed"], row["runtime"]
+        else:
+            status, first, done, runtime = "", math.nan, math.nan, math.nan
+        out.append((parent, child, kind, outcome, launch, status, first, done, done - launch, runtime))
+    return _typed(out, CHILDREN_SCHEMA)
+
+
+def derived_tables(sim: Any, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The tables built from the final state: jobs, children, dags, nodes, deployments."""
+    from sim.metrics.deployments import deployments_table
+    from sim.workload.dags import critical_path, dags_table
+
+    workload = getattr(sim, "workload", None)
+    workflow = getattr(workload, "workflow", None)
+    membership = workflow.job_dags() if workflow is not None else {}
+    out = dict(tables)
+    jobs = jobs_table(sim.recorder.job_log, sim.state, tables, membership, runs=sim.recorder.runs)
+    if workflow is not None:
+        durations = dict(zip(jobs["job_id"], (jobs["completed"] - jobs["submit"]).to_numpy(float), strict=True))
+        critical = {j for comp in workflow.components()
+                    for j in critical_path(workflow.graph.subgraph(comp), durations)[0]}
+        jobs["on_critical_path"] = jobs["job_id"].isin(critical)
+    out["jobs"] = jobs
+    periodic = getattr(sim.server, "periodic", None)
+    out["children"] = children_table(jobs, list(getattr(periodic, "launches", []) or []))
+    out["dags"] = dags = dags_table(workflow, jobs)
+    if len(dags):
+        per_dag = dags.set_index("dag")
+        jobs["dag_critical_path"] = jobs["dag"].map(per_dag["critical_path"]).fillna("").astype("string")
+        jobs["dag_makespan"] = jobs["dag"].map(per_dag["makespan"]).astype("float64")
+    topology = getattr(workload, "topology", None)
+    if topology is not None:
+        out["nodes"] = topology.frame()
+    out["deployments"] = deployments_table(sim.state)
+    keep = sim.scenario.metrics.tables
+    if keep is not None:
+        out = {name: frame for name, frame in out.items() if name in keep}
+    return out
+
+
+
+def table_schemas() -> dict[str, list[tuple[str, str, str]]]:
+    """Every results table's documented columns: (column, dtype, meaning)."""
+    from sim.metrics.deployments import DEPLOYMENTS_SCHEMA
+    from sim.metrics.recorder import SCHEMA
+    from sim.scenario.topology import NODES_SCHEMA
+    from sim.workload.dags import DAGS_SCHEMA
+
+    return {**SCHEMA, "jobs": JOBS_SCHEMA, "children": CHILDREN_SCHEMA, "dags": DAGS_SCHEMA,
+            "nodes": NODES_SCHEMA, "deployments": DEPLOYMENTS_SCHEMA}

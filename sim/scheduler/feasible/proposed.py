@@ -1,0 +1,267 @@
+"""What one evaluation has proposed and learned so far: the state the stack's stages read.
+
+Nomad: scheduler/feasible/context.go. ProposedAllocs = the state's allocs on a node, minus the
+plan's stops, plus the plan's placements (an in-place update replaces the alloc of the same ID).
+Here that is a copy of the table's usage columns and port sets, edited by each planned place or
+stop, plus per-node counts of this job's allocs (for anti-affinity and distinct_hosts) and the
+feed of the property sets. EvalEligibility's computed-class verdicts live here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.scheduler.feasible.checks import StaticFeasibility, escapes
+from sim.scheduler.feasible.ports import PortOverlay
+from sim.scheduler.feasible.spread import PropertySet
+from sim.state.node_table import NodeTable
+from sim.structs.alloc import Allocation
+from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
+from sim.structs.job import Job
+
+
+@dataclass(slots=True)
+class _Counted:
+    row: int
+    group: str
+    holds_resources: bool
+    alloc: Allocation
+
+
+class ProposedState:
+    """Per-node usage, ports and job alloc counts as the plan so far would leave them."""
+
+    def __init__(self, table: NodeTable) -> None:
+        self.table = table
+        self.reset(None, [])
+
+    def reset(self, job: Job | None, allocs: list[Allocation]) -> None:
+        """Start from the table's usage and the job's allocs in state (client-terminal ones ignored)."""
+        n = len(self.table)
+        self.job_id = job.id if job is not None else ""
+        self.used = self.table.used.copy()
+        self.ports = PortOverlay(self.table)
+        self.job_count = np.zeros(n, dtype=np.int64)
+        self.group_count: dict[str, np.ndarray] = {}
+        self.counted: dict[str, _Counted] = {}
+        self.existing = [a for a in allocs if not a.terminal()]
+        self.placed: list[Allocation] = []
+        self.stopped: list[Allocation] = []
+        self._stops: dict[str, _Counted | None] = {}
+        self.property_sets: list[PropertySet] = []
+        self.touched: list[int] = []  # every row whose usage, ports or counts changed, in order
+        if allocs:
+            self._count_existing(allocs)
+
+    def _count_existing(self, allocs: list[Allocation]) -> None:
+        """`_count` (without resources: the table holds them) of each alloc in state, counts in bulk."""
+        index, counted, touched, job_id = self.table.index_of, self.counted, self.touched, self.job_id
+        by_group: dict[str, list[int]] = {}
+        for alloc in allocs:
+            if alloc.client_status in CLIENT_TERMINAL:  # Allocation.ClientTerminalStatus
+                continue
+            row = index.get(alloc.node_id)
+            if row is not None:
+                counted[alloc.id] = _Counted(row, alloc.task_group, alloc.desired_status not in SERVER_TERMINAL, alloc)
+                touched.append(row)
+                if alloc.job_id == job_id:
+                    by_group.setdefault(alloc.task_group, []).append(row)
+        n = len(self.table)
+        for group, rows in by_group.items():
+            counts = np.bincount(rows, minlength=n)
+            self.job_count += counts
+            self.counts_of(group)[:] = counts
+
+    def counts_of(self, group: str) -> np.ndarray:
+        """Per node, how many proposed allocs of this job's group run there."""
+        counts = self.group_count.get(group)
+        if counts is None:
+            counts = np.zeros(len(self.table), dtype=np.int64)
+            self.group_count[group] = counts
+        return counts
+
+    def watch(self, pset: PropertySet) -> None:
+        """Feed a new property set the state's and the plan's allocs, then every later change."""
+        pset.populate(self.existing, self.placed, self.stopped)
+        self.property_sets.append(pset)
+
+    def place(self, row: int, alloc: Allocation) -> None:
+        """Nomad: Plan.AppendAlloc as ProposedAllocs sees it (same ID replaces the previous one)."""
+        previous = self.counted.get(alloc.id)
+        if previous is not None:
+            self._uncount(previous)
+        self._count(_Counted(row, alloc.task_group, True, alloc), resources=True)
+        self.placed.append(alloc)
+        for ps in self.property_sets:
+            ps.track(alloc, ps.proposed, 1, skip_terminal=True)
+
+    def stop(self, alloc: Allocation) -> None:
+        """Nomad: Plan.AppendStoppedAlloc as ProposedAllocs sees it: the alloc no longer counts.
+
+        An alloc of another job (a preemption-like stop) frees its resources when it is live.
+        Stopping an alloc twice changes nothing (Nomad removes proposed allocs by ID).
+        """
+        if alloc.id in self._stops:
+            return
+        entry = self.counted.get(alloc.id)
+        if entry is not None:
+            self._uncount(entry)
+        elif alloc.job_id != self.job_id and not alloc.terminal():
+            row = self.table.index_of.get(alloc.node_id)
+            if row is not None:
+                self._add_resources(row, alloc, -1)
+        self._stops[alloc.id] = entry
+        self.stopped.append(alloc)
+        for ps in self.property_sets:
+            ps.track(alloc, ps.cleared, 1, skip_terminal=False)
+
+    def is_stopped(self, alloc: Allocation) -> bool:
+        """Whether the plan stops this alloc."""
+        return alloc.id in self._stops
+
+    def unstop(self, alloc: Allocation) -> None:
+        """Nomad: Plan.PopUpdate: take back a planned stop (no-op when the alloc was not stopped)."""
+        if alloc.id not in self._stops:
+            return
+        entry = self._stops.pop(alloc.id)
+        for i in range(len(self.stopped) - 1, -1, -1):
+            if self.stopped[i].id == alloc.id:
+                del self.stopped[i]
+                break
+        for ps in self.property_sets:
+            ps.track(alloc, ps.cleared, -1, skip_terminal=False)
+        if entry is not None:
+            self._count(entry, resources=entry.holds_resources)
+        elif alloc.job_id != self.job_id and not alloc.terminal():
+            row = self.table.index_of.get(alloc.node_id)
+            if row is not None:
+                self._add_resources(row, alloc, 1)
+
+    def _count(self, entry: _Counted, resources: bool) -> None:
+        self.counted[entry.alloc.id] = entry
+        self.touched.append(entry.row)
+        if entry.alloc.job_id == self.job_id:
+            self.job_count[entry.row] += 1
+            self.counts_of(entry.group)[entry.row] += 1
+        if resources:
+            self._add_resources(entry.row, entry.alloc, 1)
+
+    def _uncount(self, entry: _Counted) -> None:
+        del self.counted[entry.alloc.id]
+        self.touched.append(entry.row)
+        if entry.alloc.job_id == self.job_id:
+            self.job_count[entry.row] -= 1
+            self.counts_of(entry.group)[entry.row] -= 1
+        if entry.holds_resources:
+            self._add_resources(entry.row, entry.alloc, -1)
+
+    def _add_resources(self, row: int, alloc: Allocation, sign: int) -> None:
+        self.touched.append(row)
+        u = self.used[row]
+        u[0] += sign * alloc.cpu
+        u[1] += sign * alloc.memory_mb
+        u[2] += sign * alloc.disk_mb
+        ports = [p for _, p in alloc.ports]
+        if sign > 0:
+            self.ports.add(row, ports)
+        else:
+            self.ports.remove(row, ports)
+
+
+class ClassEligibility:
+    """Nomad: feasible/context.go, EvalEligibility: computed-class verdicts of one evaluation.
+
+    The first node of a class that fails a job (or group) check is filtered with the check's own
+    reason and marks the class; later nodes of that class are filtered as "computed class
+    ineligible". Constraints on unique attributes escape this (every node is checked).
+    """
+
+    def __init__(self, table: NodeTable) -> None:
+        self.table = table
+        self.job_escaped = False
+        self.group_escaped: dict[str, bool] = {}
+        self.job: dict[int, bool] = {}
+        self.groups: dict[str, dict[int, bool]] = {}
+        self.visits: list[tuple[str, StaticFeasibility, np.ndarray, int, int]] = []
+
+    def set_job(self, job: Job) -> None:
+        """Nomad: EvalEligibility.SetJob: which levels escape computed classes."""
+        self.job_escaped = escapes(job.constraints)
+        for tg in job.task_groups:
+            constraints = list(tg.constraints) + [c for t in tg.tasks for c in t.constraints]
+            self.group_escaped[tg.name] = escapes(constraints)
+
+    def forget_marks(self) -> None:
+        """Forget which classes already failed a check, so the next filter reports each check's
+        own reason (the system stack selects every node afresh)."""
+        self.job.clear()
+        self.groups.clear()
+
+    def filter_reasons(self, group: str, fails: np.ndarray, stages: np.ndarray, rows: np.ndarray, ineligible_code: int) -> np.ndarray:
+        """Reason codes for statically infeasible nodes in scan order (ineligible_code for class hits)."""
+        out = fails.astype(np.int64)
+        classes, _ = self.table.codes("computed_class")
+        levels = ((1, self.job_escaped, self.job), (2, self.group_escaped.get(group, False), self.groups.setdefault(group, {})))
+        for stage, escaped, marks in levels:
+            sel = np.flatnonzero(stages == stage)
+            if escaped or len(sel) == 0:
+                continue
+            uniq, first = np.unique(classes[rows[sel]], return_index=True)
+            fresh = np.zeros(len(sel), dtype=bool)
+            for cls, idx in zip(uniq.tolist(), first.tolist(), strict=True):
+                if cls not in marks:
+                    fresh[idx] = True
+                    marks[cls] = False
+            out[sel[~fresh]] = ineligible_code
+        return out
+
+    def observe(self, group: str, static: StaticFeasibility, order: np.ndarray, start: int, count: int) -> None:
+        """Remember the nodes a select visited (`count` of `order` from `start`), for the eval's
+        class eligibility (blocked evals); the verdicts are derived only when asked for."""
+        self.visits.append((group, static, order, start, count))
+
+    def _seen(self) -> dict[str, tuple[np.ndarray, StaticFeasibility]]:
+        seen: dict[str, tuple[np.ndarray, StaticFeasibility]] = {}
+        for group, static, order, start, count in self.visits:
+            mask = seen.setdefault(group, (np.zeros(len(self.table), dtype=bool), static))[0]
+            end = start + count
+            mask[order[start:end]] = True
+            if end > len(order):
+                mask[order[: end - len(order)]] = True
+        return seen
+
+    def class_eligibility(self) -> dict[str, bool]:
+        """Nomad: EvalEligibility.GetClasses over the visited nodes (computed class -> eligible)."""
+        _, labels = self.table.codes("computed_class")
+        job: dict[int, bool] = {}
+        out: dict[int, bool] = {}
+        for group, (seen, static) in sorted(self._seen().items()):
+            self._group_verdicts(group, seen, static, job, out)
+        for cls, ok in job.items():
+            if not ok or cls not in out:
+                out[cls] = ok
+        return {labels[c]: ok for c, ok in sorted(out.items())}
+
+    def _group_verdicts(self, group: str, seen: np.ndarray, static: StaticFeasibility, job: dict, out: dict) -> None:
+        classes, _ = self.table.codes("computed_class")
+        rows = np.flatnonzero(seen)
+        if static.all_feasible:  # every stage is 0: each class seen is eligible at both levels
+            for cls in dict.fromkeys(classes[rows].tolist()):
+                if not self.job_escaped:
+                    job.setdefault(cls, True)
+                if not self.group_escaped.get(group, False):
+                    out[cls] = True
+            return
+        for cls, stage in zip(classes[rows].tolist(), static.stage[rows].tolist(), strict=True):
+            if not self.job_escaped:
+                job[cls] = job.get(cls, True) and stage != 1
+            if stage != 1 and not self.group_escaped.get(group, False):
+                ok = stage != 2
+                out[cls] = out.get(cls, False) or ok
+
+    def has_escaped(self) -> bool:
+        """Nomad: EvalEligibility.HasEscaped."""
+        return self.job_escaped or any(self.group_escaped.values())
+

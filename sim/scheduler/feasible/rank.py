@@ -1,0 +1,168 @@
+"""Ranking: whether a group fits on candidate nodes and how each fitting node scores.
+
+Owns the group's resource ask, Nomad's AllocsFit dimension order, the BestFit v3 score
+(ScoreFitBinPack / ScoreFitSpread), job anti-affinity, the node reschedule penalty, node
+affinity and the score normalisation; all as numpy vectors over a chunk of candidate rows.
+Preemption is not modelled: the scheduler configurations the simulator uses keep it off for
+service and batch jobs, and system jobs simply fail to place when a node is full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.scheduler.feasible.checks import FeasibilityCache
+from sim.state.node_table import NodeTable
+from sim.structs.alloc import AllocMetric
+from sim.structs.job import Affinity, Job, TaskGroup
+
+BINPACK_MAX_FIT_SCORE = 18.0
+DIMENSIONS = ("cpu", "memory", "disk")  # AllocsFit's order (cores are not modelled)
+MAX_RETAINED_NODE_SCORES = 5
+SCORER_BINPACK = "binpack"
+SCORER_ANTI_AFFINITY = "job-anti-affinity"
+SCORER_PENALTY = "node-reschedule-penalty"
+SCORER_AFFINITY = "node-affinity"
+SCORER_SPREAD = "allocation-spread"
+
+
+def group_ask(tg: TaskGroup) -> tuple[int, int, int]:
+    """(cpu MHz, memory MB, disk MB): the tasks' CPU and MemoryMB sums and the ephemeral disk."""
+    cpu = sum(t.resources.cpu for t in tg.tasks if t.resources is not None)
+    mem = sum(t.resources.memory_mb for t in tg.tasks if t.resources is not None)
+    disk = tg.ephemeral_disk.size_mb if tg.ephemeral_disk is not None else 0
+    return cpu, mem, disk
+
+
+def exhaust_resources(metric: AllocMetric, tg: TaskGroup, times: int = 1) -> None:
+    """Nomad: AllocMetric.ExhaustResources: add each task's CPU / MemoryMB for the exhausted
+    dimensions (called for the failed placement and again for each coalesced failure).
+
+    `times` > 1 stands for that many calls in a row (the metric's exhausted dimensions do not
+    change between them); 0 is no call at all.
+    """
+    if not metric.dimension_exhausted or times <= 0:
+        return
+    memory = metric.dimension_exhausted.get("memory", 0) > 0
+    cpu = metric.dimension_exhausted.get("cpu", 0) > 0
+    for task in tg.tasks:
+        entry = metric.resources_exhausted.setdefault(task.name, {"cpu": 0, "memory_mb": 0})
+        if task.resources is None:
+            continue
+        if memory:
+            entry["memory_mb"] += task.resources.memory_mb * times
+        if cpu:
+            entry["cpu"] += task.resources.cpu * times
+
+
+def exhausted_dimension(used_after: np.ndarray, cap: np.ndarray) -> np.ndarray | None:
+    """Per row, the index in DIMENSIONS of the first dimension over capacity (-1 when it fits);
+    None when every row fits.
+
+    Nomad: nomad/structs/funcs.go, AllocsFit (ComparableResources.Superset: cpu, memory, disk).
+    """
+    over = used_after > cap
+    if not over.any():
+        return None
+    return np.where(over.any(axis=1), over.argmax(axis=1), -1)
+
+
+def score_fit(used_after: np.ndarray, cap: np.ndarray, spread: bool = False) -> np.ndarray:
+    """Normalised fitness (score / 18) of each row's utilisation including the new alloc.
+
+    Nomad: nomad/structs/funcs.go, ScoreFitBinPack (clamp(20 - total)) or ScoreFitSpread
+    (clamp(total - 2)) with total = 10^freeCpu + 10^freeMem over capacity net of reserved.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        powers = np.power(10.0, 1.0 - used_after[:, :2] / cap[:, :2])
+    total = powers[:, 0] + powers[:, 1]
+    raw = total - 2.0 if spread else 20.0 - total
+    return np.minimum(np.maximum(raw, 0.0), BINPACK_MAX_FIT_SCORE) / BINPACK_MAX_FIT_SCORE
+
+
+def anti_affinity(collisions: np.ndarray, desired_count: int) -> np.ndarray:
+    """Nomad: JobAntiAffinityIterator: -(collisions + 1) / count where the group already runs, else 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        penalty = (-1.0 - collisions) / float(desired_count)
+    return np.where(collisions > 0, penalty, 0.0)
+
+
+def group_affinities(job: Job, tg: TaskGroup) -> list[Affinity]:
+    """Nomad: NodeAffinityIterator.SetTaskGroup: job, then group, then task affinities."""
+    return list(job.affinities) + list(tg.affinities) + [a for t in tg.tasks for a in t.affinities]
+
+
+def affinity_scores(cache: FeasibilityCache, table: NodeTable, affinities: list[Affinity]) -> np.ndarray:
+    """Nomad: NodeAffinityIterator.Next for every node: matched weight over the sum of |weight|."""
+    total = np.zeros(len(table))
+    for a in affinities:
+        total += np.where(cache.constraint_mask(table, a.l_target, a.operand, a.r_target), float(a.weight), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return total / float(sum(abs(a.weight) for a in affinities))
+
+
+@dataclass(slots=True)
+class ChunkScores:
+    """The scores of a chunk's fitting rows; a scorer is None when it appended nothing to any row.
+
+    `final` is Nomad's normalized-score: the mean of the scores each scorer appended (a scorer
+    that is inactive, or that scores 0 where it appends nothing, does not count).
+    """
+
+    binpack: np.ndarray
+    anti: np.ndarray | None
+    penalty: np.ndarray | None
+    affinity: np.ndarray | None
+    spread: np.ndarray | None
+    final: np.ndarray
+    binpack_only: bool = False  # the system stack's chain: BinPack then normalisation
+    policy: np.ndarray | None = None  # a custom policy's scores (sim.scheduler.policies)
+    policy_name: str = ""
+    policy_fit: bool = False  # the policy's score stands in BinPack's place
+
+    def node_scores(self, j: int) -> dict[str, float]:
+        """The per-scorer map Nomad records for option j (AllocMetric.ScoreNode names)."""
+        if self.binpack_only:
+            return {SCORER_BINPACK: float(self.binpack[j])}
+        fit_name, fit = (self.policy_name, self.policy) if self.policy_fit else (SCORER_BINPACK, self.binpack)
+        scores = {
+            fit_name: float(fit[j]),
+            SCORER_ANTI_AFFINITY: 0.0 if self.anti is None else float(self.anti[j]),
+            SCORER_PENALTY: 0.0 if self.penalty is None else float(self.penalty[j]),
+            SCORER_AFFINITY: 0.0 if self.affinity is None else float(self.affinity[j]),
+        }
+        if self.spread is not None and self.spread[j] != 0.0:
+            scores[SCORER_SPREAD] = float(self.spread[j])
+        if self.policy is not None and not self.policy_fit:
+            scores[self.policy_name] = float(self.policy[j])
+        return scores
+
+
+def normalise(
+    binpack: np.ndarray, anti: np.ndarray | None, penalty: np.ndarray | None,
+    affinity: np.ndarray | None, spread: np.ndarray | None,
+    policy: np.ndarray | None = None, policy_fit: bool = False,
+) -> ChunkScores:
+    """Nomad: ScoreNormalizationIterator: sum the appended scores in chain order, divide by their count.
+
+    Adding 0.0 for a scorer that appended nothing leaves the sum bit-identical to Nomad's. A custom
+    policy (sim.scheduler.policies) either replaces the BinPack score (`policy_fit`) or is appended last,
+    for every row.
+    """
+    total, count = (policy if policy_fit else binpack), None
+    extra = None if policy_fit else policy
+    for part, always in ((anti, False), (penalty, False), (affinity, True), (spread, False), (extra, True)):
+        if part is None:
+            continue
+        total = total + part
+        appended = np.ones(len(part), dtype=np.int64) if always else (part != 0.0).astype(np.int64)
+        count = appended + 1 if count is None else count + appended
+    final = total if count is None else total / count
+    return ChunkScores(binpack, anti, penalty, affinity, spread, final, policy=policy, policy_fit=policy_fit)
+
+
+def top_indices(final_scores: np.ndarray, k: int = MAX_RETAINED_NODE_SCORES) -> list[int]:
+    """Nomad: AllocMetric.PopulateScoreMetaData: the k best scored options, best first (ties: first seen)."""
+    return np.argsort(-final_scores, kind="stable")[:k].tolist()

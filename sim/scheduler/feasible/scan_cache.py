@@ -1,0 +1,347 @@
+"""The incremental scan: a group's plan-dependent verdicts and scores per node, kept between selects.
+
+Without distinct_property, spread, a custom policy or reschedule penalties, what the stages make
+of a node (filtered, exhausted, or ranked with its scores) depends only on what the plan so far
+put on or took off that node. So one evaluation computes each node's verdict once, in batches
+over the shuffled order, and recomputes a node only after the proposed state changed on it (the
+proposed state lists the rows it touched). A select then walks the cached verdicts from the
+source's offset in plain Python, applying Nomad's LimitIterator (skipping up to MAX_SKIP options
+scoring <= 0) and MaxScore, which for the usual small limits is far cheaper than vector ops.
+
+The metrics reproduce the chunked scan's exactly, down to the order in which reasons and classes
+enter the metric maps (per chunk of the chunked scan: filtered, then exhausted, in code order).
+A source that runs dry is replayed as Nomad's LimitIterator does; a NaN score is left to the
+chunked scan.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable
+
+import numpy as np
+
+from sim.scheduler.feasible.rank import (
+    DIMENSIONS,
+    MAX_RETAINED_NODE_SCORES,
+    SCORER_AFFINITY,
+    SCORER_ANTI_AFFINITY,
+    SCORER_BINPACK,
+    SCORER_PENALTY,
+)
+from sim.scheduler.feasible.select import (
+    EXHAUSTED,
+    FILTERED,
+    MAX_SKIP,
+    RANKED,
+    ChunkResult,
+    IndexedScore,
+    ReasonCodes,
+    replay_limit,
+)
+from sim.state.node_table import NodeTable
+from sim.structs.alloc import AllocMetric, NodeScoreMeta
+
+FIRST_WINDOW = 64  # feasible nodes evaluated by the first refresh; later windows double
+MAX_WINDOW = 4096
+DRY_CHECK_MAX = 4096  # up to this many feasible nodes, a scan that finds no option evaluates them all
+DRY_TALLY_MIN = 48  # from this many missed nodes, their metrics are tallied with vector ops
+
+
+class ScanResult:
+    """What one cached scan found: the best option, the nodes consumed, options and misses seen."""
+
+    __slots__ = ("best", "count", "pulled", "misses", "dry_from")
+
+    def __init__(
+        self, best: int, count: int, pulled: list[int] | range, misses: list[tuple[int, int]], dry_from: int = -1
+    ) -> None:
+        self.best = best  # index among the feasible nodes of the chosen one
+        self.count = count  # nodes the source handed out (NodesEvaluated)
+        self.pulled = pulled  # feasible indices of the ranked options handed out, in scan order
+        self.misses = misses  # (visit index, feasible index) of the filtered or exhausted nodes
+        self.dry_from = dry_from  # >= 0: no node ranked; every one, from this feasible index on, missed
+
+
+class ScanCache:
+    """Per feasible node of one group (in the stack's shuffled order): its cached verdict.
+
+    `evaluate(rows)` runs the plan-dependent stages on table rows (the stack's chunk evaluation
+    with no penalty); `touched` is the proposed state's list of rows it changed, read from
+    where the last select stopped.
+    """
+
+    def __init__(
+        self, key: object, order: np.ndarray, feasible: np.ndarray, evaluate: Callable[[np.ndarray, ReasonCodes], ChunkResult],
+        touched: list[int], table_len: int,
+    ) -> None:
+        self.key, self.order = key, order
+        self.n = len(order)
+        self.positions: list[int] = feasible.tolist()
+        self.rows = order[feasible]
+        self.row_list: list[int] = self.rows.tolist()
+        self.fi_of_row = [-1] * table_len
+        for fi, row in enumerate(self.row_list):
+            self.fi_of_row[row] = fi
+        size = len(self.row_list)
+        self.valid = bytearray(size)
+        self.plain = bytearray(size)  # 1: ranked with a positive score (an option the limit takes as is)
+        self._valid_np = np.frombuffer(self.valid, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
+        self.status = [RANKED] * size
+        self.final = [0.0] * size
+        self.binpack = [0.0] * size
+        self.anti = [0.0] * size
+        self.affinity: list[float] | None = None
+        self.label: list[str] = [""] * size
+        self.code = [-1] * size  # the reason's code in `reasons`
+        self.ranked_valid = 0  # valid nodes that ranked
+        self.evaluate = evaluate
+        self.reasons = ReasonCodes()
+        self.touched = touched
+        self.seen = len(touched)
+        self.window = FIRST_WINDOW
+
+    def sync(self, touched: list[int]) -> None:
+        """Invalidate the nodes the proposed state changed since the last select."""
+        if touched is not self.touched:  # the proposed state was reset: start over
+            self.touched, self.seen = touched, 0
+            self.valid[:] = bytes(len(self.valid))
+            self.ranked_valid = 0
+            return
+        fi_of_row, valid, status = self.fi_of_row, self.valid, self.status
+        for row in touched[self.seen:]:
+            fi = fi_of_row[row]
+            if fi >= 0 and valid[fi]:
+                valid[fi] = 0
+                if status[fi] == RANKED:
+                    self.ranked_valid -= 1
+        self.seen = len(touched)
+
+    def scan(self, start: int, limit: int) -> ScanResult | None:
+        """Nomad's LimitIterator and MaxScore over the cached verdicts from position `start`.
+
+        When the source runs dry before `limit` options, every node was handed out and Nomad's
+        iterator is replayed on all the options (the set-aside ones come last); `best` is -1
+        when there is none. None when the chunked scan must decide (a score is NaN).
+        """
+        size = len(self.positions)
+        if size == 0 or limit <= 0:
+            return ScanResult(-1, self.n, [], []) if self.n and limit > 0 else None
+        fi = bisect_left(self.positions, start)
+        if fi == size:
+            fi = 0
+        valid, status, final = self.valid, self.status, self.final
+        end = fi + limit
+        if end <= size and valid.find(0, fi, end) < 0 and self.plain.find(0, fi, end) < 0:
+            # The usual case: the next `limit` nodes are all options, none set aside.
+            scores = final[fi:end]
+            best = fi + max(range(limit), key=scores.__getitem__)  # the first of the best
+            return ScanResult(best, (self.positions[end - 1] - start) % self.n + 1, range(fi, end), [])
+        if self.ranked_valid == 0 and size <= DRY_CHECK_MAX:  # maybe no node fits
+            if not valid[fi]:
+                self._refresh(fi)  # the window the scan would evaluate first
+            if self.ranked_valid == 0:  # none fits there either: check them all at once
+                self._refresh_all(fi)
+                if self.ranked_valid == 0:
+                    return ScanResult(-1, self.n, [], [], dry_from=fi)
+        skipped = returned = 0
+        best, best_score = -1, 0.0
+        pulled: list[int] = []
+        misses: list[tuple[int, int]] = []
+        for j in range(size):
+            if not valid[fi]:
+                self._refresh(fi)
+            if status[fi] == RANKED:
+                score = final[fi]
+                if score != score:
+                    return None
+                pulled.append(fi)
+                if score <= 0.0 and skipped < MAX_SKIP:
+                    skipped += 1
+                else:
+                    returned += 1
+                    if best < 0 or score > best_score:
+                        best, best_score = fi, score
+                    if returned == limit:
+                        count = (self.positions[fi] - start) % self.n + 1
+                        return ScanResult(best, count, pulled, misses)
+            else:
+                misses.append((j, fi))
+            fi += 1
+            if fi == size:
+                fi = 0
+        best_option = replay_limit([IndexedScore(final[fi], fi) for fi in pulled], limit)
+        return ScanResult(-1 if best_option is None else best_option.index, self.n, pulled, misses)
+
+    def _refresh(self, fi: int) -> None:
+        """Recompute the stale nodes among the next `window` feasible ones in scan order."""
+        size = len(self.positions)
+        end = fi + min(self.window, size)
+        self.window = min(self.window * 2, MAX_WINDOW)
+        if end <= size:
+            stale = fi + np.flatnonzero(self._valid_np[fi:end] == 0)
+        else:
+            stale = np.concatenate((fi + np.flatnonzero(self._valid_np[fi:] == 0),
+                                    np.flatnonzero(self._valid_np[: end - size] == 0)))
+        chunk = self.evaluate(self.rows[stale], self.reasons)
+        self._store(stale, chunk)
+
+    def _refresh_all(self, fi: int) -> None:
+        """Recompute every stale node, in scan order from feasible index `fi`."""
+        valid = self._valid_np
+        stale = np.concatenate((fi + np.flatnonzero(valid[fi:] == 0), np.flatnonzero(valid[:fi] == 0)))
+        if len(stale):
+            self._store(stale, self.evaluate(self.rows[stale], self.reasons))
+
+    def _store(self, stale: np.ndarray, chunk: ChunkResult) -> None:
+        self._valid_np[stale] = 1
+        self.ranked_valid += len(chunk.ranked)
+        fis = stale.tolist()
+        labels = self.reasons.labels
+        status, label, codes, plain = self.status, self.label, self.code, self.plain
+        for fi, st, code in zip(fis, chunk.status.tolist(), chunk.reason.tolist(), strict=True):
+            status[fi] = st
+            plain[fi] = 0
+            if st != RANKED:
+                label[fi] = labels[code]
+                codes[fi] = code
+        scores = chunk.scores
+        ranked = [fis[i] for i in chunk.ranked.tolist()]
+        columns = [(self.final, scores.final), (self.binpack, scores.binpack)]
+        if scores.anti is not None:
+            columns.append((self.anti, scores.anti))
+        else:
+            for fi in ranked:
+                self.anti[fi] = 0.0
+        if scores.affinity is not None:
+            if self.affinity is None:
+                self.affinity = [0.0] * len(self.positions)
+            columns.append((self.affinity, scores.affinity))
+        for target, values in columns:
+            for fi, value in zip(ranked, values.tolist(), strict=True):
+                target[fi] = value
+        for fi in ranked:
+            if self.final[fi] > 0.0:
+                plain[fi] = 1
+
+    # -- what a scan leaves in the metric -----------------------------------------------------
+
+    def node_scores(self, fi: int) -> dict[str, float]:
+        """The per-scorer map of a ranked node (as ChunkScores.node_scores without spread or policy)."""
+        return {
+            SCORER_BINPACK: self.binpack[fi],
+            SCORER_ANTI_AFFINITY: self.anti[fi],
+            SCORER_PENALTY: 0.0,
+            SCORER_AFFINITY: 0.0 if self.affinity is None else self.affinity[fi],
+        }
+
+    def fill_metric(self, metric: AllocMetric, result: ScanResult, first_chunk: int, table: NodeTable) -> None:
+        """Nomad: FilterNode / ExhaustedNode of the plan-dependent stages, then PopulateScoreMetaData."""
+        if result.dry_from >= 0 and len(self.positions) >= DRY_TALLY_MIN:
+            self._dry_metrics(metric, result.dry_from, first_chunk, table)
+        elif result.dry_from >= 0:
+            size, fi0 = len(self.positions), result.dry_from
+            self._miss_metrics(metric, [(j, (fi0 + j) % size) for j in range(size)], first_chunk, table)
+        elif result.misses:
+            self._miss_metrics(metric, result.misses, first_chunk, table)
+        pulled, final = result.pulled, self.final
+        scores = [final[fi] for fi in pulled]
+        # best first, ties in scan order (a stable sort keeps equal keys in order, reversed or not)
+        top = sorted(range(len(pulled)), key=scores.__getitem__, reverse=True)[:MAX_RETAINED_NODE_SCORES]
+        nodes, row_list, meta = table.nodes, self.row_list, metric.score_meta_data
+        for i in top:
+            fi = pulled[i]
+            meta.append(NodeScoreMeta(nodes[row_list[fi]].id, self.node_scores(fi), scores[i]))
+
+    def _miss_metrics(self, metric: AllocMetric, misses: list[tuple[int, int]], first_chunk: int, table: NodeTable) -> None:
+        """The misses tallied as the chunked scan does: per chunk (sizes first_chunk, then x4),
+        filtered then exhausted, reasons in code order (dimensions, distinct_hosts, then the
+        network errors as first met) and classes in the table's order."""
+        rank: dict[str, int] = {d: i for i, d in enumerate(DIMENSIONS)}
+        rank["distinct_hosts"] = len(rank)
+        for _, fi in misses:
+            rank.setdefault(self.label[fi], len(rank))
+        chunk_start, chunk_size, group = 0, max(first_chunk, 1), []
+        for j, fi in misses:
+            while j >= chunk_start + chunk_size:
+                self._tally_chunk(metric, group, rank, table)
+                group = []
+                chunk_start, chunk_size = chunk_start + chunk_size, chunk_size * 4
+            group.append(fi)
+        self._tally_chunk(metric, group, rank, table)
+
+    def _dry_metrics(self, metric: AllocMetric, fi0: int, first_chunk: int, table: NodeTable) -> None:
+        """`_miss_metrics` when every feasible node, visited from `fi0` on, missed: the same
+        tallies per chunk of the chunked scan, counted with one bincount per metric map."""
+        size = len(self.positions)
+        visit = np.concatenate((np.arange(fi0, size), np.arange(fi0)))
+        codes = np.array(self.code, dtype=np.int64)[visit]
+        exhausted = (np.array(self.status, dtype=np.int64)[visit] == EXHAUSTED).astype(np.int64)
+        labels = self.reasons.labels
+        ranked: list[str] = [*DIMENSIONS, "distinct_hosts"]  # then the others as first met
+        remap = np.zeros(len(labels), dtype=np.int64)
+        for code in dict.fromkeys(codes.tolist()):
+            if labels[code] not in ranked:
+                ranked.append(labels[code])
+            remap[code] = ranked.index(labels[code])
+        sizes, step = [], max(first_chunk, 1)
+        while sum(sizes) < size:
+            sizes.append(min(step, size - sum(sizes)))
+            step *= 4
+        group = np.repeat(np.arange(len(sizes) * 2, step=2), sizes) + exhausted  # (chunk, filtered|exhausted)
+        class_codes, class_labels = table.codes("node_class")
+        reasons = _bincount2(group, 2 * len(sizes), remap[codes], len(ranked))
+        classes = _bincount2(group, 2 * len(sizes), class_codes[self.rows[visit]], len(class_labels))
+        targets = ((metric.constraint_filtered, metric.class_filtered), (metric.dimension_exhausted, metric.class_exhausted))
+        for g, (by_reason, by_class) in enumerate(targets * len(sizes)):
+            total = sum(reasons[g])
+            if not total:
+                continue
+            _add_row(by_reason, reasons[g], ranked, skip_empty=False)
+            _add_row(by_class, classes[g], class_labels, skip_empty=True)
+            if g % 2 == 0:
+                metric.nodes_filtered += total
+            else:
+                metric.nodes_exhausted += total
+
+    def _tally_chunk(self, metric: AllocMetric, fis: list[int], rank: dict[str, int], table: NodeTable) -> None:
+        status, label, row_list, nodes = self.status, self.label, self.row_list, table.nodes
+        reasons: tuple[dict[str, int], dict[str, int]] = ({}, {})  # filtered, exhausted
+        classes: tuple[dict[str, int], dict[str, int]] = ({}, {})
+        for fi in fis:
+            k = 0 if status[fi] == FILTERED else 1
+            tallied, key = reasons[k], label[fi]
+            tallied[key] = tallied.get(key, 0) + 1
+            node_class = nodes[row_list[fi]].node_class
+            if node_class:
+                tallied = classes[k]
+                tallied[node_class] = tallied.get(node_class, 0) + 1
+        for k, by_reason, by_class in ((0, metric.constraint_filtered, metric.class_filtered),
+                                       (1, metric.dimension_exhausted, metric.class_exhausted)):
+            tallied = reasons[k]
+            if not tallied:
+                continue
+            _merge(by_reason, tallied, rank.__getitem__)
+            _merge(by_class, classes[k], None)
+            if k == 0:
+                metric.nodes_filtered += sum(tallied.values())
+            else:
+                metric.nodes_exhausted += sum(tallied.values())
+
+
+def _bincount2(group: np.ndarray, groups: int, codes: np.ndarray, width: int) -> list[list[int]]:
+    """Per group (0 .. groups - 1), how often each code (0 .. width - 1) occurs."""
+    return np.bincount(group * width + codes, minlength=groups * width).reshape(groups, width).tolist()
+
+
+def _add_row(counts: dict[str, int], row: list[int], labels: list[str], skip_empty: bool) -> None:
+    """Add the non-zero counts of a row to a metric map, in label order."""
+    for i, n in enumerate(row):
+        if n and not (skip_empty and labels[i] == ""):
+            counts[labels[i]] = counts.get(labels[i], 0) + n
+
+
+def _merge(counts: dict[str, int], tallied: dict[str, int], order: Callable[[str], int] | None) -> None:
+    """Add tallied counts, new keys entering in `order` (default: sorted)."""
+    for key in sorted(tallied, key=order):
+        counts[key] = counts.get(key, 0) + tallied[key]

@@ -1,0 +1,393 @@
+"""The placement stacks: Nomad's iterator chains in Nomad's order, evaluated over numpy columns.
+
+Nomad: scheduler/feasible/stack.go. The generic stack visits the candidate nodes in a shuffled
+order from where its previous select stopped (the StaticIterator keeps its offset and wraps).
+Static feasibility is a cached mask per group; the scan then takes chunks of the statically
+feasible nodes and, per chunk, applies the plan-dependent stages in Nomad's order as vector ops
+(stack_group.evaluate_chunk), yielding ranked options to the limit iterator one by one. Only the nodes the limit iterator
+actually pulled count in the metrics, exactly as Nomad's lazy chain would have counted them.
+When every stage's verdict on a node depends on that node alone, the generic stack keeps the
+verdicts between selects instead (scan_cache.py) and walks them with the same rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.scheduler.feasible.checks import FILTER_CLASS_INELIGIBLE, FeasibilityCache
+from sim.scheduler.feasible.ports import assign_ports
+from sim.scheduler.feasible.proposed import ClassEligibility, ProposedState
+from sim.scheduler.feasible.rank import ChunkScores, anti_affinity, normalise, score_fit
+from sim.scheduler.feasible.scan_cache import ScanCache
+from sim.scheduler.feasible.select import (
+    MAX_SKIP,
+    ChunkResult,
+    Option,
+    ReasonCodes,
+    Scan,
+    affinity_limit,
+    limit_select,
+    scan_limit,
+    scan_metrics,
+    tally,
+    tally_classes,
+    visited,
+)
+from sim.scheduler.feasible.spread import (
+    PropertySet,
+    distinct_property_sets,
+    spread_scores,
+)
+from sim.scheduler.feasible.stack_group import (
+    GroupInputs,
+    add_group_sets,
+    evaluate_chunk,
+    group_inputs,
+)
+from sim.state.node_table import NodeTable
+from sim.structs.alloc import Allocation, AllocMetric
+from sim.structs.consts import SCHEDULER_ALGORITHM_SPREAD
+from sim.structs.job import Job, TaskGroup
+from sim.structs.node import Node
+
+FAST_SCAN_LIMIT = 512  # from about 1,000 (affinities, spreads) the chunked vector scan is as fast
+_NO_ROWS = np.zeros(0, dtype=np.int64)
+_NO_ROWS.flags.writeable = False
+
+
+@dataclass(slots=True)
+class RankedNode:
+    """Nomad: feasible.RankedNode: the chosen node, its scores and the group network's ports."""
+
+    row: int
+    node: Node
+    final_score: float
+    scores: dict[str, float]
+    ports: list[tuple[str, int]]  # (label, host port): static, then dynamic
+
+
+class _StackBase:
+    """What both stacks share: the job's groups, the proposed state, the scan and its metrics."""
+
+    batch = False
+    system = False
+
+    def __init__(
+        self, table: NodeTable, rng: np.random.Generator, algorithm: str = "binpack", cache: FeasibilityCache | None = None
+    ) -> None:
+        self.table, self.rng = table, rng
+        self.spread_fit = algorithm == SCHEDULER_ALGORITHM_SPREAD
+        self.cache = cache if cache is not None else FeasibilityCache.of_table(table)
+        self.proposed = ProposedState(table)
+        self.eligibility = ClassEligibility(table)
+        self.job: Job | None = None
+        self.groups: dict[str, GroupInputs] = {}
+        self.job_property_sets: list[PropertySet] = []
+        self.sum_spread_weights = 0  # Nomad never resets it, even across SetJob
+        self.lowest_spread_boost = -1.0
+        self.nodes_available: dict[str, int] = {}
+        self.nodes_in_pool = 0
+        self.policy = None  # a sim.scheduler.policies.Policy, scored with the other scorers (generic stack)
+
+    def set_policy(self, policy: object) -> None:
+        """A custom ranking policy (sim.scheduler.policies.Policy): see `_score` for where it enters."""
+        self.policy = policy
+
+    def set_job(self, job: Job, allocs: list[Allocation]) -> None:
+        """Nomad: Stack.SetJob, plus the state the plan starts from (the job's allocs, the table's usage)."""
+        self.job = job
+        self.groups.clear()
+        self.proposed.reset(job, allocs)
+        self.eligibility.set_job(job)
+        self.job_property_sets = distinct_property_sets(self.cache, self.table, job.constraints, "")
+        for ps in self.job_property_sets:
+            self.proposed.watch(ps)
+
+    def place(self, row: int, alloc: Allocation) -> None:
+        """A planned placement (or in-place update): the node's usage, ports and job counts grow."""
+        self.proposed.place(row, alloc)
+
+    def stop(self, alloc: Allocation) -> None:
+        """A planned stop: the alloc no longer counts on its node."""
+        self.proposed.stop(alloc)
+
+    def pop_stop(self, alloc: Allocation) -> None:
+        """Nomad: Plan.PopUpdate: take back a planned stop (e.g. its replacement found no node)."""
+        self.proposed.unstop(alloc)
+
+    def class_eligibility(self) -> tuple[dict[str, bool], bool]:
+        """Nomad: EvalEligibility.GetClasses and HasEscaped, for a blocked eval.
+
+        Computed class -> whether it was eligible, over every node the evaluation's selects
+        visited (the verdicts are per evaluation, not per group).
+        """
+        return self.eligibility.class_eligibility(), self.eligibility.has_escaped()
+
+    def has_escaped(self) -> bool:
+        """Nomad: EvalEligibility.HasEscaped."""
+        return self.eligibility.has_escaped()
+
+    # -- groups ------------------------------------------------------------------------------
+
+    def _group(self, tg: TaskGroup) -> GroupInputs:
+        """The group's inputs. Like Nomad, property sets and spread info are built once per group
+        name and job; the rest follows the TaskGroup object passed to each select."""
+        g = self.groups.get(tg.name)
+        if g is None:
+            g = self._build_group(tg)
+            self.groups[tg.name] = g
+        elif g.tg is not tg:
+            fresh = self._group_inputs(tg)
+            fresh.property_sets, fresh.spread_sets, fresh.spread_infos = g.property_sets, g.spread_sets, g.spread_infos
+            g = self.groups[tg.name] = fresh
+        return g
+
+    def _build_group(self, tg: TaskGroup) -> GroupInputs:
+        g = self._group_inputs(tg)
+        # Nomad adds every group's spread weights to one sum (never reset, even across SetJob)
+        self.sum_spread_weights += add_group_sets(g, self.cache, self.table, self.job, self.job_property_sets, self.system)
+        for ps in g.property_sets[len(self.job_property_sets):] + g.spread_sets:
+            self.proposed.watch(ps)
+        return g
+
+    def _group_inputs(self, tg: TaskGroup) -> GroupInputs:
+        if self.job is None:
+            raise RuntimeError("set_job must be called before select")
+        return group_inputs(self.cache, self.table, self.job, tg, self.system)
+
+    # -- one chunk through the plan-dependent stages, in Nomad's order -------------------------
+
+    def _evaluate(self, g: GroupInputs, rows: np.ndarray, lowest: float, penalty: np.ndarray, reasons: ReasonCodes) -> ChunkResult:
+        return evaluate_chunk(self, g, rows, lowest, penalty, reasons)
+
+    def _score(
+        self, g: GroupInputs, rows: np.ndarray, used_after: np.ndarray, cap: np.ndarray, lowest: float, penalty: np.ndarray
+    ) -> tuple[ChunkScores, np.ndarray | None]:
+        # BinPack fitness, JobAntiAffinity, NodeReschedulingPenalty, NodeAffinity, Spread, then
+        # ScoreNormalization (preemption scoring never applies: nothing is preempted).
+        binpack = score_fit(used_after, cap, self.spread_fit)
+        collisions = self.proposed.counts_of(g.tg.name)[rows]
+        anti = anti_affinity(collisions, g.count) if not self.system and collisions.any() else None
+        pen = np.where(np.isin(rows, penalty), -1.0, 0.0) if len(penalty) else None
+        affinity = g.affinity[rows] if g.affinity is not None else None
+        spread, lowest_after = None, None
+        if g.spread_sets:
+            spread, lowest_after = spread_scores(g.spread_sets, g.spread_infos, self.sum_spread_weights, rows, lowest)
+        policy = self.policy
+        if policy is not None and not self.system:  # a custom policy: after spread, before normalisation
+            column = policy.score(self.table, rows, used_after, cap, binpack, self.job, g.tg, g.ask, g.count, self.rng)
+            scores = normalise(binpack, anti, pen, affinity, spread, column, policy.replaces_fit)
+            scores.policy_name = policy.name
+        else:
+            scores = normalise(binpack, anti, pen, affinity, spread)
+        scores.binpack_only = self.system
+        return scores, lowest_after
+
+    # -- one select: scan, limit, max score, metrics -------------------------------------------
+
+    def _positions(self, g: GroupInputs, order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per position of `order`: the static fail codes, the feasible and the infeasible positions."""
+        fail = g.static.fail[order]
+        if g.static.all_feasible:
+            return fail, np.arange(len(order)), np.zeros(0, dtype=np.int64)
+        return fail, np.flatnonzero(fail == 0), np.flatnonzero(fail)
+
+    def _penalty_rows(self, node_ids: Iterable[str]) -> np.ndarray:
+        if not node_ids:
+            return _NO_ROWS
+        index = self.table.index_of
+        return np.array(sorted(index[i] for i in node_ids if i in index), dtype=np.int64)
+
+    def _run(
+        self, g: GroupInputs, order: np.ndarray, start: int, limit: int, penalty: np.ndarray,
+        positions: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ) -> tuple[RankedNode | None, AllocMetric, int]:
+        """Nomad: GenericStack.Select from Reset to MaxScore, over `order` starting at `start`."""
+        if len(order) == 0:
+            return None, self._new_metric(0), 0
+        fail, feasible, infeasible = positions
+        reasons = ReasonCodes()
+
+        def evaluate(rows: np.ndarray, lowest: float) -> ChunkResult:
+            return self._evaluate(g, rows, lowest, penalty, reasons)
+
+        scan = Scan(order, feasible, start, evaluate, limit + MAX_SKIP + 1, self.lowest_spread_boost)
+        best = limit_select(scan, limit)
+        count = scan.consumed()
+        self.lowest_spread_boost = scan.lowest
+        metric = self._visit_metric(g, order, start, count, fail, infeasible)
+        scan_metrics(metric, scan, count, reasons, self.table)
+        return (self._ranked(g, best) if best is not None else None), metric, count
+
+    def _new_metric(self, evaluated: int) -> AllocMetric:
+        return AllocMetric(
+            nodes_evaluated=evaluated, nodes_in_pool=self.nodes_in_pool,
+            node_pool=self.job.node_pool if self.job is not None else "", nodes_available=dict(self.nodes_available),
+        )
+
+    def _visit_metric(
+        self, g: GroupInputs, order: np.ndarray, start: int, count: int, fail: np.ndarray, infeasible: np.ndarray
+    ) -> AllocMetric:
+        """The select's metric for the `count` nodes visited from `start` (the scan's part follows):
+        class eligibility observed, and the statically infeasible nodes among them filtered
+        (Nomad: FeasibilityWrapper's FilterNode calls)."""
+        self.eligibility.observe(g.tg.name, g.static, order, start, count)
+        metric = self._new_metric(count)
+        positions = visited(infeasible, start, count, len(order)) if len(infeasible) else infeasible
+        if len(positions):
+            rows = order[positions]
+            ineligible = len(g.static.reasons) + 1
+            codes = self.eligibility.filter_reasons(g.tg.name, fail[positions], g.static.stage[rows], rows, ineligible)
+            metric.nodes_filtered += len(rows)
+            tally(metric.constraint_filtered, codes - 1, g.static.reasons + [FILTER_CLASS_INELIGIBLE])
+            tally_classes(metric.class_filtered, self.table, rows)
+        return metric
+
+    def _ranked(self, g: GroupInputs, option: Option) -> RankedNode:
+        return self._ranked_node(g, option.row, option.final_score, option.chunk.scores.node_scores(option.k))
+
+    def _ranked_node(self, g: GroupInputs, row: int, final_score: float, scores: dict[str, float]) -> RankedNode:
+        node = self.table.nodes[row]
+        ports: list[tuple[str, int]] = []
+        if g.ports:
+            ports = assign_ports(self.proposed.ports.used(row), node.min_dynamic_port, node.max_dynamic_port, g.ports, self.rng)
+        return RankedNode(row, node, final_score, scores, ports)
+
+    def _select_one(self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None, limit: int) -> tuple[RankedNode | None, AllocMetric]:
+        """One node alone, with `ignore_alloc` discounted (Nomad: genericAllocUpdateFn's staged stop)."""
+        g = self._group(tg)
+        order = np.array([row], dtype=np.int64)
+        staged = ignore_alloc is not None and not self.proposed.is_stopped(ignore_alloc)
+        if staged:
+            self.proposed.stop(ignore_alloc)
+        try:
+            option, metric, _ = self._run(g, order, 0, limit, _NO_ROWS, self._positions(g, order))
+        finally:
+            if staged:
+                self.proposed.unstop(ignore_alloc)
+        return option, metric
+
+
+class GenericStack(_StackBase):
+    """Nomad: feasible.GenericStack, for service and batch jobs.
+
+    Chain: source (shuffled) -> job constraints -> group drivers, constraints (group + tasks),
+    devices, secrets -> distinct_hosts -> distinct_property -> BinPack (ports, then AllocsFit)
+    -> job anti-affinity -> reschedule penalty -> node affinity -> spread -> normalisation ->
+    limit -> max score. Host/CSI volumes, quotas and preemption are not modelled.
+    """
+
+    fast_scan_limit = FAST_SCAN_LIMIT  # the largest limit the scan cache serves (0: never)
+
+    def __init__(
+        self, table: NodeTable, batch: bool, rng: np.random.Generator, algorithm: str = "binpack",
+        cache: FeasibilityCache | None = None,
+    ) -> None:
+        super().__init__(table, rng, algorithm, cache)
+        self.batch = batch
+        self.order = np.zeros(0, dtype=np.int64)
+        self.offset = 0
+        self.limit = 2
+        self._order_positions: dict[str, tuple[object, tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
+        self._scan_caches: dict[str, ScanCache] = {}
+
+    def set_nodes(self, rows: np.ndarray) -> None:
+        """Nomad: GenericStack.SetNodes: shuffle the candidates, rewind the source, set the limit."""
+        rows = np.asarray(rows, dtype=np.int64)
+        self.order = rows[self.rng.permutation(len(rows))]
+        self.offset = 0
+        self.limit = scan_limit(len(rows), self.batch)
+        self._order_positions.clear()
+        self._scan_caches.clear()
+        self.nodes_in_pool = len(rows)
+        available = self.cache.available(self.table, rows)
+        if available is not None:  # the candidate rows of the job: their counts are known
+            self.nodes_available = dict(available)
+            return
+        codes, labels = self.table.codes("datacenter") if len(self.table) else (np.zeros(0, dtype=np.int32), [])
+        counts = np.bincount(codes[rows], minlength=len(labels)).tolist() if len(rows) else []
+        self.nodes_available = {dc: c for dc, c in zip(labels, counts, strict=False) if c}
+
+    def set_job(self, job: Job, allocs: list[Allocation]) -> None:
+        """Nomad: GenericStack.SetJob; `allocs` are the job's allocs in state that are not client-terminal."""
+        super().set_job(job, allocs)
+        self._order_positions.clear()
+        self._scan_caches.clear()
+
+    def select(
+        self, tg: TaskGroup, penalty_node_ids: Iterable[str] = frozenset(), preferred_rows: list[int] | None = None
+    ) -> tuple[RankedNode | None, AllocMetric]:
+        """Nomad: GenericStack.Select: the best of the first `limit` ranked options from the offset on."""
+        g = self._group(tg)
+        if g.affinity is not None or g.spread_sets:
+            self.limit = affinity_limit(g.count)  # Nomad keeps this limit for later selects too
+        penalty = self._penalty_rows(penalty_node_ids)
+        if preferred_rows:
+            preferred = np.asarray(preferred_rows, dtype=np.int64)
+            option, metric, _ = self._run(g, preferred, 0, self.limit, penalty, self._positions(g, preferred))
+            self.offset = 0  # restoring the source's nodes rewinds it
+            if option is not None:
+                return option, metric
+        n = len(self.order)
+        start = self.offset % n if n else 0
+        cached = self._order_positions.get(tg.name)
+        if cached is None or cached[0] is not g.static:
+            cached = self._order_positions[tg.name] = (g.static, self._positions(g, self.order))
+        positions = cached[1]
+        found = self._cached_run(g, start, penalty, positions)
+        if found is None:
+            found = self._run(g, self.order, start, self.limit, penalty, positions)
+        option, metric, count = found
+        self.offset = (start + count) % n if n else 0
+        return option, metric
+
+    def _cached_run(
+        self, g: GroupInputs, start: int, penalty: np.ndarray, positions: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> tuple[RankedNode | None, AllocMetric, int] | None:
+        """`_run` over the group's scan cache (see scan_cache.py), when the stages allow it."""
+        if g.property_sets or g.spread_sets or self.policy is not None or len(penalty) or self.limit > self.fast_scan_limit:
+            return None
+        cache = self._scan_caches.get(g.tg.name)
+        if cache is None or cache.key is not g or cache.order is not self.order:
+            cache = self._scan_caches[g.tg.name] = ScanCache(
+                g, self.order, positions[1], lambda rows, reasons: self._evaluate(g, rows, -1.0, _NO_ROWS, reasons),
+                self.proposed.touched, len(self.table),
+            )
+        cache.sync(self.proposed.touched)
+        result = cache.scan(start, self.limit)
+        if result is None:
+            return None
+        fail, _, infeasible = positions
+        metric = self._visit_metric(g, self.order, start, result.count, fail, infeasible)
+        cache.fill_metric(metric, result, self.limit + MAX_SKIP + 1, self.table)
+        best = result.best
+        if best < 0:
+            return None, metric, result.count
+        return self._ranked_node(g, cache.row_list[best], cache.final[best], cache.node_scores(best)), metric, result.count
+
+    def select_on_node(
+        self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None
+    ) -> tuple[RankedNode | None, AllocMetric]:
+        """Nomad's in-place update check: the stack on this node only; the source is untouched."""
+        return self._select_one(tg, row, ignore_alloc, 2)
+
+
+class SystemStack(_StackBase):
+    """Nomad: feasible.SystemStack: every node on its own; no shuffle, limit or scoring beyond BinPack.
+
+    Chain: job constraints -> group drivers, constraints, devices, secrets -> distinct_property
+    -> BinPack -> normalisation. Preemption (on by default for system jobs) is not modelled.
+    """
+
+    system = True
+
+    def select_on_node(
+        self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None
+    ) -> tuple[RankedNode | None, AllocMetric]:
+        """Nomad: SystemStack.Select with the source set to this node (eligibility reset each time)."""
+        self.eligibility.forget_marks()
+        return self._select_one(tg, row, ignore_alloc, 1)
+

@@ -1,0 +1,167 @@
+"""A task group's inputs to the placement stages, and those stages over a chunk of nodes.
+
+Nomad: scheduler/feasible/stack.go, the SetTaskGroup calls of GenericStack.Select: the group's
+static feasibility, its ask and ports, distinct_hosts, node affinities; and, built once per group
+name and job (Nomad keeps them in the iterators), its distinct_property and spread sets. Then the
+plan-dependent stages in Nomad's order (distinct_hosts, distinct_property, BinPack's ports and
+AllocsFit) as vector ops over a chunk of statically feasible rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sim.scheduler.feasible.checks import (
+    FeasibilityCache,
+    StaticFeasibility,
+    distinct_hosts_enabled,
+)
+from sim.scheduler.feasible.ports import PortAsk, port_ask
+from sim.scheduler.feasible.rank import (
+    ChunkScores,
+    affinity_scores,
+    exhausted_dimension,
+    group_affinities,
+    group_ask,
+)
+from sim.scheduler.feasible.select import EXHAUSTED, FILTERED, RANKED, ChunkResult, ReasonCodes
+from sim.scheduler.feasible.spread import (
+    PropertySet,
+    SpreadInfo,
+    check_distinct_properties,
+    distinct_property_sets,
+    spread_infos,
+    spread_sets,
+)
+from sim.state.node_table import NodeTable
+from sim.structs.job import Job, TaskGroup
+
+if TYPE_CHECKING:
+    from sim.scheduler.feasible.stack import _StackBase
+
+_NO_SCORES = np.zeros(0, dtype=np.float64)
+_NO_SCORES.flags.writeable = False
+
+
+@dataclass(slots=True)
+class GroupInputs:
+    """A task group's inputs to the stages for the current job (Nomad: the Set*TaskGroup calls)."""
+
+    tg: TaskGroup
+    static: StaticFeasibility
+    ask: np.ndarray
+    ports: PortAsk
+    count: int
+    distinct_hosts: str  # "job", "group" or ""
+    property_sets: list[PropertySet]
+    affinity: np.ndarray | None
+    spread_sets: list[PropertySet]
+    spread_infos: dict[str, SpreadInfo]
+
+
+def group_inputs(cache: FeasibilityCache, table: NodeTable, job: Job, tg: TaskGroup, system: bool) -> GroupInputs:
+    """The inputs that follow the TaskGroup object (property and spread sets left empty)."""
+    distinct = "job" if distinct_hosts_enabled(job.constraints) else "group" if distinct_hosts_enabled(tg.constraints) else ""
+    affinities = [] if system else group_affinities(job, tg)
+    return GroupInputs(
+        tg, cache.group(table, job, tg), np.array(group_ask(tg), dtype=np.float64), port_ask(tg),
+        tg.count if tg.count is not None else 1, "" if system else distinct, [],
+        affinity_scores(cache, table, affinities) if affinities else None, [], {},
+    )
+
+
+def add_group_sets(
+    g: GroupInputs, cache: FeasibilityCache, table: NodeTable, job: Job, job_property_sets: list[PropertySet],
+    system: bool,
+) -> int:
+    """Fill the group's distinct_property sets (the job's, then its own) and, outside system
+    jobs, its spread sets and info. Returns the spread weight the group adds to the stack's sum."""
+    tg = g.tg
+    g.property_sets = job_property_sets + distinct_property_sets(cache, table, tg.constraints, tg.name)
+    if system:
+        return 0
+    g.spread_sets = spread_sets(cache, table, list(job.spreads) + list(tg.spreads), tg.name)
+    g.spread_infos, added = spread_infos(job, tg)
+    return added
+
+
+# -- one chunk through the plan-dependent stages, in Nomad's order -----------------------------
+
+
+def evaluate_chunk(
+    stack: _StackBase, g: GroupInputs, rows: np.ndarray, lowest: float, penalty: np.ndarray, reasons: ReasonCodes
+) -> ChunkResult:
+    """The plan-dependent stages over a chunk of statically feasible rows, then the scores of
+    those that rank (the stack's `_score`)."""
+    if not (g.distinct_hosts or g.property_sets or g.ports):
+        return _evaluate_fit(stack, g, rows, lowest, penalty)
+    proposed = stack.proposed
+    chunk_rows = rows
+    status = np.zeros(len(rows), dtype=np.int8)  # RANKED
+    reason = np.full(len(rows), -1, dtype=np.int32)
+    # DistinctHostsIterator: no other alloc of the job (job level) or group (group level).
+    if g.distinct_hosts:
+        counts = proposed.job_count if g.distinct_hosts == "job" else proposed.counts_of(g.tg.name)
+        _mark(status, reason, np.flatnonzero(counts[rows] > 0), FILTERED, reasons.code("distinct_hosts"))
+    # DistinctPropertyIterator: job-level property sets, then the group's.
+    if g.property_sets:
+        live = np.flatnonzero(status == RANKED)
+        for j, text in check_distinct_properties(g.property_sets, rows[live]).items():
+            _mark(status, reason, live[j], FILTERED, reasons.code(text))
+    # BinPackIterator: ports first (NetworkIndex.AssignPorts), then AllocsFit.
+    if g.ports:
+        live = np.flatnonzero(status == RANKED)
+        for j, error in proposed.ports.failures(rows[live], stack.cache.dynamic_span(stack.table), g.ports):
+            _mark(status, reason, live[j], EXHAUSTED, reasons.code(f"network: {error}"))
+    used_after = proposed.used[rows]
+    used_after += g.ask
+    cap = stack.table.cap[rows]
+    dim = exhausted_dimension(used_after, cap)
+    if dim is not None:
+        hit = np.flatnonzero((dim >= 0) & (status == RANKED))
+        _mark(status, reason, hit, EXHAUSTED, dim[hit])
+    ranked = np.flatnonzero(status == RANKED)
+    if len(ranked) < len(rows):
+        rows, used_after, cap = rows[ranked], used_after[ranked], cap[ranked]
+    scores, lowest_after = stack._score(g, rows, used_after, cap, lowest, penalty)
+    return ChunkResult(chunk_rows, status, reason, ranked, scores, lowest_after)
+
+
+def _evaluate_fit(stack: _StackBase, g: GroupInputs, rows: np.ndarray, lowest: float, penalty: np.ndarray) -> ChunkResult:
+    """`evaluate_chunk` for a group whose only plan-dependent filter is AllocsFit (the same
+    verdicts, codes and scores, with fewer array passes; a chunk where nothing fits is not scored)."""
+    used_after = stack.proposed.used[rows]
+    used_after += g.ask
+    cap = stack.table.cap[rows]
+    over = used_after > cap
+    over_rows = over.any(axis=1)
+    if not over_rows.any():
+        status = np.zeros(len(rows), dtype=np.int8)  # RANKED
+        reason = np.full(len(rows), -1, dtype=np.int32)
+        scores, lowest_after = stack._score(g, rows, used_after, cap, lowest, penalty)
+        return ChunkResult(rows, status, reason, np.arange(len(rows)), scores, lowest_after)
+    status = over_rows.astype(np.int8)
+    status *= EXHAUSTED
+    reason = np.where(over_rows, over.argmax(axis=1), -1).astype(np.int32)
+    ranked = np.flatnonzero(~over_rows)
+    if len(ranked) == 0 and stack.policy is None and not g.spread_sets:
+        return ChunkResult(rows, status, reason, ranked, _no_scores(g, penalty, stack.system), None)
+    scores, lowest_after = stack._score(g, rows[ranked], used_after[ranked], cap[ranked], lowest, penalty)
+    return ChunkResult(rows, status, reason, ranked, scores, lowest_after)
+
+
+def _no_scores(g: GroupInputs, penalty: np.ndarray, binpack_only: bool) -> ChunkScores:
+    """What the stack's `_score` gives for no rows (without spreads or a policy): empty columns,
+    None for the scorers that append nothing."""
+    empty = _NO_SCORES
+    scores = ChunkScores(empty, None, empty if len(penalty) else None, empty if g.affinity is not None else None, None, empty)
+    scores.binpack_only = binpack_only
+    return scores
+
+
+def _mark(status: np.ndarray, reason: np.ndarray, idx: np.ndarray | int, value: int, code: np.ndarray | int) -> None:
+    status[idx] = value
+    reason[idx] = code

@@ -1,0 +1,119 @@
+"""Tests of sim.results.kpis: every KPI of summary.json is recomputed here from the Parquet tables alone."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import ROOT, tiny_scenario
+
+from sim.results.folder import read_results, run_to_folder
+from sim.results.kpis import SUMMARY_KEYS, summarize
+from sim.scenario.load import load_scenario
+
+JOBS = ROOT / "scenarios" / "jobs"
+
+
+def _batch(job_id: str, runtime: str, count: int) -> dict:
+    return {"ID": job_id, "Type": "batch", "TaskGroups": [{"Name": "g", "Count": count, "Tasks": [
+        {"Name": "t", "Driver": "exec", "Config": {"command": "x"}, "Meta": {"sim.runtime": runtime},
+         "Resources": {"CPU": 1500, "MemoryMB": 512}}]}]}
+
+
+SCENARIO = tiny_scenario(
+    6, duration="50m",
+    workload=[
+        {"at": 0, "register": str(JOBS / "api-canary.json")},
+        {"at": "30s", "register": _batch("small", "2m", 3)},
+        {"at": "1m", "register": _batch("wide", "5m", 12)},  # more than fits at once: it queues
+        {"at": "2m", "register": str(JOBS / "thumbnailer.json")},
+        {"at": "3m", "dispatch": {"job": "thumbnailer", "meta": {"colour": "red"}}},  # rejected
+        {"at": "5m", "update": {"job": "api", "set": {"TaskGroups.api.Tasks.server.Config.image": "api:2-bad"}}},
+        {"at": "20m", "update": {"job": "api", "set": {"TaskGroups.api.Tasks.server.Config.image": "api:3"}}},
+        {"at": "25m", "promote": {"job": "api"}},
+    ],
+    events=[{"at": "10m", "node_down": "node-5"}, {"at": "15m", "node_up": "node-5"}],
+    task_behavior=[{"match": {"image": "*-bad"}, "fail_health": True}],
+    metrics={"sample_every": "30s"},
+)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory: pytest.TempPathFactory):
+    """A run with placements, queueing, deployments (one failed), batch jobs, a rejected action, a node failure."""
+    out = tmp_path_factory.mktemp("summary") / "run"
+    run_to_folder(load_scenario(SCENARIO), out)
+    return out
+
+
+def _pct(values: pd.Series | np.ndarray, q: float) -> float:
+    arr = np.asarray(values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    return float(np.percentile(arr, q)) if arr.size else math.nan
+
+
+def _avg(values: pd.Series) -> float:
+    values = values.dropna()
+    return float(values.sum() / len(values)) if len(values) else math.nan
+
+
+def recompute(t: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """Every KPI, computed from the tables with plain pandas and numpy (no sim.summary code)."""
+    placed = t["placements"][t["placements"]["alloc_id"] != ""]
+    evals = t["evaluations"]
+    lat = placed.merge(evals[["eval_id", "ready"]], on="eval_id")
+    lat = lat["time"] - lat["ready"]
+    usage = t["node_usage"].groupby("time").sum(numeric_only=True)
+    ev = t["deployment_events"]
+    final = ev.groupby("deployment_id").agg(first=("time", "min"), last=("time", "max"), status=("status", "last"))
+    finished = final[final["status"].isin(["successful", "failed", "cancelled"])]
+    ok = finished[finished["status"] == "successful"]
+    batch = t["jobs"][t["jobs"]["type"] == "batch"]
+    out = {"placements": float(len(placed)), "placement_failures": float(evals["failed_placements"].sum()),
+           "evaluations": float(len(evals))}
+    for q in (50, 95, 99):
+        out[f"placement_latency_p{q}"] = _pct(lat, q)
+        out[f"eval_latency_p{q}"] = _pct(evals["latency"], q)
+    out["cpu_utilisation_mean"] = _avg(usage["cpu_allocated"] / usage["cpu_capacity"])
+    out["memory_utilisation_mean"] = _avg(usage["memory_allocated"] / usage["memory_capacity"])
+    out["cpu_used_utilisation_mean"] = _avg(usage["cpu_used"] / usage["cpu_capacity"])
+    out["deployments"] = float(len(final))
+    out["deployment_success_rate"] = len(ok) / len(finished)
+    out["deployment_duration_mean"] = _avg(ok["last"] - ok["first"])
+    out["deployment_duration_p95"] = _pct(ok["last"] - ok["first"], 95)
+    out["batch_jobs_completed"] = float(batch["makespan"].notna().sum())
+    out["batch_completion_time_mean"] = _avg(batch["makespan"])
+    out["batch_slowdown_mean"] = _avg(batch["slowdown"])
+    for q in (50, 95):
+        out[f"batch_completion_time_p{q}"] = _pct(batch["makespan"], q)
+        out[f"batch_slowdown_p{q}"] = _pct(batch["slowdown"], q)
+    out["rejected_actions"] = float(len(t["workload_errors"]))
+    out["node_failures"] = float((t["node_events"]["event"] == "down").sum())
+    return out
+
+
+def test_every_kpi_is_recomputed_from_the_parquet_tables(folder):
+    """summary.json holds exactly the documented KPIs, each equal to its recomputation."""
+    summary = json.loads((folder / "summary.json").read_text())
+    expected = recompute(read_results(folder))
+    assert set(summary) == set(SUMMARY_KEYS) == set(expected)
+    for key, value in expected.items():
+        got = math.nan if summary[key] is None else summary[key]
+        assert got == pytest.approx(value, nan_ok=True, rel=1e-9), key
+
+
+def test_the_run_exercises_every_kpi(folder):
+    """The scenario measures something for every KPI (none is NaN), including failures and queueing."""
+    summary = json.loads((folder / "summary.json").read_text())
+    assert all(v is not None for v in summary.values()), [k for k, v in summary.items() if v is None]
+    assert summary["deployment_success_rate"] < 1 and summary["rejected_actions"] == 1
+    assert summary["node_failures"] == 1 and summary["batch_slowdown_p95"] > 1
+
+
+def test_missing_tables_give_nan_kpis():
+    """Without the tables a KPI needs (metrics.tables), the KPI is NaN, never an error."""
+    out = summarize({})
+    assert list(out) == list(SUMMARY_KEYS) and all(math.isnan(v) for v in out.values())
