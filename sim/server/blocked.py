@@ -21,8 +21,7 @@ from sim.server.broker import EvalBroker
 from sim.server.config import ControlPlaneConfig
 from sim.structs.consts import JOB_TYPE_SYSTEM, TRIGGER_MAX_PLANS
 from sim.structs.evaluation import Evaluation
-
-JobKey = tuple[str, str]
+from sim.structs.job import JobKey
 
 
 @dataclass(slots=True)

@@ -22,8 +22,8 @@ import simpy
 from sim.errors import SimError
 from sim.server.config import ControlPlaneConfig
 from sim.structs.evaluation import Evaluation
+from sim.structs.job import JobKey
 
-JobKey = tuple[str, str]
 ReadyEntry = tuple[int, int, int, Evaluation]
 PendingEntry = tuple[int, int, int, int, Evaluation]
 

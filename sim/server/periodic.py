@@ -18,7 +18,7 @@ from sim.errors import ValidationError
 from sim.structs.codec import copy_job
 from sim.structs.consts import TRIGGER_PERIODIC_JOB
 from sim.structs.cron.expr import next_launch
-from sim.structs.job import Job, PeriodicConfig
+from sim.structs.job import Job, JobKey, PeriodicConfig
 
 if TYPE_CHECKING:
     from sim.server.server import Server
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 
 PERIODIC_LAUNCH_SUFFIX = "/periodic-"
 SPEC_TYPE_TEST = "_internal_test"
-JobKey = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 from sim.structs.alloc import Allocation
 from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.deployment import Deployment
+from sim.structs.job import JobKey
 
 if TYPE_CHECKING:
     from sim.state.node_table import NodeTable
     from sim.state.summaries import SummaryKeeper
 
-JobKey = tuple[str, str]
 _NO_PORTS: tuple[int, ...] = ()
 
 

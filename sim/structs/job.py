@@ -16,6 +16,7 @@ Duration = int  # nanoseconds, as Nomad's time.Duration
 SECOND: Duration = 1_000_000_000
 MINUTE: Duration = 60 * SECOND
 HOUR: Duration = 60 * MINUTE
+JobKey = tuple[str, str]  # (namespace, job ID): how Nomad keys a job across the state and the server
 
 
 @dataclass(slots=True)
