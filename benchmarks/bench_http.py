@@ -1,6 +1,6 @@
 """Benchmark: register + read round trips per second over HTTP.
 
-Starts `python -m sim.api.http` on a tiny scenario (3 nodes, manual clock) on 127.0.0.1, then
+Starts `python -m sim serve` on a tiny scenario (3 nodes, manual clock) on 127.0.0.1, then
 each client process, over one keep-alive connection, registers a small batch job (POST /v1/jobs)
 and reads it back (GET /v1/job/:id), N times. Reports pairs per second and HTTP requests per
 second (a pair is two round trips). Simulated time does not move, so only the API path is timed.
@@ -43,7 +43,7 @@ def job_body(tag: str, i: int) -> bytes:
 
 
 def start_server(port: int, scenario_path: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "sim.api.http", str(scenario_path), "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "serve", str(scenario_path), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

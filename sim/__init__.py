@@ -1,17 +1,23 @@
 """nomadsim: a discrete-event simulator of a Nomad-style cluster scheduler.
 
-`from sim import Simulation` is the entry point (DESIGN.md). It is resolved lazily, so importing a
-light module (`sim.structs`, `sim.plots.cluster`) does not build the whole engine.
+`from sim import Simulation` is the entry point (docs/architecture.md). It is resolved lazily, so
+importing a light module (`sim.structs`, `sim.plots`) does not build the whole engine.
 """
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sim.simulation import Simulation
 
-__all__ = ["Simulation"]
+try:
+    __version__ = version("nomadsim")
+except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["Simulation", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,4 @@
-"""The one error hierarchy of nomadsim (DESIGN.md, convention 5).
+"""The one error hierarchy of nomadsim (docs/architecture.md#conventions, convention 5).
 
 Every error the package raises on purpose is a SimError. Validation errors carry the field they
 name; API errors carry the HTTP status real Nomad would answer with; scenario errors name the key
@@ -6,6 +6,10 @@ path (and the file and line where known).
 """
 
 from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from typing import Any
 
 
 class SimError(Exception):
@@ -45,3 +49,9 @@ class ScenarioError(SimError):
         where = f"{file}:" if file else ""
         where += f"{line}: " if line else (" " if file else "")
         super().__init__(f"{where}{path}: {message}")
+
+
+def did_you_mean(word: Any, choices: Iterable[str]) -> str:
+    """' (did you mean 'x'?)' for the closest choice, or '': the hint of an unknown-name message."""
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,62 +1,33 @@
-"""Simulation: builds one world from a scenario and runs it over simulated time.
+"""Simulation: one run of a scenario, with its workload, its in-process API and its results.
 
-The only place an Environment or a random stream is created. One seed becomes a numpy
-SeedSequence whose named children drive each concern (ids, broker, scheduler, clients,
-workload, ...), so adding randomness to one concern does not shift another's draws.
+`Simulation` is the public entry point (`from sim import Simulation`): the engine of
+`sim.world.World`, plus the Jobs API facade (`s.api`), the workload replay that submits the
+scenario's jobs and events, and the results tables.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
-import simpy
 
-from sim.client.behavior import BehaviorResolver
-from sim.client.clients import Clients
-from sim.metrics.recorder import Recorder, control_plane_counts
+from sim.api.jobs import JobsApi
+from sim.results.tables import derived_tables
 from sim.scenario.load import load_scenario
 from sim.scenario.types import Scenario
-from sim.server.drainer import Drainer
-from sim.server.heartbeat import Heartbeats
-from sim.server.node_endpoint import NodeEndpoint
-from sim.server.server import Server
-from sim.state.store import StateStore
-from sim.structs.consts import EVAL_STATUS_BLOCKED, EVAL_TERMINAL
-from sim.structs.ids import IdGenerator
-from sim.structs.node import Node, NodeResources
-
-STREAMS = ("ids", "broker", "scheduler", "clients", "workload", "heartbeat", "events", "api", "nodes")
+from sim.workload.replay import Workload
+from sim.world import World
 
 
-class Simulation:
-    """One run: a SimPy environment, a server, client nodes and a workload."""
+class Simulation(World):
+    """One run: the world, a workload replaying the scenario, and `api`, Nomad's API over it."""
 
     def __init__(self, scenario: Scenario, seed: int | None = None):
-        self.scenario = scenario
-        self.seed = scenario.seed if seed is None else int(seed)
-        children = np.random.SeedSequence(self.seed).spawn(len(STREAMS))
-        self.rngs = {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=True)}
-        self.env = simpy.Environment()
-        self.recorder = Recorder(clock=lambda: self.env.now)
-        config = scenario.control_plane.to_config()
-        self.state = StateStore(clock=lambda: self.env.now, tracked_versions=config.job_tracked_versions)
-        self.server = Server(self.env, self.state, config, self.rngs, self.recorder,
-                             start_unix=scenario.start_time, policy=_load_policy(config.policy))
-        self.server.job_watchers.append(self.recorder)  # job first-write times for the `jobs` table
-        self.state.upsert_nodes(build_nodes(scenario, IdGenerator(self.rngs["nodes"])))
-        self._start_clients()
-        self.server.start_workers()
-        from sim.api.jobs import JobsApi
-        from sim.workload.replay import Workload
-
+        super().__init__(scenario, seed)
         self.api = JobsApi(self)
         self.workload = Workload(self)
-        self.env.process(self._sample_nodes(scenario.metrics.sample_every))
+        self.start_sampling()
 
     @classmethod
     def from_scenario(cls, source: str | Path | dict[str, Any], seed: int | None = None,
@@ -64,117 +35,7 @@ class Simulation:
         """Load and validate a scenario (a path or a dict), then build its world."""
         return cls(load_scenario(source, overrides), seed=seed)
 
-    def _start_clients(self) -> None:
-        """The node side of the server (endpoint, heartbeats, drainer) and the client nodes."""
-        server = self.server
-        server.node_endpoint = NodeEndpoint(server)
-        server.heartbeats = Heartbeats(server)
-        server.drainer = Drainer(server)
-        resolver = BehaviorResolver(self.scenario.task_behavior)
-        self.clients = Clients(self.env, self.state, server, self.rngs["clients"], resolver)
-        server.clients = self.clients
-
-    # -- running ----------------------------------------------------------------------------
-
-    @property
-    def now(self) -> float:
-        """Simulated seconds since the scenario's start."""
-        return float(self.env.now)
-
-    def run(self, until: float | None = None) -> None:
-        """Advance simulated time to `until` seconds from the start (default: the scenario's duration)."""
-        target = self.scenario.duration if until is None else float(until)
-        with _fewer_collections():
-            if target > self.env.now:
-                self.env.run(until=target)
-            while self.env.peek() == target:  # what happens at `until` itself belongs to the run
-                self.env.step()
-
-    def advance(self, seconds: float) -> float:
-        """Run `seconds` more of simulated time; returns the new time."""
-        self.run(self.env.now + max(0.0, float(seconds)))
-        return self.now
-
-    def busy(self) -> bool:
-        """Whether any eval is pending or in flight, or any deployment is running."""
-        broker = self.server.broker
-        if broker.ready_count() or broker.in_flight() or self.server.plan_queue.depth():
-            return True
-        if any(not e.terminal() and e.status != EVAL_STATUS_BLOCKED for e in self.state.evals()):
-            return True
-        return any(d.active() for d in self.state.deployments())
-
-    def settle(self, max_seconds: float = 3600.0, step: float = 1.0) -> bool:
-        """Run until nothing is pending (see `busy`) or `max_seconds` pass; True if it settled."""
-        deadline = self.env.now + max_seconds
-        while self.env.now < deadline:
-            if not self.busy():
-                return True
-            self.run(min(deadline, self.env.now + step))
-        return not self.busy()
-
-    def pending_evals(self) -> int:
-        """Evaluations not yet terminal (blocked ones included)."""
-        return sum(1 for e in self.state.evals() if e.status not in EVAL_TERMINAL)
-
-    # -- results ----------------------------------------------------------------------------
-
-    def _sample_nodes(self, every: float):
-        table = self.state.nodes
-        while True:
-            self.recorder.sample_nodes(self.env.now, table)
-            self.recorder.sample_cluster(self.env.now, *control_plane_counts(self.server))
-            yield self.env.timeout(every)
-
     def results(self) -> dict[str, pd.DataFrame]:
-        """Every metrics table as a DataFrame (see sim.metrics.SCHEMA)."""
+        """Every results table as a DataFrame (schemas: `sim.results.tables.table_schemas`)."""
         self.recorder.rows["deployment_events"] = list(self.state.deployment_log)
-        from sim.results.tables import derived_tables
-
-        return derived_tables(self, self.recorder.tables())
-
-
-@contextlib.contextmanager
-def _fewer_collections():
-    """Raise the garbage collector's thresholds while simulating, then restore them.
-
-    A run allocates millions of long-lived objects; with the default thresholds the collector
-    rescans the growing heap over and over (half the run time at 100k allocs). Results are
-    unaffected: only when cycles are collected changes.
-    """
-    old = gc.get_threshold()
-    gc.set_threshold(10_000, 10, 25)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*old)
-
-
-def build_nodes(scenario: Scenario, ids: IdGenerator) -> list[Node]:
-    """The scenario's client nodes, group by group, with Nomad-like default attributes."""
-    nodes = []
-    for group in scenario.cluster.nodes:
-        for name in group.node_names():
-            attributes = {"kernel.name": "linux", "cpu.arch": "amd64", "nomad.version": "1.11.0",
-                          "unique.hostname": name}
-            attributes.update({f"driver.{d}": "1" for d in group.drivers})
-            attributes.update(group.attributes)
-            nodes.append(Node(
-                id=ids.uuid(), name=name, datacenter=group.datacenter, node_class=group.node_class,
-                node_pool=group.node_pool, attributes=attributes, meta=dict(group.meta),
-                drivers=list(group.drivers),
-                resources=NodeResources(group.resources.cpu, group.resources.memory, group.resources.disk),
-                reserved=NodeResources(group.reserved.cpu, group.reserved.memory, group.reserved.disk,
-                                       group.reserved.ports),
-                min_dynamic_port=group.port_range.min, max_dynamic_port=group.port_range.max,
-            ))
-    return nodes
-
-
-def _load_policy(spec: str) -> object:
-    """A custom ranking policy named `module:function`, or None."""
-    if not spec:
-        return None
-    from sim.scheduler.policies import load_policy
-
-    return load_policy(spec)
+        return derived_tables(self, self.workload, self.recorder.tables())

@@ -1,6 +1,7 @@
-"""A fake server for tests of the client side and the node endpoint (shared by tests/test_client.py
-and tests/server/): the real node endpoint, heartbeats and drainer over a real state store, with the
-blocked tracker and the deployment watcher replaced by recorders."""
+"""A fake server for tests of the client side and the node endpoint (shared by tests/client/,
+tests/server/ and tests/test_fast_paths.py): the real node endpoint, heartbeats and drainer over a
+real state store, with the FSM's eval writes, the blocked tracker and the deployment watcher
+replaced by recorders. It offers what the clients reach (sim.client.clients.ServerRPC)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import simpy
 from sim.metrics.recorder import Recorder
 from sim.server.config import ControlPlaneConfig
 from sim.server.drainer import Drainer
+from sim.server.fsm import FSM
 from sim.server.heartbeat import Heartbeats
 from sim.server.node_endpoint import NodeEndpoint
-from sim.server.server import Server
 from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.evaluation import Evaluation
@@ -44,12 +45,13 @@ class FakeWatcher:
 
 
 class FakeServer:
-    """The parts of Server the clients, node endpoint, heartbeats and drainer use.
+    """The parts of Server the clients, node endpoint, heartbeats and drainer use; it stands in
+    for the FSM too (`new_eval`, `create_evals`, recording the evals in `evals`).
 
     `ids_seed` and `heartbeat_seed` seed the ID generator and the heartbeat jitter.
     """
 
-    new_eval = Server.new_eval
+    new_eval = FSM.new_eval
 
     def __init__(self, env: simpy.Environment, state: StateStore, ids_seed: int, heartbeat_seed: int):
         self.env = env
@@ -61,9 +63,9 @@ class FakeServer:
         self.blocked = FakeBlocked()
         self.deployment_watcher = FakeWatcher()
         self.evals: list[Evaluation] = []
-        self.node_endpoint = NodeEndpoint(self)
-        self.heartbeats = Heartbeats(self)
-        self.drainer = Drainer(self)
+        self.drainer = Drainer(env, state, self)
+        self.node_endpoint = NodeEndpoint(env, state, self, self.blocked, self.drainer, self.deployment_watcher)
+        self.heartbeats = Heartbeats(env, state, self.config, self.rngs["heartbeat"], self.node_endpoint)
 
     def create_evals(self, evals: list[Evaluation]) -> int:
         self.evals += evals

@@ -1,4 +1,4 @@
-"""Bad input is rejected at the edges, before any state changes (DESIGN.md convention 5).
+"""Bad input is rejected at the edges, before any state changes (docs/architecture.md#conventions, convention 5).
 
 Invalid jobs through the in-process API (`sim.api.register_job`, an ApiError with Nomad's
 status) and through the job endpoint (`JobEndpoint.register`, a ValidationError) leave the state

@@ -2,7 +2,7 @@
 
 Rolling updates, canaries with auto-promotion, auto-revert of a bad release, progress deadlines,
 cancellation by a newer version, manual promotion over HTTP with python-nomad, task behaviour that
-makes a release bad, and the deployments tables. Nomad behaviour: nomad-semantics.md §6 and
+makes a release bad, and the deployments tables. Nomad behaviour: docs/fidelity.md#deployments and
 nomad/deploymentwatcher/deployment_watcher.go.
 """
 

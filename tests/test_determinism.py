@@ -1,6 +1,6 @@
 """Determinism: the same scenario and seed give byte-identical result tables.
 
-DESIGN.md conventions 6 and 7: one seed drives every random stream, iteration order is defined
+docs/architecture.md#conventions 6 and 7: one seed drives every random stream, iteration order is defined
 wherever it reaches an output, and there is no global mutable state, so two simulations in one
 process (even interleaved) give the same bytes as one alone, and so do two processes with
 different string-hash seeds.

@@ -1,5 +1,5 @@
-"""Fast paths after the scheduler give what the general code gives (sim/client*.py, sim/state.py,
-sim/state_summary.py, sim/server/node_endpoint.py).
+"""Fast paths after the scheduler give what the general code gives (sim/client/*.py, sim/state/,
+sim/server/node_endpoint.py).
 
 Under test: an alloc whose tasks all start at once is started in one pass, a task with a fixed
 runtime skips drawing its exit plan, a batch task that exits 0 skips the restart tracker,
@@ -21,7 +21,8 @@ from server_harness import FakeServer
 from sim.client.behavior import BehaviorResolver, TaskBehavior
 from sim.client.clients import Clients
 from sim.client.tasks import TERMINATED, RestartTracker, SharedEvents, fixed_exit, terminated
-from sim.state.store import StateStore, _copy_job
+from sim.state.jobs import _copy_job
+from sim.state.store import StateStore
 from sim.state.summaries import SummaryKeeper
 from sim.structs.alloc import Allocation
 from sim.structs.job import (

@@ -301,7 +301,7 @@ def expected_summary(state, job, summary) -> dict[str, dict[str, int]]:
 
 
 def expected_job_status(state, job) -> str:
-    """Nomad: state_store.go getJobStatus (nomad-semantics.md §2.6)."""
+    """Nomad: state_store.go getJobStatus (docs/fidelity.md#job-status-and-summaries)."""
     parameterized = job.parameterized_job is not None and not job.dispatched
     if job.type == "system" or parameterized or job.periodic is not None:
         return "dead" if job.stop else "running"

@@ -27,7 +27,7 @@ TABLES = {"allocations", "evaluations", "placements", "node_usage"}
 
 
 def nomadsim() -> list[str]:
-    """The console script next to this interpreter (or on PATH), else `python -m sim.cli`."""
+    """The console script next to this interpreter (or on PATH), else `python -m sim`."""
     script = Path(sys.executable).with_name("nomadsim")
     if script.exists():
         return [str(script)]

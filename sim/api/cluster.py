@@ -17,10 +17,13 @@ from sim.structs.canonicalize import canonicalize
 from sim.structs.codec import decode_job, encode_job
 from sim.structs.consts import NODE_ELIGIBLE, NODE_INELIGIBLE
 from sim.structs.deployment import Deployment
+from sim.structs.evaluation import Evaluation
 from sim.structs.hcl import parse_job_hcl
 
 if TYPE_CHECKING:
-    from sim.simulation import Simulation
+    from sim.server.server import Server
+    from sim.state.store import StateStore
+    from sim.world import World
 
 _TERMINAL_DEPLOYMENT = {"promote": "can't promote terminal deployment", "fail": "can't fail terminal deployment",
                         "pause": "can't pause terminal deployment", "resume": "can't resume terminal deployment",
@@ -38,17 +41,17 @@ def rpc(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 class ClusterApi:
     """Evaluations, allocations, deployments and nodes of one simulation."""
 
-    def __init__(self, simulation: Simulation):
+    def __init__(self, simulation: World):
         self.sim = simulation
         self.last_index = 0
 
     @property
-    def server(self) -> Any:
+    def server(self) -> Server:
         """The simulation's server."""
         return self.sim.server
 
     @property
-    def state(self) -> Any:
+    def state(self) -> StateStore:
         """The simulation's state store."""
         return self.sim.state
 
@@ -83,7 +86,7 @@ class ClusterApi:
         dep = self._found(self.state.deployment_by_id(deployment_id), "deployment", "deployment")
         return E.encode_deployment(dep, self.nanos)
 
-    def list_deployments(self, prefix: str = "", namespace: str = "default") -> list[dict]:
+    def list_deployments(self, prefix: str = "", namespace: str = "default") -> list[dict[str, Any]]:
         """GET /v1/deployments (sorted by ID; `namespace="*"` for all)."""
         deps = [d for d in self.state.deployments() if d.id.startswith(prefix or "")
                 and (namespace == "*" or d.namespace == (namespace or "default"))]
@@ -109,7 +112,7 @@ class ClusterApi:
                 "RevertedJobVersion": self.server.deployment_watcher.reverted_versions.get(dep.id),
                 "Index": index}
 
-    def promote_deployment(self, deployment_id: str, payload: Any = None, namespace: str = "default") -> dict:
+    def promote_deployment(self, deployment_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
         """POST /v1/deployment/promote/:id with {All} or {Groups}."""
         struct = "DeploymentPromoteRequest"
         data = body(payload, struct)
@@ -126,7 +129,7 @@ class ClusterApi:
         index = rpc(self.server.deployment_watcher.fail, dep.id)
         return self._deployment_update(dep, index)
 
-    def pause_deployment(self, deployment_id: str, payload: Any = None, namespace: str = "default") -> dict:
+    def pause_deployment(self, deployment_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
         """POST /v1/deployment/pause/:id with {Pause: bool}."""
         data = body(payload, "DeploymentPauseRequest")
         pause = field(data, "Pause", bool, "DeploymentPauseRequest", False)
@@ -134,7 +137,7 @@ class ClusterApi:
         index = rpc(self.server.deployment_watcher.pause, dep.id, pause)
         return self._deployment_update(dep, index)
 
-    def set_alloc_health(self, deployment_id: str, payload: Any = None, namespace: str = "default") -> dict:
+    def set_alloc_health(self, deployment_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
         """POST /v1/deployment/allocation-health/:id with {HealthyAllocationIDs, UnhealthyAllocationIDs}."""
         struct = "DeploymentAllocHealthRequest"
         data = body(payload, struct)
@@ -146,7 +149,7 @@ class ClusterApi:
 
     # -- nodes -------------------------------------------------------------------------------
 
-    def list_nodes(self, prefix: str = "", namespace: str = "default", resources: bool = False) -> list[dict]:
+    def list_nodes(self, prefix: str = "", namespace: str = "default", resources: bool = False) -> list[dict[str, Any]]:
         """GET /v1/nodes (sorted by ID)."""
         nodes = sorted((n for n in self.state.nodes.nodes if n.id.startswith(prefix or "")), key=lambda n: n.id)
         self.last_index = self.state.table_index["nodes"]
@@ -164,9 +167,11 @@ class ClusterApi:
             raise ApiError(500, "node endpoint is not running")
         return endpoint
 
-    def _node_update(self, node_id: str, evals: list) -> dict[str, Any]:
+    def _node_update(self, node_id: str, evals: list[Evaluation]) -> dict[str, Any]:
         """Nomad: NodeDrainUpdateResponse / NodeEligibilityUpdateResponse."""
         node = self.state.node_by_id(node_id)
+        if node is None:  # the update itself found the node: only a bug gets here
+            raise ApiError(404, "node not found")
         self.last_index = max([node.modify_index, *(e.create_index for e in evals)])
         return {"EvalIDs": [e.id for e in evals] or None,
                 "EvalCreateIndex": max((e.create_index for e in evals), default=0),

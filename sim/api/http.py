@@ -11,14 +11,13 @@ This is the only module that imports the web stack (starlette, uvicorn).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from collections.abc import Set as AbstractSet
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -29,6 +28,10 @@ from sim.api.blocking import BlockingQueries, parse_index, parse_wait
 from sim.api.requests import body, parse_json_body, query_bool, seconds_field
 from sim.api.simclock import SimClock, find_node, sim_metrics, sim_status
 from sim.errors import ApiError
+
+if TYPE_CHECKING:
+    from sim.api.jobs import JobsApi
+    from sim.world import World
 
 READ_HEADERS = {"X-Nomad-KnownLeader": "true", "X-Nomad-LastContact": "0"}
 WRITES = ("PUT", "POST")
@@ -81,12 +84,12 @@ def invalid_method() -> ApiError:
 class NomadHttp:
     """Request handlers bound to one simulation."""
 
-    def __init__(self, simulation: Any, clock: str = "manual", speed: float = 1.0):
-        self.sim = simulation
-        self.api = simulation.api
+    def __init__(self, world: World, api: JobsApi, clock: str = "manual", speed: float = 1.0):
+        self.sim = world
+        self.api = api
         self.lock = asyncio.Lock()
-        self.blocking = BlockingQueries(simulation.state)
-        self.clock = SimClock(simulation, self.blocking, self.lock, clock, speed)
+        self.blocking = BlockingQueries(world.state)
+        self.clock = SimClock(world, self.blocking, self.lock, clock, speed)
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -338,9 +341,9 @@ async def _not_found(request: Request) -> Response:
     return Response("404 page not found\n", status_code=404, media_type="text/plain")
 
 
-def create_app(simulation: Any, clock: str = "manual", speed: float = 1.0) -> Starlette:
-    """The ASGI app serving one simulation (the clock starts with the app)."""
-    h = NomadHttp(simulation, clock, speed)
+def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float = 1.0) -> Starlette:
+    """The ASGI app serving one simulation's API (the clock starts with the app)."""
+    h = NomadHttp(world, api, clock, speed)
 
     def route(path: str, endpoint: Callable) -> Route:
         """A route taking every method (handlers answer Nomad's 405 themselves)."""
@@ -371,32 +374,12 @@ def create_app(simulation: Any, clock: str = "manual", speed: float = 1.0) -> St
     return app
 
 
-def serve(simulation: Any, host: str = "127.0.0.1", port: int = 4646, clock: str = "manual",
+def serve(world: World, api: JobsApi, host: str = "127.0.0.1", port: int = 4646, clock: str = "manual",
           speed: float = 1.0) -> None:
-    """Serve a simulation over HTTP until interrupted (uvicorn, one process, one event loop)."""
+    """Serve a simulation's API over HTTP until interrupted (uvicorn, one process, one event loop)."""
     import uvicorn
 
-    app = create_app(simulation, clock, speed)
-    print(f"nomadsim: serving {simulation.scenario.name!r} on http://{host}:{port} (clock {clock}, speed {speed})",
+    app = create_app(world, api, clock, speed)
+    print(f"nomadsim: serving {world.scenario.name!r} on http://{host}:{port} (clock {clock}, speed {speed})",
           file=sys.stderr, flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
-
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m sim.api.http SCENARIO [--host H] [--port N] [--clock manual|realtime] [--speed X]`."""
-    parser = argparse.ArgumentParser(prog="python -m sim.api.http", description=main.__doc__)
-    parser.add_argument("scenario")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4646)
-    parser.add_argument("--clock", choices=["manual", "realtime"], default="manual")
-    parser.add_argument("--speed", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=None)
-    args = parser.parse_args(argv)
-    from sim.simulation import Simulation
-
-    simulation = Simulation.from_scenario(args.scenario, seed=args.seed)
-    serve(simulation, args.host, args.port, args.clock, args.speed)
-
-
-if __name__ == "__main__":
-    main()

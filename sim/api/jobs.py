@@ -67,7 +67,7 @@ class JobsApi(ClusterApi):
 
     # -- reads ------------------------------------------------------------------------------
 
-    def list_jobs(self, prefix: str = "", namespace: str = DEFAULT_NAMESPACE, meta: bool = False) -> list[dict]:
+    def list_jobs(self, prefix: str = "", namespace: str = DEFAULT_NAMESPACE, meta: bool = False) -> list[dict[str, Any]]:
         """GET /v1/jobs: list stubs sorted by ID (`namespace="*"` lists every namespace)."""
         state = self.state
         jobs = state.jobs(None if namespace == "*" else namespace or DEFAULT_NAMESPACE, prefix or "")
@@ -96,7 +96,7 @@ class JobsApi(ClusterApi):
         return {"Versions": encoded, "Diffs": out_diffs, "Index": self.last_index, "KnownLeader": True,
                 "LastContact": 0}
 
-    def job_allocations(self, job_id: str, all: bool = False, namespace: str = DEFAULT_NAMESPACE) -> list[dict]:
+    def job_allocations(self, job_id: str, all: bool = False, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
         """GET /v1/job/:id/allocations; without `all` only allocs of the current job instance."""
         allocs = self.state.allocs_by_job(namespace or DEFAULT_NAMESPACE, job_id)
         job = self._job(namespace, job_id)
@@ -105,13 +105,13 @@ class JobsApi(ClusterApi):
         self.last_index = self.state.table_index["allocs"]
         return [E.encode_alloc_stub(a, self.nanos) for a in allocs]
 
-    def job_evaluations(self, job_id: str, namespace: str = DEFAULT_NAMESPACE) -> list[dict]:
+    def job_evaluations(self, job_id: str, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
         """GET /v1/job/:id/evaluations."""
         evals = self.state.evals_by_job(namespace or DEFAULT_NAMESPACE, job_id)
         self.last_index = self.state.table_index["evals"]
         return [E.encode_eval(ev, self.nanos) for ev in evals]
 
-    def job_deployments(self, job_id: str, all: bool = False, namespace: str = DEFAULT_NAMESPACE) -> list[dict]:
+    def job_deployments(self, job_id: str, all: bool = False, namespace: str = DEFAULT_NAMESPACE) -> list[dict[str, Any]]:
         """GET /v1/job/:id/deployments, newest first."""
         deployments = self.state.deployments_by_job(namespace or DEFAULT_NAMESPACE, job_id)
         job = self._job(namespace, job_id)
@@ -159,7 +159,9 @@ class JobsApi(ClusterApi):
     def _preserve_counts(self, job: Job) -> None:
         """Nomad: PreserveCounts: groups that exist keep their current count."""
         existing = self._job(job.namespace, job.id)
-        for tg in job.task_groups if existing is not None else []:
+        if existing is None:
+            return
+        for tg in job.task_groups:
             old = existing.lookup_task_group(tg.name)
             if old is not None:
                 tg.count = old.count

@@ -21,7 +21,7 @@ from sim.errors import ApiError
 
 if TYPE_CHECKING:
     from sim.api.blocking import BlockingQueries
-    from sim.simulation import Simulation
+    from sim.world import World
 
 CLOCK_MODES = ("manual", "realtime")
 
@@ -29,7 +29,7 @@ CLOCK_MODES = ("manual", "realtime")
 class SimClock:
     """Advances one simulation on behalf of the HTTP server."""
 
-    def __init__(self, simulation: Simulation, blocking: BlockingQueries, lock: asyncio.Lock,
+    def __init__(self, simulation: World, blocking: BlockingQueries, lock: asyncio.Lock,
                  mode: str = "manual", speed: float = 1.0, chunk: float = 1.0, tick: float = 0.05):
         if mode not in CLOCK_MODES:
             raise ValueError(f"unknown clock mode {mode!r} (use one of {', '.join(CLOCK_MODES)})")
@@ -102,7 +102,7 @@ class SimClock:
 # -- what /v1/sim reports ------------------------------------------------------------------------
 
 
-def find_node(simulation: Simulation, ident: str) -> Any:
+def find_node(simulation: World, ident: str) -> Any:
     """A node by ID or by name. Raises ApiError 404 `node not found`."""
     state = simulation.state
     node = state.node_by_id(ident) or next((n for n in state.nodes.nodes if n.name == ident), None)
@@ -111,7 +111,7 @@ def find_node(simulation: Simulation, ident: str) -> Any:
     return node
 
 
-def sim_status(simulation: Simulation, clock: SimClock, blocked_queries: int) -> dict[str, Any]:
+def sim_status(simulation: World, clock: SimClock, blocked_queries: int) -> dict[str, Any]:
     """What GET /v1/sim/status answers."""
     state = simulation.state
     return {"Time": simulation.now, "UnixNanos": simulation.server.unix_nanos(), "Clock": clock.mode,
@@ -126,7 +126,7 @@ def _count(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(Counter(values).items()))
 
 
-def sim_metrics(simulation: Simulation) -> dict[str, Any]:
+def sim_metrics(simulation: World) -> dict[str, Any]:
     """What GET /v1/sim/metrics answers."""
     state = simulation.state
     return {"Time": simulation.now,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sim.cli.options import executor_of, parse_overrides
 from sim.errors import SimError
 
 
@@ -40,8 +41,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the suite, then compare with the baseline or update it."""
-    from sim.cli.main import _overrides
-    from sim.cli.sweep import executor_of
     from sim.experiments.bench import (
         DEFAULT_POLICIES,
         baseline_path,
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.update_baseline and not baseline.exists():
         raise SimError(f"no baseline at {baseline}: record one with `nomadsim bench {args.suite} --update-baseline`")
     frame = run_bench(args.suite, args.policy or DEFAULT_POLICIES, range(1, args.seeds + 1), executor_of(args),
-                      args.workers, args.out, only=args.scenario, fixed=_overrides(args.set), resume=args.resume,
+                      args.workers, args.out, only=args.scenario, fixed=parse_overrides(args.set), resume=args.resume,
                       on_result=None if args.quiet else _progress)
     failed = frame[frame["status"] == "failed"]
     for row in failed.to_dict("records"):

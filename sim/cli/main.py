@@ -11,32 +11,21 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
-import yaml
-
+from sim import __version__
+from sim.cli import bench, plot, sweep
+from sim.cli.options import parse_overrides
 from sim.errors import SimError
-
-
-def _overrides(pairs: list[str]) -> dict[str, Any]:
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise SimError(f"--set expects key=value, got {pair!r}")
-        try:
-            out[key] = yaml.safe_load(value)
-        except yaml.YAMLError as err:
-            raise SimError(f"--set {key}: invalid value {value!r}: {str(err).splitlines()[0]}") from None
-    return out
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run a scenario and write its results folder (a failed run still writes its config and error)."""
-    from sim.results.folder import default_dir, run_to_folder
+    from sim.experiments.run import run_to_folder
+    from sim.results.folder import default_dir
     from sim.scenario.load import load_scenario
 
-    scenario = load_scenario(args.scenario, _overrides(args.set))
+    scenario = load_scenario(args.scenario, parse_overrides(args.set))
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else default_dir(args.results, scenario.name, seed)
     until = scenario.duration if args.until is None else _seconds(args.until)
@@ -86,7 +75,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a scenario file (and its job files)."""
     from sim.scenario.load import load_scenario
 
-    scenario = load_scenario(args.scenario, _overrides(args.set))
+    scenario = load_scenario(args.scenario, parse_overrides(args.set))
     print(f"{args.scenario}: ok ({len(scenario.node_names())} nodes, {len(scenario.workload)} workload actions, "
           f"{len(scenario.events)} events)")
     return 0
@@ -111,14 +100,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from sim.api.http import serve
     from sim.simulation import Simulation
 
-    sim = Simulation.from_scenario(args.scenario, seed=args.seed, overrides=_overrides(args.set))
-    serve(sim, host=args.host, port=args.port, clock=args.clock, speed=args.speed)
+    sim = Simulation.from_scenario(args.scenario, seed=args.seed, overrides=parse_overrides(args.set))
+    serve(sim, sim.api, host=args.host, port=args.port, clock=args.clock, speed=args.speed)
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="nomadsim", description="Discrete-event simulator of a Nomad-style scheduler.")
+    parser.add_argument("--version", action="version", version=f"nomadsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run a scenario and write results")
     run.add_argument("scenario")
@@ -153,19 +143,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Subcommands that live in their own modules: each has `configure(parser)` and `run(args) -> int`.
 EXTENSIONS = {
-    "plot": ("sim.cli.plot", "write the standard plots of a results folder"),
-    "sweep": ("sim.cli.sweep", "run a parameter sweep (local pool or Dask)"),
-    "bench": ("sim.cli.bench", "run the regression benchmark suite"),
+    "plot": (plot, "write the standard plots of a results folder"),
+    "sweep": (sweep, "run a parameter sweep (local pool or Dask)"),
+    "bench": (bench, "run the regression benchmark suite"),
 }
 
 
-def _add_extension(sub: argparse._SubParsersAction, name: str, module: str, help_text: str) -> None:
-    import importlib
-
-    mod = importlib.import_module(module)
+def _add_extension(sub: argparse._SubParsersAction, name: str, module: ModuleType, help_text: str) -> None:
     parser = sub.add_parser(name, help=help_text)
-    mod.configure(parser)
-    parser.set_defaults(func=mod.run)
+    module.configure(parser)
+    parser.set_defaults(func=module.run)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """`nomadsim plot RESULTS_DIR [--out DIR]`: write the standard PNGs of a results folder.
 
-A run's folder (Parquet tables) gets every figure of `sim.plots.cluster.STANDARD_PLOTS`; a sweep's
+A run's folder (Parquet tables) gets every figure of `sim.plots.STANDARD_PLOTS`; a sweep's
 folder (with `sweep.csv`) gets the policy comparison figures instead: KPI bars by factor and
 CDFs of placement latency, evaluation latency and per-node cpu utilisation. The PNGs go to
 `RESULTS_DIR/plots/` unless `--out` says otherwise; one line per file is printed.
@@ -38,7 +38,7 @@ def write_sweep_plots(folder: Path, out: Path, by: list[str] | None = None, dpi:
 
 def run(args: argparse.Namespace) -> int:
     """Write the plots and print their paths."""
-    from sim.plots.cluster import write_standard_plots
+    from sim.plots.standard import write_standard_plots
 
     folder = Path(args.results_dir)
     if not folder.is_dir():

@@ -26,6 +26,7 @@ from typing import Any
 
 import yaml
 
+from sim.cli.options import executor_of, parse_overrides
 from sim.errors import SimError
 
 SWEEP_KEYS = ("scenario", "factors", "seeds", "set", "until", "out")
@@ -88,23 +89,15 @@ def seed_list(value: Any, where: Any = "seeds") -> list[int]:
     raise SimError(f"{where}: seeds: expected a count or a non-empty list of integers")
 
 
-def executor_of(args: argparse.Namespace) -> str:
-    """The executor named by --dask (local means a LocalCluster), else the local pool."""
-    if not args.dask:
-        return "local"
-    return "dask" if args.dask == "local" else args.dask
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the sweep and print a per-combination summary; exit 1 if any run failed."""
-    from sim.cli.main import _overrides
     from sim.experiments.sweep import sweep
     from sim.scenario.build import parse_duration
 
     spec = load_sweep_file(args.sweep_file)
     seeds = list(range(1, args.seeds + 1)) if args.seeds else spec["seeds"]
     out = Path(args.out or spec["out"])
-    fixed = {**(spec.get("set") or {}), **_overrides(args.set)}
+    fixed = {**(spec.get("set") or {}), **parse_overrides(args.set)}
     until = spec.get("until")
     until = parse_duration(until) if isinstance(until, str) else until
     frame = sweep(spec["scenario"], spec["factors"], seeds, executor_of(args), args.workers, out,

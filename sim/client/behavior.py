@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import ValidationError
-from sim.scheduler.util import combined_task_meta
+from sim.scheduler.job_diff import combined_task_meta
 from sim.structs.consts import JOB_TYPE_BATCH, JOB_TYPE_SYSBATCH
 from sim.structs.job import Job
 
@@ -121,9 +121,9 @@ _META_PARSERS: dict[str, Callable[[object, str], object]] = {
 }
 
 
-def meta_overrides(meta: Mapping[str, str]) -> dict[str, object]:
-    """The behaviour fields a (merged) meta map sets explicitly, parsed."""
-    out: dict[str, object] = {}
+def meta_overrides(meta: Mapping[str, str]) -> dict[str, Any]:
+    """The behaviour fields a (merged) meta map sets explicitly, parsed (TaskBehavior keywords)."""
+    out: dict[str, Any] = {}
     for name, parse in _META_PARSERS.items():
         key = META_PREFIX + name
         if key in meta:
@@ -136,9 +136,9 @@ def behavior_from_meta(meta: Mapping[str, str], base: TaskBehavior | None = None
     return replace(base or TaskBehavior(), **meta_overrides(meta))
 
 
-def rule_overrides(rule: object) -> dict[str, object]:
-    """The behaviour fields a scenario rule sets (attributes that are not None)."""
-    out: dict[str, object] = {}
+def rule_overrides(rule: object) -> dict[str, Any]:
+    """The behaviour fields a scenario rule sets (attributes that are not None; TaskBehavior keywords)."""
+    out: dict[str, Any] = {}
     for name in _FIELDS:
         value = getattr(rule, name, None)
         if value is not None:

@@ -3,13 +3,17 @@
 Nomad: client/client.go (allocSync batching). Each alloc runs in an `AllocRunner`
 (sim.client.runner). Client-status transitions are recorded in the `allocations` metrics table at
 the moment they happen on the client; the server learns of them at the next flush.
+
+Wiring: `Clients(env, state, server, rng, resolver)`, where `server` is the `ServerRPC` the
+clients call (alloc reports, heartbeats); `watch_allocations(plans)` subscribes them to the plans
+the server applies. The server never calls the clients.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import simpy
@@ -23,18 +27,59 @@ from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import Job
 
 if TYPE_CHECKING:
-    from sim.server.server import Server
+    from sim.metrics.recorder import Recorder
+    from sim.server.config import ControlPlaneConfig
+    from sim.server.plan_apply import AppliedPlan
+
+Timer = tuple[Any, ...]  # (callback, *args)
+
+
+class AllocUpdater(Protocol):
+    """Takes the clients' batched alloc reports. Nomad: the Node.UpdateAlloc RPC."""
+
+    def update_allocs(self, updates: list[tuple[Allocation, dict[str, Any]]]) -> int: ...
+
+
+class HeartbeatReceiver(Protocol):
+    """Learns when a node stops and resumes heartbeating. Nomad: heartbeats (Node.UpdateStatus)."""
+
+    def node_failed(self, node_id: str) -> float: ...
+
+    def node_recovered(self, node_id: str) -> None: ...
+
+
+class ServerRPC(Protocol):
+    """What the clients reach on the server: its config (the report interval), the metrics, the
+    node endpoint and the heartbeat tracker. Nomad: the client's RPCs to the servers."""
+
+    @property
+    def config(self) -> ControlPlaneConfig: ...
+
+    @property
+    def recorder(self) -> Recorder: ...
+
+    @property
+    def node_endpoint(self) -> AllocUpdater: ...
+
+    @property
+    def heartbeats(self) -> HeartbeatReceiver: ...
+
+
+class PlanFeed(Protocol):
+    """Publishes every applied plan (the server's plan queue)."""
+
+    def subscribe(self, subscriber: Callable[[AppliedPlan], None]) -> None: ...
 
 
 class Clients:
     """Every client node of the cluster: alloc runners, node failures and batched reports.
 
-    Hooks: the plan applier calls `on_plan_applied(placed, stopped)` after each commit; scenario
-    events call `node_down(node_id)` / `node_up(node_id)`. Reports go to
+    Hooks: after `watch_allocations(plans)`, each applied plan comes to `on_plan_applied(placed,
+    stopped)`; scenario events call `node_down(node_id)` / `node_up(node_id)`. Reports go to
     `server.node_endpoint.update_allocs(updates)`; node liveness to `server.heartbeats`.
     """
 
-    def __init__(self, env: simpy.Environment, state: StateStore, server: Server,
+    def __init__(self, env: simpy.Environment, state: StateStore, server: ServerRPC,
                  rng: np.random.Generator, resolver: BehaviorResolver | None = None):
         self.env = env
         self.state = state
@@ -47,7 +92,7 @@ class Clients:
         self._by_node: dict[str, dict[str, AllocRunner]] = {}
         self._pending: dict[str, AllocRunner] = {}
         self._flush_armed = False
-        self._timers: dict[float, list[Callable[[], None]]] = {}
+        self._timers: dict[float, list[Timer]] = {}
         self._groups: dict[tuple[int, str], tuple[Job, GroupSpec]] = {}
         self.events = SharedEvents()
 
@@ -79,6 +124,14 @@ class Clients:
             call[0](*call[1:])
 
     # -- plan hooks -----------------------------------------------------------------------------
+
+    def watch_allocations(self, plans: PlanFeed) -> None:
+        """Act on every plan applied from now on. Nomad: Client.watchAllocations (the client's
+        blocking query for its allocs)."""
+        plans.subscribe(self._on_applied)
+
+    def _on_applied(self, applied: AppliedPlan) -> None:
+        self.on_plan_applied(applied.placed, applied.stopped)
 
     def on_plan_applied(self, placed: list[Allocation], stopped: list[Allocation]) -> None:
         """The plan applier committed: kill stopped allocs, start new ones, update in-place ones."""

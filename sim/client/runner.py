@@ -10,11 +10,18 @@ an exit gives Terminated and the restart tracker's decision (Restarting / Not Re
 a server stop gives Killing → Killed. Restarts after a delay go straight to Started. Lifecycle
 hooks (prestart/poststart/poststop), leader tasks and service checks are not modelled: all tasks
 of an alloc start together.
+
+Wiring: `AllocRunner(clients, alloc, group)`, where `clients` is the `RunnerClient` the runner
+reports to (its timers, random stream and status reports: sim.client.clients.Clients).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import numpy as np
+import simpy
 
 from sim.client.health import CHECK, DEADLINE, HEALTHY_NOW, HealthWatch
 from sim.client.tasks import (
@@ -24,6 +31,7 @@ from sim.client.tasks import (
     RUNNING_STATUS,
     GroupSpec,
     RestartTracker,
+    SharedEvents,
     TaskRun,
     client_status,
     copy_task_states,
@@ -45,8 +53,28 @@ from sim.structs.consts import (
     TASK_STATE_RUNNING,
 )
 
-if TYPE_CHECKING:
-    from sim.client.clients import Clients
+
+class RunnerClient(Protocol):
+    """What an alloc runner uses of its client: the clock and timers, the random stream, shared
+    task events, group specs, and where status changes and reports go. Nomad: the client's hooks
+    in allocrunner.Config (StateUpdater and the like)."""
+
+    @property
+    def env(self) -> simpy.Environment: ...
+
+    @property
+    def rng(self) -> np.random.Generator: ...
+
+    @property
+    def events(self) -> SharedEvents: ...
+
+    def group_spec(self, alloc: Allocation) -> GroupSpec: ...
+
+    def at(self, when: float, fn: Callable[..., None], *args: Any) -> None: ...
+
+    def record(self, alloc: Allocation, status: str, now: float) -> None: ...
+
+    def mark_dirty(self, runner: AllocRunner) -> None: ...
 
 
 class AllocRunner:
@@ -56,7 +84,7 @@ class AllocRunner:
                  "watch", "health", "health_sent", "was_healthy", "deployment_id", "created", "done",
                  "shared")
 
-    def __init__(self, clients: Clients, alloc: Allocation, group: GroupSpec | None = None):
+    def __init__(self, clients: RunnerClient, alloc: Allocation, group: GroupSpec | None = None):
         self.clients = clients
         self.alloc = alloc
         self.group = group = group if group is not None else clients.group_spec(alloc)
@@ -260,6 +288,8 @@ class AllocRunner:
     def _all_running(self, now: float) -> None:
         """Every task runs: the health watch decides what to arm (Nomad: allochealth tracker)."""
         watch = self.watch
+        if watch is None:  # (callers check)
+            return
         kind, at = watch.on_all_running(now)
         if kind == HEALTHY_NOW:
             self._set_health(True)

@@ -183,7 +183,7 @@ def write_baseline(path: str | Path, frame: pd.DataFrame, suite: str) -> dict[st
     from sim.results.folder import package_version
 
     path = Path(path)
-    data = read_baseline(path) if path.exists() else {"suite": suite, "runs": {}}
+    data: dict[str, Any] = read_baseline(path) if path.exists() else {"suite": suite, "runs": {}}
     data["runs"].update(runs_of(frame))
     data.update(suite=suite, package_version=package_version(), runs=dict(sorted(data["runs"].items())))
     path.parent.mkdir(parents=True, exist_ok=True)

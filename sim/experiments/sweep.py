@@ -2,8 +2,8 @@
 
 `sweep()` runs the cartesian product of factor values (any scenario key, as a dotted path) times
 the seeds, one run per combination, and returns one tidy row per run: `run_id`, the factor
-values, `seed`, `status` ("complete" or "failed"), `error`, then the run's KPIs (sim.summary).
-Each run keeps its results folder under `out/<run_id>/` (sim.results layout, plus the run's
+values, `seed`, `status` ("complete" or "failed"), `error`, then the run's KPIs (sim.results.kpis).
+Each run keeps its results folder under `out/<run_id>/` (sim.results.folder layout, plus the run's
 identity in sweep_run.json). A run's id is a digest of what defines it (the base scenario's text, the
 overrides, the seed, the stop time), so a sweep started again over the same folder skips the runs
 already finished (complete or failed) and recomputes only the others; its table is then the same
@@ -109,10 +109,11 @@ def expand(base: str | Path | Mapping[str, Any], factors: Mapping[str, Sequence[
 def run_one(spec: Spec) -> Row:
     """Run one spec and write its results folder; never raises for a failing simulation.
 
-    The folder is `nomadsim run`'s (sim.results.run_to_folder) plus `sweep_run.json`, the run's
+    The folder is `nomadsim run`'s (sim.experiments.run.run_to_folder) plus `sweep_run.json`, the run's
     identity (id, digest, labels, factors, overrides) that a resumed sweep checks.
     """
-    from sim.results.folder import RunFailed, run_to_folder, write_config, write_failure
+    from sim.experiments.run import RunFailed, run_to_folder
+    from sim.results.folder import write_config, write_failure
     from sim.scenario.load import load_scenario
 
     out = Path(spec["out"])
@@ -202,7 +203,7 @@ def _lost(spec: Spec, err: BaseException) -> Row:
 
 
 def _pool(specs: Sequence[Spec], workers: int, report: Callable[[Row], None]) -> list[Row]:
-    rows: list[Row | None] = [None] * len(specs)
+    rows: dict[int, Row] = {}  # spec index -> its row, in completion order
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=context) as pool:
         futures = {pool.submit(run_one, spec): i for i, spec in enumerate(specs)}
@@ -213,17 +214,17 @@ def _pool(specs: Sequence[Spec], workers: int, report: Callable[[Row], None]) ->
             except Exception as err:  # the worker process died
                 rows[i] = _lost(specs[i], err)
             report(rows[i])
-    return rows  # type: ignore[return-value]
+    return [rows[i] for i in range(len(specs))]
 
 
 def _dask(specs: Sequence[Spec], executor: Any, workers: int, report: Callable[[Row], None]) -> list[Row]:
-    from distributed import as_completed as dask_completed
-
     client, close = dask_client(executor, workers)
+    from distributed import as_completed as dask_completed  # importable: dask_client checked it
+
     try:
         futures = client.map(run_one, list(specs), pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
-        rows: list[Row | None] = [None] * len(specs)
+        rows: dict[int, Row] = {}  # spec index -> its row, in completion order
         for future in dask_completed(futures):
             i = index[future.key]
             try:
@@ -231,14 +232,17 @@ def _dask(specs: Sequence[Spec], executor: Any, workers: int, report: Callable[[
             except Exception as err:
                 rows[i] = _lost(specs[i], err)
             report(rows[i])
-        return rows  # type: ignore[return-value]
+        return [rows[i] for i in range(len(specs))]
     finally:
         close()
 
 
 def dask_client(executor: Any, workers: int) -> tuple[Any, Callable[[], None]]:
     """A Dask client for `executor` ("dask": a new LocalCluster; an address; a Client) and its closer."""
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise SimError("running on Dask needs the dask extra: pip install 'nomadsim[dask]'") from None
 
     if isinstance(executor, Client):
         return executor, lambda: None

@@ -1,4 +1,4 @@
-"""Time series derived from the recorded rows when a run's tables are built (sim.metrics).
+"""Time series derived from the recorded rows when a run's tables are built (sim.metrics.recorder).
 
 An allocation *runs* from its first `running` transition to its first terminal one (complete,
 failed or lost) in the `allocations` table, whose rows are in time order. From those intervals
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from sim.metrics.schema import SCHEMA, empty
 
 TERMINAL_CLIENT = ("complete", "failed", "lost")
 DIMS = ("cpu", "memory", "disk")
@@ -51,10 +53,8 @@ def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, runs
 
 
 def node_usage_frame(samples: list[tuple[float, np.ndarray, np.ndarray]], node_ids: list[str],
-                     capacity: np.ndarray | None, placements: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+                     capacity: np.ndarray, placements: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
     """The `node_usage` table from the node samples, the placements and the running intervals."""
-    from sim.metrics.recorder import SCHEMA, empty
-
     if not samples:
         return empty("node_usage")
     n, reps = len(node_ids), len(samples)
@@ -92,8 +92,6 @@ def running_counts(times: np.ndarray, runs: pd.DataFrame) -> np.ndarray:
 
 def cluster_frame(usage: pd.DataFrame, counters: list[tuple[float, int, int, int]], runs: pd.DataFrame) -> pd.DataFrame:
     """The `cluster` table: node_usage aggregated per sample time, with the control-plane counters."""
-    from sim.metrics.recorder import SCHEMA, empty
-
     if usage.empty:
         return empty("cluster")
     g = usage.groupby("time", sort=True)

@@ -68,7 +68,9 @@ def rectangles(ax: Axes, left: np.ndarray, bottom: np.ndarray, width: np.ndarray
     height = np.broadcast_to(np.asarray(height, dtype=float), left.shape)
     x0, x1, y0, y1 = left, left + width, bottom, bottom + height
     verts = np.stack([np.column_stack(p) for p in ((x0, y0), (x0, y1), (x1, y1), (x1, y0))], axis=1)
-    coll = PolyCollection(verts, facecolors=colors, edgecolors=edgecolors, linewidths=1.0, gid=gid)
+    # An (N, 4, 2) array is a sequence of N polygons (and takes set_verts' fast path), but
+    # matplotlib's stub accepts only a typing Sequence, which ndarray is not.
+    coll = PolyCollection(verts, facecolors=colors, edgecolors=edgecolors, linewidths=1.0, gid=gid)  # type: ignore[arg-type]
     ax.add_collection(coll)
     ax.autoscale_view()
     return coll

@@ -1,21 +1,9 @@
-"""Matplotlib figures from a run's result tables: where things were placed and how the cluster behaved.
+"""Figures of one run's cluster: where things were placed, how full it was, how fast it scheduled.
 
 Every function takes the tables of one run (the dict `Simulation.results()` returns) or a results
-folder (`nomadsim run --out DIR`), and returns a `matplotlib.figure.Figure` without showing it:
-save it with `fig.savefig("x.png")` (rendered with Agg) or let a notebook display it. A run with
-nothing to show gives a figure that says so. The series behind each figure come from
+folder (`nomadsim run --out DIR`), and returns a `matplotlib.figure.Figure` without showing it.
+A run with nothing to show gives a figure that says so. The series behind each figure come from
 `sim.plots.data` (fragmentation is defined there).
-
-    placement_map           nodes x time: allocation lifetimes coloured by job, or utilisation
-    alloc_gantt             per-node allocation Gantt (pending / running / ended) for a node set
-    utilisation_over_time   cluster cpu and memory allocated (and used, when sampled) over capacity
-    fragmentation_over_time fragmentation of free capacity per dimension
-    eval_latency            eval latency CDFs and broker queue depth over time
-    deployment_timeline     deployments per job version, canaries, health, promotion and revert
-    compare_kpis            policy comparison: KPI bars across runs or a sweep table
-    compare_cdfs            policy comparison: a latency or utilisation CDF per run
-
-`write_standard_plots(results_dir, out)` writes the standard set of PNGs (`nomadsim plot`).
 """
 
 from __future__ import annotations
@@ -36,17 +24,10 @@ from sim.plots.base import (
     new_figure,
     note,
     rectangles,
-    save,
     step,
     time_unit,
 )
-from sim.plots.compare import compare_cdfs, compare_kpis
 from sim.plots.data import Tables
-from sim.plots.deployments import deployment_timeline
-
-__all__ = ["placement_map", "alloc_gantt", "utilisation_over_time", "fragmentation_over_time",
-           "eval_latency", "deployment_timeline", "compare_kpis", "compare_cdfs",
-           "STANDARD_PLOTS", "write_standard_plots"]
 
 Source = Tables | str | Path
 MAX_TICK_LABELS = 40
@@ -123,7 +104,8 @@ def placement_map(source: Source, color_by: str = "job", dimension: str = "cpu")
     keys, failed_keys = keys[: len(intervals)], keys[len(intervals):]
     lw = max(1.0, min(6.0, 60.0 / max(len(order), 1)))
     segments = np.stack([np.column_stack([x0, y]), np.column_stack([np.maximum(x1, x0 + 1e-3), y])], axis=1)
-    ax.add_collection(LineCollection(segments, colors=[colours[j] for j in keys], linewidths=lw,
+    # An (N, 2, 2) array is a sequence of N segments; matplotlib's stub wants a typing Sequence.
+    ax.add_collection(LineCollection(segments, colors=[colours[j] for j in keys], linewidths=lw,  # type: ignore[arg-type]
                                      capstyle="butt", gid="allocations"))
     extra = []
     if not failed.empty:
@@ -299,24 +281,3 @@ def eval_latency(source: Source) -> Figure:
     handles = right.get_lines() + (allocs.get_lines() if allocs is not None else [])
     right.legend(handles=handles, loc="upper right", fontsize="small")
     return fig
-
-
-# name -> (function, keyword arguments): the PNGs `nomadsim plot` writes for one run
-STANDARD_PLOTS = {
-    "placement_map": (placement_map, {"color_by": "job"}),
-    "placement_heatmap": (placement_map, {"color_by": "utilisation"}),
-    "alloc_gantt": (alloc_gantt, {}),
-    "utilisation": (utilisation_over_time, {}),
-    "fragmentation": (fragmentation_over_time, {}),
-    "eval_latency": (eval_latency, {}),
-    "deployment_timeline": (deployment_timeline, {}),
-}
-
-
-def write_standard_plots(source: Source, out: str | Path, dpi: int = 110) -> list[Path]:
-    """Write every figure of STANDARD_PLOTS as `<out>/<name>.png`; returns the paths in order."""
-    tables = data.load_tables(source)
-    paths = []
-    for name, (func, kwargs) in STANDARD_PLOTS.items():
-        paths.append(save(func(tables, **kwargs), Path(out) / f"{name}.png", dpi=dpi))
-    return paths

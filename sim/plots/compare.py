@@ -87,7 +87,7 @@ def run_kpis(run: Run) -> dict[str, float]:
 
 
 def kpi_table(runs: Runs) -> pd.DataFrame:
-    """One row per run: its `label` and every summary KPI (sim.summary)."""
+    """One row per run: its `label` and every summary KPI (sim.results.kpis)."""
     rows = []
     for label, value in runs.items():
         for run in _as_list(value):
@@ -140,7 +140,7 @@ def compare_kpis(runs: Runs | pd.DataFrame | str | Path, kpis: Sequence[str] = D
 
     Args:
         runs: label -> run(s), or a sweep table / sweep folder.
-        kpis: summary KPI names (see sim.summary.summarize).
+        kpis: summary KPI names (see sim.results.kpis.summarize).
         by: for a sweep table, the column(s) naming what is compared (default: its factors).
     """
     if isinstance(runs, pd.DataFrame | str | Path):
@@ -189,7 +189,7 @@ def compare_cdfs(runs: Runs, metric: str | Sequence[str] = "placement_latency") 
         xlabel, values_of = METRICS[name]
         for i, (label, runs_) in enumerate(loaded.items()):
             parts = [values_of(t) for t in runs_]
-            x, y = data.ecdf(np.concatenate([np.asarray(p, dtype=float) for p in parts if p is not None] or [[]]))
+            x, y = data.ecdf(np.concatenate([np.asarray(p, dtype=float) for p in parts if p is not None] or [np.empty(0)]))
             if len(x):
                 ax.step(x, y, where="post", color=f"C{i % 10}", label=label)
         ax.set_xlabel(xlabel)

@@ -12,11 +12,19 @@ the recorder's tables, and keeps only the tables a scenario's `metrics.tables` n
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from sim.metrics.deployments import DEPLOYMENTS_SCHEMA, deployments_table
+from sim.metrics.schema import SCHEMA
 from sim.metrics.series import TERMINAL_CLIENT, running_intervals
+from sim.scenario.topology import NODES_SCHEMA
+from sim.workload.dags import DAGS_SCHEMA, critical_path, dags_table
+
+if TYPE_CHECKING:
+    from sim.workload.replay import Workload
+    from sim.world import World
 
 BATCH_TYPES = ("batch", "sysbatch")
 
@@ -151,13 +159,9 @@ def children_table(jobs: pd.DataFrame, launches: list[Any]) -> pd.DataFrame:
     return _typed(out, CHILDREN_SCHEMA)
 
 
-def derived_tables(sim: Any, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def derived_tables(sim: World, workload: Workload, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The tables built from the final state: jobs, children, dags, nodes, deployments."""
-    from sim.metrics.deployments import deployments_table
-    from sim.workload.dags import critical_path, dags_table
-
-    workload = getattr(sim, "workload", None)
-    workflow = getattr(workload, "workflow", None)
+    workflow = workload.workflow
     membership = workflow.job_dags() if workflow is not None else {}
     out = dict(tables)
     jobs = jobs_table(sim.recorder.job_log, sim.state, tables, membership, runs=sim.recorder.runs)
@@ -174,9 +178,7 @@ def derived_tables(sim: Any, tables: dict[str, pd.DataFrame]) -> dict[str, pd.Da
         per_dag = dags.set_index("dag")
         jobs["dag_critical_path"] = jobs["dag"].map(per_dag["critical_path"]).fillna("").astype("string")
         jobs["dag_makespan"] = jobs["dag"].map(per_dag["makespan"]).astype("float64")
-    topology = getattr(workload, "topology", None)
-    if topology is not None:
-        out["nodes"] = topology.frame()
+    out["nodes"] = workload.topology.frame()
     out["deployments"] = deployments_table(sim.state)
     keep = sim.scenario.metrics.tables
     if keep is not None:
@@ -187,10 +189,5 @@ def derived_tables(sim: Any, tables: dict[str, pd.DataFrame]) -> dict[str, pd.Da
 
 def table_schemas() -> dict[str, list[tuple[str, str, str]]]:
     """Every results table's documented columns: (column, dtype, meaning)."""
-    from sim.metrics.deployments import DEPLOYMENTS_SCHEMA
-    from sim.metrics.recorder import SCHEMA
-    from sim.scenario.topology import NODES_SCHEMA
-    from sim.workload.dags import DAGS_SCHEMA
-
     return {**SCHEMA, "jobs": JOBS_SCHEMA, "children": CHILDREN_SCHEMA, "dags": DAGS_SCHEMA,
             "nodes": NODES_SCHEMA, "deployments": DEPLOYMENTS_SCHEMA}

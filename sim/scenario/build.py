@@ -2,22 +2,21 @@
 
 Builders fill in defaults, turn durations into seconds and check what the JSON Schema cannot:
 value ranges that depend on each other, referenced files, node names, failure domains. Every
-problem raises a ScenarioError naming the key path; sim.scenario adds the file and line.
+problem raises a ScenarioError naming the key path; sim.scenario.load adds the file and line.
 The workload (job files, actions, their cross-checks) is built by sim.scenario.jobs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, did_you_mean
 from sim.scenario.distributions import Distribution, from_spec
 from sim.scenario.types import (
     DEFAULT_DISK_MB,
@@ -40,10 +39,11 @@ from sim.scenario.types import (
     ThinkTime,
 )
 from sim.structs.consts import MAX_VALID_PORT
+from sim.structs.duration import parse_go_duration
 from sim.structs.node import parse_port_spec
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
+_PER_UNIT = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}  # seconds in a rate's unit
+_DAYS = re.compile(r"^(\d+(?:\.\d+)?|\.\d+)d")  # days: the one unit Go's durations lack
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*/\s*(s|m|h|d)\s*$")
 _RACK = re.compile(r"^(meta|attr|attributes)\.\S+$|^(datacenter|node_class|node_pool)$")
 DEFAULT_DRAIN_DEADLINE = 3600.0  # Nomad's `node drain -deadline` default: 1h
@@ -64,10 +64,15 @@ def parse_duration(value: Any) -> float:
     text = str(value).strip()
     if re.fullmatch(r"\d+(\.\d+)?|\.\d+", text):
         return float(text)
-    parts = _DURATION_PART.findall(text)
-    if not text or "".join(n + u for n, u in parts) != text:
+    days = _DAYS.match(text)
+    rest = text[days.end():] if days else text
+    try:
+        nanos = parse_go_duration(rest) if rest else 0
+    except ValueError:
+        nanos = -1
+    if not text or nanos < 0:
         raise ValueError(f'invalid duration {value!r} (use e.g. "500ms", "90s", "15m", "2h", "1d" or seconds)')
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    return (float(days.group(1)) * 86400.0 if days else 0.0) + nanos / 1e9
 
 
 def parse_rate(value: Any) -> float:
@@ -77,7 +82,7 @@ def parse_rate(value: Any) -> float:
     match = _RATE.match(str(value))
     if not match or float(match.group(1)) <= 0:
         raise ValueError(f'invalid rate {value!r} (use a number per second or e.g. "120/h")')
-    return float(match.group(1)) / _UNITS[match.group(2)]
+    return float(match.group(1)) / _PER_UNIT[match.group(2)]
 
 
 def parse_time(value: Any) -> float:
@@ -94,12 +99,6 @@ def parse_time(value: Any) -> float:
     return parsed.timestamp()
 
 
-def did_you_mean(word: Any, choices: Iterable[str]) -> str:
-    """' (did you mean 'x'?)' for the closest choice, or ''."""
-    close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 def field_value(raw: Mapping[str, Any], key: str, path: str, parse: Any, default: Any = None) -> Any:
     """`parse(raw[key])` (or of `default`), turning ValueError into a ScenarioError at path.key."""
     value = raw.get(key, default)
@@ -108,12 +107,35 @@ def field_value(raw: Mapping[str, Any], key: str, path: str, parse: Any, default
     try:
         return parse(value)
     except ValueError as exc:
-        raise ScenarioError(f"{path}.{key}" if path else key, str(exc)) from None
+        raise ScenarioError(_key_path(path, key), str(exc)) from None
 
 
-def duration(raw: Mapping[str, Any], key: str, path: str, default: Any = None) -> float | None:
-    """A duration field in seconds (None when absent and no default)."""
-    return field_value(raw, key, path, parse_duration, default)
+def duration(raw: Mapping[str, Any], key: str, path: str) -> float | None:
+    """An optional duration field in seconds (None when absent)."""
+    return field_value(raw, key, path, parse_duration)
+
+
+def duration_or(raw: Mapping[str, Any], key: str, path: str, default: float) -> float:
+    """A duration field in seconds, `default` when absent."""
+    return _seconds(raw.get(key, default), key, path)
+
+
+def required_duration(raw: Mapping[str, Any], key: str, path: str) -> float:
+    """A duration field the schema requires, in seconds."""
+    if key not in raw:
+        raise ScenarioError(_key_path(path, key), f"required key '{key}' is missing")
+    return _seconds(raw[key], key, path)
+
+
+def _seconds(value: Any, key: str, path: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ScenarioError(_key_path(path, key), str(exc)) from None
+
+
+def _key_path(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
 
 
 def strings(mapping: Mapping[Any, Any] | None) -> dict[str, str]:
@@ -207,14 +229,14 @@ def build_control_plane(raw: Mapping[str, Any]) -> ControlPlane:
     return ControlPlane(
         num_schedulers=raw.get("num_schedulers", d.num_schedulers),
         think_time=ThinkTime(
-            duration(think, "base", f"{path}.think_time", d.think_time.base),
-            duration(think, "per_placement", f"{path}.think_time", d.think_time.per_placement),
+            duration_or(think, "base", f"{path}.think_time", d.think_time.base),
+            duration_or(think, "per_placement", f"{path}.think_time", d.think_time.per_placement),
         ),
-        plan_apply_latency=duration(raw, "plan_apply_latency", path, d.plan_apply_latency),
-        heartbeat_ttl=duration(raw, "heartbeat_ttl", path, d.heartbeat_ttl),
-        heartbeat_grace=duration(raw, "heartbeat_grace", path, d.heartbeat_grace),
+        plan_apply_latency=duration_or(raw, "plan_apply_latency", path, d.plan_apply_latency),
+        heartbeat_ttl=duration_or(raw, "heartbeat_ttl", path, d.heartbeat_ttl),
+        heartbeat_grace=duration_or(raw, "heartbeat_grace", path, d.heartbeat_grace),
         eval_delivery_limit=raw.get("eval_delivery_limit", d.eval_delivery_limit),
-        nack_timeout=duration(raw, "nack_timeout", path, d.nack_timeout),
+        nack_timeout=duration_or(raw, "nack_timeout", path, d.nack_timeout),
         scheduler_algorithm=raw.get("scheduler_algorithm", d.scheduler_algorithm),
         preemption=Preemption(**(raw.get("preemption") or {})),
         job_tracked_versions=raw.get("job_tracked_versions", d.job_tracked_versions),
@@ -238,7 +260,7 @@ def build_behavior(raw: Mapping[str, Any], path: str) -> TaskBehavior:
 
 def build_metrics(raw: Mapping[str, Any]) -> MetricsSpec:
     """Metrics sampling; the period must be positive."""
-    every = duration(raw, "sample_every", "metrics", 10.0)
+    every = duration_or(raw, "sample_every", "metrics", 10.0)
     if every <= 0:
         raise ScenarioError("metrics.sample_every", "must be greater than zero")
     tables = raw.get("tables")
@@ -259,10 +281,10 @@ def build_event(raw: Mapping[str, Any], path: str, ctx: Context, cluster: Cluste
         return _random_failures(raw, path, ctx)
     if "at" not in raw:
         raise ScenarioError(f"{path}.at", f"required key 'at' is missing for {kind}")
-    at = duration(raw, "at", path)
+    at = required_duration(raw, "at", path)
     if kind.startswith("node_"):
         nodes = _node_names(raw[kind], f"{path}.{kind}", names)
-        deadline = duration(raw, "deadline", path, DEFAULT_DRAIN_DEADLINE) if kind == "node_drain" else None
+        deadline = duration_or(raw, "deadline", path, DEFAULT_DRAIN_DEADLINE) if kind == "node_drain" else None
         return NodeEvent(at, kind.removeprefix("node_"), nodes, deadline)
     if kind.startswith("domain_"):
         domains = cluster.domains()
@@ -283,14 +305,14 @@ def _node_names(value: Any, path: str, names: set[str]) -> tuple[str, ...]:
 
 def _random_failures(raw: Mapping[str, Any], path: str, ctx: Context) -> RandomFailures:
     body, sub = raw["random_failures"], f"{path}.random_failures"
-    start = duration(body, "start", sub, duration(raw, "at", path, 0.0))
-    stop = duration(body, "stop", sub, ctx.duration)
-    mtbf = duration(body, "mtbf", sub)
+    start = duration_or(body, "start", sub, duration_or(raw, "at", path, 0.0))
+    stop = duration_or(body, "stop", sub, ctx.duration)
+    mtbf = required_duration(body, "mtbf", sub)
     if mtbf <= 0:
         raise ScenarioError(f"{sub}.mtbf", "must be greater than zero")
     if stop < start:
         raise ScenarioError(f"{sub}.stop", f"stop ({stop:g}s) is before start ({start:g}s)")
-    return RandomFailures(mtbf, duration(body, "mttr", sub), start, stop)
+    return RandomFailures(mtbf, required_duration(body, "mttr", sub), start, stop)
 
 
 def _drain_fraction(body: Mapping[str, Any], path: str, at: float, cluster: ClusterSpec) -> DrainFraction:
@@ -298,7 +320,7 @@ def _drain_fraction(body: Mapping[str, Any], path: str, at: float, cluster: Clus
     classes = sorted({g.node_class for g in cluster.nodes})
     if node_class is not None and node_class not in classes:
         raise ScenarioError(f"{path}.node_class", f"no node group has node_class {node_class!r}{did_you_mean(node_class, classes)}")
-    deadline = duration(body, "deadline", path, DEFAULT_DRAIN_DEADLINE)
+    deadline = duration_or(body, "deadline", path, DEFAULT_DRAIN_DEADLINE)
     return DrainFraction(at, body["fraction"], node_class, deadline)
 
 

@@ -8,7 +8,6 @@ raising a ScenarioError that names the offending key.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, did_you_mean
 
 # Required parameters of each distribution, in the order they are written back.
 PARAMS: dict[str, tuple[str, ...]] = {
@@ -112,9 +111,7 @@ def _check_keys(spec: Mapping[str, Any], name: str, path: str) -> None:
     allowed = ("dist",) + PARAMS[name] + (OPTIONAL if name == "choice" else OPTIONAL[1:])
     for key in spec:
         if key not in allowed:
-            close = difflib.get_close_matches(str(key), allowed, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ScenarioError(f"{path}.{key}", f"unknown parameter '{key}' for {name}{hint}")
+            raise ScenarioError(f"{path}.{key}", f"unknown parameter '{key}' for {name}{did_you_mean(key, allowed)}")
     for key in PARAMS[name]:
         if key not in spec:
             raise ScenarioError(f"{path}.{key}", f"{name} needs parameter '{key}'")
@@ -157,9 +154,7 @@ def from_spec(
         return Distribution.constant(_number(spec, path, convert))
     name = spec.get("dist")
     if name not in PARAMS:
-        close = difflib.get_close_matches(str(name), PARAMS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise ScenarioError(f"{path}.dist", f"unknown distribution {name!r}{hint}; one of {', '.join(PARAMS)}")
+        raise ScenarioError(f"{path}.dist", f"unknown distribution {name!r}{did_you_mean(name, PARAMS)}; one of {', '.join(PARAMS)}")
     _check_keys(spec, name, path)
     params: dict[str, Any] = {}
     for key in PARAMS[name] + ("weights",):

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sim.errors import ScenarioError, SimError
+from sim.errors import ScenarioError, SimError, did_you_mean
 from sim.scenario.actions import (
     Action,
     Deregister,
@@ -31,9 +31,8 @@ from sim.scenario.actions import (
 )
 from sim.scenario.build import (
     Context,
-    did_you_mean,
     distribution,
-    duration,
+    duration_or,
     field_value,
     parse_rate,
     read_json,
@@ -114,7 +113,7 @@ def build_action(raw: Mapping[str, Any], path: str, ctx: Context) -> Action:
         raise ScenarioError(f"{path}.after", f"after applies to register only, not {kind}")
     if kind not in GENERATORS and "at" not in raw:
         raise ScenarioError(f"{path}.at", f"required key 'at' is missing for {kind}")
-    at = duration(raw, "at", path, 0.0)
+    at = duration_or(raw, "at", path, 0.0)
     body, sub = raw[kind], f"{path}.{kind}"
     if kind == "register":
         return Register(at, job_source(body, sub, ctx), tuple(raw.get("after", ())))
@@ -145,8 +144,8 @@ def _job_operation(kind: str, body: Mapping[str, Any], path: str, at: float) -> 
 
 def _window(body: Mapping[str, Any], path: str, ctx: Context, at: float) -> tuple[float, float, float]:
     """start (default `at`), stop (default the run's end) and the rate, checked."""
-    start = duration(body, "start", path, at)
-    stop = duration(body, "stop", path, ctx.duration)
+    start = duration_or(body, "start", path, at)
+    stop = duration_or(body, "stop", path, ctx.duration)
     if stop <= start:
         raise ScenarioError(f"{path}.stop", f"stop ({stop:g}s) must be after start ({start:g}s)")
     return start, stop, field_value(body, "rate", path, parse_rate)
@@ -200,10 +199,10 @@ def check_workload(actions: tuple[Action, ...]) -> None:
     registers = [(i, a) for i, a in enumerate(actions) if isinstance(a, Register)]
     complete = all(a.source.job_id for _, a in registers)  # an HCL job without a label hides IDs
     known: dict[str, Register] = {}
-    for _, action in registers:
-        first = known.get(action.source.job_id or "")
-        if first is None or action.at < first.at:
-            known[action.source.job_id or ""] = action
+    for _, register in registers:
+        first = known.get(register.source.job_id or "")
+        if first is None or register.at < first.at:
+            known[register.source.job_id or ""] = register
     for i, action in enumerate(actions):
         path = f"workload[{i}].{_kind(action)}"
         job_id = getattr(action, "job", None)
@@ -211,11 +210,11 @@ def check_workload(actions: tuple[Action, ...]) -> None:
             _check_reference(job_id, action, path, known)
         if isinstance(job_id, str) and job_id in known:
             _check_target(action, path, known[job_id])
-    for i, action in registers:
-        for j, dep in enumerate(action.after):
+    for i, register in registers:
+        for j, dep in enumerate(register.after):
             if complete and dep not in known:
                 raise ScenarioError(f"workload[{i}].after[{j}]", f"job {dep!r} is not registered by this workload{did_you_mean(dep, known)}")
-            if dep == action.source.job_id:
+            if dep == register.source.job_id:
                 raise ScenarioError(f"workload[{i}].after[{j}]", "a job cannot wait for itself")
     _check_cycles(registers)
 

@@ -20,7 +20,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, did_you_mean
 from sim.scenario.actions import apply_set
 from sim.scenario.build import (
     Context,
@@ -29,12 +29,11 @@ from sim.scenario.build import (
     build_control_plane,
     build_events,
     build_metrics,
-    did_you_mean,
-    duration,
     field_value,
     parse_duration,
     parse_rate,
     parse_time,
+    required_duration,
 )
 from sim.scenario.jobs import build_workload
 from sim.scenario.types import DEFAULT_START_TIME, Scenario
@@ -79,7 +78,8 @@ def load_scenario(
     Raises:
         ScenarioError: the first problem found, with file, key path and line.
     """
-    file, lines = None, {}
+    file: str | None = None
+    lines: dict[str, int] = {}
     if isinstance(source, Mapping):
         data: Any = copy.deepcopy(dict(source))
         base, default_name = Path(base_dir or "."), "scenario"
@@ -100,7 +100,7 @@ def load_scenario(
 
 
 def _build(data: Mapping[str, Any], ctx: Context, default_name: str, file: str | None) -> Scenario:
-    ctx.duration = duration(data, "duration", "")
+    ctx.duration = required_duration(data, "duration", "")
     if ctx.duration <= 0:
         raise ScenarioError("duration", "must be greater than zero")
     cluster = build_cluster(data["cluster"])
@@ -189,18 +189,19 @@ def _apply_overrides(data: Any, overrides: Mapping[str, Any]) -> Any:
         node: Any = data
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
+            step: str | int = part  # a list index as an int
             if isinstance(node, list):
                 if not part.isdigit() or int(part) >= len(node):
                     raise ScenarioError(key, f"cannot override: no list item {part!r}")
-                part = int(part)
+                step = int(part)
             elif not isinstance(node, dict) or not part:
                 raise ScenarioError(key, f"cannot override: {'.'.join(parts[:i]) or ROOT} is not a mapping")
             elif not last and not isinstance(node.get(part), dict | list):
                 node[part] = {}
             if last:
-                node[part] = value
+                node[step] = value
             else:
-                node = node[part]
+                node = node[step]
     return data
 
 

@@ -47,7 +47,7 @@ class Topology:
     def build(cls, nodes: Iterable[Node], racks: dict[str, str | None], region: str = DEFAULT_REGION) -> Topology:
         """The topology of `nodes` (in order), `racks` mapping node names to their rack (or None)."""
         graph = nx.DiGraph()
-        rows = []
+        rows: list[tuple[str, ...]] = []
         graph.add_node(("region", region))
         for node in nodes:
             dc = ("datacenter", node.datacenter)

@@ -1,4 +1,4 @@
-"""The resolved scenario as frozen dataclasses (built and validated by sim.scenario).
+"""The resolved scenario as frozen dataclasses (built and validated by sim.scenario.load).
 
 Every duration is float seconds and every default is filled in, so the engine reads values, never
 guesses. `Scenario.to_dict()` gives back the scenario language with all defaults explicit (job

@@ -3,24 +3,29 @@
 Nomad: scheduler/generic_sched.go. `GenericScheduler.process` is a generator: it yields each plan
 it wants committed and receives the applier's PlanResult (`result = yield plan`), retrying with
 fresh state after a partial commit (Nomad: retryMax around process()). Its return value is the
-`SchedulerOutcome`: the eval as the worker should write it, and the evals the scheduler created
-(blocked evals, delayed reschedules), as Nomad's Planner.UpdateEval / CreateEval / ReblockEval.
+`SchedulerOutcome` (sim.scheduler.env): the eval as the worker should write it, and the evals the
+scheduler created (blocked evals, delayed reschedules), as Nomad's Planner.UpdateEval /
+CreateEval / ReblockEval. The helpers both schedulers share (blocked evals, lost allocs, queued
+counts) live here too; the system scheduler imports them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass, field
 
-import numpy as np
-
+from sim.scheduler.env import SchedulerEnv, SchedulerOutcome
+from sim.scheduler.node_sets import tainted_nodes
 from sim.scheduler.placement import PlacementContext
-from sim.scheduler.reconciler.cluster import reconcile
-from sim.scheduler.reconciler.results import DestructiveUpdate, MissingPlacements, PlaceList
+from sim.scheduler.reconciler.cluster import ClusterState, ReconcilerState, reconcile
+from sim.scheduler.reconciler.results import (
+    DestructiveUpdate,
+    MissingPlacements,
+    PlaceList,
+    PlacementRequest,
+    ReconcileResults,
+)
 from sim.scheduler.reconciler.settled import job_allocs
-from sim.scheduler.util import tainted_nodes as _tainted_nodes
-from sim.state.store import StateStore
-from sim.structs.alloc import AllocMetric
+from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import (
     ALLOC_CLIENT_LOST,
     ALLOC_CLIENT_PENDING,
@@ -40,7 +45,7 @@ from sim.structs.deployment import Deployment
 from sim.structs.evaluation import Evaluation
 from sim.structs.ids import IdGenerator
 from sim.structs.node import Node
-from sim.structs.plan import Plan, PlanResult
+from sim.structs.plan import DesiredUpdates, Plan, PlanResult
 
 MAX_SERVICE_ATTEMPTS = 5
 MAX_BATCH_ATTEMPTS = 2
@@ -51,46 +56,12 @@ ACCEPTED_TRIGGERS = frozenset({
 })
 
 
-@dataclass(slots=True)
-class SchedulerOutcome:
-    """What the worker writes once the scheduler is done with an eval.
-
-    `eval` is the updated eval (Nomad: Planner.UpdateEval), or with `reblock` the blocked eval to
-    hand back to the blocked tracker (Planner.ReblockEval). `create_evals` are the evals the
-    scheduler created, in creation order (Planner.CreateEval).
-    """
-
-    eval: Evaluation
-    create_evals: list[Evaluation] = field(default_factory=list)
-    reblock: bool = False
-    placed: int = 0
-    failed_placements: int = 0
-    plan: Plan | None = None  # the last plan (for annotate/dry runs)
-
-
-@dataclass(slots=True)
-class SchedulerEnv:
-    """What a scheduler reads besides the eval: state, rng, ids, clock and knobs."""
-
-    state: StateStore
-    rng: np.random.Generator
-    ids: IdGenerator
-    now: float
-    algorithm: str = "binpack"
-    policy: object = None
-
-
-def tainted_nodes(state: StateStore, allocs: list) -> dict[str, Node | None]:
-    """Nomad: taintedNodes: nodes of these allocs that are gone, down, draining or disconnected."""
-    return _tainted_nodes(allocs, state.node_by_id)
-
-
 def progress_made(result: PlanResult | None) -> bool:
     """Nomad: progressMade: the applier committed something (the retry counter resets)."""
     return result is not None and result.made_progress()
 
 
-def mark_lost_stopped_allocs(plan: Plan, allocs: list, tainted: dict[str, Node | None]) -> None:
+def mark_lost_stopped_allocs(plan: Plan, allocs: list[Allocation], tainted: dict[str, Node | None]) -> None:
     """Nomad: updateNonTerminalAllocsToLost: stopped but still running allocs on down (or gone)
     nodes become client-lost."""
     for alloc in allocs:
@@ -124,11 +95,14 @@ def adjust_queued(result: PlanResult, new_alloc_ids: set[str], queued: dict[str,
     return len(placed)
 
 
-def count_queued(place: PlaceList | list, destructive: list[DestructiveUpdate], queued: dict[str, int]) -> None:
+def count_queued(place: PlaceList | list[PlacementRequest], destructive: list[DestructiveUpdate],
+                 queued: dict[str, int]) -> None:
     """Nomad: computeJobAllocs' QueuedAllocations: one per placement and destructive update,
     per group (a run of missing names counts in one step)."""
-    parts = place.parts() if isinstance(place, PlaceList) else [place]
-    for part in [*parts, destructive]:
+    parts: list[list[PlacementRequest] | MissingPlacements | list[DestructiveUpdate]] = [
+        *(place.parts() if isinstance(place, PlaceList) else [place]), destructive,
+    ]
+    for part in parts:
         if isinstance(part, MissingPlacements):
             name = part.task_group.name
             queued[name] = queued.get(name, 0) + len(part)
@@ -146,10 +120,11 @@ def count_failures(failed: dict[str, AllocMetric]) -> int:
 class GenericScheduler:
     """Nomad: GenericScheduler (service and batch)."""
 
-    def __init__(self, senv: SchedulerEnv, batch: bool):
+    eval: Evaluation  # the eval being processed (a copy), set by `process`
+
+    def __init__(self, senv: SchedulerEnv, batch: bool) -> None:
         self.senv = senv
         self.batch = batch
-        self.eval: Evaluation | None = None
         self.blocked: Evaluation | None = None
         self.created: list[Evaluation] = []
         self.deployment: Deployment | None = None
@@ -167,17 +142,17 @@ class GenericScheduler:
             desc = f"scheduler cannot handle '{ev.triggered_by}' evaluation reason"
             return self._outcome(self._set_status(None, EVAL_STATUS_FAILED, desc), None)
         limit = MAX_BATCH_ATTEMPTS if self.batch else MAX_SERVICE_ATTEMPTS
-        attempts, round_ = 0, None
-        while attempts < limit:
+        attempts = 0
+        while True:  # at least one attempt: the limits are positive
             round_ = _Round(self.senv, self.eval, self.batch)
             self.deployment = round_.deployment
             if (yield from self._attempt(round_)):
                 break
             attempts = 0 if progress_made(self.plan_result) else attempts + 1
-        else:
-            self._create_blocked_eval(round_, plan_failure=True)
-            desc = f"maximum attempts reached ({limit})"
-            return self._outcome(self._set_status(round_, EVAL_STATUS_FAILED, desc), round_)
+            if attempts >= limit:
+                self._create_blocked_eval(round_, plan_failure=True)
+                desc = f"maximum attempts reached ({limit})"
+                return self._outcome(self._set_status(round_, EVAL_STATUS_FAILED, desc), round_)
         if self.eval.status == EVAL_STATUS_BLOCKED and round_.failed_tg_allocs:
             return self._reblock(round_)
         return self._outcome(self._set_status(round_, EVAL_STATUS_COMPLETE, ""), round_)
@@ -250,6 +225,7 @@ class GenericScheduler:
         return outcome
 
     def _outcome(self, ev: Evaluation, round_: _Round | None) -> SchedulerOutcome:
+        """The outcome of the run: the eval to write, the evals created, the last plan."""
         failed = count_failures(round_.failed_tg_allocs) if round_ is not None else 0
         return SchedulerOutcome(eval=ev, create_evals=list(self.created), placed=self.placed,
                                 failed_placements=failed, plan=self.last_plan or (round_.plan if round_ else None))
@@ -258,7 +234,7 @@ class GenericScheduler:
 class _Round:
     """One attempt: the job, deployment and allocs as the state holds them now, and the plan."""
 
-    def __init__(self, senv: SchedulerEnv, ev: Evaluation, batch: bool):
+    def __init__(self, senv: SchedulerEnv, ev: Evaluation, batch: bool) -> None:
         self.senv, self.ev, self.batch = senv, ev, batch
         state = senv.state
         self.job = state.job_by_id(ev.namespace, ev.job_id)
@@ -268,23 +244,25 @@ class _Round:
         self.failed_tg_allocs: dict[str, AllocMetric] = {}
         self.followup_evals: list[Evaluation] = []
         self.queued: dict[str, int] = {}
-        self.results = None
+        self.results: ReconcileResults | None = None
         self.ctx = PlacementContext(senv, self.job, batch, self.plan, ev)
 
     def compute(self) -> None:
         """Nomad: computeJobAllocs: reconcile, then stops, updates and placements into the plan.
 
-        Settled allocs (client-terminal, reconcile_settled.py) may be left out of `allocs`: the
+        Settled allocs (client-terminal, reconciler/settled.py) may be left out of `allocs`: the
         tainted nodes, lost-stopped marks and the stack only look at the others.
         """
         state, ev, job, plan = self.senv.state, self.ev, self.job, self.plan
         allocs, settled = job_allocs(state, job, ev.namespace, ev.job_id, self.batch, self.deployment)
-        tainted = tainted_nodes(state, allocs)
+        tainted = tainted_nodes(allocs, state.node_by_id)
         mark_lost_stopped_allocs(plan, allocs, tainted)
         self.ctx.prepare([a for a in allocs if a.client_status not in CLIENT_TERMINAL])  # not client_terminal()
-        results = reconcile(job, ev.job_id, ev.namespace, self.deployment, allocs, tainted, self.batch, ev.id,
-                            ev.priority, self.senv.now, self.ctx.alloc_update_fn, self.senv.ids.uuid,
-                            same_version_ignored=True, settled=settled)
+        results = reconcile(
+            ReconcilerState(job, ev.job_id, ev.namespace, self.deployment, allocs, self.batch, ev.id, ev.priority,
+                            same_version_ignored=True, settled=settled),
+            ClusterState(tainted, self.senv.now), self.ctx.alloc_update_fn, self.senv.ids.uuid,
+        )
         self.results = results
         plan.deployment = results.deployment
         plan.deployment_updates = list(results.deployment_updates)
@@ -305,7 +283,7 @@ class _Round:
         count_queued(results.place, results.destructive_update, self.queued)
         self.failed_tg_allocs = self.ctx.compute_placements(results, self.deployment)
 
-    def _inplace_updates(self, updates: list) -> None:
+    def _inplace_updates(self, updates: list[Allocation]) -> None:
         """In-place updates join the eval's deployment (health reset when it changes)."""
         deployment_id = self.deployment.id if self.deployment is not None else ""
         for alloc in updates:
@@ -315,11 +293,11 @@ class _Round:
             self.plan.append_alloc(alloc)
             self.ctx.place_inplace(alloc)
 
-    def desired_tg_updates(self) -> dict | None:
+    def desired_tg_updates(self) -> dict[str, DesiredUpdates] | None:
         """The reconciler's DesiredTGUpdates (the plan's annotations)."""
         return self.results.desired_tg_updates if self.results is not None else None
 
-    def plan_annotations(self) -> dict | None:
+    def plan_annotations(self) -> dict[str, dict[str, DesiredUpdates]] | None:
         """Nomad: PlanAnnotations as the eval records it."""
         updates = self.desired_tg_updates()
         return None if updates is None else {"DesiredTGUpdates": updates}

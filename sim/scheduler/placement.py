@@ -2,8 +2,9 @@
 
 Nomad: scheduler/generic_sched.go computePlacements (with findPreferredNode, getSelectOptions,
 downgradedJobForPlacement, markFailedToReschedule, swapAllocInPlan), genericAllocUpdateFn
-(util.go), and the bookkeeping of the plan as placements are made: every stop, in-place update
-and placement is mirrored on the stack so later selects see it, as Nomad's stack reads the plan.
+(util.go: the in-place or destructive decision, its stack-free part in `alloc_update_precheck`),
+and the bookkeeping of the plan as placements are made: every stop, in-place update and
+placement is mirrored on the stack so later selects see it, as Nomad's stack reads the plan.
 """
 
 from __future__ import annotations
@@ -14,20 +15,22 @@ from typing import TYPE_CHECKING
 from sim.scheduler.feasible.checks import candidate_rows
 from sim.scheduler.feasible.rank import exhaust_resources, group_ask
 from sim.scheduler.feasible.stack import GenericStack, RankedNode
+from sim.scheduler.job_diff import tasks_updated
+from sim.scheduler.node_sets import node_in_any_dc, node_in_pool
 from sim.scheduler.reconciler.reschedule import (
     LAST_RESCHEDULE_FAILED_TO_PLACE,
     LAST_RESCHEDULE_OK,
     new_reschedule_tracker,
 )
 from sim.scheduler.reconciler.results import MissingPlacements, PlaceList
-from sim.scheduler.util import alloc_update_precheck
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric
 from sim.structs.consts import ALLOC_CLIENT_FAILED
 from sim.structs.job import Job, TaskGroup
+from sim.structs.node import Node
 from sim.structs.plan import Plan
 
 if TYPE_CHECKING:
-    from sim.scheduler.generic import SchedulerEnv
+    from sim.scheduler.env import SchedulerEnv, SchedulerState
     from sim.scheduler.reconciler.results import PlacementRequest, ReconcileResults
     from sim.structs.deployment import Deployment
     from sim.structs.evaluation import Evaluation
@@ -36,7 +39,7 @@ if TYPE_CHECKING:
 class PlacementContext:
     """The stack of one scheduling attempt plus the plan it fills."""
 
-    def __init__(self, senv: SchedulerEnv, job: Job | None, batch: bool, plan: Plan, ev: Evaluation):
+    def __init__(self, senv: SchedulerEnv, job: Job | None, batch: bool, plan: Plan, ev: Evaluation) -> None:
         self.senv = senv
         self.job = job
         self.plan = plan
@@ -102,22 +105,25 @@ class PlacementContext:
         Returns the failed groups' metrics (the first failure of a group, with the later ones
         coalesced into it).
         """
+        job = self.job
+        if job is None:  # a purged job's reconcile only stops allocs
+            raise ValueError("no placements without a job")
         failed: dict[str, AllocMetric] = {}
         deployment_id = deployment.id if deployment is not None and deployment.active() else ""
         for d in results.destructive_update:
-            _Placement(self, d.task_group, d.place_name, d.stop_alloc, deployment, deployment_id,
+            _Placement(self, job, d.task_group, d.place_name, d.stop_alloc, deployment, deployment_id,
                        stop_desc=d.stop_description).run(failed)
         parts = results.place.parts() if isinstance(results.place, PlaceList) else [results.place]
         for part in parts:
             if isinstance(part, MissingPlacements):
-                self._place_missing(part, failed, deployment, deployment_id)
+                self._place_missing(job, part, failed, deployment, deployment_id)
                 continue
             for p in part:
-                _Placement(self, p.task_group, p.name, p.previous_alloc, deployment, deployment_id,
+                _Placement(self, job, p.task_group, p.name, p.previous_alloc, deployment, deployment_id,
                            request=p).run(failed)
         return failed
 
-    def _place_missing(self, run: MissingPlacements, failed: dict[str, AllocMetric],
+    def _place_missing(self, job: Job, run: MissingPlacements, failed: dict[str, AllocMetric],
                        deployment: Deployment | None, deployment_id: str) -> None:
         """computePlacements' loop over a group's new names, the failed tail in bulk.
 
@@ -125,18 +131,18 @@ class PlacementContext:
         once the group has failed, each one left would only coalesce (Nomad: CoalescedFailures
         += 1 and ExhaustResources per request), which is added for all of them at once.
         """
-        tg, job = run.task_group, self.job
+        tg, version = run.task_group, job
         if run.downgrade_non_canary:
-            found = self.downgraded_job(tg, 0)
+            found = downgraded_job(self.senv.state, job, tg, 0)
             downgraded = found[1].lookup_task_group(tg.name) if found is not None else None
-            if downgraded is not None and found[1].version >= 0:
-                deployment_id, job = found
+            if found is not None and downgraded is not None and found[1].version >= 0:
+                deployment_id, version = found
                 tg = downgraded
         placed = 0
         for name in run.names:
             if tg.name in failed:
                 break
-            _Placement(self, tg, name, None, deployment, deployment_id, job=job).run(failed)
+            _Placement(self, job, tg, name, None, deployment, deployment_id, version=version).run(failed)
             placed += 1
         left = len(run) - placed
         if left:
@@ -144,46 +150,53 @@ class PlacementContext:
             metric.coalesced_failures += left
             exhaust_resources(metric, tg, left)
 
-    def downgraded_job(self, tg: TaskGroup, min_version: int) -> tuple[str, Job] | None:
-        """Nomad: downgradedJobForPlacement: the latest promoted (or canary-free) version's job
-        and deployment, else the alloc's own version when it had no update block."""
-        state, job = self.senv.state, self.job
-        for d in sorted(state.deployments_by_job(job.namespace, job.id), key=lambda d: -d.job_version):
-            dstate = d.task_groups.get(tg.name)
-            if dstate is not None and (dstate.promoted or dstate.desired_canaries == 0):
-                found = state.job_by_version(job.namespace, job.id, d.job_version)
-                return (d.id, found) if found is not None else None
-        found = state.job_by_version(job.namespace, job.id, min_version)
-        if found is not None and (found.update is None or not found.update.max_parallel):
-            return "", found
-        return None
+
+
+def downgraded_job(state: SchedulerState, job: Job, tg: TaskGroup, min_version: int) -> tuple[str, Job] | None:
+    """Nomad: downgradedJobForPlacement: the latest promoted (or canary-free) version's job
+    and deployment, else the alloc's own version when it had no update block."""
+    for d in sorted(state.deployments_by_job(job.namespace, job.id), key=lambda d: -d.job_version):
+        dstate = d.task_groups.get(tg.name)
+        if dstate is not None and (dstate.promoted or dstate.desired_canaries == 0):
+            found = state.job_by_version(job.namespace, job.id, d.job_version)
+            return (d.id, found) if found is not None else None
+    found = state.job_by_version(job.namespace, job.id, min_version)
+    if found is not None and (found.update is None or not found.update.max_parallel):
+        return "", found
+    return None
 
 
 class _Placement:
-    """One missing alloc: find it a node, then record the alloc (or the failure) in the plan."""
+    """One missing alloc of `job`: find it a node, then record the alloc (or the failure) in the plan.
 
-    def __init__(self, ctx: PlacementContext, tg: TaskGroup, name: str, prev: Allocation | None,
+    The alloc runs `version` (default: `job`; a downgrade picks an older one). A destructive
+    update (`stop_desc` set) stops `prev` in the same step.
+    """
+
+    def __init__(self, ctx: PlacementContext, job: Job, tg: TaskGroup, name: str, prev: Allocation | None,
                  deployment: Deployment | None, deployment_id: str, request: PlacementRequest | None = None,
-                 stop_desc: str = "", job: Job | None = None) -> None:
+                 stop_desc: str = "", version: Job | None = None) -> None:
         self.ctx, self.tg, self.name, self.prev = ctx, tg, name, prev
         self.deployment, self.deployment_id = deployment, deployment_id
         self.request, self.stop_desc = request, stop_desc
-        self.job = job if job is not None else ctx.job
+        self.replaced = prev if stop_desc else None  # the alloc a destructive update stops
+        self.scheduled = job
+        self.job = version if version is not None else job
         self.rescheduling = request is not None and request.reschedule
 
     def run(self, failed: dict[str, AllocMetric]) -> None:
         """Nomad: one iteration of computePlacements' loop."""
         ctx, plan, stack = self.ctx, self.ctx.plan, self.ctx.stack
         if self.request is not None and self.request.downgrade_non_canary:
-            self._downgrade()
+            self._downgrade(self.request)
         if self.tg.name in failed:
             failed[self.tg.name].coalesced_failures += 1
             exhaust_resources(failed[self.tg.name], self.tg)
             return
         preferred = self._preferred_rows()
-        if self.stop_desc:  # destructive: the old alloc's resources are free for its replacement
-            plan.append_stopped_alloc(self.prev, self.stop_desc)
-            stack.stop(self.prev)
+        if self.replaced is not None:  # destructive: the old alloc's resources are free for its replacement
+            plan.append_stopped_alloc(self.replaced, self.stop_desc)
+            stack.stop(self.replaced)
         option, metric = stack.select(self.tg, _penalty_nodes(self.prev), preferred)
         if option is None:
             self._fail(metric, failed)
@@ -193,21 +206,21 @@ class _Placement:
         plan.append_alloc(alloc)
         ctx.new_alloc_ids.add(alloc.id)
 
-    def _downgrade(self) -> None:
-        found = self.ctx.downgraded_job(self.tg, self.request.min_job_version)
+    def _downgrade(self, request: PlacementRequest) -> None:
+        found = downgraded_job(self.ctx.senv.state, self.scheduled, self.tg, request.min_job_version)
         if found is None:
             return
         deployment_id, job = found
         tg = job.lookup_task_group(self.tg.name)
-        if job.version >= self.request.min_job_version and tg is not None:
+        if job.version >= request.min_job_version and tg is not None:
             self.tg, self.job, self.deployment_id = tg, job, deployment_id
 
     def _fail(self, metric: AllocMetric, failed: dict[str, AllocMetric]) -> None:
         exhaust_resources(metric, self.tg)
         failed[self.tg.name] = metric
-        if self.stop_desc:
-            _drop_stop(self.ctx.plan, self.prev)
-            self.ctx.stack.pop_stop(self.prev)
+        if self.replaced is not None:
+            _drop_stop(self.ctx.plan, self.replaced)
+            self.ctx.stack.pop_stop(self.replaced)
         if self.prev is not None and self.rescheduling:
             _mark_failed_to_reschedule(self.ctx.plan, self.prev)
 
@@ -227,7 +240,7 @@ class _Placement:
     def _preferred_rows(self) -> list[int] | None:
         """Nomad: findPreferredNode: a sticky or migrating ephemeral disk prefers the old node,
         unless the job moved to another node pool or datacenters."""
-        prev, disk, job = self.prev, self.tg.ephemeral_disk, self.ctx.job
+        prev, disk, job = self.prev, self.tg.ephemeral_disk, self.scheduled
         if prev is None or disk is None or not (disk.sticky or disk.migrate):
             return None
         if prev.job.node_pool != job.node_pool or list(prev.job.datacenters) != list(job.datacenters):
@@ -293,3 +306,29 @@ def _mark_failed_to_reschedule(plan: Plan, prev: Allocation) -> None:
             allocs[i] = updated
             return
     plan.append_alloc(updated)
+
+
+def alloc_update_precheck(
+    existing: Allocation, new_job: Job, new_tg: TaskGroup, node: Node | None
+) -> tuple[bool, bool, Allocation | None] | None:
+    """The stack-free part of the in-place decision; None means "try in-place on the node".
+
+    Returns (ignore, destructive, None) when decided. The caller re-runs its stack on `node`
+    with `existing` discounted (Nomad: plan.AppendStoppedAlloc(existing, ALLOC_IN_PLACE) then
+    PopUpdate) and builds the in-place copy, or answers destructive when it does not fit.
+
+    Nomad: scheduler/util.go, genericAllocUpdateFn (up to stack.Select).
+    """
+    if existing.job.job_modify_index == new_job.job_modify_index:
+        return True, False, None
+    if tasks_updated(new_job, existing.job, new_tg.name):
+        return False, True, None
+    if existing.terminal():
+        return True, False, None
+    if (
+        node is None
+        or not node_in_any_dc(node, new_job.datacenters)
+        or not node_in_pool(node, new_job.node_pool)
+    ):
+        return False, True, None
+    return None

@@ -43,12 +43,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from sim.errors import SimError
+
+if TYPE_CHECKING:
+    from sim.state.node_table import NodeTable
+    from sim.structs.job import Job, TaskGroup
 
 MODES = ("append", "fit")
 BASE_COLUMNS = ("row", "id", "name", "datacenter", "node_class", "node_pool",
@@ -73,7 +78,7 @@ class GroupAsk:
     rng: np.random.Generator
 
     @property
-    def vector(self) -> np.ndarray:
+    def vector(self) -> npt.NDArray[np.float64]:
         """(cpu, memory, disk) as a float array."""
         return np.array([self.cpu, self.memory, self.disk], dtype=np.float64)
 
@@ -112,8 +117,13 @@ class Candidates(Mapping[str, np.ndarray]):
         return pd.DataFrame({key: self[key] for key in self})
 
 
+PolicyFn = Callable[[Candidates, GroupAsk], npt.ArrayLike]
+"""A policy function: the candidates and the ask in, one score per candidate out."""
+_Fn = TypeVar("_Fn", bound=PolicyFn)
+
+
 def policy(*, columns: tuple[str, ...] | list[str] = (), mode: str = "append",
-           name: str | None = None) -> Callable[[Callable], Callable]:
+           name: str | None = None) -> Callable[[_Fn], _Fn]:
     """Decorator declaring a policy's extra node columns, its place in the chain and its name.
 
     Args:
@@ -126,10 +136,10 @@ def policy(*, columns: tuple[str, ...] | list[str] = (), mode: str = "append",
     for col in columns:
         _target(col)
 
-    def mark(fn: Callable) -> Callable:
-        fn.policy_columns = tuple(columns)
-        fn.policy_mode = mode
-        fn.policy_name = name or fn.__name__
+    def mark(fn: _Fn) -> _Fn:
+        marks = {"policy_columns": tuple(columns), "policy_mode": mode, "policy_name": name or fn.__name__}
+        for attr, value in marks.items():  # read back by Policy
+            setattr(fn, attr, value)
         return fn
 
     return mark
@@ -148,12 +158,12 @@ class Policy:
 
     __slots__ = ("fn", "name", "mode", "columns", "spec")
 
-    def __init__(self, fn: Callable, spec: str = "") -> None:
+    def __init__(self, fn: PolicyFn, spec: str = "") -> None:
         self.fn = fn
-        self.spec = spec or getattr(fn, "__qualname__", repr(fn))
-        self.name = getattr(fn, "policy_name", getattr(fn, "__name__", "policy"))
-        self.mode = getattr(fn, "policy_mode", "append")
-        self.columns = tuple(getattr(fn, "policy_columns", ()))
+        self.spec: str = spec or getattr(fn, "__qualname__", repr(fn))
+        self.name: str = getattr(fn, "policy_name", getattr(fn, "__name__", "policy"))
+        self.mode: str = getattr(fn, "policy_mode", "append")
+        self.columns: tuple[str, ...] = tuple(getattr(fn, "policy_columns", ()))
         if self.mode not in MODES:
             raise SimError(f"policy {self.spec!r}: mode must be one of {', '.join(MODES)}, not {self.mode!r}")
 
@@ -165,8 +175,9 @@ class Policy:
     def __repr__(self) -> str:
         return f"Policy({self.spec!r}, mode={self.mode!r})"
 
-    def score(self, table: Any, rows: np.ndarray, used_after: np.ndarray, cap: np.ndarray, binpack: np.ndarray,
-              job: Any, tg: Any, ask: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
+    def score(self, table: NodeTable, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
+              cap: npt.NDArray[np.float64], binpack: npt.NDArray[np.float64], job: Job, tg: TaskGroup,
+              ask: npt.NDArray[np.float64], count: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
         """The policy's scores for the fitting candidate `rows` of a NodeTable (checked).
 
         Args:
@@ -187,8 +198,8 @@ class Policy:
             raise SimError(f"policy {self.spec!r} failed: {type(err).__name__}: {err}") from err
         return self._check(raw, len(rows))
 
-    def candidates(self, table: Any, rows: np.ndarray, used_after: np.ndarray, cap: np.ndarray,
-                   binpack: np.ndarray, ask: GroupAsk) -> Candidates:
+    def candidates(self, table: NodeTable, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
+                   cap: npt.NDArray[np.float64], binpack: npt.NDArray[np.float64], ask: GroupAsk) -> Candidates:
         """The candidate table handed to the policy."""
         used = used_after - ask.vector
         columns = {
@@ -200,7 +211,7 @@ class Policy:
             lazy[col] = _column_getter(table, _target(col), rows)
         return Candidates(len(rows), columns, lazy)
 
-    def _check(self, raw: Any, n: int) -> np.ndarray:
+    def _check(self, raw: npt.ArrayLike, n: int) -> npt.NDArray[np.float64]:
         try:
             scores = np.asarray(raw, dtype=np.float64)
         except (TypeError, ValueError) as err:
@@ -215,14 +226,14 @@ class Policy:
         return scores
 
 
-def _column_getter(table: Any, target: str, rows: np.ndarray) -> Callable[[], np.ndarray]:
+def _column_getter(table: NodeTable, target: str, rows: npt.NDArray[np.int64]) -> Callable[[], np.ndarray]:
     return lambda: table.column(target)[0][rows]
 
 
 # -- loading ------------------------------------------------------------------------------------
 
 
-def load_policy(spec: str | Callable | Policy | None) -> Policy | None:
+def load_policy(spec: str | PolicyFn | Policy | None) -> Policy | None:
     """A policy from `module:function`, a built-in name, or a callable; None for "" or None.
 
     Raises:
@@ -249,7 +260,7 @@ def load_policy(spec: str | Callable | Policy | None) -> Policy | None:
     return Policy(fn, spec)
 
 
-def group_ask(job: Any, tg: Any, ask: np.ndarray, count: int, rng: np.random.Generator) -> GroupAsk:
+def group_ask(job: Job, tg: TaskGroup, ask: npt.NDArray[np.float64], count: int, rng: np.random.Generator) -> GroupAsk:
     """The GroupAsk of a job's task group (ask: the (cpu, memory, disk) array)."""
     return GroupAsk(job.id, job.type, job.priority, tg.name, count, float(ask[0]), float(ask[1]), float(ask[2]), rng)
 
@@ -258,21 +269,22 @@ def group_ask(job: Any, tg: Any, ask: np.ndarray, count: int, rng: np.random.Gen
 
 
 @policy(mode="fit", name="random")
-def random(nodes: Candidates, ask: GroupAsk) -> np.ndarray:
+def random(nodes: Candidates, ask: GroupAsk) -> npt.NDArray[np.float64]:
     """Uniform random fitness in [0, 1) from the scheduler's stream: placement ignores packing."""
     return ask.rng.random(nodes.size)
 
 
 @policy(mode="fit", name="worst-fit")
-def worst_fit(nodes: Candidates, ask: GroupAsk) -> np.ndarray:
+def worst_fit(nodes: Candidates, ask: GroupAsk) -> npt.NDArray[np.float64]:
     """Prefer the emptiest node: the mean free fraction of cpu and memory after this placement."""
     free_cpu = 1.0 - (nodes["cpu_used"] + ask.cpu) / nodes["cpu_capacity"]
     free_mem = 1.0 - (nodes["memory_used"] + ask.memory) / nodes["memory_capacity"]
-    return np.clip((free_cpu + free_mem) / 2.0, 0.0, 1.0)
+    free: npt.NDArray[np.float64] = np.clip((free_cpu + free_mem) / 2.0, 0.0, 1.0)
+    return free
 
 
 @policy(mode="fit", name="tetris")
-def tetris(nodes: Candidates, ask: GroupAsk) -> np.ndarray:
+def tetris(nodes: Candidates, ask: GroupAsk) -> npt.NDArray[np.float64]:
     """Tetris alignment (Grandl et al., SIGCOMM 2014): the dot product of the ask and the node's
     free vector, both as fractions of the node's capacity, over cpu and memory (and disk when
     asked), divided by the number of dimensions so it stays in [0, 1]."""
@@ -287,6 +299,6 @@ def tetris(nodes: Candidates, ask: GroupAsk) -> np.ndarray:
     return total / len(dims)
 
 
-BUILTINS: dict[str, Callable] = {
+BUILTINS: dict[str, PolicyFn] = {
     "random": random, "worst-fit": worst_fit, "worst_fit": worst_fit, "tetris": tetris,
 }

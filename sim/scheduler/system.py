@@ -16,19 +16,19 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import replace
 
+from sim.scheduler.env import SchedulerEnv, SchedulerOutcome
 from sim.scheduler.feasible.checks import candidate_rows
 from sim.scheduler.feasible.rank import exhaust_resources, group_ask
 from sim.scheduler.feasible.stack import RankedNode, SystemStack
 from sim.scheduler.generic import (
-    SchedulerEnv,
-    SchedulerOutcome,
     adjust_queued,
     blocked_eval,
     count_failures,
     mark_lost_stopped_allocs,
     progress_made,
-    tainted_nodes,
 )
+from sim.scheduler.job_diff import tasks_updated
+from sim.scheduler.node_sets import node_in_any_dc, node_in_pool, tainted_nodes
 from sim.scheduler.placement import new_alloc
 from sim.scheduler.reconciler.node import (
     AllocTuple,
@@ -36,7 +36,6 @@ from sim.scheduler.reconciler.node import (
     diff_system_allocs,
     split_terminal,
 )
-from sim.scheduler.util import node_in_any_dc, node_in_pool, tasks_updated
 from sim.state.node_table import NodeTable
 from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import (
@@ -68,10 +67,11 @@ SYSBATCH_TRIGGERS = SYSTEM_TRIGGERS | {"periodic-job"}
 class SystemScheduler:
     """Nomad: SystemScheduler and SysBatchScheduler."""
 
-    def __init__(self, senv: SchedulerEnv, sysbatch: bool):
+    eval: Evaluation  # the eval being processed (a copy), set by `process`
+
+    def __init__(self, senv: SchedulerEnv, sysbatch: bool) -> None:
         self.senv = senv
         self.sysbatch = sysbatch
-        self.eval: Evaluation | None = None
         self.created: list[Evaluation] = []
         self.next_eval: Evaluation | None = None
         self.plan_result: PlanResult | None = None
@@ -87,14 +87,14 @@ class SystemScheduler:
             desc = f"scheduler cannot handle '{ev.triggered_by}' evaluation reason"
             return self._outcome(EVAL_STATUS_FAILED, desc, None)
         limit = MAX_SYSBATCH_ATTEMPTS if self.sysbatch else MAX_SYSTEM_ATTEMPTS
-        attempts, round_ = 0, None
-        while attempts < limit:
+        attempts = 0
+        while True:  # at least one attempt: the limits are positive
             round_ = _SystemRound(self)
             if (yield from self._attempt(round_)):
                 break
             attempts = 0 if progress_made(self.plan_result) else attempts + 1
-        else:
-            return self._outcome(EVAL_STATUS_FAILED, f"maximum attempts reached ({limit})", round_)
+            if attempts >= limit:
+                return self._outcome(EVAL_STATUS_FAILED, f"maximum attempts reached ({limit})", round_)
         return self._outcome(EVAL_STATUS_COMPLETE, "", round_)
 
     def _attempt(self, round_: _SystemRound) -> Generator[Plan, PlanResult, bool]:
@@ -104,7 +104,7 @@ class SystemScheduler:
         if plan.is_no_op() and not self.eval.annotate_plan:
             return True
         if round_.limit_reached and self.next_eval is None and not self.sysbatch:
-            self.next_eval = self._rolling_eval(round_.job)
+            self.next_eval = self._rolling_eval(round_.running_job())
             self.created.append(self.next_eval)
         if self.eval.annotate_plan:
             plan.annotations = round_.desired
@@ -126,13 +126,13 @@ class SystemScheduler:
             status=EVAL_STATUS_PENDING, wait=stagger / 1e9, previous_eval=ev.id, snapshot_index=self.snapshot_index,
         )
 
-    def add_blocked(self, round_: _SystemRound, node: Node) -> None:
+    def add_blocked(self, round_: _SystemRound, node_id: str) -> None:
         """Nomad: SystemScheduler.addBlocked: a blocked eval for this job on this node."""
         eligibility, escaped = round_.stack.class_eligibility()
         blocked = blocked_eval(self.senv.ids, self.eval, {} if escaped else eligibility, escaped,
                                round_.failed_tg_allocs, self.snapshot_index)
         blocked.status_description = BLOCKED_EVAL_DESC
-        blocked.node_id = node.id
+        blocked.node_id = node_id
         self.created.append(blocked)
 
     def _outcome(self, status: str, desc: str, round_: _SystemRound | None) -> SchedulerOutcome:
@@ -155,7 +155,7 @@ class SystemScheduler:
 class _SystemRound:
     """One attempt of the system scheduler against the state as it is now."""
 
-    def __init__(self, sched: SystemScheduler):
+    def __init__(self, sched: SystemScheduler) -> None:
         self.sched = sched
         self.senv = sched.senv
         ev = sched.eval
@@ -179,10 +179,10 @@ class _SystemRound:
         """Nomad: computeJobAllocs of the system (and sysbatch) scheduler."""
         state, ev, job, plan = self.senv.state, self.sched.eval, self.job, self.plan
         allocs = state.allocs_by_job(ev.namespace, ev.job_id)
-        if not self.stopped:
+        if job is not None and not job.stop:
             self.nodes, self.not_ready, self.by_dc = ready_nodes(state.nodes, job)
             self.stack.set_job(job, [a for a in allocs if not a.client_terminal()])
-        tainted = tainted_nodes(state, allocs)
+        tainted = tainted_nodes(allocs, state.node_by_id)
         mark_lost_stopped_allocs(plan, allocs, tainted)
         live, terminal = split_terminal(allocs)
         diff = diff_system_allocs(job, self.nodes, self.not_ready, tainted, live, terminal, state.nodes.index_of.get)
@@ -191,17 +191,17 @@ class _SystemRound:
         diff.update = destructive
         self.desired = desired_updates(diff, inplace, destructive)
         for t in [*diff.place, *inplace, *diff.ignore, *diff.update]:
-            self.candidates[t.task_group.name] = self.candidates.get(t.task_group.name, 0) + 1
+            self.candidates[t.group.name] = self.candidates.get(t.group.name, 0) + 1
         self.limit_reached = self._evict_and_place(diff)
         if self.sysbatch and not diff.place:
-            if not self.stopped:
+            if job is not None and not job.stop:
                 self.queued = {tg.name: 0 for tg in job.task_groups}
             return
-        if not self.sysbatch and not self.stopped:
+        if not self.sysbatch and job is not None and not job.stop:
             self.queued = {tg.name: 0 for tg in job.task_groups}
         for t in diff.place:
-            self.queued[t.task_group.name] = self.queued.get(t.task_group.name, 0) + 1
-        existing = {t.task_group.name for t in [*inplace, *diff.ignore]}
+            self.queued[t.group.name] = self.queued.get(t.group.name, 0) + 1
+        existing = {t.group.name for t in [*inplace, *diff.ignore]}
         self._placements(diff.place, existing)
         if not self.sysbatch:
             for name, count in self.candidates.items():
@@ -212,13 +212,20 @@ class _SystemRound:
         """Whether the eval is a sysbatch job's."""
         return self.sched.sysbatch
 
+    def running_job(self) -> Job:
+        """The job being placed: only a job that is neither purged nor stopped has placements
+        and updates (Nomad: materializeSystemTaskGroups gives nothing else)."""
+        if self.job is None or self.job.stop:
+            raise RuntimeError("a stopped or purged system job places nothing")
+        return self.job
+
     def _stops(self, diff: NodeReconcileResult) -> None:
         for t in diff.stop:
-            self._stop(t.alloc, ALLOC_NOT_NEEDED)
+            self._stop(t.existing, ALLOC_NOT_NEEDED)
         for t in diff.migrate:
-            self._stop(t.alloc, ALLOC_NODE_TAINTED)
+            self._stop(t.existing, ALLOC_NODE_TAINTED)
         for t in diff.lost:
-            self._stop(t.alloc, ALLOC_LOST, ALLOC_CLIENT_LOST)
+            self._stop(t.existing, ALLOC_LOST, ALLOC_CLIENT_LOST)
 
     def _stop(self, alloc: Allocation, desc: str, client_status: str = "") -> None:
         self.plan.append_stopped_alloc(alloc, desc, client_status)
@@ -237,7 +244,7 @@ class _SystemRound:
         return destructive, inplace
 
     def _try_inplace(self, t: AllocTuple) -> bool:
-        job, alloc, tg = self.job, t.alloc, t.task_group
+        job, alloc, tg = self.running_job(), t.existing, t.group
         if tasks_updated(job, alloc.job, tg.name):
             return False
         if alloc.terminal():
@@ -245,7 +252,7 @@ class _SystemRound:
         nodes = self.senv.state.nodes
         row = nodes.index_of.get(alloc.node_id)
         node = nodes.nodes[row] if row is not None else None
-        if node is None or not node_in_any_dc(node, job.datacenters) or not node_in_pool(node, job.node_pool):
+        if row is None or node is None or not node_in_any_dc(node, job.datacenters) or not node_in_pool(node, job.node_pool):
             return False
         option, metric = self.stack.select_on_node(tg, row, ignore_alloc=alloc)
         if option is None:
@@ -261,19 +268,19 @@ class _SystemRound:
         """Nomad: evictAndPlace: destructive updates up to max_parallel per group become a stop
         plus a placement; True when the limit left some for a later eval."""
         limits: dict[str, int] = {}
-        if not self.stopped:
-            job = self.job
+        job = self.job
+        if job is not None and not job.stop:
             job_limit = job.update.max_parallel if job.update is not None and job.update.max_parallel > 0 else len(diff.update)
             for tg in job.task_groups:
-                has_own = tg.update is not None and tg.update.max_parallel > 0
-                limits[tg.name] = tg.update.max_parallel if has_own else job_limit
+                limits[tg.name] = tg.update.max_parallel if tg.update is not None and tg.update.max_parallel > 0 else job_limit
         limited = False
         for t in diff.update:
-            group = t.alloc.task_group
+            alloc = t.existing
+            group = alloc.task_group
             if limits.get(group, 0) > 0:
-                self.plan.append_stopped_alloc(t.alloc, ALLOC_UPDATING)
-                if not t.alloc.terminal():
-                    self.stack.stop(t.alloc)
+                self.plan.append_stopped_alloc(alloc, ALLOC_UPDATING)
+                if not alloc.terminal():
+                    self.stack.stop(alloc)
                 diff.place.append(t)
                 limits[group] -= 1
             else:
@@ -289,7 +296,7 @@ class _SystemRound:
             if t.node_id not in ready:
                 continue
             row = nodes.index_of[t.node_id]
-            option, metric = self.stack.select_on_node(t.task_group, row)
+            option, metric = self.stack.select_on_node(t.group, row)
             if option is None:
                 self._no_fit(t, metric, filtered, existing)
                 continue
@@ -297,7 +304,7 @@ class _SystemRound:
             self._place(t, option, metric)
 
     def _no_fit(self, t: AllocTuple, metric: AllocMetric, filtered: dict[str, AllocMetric], existing: set[str]) -> None:
-        name = t.task_group.name
+        name = t.group.name
         self.candidates[name] = self.candidates.get(name, 0) - 1
         if metric.nodes_filtered > 0:  # a constraint excludes the node: not a placement failure
             self.queued[name] = self.queued.get(name, 0) - 1
@@ -309,16 +316,16 @@ class _SystemRound:
             return
         if name in self.failed_tg_allocs:
             self.failed_tg_allocs[name].coalesced_failures += 1
-            exhaust_resources(self.failed_tg_allocs[name], t.task_group)
+            exhaust_resources(self.failed_tg_allocs[name], t.group)
             return
         metric.nodes_available, metric.nodes_in_pool = dict(self.by_dc), len(self.nodes)
-        metric.node_pool = self.job.node_pool
-        exhaust_resources(metric, t.task_group)
+        metric.node_pool = self.running_job().node_pool
+        exhaust_resources(metric, t.group)
         self.failed_tg_allocs[name] = metric
-        self.sched.add_blocked(self, self.senv.state.node_by_id(t.node_id))
+        self.sched.add_blocked(self, t.node_id)
 
     def _place(self, t: AllocTuple, option: RankedNode, metric: AllocMetric) -> None:
-        alloc = new_alloc(self.senv.ids.uuid(), self.sched.eval.id, self.job, t.task_group, t.name, option, metric)
+        alloc = new_alloc(self.senv.ids.uuid(), self.sched.eval.id, self.running_job(), t.group, t.name, option, metric)
         if t.alloc is not None:
             alloc.previous_allocation = t.alloc.id
         self.stack.place(option.row, alloc)
@@ -338,11 +345,11 @@ def desired_updates(diff: NodeReconcileResult, inplace: list[AllocTuple], destru
     """Nomad: desiredUpdates: the DesiredTGUpdates of a system diff."""
     out: dict[str, DesiredUpdates] = {}
     for t in diff.stop:
-        out.setdefault(t.alloc.task_group, DesiredUpdates()).stop += 1
+        out.setdefault(t.existing.task_group, DesiredUpdates()).stop += 1
     for tuples, attr in ((diff.place, "place"), (diff.ignore, "ignore"), (diff.migrate, "migrate"),
                          (inplace, "in_place_update"), (destructive, "destructive_update")):
         for t in tuples:
-            du = out.setdefault(t.task_group.name, DesiredUpdates())
+            du = out.setdefault(t.group.name, DesiredUpdates())
             setattr(du, attr, getattr(du, attr) + 1)
     return out
 

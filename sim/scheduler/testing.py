@@ -1,9 +1,9 @@
-"""Choosing a scheduler for an eval, and a harness that runs one with plans applied at once.
+"""A harness that runs a scheduler with its plans answered at once.
 
-Nomad: scheduler/scheduler.go (the factory) and scheduler/tests/testing.go (Harness,
-RejectPlan). The harness is what the scheduler tests and the plan endpoint's dry run use: no
-SimPy, no think time. Like Nomad's it records the plans, the eval updates, the created evals and
-the re-blocked evals of every eval it processes.
+Nomad: scheduler/tests/testing.go (Harness, RejectPlan). The harness is what the scheduler tests
+and the plan endpoint's dry run use: no SimPy, no think time. Like Nomad's it records the plans,
+the eval updates, the created evals and the re-blocked evals of every eval it processes. The
+scheduler itself comes from sim.scheduler.factory.
 """
 
 from __future__ import annotations
@@ -11,18 +11,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sim.scheduler.generic import GenericScheduler, SchedulerEnv, SchedulerOutcome
-from sim.scheduler.system import SystemScheduler
+from sim.scheduler.env import SchedulerEnv, SchedulerOutcome
+from sim.scheduler.factory import new_scheduler
 from sim.state.store import StateStore
 from sim.structs.evaluation import Evaluation
 from sim.structs.plan import Plan, PlanResult
-
-
-def new_scheduler(eval_type: str, senv: SchedulerEnv) -> GenericScheduler | SystemScheduler:
-    """Nomad: scheduler.NewScheduler: the scheduler for an eval's type."""
-    if eval_type in ("system", "sysbatch"):
-        return SystemScheduler(senv, sysbatch=eval_type == "sysbatch")
-    return GenericScheduler(senv, batch=eval_type == "batch")
 
 
 @dataclass
@@ -57,7 +50,7 @@ class Harness:
                 self.plans.append(plan)
                 plan = gen.send(self._submit(plan))
         except StopIteration as stop:
-            outcome = stop.value
+            outcome: SchedulerOutcome = stop.value
         self._record(outcome)
         return outcome
 
@@ -69,14 +62,21 @@ class Harness:
         if self.reject:
             return PlanResult(refresh_index=state.index)
         if self.commit and self.apply is not None:
-            return self.apply(state, plan)
+            return self.apply(self._store(), plan)
         result = _accept_all(plan)
         if self.commit:
             placed = [a for allocs in plan.node_allocation.values() for a in allocs]
             stopped = [a for allocs in plan.node_update.values() for a in allocs]
-            result.alloc_index = state.upsert_plan_results(placed, stopped, plan.deployment,
-                                                           plan.deployment_updates, plan.eval_id)
+            result.alloc_index = self._store().upsert_plan_results(placed, stopped, plan.deployment,
+                                                                   plan.deployment_updates, plan.eval_id)
         return result
+
+    def _store(self) -> StateStore:
+        """The store a committing harness writes to (a read-only view cannot commit)."""
+        state = self.senv.state
+        if not isinstance(state, StateStore):
+            raise TypeError(f"a committing Harness needs a StateStore, not {type(state).__name__}")
+        return state
 
     def _record(self, outcome: SchedulerOutcome) -> None:
         self.outcomes.append(outcome)
@@ -88,7 +88,7 @@ class Harness:
         if self.commit:
             written = ([] if outcome.reblock else [outcome.eval]) + list(outcome.create_evals)
             if written:
-                self.senv.state.upsert_evals(written)
+                self._store().upsert_evals(written)
 
 
 def _accept_all(plan: Plan) -> PlanResult:

@@ -12,8 +12,9 @@ channel; here they run synchronously in simulated time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
+from typing import Any
 
 import simpy
 
@@ -149,7 +150,7 @@ class BlockedEvals:
                     for eval_id, t in pool.items() if t.eval.triggered_by == TRIGGER_MAX_PLANS]
         self._release_ids(released)
 
-    def _unblock_failed_loop(self) -> Iterator[simpy.Event]:
+    def _unblock_failed_loop(self) -> Generator[simpy.Event, Any, None]:
         """Nomad: leader.go, periodicUnblockFailedEvals, ticking only while it has work."""
         while True:
             yield self._failed_wake

@@ -74,6 +74,8 @@ def dispatched_id(parent_id: str, prefix_template: str, unix_seconds: int, hex8:
 def validate_dispatch_request(req: DispatchRequest, job: Job) -> None:
     """Nomad: validateDispatchRequest: payload requirement and size, then the meta keys."""
     config = job.parameterized_job
+    if config is None:
+        raise ValidationError("JobID", f'Specified job "{job.id}" is not a parameterized job')
     requirement = config.payload or "optional"
     if requirement == "required" and not req.payload:
         raise ValidationError("Payload", "Payload is not provided but required by parameterized job")
@@ -131,19 +133,19 @@ def dispatch(server: Server, namespace: str, req: DispatchRequest) -> DispatchRe
     if existing is not None:
         return DispatchResult(existing.id, job_create_index=existing.create_index, index=existing.modify_index)
     child = _child_job(server, parent, req, priority)
-    job_index = server.write_job(child, [])
+    job_index = server.fsm.write_job(child, [])
     result = DispatchResult(child.id, job_create_index=job_index, index=job_index)
     if not child.is_periodic():
-        ev = server.new_eval(child, TRIGGER_JOB_REGISTER, priority=priority, job_modify_index=job_index)
+        ev = server.fsm.new_eval(child, TRIGGER_JOB_REGISTER, priority=priority, job_modify_index=job_index)
         result.eval_id = ev.id
-        result.eval_create_index = result.index = server.create_evals([ev])
+        result.eval_create_index = result.index = server.fsm.create_evals([ev])
     return result
 
 
 def _child_job(server: Server, parent: Job, req: DispatchRequest, priority: int) -> Job:
     """Nomad: the dispatched copy of the parent: new ID, merged meta, the payload, no status."""
     child = copy_job(parent)
-    unix = int(server.unix_nanos() // 1_000_000_000)
+    unix = server.clock.unix_seconds()
     child.id = dispatched_id(parent.id, req.id_prefix_template, unix, server.ids.hex8())
     child.parent_id = parent.id
     child.name = child.id
@@ -154,5 +156,5 @@ def _child_job(server: Server, parent: Job, req: DispatchRequest, priority: int)
     child.dispatch_idempotency_token = req.idempotency_token
     child.meta = {**parent.meta, **(req.meta or {})}
     child.payload = base64.b64encode(req.payload).decode("ascii") if req.payload else ""
-    child.submit_time = server.unix_nanos()
+    child.submit_time = server.clock.unix_nanos()
     return child

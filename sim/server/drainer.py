@@ -13,26 +13,34 @@ do:
 - at the deadline every remaining alloc is marked and the drain completes.
 Every marking writes the transitions in one state write plus one `node-drain` eval per job.
 
-Wiring: `Drainer(server)`; the node endpoint calls `start(node_id, deadline)` / `stop(node_id)`;
-`drain(node_id, deadline)` goes through the endpoint (for scenario events).
+Wiring: `Drainer(env, state, raft)`, with the evals written through `raft` (RaftApplier, the
+server's FSM). The node endpoint's Node.UpdateDrain calls `drain(node_id, deadline)` to start a
+drain (scenario events call it directly) and `stop(node_id)` to cancel one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import simpy
 
+from sim.errors import ValidationError
+from sim.server.fsm import EvalCreator
+from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
-from sim.structs.consts import JOB_TYPE_BATCH, JOB_TYPE_SYSTEM, TRIGGER_NODE_DRAIN
-from sim.structs.job import Job, TaskGroup
-
-if TYPE_CHECKING:
-    from sim.server.server import Server
+from sim.structs.consts import JOB_TYPE_BATCH, JOB_TYPE_SYSTEM, NODE_INELIGIBLE, TRIGGER_NODE_DRAIN
+from sim.structs.job import Job, MigrateStrategy, TaskGroup
 
 PASS_DELAY = 0.05  # Nomad: drainer batch window (batchUpdateInterval)
+
+
+class RaftApplier(EvalCreator, Protocol):
+    """The drainer's eval writes (it writes transitions and drain flags to the state itself).
+
+    Nomad: nomad/drainer/drainer.go, RaftApplier.
+    """
 
 
 @dataclass(slots=True)
@@ -47,10 +55,10 @@ class DrainState:
 class Drainer:
     """Nomad: nomad/drainer/drainer.go, NodeDrainer."""
 
-    def __init__(self, server: Server):
-        self.server = server
-        self.env = server.env
-        self.state = server.state
+    def __init__(self, env: simpy.Environment, state: StateStore, raft: RaftApplier):
+        self.env = env
+        self.state = state
+        self.raft = raft
         self.nodes: dict[str, DrainState] = {}
         self._gen = 0
         self._pass_armed = False
@@ -59,8 +67,16 @@ class Drainer:
     # -- control ------------------------------------------------------------------------------
 
     def drain(self, node_id: str, deadline: float | None) -> None:
-        """Drain a node as the API would (flag, ineligible, then tracked): for scenario events."""
-        self.server.node_endpoint.set_drain(node_id, True, deadline)
+        """Start draining a node: flag it draining and ineligible, then track it. The write of
+        Nomad's Node.UpdateDrain, for the node endpoint and scenario events.
+
+        Raises:
+            ValidationError: the node does not exist.
+        """
+        if self.state.node_by_id(node_id) is None:
+            raise ValidationError("NodeID", "node not found")
+        self.state.update_node(node_id, drain=True, scheduling_eligibility=NODE_INELIGIBLE)
+        self.start(node_id, deadline)
 
     def start(self, node_id: str, deadline: float | None) -> None:
         """Track a draining node. `deadline`: seconds from now; None/0 none; negative: now."""
@@ -135,10 +151,10 @@ class Drainer:
         out: list[Allocation] = []
         for tg in job.task_groups:
             if tg.migrate is not None:
-                out += self._group_drains(job, tg, [a for a in allocs if a.task_group == tg.name])
+                out += self._group_drains(tg, tg.migrate, [a for a in allocs if a.task_group == tg.name])
         return out
 
-    def _group_drains(self, job: Job, tg: TaskGroup, allocs: list[Allocation]) -> list[Allocation]:
+    def _group_drains(self, tg: TaskGroup, migrate: MigrateStrategy, allocs: list[Allocation]) -> list[Allocation]:
         """Nomad: watch_jobs.go, handleTaskGroup (service groups).
 
         Unlike Nomad, allocs already marked for migration do not count as healthy: Nomad's
@@ -155,7 +171,7 @@ class Drainer:
                 healthy += 1
             if alloc.node_id in self.nodes:
                 drainable.append(alloc)
-        threshold = (tg.count or 0) - tg.migrate.max_parallel
+        threshold = (tg.count or 0) - migrate.max_parallel
         count = min(len(drainable), healthy - threshold)
         return drainable[:count] if count > 0 else []
 
@@ -172,7 +188,7 @@ class Drainer:
             key = (alloc.namespace, alloc.job_id)
             if key not in jobs:
                 jobs[key] = self.state.job_by_id(*key) or alloc.job
-        self.server.create_evals([self.server.new_eval(job, TRIGGER_NODE_DRAIN) for job in jobs.values()])
+        self.raft.create_evals([self.raft.new_eval(job, TRIGGER_NODE_DRAIN) for job in jobs.values()])
 
     def _complete(self, node_id: str) -> None:
         """Nomad: NodesDrainComplete: the drain flag goes, the node stays ineligible."""

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sim.scheduler.generic import SchedulerEnv
+from sim.scheduler.env import SchedulerEnv
 from sim.scheduler.testing import Harness
 from sim.structs.alloc import AllocMetric
 from sim.structs.codec import encode_job, jobs_spec_equal
 from sim.structs.consts import EVAL_STATUS_PENDING, TRIGGER_JOB_REGISTER
 from sim.structs.cron.expr import next_launch
-from sim.structs.diff.job import annotate_diff, job_diff
+from sim.structs.diff.annotate import annotate_diff
+from sim.structs.diff.job import job_diff
 from sim.structs.evaluation import Evaluation
 from sim.structs.ids import IdGenerator
 from sim.structs.job import Job
@@ -79,7 +80,9 @@ class PlanState:
 
 def plan_rng(api_rng: np.random.Generator) -> np.random.Generator:
     """A fresh generator on the fixed `plan` child of the API stream (the stream is not drawn)."""
-    seq = getattr(api_rng.bit_generator, "seed_seq", None) or api_rng.bit_generator._seed_seq
+    seq = api_rng.bit_generator.seed_seq
+    if not isinstance(seq, np.random.SeedSequence):
+        raise TypeError("the API stream was not seeded from a SeedSequence")
     child = np.random.SeedSequence(seq.entropy, spawn_key=(*seq.spawn_key, PLAN_STREAM_KEY))
     return np.random.default_rng(child)
 
@@ -122,9 +125,10 @@ def plan(server: Server, job: Job, api_rng: np.random.Generator, diff: bool = Fa
     if diff:
         result.diff = job_diff(encode_job(existing) if existing else None, encode_job(job), True)
         annotate_diff(result.diff, {tg: desired_updates_json(du) for tg, du in annotations.items()})
-    if job.is_periodic_active():
-        specs = [job.periodic.spec] if job.periodic.spec else list(job.periodic.specs)
-        result.next_periodic_launch = next_launch(specs, job.periodic.time_zone, server.unix_nanos() / 1e9)
+    periodic = job.periodic
+    if periodic is not None and job.is_periodic_active():
+        specs = [periodic.spec] if periodic.spec else list(periodic.specs)
+        result.next_periodic_launch = next_launch(specs, periodic.time_zone, server.unix_nanos() / 1e9)
     return result
 
 

@@ -5,17 +5,23 @@ UpdateEligibility, UpdateDrain) and the matching parts of nomad/fsm.go (unblocki
 when a client frees capacity or a node becomes usable). Each call is one state write followed by
 the evaluations it implies (Nomad commits both in one Raft entry; here they take two indexes).
 
-Wiring: `NodeEndpoint(server)`; the server must offer `state`, `env`, `blocked`, `new_eval`,
-`create_evals`, `drainer` (drain start/stop) and `deployment_watcher` (`on_alloc_health(allocs)`).
+Wiring: `NodeEndpoint(env, state, raft, blocked, drainer, deployments)`: evals are written
+through `raft` (EvalCreator, the server's FSM); `blocked` is told of capacity changes
+(`unblock`, `unblock_node`), `drainer` starts and stops drains (`drain`, `stop`), and
+`deployments` hears client health verdicts (`on_alloc_health(allocs)`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
+
+import simpy
 
 from sim.errors import ValidationError
+from sim.scheduler.node_sets import node_in_any_dc, node_in_pool
 from sim.scheduler.reconciler.reschedule import reschedule_eligible
-from sim.scheduler.util import node_in_any_dc, node_in_pool
+from sim.server.fsm import EvalCreator
+from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
     ALLOC_CLIENT_FAILED,
@@ -36,13 +42,34 @@ from sim.structs.evaluation import Evaluation
 from sim.structs.node import Node
 
 if TYPE_CHECKING:
-    from sim.server.server import Server
     from sim.structs.job import Job
 
 # Terminal allocs older than this are treated as garbage collected (Nomad: EvalGCThreshold 1h):
 # they no longer pull their job into a node's evaluations.
 ALLOC_GC_THRESHOLD = 3600.0
 NODE_STATUSES = (NODE_STATUS_INIT, NODE_STATUS_READY, NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED)
+
+
+class Unblocker(Protocol):
+    """Capacity changes that release blocked evals. Nomad: the FSM's calls into BlockedEvals."""
+
+    def unblock(self, computed_class: str, index: int) -> None: ...
+
+    def unblock_node(self, node_id: str, index: int) -> None: ...
+
+
+class DrainTracker(Protocol):
+    """Starts and cancels node drains. Nomad: the node drainer, fed by Node.UpdateDrain."""
+
+    def drain(self, node_id: str, deadline: float | None) -> None: ...
+
+    def stop(self, node_id: str) -> None: ...
+
+
+class AllocHealthWatcher(Protocol):
+    """Hears the health verdicts clients report. Nomad: the deployment watcher's alloc watch."""
+
+    def on_alloc_health(self, allocs: list[Allocation]) -> None: ...
 
 
 def transition_requires_eval(new: str, old: str) -> bool:
@@ -58,8 +85,14 @@ def transition_requires_eval(new: str, old: str) -> bool:
 class NodeEndpoint:
     """Nomad: nomad/node_endpoint.go, Node."""
 
-    def __init__(self, server: Server):
-        self.server = server
+    def __init__(self, env: simpy.Environment, state: StateStore, raft: EvalCreator, blocked: Unblocker,
+                 drainer: DrainTracker, deployments: AllocHealthWatcher):
+        self.env = env
+        self.state = state
+        self.raft = raft
+        self.blocked = blocked
+        self.drainer = drainer
+        self.deployments = deployments
 
     # -- client alloc updates -----------------------------------------------------------------
 
@@ -70,7 +103,7 @@ class NodeEndpoint:
         `client_description`, `task_states`, optional `healthy`). Nomad: Node.UpdateAlloc,
         batchUpdate and fsm.applyAllocClientUpdate.
         """
-        state = self.server.state
+        state = self.state
         evals: dict[tuple[str, str], Evaluation] = {}
         settled: set[tuple[str, str]] = set()  # jobs that exist: a complete or lost report needs no eval
         freed: list[Allocation] = []
@@ -89,9 +122,9 @@ class NodeEndpoint:
         index = state.update_allocs_from_client(updates)
         self._unblock_freed(freed, index)
         if evals:
-            self.server.create_evals(list(evals.values()))
+            self.raft.create_evals(list(evals.values()))
         if health:
-            self.server.deployment_watcher.on_alloc_health(health)
+            self.deployments.on_alloc_health(health)
         return index
 
     def _followup_eval(self, alloc: Allocation, new_status: str, evals: dict[tuple[str, str], Evaluation],
@@ -101,16 +134,16 @@ class NodeEndpoint:
         key = (alloc.namespace, alloc.job_id)
         if key in evals:
             return
-        job = self.server.state.job_by_id(*key)
+        job = self.state.job_by_id(*key)
         if job is None:
-            evals[key] = self.server.new_eval(alloc.job, TRIGGER_JOB_DEREGISTER)
+            evals[key] = self.raft.new_eval(alloc.job, TRIGGER_JOB_DEREGISTER)
             return
         settled.add(key)
         if new_status != ALLOC_CLIENT_FAILED or alloc.followup_eval_id:
             return
         tg = job.lookup_task_group(alloc.task_group)
-        if tg is not None and reschedule_eligible(alloc.reschedule_tracker, tg.reschedule_policy, self.server.env.now):
-            evals[key] = self.server.new_eval(job, TRIGGER_RETRY_FAILED_ALLOC)
+        if tg is not None and reschedule_eligible(alloc.reschedule_tracker, tg.reschedule_policy, self.env.now):
+            evals[key] = self.raft.new_eval(job, TRIGGER_RETRY_FAILED_ALLOC)
 
     def _unblock_freed(self, freed: list[Allocation], index: int) -> None:
         """Nomad: fsm.applyAllocClientUpdate: a finished alloc frees capacity on its node."""
@@ -119,10 +152,10 @@ class NodeEndpoint:
             if alloc.node_id in seen:
                 continue
             seen.add(alloc.node_id)
-            node = self.server.state.node_by_id(alloc.node_id)
+            node = self.state.node_by_id(alloc.node_id)
             if node is not None:
-                self.server.blocked.unblock(node.computed_class, index)
-                self.server.blocked.unblock_node(node.id, index)
+                self.blocked.unblock(node.computed_class, index)
+                self.blocked.unblock_node(node.id, index)
 
     # -- node evaluations ---------------------------------------------------------------------
 
@@ -132,9 +165,9 @@ class NodeEndpoint:
 
         Allocs that turned terminal more than ALLOC_GC_THRESHOLD ago count as collected.
         """
-        state = self.server.state
+        state = self.state
         node = self._node(node_id)
-        now = self.server.env.now
+        now = self.env.now
         evals: list[Evaluation] = []
         seen: set[tuple[str, str]] = set()
         for alloc in state.allocs_by_node(node_id):
@@ -151,14 +184,14 @@ class NodeEndpoint:
                 seen.add(job.ns_id)
                 evals.append(self._node_eval(job, node_id, node_index))
         if evals:
-            self.server.create_evals(evals)
+            self.raft.create_evals(evals)
         return evals
 
     def _node_eval(self, job: Job, node_id: str, node_index: int) -> Evaluation:
-        return self.server.new_eval(job, TRIGGER_NODE_UPDATE, node_id=node_id, node_modify_index=node_index)
+        return self.raft.new_eval(job, TRIGGER_NODE_UPDATE, node_id=node_id, node_modify_index=node_index)
 
     def _node(self, node_id: str) -> Node:
-        node = self.server.state.node_by_id(node_id)
+        node = self.state.node_by_id(node_id)
         if node is None:
             raise ValidationError("NodeID", "node not found")
         return node
@@ -173,10 +206,10 @@ class NodeEndpoint:
         old = node.status
         if old == status:
             return []
-        index = self.server.state.update_node(node_id, status=status)
+        index = self.state.update_node(node_id, status=status)
         if status == NODE_STATUS_READY:
-            self.server.blocked.unblock(node.computed_class, index)
-            self.server.blocked.unblock_node(node_id, index)
+            self.blocked.unblock(node.computed_class, index)
+            self.blocked.unblock_node(node_id, index)
         if transition_requires_eval(status, old):
             return self.create_node_evals(node_id, index)
         return []
@@ -189,10 +222,10 @@ class NodeEndpoint:
         target = NODE_ELIGIBLE if eligible else NODE_INELIGIBLE
         if node.scheduling_eligibility == target:
             return []
-        index = self.server.state.update_node(node_id, scheduling_eligibility=target)
+        index = self.state.update_node(node_id, scheduling_eligibility=target)
         if not eligible:
             return []
-        self.server.blocked.unblock(node.computed_class, index)
+        self.blocked.unblock(node.computed_class, index)
         return self.create_node_evals(node_id, index)
 
     def set_drain(self, node_id: str, drain: bool, deadline: float | None = None,
@@ -205,16 +238,15 @@ class NodeEndpoint:
         """
         node = self._node(node_id)
         if drain:
-            self.server.state.update_node(node_id, drain=True, scheduling_eligibility=NODE_INELIGIBLE)
-            self.server.drainer.start(node_id, deadline)
+            self.drainer.drain(node_id, deadline)
             return []
         was_ineligible = node.scheduling_eligibility == NODE_INELIGIBLE
         changes: dict[str, Any] = {"drain": False}
         if mark_eligible:
             changes["scheduling_eligibility"] = NODE_ELIGIBLE
-        index = self.server.state.update_node(node_id, **changes)
-        self.server.drainer.stop(node_id)
+        index = self.state.update_node(node_id, **changes)
+        self.drainer.stop(node_id)
         if not (mark_eligible and was_ineligible):
             return []
-        self.server.blocked.unblock(node.computed_class, index)
+        self.blocked.unblock(node.computed_class, index)
         return self.create_node_evals(node_id, index)

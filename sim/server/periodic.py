@@ -2,27 +2,33 @@
 
 Nomad: nomad/periodic.go (PeriodicDispatch, Server.DispatchJob, Server.RunningChildren) and
 nomad/periodic_endpoint.go (Periodic.Force). The dispatcher tracks every active periodic parent
-(it watches job writes through `Server.job_watchers`) and runs one SimPy process per parent. A
+(it is one of the FSM's job watchers) and runs one SimPy process per parent. A
 process sleeps until the parent's next launch; a change to the parent bumps the parent's
 generation and starts a fresh process, so a superseded process wakes once, sees it is stale and
 ends (no polling). Launch instants are computed in the job's time zone, always strictly after the
 time they are computed from: the registration (or update) time first, then each launch time.
+
+Wiring: `PeriodicDispatcher(env, state, jobs, clock)`: children are registered through `jobs`
+(JobEvalDispatcher, the job endpoint).
 """
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
+
+import simpy
 
 from sim.errors import ValidationError
+from sim.server.clock import Clock
+from sim.server.jobs import WriteResult
+from sim.state.store import StateStore
 from sim.structs.codec import copy_job
 from sim.structs.consts import TRIGGER_PERIODIC_JOB
 from sim.structs.cron.expr import next_launch
+from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job, JobKey, PeriodicConfig
-
-if TYPE_CHECKING:
-    from sim.server.server import Server
-    from sim.structs.evaluation import Evaluation
 
 PERIODIC_LAUNCH_SUFFIX = "/periodic-"
 SPEC_TYPE_TEST = "_internal_test"
@@ -75,12 +81,27 @@ def derive_child(parent: Job, launch_unix: int) -> Job:
     return child
 
 
+def _config(job: Job) -> PeriodicConfig:
+    """The periodic block of a tracked parent (only jobs with one are tracked)."""
+    if job.periodic is None:
+        raise AssertionError(f"tracked periodic job {job.id} has no periodic block")
+    return job.periodic
+
+
+class JobEvalDispatcher(Protocol):
+    """How the dispatcher registers a child. Nomad: nomad/periodic.go, JobEvalDispatcher."""
+
+    def register(self, job: Job, *, admitted: bool, triggered_by: str) -> WriteResult: ...
+
+
 class PeriodicDispatcher:
     """Tracks active periodic parents and launches their children over simulated time."""
 
-    def __init__(self, server: Server):
-        self.server = server
-        self.env = server.env
+    def __init__(self, env: simpy.Environment, state: StateStore, jobs: JobEvalDispatcher, clock: Clock):
+        self.env = env
+        self.state = state
+        self.jobs = jobs
+        self.clock = clock
         self._tracked: dict[JobKey, Job] = {}
         self._next: dict[JobKey, int | None] = {}
         self._generation: dict[JobKey, int] = {}
@@ -94,7 +115,7 @@ class PeriodicDispatcher:
         if job.parent_id and PERIODIC_LAUNCH_SUFFIX in job.id:
             self._note_child(job, purged)
         key = job.ns_id
-        if purged or not job.is_periodic_active():
+        if purged or job.periodic is None or not job.is_periodic_active():
             self._untrack(key)
             return
         self._tracked[key] = job
@@ -128,7 +149,7 @@ class PeriodicDispatcher:
 
         None for jobs that are not active periodic jobs (the plan endpoint's zero time).
         """
-        if not job.is_periodic_active():
+        if job.periodic is None or not job.is_periodic_active():
             return None
         return periodic_next(job.periodic, self._now_unix() if after_unix is None else after_unix)
 
@@ -138,14 +159,14 @@ class PeriodicDispatcher:
 
     # -- launching --------------------------------------------------------------------------
 
-    def _launcher(self, key: JobKey, generation: int):
+    def _launcher(self, key: JobKey, generation: int) -> Generator[simpy.Event, Any, None]:
         """Nomad: PeriodicDispatch.run, for one parent: sleep until each launch, then dispatch."""
         env = self.env
         while self._generation.get(key) == generation:
             launch = self._next.get(key)
             if launch is None:
                 return
-            delay = launch - self.server.start_unix - env.now
+            delay = launch - self.clock.start_unix - env.now
             if delay > 0:
                 yield env.timeout(delay)
             if self._generation.get(key) != generation:
@@ -155,8 +176,9 @@ class PeriodicDispatcher:
     def _dispatch(self, key: JobKey, launch_unix: int) -> None:
         """Nomad: PeriodicDispatch.dispatch: schedule the next launch, then launch unless overlapping."""
         job = self._tracked[key]
-        self._next[key] = periodic_next(job.periodic, launch_unix)
-        if job.periodic.prohibit_overlap and self.running_children(job):
+        periodic = _config(job)
+        self._next[key] = periodic_next(periodic, launch_unix)
+        if periodic.prohibit_overlap and self.running_children(job):
             self.launches.append(Launch(float(self.env.now), key[0], job.id, derived_job_id(job.id, launch_unix),
                                         launch_unix, "skipped"))
             return
@@ -165,15 +187,17 @@ class PeriodicDispatcher:
     def _launch(self, parent: Job, launch_unix: int, outcome: str) -> Evaluation:
         """Nomad: PeriodicDispatch.createEval + Server.DispatchJob: the child and its eval, one write."""
         child = derive_child(parent, launch_unix)
-        result = self.server.jobs.register(child, admitted=True, triggered_by=TRIGGER_PERIODIC_JOB)
-        ev = self.server.state.eval_by_id(result.eval_id)
+        result = self.jobs.register(child, admitted=True, triggered_by=TRIGGER_PERIODIC_JOB)
+        ev = self.state.eval_by_id(result.eval_id)
         self.launches.append(Launch(float(self.env.now), child.ns_id[0], parent.id, child.id, launch_unix,
                                     outcome, result.eval_id))
+        if ev is None:  # (a child is never parameterized or periodic: it always gets an eval)
+            raise AssertionError(f"periodic child {child.id} has no eval")
         return ev
 
     def running_children(self, job: Job) -> bool:
         """Nomad: Server.RunningChildren: any child with a non-terminal eval or alloc."""
-        state = self.server.state
+        state = self.state
         namespace = job.ns_id[0]
         for child_id in reversed(self._children.get((namespace, job.id), {})):  # newest first: likeliest live
             if any(not ev.terminal() for ev in state.evals_by_job(namespace, child_id)):
@@ -198,7 +222,7 @@ class PeriodicDispatcher:
             ValidationError: the job is missing, not periodic, or not tracked (nothing written).
         """
         namespace = namespace or "default"
-        job = self.server.state.job_by_id(namespace, job_id)
+        job = self.state.job_by_id(namespace, job_id)
         if job is None:
             raise ValidationError("JobID", "job not found")
         if not job.is_periodic():
@@ -211,4 +235,4 @@ class PeriodicDispatcher:
 
     def _now_unix(self) -> int:
         """Simulated now as whole Unix seconds (Go's time.Unix())."""
-        return self.server.unix_nanos() // 1_000_000_000
+        return self.clock.unix_seconds()

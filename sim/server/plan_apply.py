@@ -2,19 +2,23 @@
 
 Nomad: nomad/plan_queue.go, nomad/plan_apply.go. Workers schedule against what the state was when
 they dequeued; the applier re-checks every node a plan places on against the latest state, commits
-what still fits (a partial commit answers with a refresh index so the worker retries), and tells
-the clients what changed.
+what still fits (a partial commit answers with a refresh index so the worker retries), and
+publishes each commit as an `AppliedPlan` to its subscribers, in the order they subscribed (the
+server's metrics, the clients, the deployment watcher).
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from typing import Any
 
 import simpy
 
 from sim.state.store import StateStore
+from sim.structs.alloc import Allocation
 from sim.structs.consts import (
     ALLOC_CLIENT_LOST,
     ALLOC_CLIENT_UNKNOWN,
@@ -68,7 +72,7 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
                 ports.difference_update(p for _, p in current.ports)
     for alloc in placing:
         cpu, mem, disk = cpu - alloc.cpu, mem - alloc.memory_mb, disk - alloc.disk_mb
-        if has_ports:
+        if ports is not None:
             for _, port in alloc.ports:
                 if port in ports:
                     return False, "network: port collision"
@@ -103,7 +107,7 @@ def evaluate_plan(state: StateStore, plan: Plan) -> PlanResult:
     return result
 
 
-def apply_plan(state: StateStore, plan: Plan) -> tuple[PlanResult, list, list]:
+def apply_plan(state: StateStore, plan: Plan) -> tuple[PlanResult, list[Allocation], list[Allocation]]:
     """Evaluate and commit a plan in one state write. Returns (result, placed, stopped)."""
     result = evaluate_plan(state, plan)
     placed = [a for allocs in result.node_allocation.values() for a in allocs]
@@ -114,16 +118,28 @@ def apply_plan(state: StateStore, plan: Plan) -> tuple[PlanResult, list, list]:
     return result, placed, stopped
 
 
+@dataclass(frozen=True, slots=True)
+class AppliedPlan:
+    """One committed plan: the plan, the applier's answer, and the allocs placed and stopped."""
+
+    plan: Plan
+    result: PlanResult
+    placed: list[Allocation]
+    stopped: list[Allocation]
+
+
+PlanSubscriber = Callable[[AppliedPlan], None]
+
+
 class PlanQueue:
     """Nomad: PlanQueue + planApply: plans by priority then FIFO, applied one at a time."""
 
-    def __init__(self, env: simpy.Environment, state: StateStore, latency: float,
-                 on_applied: Callable[[Plan, PlanResult, list, list], None]):
+    def __init__(self, env: simpy.Environment, state: StateStore, latency: float):
         self.env = env
         self.state = state
         self.latency = latency
-        self.on_applied = on_applied
-        self._heap: list = []
+        self._subscribers: list[PlanSubscriber] = []
+        self._heap: list[tuple[int, int, Plan, simpy.Event]] = []
         self._seq = itertools.count()
         self._wakeup: simpy.Event | None = None
         self.applied = 0
@@ -137,11 +153,15 @@ class PlanQueue:
             self._wakeup.succeed()
         return done
 
+    def subscribe(self, subscriber: PlanSubscriber) -> None:
+        """Call `subscriber` with every plan committed from now on, after the earlier subscribers."""
+        self._subscribers.append(subscriber)
+
     def depth(self) -> int:
         """Plans waiting to be applied."""
         return len(self._heap)
 
-    def _run(self):
+    def _run(self) -> Generator[simpy.Event, Any, None]:
         while True:
             if not self._heap:
                 self._wakeup = self.env.event()
@@ -152,5 +172,7 @@ class PlanQueue:
                 yield self.env.timeout(self.latency)
             result, placed, stopped = apply_plan(self.state, plan)
             self.applied += 1
-            self.on_applied(plan, result, placed, stopped)
+            applied = AppliedPlan(plan, result, placed, stopped)
+            for subscriber in self._subscribers:
+                subscriber(applied)
             done.succeed(result)

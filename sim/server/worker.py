@@ -3,95 +3,136 @@
 Nomad: nomad/worker.go. A worker charges simulated think time (a base per plan plus a cost per
 placement) before each plan it submits, so workers that overlap in time conflict in the plan
 applier as real ones do.
+
+Wiring: `Worker(context, name)`: the workers of a server share one `WorkerContext`, the parts of
+the server a Nomad worker reaches (broker, blocked evals, plan queue, state, eval writes).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sim.scheduler.generic import SchedulerEnv, SchedulerOutcome
-from sim.scheduler.testing import new_scheduler
-from sim.server.broker import BrokerError
+import numpy as np
+import simpy
+
+from sim.metrics.recorder import Recorder
+from sim.scheduler.env import SchedulerEnv, SchedulerOutcome
+from sim.scheduler.factory import new_scheduler
+from sim.server.blocked import BlockedEvals
+from sim.server.broker import BrokerError, EvalBroker
+from sim.server.config import ControlPlaneConfig
+from sim.server.plan_apply import PlanQueue
+from sim.state.store import StateStore
 from sim.structs.consts import EVAL_STATUS_COMPLETE
+from sim.structs.evaluation import Evaluation
+from sim.structs.ids import IdGenerator
 from sim.structs.plan import Plan
 
 if TYPE_CHECKING:
-    from sim.server.server import Server
+    from sim.scheduler.policies import Policy
 
 SCHEDULER_TYPES = ["service", "batch", "system", "sysbatch"]
+
+
+class WorkerRaft(Protocol):
+    """The worker's eval writes beyond its own eval's: the scheduler's follow-up evals (Nomad:
+    Worker.CreateEval) and, after each ack, the evals found redundant (the leader's reapers)."""
+
+    def create_evals(self, evals: list[Evaluation]) -> int: ...
+
+    def reap_cancelable(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    """What the scheduler workers of one server share."""
+
+    env: simpy.Environment
+    state: StateStore
+    broker: EvalBroker
+    blocked: BlockedEvals
+    plan_queue: PlanQueue
+    raft: WorkerRaft
+    recorder: Recorder
+    config: ControlPlaneConfig
+    rng: np.random.Generator  # the run's `scheduler` stream
+    ids: IdGenerator
+    policy: Policy | None = None
 
 
 class Worker:
     """One scheduler worker process."""
 
-    def __init__(self, server: Server, name: str, types: list[str] | None = None):
-        self.server = server
+    def __init__(self, context: WorkerContext, name: str, types: list[str] | None = None):
+        self.context = context
         self.name = name
         self.types = types or SCHEDULER_TYPES
         self.busy = False
-        server.env.process(self._run())
+        context.env.process(self._run())
 
-    def _run(self):
-        server = self.server
-        broker = server.broker
+    def _run(self) -> Generator[simpy.Event, Any, None]:
+        ctx = self.context
+        broker = ctx.broker
         while True:
             ev, token = yield broker.dequeue(self.types)
             self.busy = True
-            server.recorder.eval_dequeued(ev, server.env.now)
+            ctx.recorder.eval_dequeued(ev, ctx.env.now)
             outcome = yield from self._process(ev, token)
             self._finish(outcome, token)
             self.busy = False
 
-    def _process(self, ev, token):
-        server, cfg = self.server, self.server.config
-        senv = SchedulerEnv(state=server.state, rng=server.rngs["scheduler"], ids=server.ids, now=server.env.now,
-                            algorithm=cfg.scheduler_algorithm, policy=server.policy)
+    def _process(self, ev: Evaluation, token: str) -> Generator[simpy.Event, Any, SchedulerOutcome]:
+        ctx, cfg = self.context, self.context.config
+        senv = SchedulerEnv(state=ctx.state, rng=ctx.rng, ids=ctx.ids, now=ctx.env.now,
+                            algorithm=cfg.scheduler_algorithm, policy=ctx.policy)
         gen = new_scheduler(ev.type, senv).process(ev)
         try:
             plan = next(gen)
             while True:
-                yield server.env.timeout(_think_time(cfg, plan))
-                server.recorder.plan_submitted(ev, server.env.now)
-                server.broker.pause_nack_timeout(ev.id, token)
-                result = yield server.plan_queue.submit(plan)
-                server.broker.resume_nack_timeout(ev.id, token)
-                senv.now = server.env.now
+                yield ctx.env.timeout(_think_time(cfg, plan))
+                ctx.recorder.plan_submitted(ev, ctx.env.now)
+                ctx.broker.pause_nack_timeout(ev.id, token)
+                result = yield ctx.plan_queue.submit(plan)
+                ctx.broker.resume_nack_timeout(ev.id, token)
+                senv.now = ctx.env.now
                 plan = gen.send(result)
         except StopIteration as stop:
             outcome: SchedulerOutcome = stop.value
         else:  # pragma: no cover - the loop only ends through StopIteration
             raise AssertionError("scheduler did not finish")
         if outcome.plan is None or outcome.plan.is_no_op():
-            yield server.env.timeout(cfg.think_time_base)
+            yield ctx.env.timeout(cfg.think_time_base)
         return outcome
 
     def _finish(self, outcome: SchedulerOutcome, token: str) -> None:
         """Write the eval and its follow-ups, re-block or ack. Nomad: Worker.UpdateEval & co."""
-        server = self.server
+        ctx = self.context
         ev = outcome.eval
         if outcome.reblock:
-            if _queued_changed(server.state, ev):
-                server.state.upsert_evals([ev])
-            server.blocked.reblock(ev, token)  # under the scheduler's snapshot index, as Nomad
+            if _queued_changed(ctx.state, ev):
+                ctx.state.upsert_evals([ev])
+            ctx.blocked.reblock(ev, token)  # under the scheduler's snapshot index, as Nomad
         else:
-            server.state.upsert_evals([ev])
+            ctx.state.upsert_evals([ev])
         if outcome.create_evals:
-            server.create_evals(outcome.create_evals)
-        server.recorder.eval_done(ev, server.env.now, outcome.failed_placements)
+            ctx.raft.create_evals(outcome.create_evals)
+        ctx.recorder.eval_done(ev, ctx.env.now, outcome.failed_placements)
         if ev.failed_tg_allocs:
-            server.recorder.failed_placements(server.env.now, ev)
+            ctx.recorder.failed_placements(ctx.env.now, ev)
         if ev.status == EVAL_STATUS_COMPLETE and not ev.failed_tg_allocs:
             # Nomad: fsm.go handleUpsertedEval. A failed eval (max plan attempts) keeps the
             # blocked eval it just created.
-            server.blocked.untrack(ev.namespace, ev.job_id)
+            ctx.blocked.untrack(ev.namespace, ev.job_id)
         try:
-            server.broker.ack(ev.id, token)
+            ctx.broker.ack(ev.id, token)
         except BrokerError:  # the nack timer fired first; Nomad's worker only logs this
             pass
-        server.after_eval(ev)
+        ctx.raft.reap_cancelable()
 
 
-def _queued_changed(state, ev) -> bool:
+def _queued_changed(state: StateStore, ev: Evaluation) -> bool:
     """Nomad: Worker.ReblockEval: a re-blocked eval is written only when its QueuedAllocations
     differ from the job summary's Queued counters; otherwise it goes back to the tracker as is."""
     summary = state.job_summary(ev.namespace, ev.job_id)
@@ -101,6 +142,6 @@ def _queued_changed(state, ev) -> bool:
                for tg, group in summary.summary.items())
 
 
-def _think_time(cfg, plan: Plan) -> float:
+def _think_time(cfg: ControlPlaneConfig, plan: Plan) -> float:
     placements = sum(len(v) for v in plan.node_allocation.values())
     return cfg.think_time_base + cfg.think_time_per_placement * placements

@@ -10,6 +10,7 @@ columns in step with allocations; the scheduler copies them once per evaluation.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -44,6 +45,7 @@ class NodeTable:
         self.ready = np.zeros(0, dtype=bool)
         self.used_ports: list[set[int]] = []
         self.version = 0  # bumps whenever a placement attribute or status changes
+        self.derived: dict[str, object] = {}  # readers' caches of node-derived data (the scheduler's)
         self._columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._codes: dict[str, tuple[np.ndarray, list[str]]] = {}
 
@@ -95,7 +97,7 @@ class NodeTable:
 
     # -- usage -----------------------------------------------------------------------------
 
-    def reserve(self, row: int, cpu: float, mem: float, disk: float, ports: list[int]) -> None:
+    def reserve(self, row: int, cpu: float, mem: float, disk: float, ports: Iterable[int]) -> None:
         """Account a non-terminal alloc on a node."""
         u = self.used[row]
         u[0] += cpu
@@ -103,7 +105,7 @@ class NodeTable:
         u[2] += disk
         self.used_ports[row].update(ports)
 
-    def release(self, row: int, cpu: float, mem: float, disk: float, ports: list[int]) -> None:
+    def release(self, row: int, cpu: float, mem: float, disk: float, ports: Iterable[int]) -> None:
         """Forget an alloc that became terminal."""
         u = self.used[row]
         u[0] -= cpu

@@ -4,54 +4,65 @@ Nomad: nomad/state/state_store.go. One raft-like index is bumped per logical wri
 everything the write touched; per-table indexes answer blocking queries. Job summaries, job status
 and per-node usage (numpy columns in `NodeTable`) are maintained incrementally as Nomad derives
 them. The scheduler reads the store directly: it runs within one instant of simulated time, so what
-it reads is a consistent snapshot at `index`. The allocation table's reads and writes are in
-sim/state_allocs.py.
+it reads is a consistent snapshot at `index`.
+
+The store owns the evals, the index and the writes, which span tables; it composes the node
+table (sim.state.node_table), the job table (sim.state.jobs), the allocation table
+(sim.state.allocs), the deployment table (sim.state.deployments) and the job summaries
+(sim.state.summaries), none of which knows the store.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import fields, replace
+from itertools import islice
+from typing import Any
 
-from sim.state.allocs import AllocTable, JobKey
+from sim.state.allocs import AllocTable
+from sim.state.deployments import DeploymentLogRow, DeploymentTable
+from sim.state.jobs import JobTable
 from sim.state.node_table import NodeTable
-from sim.state.summaries import SummaryKeeper, job_status
-from sim.structs.alloc import Allocation, AllocDeploymentStatus
-from sim.structs.consts import DEPLOYMENT_SUCCESSFUL, JOB_TRACKED_VERSIONS
-from sim.structs.deployment import Deployment
+from sim.state.summaries import SummaryKeeper
+from sim.structs.alloc import Allocation
+from sim.structs.consts import (
+    DEPLOYMENT_SUCCESSFUL,
+    JOB_STATUS_DEAD,
+    JOB_STATUS_PENDING,
+    JOB_STATUS_RUNNING,
+    JOB_TRACKED_VERSIONS,
+    JOB_TYPE_SYSTEM,
+)
+from sim.structs.deployment import Deployment, DeploymentStatusUpdate
 from sim.structs.evaluation import Evaluation
-from sim.structs.job import Job
+from sim.structs.job import Job, JobKey
 from sim.structs.job_summary import JobSummary
 from sim.structs.node import Node
 
 TABLES = ("jobs", "job_summary", "job_version", "evals", "allocs", "deployment", "nodes")
 
 
-class StateStore(AllocTable):
+class StateStore:
     """All cluster state of one simulation, with Nomad's index semantics."""
 
     def __init__(self, clock: Callable[[], float], tracked_versions: int = JOB_TRACKED_VERSIONS):
         self.clock = clock
-        self.tracked_versions = tracked_versions
         self.index = 0
         self.table_index: dict[str, int] = dict.fromkeys(TABLES, 0)
         self.nodes = NodeTable()
-        self._jobs: dict[JobKey, Job] = {}
-        self._versions: dict[JobKey, list[Job]] = {}
+        self._jobs = JobTable(tracked_versions)
         self._evals: dict[str, Evaluation] = {}
         self._evals_by_job: dict[JobKey, dict[str, Evaluation]] = defaultdict(dict)
-        self._allocs: dict[str, Allocation] = {}
-        self._allocs_by_job: dict[JobKey, dict[str, Allocation]] = defaultdict(dict)
-        self._allocs_by_node: dict[str, dict[str, Allocation]] = defaultdict(dict)
-        self._deployments: dict[str, Deployment] = {}
-        self._deployments_by_job: dict[JobKey, dict[str, Deployment]] = defaultdict(dict)
-        self._live_allocs: dict[JobKey, int] = defaultdict(int)
         self.summaries = SummaryKeeper()
+        self._allocs = AllocTable(self.nodes, self.summaries)
+        self._deployments = DeploymentTable()
         self._listeners: list[Callable[[int, frozenset[str]], None]] = []
-        self.deployment_log: list[tuple] = []  # (time, id, job, version, status, description) per change
         self.derived: dict[str, object] = {}  # readers' caches derived from this store (scheduler)
-        self._terminal_writes: dict[str, Allocation] | None = None  # see take_client_terminal_writes
+
+    @property
+    def deployment_log(self) -> list[DeploymentLogRow]:
+        """(time, id, job, version, status, description) per deployment status change, in order."""
+        return self._deployments.log
 
     # -- writes: the index ------------------------------------------------------------------
 
@@ -90,7 +101,7 @@ class StateStore(AllocTable):
     def update_node(self, node_id: str, **changes: object) -> int:
         """Change a node's status, eligibility or drain flag (Nomad: UpdateNodeStatus & co.)."""
         index = self._begin()
-        node = self.node_by_id(node_id)
+        node = self.nodes.nodes[self.nodes.index_of[node_id]]
         for key, value in changes.items():
             setattr(node, key, value)
         node.modify_index = index
@@ -107,27 +118,28 @@ class StateStore(AllocTable):
 
     def job_by_id(self, namespace: str, job_id: str) -> Job | None:
         """Nomad: JobByID."""
-        return self._jobs.get((namespace, job_id))
+        return self._jobs.current.get((namespace, job_id))
 
     def jobs(self, namespace: str | None = None, prefix: str = "") -> list[Job]:
         """Jobs sorted by (namespace, ID); `namespace` None or "*" means every namespace."""
-        keys = sorted(k for k in self._jobs if (namespace in (None, "*") or k[0] == namespace) and k[1].startswith(prefix))
-        return [self._jobs[k] for k in keys]
+        current = self._jobs.current
+        keys = sorted(k for k in current if (namespace in (None, "*") or k[0] == namespace) and k[1].startswith(prefix))
+        return [current[k] for k in keys]
 
     def job_versions(self, namespace: str, job_id: str) -> list[Job]:
         """Tracked versions, newest first. Nomad: JobVersionsByID."""
-        return list(self._versions.get((namespace, job_id), []))
+        return list(self._jobs.versions.get((namespace, job_id), []))
 
     def job_by_version(self, namespace: str, job_id: str, version: int) -> Job | None:
         """Nomad: JobByIDAndVersion."""
-        return next((j for j in self._versions.get((namespace, job_id), []) if j.version == version), None)
+        return self._jobs.by_version((namespace, job_id), version)
 
     def upsert_job(self, job: Job, keep_version: bool = False, evals: list[Evaluation] | None = None) -> int:
         """Write a job as a new version (or, with keep_version, in place), with its evals in the same
         write as Nomad's JobRegisterRequest does. Nomad: upsertJobImpl."""
         index = self._begin()
         key = job.ns_id
-        existing = self._jobs.get(key)
+        existing = self._jobs.current.get(key)
         if existing is not None:
             job.create_index = existing.create_index
             job.modify_index = index
@@ -143,26 +155,13 @@ class StateStore(AllocTable):
         for ev in evals or []:
             ev.job_modify_index = index
         self._write_evals(evals or [], index)
-        job.status = job_status(job, self, key)
-        self._store_job(job)
-        self.summaries.on_job(job, index)
-        return self._commit(["jobs", "job_version", "job_summary", "evals"])
-
-    def _store_job(self, job: Job) -> None:
-        key = job.ns_id
-        old = self._jobs.get(key)
-        self._jobs[key] = job
-        versions = self._versions.setdefault(key, [])
-        versions[:] = [v for v in versions if v.version != job.version]
-        versions.insert(0, job)
-        versions.sort(key=lambda j: -j.version)
-        if len(versions) > self.tracked_versions:
-            stable = next((v for v in versions if v.stable), None)
-            drop = versions[-1] if versions[-1] is not stable else versions[-2]
-            versions.remove(drop)
+        job.status = self._job_status(job, key)
+        old = self._jobs.put(job)
         if job.parent_id:
             self.summaries.on_child_status(job.namespace, job.parent_id, old.status if old else "", job.status,
                                            job.modify_index)
+        self.summaries.on_job(job, index)
+        return self._commit(["jobs", "job_version", "job_summary", "evals"])
 
     def set_job_stability(self, namespace: str, job_id: str, version: int, stable: bool) -> int:
         """Nomad: UpdateJobStability (ModifyIndex bumps, Version and JobModifyIndex kept)."""
@@ -171,23 +170,14 @@ class StateStore(AllocTable):
         return self._commit(["jobs", "job_version"])
 
     def _mark_stable(self, namespace: str, job_id: str, version: int, index: int, stable: bool = True) -> None:
-        target = self.job_by_version(namespace, job_id, version)
-        if target is None or target.stable == stable:
-            return
-        updated = _copy_job(target, stable=stable, modify_index=index)
-        versions = self._versions[(namespace, job_id)]
-        versions[versions.index(target)] = updated
-        current = self._jobs.get((namespace, job_id))
-        if current is not None and current.version == version:
-            self._jobs[(namespace, job_id)] = updated
-        self.table_index["jobs"] = self.table_index["job_version"] = index
+        if self._jobs.set_stable((namespace, job_id), version, stable, index):
+            self.table_index["jobs"] = self.table_index["job_version"] = index
 
     def delete_job(self, namespace: str, job_id: str) -> int:
         """Purge a job, its versions and its summary. Nomad: DeleteJob."""
         self._begin()
         key = (namespace, job_id)
-        job = self._jobs.pop(key, None)
-        self._versions.pop(key, None)
+        job = self._jobs.delete(key)
         self.summaries.delete(key)
         if job is not None and job.parent_id:
             self.summaries.on_child_status(namespace, job.parent_id, job.status, "", self.index)
@@ -195,15 +185,12 @@ class StateStore(AllocTable):
 
     def refresh_job_status(self, key: JobKey, index: int) -> None:
         """Re-derive a job's status after a write; a change bumps its ModifyIndex. Nomad: setJobStatus."""
-        job = self._jobs.get(key)
+        job = self._jobs.current.get(key)
         if job is None:
             return
-        status = job_status(job, self, key)
+        status = self._job_status(job, key)
         if status != job.status:
-            updated = _copy_job(job, status=status, modify_index=index)
-            self._jobs[key] = updated
-            versions = self._versions[key]
-            versions[:] = [updated if v.version == job.version else v for v in versions]
+            self._jobs.set_status(key, job, status, index)
             if job.parent_id:
                 self.summaries.on_child_status(job.namespace, job.parent_id, job.status, status, index)
             self.table_index["jobs"] = index
@@ -212,13 +199,28 @@ class StateStore(AllocTable):
         for key in sorted(keys):
             self.refresh_job_status(key, index)
 
+    def _job_status(self, job: Job, key: JobKey) -> str:
+        """Nomad: StateStore.getJobStatus."""
+        if job.type == JOB_TYPE_SYSTEM or job.is_parameterized() or job.is_periodic():
+            return JOB_STATUS_DEAD if job.stop else JOB_STATUS_RUNNING
+        if self._allocs.live.get(key, 0) > 0:
+            return JOB_STATUS_RUNNING
+        if any(d.active() for d in self.deployments_by_job(*key)):
+            return JOB_STATUS_RUNNING
+        evals = self.evals_by_job(*key)
+        if any(not e.terminal() for e in evals):
+            return JOB_STATUS_PENDING
+        if evals or job.stop:
+            return JOB_STATUS_DEAD
+        return JOB_STATUS_PENDING
+
     def job_summary(self, namespace: str, job_id: str) -> JobSummary | None:
         """Nomad: JobSummaryByID."""
         return self.summaries.get((namespace, job_id))
 
     def live_alloc_count(self, key: JobKey) -> int:
         """How many non-terminal allocs a job has (drives job status)."""
-        return self._live_allocs.get(key, 0)
+        return self._allocs.live.get(key, 0)
 
     # -- evaluations ------------------------------------------------------------------------
 
@@ -230,7 +232,7 @@ class StateStore(AllocTable):
 
     def _write_evals(self, evals: list[Evaluation], index: int) -> set[JobKey]:
         now = self.clock()
-        keys = set()
+        keys: set[JobKey] = set()
         for ev in evals:
             _stamp(ev, self._evals.get(ev.id), index, now)
             self._evals[ev.id] = ev
@@ -257,11 +259,11 @@ class StateStore(AllocTable):
 
     def deployment_by_id(self, deployment_id: str) -> Deployment | None:
         """Nomad: DeploymentByID."""
-        return self._deployments.get(deployment_id)
+        return self._deployments.by_id.get(deployment_id)
 
     def deployments_by_job(self, namespace: str, job_id: str) -> list[Deployment]:
         """A job's deployments, newest first."""
-        return sorted(self._deployments_by_job.get((namespace, job_id), {}).values(), key=lambda d: -d.create_index)
+        return sorted(self._deployments.by_job.get((namespace, job_id), {}).values(), key=lambda d: -d.create_index)
 
     def latest_deployment(self, namespace: str, job_id: str) -> Deployment | None:
         """Nomad: LatestDeploymentByJobID."""
@@ -270,12 +272,12 @@ class StateStore(AllocTable):
 
     def deployments(self) -> list[Deployment]:
         """Every deployment, oldest first."""
-        return list(self._deployments.values())
+        return list(self._deployments.by_id.values())
 
     def upsert_deployment(self, deployment: Deployment) -> int:
         """Write a deployment (new or changed) on its own."""
         index = self._begin()
-        self._put_deployment(deployment, index, self.clock())
+        self._deployments.put(deployment, index, self.clock())
         self.refresh_job_status((deployment.namespace, deployment.job_id), index)
         return self._commit(["deployment", "jobs"])
 
@@ -286,86 +288,110 @@ class StateStore(AllocTable):
         self.refresh_job_status((dep.namespace, dep.job_id), index)
         return self._commit(["deployment", "jobs"])
 
-    def _put_deployment(self, deployment: Deployment, index: int, now: float) -> None:
-        _stamp(deployment, self._deployments.get(deployment.id), index, now)
-        self._deployments[deployment.id] = deployment
-        self._deployments_by_job[(deployment.namespace, deployment.job_id)][deployment.id] = deployment
-        self._log_deployment(deployment, now)
-
-    def _log_deployment(self, dep: Deployment, now: float) -> None:
-        last = self.deployment_log[-1] if self.deployment_log else None
-        row = (now, dep.id, dep.job_id, dep.job_version, dep.status, dep.status_description)
-        if last is None or last[1:] != row[1:]:
-            self.deployment_log.append(row)
-
     def _set_deployment_status(self, deployment_id: str, status: str, description: str, index: int, now: float) -> Deployment:
-        dep = self._deployments[deployment_id]
-        dep.status = status
-        dep.status_description = description
-        dep.modify_index = index
-        dep.modify_time = now
-        self._log_deployment(dep, now)
+        """A deployment's new status; a successful one marks its job version stable."""
+        dep = self._deployments.set_status(deployment_id, status, description, index, now)
         if status == DEPLOYMENT_SUCCESSFUL:
             self._mark_stable(dep.namespace, dep.job_id, dep.job_version, index)
         return dep
 
-    def _deployment_on_new_alloc(self, alloc: Allocation, now: float) -> None:
-        """Nomad: updateDeploymentWithAlloc for a placement."""
-        dep = self._deployments.get(alloc.deployment_id)
-        state = dep.task_groups.get(alloc.task_group) if dep else None
-        if state is None:
-            return
-        state.placed_allocs += 1
-        if alloc.is_canary():
-            state.placed_canaries.append(alloc.id)
-        if state.progress_deadline > 0 and state.require_progress_by == 0:
-            state.require_progress_by = now + state.progress_deadline
+    # -- allocations ------------------------------------------------------------------------
 
-    def _set_alloc_health(self, alloc: Allocation, healthy: bool, index: int, now: float) -> None:
-        """Record a client's health verdict and count it in the deployment."""
-        status = alloc.deployment_status
-        if status is None:
-            status = alloc.deployment_status = AllocDeploymentStatus()
-        previous = status.healthy
-        status.healthy = healthy
-        status.timestamp = now
-        status.modify_index = index
-        dep = self._deployments.get(alloc.deployment_id)
-        state = dep.task_groups.get(alloc.task_group) if dep else None
-        if state is None or previous == healthy:
-            return
-        if previous is not None:
-            if previous:
-                state.healthy_allocs -= 1
+    def alloc_by_id(self, alloc_id: str) -> Allocation | None:
+        """Nomad: AllocByID."""
+        return self._allocs.by_id.get(alloc_id)
+
+    def allocs_by_job(self, namespace: str, job_id: str) -> list[Allocation]:
+        """Every alloc of a job (terminal too), in creation order."""
+        return list(self._allocs.by_job.get((namespace, job_id), {}).values())
+
+    def job_alloc_count(self, namespace: str, job_id: str) -> int:
+        """How many allocs a job has (terminal too)."""
+        return len(self._allocs.by_job.get((namespace, job_id), ()))
+
+    def job_allocs_after(self, namespace: str, job_id: str, n: int) -> list[Allocation]:
+        """A job's allocs after its first `n`, in creation order (O(new ones))."""
+        allocs = self._allocs.by_job.get((namespace, job_id), {})
+        return list(islice(reversed(allocs.values()), max(len(allocs) - n, 0)))[::-1]
+
+    def take_client_terminal_writes(self) -> list[Allocation]:
+        """Allocs written while client-terminal (before or after the write) since the last call,
+        in first-write order; the first call starts the record and returns none."""
+        return self._allocs.take_client_terminal_writes()
+
+    def allocs_by_node(self, node_id: str) -> list[Allocation]:
+        """Every alloc on a node (terminal too), in creation order."""
+        return list(self._allocs.by_node.get(node_id, {}).values())
+
+    def allocs(self) -> list[Allocation]:
+        """Every allocation, in creation order."""
+        return list(self._allocs.by_id.values())
+
+    def upsert_plan_results(self, placed: list[Allocation], stopped: list[Allocation], deployment: Deployment | None,
+                            deployment_updates: list[DeploymentStatusUpdate], eval_id: str) -> int:
+        """Commit an applied plan in one write. Nomad: UpsertPlanResults.
+
+        `placed` are new or in-place updated allocs; `stopped` are copies carrying the desired
+        stop (and optional client status / follow-up eval) of existing allocs.
+        """
+        index = self._begin()
+        now = self.clock()
+        keys: set[JobKey] = set()
+        deployments = self._deployments
+        if deployment is not None:
+            deployments.put(deployment, index, now)
+            keys.add((deployment.namespace, deployment.job_id))  # an active deployment: running
+        for upd in deployment_updates:
+            self._set_deployment_status(upd.deployment_id, upd.status, upd.status_description, index, now)
+        table = self._allocs
+        allocs = table.by_id
+        for stop in stopped:
+            alloc = allocs.get(stop.id)
+            if alloc is None:
+                continue
+            table.update(alloc, index, now, {
+                "desired_status": stop.desired_status, "desired_description": stop.desired_description,
+                "client_status": stop.client_status, "followup_eval_id": stop.followup_eval_id,
+                "last_reschedule": stop.last_reschedule})
+            keys.add((alloc.namespace, alloc.job_id))
+        for alloc in placed:
+            existing = allocs.get(alloc.id)
+            if existing is not None:
+                if table.update_in_place(existing, alloc, index, now):
+                    deployments.on_new_alloc(existing, now)
             else:
-                state.unhealthy_allocs -= 1
-        if healthy:
-            state.healthy_allocs += 1
-            if state.progress_deadline > 0:
-                state.require_progress_by = max(state.require_progress_by, now + state.progress_deadline)
-        else:
-            state.unhealthy_allocs += 1
-        dep.modify_index = index
-        dep.modify_time = now
+                table.insert(alloc, index, now)
+                if alloc.deployment_id:
+                    deployments.on_new_alloc(alloc, now)
+            keys.add((alloc.namespace, alloc.job_id))
+        self._refresh_jobs(keys, index)
+        return self._commit(["allocs", "job_summary", "deployment", "jobs"])
+
+    def update_allocs_from_client(self, updates: list[tuple[Allocation, dict[str, Any]]]) -> int:
+        """Client reports of alloc status, task states and deployment health. Nomad: UpdateAllocsFromClient."""
+        index = self._begin()
+        now = self.clock()
+        keys: set[JobKey] = set()
+        update = self._allocs.update
+        set_health = self._deployments.set_alloc_health
+        for alloc, changes in updates:
+            health = changes.pop("healthy", None)
+            update(alloc, index, now, changes)
+            if health is not None:
+                set_health(alloc, health, index, now)
+            keys.add((alloc.namespace, alloc.job_id))
+        self._refresh_jobs(keys, index)
+        return self._commit(["allocs", "job_summary", "deployment", "jobs"])
+
+    def update_alloc_desired_transition(self, allocs: list[Allocation], **transition: bool) -> int:
+        """Nomad: UpdateAllocsDesiredTransitions (drainer: migrate; watcher: reschedule)."""
+        index = self._begin()
+        for alloc in allocs:
+            self._allocs.set_desired_transition(alloc, transition, index)
+        return self._commit(["allocs"])
 
 
-_JOB_FIELDS = tuple(f.name for f in fields(Job))
-_JOB_PLAIN = all(f.init for f in fields(Job))  # every field set by __init__: a field copy is `replace`
-
-
-def _copy_job(job: Job, **changes: object) -> Job:
-    """`dataclasses.replace(job, **changes)`, copying the fields directly (twice as fast)."""
-    if type(job) is not Job or not _JOB_PLAIN:
-        return replace(job, **changes)
-    new = object.__new__(Job)
-    for name in _JOB_FIELDS:
-        setattr(new, name, getattr(job, name))
-    for name, value in changes.items():
-        setattr(new, name, value)
-    return new
-
-
-def _stamp(item: Evaluation | Deployment, old: Evaluation | Deployment | None, index: int, now: float) -> None:
+def _stamp(item: Evaluation, old: Evaluation | None, index: int, now: float) -> None:
     """Set create (kept from `old`, the stored version, if any) and modify index and time."""
     item.create_index = old.create_index if old else index
     item.create_time = old.create_time if old else now

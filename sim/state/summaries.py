@@ -1,12 +1,13 @@
-"""Job summaries and job status, derived as Nomad derives them.
+"""Job summaries: per task group, how many allocs are queued, starting, running and so on, and
+per parent job how many children are pending, running or dead.
 
-Nomad: nomad/state/state_store.go updateSummaryWithAlloc, updateSummaryWithJob, getJobStatus,
-setJobSummary's children counts.
+Nomad: nomad/state/state_store.go updateSummaryWithJob, updateSummaryWithAlloc, and setJobStatus's
+children counts. Each update takes only what the write changed (a job, an eval's queued counts, an
+alloc and its old client status, a child's old and new status): the store calls them inside its
+job, eval and alloc writes (sim.state.store, sim.state.allocs).
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
@@ -19,15 +20,10 @@ from sim.structs.consts import (
     JOB_STATUS_DEAD,
     JOB_STATUS_PENDING,
     JOB_STATUS_RUNNING,
-    JOB_TYPE_SYSTEM,
 )
-from sim.structs.job import Job
+from sim.structs.job import Job, JobKey
 from sim.structs.job_summary import JobSummary, TaskGroupSummary
 
-if TYPE_CHECKING:
-    from sim.state.store import StateStore
-
-JobKey = tuple[str, str]
 _BUCKET = {
     ALLOC_CLIENT_PENDING: "starting",
     ALLOC_CLIENT_RUNNING: "running",
@@ -37,22 +33,6 @@ _BUCKET = {
     ALLOC_CLIENT_UNKNOWN: "unknown",
 }
 _DECREMENTED = {ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING, ALLOC_CLIENT_LOST, ALLOC_CLIENT_UNKNOWN}
-
-
-def job_status(job: Job, state: StateStore, key: JobKey) -> str:
-    """Nomad: StateStore.getJobStatus."""
-    if job.type == JOB_TYPE_SYSTEM or job.is_parameterized() or job.is_periodic():
-        return JOB_STATUS_DEAD if job.stop else JOB_STATUS_RUNNING
-    if state.live_alloc_count(key) > 0:
-        return JOB_STATUS_RUNNING
-    if any(d.active() for d in state.deployments_by_job(*key)):
-        return JOB_STATUS_RUNNING
-    evals = state.evals_by_job(*key)
-    if any(not e.terminal() for e in evals):
-        return JOB_STATUS_PENDING
-    if evals or job.stop:
-        return JOB_STATUS_DEAD
-    return JOB_STATUS_PENDING
 
 
 class SummaryKeeper:

@@ -17,46 +17,89 @@ because the scheduler still honours them.
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, TypedDict
 
 from sim.structs import consts as C
 from sim.structs import job as J
 from sim.structs.codec import copy_struct
 
+
+class _UpdateDefaults(TypedDict):
+    stagger: J.Duration
+    max_parallel: int
+    health_check: str
+    min_healthy_time: J.Duration
+    healthy_deadline: J.Duration
+    progress_deadline: J.Duration
+    auto_revert: bool
+    auto_promote: bool
+    canary: int
+
+
+class _MigrateDefaults(TypedDict):
+    max_parallel: int
+    health_check: str
+    min_healthy_time: J.Duration
+    healthy_deadline: J.Duration
+
+
+class _RestartDefaults(TypedDict):
+    attempts: int
+    interval: J.Duration
+    delay: J.Duration
+    mode: str
+    render_templates: bool
+
+
+class _RescheduleDefaults(TypedDict):
+    attempts: int
+    interval: J.Duration
+    delay: J.Duration
+    delay_function: str
+    max_delay: J.Duration
+    unlimited: bool
+
+
+class _LogConfigDefaults(TypedDict):
+    max_files: int
+    max_file_size_mb: int
+
+
 _S = J.SECOND
-DEFAULT_UPDATE = {
+DEFAULT_UPDATE: _UpdateDefaults = {
     "stagger": 30 * _S, "max_parallel": 1, "health_check": C.HEALTH_CHECK_CHECKS,
     "min_healthy_time": 10 * _S, "healthy_deadline": 5 * J.MINUTE,
     "progress_deadline": 10 * J.MINUTE, "auto_revert": False, "auto_promote": False, "canary": 0,
 }
-DEFAULT_MIGRATE = {
+DEFAULT_MIGRATE: _MigrateDefaults = {
     "max_parallel": 1, "health_check": C.HEALTH_CHECK_CHECKS, "min_healthy_time": 10 * _S,
     "healthy_deadline": 5 * J.MINUTE,
 }
-SERVICE_RESTART = {
+SERVICE_RESTART: _RestartDefaults = {
     "attempts": 2, "interval": 30 * J.MINUTE, "delay": 15 * _S,
     "mode": C.RESTART_MODE_FAIL, "render_templates": False,
 }
-BATCH_RESTART = {
+BATCH_RESTART: _RestartDefaults = {
     "attempts": 3, "interval": 24 * J.HOUR, "delay": 15 * _S,
     "mode": C.RESTART_MODE_FAIL, "render_templates": False,
 }
-SERVICE_RESCHEDULE = {
+SERVICE_RESCHEDULE: _RescheduleDefaults = {
     "attempts": 0, "interval": 0, "delay": 30 * _S, "delay_function": "exponential",
     "max_delay": J.HOUR, "unlimited": True,
 }
-BATCH_RESCHEDULE = {
+BATCH_RESCHEDULE: _RescheduleDefaults = {
     "attempts": 1, "interval": 24 * J.HOUR, "delay": 5 * _S, "delay_function": "constant",
     "max_delay": 0, "unlimited": False,
 }
-_ZERO_RESCHEDULE = {
+_ZERO_RESCHEDULE: _RescheduleDefaults = {
     "attempts": 0, "interval": 0, "delay": 0, "delay_function": "", "max_delay": 0,
     "unlimited": False,
 }
 DEFAULT_KILL_TIMEOUT = 5 * _S
 DEFAULT_CPU, DEFAULT_MEMORY_MB, DEFAULT_DISK_MB = 100, 300, 300
 DEFAULT_WEIGHT = 50
-DEFAULT_LOG_CONFIG = {"max_files": 10, "max_file_size_mb": 10}
+DEFAULT_LOG_CONFIG: _LogConfigDefaults = {"max_files": 10, "max_file_size_mb": 10}
 
 
 def canonicalize(job: J.Job) -> None:
@@ -70,7 +113,7 @@ def canonicalize(job: J.Job) -> None:
     _server_job(job)
 
 
-def _fill(obj: Any, defaults: dict[str, Any]) -> Any:
+def _fill(obj: Any, defaults: Mapping[str, object]) -> Any:
     """Set every None field of obj from defaults (a pointer struct's Canonicalize)."""
     for attr, value in defaults.items():
         if getattr(obj, attr) is None:
@@ -78,7 +121,7 @@ def _fill(obj: Any, defaults: dict[str, Any]) -> Any:
     return obj
 
 
-def _merge(base: Any, override: Any, defaults: dict[str, Any]) -> Any:
+def _merge(base: Any, override: Any, defaults: Mapping[str, object]) -> Any:
     """A copy of base with every field override gives (not None) taken from override."""
     merged = copy_struct(base)
     for attr in defaults:
@@ -89,7 +132,7 @@ def _merge(base: Any, override: Any, defaults: dict[str, Any]) -> Any:
     return merged
 
 
-def _merge_from_job(job_block: Any, group_block: Any, defaults: dict[str, Any]) -> Any:
+def _merge_from_job(job_block: Any, group_block: Any, defaults: Mapping[str, object]) -> Any:
     """Nomad's job-to-group inheritance: merge when both exist, else copy the job's."""
     if job_block is not None and group_block is not None:
         return _merge(job_block, group_block, defaults)
@@ -133,7 +176,7 @@ def _agent_job(job: J.Job) -> None:
     job.reschedule = None
 
 
-def _default_weights(items: list) -> None:
+def _default_weights(items: Sequence[J.Affinity | J.Spread]) -> None:
     """Affinities and spreads without a weight get Nomad's default, 50."""
     for item in items:
         if item.weight is None:
@@ -148,8 +191,8 @@ def _update_empty(u: J.UpdateStrategy) -> bool:
 def _api_group(job: J.Job, tg: J.TaskGroup) -> None:
     """Nomad: api/tasks.go TaskGroup.Canonicalize (+ ApiScalingPolicyToStructs)."""
     if tg.count is None:
-        has_min = tg.scaling is not None and tg.scaling.min is not None
-        tg.count = tg.scaling.min if has_min else 1
+        scaling = tg.scaling
+        tg.count = scaling.min if scaling is not None and scaling.min is not None else 1
     if tg.scaling is not None:
         _fill(tg.scaling, {"enabled": True, "min": tg.count, "max": -1})
     if tg.ephemeral_disk is None:
@@ -160,9 +203,10 @@ def _api_group(job: J.Job, tg: J.TaskGroup) -> None:
     _api_group_migrate(job, tg)
     defaults = SERVICE_RESTART if job.type in (C.JOB_TYPE_SERVICE, C.JOB_TYPE_SYSTEM) else BATCH_RESTART
     base = J.RestartPolicy(**defaults)
-    tg.restart_policy = base if tg.restart_policy is None else _merge(base, tg.restart_policy, defaults)
+    group_rp: J.RestartPolicy = base if tg.restart_policy is None else _merge(base, tg.restart_policy, defaults)
+    tg.restart_policy = group_rp
     for task in tg.tasks:
-        _api_task(job, tg, task)
+        _api_task(job, tg, task, group_rp)
     _default_weights(tg.spreads)
     _default_weights(tg.affinities)
     _default_services(tg.services, f"{job.name}-{tg.name}")
@@ -178,7 +222,7 @@ def _api_group_update(job: J.Job, tg: J.TaskGroup) -> None:
         _fill(tg.update, DEFAULT_UPDATE)
 
 
-def _reschedule_defaults(job_type: str) -> dict[str, Any]:
+def _reschedule_defaults(job_type: str) -> _RescheduleDefaults:
     """Nomad: api/tasks.go NewDefaultReschedulePolicy."""
     return {C.JOB_TYPE_SERVICE: SERVICE_RESCHEDULE, C.JOB_TYPE_BATCH: BATCH_RESCHEDULE}.get(
         job_type, _ZERO_RESCHEDULE
@@ -204,9 +248,12 @@ def _api_group_migrate(job: J.Job, tg: J.TaskGroup) -> None:
         _fill(tg.migrate, DEFAULT_MIGRATE)
 
 
-def _api_task(job: J.Job, tg: J.TaskGroup, task: J.Task) -> None:
-    """Nomad: api/tasks.go Task.Canonicalize and api/resources.go Resources.Canonicalize."""
-    res = task.resources = task.resources or J.Resources(cpu=None, cores=None, memory_mb=None)
+def _api_task(job: J.Job, tg: J.TaskGroup, task: J.Task, group_rp: J.RestartPolicy) -> None:
+    """Nomad: api/tasks.go Task.Canonicalize and api/resources.go Resources.Canonicalize (`group_rp`:
+    the group's restart policy, already canonical)."""
+    if task.resources is None:  # as decoded with CPU, Cores and MemoryMB absent, then defaulted below
+        task.resources = J.Resources(cpu=DEFAULT_CPU, cores=0, memory_mb=DEFAULT_MEMORY_MB)
+    res = task.resources
     if res.cores is None:
         res.cores = 0
         if res.cpu is None:
@@ -220,7 +267,6 @@ def _api_task(job: J.Job, tg: J.TaskGroup, task: J.Task) -> None:
     _fill(task.log_config, DEFAULT_LOG_CONFIG)
     _default_weights(task.affinities)
     _default_services(task.services, f"{job.name}-{tg.name}-{task.name}")
-    group_rp = tg.restart_policy
     if task.restart_policy is None:
         task.restart_policy = copy_struct(group_rp)
     else:

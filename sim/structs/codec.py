@@ -18,7 +18,7 @@ jobs_spec_equal (Nomad's SpecChanged, inverted).
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from sim.errors import ValidationError
 from sim.structs import job as J
@@ -67,6 +67,16 @@ _INT_RANGES = {
 _GO_STRUCT_NAMES = {"Scaling": "ScalingPolicy"}
 _VALUE_TYPES = {"Port", "ServiceCheck"}  # []api.Port, not []*api.Port
 _MAX_DEPTH = 256
+_Where = tuple[str, str, str]  # (field path, owning Go struct, Go field path) of a value
+
+
+class _Struct(Protocol):
+    """A job struct of sim.structs.job: a dataclass keeping the keys it does not model in `extra`."""
+
+    extra: dict[str, Any]
+
+
+_StructT = TypeVar("_StructT", bound=_Struct)
 
 STR, INT, BOOL, DUR, LIST_STR, MAP_STR, MAP_ANY, OBJ, LIST_OBJ = range(9)
 _SCALARS = (STR, INT, BOOL, DUR)
@@ -133,6 +143,8 @@ def _compile(cls: type) -> _Spec:
     for f in dataclasses.fields(cls):
         if f.name == "extra":
             continue
+        if not isinstance(f.type, str):  # sim.structs.job postpones its annotations
+            raise TypeError(f"{cls.__name__}.{f.name}: annotation is not a string")
         kind, sub, nullable, gotype = _parse_annotation(cls.__name__, f.name, f.type)
         lo, hi = _INT_RANGES.get(gotype, (0, 0))
         fields.append(_Field(f.name, json_name(f.name), kind, sub, nullable, gotype, lo, hi))
@@ -172,7 +184,7 @@ def _describe(value: Any, literal: bool = False) -> str:
     return type(value).__name__
 
 
-def _type_error(value: Any, where: tuple[str, str, str], gotype: str, literal=False):
+def _type_error(value: Any, where: _Where, gotype: str, literal: bool = False) -> ValidationError:
     path, struct, gopath = where
     if struct:
         text = f"into Go struct field {struct}.{gopath} of type {gotype}"
@@ -194,7 +206,7 @@ def _jcopy(value: Any, path: str = "", depth: int = 0) -> Any:
     return value
 
 
-def _decode_int(f: _Field, value: Any, where, ctx: _Ctx) -> int:
+def _decode_int(f: _Field, value: Any, where: _Where, ctx: _Ctx) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise _type_error(value, where, f.gotype)
     if isinstance(value, str):
@@ -209,7 +221,7 @@ def _decode_int(f: _Field, value: Any, where, ctx: _Ctx) -> int:
     return value
 
 
-def _decode_str_list(f: _Field, value: Any, where) -> list[str]:
+def _decode_str_list(f: _Field, value: Any, where: _Where) -> list[str]:
     if not isinstance(value, list | tuple):
         raise _type_error(value, where, f.gotype)
     out = []
@@ -220,7 +232,7 @@ def _decode_str_list(f: _Field, value: Any, where) -> list[str]:
     return out
 
 
-def _decode_str_map(f: _Field, value: Any, where) -> dict[str, str]:
+def _decode_str_map(f: _Field, value: Any, where: _Where) -> dict[str, str]:
     if not isinstance(value, dict):
         raise _type_error(value, where, f.gotype)
     out = {}
@@ -231,7 +243,7 @@ def _decode_str_map(f: _Field, value: Any, where) -> dict[str, str]:
     return out
 
 
-def _decode_value(f: _Field, value: Any, where, ctx: _Ctx) -> Any:
+def _decode_value(f: _Field, value: Any, where: _Where, ctx: _Ctx) -> Any:
     kind = f.kind
     if kind == STR:
         if not isinstance(value, str):
@@ -252,21 +264,24 @@ def _decode_value(f: _Field, value: Any, where, ctx: _Ctx) -> Any:
             raise _type_error(value, where, f.gotype)
         return _jcopy(value, where[0])
     if kind == OBJ:
+        assert f.sub is not None  # struct fields carry their class
         return _decode_struct(f.sub, value, where, ctx)
     return _decode_list(f, value, where, ctx)
 
 
-def _decode_list(f: _Field, value: Any, where, ctx: _Ctx) -> list:
+def _decode_list(f: _Field, value: Any, where: _Where, ctx: _Ctx) -> list[Any]:
     if not isinstance(value, list | tuple):
         raise _type_error(value, where, f.gotype)
     path, owner, gopath = where
+    cls = f.sub
+    assert cls is not None  # lists of structs carry their class
     return [
-        _decode_struct(f.sub, {} if item is None else item, (f"{path}[{i}]", owner, gopath), ctx)
+        _decode_struct(cls, {} if item is None else item, (f"{path}[{i}]", owner, gopath), ctx)
         for i, item in enumerate(value)
     ]
 
 
-def _decode_struct(cls: type, data: Any, where: tuple[str, str, str], ctx: _Ctx) -> Any:
+def _decode_struct(cls: type[_StructT], data: Any, where: _Where, ctx: _Ctx) -> _StructT:
     """Decode one struct; `where` is (field path, owning Go struct, Go field path)."""
     spec = _SPECS[cls]
     if not isinstance(data, dict):
@@ -329,7 +344,7 @@ def _encode_value(kind: int, value: Any) -> Any:
     return _jcopy(value) if kind == MAP_ANY else dict(value)
 
 
-def encode_struct(obj: Any) -> dict[str, Any]:
+def encode_struct(obj: _Struct) -> dict[str, Any]:
     """Encode any job struct to its Nomad JSON form (typed fields, then extras)."""
     out = {f.key: _encode_value(f.kind, getattr(obj, f.attr)) for f in _SPECS[type(obj)].fields}
     for key, value in obj.extra.items():
@@ -355,7 +370,7 @@ def _copy_value(kind: int, value: Any) -> Any:
     return _jcopy(value) if kind == MAP_ANY else dict(value)
 
 
-def copy_struct(obj: Any) -> Any:
+def copy_struct(obj: _StructT) -> _StructT:
     """Deep copy of any job struct (faster than copy.deepcopy, same result)."""
     cls = type(obj)
     new = cls.__new__(cls)

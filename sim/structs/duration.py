@@ -81,6 +81,7 @@ def parse_go_duration(text: str) -> int:
     total = 0
     while s:
         m = _PART.match(s)
+        assert m is not None  # every part of _PART is optional: it matches any string
         number, unit = m.group(1), m.group(2)
         if number in ("", "."):
             raise ValueError(f'time: invalid duration "{orig}"')

@@ -17,6 +17,8 @@ import hcl2
 
 from sim.structs.duration import parse_go_duration
 
+_Body = dict[str, Any]  # a block body in python-hcl2's form, or a Nomad JSON object
+
 # Per parent block: child block name -> (JSON key, many?). A child converts as the kind its block
 # name says; labelled blocks put their label into the object's name field (see _LABEL_KEY).
 _CHILDREN: dict[str, dict[str, tuple[str, bool]]] = {
@@ -107,7 +109,7 @@ def parse_job_hcl(text: str) -> dict[str, Any]:
     return job
 
 
-def _labelled(block: Any) -> list[tuple[str, dict]]:
+def _labelled(block: Any) -> list[tuple[str, _Body]]:
     """(label, body) pairs of a labelled block as python-hcl2 shapes it."""
     if not isinstance(block, dict):
         return []
@@ -127,13 +129,13 @@ def _pascal(key: str, kind: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in key.split("_"))
 
 
-def _bodies(value: Any) -> list[dict]:
+def _bodies(value: Any) -> list[_Body]:
     """The bodies of an unlabelled block (a list of dicts in python-hcl2's form)."""
     items = value if isinstance(value, list) else [value]
     return [v for v in items if isinstance(v, dict)]
 
 
-def _convert(body: dict, kind: str) -> dict[str, Any]:
+def _convert(body: _Body, kind: str) -> dict[str, Any]:
     """One block body to its Nomad JSON object."""
     out: dict[str, Any] = {}
     children = _CHILDREN.get(kind, {})
@@ -154,7 +156,7 @@ def _convert(body: dict, kind: str) -> dict[str, Any]:
     return out
 
 
-def _child(out: dict, kind: str, value: Any, json_key: str, many: bool) -> None:
+def _child(out: _Body, kind: str, value: Any, json_key: str, many: bool) -> None:
     """Known child blocks of one name into `out[json_key]` (a list if `many`, else the last one)."""
     converted = []
     for body in _bodies(value):
@@ -177,7 +179,7 @@ def _is_block(value: Any) -> bool:
         for v in value)
 
 
-def _unknown_block(value: list[dict], key: str) -> Any:
+def _unknown_block(value: list[_Body], key: str) -> Any:
     """A block this module does not know: one object (or a list), labels into `Name`."""
     converted = []
     for body in value:
@@ -230,7 +232,7 @@ def _plain(value: Any) -> Any:
     return _unquote(value)
 
 
-def _constraint_shortcut(out: dict, key: str, value: Any) -> None:
+def _constraint_shortcut(out: _Body, key: str, value: Any) -> None:
     """Nomad: jobspec's constraint shortcuts (`distinct_hosts = true`, `regexp = "..."`)."""
     out["Operand"] = key
     if key == "distinct_hosts":
@@ -241,7 +243,7 @@ def _constraint_shortcut(out: dict, key: str, value: Any) -> None:
         out["RTarget"] = str(value)
 
 
-def _finish(out: dict, kind: str) -> None:
+def _finish(out: _Body, kind: str) -> None:
     """Defaults the HCL form implies (operands, weights, periodic spec type, ports)."""
     if kind in ("constraint", "affinity"):
         out.setdefault("Operand", "=")
@@ -254,7 +256,7 @@ def _finish(out: dict, kind: str) -> None:
         _split_ports(out)
 
 
-def _split_ports(net: dict) -> None:
+def _split_ports(net: _Body) -> None:
     """`port "x" {static = N}` blocks and HCL1's port lists become Reserved/Dynamic ports."""
     reserved = [{"Label": "", "Value": int(p)} for p in net.pop("ReservedPorts", []) if not isinstance(p, dict)]
     dynamic = [{"Label": str(p), "Value": 0} for p in net.pop("DynamicPorts", []) if not isinstance(p, dict)]

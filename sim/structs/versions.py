@@ -47,7 +47,7 @@ class Version:
         return text + (f"+{self.metadata}" if self.metadata else "")
 
 
-def _new_version(text: str, pattern: re.Pattern) -> Version:
+def _new_version(text: str, pattern: re.Pattern[str]) -> Version:
     m = pattern.match(text)
     if m is None:
         raise ValueError(f"malformed version: {text}")
@@ -178,7 +178,7 @@ def parse_semver_constraint(text: str) -> tuple[tuple[str, Version], ...]:
     return _parse_constraint(text, _SEMVER_CONSTRAINT_RE, parse_semver, "Malformed")
 
 
-def _parse_constraint(text: str, pattern: re.Pattern, parse: Callable[[str], Version],
+def _parse_constraint(text: str, pattern: re.Pattern[str], parse: Callable[[str], Version],
                       malformed: str) -> tuple[tuple[str, Version], ...]:
     """Comma-separated (operator, version) pairs; `malformed` starts the ValueError message."""
     out = []
@@ -303,7 +303,7 @@ def _translate(expr: str) -> str:
 
 
 @functools.lru_cache(maxsize=1024)
-def compile_go_regexp(expr: str) -> re.Pattern:
+def compile_go_regexp(expr: str) -> re.Pattern[str]:
     """Compile a Go (RE2) regular expression; raise ValueError with Go's message on failure.
 
     Nomad: Go standard library, regexp.Compile (messages: "error parsing regexp: <code>:

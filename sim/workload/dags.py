@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import pandas as pd
 
-from sim.errors import ScenarioError
+from sim.errors import ScenarioError, SimError
 
 if TYPE_CHECKING:
     import simpy
@@ -110,7 +110,10 @@ class Workflow:
 
     def arm(self, action: Register) -> None:
         """The action's `at` has come: register now if its parents are done, else wait."""
-        self.armed[action.source.job_id] = action
+        job = action.source.job_id
+        if job is None:  # only jobs of the graph are armed, and every one has an ID
+            raise SimError("a register action without a job ID cannot wait for other jobs")
+        self.armed[job] = action
         self._release()
 
     def _on_write(self, _index: int, tables: frozenset[str]) -> None:
@@ -188,7 +191,8 @@ def critical_path(graph: nx.DiGraph, durations: dict[str, float]) -> tuple[list[
         base, via = (best[parents[0]][0], parents[0]) if parents else (0.0, None)
         best[job] = (base + weight[job], via)
     end = max(best, key=lambda j: (best[j][0], -_index(graph, j)))
-    path, node = [], end
+    path: list[str] = []
+    node: str | None = end
     while node is not None:
         path.append(node)
         node = best[node][1]

@@ -13,21 +13,24 @@ row of the `node_events` table.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from sim.errors import SimError
 from sim.scenario.types import DomainEvent, DrainFraction, NodeEvent, RandomFailures
 
 if TYPE_CHECKING:
+    import numpy as np
+    import simpy
+
     from sim.scenario.topology import Topology
-    from sim.simulation import Simulation
+    from sim.world import World
 
 
 class NodeEvents:
     """Schedules a scenario's `events` and applies them to the clients and the server."""
 
-    def __init__(self, sim: Simulation, topology: Topology, reject: Callable[[str, str, str], None]):
+    def __init__(self, sim: World, topology: Topology, reject: Callable[[str, str, str], None]):
         self.sim = sim
         self.env = sim.env
         self.topology = topology
@@ -39,9 +42,13 @@ class NodeEvents:
                 self.env.process(self._random_failures(event, rng))
             else:
                 timer = self.env.timeout(max(0.0, event.at - self.env.now))
-                timer.callbacks.append(lambda _e, ev=event, r=rng: self._apply(ev, r))
+                timer.callbacks.append(self._callback(event, rng))
 
-    def _apply(self, event: Any, rng: Any) -> None:
+    def _callback(self, event: NodeEvent | DomainEvent | DrainFraction, rng: np.random.Generator) -> Callable[[simpy.Event], None]:
+        """A timer callback that applies `event` (drawing from `rng`)."""
+        return lambda _timer: self._apply(event, rng)
+
+    def _apply(self, event: NodeEvent | DomainEvent | DrainFraction, rng: np.random.Generator) -> None:
         if isinstance(event, NodeEvent):
             for name in event.nodes:
                 self.node(event.action, self.ids[name], "node_event", event.deadline)
@@ -75,7 +82,7 @@ class NodeEvents:
         self.sim.recorder.add("node_events", float(self.env.now), node_id, action, cause)
         return True
 
-    def drain_candidates(self, event: DrainFraction, rng: Any) -> list[str]:
+    def drain_candidates(self, event: DrainFraction, rng: np.random.Generator) -> list[str]:
         """A random `fraction` (at least one) of the class's ready, eligible, undrained nodes, in cluster order."""
         nodes = [n for n in self.sim.state.nodes.nodes
                  if (event.node_class is None or n.node_class == event.node_class)
@@ -86,7 +93,7 @@ class NodeEvents:
         chosen = sorted(int(i) for i in rng.choice(len(nodes), size=k, replace=False))
         return [nodes[i].id for i in chosen]
 
-    def _random_failures(self, spec: RandomFailures, rng: Any) -> Iterator[Any]:
+    def _random_failures(self, spec: RandomFailures, rng: np.random.Generator) -> Generator[simpy.Event, Any, None]:
         """Every node fails after Exp(mtbf) of uptime and is repaired after Exp(mttr)."""
         nodes = [n.id for n in self.sim.state.nodes.nodes]
         first = spec.start + rng.exponential(spec.mtbf, len(nodes))

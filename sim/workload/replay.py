@@ -16,7 +16,7 @@ stops the run: it is kept in `errors` and in the `workload_errors` table.
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +41,9 @@ from sim.workload.dags import Workflow
 from sim.workload.events import NodeEvents
 
 if TYPE_CHECKING:
-    from sim.simulation import Simulation
+    import simpy
+
+    from sim.world import World
 
 NAMESPACE = "default"
 RUNTIME_META = "sim.runtime"
@@ -51,7 +53,7 @@ GENERATED_KEYS = ("count", "cpu", "memory", "runtime")
 class Workload:
     """Replays a scenario's workload and events in a simulation."""
 
-    def __init__(self, sim: Simulation):
+    def __init__(self, sim: World):
         self.sim = sim
         self.env = sim.env
         self.server = sim.server
@@ -82,10 +84,14 @@ class Workload:
         handler = getattr(self, f"_{type(action).KIND}")
         self.at(action.at, lambda: handler(action))
 
-    def at(self, when: float, fn: Callable[[], None]) -> None:
-        """Call `fn()` at simulated time `when` (now if it has passed)."""
+    def at(self, when: float, fn: Callable[[], object]) -> None:
+        """Call `fn()` at simulated time `when` (now if it has passed); what it returns is ignored."""
         timer = self.env.timeout(max(0.0, when - self.env.now))
-        timer.callbacks.append(lambda _event: fn())
+
+        def call(_event: simpy.Event) -> None:
+            fn()
+
+        timer.callbacks.append(call)
 
     def reject(self, action: str, job: str, message: str) -> None:
         """Record an action that could not run."""
@@ -151,6 +157,8 @@ class Workload:
             return None
         if runtime is not None:
             child = self.sim.state.job_by_id(NAMESPACE, result.dispatched_job_id)
+            if child is None:  # dispatch() has just written it
+                raise SimError(f"dispatched job {result.dispatched_job_id!r} is not in the state")
             child.meta = {**child.meta, RUNTIME_META: _seconds(runtime)}
         return result.dispatched_job_id
 
@@ -170,7 +178,7 @@ class Workload:
 
     # -- generators: one process each -----------------------------------------------------------
 
-    def _generator(self, spec: Generate | DispatchGenerate | TraceSpec, rng: np.random.Generator) -> Iterator[Any]:
+    def _generator(self, spec: Generate | DispatchGenerate | TraceSpec, rng: np.random.Generator) -> Generator[simpy.Event, Any, None]:
         kind = type(spec).KIND
         self.submitted.setdefault(kind, 0)
         source = self._trace(spec) if isinstance(spec, TraceSpec) else self._arrivals(spec, rng)

@@ -171,13 +171,10 @@ def free_port() -> int:
 
 
 def server_command(scenario_path: Path, port: int, *extra: str) -> list[str]:
-    """`nomadsim serve` as a module run (sim.cli when present, else sim.api.http)."""
-    import importlib.util
+    """`nomadsim serve` as a module run (`python -m sim serve`)."""
     import sys
 
-    if importlib.util.find_spec("sim.cli.main") is not None:
-        return [sys.executable, "-m", "sim", "serve", str(scenario_path), "--port", str(port), *extra]
-    return [sys.executable, "-m", "sim.api.http", str(scenario_path), "--port", str(port), *extra]
+    return [sys.executable, "-m", "sim", "serve", str(scenario_path), "--port", str(port), *extra]
 
 
 def start_server(scenario_path: Path, *extra: str, timeout: float = 30.0):

@@ -1,7 +1,7 @@
 """The Jobs API in process (sim/api/jobs.py): every seed endpoint's answers, shapes and errors.
 
 Statuses and messages follow Nomad's command/agent/job_endpoint.go and nomad/job_endpoint.go
-(and nomad-semantics.md §10). Every rejected request leaves the state index unchanged.
+(and docs/fidelity.md#api-shapes). Every rejected request leaves the state index unchanged.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Task behaviour (sim/behavior.py): meta keys, scenario rules, defaults and their precedence."""
+"""Task behaviour (sim/client/behavior.py): meta keys, scenario rules, defaults and their precedence."""
 
 from __future__ import annotations
 

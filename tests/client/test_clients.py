@@ -1,4 +1,4 @@
-"""Client alloc runners (sim/client.py, sim/client_runner.py): task lifecycle, restarts, kills, health and node failures.
+"""Client alloc runners (sim/client/clients.py, sim/client/runner.py): task lifecycle, restarts, kills, health and node failures.
 
 Event sequences and restart reasons follow Nomad's client/allocrunner/taskrunner (task_runner.go,
 restarts/restarts.go); health follows client/allochealth; node liveness nomad/heartbeat.go.
@@ -16,6 +16,7 @@ from server_harness import FakeServer
 from sim.client.behavior import BehaviorResolver
 from sim.client.clients import Clients
 from sim.client.tasks import RestartTracker, go_duration
+from sim.server.plan_apply import PlanQueue
 from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.consts import NODE_STATUS_DOWN, NODE_STATUS_READY
@@ -32,6 +33,7 @@ from sim.structs.job import (
     UpdateStrategy,
 )
 from sim.structs.node import Node, NodeResources
+from sim.structs.plan import Plan
 
 
 def make_job(job_id: str = "web", type: str = "service", count: int = 1, tasks: tuple[str, ...] = ("web",),
@@ -190,6 +192,24 @@ def test_start_delay_delays_started(h: Harness) -> None:
     h.run(31)
     assert alloc.client_status == "running"
     assert alloc.task_states["web"].started_at == 30.0
+
+
+def test_clients_watching_the_plan_queue_run_what_it_commits(h: Harness) -> None:
+    """Nomad: Client.watchAllocations: subscribed to the plan queue, the clients start a committed
+    placement without the server calling them."""
+    job = h.register(make_job("b", type="batch", meta={"sim.runtime": "30s"}))
+    queue = PlanQueue(h.env, h.state, latency=0.0)
+    h.clients.watch_allocations(queue)
+    plan = Plan(eval_id="eval-1", priority=50, job=job)
+    plan.append_alloc(Allocation(id="alloc-q", namespace="default", eval_id="eval-1", name="b.g[0]",
+                                 node_id="node-0", node_name="node-0", job_id="b", job=job, task_group="g",
+                                 cpu=100, memory_mb=64))
+    queue.submit(plan)
+    h.run(1)
+    runner = h.clients.runner("alloc-q")
+    assert runner is not None and runner.status == "running"
+    h.run(31)
+    assert h.state.alloc_by_id("alloc-q").client_status == "complete"
 
 
 def test_server_stop_kills_the_alloc(h: Harness) -> None:

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT, tiny_scenario
 
-from sim.metrics.recorder import SCHEMA, TABLES, Recorder
+from sim.metrics.recorder import Recorder
+from sim.metrics.schema import SCHEMA, TABLES
 from sim.results.tables import table_schemas
 from sim.simulation import Simulation
 from sim.structs.evaluation import Evaluation

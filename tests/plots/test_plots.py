@@ -16,7 +16,7 @@ from conftest import tiny_scenario
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
 
-import sim.plots.cluster as plots
+import sim.plots as plots
 import sim.plots.data as data
 from sim.cli.main import main
 from sim.plots.deployments import deployment_marks, deployment_summary

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from conftest import ROOT, tiny_scenario
 
-from sim.results.folder import read_results, run_to_folder
+from sim.experiments.run import run_to_folder
+from sim.results.folder import read_results
 from sim.results.kpis import SUMMARY_KEYS, summarize
 from sim.scenario.load import load_scenario
 
@@ -61,7 +62,7 @@ def _avg(values: pd.Series) -> float:
 
 
 def recompute(t: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """Every KPI, computed from the tables with plain pandas and numpy (no sim.summary code)."""
+    """Every KPI, computed from the tables with plain pandas and numpy (no sim.results.kpis code)."""
     placed = t["placements"][t["placements"]["alloc_id"] != ""]
     evals = t["evaluations"]
     lat = placed.merge(evals[["eval_id", "ready"]], on="eval_id")

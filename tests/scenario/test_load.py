@@ -79,7 +79,7 @@ def test_sample_scenarios_round_trip_through_to_dict():
 
 
 def test_minimal_design_scenario_keeps_its_meaning(tmp_path):
-    """The DESIGN.md minimal scenario: 10 nodes named node-0..9 with the given resources."""
+    """The minimal scenario of docs/architecture.md#scenario-format: 10 nodes named node-0..9 with the given resources."""
     s = load_scenario(SCENARIOS / "quickstart.yaml")
     group = s.cluster.nodes[0]
     assert (s.name, s.seed, s.duration) == ("quickstart", 1, 3600.0)

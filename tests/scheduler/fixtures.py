@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.scheduler.env import SchedulerEnv
 from sim.scheduler.feasible.rank import group_ask
-from sim.scheduler.generic import SchedulerEnv
 from sim.scheduler.testing import Harness
 from sim.server.plan_apply import apply_plan
 from sim.state.store import StateStore

@@ -10,9 +10,9 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 
-from sim.scheduler.reconciler.cluster import reconcile
+from sim.scheduler.reconciler.cluster import ClusterState, ReconcilerState, reconcile
+from sim.scheduler.reconciler.names import alloc_name
 from sim.scheduler.reconciler.results import AllocUpdateFn, ReconcileResults
-from sim.scheduler.util import alloc_name
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, RescheduleEvent, TaskState
 from sim.structs.deployment import Deployment, DeploymentState
 from sim.structs.job import (
@@ -264,20 +264,17 @@ def run(
     ids: Callable[[], str] | None = None,
 ) -> ReconcileResults:
     """Call the reconciler the way Nomad's tests build an AllocReconciler."""
-    return reconcile(
-        job,
-        job_id or (job.id if job is not None else "foo"),
-        "default",
-        deployment,
-        allocs,
-        tainted or {},
-        batch,
-        eval_id,
-        50,
-        now,
-        update,
-        ids or Ids("f"),
+    state = ReconcilerState(
+        job=job,
+        job_id=job_id or (job.id if job is not None else "foo"),
+        namespace="default",
+        deployment=deployment,
+        existing=allocs,
+        batch=batch,
+        eval_id=eval_id,
+        eval_priority=50,
     )
+    return reconcile(state, ClusterState(tainted or {}, now), update, ids or Ids("f"))
 
 
 def indexes(names: Iterable[str]) -> list[int]:

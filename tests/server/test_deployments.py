@@ -1,5 +1,5 @@
 """The deployment watcher (sim/server/deployments.py), its pure rules (deployment_rules.py) and the
-deployments table (sim/deployment_metrics.py).
+deployments table (sim/metrics/deployments.py).
 
 Ported cases name their Nomad test (nomad/deploymentwatcher/deployments_watcher_test.go); the
 watcher cases run a small simulation and drive the deployment API in process.

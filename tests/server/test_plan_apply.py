@@ -7,8 +7,15 @@ resource arithmetic of the simulator's node table.
 from __future__ import annotations
 
 import pytest
+import simpy
 
-from sim.server.plan_apply import apply_plan, evaluate_node_plan, evaluate_plan
+from sim.server.plan_apply import (
+    AppliedPlan,
+    PlanQueue,
+    apply_plan,
+    evaluate_node_plan,
+    evaluate_plan,
+)
 from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.job import Job, Task, TaskGroup
@@ -150,3 +157,19 @@ def test_apply_plan_commits_what_fits_in_one_write() -> None:
     assert [a.id for a in placed] == ["a", "b"] and stopped == []
     assert result.alloc_index == state.index == before + 1
     assert state.nodes.used[0][0] == 100 and state.nodes.used[1][0] == 100
+
+
+def test_plan_queue_publishes_each_commit_to_its_subscribers_in_order() -> None:
+    """Every commit reaches each subscriber once, in subscription order, before the worker's
+    event fires (the server's metrics, then the clients, then the deployment watcher)."""
+    env = simpy.Environment()
+    state = _state()
+    queue = PlanQueue(env, state, latency=0.5)
+    heard: list[tuple[str, AppliedPlan]] = []
+    queue.subscribe(lambda applied: heard.append(("first", applied)))
+    queue.subscribe(lambda applied: heard.append(("second", applied)))
+    done = queue.submit(_plan(_alloc("a")))
+    env.run(until=1)
+    assert [name for name, _ in heard] == ["first", "second"] and heard[0][1] is heard[1][1]
+    applied = heard[0][1]
+    assert [a.id for a in applied.placed] == ["a"] and applied.stopped == [] and applied.result is done.value

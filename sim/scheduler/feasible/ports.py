@@ -9,6 +9,7 @@ per-node port sets, so an evaluation never mutates the table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,7 +96,7 @@ def _first_probes(
     """Every dynamic port's first random probe at once; None unless they all succeed."""
     if hi - lo <= 0:
         return None
-    probes = (lo + rng.integers(hi - lo, size=count)).tolist()
+    probes: list[int] = (lo + rng.integers(hi - lo, size=count)).tolist()
     if len(set(probes)) < count or any(p in used or p in in_offer for p in probes):
         return None
     return probes
@@ -137,6 +138,7 @@ class PortOverlay:
         """Nomad: NetworkIndex.AssignPorts as BinPackIterator's first check: (index into `rows`,
         error) of each node whose ports cannot take the ask. Without reserved ports, a node with
         more free dynamic ports than asked (`span`: each row's dynamic range size) passes unread."""
+        doubtful: Sequence[int]
         if ask.reserved:
             doubtful = range(len(rows))
         else:

@@ -12,8 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from sim.scheduler.feasible.checks import StaticFeasibility, escapes
+from sim.scheduler.feasible.checks import StaticFeasibility
+from sim.scheduler.feasible.constraints import escapes
 from sim.scheduler.feasible.ports import PortOverlay
 from sim.scheduler.feasible.spread import PropertySet
 from sim.state.node_table import NodeTable
@@ -244,7 +246,9 @@ class ClassEligibility:
                 out[cls] = ok
         return {labels[c]: ok for c, ok in sorted(out.items())}
 
-    def _group_verdicts(self, group: str, seen: np.ndarray, static: StaticFeasibility, job: dict, out: dict) -> None:
+    def _group_verdicts(
+        self, group: str, seen: npt.NDArray[np.bool_], static: StaticFeasibility, job: dict[int, bool], out: dict[int, bool]
+    ) -> None:
         classes, _ = self.table.codes("computed_class")
         rows = np.flatnonzero(seen)
         if static.all_feasible:  # every stage is 0: each class seen is eligible at both levels

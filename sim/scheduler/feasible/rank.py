@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from sim.scheduler.feasible.checks import FeasibilityCache
 from sim.state.node_table import NodeTable
@@ -26,6 +27,8 @@ SCORER_ANTI_AFFINITY = "job-anti-affinity"
 SCORER_PENALTY = "node-reschedule-penalty"
 SCORER_AFFINITY = "node-affinity"
 SCORER_SPREAD = "allocation-spread"
+
+Floats = npt.NDArray[np.float64]  # one float per candidate row (or per row and dimension)
 
 
 def group_ask(tg: TaskGroup) -> tuple[int, int, int]:
@@ -57,7 +60,7 @@ def exhaust_resources(metric: AllocMetric, tg: TaskGroup, times: int = 1) -> Non
             entry["cpu"] += task.resources.cpu * times
 
 
-def exhausted_dimension(used_after: np.ndarray, cap: np.ndarray) -> np.ndarray | None:
+def exhausted_dimension(used_after: Floats, cap: Floats) -> npt.NDArray[np.intp] | None:
     """Per row, the index in DIMENSIONS of the first dimension over capacity (-1 when it fits);
     None when every row fits.
 
@@ -66,10 +69,11 @@ def exhausted_dimension(used_after: np.ndarray, cap: np.ndarray) -> np.ndarray |
     over = used_after > cap
     if not over.any():
         return None
-    return np.where(over.any(axis=1), over.argmax(axis=1), -1)
+    dims: npt.NDArray[np.intp] = np.where(over.any(axis=1), over.argmax(axis=1), -1)
+    return dims
 
 
-def score_fit(used_after: np.ndarray, cap: np.ndarray, spread: bool = False) -> np.ndarray:
+def score_fit(used_after: Floats, cap: Floats, spread: bool = False) -> Floats:
     """Normalised fitness (score / 18) of each row's utilisation including the new alloc.
 
     Nomad: nomad/structs/funcs.go, ScoreFitBinPack (clamp(20 - total)) or ScoreFitSpread
@@ -82,7 +86,7 @@ def score_fit(used_after: np.ndarray, cap: np.ndarray, spread: bool = False) -> 
     return np.minimum(np.maximum(raw, 0.0), BINPACK_MAX_FIT_SCORE) / BINPACK_MAX_FIT_SCORE
 
 
-def anti_affinity(collisions: np.ndarray, desired_count: int) -> np.ndarray:
+def anti_affinity(collisions: npt.NDArray[np.int64], desired_count: int) -> Floats:
     """Nomad: JobAntiAffinityIterator: -(collisions + 1) / count where the group already runs, else 0."""
     with np.errstate(divide="ignore", invalid="ignore"):
         penalty = (-1.0 - collisions) / float(desired_count)
@@ -94,7 +98,7 @@ def group_affinities(job: Job, tg: TaskGroup) -> list[Affinity]:
     return list(job.affinities) + list(tg.affinities) + [a for t in tg.tasks for a in t.affinities]
 
 
-def affinity_scores(cache: FeasibilityCache, table: NodeTable, affinities: list[Affinity]) -> np.ndarray:
+def affinity_scores(cache: FeasibilityCache, table: NodeTable, affinities: list[Affinity]) -> Floats:
     """Nomad: NodeAffinityIterator.Next for every node: matched weight over the sum of |weight|."""
     total = np.zeros(len(table))
     for a in affinities:
@@ -111,14 +115,14 @@ class ChunkScores:
     that is inactive, or that scores 0 where it appends nothing, does not count).
     """
 
-    binpack: np.ndarray
-    anti: np.ndarray | None
-    penalty: np.ndarray | None
-    affinity: np.ndarray | None
-    spread: np.ndarray | None
-    final: np.ndarray
+    binpack: Floats
+    anti: Floats | None
+    penalty: Floats | None
+    affinity: Floats | None
+    spread: Floats | None
+    final: Floats
     binpack_only: bool = False  # the system stack's chain: BinPack then normalisation
-    policy: np.ndarray | None = None  # a custom policy's scores (sim.scheduler.policies)
+    policy: Floats | None = None  # a custom policy's scores (sim.scheduler.policies)
     policy_name: str = ""
     policy_fit: bool = False  # the policy's score stands in BinPack's place
 
@@ -126,7 +130,10 @@ class ChunkScores:
         """The per-scorer map Nomad records for option j (AllocMetric.ScoreNode names)."""
         if self.binpack_only:
             return {SCORER_BINPACK: float(self.binpack[j])}
-        fit_name, fit = (self.policy_name, self.policy) if self.policy_fit else (SCORER_BINPACK, self.binpack)
+        if self.policy_fit and self.policy is not None:
+            fit_name, fit = self.policy_name, self.policy
+        else:
+            fit_name, fit = SCORER_BINPACK, self.binpack
         scores = {
             fit_name: float(fit[j]),
             SCORER_ANTI_AFFINITY: 0.0 if self.anti is None else float(self.anti[j]),
@@ -141,9 +148,8 @@ class ChunkScores:
 
 
 def normalise(
-    binpack: np.ndarray, anti: np.ndarray | None, penalty: np.ndarray | None,
-    affinity: np.ndarray | None, spread: np.ndarray | None,
-    policy: np.ndarray | None = None, policy_fit: bool = False,
+    binpack: Floats, anti: Floats | None, penalty: Floats | None, affinity: Floats | None, spread: Floats | None,
+    policy: Floats | None = None, policy_fit: bool = False,
 ) -> ChunkScores:
     """Nomad: ScoreNormalizationIterator: sum the appended scores in chain order, divide by their count.
 
@@ -151,7 +157,8 @@ def normalise(
     policy (sim.scheduler.policies) either replaces the BinPack score (`policy_fit`) or is appended last,
     for every row.
     """
-    total, count = (policy if policy_fit else binpack), None
+    total = policy if policy_fit and policy is not None else binpack
+    count: npt.NDArray[np.int64] | None = None
     extra = None if policy_fit else policy
     for part, always in ((anti, False), (penalty, False), (affinity, True), (spread, False), (extra, True)):
         if part is None:
@@ -159,10 +166,11 @@ def normalise(
         total = total + part
         appended = np.ones(len(part), dtype=np.int64) if always else (part != 0.0).astype(np.int64)
         count = appended + 1 if count is None else count + appended
-    final = total if count is None else total / count
+    final: Floats = total if count is None else total / count
     return ChunkScores(binpack, anti, penalty, affinity, spread, final, policy=policy, policy_fit=policy_fit)
 
 
-def top_indices(final_scores: np.ndarray, k: int = MAX_RETAINED_NODE_SCORES) -> list[int]:
+def top_indices(final_scores: Floats, k: int = MAX_RETAINED_NODE_SCORES) -> list[int]:
     """Nomad: AllocMetric.PopulateScoreMetaData: the k best scored options, best first (ties: first seen)."""
-    return np.argsort(-final_scores, kind="stable")[:k].tolist()
+    best: list[int] = np.argsort(-final_scores, kind="stable")[:k].tolist()
+    return best

@@ -261,7 +261,8 @@ class ScanCache:
         rank["distinct_hosts"] = len(rank)
         for _, fi in misses:
             rank.setdefault(self.label[fi], len(rank))
-        chunk_start, chunk_size, group = 0, max(first_chunk, 1), []
+        chunk_start, chunk_size = 0, max(first_chunk, 1)
+        group: list[int] = []
         for j, fi in misses:
             while j >= chunk_start + chunk_size:
                 self._tally_chunk(metric, group, rank, table)
@@ -284,7 +285,8 @@ class ScanCache:
             if labels[code] not in ranked:
                 ranked.append(labels[code])
             remap[code] = ranked.index(labels[code])
-        sizes, step = [], max(first_chunk, 1)
+        sizes: list[int] = []
+        step = max(first_chunk, 1)
         while sum(sizes) < size:
             sizes.append(min(step, size - sum(sizes)))
             step *= 4

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
+import numpy.typing as npt
 
 from sim.scheduler.feasible.rank import DIMENSIONS, ChunkScores, top_indices
 from sim.state.node_table import NodeTable
@@ -47,7 +48,7 @@ def affinity_limit(count: int, node_limit: int = DEFAULT_NODE_LIMIT_FOR_FEASIBIL
     return node_limit if count < node_limit else count
 
 
-class LimitIterator:
+class LimitIterator(Generic[T]):
     """Nomad: scheduler/feasible/select.go, LimitIterator.
 
     Returns at most `limit` options. Options scoring <= threshold are set aside (up to max_skip)
@@ -91,7 +92,7 @@ class LimitIterator:
 
 def max_score(next_option: Callable[[], T | None]) -> T | None:
     """Nomad: MaxScoreIterator: consume every option, keep the first with the highest final score."""
-    best = None
+    best: T | None = None
     while (option := next_option()) is not None:
         if best is None or option.final_score > best.final_score:
             best = option
@@ -112,13 +113,19 @@ class ChunkResult:
     `lowest_after` (Nomad's running lowestSpreadBoost, None without spreads) are aligned with it.
     """
 
-    rows: np.ndarray
-    status: np.ndarray
-    reason: np.ndarray
-    ranked: np.ndarray
-    scores: ChunkScores | None
-    lowest_after: np.ndarray | None
-    vpos: np.ndarray | None = None
+    rows: npt.NDArray[np.int64]
+    status: npt.NDArray[np.int8]
+    reason: npt.NDArray[np.int32]
+    ranked: npt.NDArray[np.intp]
+    scores: ChunkScores
+    lowest_after: npt.NDArray[np.float64] | None
+    vpos: npt.NDArray[np.int64] | None = None  # set by the Scan: each row's place in its visiting order
+
+    def visit_positions(self) -> npt.NDArray[np.int64]:
+        """`vpos`, which the Scan that evaluated the chunk sets."""
+        if self.vpos is None:
+            raise ValueError("the chunk was not taken from a Scan")
+        return self.vpos
 
 
 class Option:
@@ -179,7 +186,7 @@ class Scan:
         """Hand out the first `count` ranked options of the last chunk."""
         self.pending = count
         if count:
-            self.last_vpos = int(chunk.vpos[chunk.ranked[count - 1]])
+            self.last_vpos = int(chunk.visit_positions()[chunk.ranked[count - 1]])
             if chunk.lowest_after is not None:
                 self.lowest = float(chunk.lowest_after[count - 1])
 
@@ -308,7 +315,7 @@ def scan_metrics(metric: AllocMetric, scan: Scan, count: int, reasons: ReasonCod
     for chunk in scan.chunks:
         if len(chunk.ranked) == len(chunk.rows):
             continue
-        inside = chunk.vpos < count
+        inside = chunk.visit_positions() < count
         for status, by_reason, by_class in (
             (FILTERED, metric.constraint_filtered, metric.class_filtered),
             (EXHAUSTED, metric.dimension_exhausted, metric.class_exhausted),

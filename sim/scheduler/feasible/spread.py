@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.scheduler.feasible.checks import CONSTRAINT_DISTINCT_PROPERTY, FeasibilityCache
+from sim.scheduler.feasible.checks import FeasibilityCache
+from sim.scheduler.feasible.constraints import CONSTRAINT_DISTINCT_PROPERTY
 from sim.state.node_table import NodeTable
 from sim.structs.alloc import Allocation
 from sim.structs.job import Constraint, Job, Spread, TaskGroup

@@ -4,7 +4,7 @@ Nomad: scheduler/feasible/stack.go. The generic stack visits the candidate nodes
 order from where its previous select stopped (the StaticIterator keeps its offset and wraps).
 Static feasibility is a cached mask per group; the scan then takes chunks of the statically
 feasible nodes and, per chunk, applies the plan-dependent stages in Nomad's order as vector ops
-(stack_group.evaluate_chunk), yielding ranked options to the limit iterator one by one. Only the nodes the limit iterator
+(stack_group.evaluate_chunk, which reads the stack as a `ScoringStack`), yielding ranked options to the limit iterator one by one. Only the nodes the limit iterator
 actually pulled count in the metrics, exactly as Nomad's lazy chain would have counted them.
 When every stage's verdict on a node depends on that node alone, the generic stack keeps the
 verdicts between selects instead (scan_cache.py) and walks them with the same rules.
@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import numpy.typing as npt
 
 from sim.scheduler.feasible.checks import FILTER_CLASS_INELIGIBLE, FeasibilityCache
 from sim.scheduler.feasible.ports import assign_ports
@@ -52,6 +54,9 @@ from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import SCHEDULER_ALGORITHM_SPREAD
 from sim.structs.job import Job, TaskGroup
 from sim.structs.node import Node
+
+if TYPE_CHECKING:
+    from sim.scheduler.policies import Policy
 
 FAST_SCAN_LIMIT = 512  # from about 1,000 (affinities, spreads) the chunked vector scan is as fast
 _NO_ROWS = np.zeros(0, dtype=np.int64)
@@ -90,10 +95,10 @@ class _StackBase:
         self.lowest_spread_boost = -1.0
         self.nodes_available: dict[str, int] = {}
         self.nodes_in_pool = 0
-        self.policy = None  # a sim.scheduler.policies.Policy, scored with the other scorers (generic stack)
+        self.policy: Policy | None = None  # scored with the other scorers (generic stack)
 
-    def set_policy(self, policy: object) -> None:
-        """A custom ranking policy (sim.scheduler.policies.Policy): see `_score` for where it enters."""
+    def set_policy(self, policy: Policy) -> None:
+        """A custom ranking policy (sim.scheduler.policies.Policy): see `score_chunk` for where it enters."""
         self.policy = policy
 
     def set_job(self, job: Job, allocs: list[Allocation]) -> None:
@@ -148,24 +153,34 @@ class _StackBase:
     def _build_group(self, tg: TaskGroup) -> GroupInputs:
         g = self._group_inputs(tg)
         # Nomad adds every group's spread weights to one sum (never reset, even across SetJob)
-        self.sum_spread_weights += add_group_sets(g, self.cache, self.table, self.job, self.job_property_sets, self.system)
+        self.sum_spread_weights += add_group_sets(
+            g, self.cache, self.table, self._current_job(), self.job_property_sets, self.system
+        )
         for ps in g.property_sets[len(self.job_property_sets):] + g.spread_sets:
             self.proposed.watch(ps)
         return g
 
     def _group_inputs(self, tg: TaskGroup) -> GroupInputs:
+        return group_inputs(self.cache, self.table, self._current_job(), tg, self.system)
+
+    def _current_job(self) -> Job:
         if self.job is None:
             raise RuntimeError("set_job must be called before select")
-        return group_inputs(self.cache, self.table, self.job, tg, self.system)
+        return self.job
 
     # -- one chunk through the plan-dependent stages, in Nomad's order -------------------------
 
     def _evaluate(self, g: GroupInputs, rows: np.ndarray, lowest: float, penalty: np.ndarray, reasons: ReasonCodes) -> ChunkResult:
         return evaluate_chunk(self, g, rows, lowest, penalty, reasons)
 
-    def _score(
-        self, g: GroupInputs, rows: np.ndarray, used_after: np.ndarray, cap: np.ndarray, lowest: float, penalty: np.ndarray
-    ) -> tuple[ChunkScores, np.ndarray | None]:
+    def score_chunk(
+        self, g: GroupInputs, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
+        cap: npt.NDArray[np.float64], lowest: float, penalty: npt.NDArray[np.int64],
+    ) -> tuple[ChunkScores, npt.NDArray[np.float64] | None]:
+        """The ranking stages over rows that fit; also the running lowest spread boost.
+
+        Nomad: the rank iterators of scheduler/feasible/stack.go, in their order.
+        """
         # BinPack fitness, JobAntiAffinity, NodeReschedulingPenalty, NodeAffinity, Spread, then
         # ScoreNormalization (preemption scoring never applies: nothing is preempted).
         binpack = score_fit(used_after, cap, self.spread_fit)
@@ -178,7 +193,8 @@ class _StackBase:
             spread, lowest_after = spread_scores(g.spread_sets, g.spread_infos, self.sum_spread_weights, rows, lowest)
         policy = self.policy
         if policy is not None and not self.system:  # a custom policy: after spread, before normalisation
-            column = policy.score(self.table, rows, used_after, cap, binpack, self.job, g.tg, g.ask, g.count, self.rng)
+            job = self._current_job()
+            column = policy.score(self.table, rows, used_after, cap, binpack, job, g.tg, g.ask, g.count, self.rng)
             scores = normalise(binpack, anti, pen, affinity, spread, column, policy.replaces_fit)
             scores.policy_name = policy.name
         else:
@@ -260,14 +276,14 @@ class _StackBase:
         """One node alone, with `ignore_alloc` discounted (Nomad: genericAllocUpdateFn's staged stop)."""
         g = self._group(tg)
         order = np.array([row], dtype=np.int64)
-        staged = ignore_alloc is not None and not self.proposed.is_stopped(ignore_alloc)
-        if staged:
-            self.proposed.stop(ignore_alloc)
+        staged = ignore_alloc if ignore_alloc is not None and not self.proposed.is_stopped(ignore_alloc) else None
+        if staged is not None:
+            self.proposed.stop(staged)
         try:
             option, metric, _ = self._run(g, order, 0, limit, _NO_ROWS, self._positions(g, order))
         finally:
-            if staged:
-                self.proposed.unstop(ignore_alloc)
+            if staged is not None:
+                self.proposed.unstop(staged)
         return option, metric
 
 

@@ -4,22 +4,22 @@ Nomad: scheduler/feasible/stack.go, the SetTaskGroup calls of GenericStack.Selec
 static feasibility, its ask and ports, distinct_hosts, node affinities; and, built once per group
 name and job (Nomad keeps them in the iterators), its distinct_property and spread sets. Then the
 plan-dependent stages in Nomad's order (distinct_hosts, distinct_property, BinPack's ports and
-AllocsFit) as vector ops over a chunk of statically feasible rows.
+AllocsFit) as vector ops over a chunk of statically feasible rows. The stages read the stack
+through `ScoringStack` (the stacks of stack.py provide it): this module never imports them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
-from sim.scheduler.feasible.checks import (
-    FeasibilityCache,
-    StaticFeasibility,
-    distinct_hosts_enabled,
-)
+from sim.scheduler.feasible.checks import FeasibilityCache, StaticFeasibility
+from sim.scheduler.feasible.constraints import distinct_hosts_enabled
 from sim.scheduler.feasible.ports import PortAsk, port_ask
+from sim.scheduler.feasible.proposed import ProposedState
 from sim.scheduler.feasible.rank import (
     ChunkScores,
     affinity_scores,
@@ -40,10 +40,47 @@ from sim.state.node_table import NodeTable
 from sim.structs.job import Job, TaskGroup
 
 if TYPE_CHECKING:
-    from sim.scheduler.feasible.stack import _StackBase
+    from sim.scheduler.policies import Policy
 
 _NO_SCORES = np.zeros(0, dtype=np.float64)
 _NO_SCORES.flags.writeable = False
+
+
+class ScoringStack(Protocol):
+    """The stack as the chunk stages see it: the plan's proposed state, the node table and its
+    feasibility cache, the kind of stack, its custom policy, and its scorers."""
+
+    @property
+    def proposed(self) -> ProposedState:
+        """The node usage, ports and job counts as the plan so far leaves them."""
+        ...
+
+    @property
+    def cache(self) -> FeasibilityCache:
+        """The node-derived memo the stack shares with the rest of the evaluation."""
+        ...
+
+    @property
+    def table(self) -> NodeTable:
+        """Every node, as numpy columns."""
+        ...
+
+    @property
+    def system(self) -> bool:
+        """Whether this is the system stack (BinPack scoring only)."""
+        ...
+
+    @property
+    def policy(self) -> Policy | None:
+        """The custom ranking policy, if any (sim.scheduler.policies)."""
+        ...
+
+    def score_chunk(
+        self, g: GroupInputs, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
+        cap: npt.NDArray[np.float64], lowest: float, penalty: npt.NDArray[np.int64],
+    ) -> tuple[ChunkScores, npt.NDArray[np.float64] | None]:
+        """The scores of rows that fit (their usage with the group placed, and capacity)."""
+        ...
 
 
 @dataclass(slots=True)
@@ -52,12 +89,12 @@ class GroupInputs:
 
     tg: TaskGroup
     static: StaticFeasibility
-    ask: np.ndarray
+    ask: npt.NDArray[np.float64]  # (cpu, memory, disk)
     ports: PortAsk
     count: int
     distinct_hosts: str  # "job", "group" or ""
     property_sets: list[PropertySet]
-    affinity: np.ndarray | None
+    affinity: npt.NDArray[np.float64] | None  # per node (table row)
     spread_sets: list[PropertySet]
     spread_infos: dict[str, SpreadInfo]
 
@@ -92,10 +129,14 @@ def add_group_sets(
 
 
 def evaluate_chunk(
-    stack: _StackBase, g: GroupInputs, rows: np.ndarray, lowest: float, penalty: np.ndarray, reasons: ReasonCodes
+    stack: ScoringStack, g: GroupInputs, rows: npt.NDArray[np.int64], lowest: float,
+    penalty: npt.NDArray[np.int64], reasons: ReasonCodes,
 ) -> ChunkResult:
     """The plan-dependent stages over a chunk of statically feasible rows, then the scores of
-    those that rank (the stack's `_score`)."""
+    those that rank (the stack's `score_chunk`).
+
+    Nomad: the DistinctHostsIterator, DistinctPropertyIterator and BinPackIterator of
+    scheduler/feasible/stack.go, for each node of the chunk."""
     if not (g.distinct_hosts or g.property_sets or g.ports):
         return _evaluate_fit(stack, g, rows, lowest, penalty)
     proposed = stack.proposed
@@ -126,22 +167,25 @@ def evaluate_chunk(
     ranked = np.flatnonzero(status == RANKED)
     if len(ranked) < len(rows):
         rows, used_after, cap = rows[ranked], used_after[ranked], cap[ranked]
-    scores, lowest_after = stack._score(g, rows, used_after, cap, lowest, penalty)
+    scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty)
     return ChunkResult(chunk_rows, status, reason, ranked, scores, lowest_after)
 
 
-def _evaluate_fit(stack: _StackBase, g: GroupInputs, rows: np.ndarray, lowest: float, penalty: np.ndarray) -> ChunkResult:
+def _evaluate_fit(
+    stack: ScoringStack, g: GroupInputs, rows: npt.NDArray[np.int64], lowest: float, penalty: npt.NDArray[np.int64]
+) -> ChunkResult:
     """`evaluate_chunk` for a group whose only plan-dependent filter is AllocsFit (the same
     verdicts, codes and scores, with fewer array passes; a chunk where nothing fits is not scored)."""
     used_after = stack.proposed.used[rows]
     used_after += g.ask
     cap = stack.table.cap[rows]
     over = used_after > cap
-    over_rows = over.any(axis=1)
+    # numpy's stubs type any(axis=...) as possibly a scalar; on a 2-D array it is a 1-D array
+    over_rows: npt.NDArray[np.bool_] = over.any(axis=1)  # type: ignore[assignment]
     if not over_rows.any():
         status = np.zeros(len(rows), dtype=np.int8)  # RANKED
         reason = np.full(len(rows), -1, dtype=np.int32)
-        scores, lowest_after = stack._score(g, rows, used_after, cap, lowest, penalty)
+        scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty)
         return ChunkResult(rows, status, reason, np.arange(len(rows)), scores, lowest_after)
     status = over_rows.astype(np.int8)
     status *= EXHAUSTED
@@ -149,12 +193,12 @@ def _evaluate_fit(stack: _StackBase, g: GroupInputs, rows: np.ndarray, lowest: f
     ranked = np.flatnonzero(~over_rows)
     if len(ranked) == 0 and stack.policy is None and not g.spread_sets:
         return ChunkResult(rows, status, reason, ranked, _no_scores(g, penalty, stack.system), None)
-    scores, lowest_after = stack._score(g, rows[ranked], used_after[ranked], cap[ranked], lowest, penalty)
+    scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after[ranked], cap[ranked], lowest, penalty)
     return ChunkResult(rows, status, reason, ranked, scores, lowest_after)
 
 
-def _no_scores(g: GroupInputs, penalty: np.ndarray, binpack_only: bool) -> ChunkScores:
-    """What the stack's `_score` gives for no rows (without spreads or a policy): empty columns,
+def _no_scores(g: GroupInputs, penalty: npt.NDArray[np.int64], binpack_only: bool) -> ChunkScores:
+    """What the stack's `score_chunk` gives for no rows (without spreads or a policy): empty columns,
     None for the scorers that append nothing."""
     empty = _NO_SCORES
     scores = ChunkScores(empty, None, empty if len(penalty) else None, empty if g.affinity is not None else None, None, empty)
@@ -162,6 +206,9 @@ def _no_scores(g: GroupInputs, penalty: np.ndarray, binpack_only: bool) -> Chunk
     return scores
 
 
-def _mark(status: np.ndarray, reason: np.ndarray, idx: np.ndarray | int, value: int, code: np.ndarray | int) -> None:
+def _mark(
+    status: npt.NDArray[np.int8], reason: npt.NDArray[np.int32], idx: npt.NDArray[np.intp] | int, value: int,
+    code: npt.NDArray[np.intp] | int,
+) -> None:
     status[idx] = value
     reason[idx] = code

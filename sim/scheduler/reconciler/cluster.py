@@ -1,17 +1,20 @@
 """The allocation reconciler: compare a job's desired state with its allocs, per task group.
 
-Pure logic (no clock, no I/O): the generic scheduler calls `reconcile` once per attempt and turns
-the result into a plan. The per-group steps live in reconcile_group.py, the alloc filters in
-reconcile_filters.py, the deployment rules in reconcile_deploy.py, follow-up evals in
-reconcile_evals.py and name choice in reconcile_names.py.
+Pure logic (no clock, no I/O): the generic scheduler calls `reconcile` once per attempt, with a
+`ReconcilerState` (the job, its allocs, the eval) and a `ClusterState` (tainted nodes, the
+time), and turns the result into a plan. The per-group steps live in group.py, the alloc
+filters in filters.py, the deployment rules in deployments.py, follow-up evals in followups.py
+and name choice in names.py.
 
-Nomad: scheduler/reconciler/reconcile_cluster.go (AllocReconciler.Compute, computeGroup,
-handleStop). Groups are reconciled in the job's order, then groups only old allocs still use.
+Nomad: scheduler/reconciler/reconcile_cluster.go (NewAllocReconciler, AllocReconciler.Compute,
+computeGroup, handleStop). Groups are reconciled in the job's order, then groups only old allocs
+still use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from sim.scheduler.reconciler.deployments import (
     cancel_unneeded_canaries,
@@ -69,62 +72,84 @@ from sim.structs.node import Node
 from sim.structs.plan import DesiredUpdates
 
 
+@dataclass(frozen=True, slots=True)
+class ReconcilerState:
+    """The job side of a reconcile: the job, its allocs and deployment, the eval at hand.
+
+    `job` None (purged) or stopped stops every alloc; `namespace` names the job fully even when
+    it was purged (evals and deployments created take the job's own namespace). `deployment` is
+    the job's latest one; it is not modified. `same_version_ignored` promises that the
+    reconcile's `alloc_update_fn` ignores, with no side effect, every alloc whose job has the
+    job's JobModifyIndex (Nomad's genericAllocUpdateFn does). `settled`
+    (settled.SettledIndex.view) summarises, per group, settled allocs left out of `existing`;
+    it needs `same_version_ignored`.
+
+    Nomad: reconciler.ReconcilerState (Job, JobID, JobIsBatch, DeploymentCurrent,
+    ExistingAllocs, EvalID, EvalPriority).
+    """
+
+    job: Job | None
+    job_id: str
+    namespace: str
+    deployment: Deployment | None
+    existing: list[Allocation]
+    batch: bool
+    eval_id: str
+    eval_priority: int
+    same_version_ignored: bool = False
+    settled: dict[str, SettledGroup] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    """The cluster side of a reconcile: the tainted nodes and the time.
+
+    `tainted_nodes` maps node ID to its Node (down, draining or disconnected) or None (node
+    gone). Nomad: reconciler.ClusterState (TaintedNodes, SupportsDisconnectedClients, Now).
+    """
+
+    tainted_nodes: dict[str, Node | None]
+    now: float
+    supports_disconnected: bool = False
+
+
 def reconcile(
-    job: Job | None,
-    job_id: str,
-    namespace: str,
-    deployment: Deployment | None,
-    existing: list[Allocation],
-    tainted_nodes: dict[str, Node | None],
-    batch: bool,
-    eval_id: str,
-    eval_priority: int,
-    now: float,
-    alloc_update_fn: AllocUpdateFn,
-    new_id: Callable[[], str],
-    supports_disconnected: bool = False,
-    same_version_ignored: bool = False,
-    settled: dict[str, SettledGroup] | None = None,
+    state: ReconcilerState, cluster: ClusterState, alloc_update_fn: AllocUpdateFn, new_id: Callable[[], str]
 ) -> ReconcileResults:
     """Decide the placements, updates and stops that bring a job's allocs to its spec.
 
-    `job` None (purged) or stopped stops every alloc. `tainted_nodes` maps node ID to its Node
-    (down, draining or disconnected) or None (node gone). `deployment` is the job's latest one;
-    it is not modified. Evals and deployments created take the job's own namespace;
-    `namespace` is accepted so the call names the job fully even when it was purged.
-    `same_version_ignored` promises that `alloc_update_fn` ignores, with no side effect, every
-    alloc whose job has the job's JobModifyIndex (Nomad's genericAllocUpdateFn does).
-    `settled` (reconcile_settled.SettledIndex.view) summarises, per group, settled allocs left
-    out of `existing`; it needs `same_version_ignored`.
-    Nomad: reconciler.AllocReconciler.Compute.
+    `alloc_update_fn` decides between ignore, in-place and destructive for an alloc of an older
+    job version; `new_id` names the evals and deployments created.
+    Nomad: reconciler.NewAllocReconciler and AllocReconciler.Compute.
     """
-    if settled and not same_version_ignored:
+    job, tainted_nodes = state.job, cluster.tainted_nodes
+    if state.settled and not state.same_version_ignored:
         raise ValueError("settled allocs need same_version_ignored")
-    old, current, updates = cancel_unneeded_deployments(job, copy_deployment(deployment))
-    groups = _alloc_matrix(job, existing)
+    old, current, updates = cancel_unneeded_deployments(job, copy_deployment(state.deployment))
+    groups = _alloc_matrix(job, state.existing)
     if job is None or job.stopped():
-        result = _handle_stop(groups, tainted_nodes, supports_disconnected)
+        result = _handle_stop(groups, tainted_nodes, cluster.supports_disconnected)
         result.deployment_updates = updates
         return result
     ctx = ReconcileContext(
         job=job,
-        job_id=job_id,
-        batch=batch,
-        eval_id=eval_id,
-        eval_priority=eval_priority,
-        now=now,
+        job_id=state.job_id,
+        batch=state.batch,
+        eval_id=state.eval_id,
+        eval_priority=state.eval_priority,
+        now=cluster.now,
         tainted_nodes=tainted_nodes,
         alloc_update_fn=alloc_update_fn,
         new_id=new_id,
-        supports_disconnected=supports_disconnected,
-        same_version_ignored=same_version_ignored,
+        supports_disconnected=cluster.supports_disconnected,
+        same_version_ignored=state.same_version_ignored,
         deployment_old=old,
         deployment_current=current,
     )
     set_deployment_flags(ctx)
     result = ReconcileResults(deployment_updates=updates)
     complete = True
-    settled = settled or {}
+    settled = state.settled or {}
     for group, allocs in groups.items():
         group_result, group_complete = _compute_group(ctx, group, allocs, settled.get(group))
         complete = complete and group_complete
@@ -181,7 +206,7 @@ def _compute_group(
 
     `settled` adds the group's settled allocs where they count: ignored ones, untainted ones
     (their names, Count and computeUpdates' ignore) and the deployment's "already ran" test.
-    Nomad: AllocReconciler.computeGroup (the numbered steps of nomad-semantics.md §4.2).
+    Nomad: AllocReconciler.computeGroup (its steps are listed in docs/fidelity.md#reconciler).
     """
     s = settled if settled is not None else SettledGroup()
     result = ReconcileResults(desired_tg_updates={group: DesiredUpdates()})

@@ -179,11 +179,14 @@ def compute_canaries(
 
     Nomad: computeCanaries.
     """
-    state.desired_canaries = tg.update.canary
+    update = tg.update
+    if update is None:  # requires_canaries holds: the group has an update block
+        raise ValueError(f"group {tg.name!r} has no update block to take canaries from")
+    state.desired_canaries = update.canary
     if ctx.deployment_paused or ctx.deployment_failed:
         return
     du = result.desired_tg_updates[tg.name]
-    du.canary += tg.update.canary - len(canaries)
+    du.canary += update.canary - len(canaries)
     for name in names.next_canaries(du.canary, canaries.values(), destructive.values()):
         result.place.append(PlacementRequest(name=name, task_group=tg, canary=True))
 

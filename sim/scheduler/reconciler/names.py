@@ -6,7 +6,7 @@ duplicated ones). A set of used indexes behaves the same as the bitmap here.
 `AllocNameIndex.next_lazy` hands out the names of `next` as a `MissingNames` sequence whose
 length is known at once and whose names are made on demand: a big group that cannot be placed
 costs what the scheduler looks at, not its whole Count. An `IndexMultiset` base (the settled
-allocs' names, kept incrementally by reconcile_settled.py) joins the used indexes without being
+allocs' names, kept incrementally by reconciler/settled.py) joins the used indexes without being
 copied unless an operation other than `next_lazy` needs the merged set.
 """
 
@@ -14,9 +14,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, filterfalse, islice
+from typing import overload
 
-from sim.scheduler.util import alloc_name
 from sim.structs.alloc import Allocation
+
+
+def alloc_name(job_id: str, group: str, index: int) -> str:
+    """Nomad: nomad/structs/funcs.go, AllocName: "<job>.<group>[<index>]"."""
+    return f"{job_id}.{group}[{index}]"
 
 
 class IndexMultiset:
@@ -68,19 +73,19 @@ class MissingNames(Sequence[str]):
     With a `base` multiset its indexes are used too; the base must not change meanwhile.
     """
 
-    __slots__ = ("job_id", "group", "count", "used", "n", "base", "_start", "_version")
+    __slots__ = ("job_id", "group", "group_count", "used", "n", "base", "_start", "_version")
 
     def __init__(
         self, job_id: str, group: str, count: int, used: set[int], n: int, base: IndexMultiset | None = None
     ) -> None:
-        self.job_id, self.group, self.count, self.used, self.n = job_id, group, count, used, max(n, 0)
+        self.job_id, self.group, self.group_count, self.used, self.n = job_id, group, count, used, max(n, 0)
         self.base = base
         self._start = base.low() if base is not None else 0  # below it every index is taken
         self._version = base.version if base is not None else 0
 
     def indexes(self) -> Iterator[int]:
         """The name indexes, in order (O(k + used) for the first k)."""
-        free = range(self._start, self.count)
+        free: Iterable[int] = range(self._start, self.group_count)
         if self.base is not None:
             if self.base.version != self._version:
                 raise RuntimeError("settled name indexes changed under a lazy MissingNames")
@@ -99,11 +104,17 @@ class MissingNames(Sequence[str]):
         for idx in self.indexes():
             yield alloc_name(job_id, group, idx)
 
+    @overload
+    def __getitem__(self, key: int) -> str: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> Sequence[str]: ...
+
     def __getitem__(self, key: int | slice) -> str | Sequence[str]:
         if isinstance(key, slice):
             start, stop, step = key.indices(self.n)
             if start == 0 and step == 1:
-                return MissingNames(self.job_id, self.group, self.count, self.used, stop, self.base)
+                return MissingNames(self.job_id, self.group, self.group_count, self.used, stop, self.base)
             return list(self)[key]
         idx = key + self.n if key < 0 else key
         if not 0 <= idx < self.n:

@@ -39,6 +39,20 @@ class AllocTuple:
     node_id: str
     alloc: Allocation | None = None
 
+    @property
+    def group(self) -> TaskGroup:
+        """The task group: every tuple has one but the stop of an alloc whose group is gone."""
+        if self.task_group is None:
+            raise ValueError(f"{self.name} on {self.node_id}: the job has no such group")
+        return self.task_group
+
+    @property
+    def existing(self) -> Allocation:
+        """The alloc concerned: every tuple has one but a first placement on its node."""
+        if self.alloc is None:
+            raise ValueError(f"{self.name} on {self.node_id}: no alloc")
+        return self.alloc
+
 
 @dataclass(slots=True)
 class NodeReconcileResult:
@@ -106,6 +120,8 @@ def _diff_node(
         tg = required.get(alloc.name)
         bucket = _live_bucket(job, node_id, alloc, tg, eligible, not_ready, tainted, result)
         bucket.append(AllocTuple(alloc.name, tg, node_id, alloc))
+    if job is None:  # a purged job requires nothing
+        return
     for name, tg in required.items():
         if name in existing:
             continue
@@ -124,7 +140,7 @@ def _live_bucket(
     not_ready: set[str], tainted: dict[str, Node | None], result: NodeReconcileResult,
 ) -> list[AllocTuple]:
     """Where one live alloc goes, by Nomad's rules in Nomad's order."""
-    if tg is None:
+    if tg is None or job is None:  # (a purged job requires no group)
         return result.stop
     if alloc.desired_transition.migrate:
         return result.migrate

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import overload
 
 from sim.scheduler.reconciler.names import MissingNames
 from sim.structs.alloc import Allocation
@@ -59,7 +60,13 @@ class MissingPlacements(Sequence[PlacementRequest]):
     def __iter__(self) -> Iterator[PlacementRequest]:
         return map(self._request, self.names)
 
-    def __getitem__(self, key: int | slice) -> PlacementRequest | MissingPlacements:
+    @overload
+    def __getitem__(self, key: int) -> PlacementRequest: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> Sequence[PlacementRequest]: ...
+
+    def __getitem__(self, key: int | slice) -> PlacementRequest | Sequence[PlacementRequest]:
         if isinstance(key, slice):
             names = self.names[key]
             if isinstance(names, MissingNames):
@@ -124,6 +131,12 @@ class PlaceList(Sequence[PlacementRequest]):
     def __iter__(self) -> Iterator[PlacementRequest]:
         for part in self._parts:
             yield from part
+
+    @overload
+    def __getitem__(self, key: int) -> PlacementRequest: ...
+
+    @overload
+    def __getitem__(self, key: slice) -> PlaceList: ...
 
     def __getitem__(self, key: int | slice) -> PlacementRequest | PlaceList:
         if isinstance(key, slice):
@@ -211,7 +224,8 @@ class ReconcileResults:
 class ReconcileContext:
     """The reconciler's inputs plus the deployment state it updates across groups.
 
-    Nomad: ReconcilerState and ClusterState. `deployment_current` starts as the job's live
+    Nomad: ReconcilerState and ClusterState, as `reconcile` builds them from its inputs
+    (cluster.ReconcilerState, cluster.ClusterState). `deployment_current` starts as the job's live
     deployment (a private copy) and becomes the new deployment once a group creates one.
     """
 

@@ -15,7 +15,7 @@ only on its own fields and the job version (no node, time, eval or deployment in
 Failed, migrating and still running allocs are never settled. `SettledIndex` keeps, per job, the
 unsettled allocs in creation order and per group a summary of the settled ones, updated from the
 state's record of client-terminal writes; `reconcile` takes the unsettled allocs plus the summary
-(its result is the same as with every alloc, tests/scheduler/test_reconcile_settled.py). The
+(its result is the same as with every alloc, tests/scheduler/reconciler/test_settled.py). The
 index lives in `StateStore.derived`; it is a pure function of the store, so runs stay
 deterministic.
 """
@@ -257,7 +257,7 @@ def job_allocs(
     derived = getattr(state, "derived", None)
     if derived is None or not hasattr(state, "take_client_terminal_writes"):
         return state.allocs_by_job(namespace, job_id), None
-    index = derived.get("settled_allocs")
+    index: SettledIndex | None = derived.get("settled_allocs")
     if index is None:
         index = derived["settled_allocs"] = SettledIndex()
     return index.view(state, job, namespace, job_id, batch, deployment)

@@ -112,7 +112,9 @@ class _Clock:
 
     def offset(self, t: int) -> int:
         """UTC offset in seconds in force at instant t."""
-        return int(datetime.fromtimestamp(t, self.tz).utcoffset().total_seconds())
+        offset = datetime.fromtimestamp(t, self.tz).utcoffset()
+        assert offset is not None  # an aware datetime always has one
+        return int(offset.total_seconds())
 
     def date(self, y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> int:
         """Go's time.Date: out-of-range fields carry over; a local time that does not exist or
@@ -180,9 +182,10 @@ def _next_instant(e: CronExpr, t: int, c: _Clock) -> int | None:
     if not (e.seconds and e.minutes and e.hours and e.months and e.years):
         return None  # an empty list (e.g. a reversed range) never matches
     while True:
-        t, done = _wrap_step(e, t, c)
-        if done:
-            return t
+        step, done = _wrap_step(e, t, c)
+        if done or step is None:  # (None only when done: no year left)
+            return step
+        t = step
 
 
 def _wrap_step(e: CronExpr, t: int, c: _Clock) -> tuple[int | None, bool]:

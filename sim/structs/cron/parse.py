@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypedDict
 
 _MACROS = {
     "@yearly": "0 0 0 1 1 * *",
@@ -97,7 +98,7 @@ def _parse_entries(text: str, fld: _Field) -> list[_Directive]:
     return out
 
 
-def _interval(m: re.Match, s: str, fld: _Field, raw: str) -> _Directive:
+def _interval(m: re.Match[str], s: str, fld: _Field, raw: str) -> _Directive:
     """`*/n`, `a/n` or `a-b/n`; the step must lie in 1..max of the field."""
     groups = m.groups()
     step = _number(groups[-1])
@@ -122,7 +123,7 @@ def _plain_field(text: str, fld: _Field) -> tuple[int, ...]:
 
 @dataclass(frozen=True, slots=True)
 class DayRules:
-    """The day-of-month and day-of-week fields, resolved per month by the search in cron.py."""
+    """The day-of-month and day-of-week fields, resolved per month by the search in sim.structs.cron.expr."""
 
     dom: frozenset[int] = frozenset()
     dom_workdays: frozenset[int] = frozenset()
@@ -135,18 +136,49 @@ class DayRules:
     dow_restricted: bool = True
 
 
-def _dom_field(text: str) -> dict:
+class _DomRules(TypedDict):
+    """DayRules' day-of-month fields."""
+
+    dom: frozenset[int]
+    dom_workdays: frozenset[int]
+    last_dom: bool
+    last_workdom: bool
+    dom_restricted: bool
+
+
+class _DowRules(TypedDict):
+    """DayRules' day-of-week fields."""
+
+    dow: frozenset[int]
+    dow_nth: frozenset[int]
+    dow_last: frozenset[int]
+    dow_restricted: bool
+
+
+class CronFields(TypedDict):
+    """A parsed spec: CronExpr's fields but the expression."""
+
+    seconds: tuple[int, ...]
+    minutes: tuple[int, ...]
+    hours: tuple[int, ...]
+    months: tuple[int, ...]
+    years: tuple[int, ...]
+    days: DayRules
+
+
+def _dom_field(text: str) -> _DomRules:
     """Nomad: hashicorp/cronexpr cronexpr_parse.go, domFieldHandler (`L`, `LW`, `15W`)."""
     days: set[int] = set()
     work: set[int] = set()
-    rules = {"last_dom": False, "last_workdom": False, "dom_restricted": True}
+    last_dom = last_workdom = False
+    restricted = True
     for kind, first, last, step, raw in _parse_entries(text, _DOM):
         s = raw.lower()
         if kind == "none":
             if s == "l":
-                rules["last_dom"] = True
+                last_dom = True
             elif s == "lw":
-                rules["last_workdom"] = True
+                last_workdom = True
             elif m := re.fullmatch(f"({_DOM.value})w", s):
                 work.add(_number(m[1]))
             else:
@@ -155,11 +187,12 @@ def _dom_field(text: str) -> dict:
             days.add(first)
         else:
             days.update(range(first, last + 1, step))
-            rules["dom_restricted"] = rules["dom_restricted"] and kind != "all"
-    return {**rules, "dom": frozenset(days), "dom_workdays": frozenset(work)}
+            restricted = restricted and kind != "all"
+    return {"last_dom": last_dom, "last_workdom": last_workdom, "dom_restricted": restricted,
+            "dom": frozenset(days), "dom_workdays": frozenset(work)}
 
 
-def _dow_field(text: str) -> dict:
+def _dow_field(text: str) -> _DowRules:
     """Nomad: hashicorp/cronexpr cronexpr_parse.go, dowFieldHandler (`5L`, `5#3`)."""
     days: set[int] = set()
     nth: set[int] = set()
@@ -184,7 +217,7 @@ def _dow_field(text: str) -> dict:
             "dow_restricted": restricted}
 
 
-def parse_fields(spec: str) -> dict:
+def parse_fields(spec: str) -> CronFields:
     """A spec's fields as CronExpr's keyword arguments (all but `expression`).
 
     Nomad: hashicorp/cronexpr cronexpr.go, Parse. Raises ValueError with cronexpr's message

@@ -16,12 +16,19 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from functools import cmp_to_key
+from typing import Any
 
-DiffFn = Callable[[dict | None, dict | None, bool], dict | None]
-"""An object differ: (old, new, contextual) -> an ObjectDiff dict or None when unchanged."""
+JSONObject = dict[str, Any]
+"""A struct in Nomad's JSON form (PascalCase keys, decoded JSON values), as the codec encodes it."""
+Diff = dict[str, Any]
+"""A diff record in Nomad's JSON shape: FieldDiff, ObjectDiff, TaskDiff, TaskGroupDiff or JobDiff."""
+DiffFn = Callable[[JSONObject | None, JSONObject | None, bool], Diff | None]
+"""An object differ: (old, new, contextual) -> an ObjectDiff or None when unchanged."""
+Scalar = str | int | float | bool | None
+"""A JSON scalar: a primitive struct field's value."""
 
 _RANK = {"Edited": 0, "Added": 1, "Deleted": 2, "None": 3}
 
@@ -93,6 +100,7 @@ def _go_float(x: float) -> str:
         return "-0" if math.copysign(1, x) < 0 else "0"
     d = Decimal(repr(x)).normalize()
     sign, digits, exp = d.as_tuple()
+    assert isinstance(exp, int)  # x is finite: no NaN or infinity exponent
     point = len(digits) + exp - 1
     if -4 <= point < 6:
         return format(d, "f")
@@ -112,7 +120,7 @@ def _scalar(v: object) -> str:
     return str(v)
 
 
-def _render(v: object, kind: str) -> str:
+def _render(v: Scalar, kind: str) -> str:
     """A struct field of Go kind `kind` as flatmap renders it."""
     if kind == "b":
         return "true" if v else "false"
@@ -123,7 +131,7 @@ def _render(v: object, kind: str) -> str:
     return "" if v is None else str(v)
 
 
-def flatten(obj: dict | None, kind: str, drop: tuple[str, ...] = ()) -> dict[str, str]:
+def flatten(obj: JSONObject | None, kind: str, drop: tuple[str, ...] = ()) -> dict[str, str]:
     """Nomad: helper/flatmap Flatten(obj, drop, true) on a struct: primitives and string maps."""
     if obj is None:
         return {}
@@ -137,7 +145,7 @@ def flatten(obj: dict | None, kind: str, drop: tuple[str, ...] = ()) -> dict[str
     return out
 
 
-def flatten_any(value: object, prefix: str = "", out: dict | None = None) -> dict[str, str]:
+def flatten_any(value: object, prefix: str = "", out: dict[str, str] | None = None) -> dict[str, str]:
     """Nomad: helper/flatmap Flatten(m, nil, false) on a free-form map (lists as `[i]`)."""
     out = {} if out is None else out
     if isinstance(value, dict):
@@ -174,17 +182,17 @@ def same(a: object, b: object) -> bool:
 # --- diff records and ordering (Nomad: diff.go FieldDiff/ObjectDiff Less) -----------------------
 
 
-def _fd(kind: str, name: str, old: str, new: str) -> dict:
+def _fd(kind: str, name: str, old: str, new: str) -> Diff:
     """A FieldDiff record."""
     return {"Type": kind, "Name": name, "Old": old, "New": new, "Annotations": None}
 
 
-def object_record(kind: str, name: str, fields: list, objects: list | None = None) -> dict:
+def object_record(kind: str, name: str, fields: list[Diff], objects: list[Diff] | None = None) -> Diff:
     """An ObjectDiff record (empty lists become None, as Go's nil slices encode)."""
     return {"Type": kind, "Name": name, "Fields": fields or None, "Objects": objects or None}
 
 
-def _field(old: str, new: str, name: str, ctx: bool) -> dict | None:
+def _field(old: str, new: str, name: str, ctx: bool) -> Diff | None:
     """Nomad: diff.go, fieldDiff."""
     if old == new:
         return _fd("None", name, old, new) if ctx else None
@@ -195,24 +203,26 @@ def _field(old: str, new: str, name: str, ctx: bool) -> dict | None:
     return _fd("Edited", name, old, new)
 
 
-def field_diffs(old: dict[str, str], new: dict[str, str], ctx: bool) -> list[dict]:
+def field_diffs(old: dict[str, str], new: dict[str, str], ctx: bool) -> list[Diff]:
     """Nomad: diff.go, fieldDiffs (sorted by name, then old, then new)."""
     names = list(old) + [k for k in new if k not in old]
     diffs = [_field(old.get(k, ""), new.get(k, ""), k, ctx) for k in names]
     return sorted((d for d in diffs if d), key=_field_key)
 
 
-def _field_key(f: dict) -> tuple[str, str, str]:
+def _field_key(f: Diff) -> tuple[str, str, str]:
     """Nomad: diff.go, FieldDiff.Less (by name, then old, then new)."""
     return f["Name"], f["Old"], f["New"]
 
 
-def _obj_less(a: dict, b: dict) -> bool:
+def _obj_less(a: Diff, b: Diff) -> bool:
     """Nomad: diff.go, ObjectDiff.Less."""
     if a == b:
         return False
-    if a["Name"] != b["Name"]:
-        return a["Name"] < b["Name"]
+    name_a: str = a["Name"]
+    name_b: str = b["Name"]
+    if name_a != name_b:
+        return name_a < name_b
     if a["Type"] != b["Type"]:
         return _RANK[a["Type"]] < _RANK[b["Type"]]
     fa, fb, oa, ob = (x or [] for x in (a["Fields"], b["Fields"], a["Objects"], b["Objects"]))
@@ -224,9 +234,10 @@ def _obj_less(a: dict, b: dict) -> bool:
         _obj_less(x, y) for x, y in zip(sort_objects(oa), sort_objects(ob), strict=True))
 
 
-def sort_objects(objects: list) -> list:
-    """Nomad: sort.Sort(ObjectDiffs(...))."""
-    cmp = lambda a, b: -1 if _obj_less(a, b) else (1 if _obj_less(b, a) else 0)  # noqa: E731
+def sort_objects(objects: Iterable[Diff | None]) -> list[Diff]:
+    """Nomad: sort.Sort(ObjectDiffs(...)) of the non-nil diffs."""
+    def cmp(a: Diff, b: Diff) -> int:
+        return -1 if _obj_less(a, b) else (1 if _obj_less(b, a) else 0)
     return sorted((o for o in objects if o), key=cmp_to_key(cmp))
 
 
@@ -238,8 +249,8 @@ def change_type(old: object, new: object) -> str:
     return "Added" if old is None else "Deleted" if new is None else "Edited"
 
 
-def object_diff(old: dict | None, new: dict | None, kind: str, name: str, ctx: bool,
-                drop: tuple[str, ...] = (), fields_ctx: bool | None = None) -> dict | None:
+def object_diff(old: JSONObject | None, new: JSONObject | None, kind: str, name: str, ctx: bool,
+                drop: tuple[str, ...] = (), fields_ctx: bool | None = None) -> Diff | None:
     """The common shape of diff.go's xxxDiff: nil when equal, typed by which side is nil.
 
     `kind` names the `_SCHEMA` struct, `name` the diff; `fields_ctx` overrides `ctx` for fields.
@@ -251,13 +262,13 @@ def object_diff(old: dict | None, new: dict | None, kind: str, name: str, ctx: b
     return object_record(change_type(old, new), name, fields)
 
 
-def primitive_diff(old: dict | None, new: dict | None, kind: str, name: str, ctx: bool,
-                   drop: tuple[str, ...] = ()) -> dict | None:
+def primitive_diff(old: JSONObject | None, new: JSONObject | None, kind: str, name: str, ctx: bool,
+                   drop: tuple[str, ...] = ()) -> Diff | None:
     """Nomad: diff.go, primitiveObjectDiff (type follows the field diffs; nil when unchanged)."""
     return primitive_flat_diff(flatten(old, kind, drop), flatten(new, kind, drop), name, ctx)
 
 
-def primitive_flat_diff(old: dict[str, str], new: dict[str, str], name: str, ctx: bool) -> dict | None:
+def primitive_flat_diff(old: dict[str, str], new: dict[str, str], name: str, ctx: bool) -> Diff | None:
     """primitiveObjectDiff on already flattened values."""
     fields = field_diffs(old, new, ctx)
     types = {f["Type"] for f in fields}
@@ -269,10 +280,10 @@ def primitive_flat_diff(old: dict[str, str], new: dict[str, str], name: str, ctx
     return None
 
 
-def primitive_set_diff(old: list | None, new: list | None, kind: str, name: str, ctx: bool,
-                       key: Callable[[dict], str] | None = None) -> list[dict]:
+def primitive_set_diff(old: list[JSONObject] | None, new: list[JSONObject] | None, kind: str, name: str,
+                       ctx: bool, key: Callable[[JSONObject], str] | None = None) -> list[Diff]:
     """Nomad: diff.go, primitiveObjectSetDiff (matched by DiffID, else by content)."""
-    def keyed(items: list | None) -> dict:
+    def keyed(items: list[JSONObject] | None) -> dict[str, JSONObject]:
         return {(key(o) if key else "") or content_key(o): o for o in items or []}
     olds, news = keyed(old), keyed(new)
     diffs = [primitive_diff(o, news.get(k), kind, name, ctx) for k, o in olds.items()]
@@ -280,7 +291,7 @@ def primitive_set_diff(old: list | None, new: list | None, kind: str, name: str,
     return sort_objects(diffs)
 
 
-def string_set_diff(old: list | None, new: list | None, name: str, ctx: bool) -> dict | None:
+def string_set_diff(old: list[str] | None, new: list[str] | None, name: str, ctx: bool) -> Diff | None:
     """Nomad: diff.go, stringSetDiff."""
     olds, news = set(old or []), set(new or [])
     if olds == news and not ctx:
@@ -295,8 +306,8 @@ def string_set_diff(old: list | None, new: list | None, name: str, ctx: bool) ->
     return object_record(kind, name, sorted(fields, key=_field_key))
 
 
-def diffs_by_key(old: list | None, new: list | None, key: str, fn: DiffFn, ctx: bool,
-                 order: Callable[[list], list] = sort_objects) -> list[dict]:
+def diffs_by_key(old: list[JSONObject] | None, new: list[JSONObject] | None, key: str, fn: DiffFn, ctx: bool,
+                 order: Callable[[list[Diff]], list[Diff]] = sort_objects) -> list[Diff]:
     """Match two lists on a key field; diff matched, deleted then added; sorted."""
     olds = {o.get(key): o for o in old or []}
     news = {n.get(key): n for n in new or []}
@@ -305,7 +316,8 @@ def diffs_by_key(old: list | None, new: list | None, key: str, fn: DiffFn, ctx: 
     return order([d for d in diffs if d])
 
 
-def diffs_by_position(old: list | None, new: list | None, fn: DiffFn, ctx: bool) -> list[dict]:
+def diffs_by_position(old: list[JSONObject] | None, new: list[JSONObject] | None, fn: DiffFn,
+                      ctx: bool) -> list[Diff]:
     """Pair two lists by index (Nomad's actionDiffs, volumeMountsDiffs)."""
     old, new = old or [], new or []
     pairs = [(old[i] if i < len(old) else None, new[i] if i < len(new) else None)
@@ -313,14 +325,14 @@ def diffs_by_position(old: list | None, new: list | None, fn: DiffFn, ctx: bool)
     return sort_objects([fn(o, n, ctx) for o, n in pairs])
 
 
-def with_objects(diff: dict | None, objects: list) -> dict | None:
+def with_objects(diff: Diff | None, objects: list[Diff | None]) -> Diff | None:
     """Attach child object diffs (dropping nils) to an object diff."""
     if diff is not None:
         diff["Objects"] = [o for o in objects if o] or None
     return diff
 
 
-def map_diff(old: dict | None, new: dict | None, name: str, ctx: bool) -> dict | None:
+def map_diff(old: JSONObject | None, new: JSONObject | None, name: str, ctx: bool) -> Diff | None:
     """Nomad: diff.go, configDiff / policyDiff / checkHeaderDiff (free-form maps)."""
     if same(old, new):
         return None
@@ -328,6 +340,6 @@ def map_diff(old: dict | None, new: dict | None, name: str, ctx: bool) -> dict |
     return object_record(kind, name, field_diffs(flatten_any(old or {}), flatten_any(new or {}), ctx))
 
 
-def sort_by_name(diffs: list[dict]) -> list[dict]:
+def sort_by_name(diffs: list[Diff]) -> list[Diff]:
     """TaskGroupDiffs and TaskDiffs sort by name alone."""
     return sorted(diffs, key=lambda d: d["Name"])

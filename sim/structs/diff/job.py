@@ -1,7 +1,8 @@
-"""Job diffs in Nomad's JobDiff shape, and the plan annotations the scheduler adds to them.
+"""Job diffs in Nomad's JobDiff shape.
 
 Owns `job_diff` (Nomad: nomad/structs/diff.go, Job.Diff) over jobs in Nomad's JSON form
-(PascalCase dicts, as the codec emits them) and `annotate_diff` (Nomad: scheduler/annotate.go).
+(PascalCase dicts, as the codec emits them); `sim.structs.diff.annotate` adds the scheduler's
+plan annotations to them.
 The flattening, field diffs and generic object diffs they are built from live in
 `sim.structs.diff.fields`; this module says which blocks diff how, as diff.go does.
 
@@ -11,7 +12,11 @@ Multiregion and the job UI block (absent from simulated jobs).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sim.structs.diff.fields import (
+    Diff,
+    JSONObject,
     change_type,
     content_key,
     diffs_by_key,
@@ -34,25 +39,22 @@ from sim.structs.diff.fields import (
 
 _JOB_FILTER = ("ID", "Status", "StatusDescription", "Version", "Stable", "CreateIndex",
                "ModifyIndex", "JobModifyIndex", "Update", "SubmitTime", "NomadTokenID", "VaultToken")
-_UPDATE_KEYS = (("Ignore", "ignore"), ("Place", "create"), ("Migrate", "migrate"),
-                ("Stop", "destroy"), ("Canary", "canary"), ("InPlaceUpdate", "in-place update"),
-                ("DestructiveUpdate", "create/destroy update"))
 
 
 # --- placement -------------------------------------------------------------------------------------
 
 
-def _constraint_id(c: dict) -> str:
+def _constraint_id(c: JSONObject) -> str:
     """Nomad: structs.go, Constraint.DiffID (its String())."""
     return f"{c.get('LTarget', '')} {c.get('Operand', '')} {c.get('RTarget', '')}"
 
 
-def _affinity_id(a: dict) -> str:
+def _affinity_id(a: JSONObject) -> str:
     """Nomad: structs.go, Affinity.DiffID (its String())."""
     return f"{_constraint_id(a)} {int(a.get('Weight') or 0)}"
 
 
-def _placement(o: dict, n: dict, ctx: bool) -> list[dict]:
+def _placement(o: JSONObject, n: JSONObject, ctx: bool) -> list[Diff]:
     """Constraint and Affinity object diffs, as job, group and task all make them."""
     return [*primitive_set_diff(o.get("Constraints"), n.get("Constraints"), "Constraint",
                                 "Constraint", ctx, _constraint_id),
@@ -63,7 +65,7 @@ def _placement(o: dict, n: dict, ctx: bool) -> list[dict]:
 # --- job, group, task ------------------------------------------------------------------------------
 
 
-def job_diff(old: dict | None, new: dict | None, contextual: bool = False) -> dict:
+def job_diff(old: JSONObject | None, new: JSONObject | None, contextual: bool = False) -> Diff:
     """Diff two jobs in Nomad's JSON form into Nomad's JobDiff shape.
 
     Nomad: nomad/structs/diff.go, Job.Diff. Raises ValueError for jobs with different IDs.
@@ -75,26 +77,26 @@ def job_diff(old: dict | None, new: dict | None, contextual: bool = False) -> di
     o, n, ctx = old or {}, new or {}, contextual
     fields = field_diffs(flatten(old, "Job", _JOB_FILTER), flatten(new, "Job", _JOB_FILTER), False)
     dcs = string_set_diff(o.get("Datacenters"), n.get("Datacenters"), "Datacenters", ctx)
-    objects = [dcs if dcs and dcs["Type"] != "None" else None, *_placement(o, n, ctx),
-               _periodic(o.get("Periodic"), n.get("Periodic"), ctx),
-               _parameterized(o.get("ParameterizedJob"), n.get("ParameterizedJob"), ctx)]
-    objects = [x for x in objects if x]
+    candidates = [dcs if dcs and dcs["Type"] != "None" else None, *_placement(o, n, ctx),
+                  _periodic(o.get("Periodic"), n.get("Periodic"), ctx),
+                  _parameterized(o.get("ParameterizedJob"), n.get("ParameterizedJob"), ctx)]
+    objects = [x for x in candidates if x]
     groups = diffs_by_key(o.get("TaskGroups"), n.get("TaskGroups"), "Name", _group_diff, ctx, sort_by_name)
     kind = change_type(old, new) if old is None or new is None else "None"
     if kind == "None" and any(d["Type"] != "None" for d in fields + objects + groups):
         kind = "Edited"
-    return {"Type": kind, "ID": (new or old).get("ID", ""), "Fields": fields or None,
+    return {"Type": kind, "ID": (new or old or {}).get("ID", ""), "Fields": fields or None,
             "Objects": objects or None, "TaskGroups": groups or None}
 
 
-def _member_type(old: dict | None, new: dict | None) -> str:
+def _member_type(old: JSONObject | None, new: JSONObject | None) -> str:
     """A group or task diff's type: Added/Deleted by the missing side, else None or Edited."""
     if old is None or new is None:
         return change_type(old, new)
     return "None" if same(old, new) else "Edited"
 
 
-def _group_diff(old: dict | None, new: dict | None, ctx: bool) -> dict:
+def _group_diff(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff:
     """Nomad: nomad/structs/diff.go, TaskGroup.Diff."""
     kind = _member_type(old, new)
     of, nf = flatten(old, "TaskGroup", ("Name",)), flatten(new, "TaskGroup", ("Name",))
@@ -103,7 +105,10 @@ def _group_diff(old: dict | None, new: dict | None, ctx: bool) -> dict:
             delay = group.get("ShutdownDelay")
             flat["ShutdownDelay"] = "" if delay is None else str(int(delay))
     o, n = old or {}, new or {}
-    pairs = lambda key: (o.get(key), n.get(key))  # noqa: E731
+
+    def pairs(key: str) -> tuple[Any, Any]:  # a member's old and new value
+        return o.get(key), n.get(key)
+
     objects = [*_placement(o, n, ctx),
                primitive_diff(*pairs("RestartPolicy"), "RestartPolicy", "RestartPolicy", ctx),
                primitive_diff(*pairs("Migrate"), "Migrate", "Migrate", ctx),
@@ -115,16 +120,19 @@ def _group_diff(old: dict | None, new: dict | None, ctx: bool) -> dict:
                *_networks(*pairs("Networks"), ctx), _scaling(*pairs("Scaling"), ctx),
                *_services(*pairs("Services"), ctx), *_volumes(*pairs("Volumes"), ctx)]
     tasks = diffs_by_key(o.get("Tasks"), n.get("Tasks"), "Name", _task_diff, ctx, sort_by_name)
-    return {"Type": kind, "Name": (new or old).get("Name", ""), "Fields": field_diffs(of, nf, False) or None,
+    return {"Type": kind, "Name": (new or old or {}).get("Name", ""), "Fields": field_diffs(of, nf, False) or None,
             "Objects": [x for x in objects if x] or None, "Tasks": tasks or None, "Updates": None}
 
 
-def _task_diff(old: dict | None, new: dict | None, ctx: bool) -> dict:
+def _task_diff(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff:
     """Nomad: nomad/structs/diff.go, Task.Diff."""
     kind = _member_type(old, new)
     fields = field_diffs(flatten(old, "Task", ("Name", "Config")), flatten(new, "Task", ("Name", "Config")), False)
     o, n = old or {}, new or {}
-    pairs = lambda key: (o.get(key), n.get(key))  # noqa: E731
+
+    def pairs(key: str) -> tuple[Any, Any]:  # a member's old and new value
+        return o.get(key), n.get(key)
+
     objects = [*_placement(o, n, ctx), map_diff(*pairs("Config"), "Config", ctx),
                _resources(*pairs("Resources"), ctx),
                primitive_diff(*pairs("LogConfig"), "LogConfig", "LogConfig", ctx),
@@ -139,21 +147,21 @@ def _task_diff(old: dict | None, new: dict | None, ctx: bool) -> dict:
                *diffs_by_position(*pairs("Actions"), _action, ctx),
                *diffs_by_position(*pairs("VolumeMounts"), _volume_mount, ctx),
                _schedule(*pairs("Schedule"), ctx)]
-    return {"Type": kind, "Name": (new or old).get("Name", ""), "Fields": fields or None,
+    return {"Type": kind, "Name": (new or old or {}).get("Name", ""), "Fields": fields or None,
             "Objects": [x for x in objects if x] or None, "Annotations": None}
 
 
 # --- blocks --------------------------------------------------------------------------------------
 
 
-def _periodic(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _periodic(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, periodicDiff."""
     specs = string_set_diff((old or {}).get("Specs"), (new or {}).get("Specs"), "Specs", ctx)
     return with_objects(object_diff(old, new, "Periodic", "Periodic", ctx),
                  [specs if specs and specs["Type"] != "None" else None])
 
 
-def _parameterized(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _parameterized(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, parameterizedJobDiff."""
     o, n = old or {}, new or {}
     return with_objects(object_diff(old, new, "ParameterizedJob", "ParameterizedJob", ctx),
@@ -161,7 +169,7 @@ def _parameterized(old: dict | None, new: dict | None, ctx: bool) -> dict | None
                   string_set_diff(o.get("MetaRequired"), n.get("MetaRequired"), "MetaRequired", ctx)])
 
 
-def _scaling(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _scaling(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, scalingDiff (fields never contextual) with its Policy map."""
     drop = ("CreateIndex", "ModifyIndex", "ID", "Type", "Target[Job]", "Target[Group]",
             "Target[Namespace]")
@@ -169,13 +177,13 @@ def _scaling(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     return with_objects(diff, [map_diff((old or {}).get("Policy"), (new or {}).get("Policy"), "Policy", False)])
 
 
-def _volumes(old: dict | None, new: dict | None, ctx: bool) -> list[dict]:
+def _volumes(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> list[Diff]:
     """Nomad: diff.go, volumeDiffs (Go's map order is random; here sorted by volume name)."""
     o, n = old or {}, new or {}
     return [d for d in (_volume(o.get(k), n.get(k), ctx) for k in sorted(set(o) | set(n))) if d]
 
 
-def _volume(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _volume(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, volumeDiff and volumeCSIMountOptionsDiff."""
     om, nm = (old or {}).get("MountOptions"), (new or {}).get("MountOptions")
     flags = string_set_diff((om or {}).get("MountFlags"), (nm or {}).get("MountFlags"), "MountFlags", ctx)
@@ -183,7 +191,7 @@ def _volume(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
     return with_objects(object_diff(old, new, "Volume", "Volume", ctx), [mount])
 
 
-def _resources(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _resources(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, Resources.Diff (with networks, devices and NUMA)."""
     o, n = old or {}, new or {}
     device = lambda a, b, c: object_diff(a, b, "Device", "Device", c)  # noqa: E731
@@ -193,14 +201,14 @@ def _resources(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
                   object_diff(o.get("NUMA"), n.get("NUMA"), "NUMA", "NUMA", ctx)])
 
 
-def _networks(old: list | None, new: list | None, ctx: bool) -> list[dict]:
+def _networks(old: list[JSONObject] | None, new: list[JSONObject] | None, ctx: bool) -> list[Diff]:
     """Nomad: diff.go, networkResourceDiffs (matched by content: never Edited)."""
     olds, news = {content_key(x): x for x in old or []}, {content_key(x): x for x in new or []}
     diffs = [_network(x, None, ctx) for k, x in olds.items() if k not in news]
     return sort_objects(diffs + [_network(None, x, ctx) for k, x in news.items() if k not in olds])
 
 
-def _network(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _network(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, NetworkResource.Diff, portDiffs, DNSConfig.Diff, CNIConfig.Diff."""
     o, n = old or {}, new or {}
     diff = object_diff(old, new, "Network", "Network", ctx, ("Device", "CIDR", "IP", "MBits"))
@@ -213,15 +221,19 @@ def _network(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
                         primitive_flat_diff(cni_old, cni_new, "CNIConfig", ctx)])
 
 
-def _dns(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _dns(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, DNSConfig.Diff (lists joined with commas)."""
     if same(old, new):
         return None
-    flat = lambda c: {k: ",".join(c[k]) for k in ("Servers", "Searches", "Options") if (c or {}).get(k)}  # noqa: E731
+
+    def flat(dns: JSONObject | None) -> dict[str, str]:
+        config = dns or {}
+        return {k: ",".join(config[k]) for k in ("Servers", "Searches", "Options") if config.get(k)}
+
     return object_record(change_type(old, new), "DNS", field_diffs(flat(old), flat(new), ctx))
 
 
-def _services(old: list | None, new: list | None, ctx: bool) -> list[dict]:
+def _services(old: list[JSONObject] | None, new: list[JSONObject] | None, ctx: bool) -> list[Diff]:
     """Nomad: diff.go, serviceDiffs (services matched by a name/port/position score)."""
     old, new = old or [], new or []
     if len(old) == 1 and len(new) == 1:
@@ -237,7 +249,7 @@ def _services(old: list | None, new: list | None, ctx: bool) -> list[dict]:
     return sort_objects(diffs)
 
 
-def _service_match(svc: dict, index: int, services: list[dict], matched: list[int]) -> int:
+def _service_match(svc: JSONObject, index: int, services: list[JSONObject], matched: list[int]) -> int:
     """Nomad: diff.go, findServiceMatch (name 3, port label 2, same position 1; needs > 2)."""
     best, found = 0, -1
     for i, other in enumerate(services):
@@ -250,7 +262,7 @@ def _service_match(svc: dict, index: int, services: list[dict], matched: list[in
     return found
 
 
-def _service(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _service(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, serviceDiff (Consul Connect blocks are not diffed here)."""
     o, n = old or {}, new or {}
     check = lambda a, b, c: with_objects(  # noqa: E731
@@ -265,30 +277,37 @@ def _service(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
                   _weights(o.get("Weights"), n.get("Weights"), ctx)])
 
 
-def _weights(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _weights(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, weightsDiff (only positive weights are fields)."""
     if same(old, new):
         return None
-    flat = lambda w: {k: str(w[k]) for k in ("Passing", "Warning") if (w or {}).get(k, 0) > 0}  # noqa: E731
+
+    def flat(weights: JSONObject | None) -> dict[str, str]:
+        w = weights or {}
+        return {k: str(w[k]) for k in ("Passing", "Warning") if w.get(k, 0) > 0}
+
     return object_record(change_type(old, new), "Weights", field_diffs(flat(old), flat(new), ctx))
 
 
-def _identity(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _identity(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, idDiff."""
     audience = string_set_diff((old or {}).get("Audience"), (new or {}).get("Audience"), "Audience", ctx)
     return with_objects(object_diff(old, new, "Identity", "Identity", ctx), [audience])
 
 
-def _secret(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _secret(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, secretsDiff (a full flatten: Config and Env entries as fields)."""
     if same(old, new):
         return None
-    flat = lambda s: flatten_any({k: s.get(k) or "" for k in ("Name", "Provider", "Path")}  # noqa: E731
-                               | {"Config": s.get("Config") or {}, "Env": s.get("Env") or {}})
+
+    def flat(s: JSONObject) -> dict[str, str]:
+        return flatten_any({k: s.get(k) or "" for k in ("Name", "Provider", "Path")}
+                           | {"Config": s.get("Config") or {}, "Env": s.get("Env") or {}})
+
     return object_record(change_type(old, new), "Secret", field_diffs(flat(old or {}), flat(new or {}), ctx))
 
 
-def _templates(old: list | None, new: list | None, ctx: bool) -> list[dict]:
+def _templates(old: list[JSONObject] | None, new: list[JSONObject] | None, ctx: bool) -> list[Diff]:
     """Nomad: diff.go, templateDiffs (matched on DestPath, the template's DiffID)."""
     old, new = old or [], new or []
     if len(old) == 1 and len(new) == 1:
@@ -305,7 +324,7 @@ def _templates(old: list | None, new: list | None, ctx: bool) -> list[dict]:
     return sort_objects(diffs)
 
 
-def _template(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _template(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, templateDiff (Uid/Gid pointers added by hand; Wait named "Template")."""
     if same(old, new):
         return None
@@ -322,71 +341,19 @@ def _template(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
                  [object_diff(o.get("Wait"), n.get("Wait"), "Wait", "Template", ctx), script])
 
 
-def _action(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _action(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, actionDiff."""
     args = string_set_diff((old or {}).get("Args"), (new or {}).get("Args"), "Args", ctx)
     return with_objects(object_diff(old, new, "Action", "Action", ctx), [args])
 
 
-def _volume_mount(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _volume_mount(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, volumeMountDiff."""
     return object_diff(old, new, "VolumeMount", "VolumeMount", ctx)
 
 
-def _schedule(old: dict | None, new: dict | None, ctx: bool) -> dict | None:
+def _schedule(old: JSONObject | None, new: JSONObject | None, ctx: bool) -> Diff | None:
     """Nomad: diff.go, scheduleDiff (the Cron block, as a primitive object)."""
     if same(old, new):
         return None
     return primitive_diff((old or {}).get("Cron"), (new or {}).get("Cron"), "Schedule", "Schedule", ctx)
-
-
-# --- plan annotations (Nomad: scheduler/annotate.go) ---------------------------------------------
-
-
-def annotate_diff(diff: dict, desired_tg_updates: dict[str, dict] | None) -> None:
-    """Add the scheduler's plan annotations to a job diff, in place.
-
-    Nomad: scheduler/annotate.go, Annotate. `desired_tg_updates` maps a group name to Nomad's
-    DesiredUpdates JSON (Ignore, Place, Migrate, Stop, Canary, InPlaceUpdate, DestructiveUpdate).
-    """
-    for group in diff.get("TaskGroups") or []:
-        if desired_tg_updates is not None and group["Name"] in desired_tg_updates:
-            counts = desired_tg_updates[group["Name"]] or {}
-            updates = dict(group.get("Updates") or {})
-            updates.update({label: int(counts[key]) for key, label in _UPDATE_KEYS if counts.get(key)})
-            group["Updates"] = dict(sorted(updates.items()))
-        _annotate_count(group)
-        for task in group.get("Tasks") or []:
-            _annotate_task(task, group)
-
-
-def _annotate(diff: dict, note: str) -> None:
-    diff["Annotations"] = [*(diff.get("Annotations") or []), note]
-
-
-def _annotate_count(group: dict) -> None:
-    """Nomad: annotate.go, annotateCountChange ("forces create" up, "forces destroy" down)."""
-    count = next((f for f in group.get("Fields") or [] if f["Name"] == "Count"), None)
-    if count is None:
-        return
-    old, new = int(count["Old"] or 0), int(count["New"] or 0)
-    if old != new:
-        _annotate(count, "forces create" if old < new else "forces destroy")
-
-
-def _annotate_task(task: dict, group: dict) -> None:
-    """Nomad: annotate.go, annotateTask."""
-    if task["Type"] == "None":
-        return
-    if group["Type"] in ("Added", "Deleted") and task["Type"] in ("Added", "Deleted"):
-        _annotate(task, "forces create" if task["Type"] == "Added" else "forces destroy")
-        return
-    destructive = any(f["Name"] != "KillTimeout" for f in task.get("Fields") or [])
-    for obj in [] if destructive else task.get("Objects") or []:
-        if obj["Name"] == "LogConfig":
-            destructive = any(f["Name"] == "Disabled" for f in obj.get("Fields") or [])
-        elif obj["Name"] not in ("Service", "Constraint", "Affinity", "Spread"):
-            destructive = True
-        if destructive:
-            break
-    _annotate(task, "forces create/destroy update" if destructive else "forces in-place update")

@@ -1,1 +1,1 @@
-"""validate."""
+"""Job validation with Nomad's exact error messages (Job.Validate and the job endpoint hooks)."""

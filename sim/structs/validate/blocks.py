@@ -1,4 +1,4 @@
-"""Validation of the blocks inside a job, with Nomad's exact messages (used by validate.py).
+"""Validation of the blocks inside a job, with Nomad's exact messages (used by sim.structs.validate.job).
 
 Each check returns a list of `Entry`: the text Nomad prints for one error at that level plus
 the (field path, message) leaves under it. A parent appending a child's list reproduces
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import posixpath
 import zoneinfo
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from sim.structs import job as J
@@ -170,9 +171,15 @@ def reschedule_errors(r: J.ReschedulePolicy, path: str) -> list[Entry]:
     return errs
 
 
-def _reschedule_delay_errors(attempts, interval, delay, max_delay, fn, path) -> list[Entry]:
+# (possible within the interval, attempts possible, interval recommended) for a delay function
+_Viability = tuple[bool, int, J.Duration]
+
+
+def _reschedule_delay_errors(attempts: int, interval: J.Duration, delay: J.Duration, max_delay: J.Duration,
+                             fn: str, path: str) -> list[Entry]:
     """Nomad: structs.ReschedulePolicy.validateDelayParams."""
-    viable = {"constant": _constant_viable, "exponential": _exponential_viable, "fibonacci": _fibonacci_viable}
+    viable: dict[str, Callable[[int, J.Duration, J.Duration, J.Duration], _Viability]] = {
+        "constant": _constant_viable, "exponential": _exponential_viable, "fibonacci": _fibonacci_viable}
     ok, possible, recommended = viable[fn](attempts, interval, delay, max_delay)
     if ok:
         return []
@@ -185,14 +192,14 @@ def _reschedule_delay_errors(attempts, interval, delay, max_delay, fn, path) -> 
     return [leaf(f"{path}.Interval", first), leaf(f"{path}.Interval", second)]
 
 
-def _constant_viable(attempts, interval, delay, max_delay):
+def _constant_viable(attempts: int, interval: J.Duration, delay: J.Duration, max_delay: J.Duration) -> _Viability:
     recommended = attempts * delay
     if interval < recommended:
         return False, max(0, interval // delay), recommended
     return True, 0, recommended
 
 
-def _exponential_viable(attempts, interval, delay, max_delay):
+def _exponential_viable(attempts: int, interval: J.Duration, delay: J.Duration, max_delay: J.Duration) -> _Viability:
     """Nomad's loop, fast-forwarded once the delay is capped (then it grows linearly)."""
     recommended, possible, i = 0, 0, 0
     while i < attempts and (2**i) * delay <= max_delay:
@@ -207,7 +214,7 @@ def _exponential_viable(attempts, interval, delay, max_delay):
     return possible >= attempts, possible, recommended
 
 
-def _fibonacci_viable(attempts, interval, delay, max_delay):
+def _fibonacci_viable(attempts: int, interval: J.Duration, delay: J.Duration, max_delay: J.Duration) -> _Viability:
     """Nomad's slot list, kept explicit until the ceiling and linear afterwards."""
     slots, reached, i = [delay, delay], False, 2
     while i < attempts and not reached:

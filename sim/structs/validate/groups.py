@@ -1,4 +1,4 @@
-"""Task group and task validation, with Nomad's messages and nesting (used by validate.py).
+"""Task group and task validation, with Nomad's messages and nesting (used by sim.structs.validate.job).
 
 Nomad: nomad/structs/structs.go TaskGroup.Validate, validateNetworks, validateServices,
 validateScalingPolicy and Task.Validate. Checks of blocks Nomad leaves to drivers or to
@@ -116,7 +116,9 @@ def _policy_errors(job: J.Job, tg: J.TaskGroup, path: str) -> list[Entry]:
 
 
 def _task_list_errors(tg: J.TaskGroup, path: str) -> list[Entry]:
-    errs, seen, leaders, mains = [], {}, 0, 0
+    errs: list[Entry] = []
+    seen: dict[str, int] = {}
+    leaders = mains = 0
     for i, task in enumerate(tg.tasks):
         field = f"{path}.Tasks[{i}].Name"
         if not task.name:
@@ -137,9 +139,9 @@ def _task_list_errors(tg: J.TaskGroup, path: str) -> list[Entry]:
 # --- networks ------------------------------------------------------------------------------
 
 
-def _port_problems(port: J.Port, owner: str, labels: dict, static: dict, net: J.NetworkResource,
-                   group_level: bool) -> list[str]:
-    """One port's problems; records its label (group level only) and static value."""
+def _port_problems(port: J.Port, owner: str, labels: dict[str, str], static: dict[str, dict[int, str]],
+                   net: J.NetworkResource, group_level: bool) -> list[str]:
+    """One port's problems; records its label (group level only) and static value (by host network)."""
     out = []
     if port.label in labels:
         out.append(f"Port label {port.label} already in use by {labels[port.label]}")
@@ -175,7 +177,9 @@ def _hostname_ok(name: str) -> bool:
 
 def _network_errors(tg: J.TaskGroup, path: str) -> list[Entry]:
     """Nomad: structs.TaskGroup.validateNetworks."""
-    errs, labels, static = [], {}, {}
+    errs: list[Entry] = []
+    labels: dict[str, str] = {}  # port label -> its owner
+    static: dict[str, dict[int, str]] = {}  # host network -> static port -> its owner
     for i, net in enumerate(tg.networks):
         for port in (*net.reserved_ports, *net.dynamic_ports):
             for msg in _port_problems(port, "", labels, static, net, True):
@@ -215,7 +219,10 @@ def _service_problems(s: J.Service) -> list[str]:
 
 def _service_errors(tg: J.TaskGroup, path: str) -> list[Entry]:
     """Nomad: structs.TaskGroup.validateServices (Consul check details are not modelled)."""
-    errs, ids, dups, providers = [], set(), set(), set()
+    errs: list[Entry] = []
+    ids: set[tuple[str, str, str]] = set()  # (service, task or "group", port label)
+    dups: set[tuple[str, str, str]] = set()
+    providers: set[str] = set()
     for t, task in enumerate(tg.tasks):
         for s in task.services:
             task_name = extra_str(s, "TaskName")

@@ -167,7 +167,8 @@ def _description_entries(job: J.Job) -> list[Entry]:
 
 def _group_list_entries(job: J.Job) -> list[Entry]:
     """Per group, the checks Job.Validate makes itself: names, shutdown delay, system counts."""
-    errs, seen = [], {}
+    errs: list[Entry] = []
+    seen: dict[str, int] = {}
     for i, tg in enumerate(job.task_groups):
         path = f"TaskGroups[{i}]"
         if not tg.name:
@@ -195,11 +196,12 @@ def _periodic_parameterized_entries(job: J.Job) -> list[Entry]:
         sub = periodic_errors(job.periodic, "Periodic")
         if sub:
             errs.append(nest("", sub))
-    if job.is_parameterized():
+    parameterized = job.parameterized_job
+    if parameterized is not None and job.is_parameterized():
         if job.type not in _BATCHES:
             msg = 'Parameterized job can only be used with "batch" or "sysbatch" scheduler'
             errs.append(leaf("ParameterizedJob", msg))
-        sub = parameterized_errors(job.parameterized_job, "ParameterizedJob")
+        sub = parameterized_errors(parameterized, "ParameterizedJob")
         if sub:
             errs.append(nest("", sub))
     return errs

@@ -1,4 +1,4 @@
-"""Validation of constraints, affinities, spreads and service names (used by validate.py).
+"""Validation of constraints, affinities, spreads and service names (used by sim.structs.validate.job).
 
 Nomad: nomad/structs/structs.go Constraint.Validate, Affinity.Validate, Spread.Validate;
 nomad/structs/constraint.go validateConstraintAttribute; nomad/structs/services.go

@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.scheduler.feasible.checks import (
-    FeasibilityCache,
-    candidate_rows,
+from sim.scheduler.feasible.checks import FeasibilityCache, candidate_rows
+from sim.scheduler.feasible.constraints import (
     check_constraint,
     check_lexical_order,
     check_order,
@@ -18,9 +17,9 @@ from sim.scheduler.feasible.checks import (
     check_set_contains_any,
     check_version_match,
     distinct_hosts_enabled,
-    glob_match,
     resolve_target,
 )
+from sim.scheduler.node_sets import glob_match
 from sim.structs.job import Constraint
 
 from ..fixtures_stack import generic_stack, mock_alloc, mock_job, mock_node, table_of

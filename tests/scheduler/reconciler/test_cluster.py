@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sim.scheduler.reconciler.cluster import reconcile
+from sim.scheduler.reconciler.cluster import ClusterState, ReconcilerState, reconcile
 from sim.structs.consts import (
     ALLOC_CLIENT_FAILED,
     ALLOC_CLIENT_LOST,
@@ -364,22 +364,11 @@ def test_unknown_alloc_on_disconnected_node_is_kept_when_supported():
     allocs = mock_allocs(ids, job, range(10), client_status="running")
     allocs[0].client_status = "unknown"
     node = mock_node(ids, allocs[0].node_id, status="disconnected")
-    args = (
-        job,
-        job.id,
-        "default",
-        None,
-        allocs,
-        {node.id: node},
-        False,
-        "e",
-        50,
-        NOW,
-        update_ignore,
-        ids,
-    )
-    assert counts(reconcile(*args, supports_disconnected=True)) == expect()
-    assert counts(reconcile(*args, supports_disconnected=False)) == expect(place=1, stop=1)
+    state = ReconcilerState(job, job.id, "default", None, allocs, False, "e", 50)
+    supported = ClusterState({node.id: node}, NOW, supports_disconnected=True)
+    unsupported = ClusterState({node.id: node}, NOW, supports_disconnected=False)
+    assert counts(reconcile(state, supported, update_ignore, ids)) == expect()
+    assert counts(reconcile(state, unsupported, update_ignore, ids)) == expect(place=1, stop=1)
 
 
 def test_node_gone_allocs_are_lost():

@@ -643,7 +643,7 @@ def test_reschedule_now_service_with_canaries():
 def test_scale_up_updates_in_place_and_creates_deployment():
     """A count-only change updates every alloc in place and deploys the new total.
 
-    nomad-semantics.md §4.2 step 9 (consequence) and step 15; Nomad: createDeployment.
+    docs/fidelity.md#reconciler (updates and deployments); Nomad: createDeployment.
     """
     ids, old = Ids(), mock_job()
     old.task_groups[0].update = no_canary_update()

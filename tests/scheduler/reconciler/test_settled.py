@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from sim.scheduler.generic import mark_lost_stopped_allocs
-from sim.scheduler.reconciler.cluster import reconcile
-from sim.scheduler.reconciler.names import AllocNameIndex, IndexMultiset
+from sim.scheduler.node_sets import tainted_nodes
+from sim.scheduler.reconciler.cluster import ClusterState, ReconcilerState, reconcile
+from sim.scheduler.reconciler.names import AllocNameIndex, IndexMultiset, alloc_name
 from sim.scheduler.reconciler.results import ReconcileResults
 from sim.scheduler.reconciler.settled import UNTAINTED, SettledIndex, job_allocs, settled_fate
-from sim.scheduler.util import alloc_name, tainted_nodes
 from sim.state.store import StateStore
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, TaskState
 from sim.structs.consts import CLIENT_TERMINAL
@@ -161,8 +161,9 @@ class _History:
             tainted = tainted_nodes(allocs, state.node_by_id)
             plan = Plan(eval_id="e", priority=50, job=job)
             mark_lost_stopped_allocs(plan, allocs, tainted)
-            result = reconcile(job, job.id, "default", deployment, allocs, tainted, batch, "eval-1", 50,
-                               self.now, _update_fn, Ids("f"), same_version_ignored=True, settled=settled)
+            inputs = ReconcilerState(job, job.id, "default", deployment, allocs, batch, "eval-1", 50,
+                                     same_version_ignored=True, settled=settled)
+            result = reconcile(inputs, ClusterState(tainted, self.now), _update_fn, Ids("f"))
             live = [a.id for a in allocs if a.client_status not in CLIENT_TERMINAL]
             out.append((result, plan.node_update, live))
         (full, full_lost, full_live), (fast, fast_lost, fast_live) = out

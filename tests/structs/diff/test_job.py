@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.structs.diff.job import annotate_diff, job_diff
+from sim.structs.diff.annotate import annotate_diff
+from sim.structs.diff.job import job_diff
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 REFERENCE = DATA / "reference"

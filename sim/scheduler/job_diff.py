@@ -1,8 +1,8 @@
-"""Small pieces of Nomad's scheduler/util.go the generic scheduler and the reconciler share.
+"""What changed between two versions of a job, and whether the change needs new allocs.
 
-Owns the destructive-change test (`tasks_updated`), alloc naming, the tainted-node map, and the
-part of the in-place update decision that needs no ranking stack (`alloc_update_precheck`). The
-generic scheduler finishes the in-place decision by re-running its stack on the alloc's node.
+Nomad: scheduler/util.go, tasksUpdated and its helpers (networkUpdated, consulUpdated,
+connectServiceUpdated, nonNetworkResourcesUpdated), with Job.CombinedTaskMeta. A group whose
+tasks changed this way is updated destructively (stop and replace); other changes are in place.
 
 Fields the typed structs do not model (artifacts, templates, vault, volumes, identities, devices,
 Connect, ...) live in each struct's `extra` under their Nomad JSON names; they are compared there,
@@ -11,15 +11,10 @@ so a change to any of them is destructive exactly as in Nomad.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from sim.structs.alloc import Allocation
-from sim.structs.consts import NODE_STATUS_DISCONNECTED, NODE_STATUS_DOWN
 from sim.structs.job import Job, NetworkResource, Resources, RestartPolicy, Service, Task, TaskGroup
-from sim.structs.node import Node
-
-NODE_POOL_ALL = "all"
 
 # Keys of `extra` whose change forces a destructive update (Nomad JSON names).
 _GROUP_EXTRA_KEYS = ("Volumes",)
@@ -36,11 +31,6 @@ _TASK_EXTRA_KEYS = (
 _RESOURCE_EXTRA_KEYS = ("Devices", "NUMA", "SecretsMB")
 _NETWORK_EXTRA_KEYS = ("DNS", "CNI")
 _CONNECT_SERVICE_KEYS = ("Cluster",)
-
-
-def alloc_name(job_id: str, group: str, index: int) -> str:
-    """Nomad: nomad/structs/funcs.go, AllocName: "<job>.<group>[<index>]"."""
-    return f"{job_id}.{group}[{index}]"
 
 
 def combined_task_meta(job: Job, group: str, task: str) -> dict[str, str]:
@@ -228,78 +218,3 @@ def _extras_differ(a: dict[str, Any], b: dict[str, Any], keys: Iterable[str]) ->
 
 def _empty_to_none(value: Any) -> Any:
     return None if value in (None, [], {}, "") else value
-
-
-def tainted_nodes(
-    allocs: Iterable[Allocation], node_by_id: Callable[[str], Node | None]
-) -> dict[str, Node | None]:
-    """Nodes of the allocs that are gone (None), down, draining or disconnected.
-
-    Nomad: scheduler/util.go, taintedNodes.
-    """
-    out: dict[str, Node | None] = {}
-    seen: set[str] = set()
-    for alloc in allocs:
-        if alloc.node_id in seen:
-            continue
-        seen.add(alloc.node_id)
-        node = node_by_id(alloc.node_id)
-        if (
-            node is None
-            or node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED)
-            or node.drain
-        ):
-            out[alloc.node_id] = node
-    return out
-
-
-def node_in_any_dc(node: Node, datacenters: Iterable[str]) -> bool:
-    """Nomad: Node.IsInAnyDC: datacenter globs where `*` matches any run of characters."""
-    return any(glob_match(pattern, node.datacenter) for pattern in datacenters)
-
-
-def node_in_pool(node: Node, pool: str) -> bool:
-    """Nomad: Node.IsInPool: the "all" pool holds every node."""
-    return pool == NODE_POOL_ALL or node.node_pool == pool
-
-
-def glob_match(pattern: str, subject: str) -> bool:
-    """ryanuber/go-glob as Nomad uses it for datacenters: only `*` is special."""
-    parts = pattern.split("*")
-    if len(parts) == 1:
-        return subject == pattern
-    if not subject.startswith(parts[0]) or not subject.endswith(parts[-1]):
-        return False
-    pos, end = len(parts[0]), len(subject) - len(parts[-1])
-    for part in parts[1:-1]:
-        found = subject.find(part, pos, end)
-        if found < 0:
-            return False
-        pos = found + len(part)
-    return pos <= end
-
-
-def alloc_update_precheck(
-    existing: Allocation, new_job: Job, new_tg: TaskGroup, node: Node | None
-) -> tuple[bool, bool, Allocation | None] | None:
-    """The stack-free part of the in-place decision; None means "try in-place on the node".
-
-    Returns (ignore, destructive, None) when decided. The caller re-runs its stack on `node`
-    with `existing` discounted (Nomad: plan.AppendStoppedAlloc(existing, ALLOC_IN_PLACE) then
-    PopUpdate) and builds the in-place copy, or answers destructive when it does not fit.
-
-    Nomad: scheduler/util.go, genericAllocUpdateFn (up to stack.Select).
-    """
-    if existing.job.job_modify_index == new_job.job_modify_index:
-        return True, False, None
-    if tasks_updated(new_job, existing.job, new_tg.name):
-        return False, True, None
-    if existing.terminal():
-        return True, False, None
-    if (
-        node is None
-        or not node_in_any_dc(node, new_job.datacenters)
-        or not node_in_pool(node, new_job.node_pool)
-    ):
-        return False, True, None
-    return None

@@ -1,4 +1,4 @@
-"""Destructive-change detection, alloc names, tainted nodes and the in-place precheck."""
+"""Destructive-change detection: what changed between two versions of a job."""
 
 from __future__ import annotations
 
@@ -6,19 +6,10 @@ from collections.abc import Callable
 
 import pytest
 
-from sim.scheduler.util import (
-    alloc_name,
-    alloc_update_precheck,
-    combined_task_meta,
-    network_updated,
-    node_in_any_dc,
-    node_in_pool,
-    tainted_nodes,
-    tasks_updated,
-)
+from sim.scheduler.job_diff import combined_task_meta, network_updated, tasks_updated
 from sim.structs.job import Job, LogConfig, NetworkResource, Port, RestartPolicy, Service
 
-from .fixtures_reconcile import Ids, mock_alloc, mock_job, mock_node
+from .fixtures_reconcile import mock_job
 
 
 def _task(job: Job):
@@ -108,7 +99,7 @@ def test_destructive_changes(case, change):
 
 @pytest.mark.parametrize(("case", "change"), IN_PLACE, ids=[c for c, _ in IN_PLACE])
 def test_non_destructive_changes(case, change):
-    """Count, priority, constraints, services, policies... update in place (nomad-semantics §4.2 step 9)."""
+    """Count, priority, constraints, services, policies... update in place (docs/fidelity.md#reconciler, updates)."""
     changed = mock_job()
     change(changed)
     assert not tasks_updated(mock_job(), changed, "web"), case
@@ -155,56 +146,3 @@ def test_combined_task_meta_prefers_task_then_group_then_job():
     meta = combined_task_meta(job, "web", "web")
     assert meta["foo"] == "bar" and meta["g"] == "1" and meta["owner"] == "armon"
     assert combined_task_meta(job, "missing", "web") == job.meta
-
-
-def test_alloc_name():
-    """Nomad: structs/funcs.go AllocName."""
-    assert alloc_name("example", "cache", 3) == "example.cache[3]"
-
-
-def test_tainted_nodes():
-    """Nomad: scheduler/util_test.go TestTaintedNodes."""
-    ids, job = Ids(), mock_job()
-    ready, down, drain = mock_node(ids), mock_node(ids, status="down"), mock_node(ids, drain=True)
-    disconnected = mock_node(ids, status="disconnected")
-    nodes = {n.id: n for n in (ready, down, drain, disconnected)}
-    allocs = [mock_alloc(ids, job, i, node_id=n) for i, n in enumerate([*nodes, "gone"])]
-    tainted = tainted_nodes(allocs, nodes.get)
-    assert tainted == {down.id: down, drain.id: drain, disconnected.id: disconnected, "gone": None}
-
-
-def test_datacenter_globs_and_pools():
-    """Nomad: Node.IsInAnyDC (go-glob) and Node.IsInPool."""
-    ids = Ids()
-    node = mock_node(ids)
-    node.datacenter = "us-east-1a"
-    assert (
-        node_in_any_dc(node, ["us-*"])
-        and node_in_any_dc(node, ["*"])
-        and node_in_any_dc(node, ["us-*-1*"])
-    )
-    assert not node_in_any_dc(node, ["eu-*", "us-east-1"])
-    assert (
-        node_in_pool(node, "default")
-        and node_in_pool(node, "all")
-        and not node_in_pool(node, "gpu")
-    )
-
-
-def test_alloc_update_precheck():
-    """Nomad: scheduler/util.go genericAllocUpdateFn, before the stack is consulted."""
-    ids, job = Ids(), mock_job()
-    alloc = mock_alloc(ids, job, 0)
-    node = mock_node(ids, alloc.node_id)
-    assert alloc_update_precheck(alloc, job, _group(job), node) == (True, False, None)
-    newer = mock_job()
-    newer.job_modify_index = 200
-    assert alloc_update_precheck(alloc, newer, _group(newer), node) is None
-    assert alloc_update_precheck(alloc, newer, _group(newer), None) == (False, True, None)
-    newer.datacenters = ["dc2"]
-    assert alloc_update_precheck(alloc, newer, _group(newer), node) == (False, True, None)
-    _task(newer).driver = "docker"
-    assert alloc_update_precheck(alloc, newer, _group(newer), node) == (False, True, None)
-    alloc.client_status = "complete"
-    newer.datacenters, _task(newer).driver = ["dc1"], "exec"
-    assert alloc_update_precheck(alloc, newer, _group(newer), node) == (True, False, None)
