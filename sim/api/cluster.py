@@ -160,12 +160,6 @@ class ClusterApi:
         node = self._found(self.state.node_by_id(node_id), "nodes", "node")
         return E.encode_node(node, self.nanos)
 
-    def _node_endpoint(self) -> Any:
-        """The server's node endpoint (set once the simulation has started its clients)."""
-        endpoint = getattr(self.server, "node_endpoint", None)
-        if endpoint is None:
-            raise ApiError(500, "node endpoint is not running")
-        return endpoint
 
     def _node_update(self, node_id: str, evals: list[Evaluation]) -> dict[str, Any]:
         """Nomad: NodeDrainUpdateResponse / NodeEligibilityUpdateResponse."""
@@ -188,7 +182,7 @@ class ClusterApi:
         deadline = None
         if spec is not None:
             deadline = field(spec, "Deadline", int, "DrainSpec", 0, "time.Duration") / 1e9
-        evals = rpc(self._node_endpoint().set_drain, node_id, spec is not None, deadline, mark)
+        evals = rpc(self.server.node_endpoint.set_drain, node_id, spec is not None, deadline, mark)
         return self._node_update(node_id, evals)
 
     def node_eligibility(self, node_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
@@ -197,7 +191,7 @@ class ClusterApi:
         value = field(body(payload, struct), "Eligibility", str, struct, "")
         if value not in (NODE_ELIGIBLE, NODE_INELIGIBLE):
             raise ApiError(500, f'invalid scheduling eligibility "{value}"')
-        evals = rpc(self._node_endpoint().set_eligibility, node_id, value == NODE_ELIGIBLE)
+        evals = rpc(self.server.node_endpoint.set_eligibility, node_id, value == NODE_ELIGIBLE)
         return self._node_update(node_id, evals)
 
     # -- job parsing -------------------------------------------------------------------------
