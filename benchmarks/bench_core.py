@@ -5,6 +5,14 @@ Reports wall and CPU time, placements per second, simulation events per second, 
 cyclic garbage collector took, and peak memory.
 
     python benchmarks/bench_core.py [--nodes 5000] [--jobs 100] [--count 1000] [--profile out.prof]
+    python benchmarks/bench_core.py --shape c1m     # 1,000 jobs x 1,000 allocs (50 MHz / 32 MB) on 5,000 nodes
+    python benchmarks/bench_core.py --shape c2m     # 2,000 jobs x 1,000 allocs on 6,100 nodes
+    python benchmarks/bench_core.py --floor         # also time the numpy placement floor, before and after
+
+`--floor` times, in the same process, the least any placement loop over these nodes can cost in
+numpy: per allocation a shuffled window of log2(nodes) candidates (Nomad's limit), a fit mask,
+the BinPack score, argmax, and the usage update. The run's CPU time divided by the floor's is the
+"ratio to the floor" (the two floor runs bracket the simulation, so machine drift shows).
 
 Diagnostics: `--no-gc` runs with the cyclic garbage collector off, to profile the pipeline's own
 work apart from the collector's pauses (which land on whichever function allocates);
@@ -19,24 +27,52 @@ import gc
 import resource
 import time
 
+import numpy as np
+
 from sim.simulation import Simulation
 
+# name -> (nodes, jobs, count, cpu MHz, memory MB): Nomad's published C1M and C2M shapes
+SHAPES = {"c1m": (5000, 1000, 1000, 50, 32), "c2m": (6100, 2000, 1000, 50, 32)}
+NODE_CPU, NODE_MEMORY = 16000, 32768
 
-def scenario(nodes: int, jobs: int, count: int) -> dict:
+
+def scenario(nodes: int, jobs: int, count: int, cpu: int = 100, memory: int = 64) -> dict:
     """The benchmark scenario: identical nodes, jobs registered one second apart."""
     job = lambda i: {  # noqa: E731
         "ID": f"svc-{i}", "Type": "service", "Datacenters": ["dc1"],
         "TaskGroups": [{"Name": "web", "Count": count, "Update": {"MaxParallel": 0},
                         "Tasks": [{"Name": "app", "Driver": "docker", "Config": {"image": "nginx"},
-                                   "Resources": {"CPU": 100, "MemoryMB": 64}}]}],
+                                   "Resources": {"CPU": cpu, "MemoryMB": memory}}]}],
     }
     return {
         "name": "bench-core", "seed": 1, "duration": "2h",
-        "cluster": {"nodes": [{"count": nodes, "resources": {"cpu": 16000, "memory": 32768, "disk": 200000}}]},
+        "cluster": {"nodes": [{"count": nodes, "resources": {"cpu": NODE_CPU, "memory": NODE_MEMORY, "disk": 200000}}]},
         "control_plane": {"num_schedulers": 2},
         "workload": [{"at": f"{i}s", "register": job(i)} for i in range(jobs)],
         "metrics": {"sample_every": "10m"},
     }
+
+
+def numpy_floor(nodes: int, allocs: int, cpu: float, memory: float, seed: int = 1) -> float:
+    """CPU seconds of the leanest numpy placement loop: window, fit, BinPack, argmax, update."""
+    rng = np.random.default_rng(seed)
+    cap = np.tile(np.array([NODE_CPU, NODE_MEMORY], dtype=np.float64), (nodes, 1))
+    used = np.zeros_like(cap)
+    ask = np.array([cpu, memory])
+    window = max(2, int(np.ceil(np.log2(nodes))))
+    order = rng.permutation(nodes)
+    start = time.process_time()
+    offset = 0
+    for _ in range(allocs):
+        rows = order[np.arange(offset, offset + window) % nodes]
+        offset = (offset + window) % nodes
+        after = used[rows] + ask
+        fits = (after <= cap[rows]).all(axis=1)
+        free = 1.0 - after / cap[rows]
+        score = np.where(fits, 20.0 - (10.0 ** free).sum(axis=1), -np.inf)  # Nomad: ScoreFitBinPack
+        best = rows[int(np.argmax(score))]
+        used[best] += ask
+    return time.process_time() - start
 
 
 class GcClock:
@@ -60,13 +96,22 @@ def main() -> None:
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--cpu", type=int, default=100, help="MHz per allocation")
+    parser.add_argument("--memory", type=int, default=64, help="MB per allocation")
+    parser.add_argument("--shape", choices=sorted(SHAPES), help="a published shape (sets nodes, jobs, count, cpu, memory)")
+    parser.add_argument("--floor", action="store_true", help="also time the numpy placement floor, before and after")
     parser.add_argument("--until", type=float, default=600.0, help="simulated seconds to run")
     parser.add_argument("--profile", help="write a cProfile of the run here")
     parser.add_argument("--no-gc", action="store_true", help="diagnostic: cyclic garbage collector off")
     parser.add_argument("--gc-threshold", help="diagnostic: gc.set_threshold for the run, e.g. 10000,10,25")
     args = parser.parse_args()
+    if args.shape:
+        args.nodes, args.jobs, args.count, args.cpu, args.memory = SHAPES[args.shape]
+        args.until = max(args.until, args.jobs + 600.0)
+    floor_args = (args.nodes, args.jobs * args.count, args.cpu, args.memory)
+    floor_before = numpy_floor(*floor_args) if args.floor else 0.0
     start, cpu_start = time.perf_counter(), time.process_time()
-    sim = Simulation.from_scenario(scenario(args.nodes, args.jobs, args.count))
+    sim = Simulation.from_scenario(scenario(args.nodes, args.jobs, args.count, args.cpu, args.memory))
     built, cpu_built = time.perf_counter(), time.process_time()
     if args.no_gc:
         gc.disable()
@@ -96,6 +141,11 @@ def main() -> None:
     print(f"allocations placed {placed}  running {running}  evals {len(sim.state.evals())}")
     print(f"placements/s {placed / run_wall:,.0f} wall, {placed / run_cpu:,.0f} cpu  events/s {events / run_wall:,.0f}")
     print(f"peak memory {peak_mb:,.0f} MiB")
+    if args.floor:
+        floor_after = numpy_floor(*floor_args)
+        floor = (floor_before + floor_after) / 2
+        print(f"numpy floor {floor_before:.2f}s / {floor_after:.2f}s cpu ({floor / max(placed, 1) * 1e6:.1f} us per placement);"
+              f"  run cpu / floor {run_cpu / floor:.2f}")
 
 
 if __name__ == "__main__":
