@@ -61,6 +61,8 @@ def _report(sim: Simulation, run_s: float, tables: dict | None, results_s: float
     cpu = time.process_time()
     print(f"process CPU so far {cpu:.1f} s")
     print(f"replay {run_s:.1f} s wall ({'under' if run_s < TARGET_SECONDS else 'OVER'} the {TARGET_SECONDS:.0f} s target)")
+    runs = sim.recorder.scheduler_runs()
+    print(f"scheduler runs {runs:,}  ({run_s / max(runs, 1) * 1e6:,.0f} us of replay wall per run, all else included)")
     if tables is not None:
         j = tables["jobs"]
         makespan = j["completed"].max() - j["submit"].min()
