@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import weakref
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
@@ -69,7 +70,7 @@ class World:
     def run(self, until: float | None = None) -> None:
         """Advance simulated time to `until` seconds from the start (default: the scenario's duration)."""
         target = self.scenario.duration if until is None else float(until)
-        with _fewer_collections():
+        with _fewer_collections(self):
             if target > self.env.now:
                 self.env.run(until=target)
             while self.env.peek() == target:  # what happens at `until` itself belongs to the run
@@ -116,20 +117,84 @@ class World:
             yield self.env.timeout(every)
 
 
-@contextlib.contextmanager
-def _fewer_collections() -> Iterator[None]:
-    """Raise the garbage collector's thresholds while simulating, then restore them.
+SIMULATING_THRESHOLDS = (50_000, 10, 10)
+"""The cyclic garbage collector's thresholds (gc.set_threshold) from the first `World.run` on."""
+RECLAIM_NEW_WORLD = 20  # collections since the last reclaim before a world's first run reclaims
+RECLAIM_ANY = 1_000  # collections since the last reclaim before any run reclaims
 
-    A run allocates millions of long-lived objects; with the default thresholds the collector
-    rescans the growing heap over and over (half the run time at 100k allocs). Results are
-    unaffected: only when cycles are collected changes.
+_simulating = False  # inside `World.run`, with the collector's survivors frozen
+_started: weakref.WeakSet[World] = weakref.WeakSet()  # the worlds that have run
+_reclaimed_at = -RECLAIM_ANY  # the collector's count of collections after the last reclaim
+
+
+@contextlib.contextmanager
+def _fewer_collections(world: World) -> Iterator[None]:
+    """The cyclic garbage collector's policy while `world` simulates.
+
+    Nothing a run makes is a reference cycle but the world itself: an evaluation's stack, scan
+    caches and proposed state, the plans, allocations and client runners are all freed by
+    reference counting once dropped. What is left for the collector is rescanning what a run
+    keeps (allocations, runners, metrics: tens of objects per allocation) over and over. So:
+
+    - Collections are rarer (SIMULATING_THRESHOLDS: a young collection every 50,000 net new
+      container objects) and, while `run` lasts, what survives a collection is frozen
+      (gc.freeze, from a gc callback): each object the run keeps is scanned once, by the young
+      collection that first finds it, and the world as built leaves the collector at the first
+      one. A cycle that dies during the run is still collected at the next collection, unless
+      it had survived one: then it waits for the end of the run.
+    - When `run` returns, everything is unfrozen (gc.unfreeze) and the collector is as it was;
+      no collection is started and the thresholds stay (restoring lower ones would start a
+      collection of what the run made at once, on every return: costly for callers that run
+      a world in steps).
+    - `run` collects everything (gc.collect) before it starts when enough collections were
+      made since the last time: RECLAIM_NEW_WORLD at a world's first run, so that a process
+      running one world after another (sweeps, tests) reclaims the dropped ones and keeps a
+      flat footprint; RECLAIM_ANY otherwise, so that with a world run in many short steps (the
+      API's clock) other code's garbage that aged while frozen is still reclaimed.
+
+    Objects someone else froze are left alone (no freezing then). Results are unaffected: only
+    when cycles are collected changes.
     """
-    old = gc.get_threshold()
-    gc.set_threshold(10_000, 10, 25)
+    global _simulating
+    if gc.get_threshold() != SIMULATING_THRESHOLDS:
+        gc.set_threshold(*SIMULATING_THRESHOLDS)
+    first = world not in _started
+    if first:
+        _started.add(world)
+    if _simulating:  # a nested run: the outer one has set everything up
+        yield
+        return
+    _reclaim(first)
+    if gc.get_freeze_count():  # frozen by someone else: theirs to unfreeze
+        yield
+        return
+    if _freeze_survivors not in gc.callbacks:
+        gc.callbacks.append(_freeze_survivors)
+    _simulating = True
     try:
         yield
     finally:
-        gc.set_threshold(*old)
+        _simulating = False
+        gc.unfreeze()
+
+
+def _reclaim(first_run: bool) -> None:
+    """Collect everything when due (see `_fewer_collections`)."""
+    global _reclaimed_at
+    if gc.isenabled() and _collections() - _reclaimed_at >= (RECLAIM_NEW_WORLD if first_run else RECLAIM_ANY):
+        gc.collect()
+        _reclaimed_at = _collections()
+
+
+def _freeze_survivors(phase: str, info: dict[str, int]) -> None:
+    """gc callback: while a world simulates, what survived a collection leaves the collector."""
+    if _simulating and phase == "stop":
+        gc.freeze()
+
+
+def _collections() -> int:
+    """How many collections the collector has made, every generation."""
+    return sum(int(g["collections"]) for g in gc.get_stats())
 
 
 def build_nodes(scenario: Scenario, ids: IdGenerator) -> list[Node]:

@@ -65,6 +65,7 @@ JOBS = [
     _job("deploy", type="service", update=UpdateStrategy(max_parallel=1, min_healthy_time=8 * SECOND,
                                                        healthy_deadline=MINUTE)),
     _job("slow", type="service", meta={"sim.start_delay": "3s"}),
+    _job("blink", meta={"sim.runtime": "200ms"}),  # exits when the first report is due
 ]
 RULES = [SimpleNamespace(match=lambda job, group, task, image: job == "drawn", runtime=lambda rng: 10 + 30 * rng.random())]
 
@@ -272,3 +273,202 @@ def test_job_copy_equals_dataclasses_replace() -> None:
     assert copy == reference and type(copy) is Job and copy is not job
     assert all(getattr(copy, f.name) is getattr(reference, f.name) for f in dataclasses.fields(Job))
     assert job.status != "dead" and copy.task_groups is job.task_groups
+
+
+# -- runners started together, reports sent in groups -------------------------------------------
+
+
+class OneByOne(Clients):
+    """The clients without the batched paths: each alloc's runner made and started on its own
+    (`AllocRunner.start`), and one report map per alloc (`update_allocs`)."""
+
+    def on_plan_applied(self, placed: list[Allocation], stopped: list[Allocation]) -> None:
+        for stop in stopped:
+            runner = self.runners.get(stop.id)
+            if runner is not None:
+                runner.kill()
+        for alloc in placed:
+            stored = self.state.alloc_by_id(alloc.id) or alloc
+            runner = self.runners.get(alloc.id)
+            if runner is not None:
+                runner.update(stored)
+            elif not stored.server_terminal() and not stored.client_terminal() and stored.node_id not in self.down:
+                self._add_runner(stored).start()
+
+    def _flush(self, _event: simpy.Event) -> None:
+        self._flush_armed = False
+        pending, self._pending = self._pending, {}
+        updates = []
+        for alloc_id, runner in pending.items():
+            updates.append((runner.alloc, runner.report()))
+            if runner.done:
+                self.runners.pop(alloc_id, None)
+                self._by_node.get(runner.alloc.node_id, {}).pop(alloc_id, None)
+        if updates:
+            self.server.node_endpoint.update_allocs(updates)
+
+
+def _two_task_job(job_id: str, a: str, b: str, type: str = "batch") -> Job:
+    job = _job(job_id, type=type, tasks=("a", "b"))
+    job.task_groups[0].tasks[0].meta = {"sim.runtime": a}
+    job.task_groups[0].tasks[1].meta = {"sim.runtime": b}
+    return job
+
+
+def _deploy(job_id: str, min_healthy: int, deadline: int = MINUTE, meta: dict | None = None) -> Job:
+    return _job(job_id, type="service", meta=meta, update=UpdateStrategy(
+        max_parallel=1, min_healthy_time=min_healthy, healthy_deadline=deadline, progress_deadline=10 * MINUTE))
+
+
+TOGETHER = [
+    _job("fixed", meta={"sim.runtime": "40s"}),
+    _job("pair", tasks=("a", "b"), meta={"sim.runtime": "30s"}),  # two exits at one instant
+    _two_task_job("staggered", "10s", "25s"),
+    _two_task_job("svc-pair", "9s", "9s", type="service"),  # service exits restart (drawn jitter)
+    _job("failing", meta={"sim.runtime": "20s", "sim.exit_code": "2"}),
+    _job("svc-exit", type="service", meta={"sim.runtime": "25s"}),
+    _job("svc", type="service"),  # migrate health: a check after 10s
+    _deploy("deploy", 8 * SECOND),
+    _deploy("deploy-now", 0),  # healthy the moment it runs
+    _deploy("deploy-late", 90 * SECOND),  # min healthy time past the deadline
+    _deploy("deploy-fail", 8 * SECOND, meta={"sim.fail_health": "true"}),
+    _deploy("coincide", 8 * SECOND, meta={"sim.runtime": "8s"}),  # exit and health check at one instant
+    _job("drawn"),  # runtime drawn per run (a rule)
+    _job("crash", type="service", meta={"sim.crash_after": "15s"}),
+    _job("slow", type="service", meta={"sim.start_delay": "3s"}),
+    _job("blink", meta={"sim.runtime": "200ms"}),  # exits when the first report is due
+]
+
+
+def _allocs(job: Job, first: int, n: int, deployment: str = "") -> list[Allocation]:
+    return [Allocation(id=f"{job.id}-{k}", namespace="default", eval_id="e", name=f"{job.id}.g[{k}]",
+                       node_id=f"n{k % 4}", node_name=f"n{k % 4}", job_id=job.id, job=job, task_group="g",
+                       cpu=10, memory_mb=10, deployment_id=deployment if job.id != "deploy" or k % 3 else "")
+            for k in range(first, first + n)]
+
+
+def _together(clients_type: type[Clients]) -> dict:
+    """Runs of allocs of every job placed together, some stopped, updated in place or on a failed node."""
+    env = simpy.Environment()
+    state = StateStore(clock=lambda: env.now)
+    state.upsert_nodes([Node(id=f"n{i}", name=f"n{i}", drivers=["docker"], resources=NodeResources(10**6, 10**6, 10**6))
+                        for i in range(4)])
+    server = FakeServer(env, state, ids_seed=7, heartbeat_seed=3)
+    clients = clients_type(env, state, server, np.random.default_rng(11), BehaviorResolver(RULES))
+    jobs = []
+    for job in TOGETHER:
+        state.upsert_job(job)
+        jobs.append(state.job_by_id("default", job.id))
+    deployment = {job.id: "d1" if job.id in ("deploy", "deploy-now", "deploy-late", "deploy-fail", "coincide") else ""
+                  for job in jobs}
+
+    def apply(placed: list[Allocation], stopped: list[Allocation]) -> None:
+        state.upsert_plan_results(placed, stopped, None, [], "e")
+        clients.on_plan_applied(placed, stopped)
+
+    apply([a for job in jobs for a in _allocs(job, 0, 7, deployment[job.id])], [])
+    env.run(until=1.5)
+    by_id = {a.id: a for a in state.allocs()}
+    updated = []
+    for alloc_id in ("deploy-1", "deploy-2", "svc-4"):
+        update = dataclasses.replace(by_id[alloc_id])
+        update.deployment_id, update.deployment_status = "d2", None
+        updated.append(update)
+    stricter = dataclasses.replace(jobs[5], task_groups=[dataclasses.replace(
+        jobs[5].task_groups[0], restart_policy=RestartPolicy(0, 30 * MINUTE, 5 * SECOND, "fail"))])
+    state.upsert_job(stricter)  # svc-exit-5 runs the new version in place: its next exit fails, its siblings' restart
+    update = dataclasses.replace(by_id["svc-exit-5"], job=state.job_by_id("default", "svc-exit"))
+    updated.append(update)
+    second = [a for job in jobs for a in _allocs(job, 7, 5, deployment[job.id])]
+    apply(second[:9] + updated[:2] + second[9:30] + updated[2:] + second[30:], [])
+    env.run(until=5)
+    stops = []
+    for alloc_id in ("fixed-2", "pair-3", "svc-1", "coincide-4", "deploy-5", "staggered-8", "svc-pair-2"):
+        stop = Allocation(**{f: getattr(by_id.get(alloc_id) or state.alloc_by_id(alloc_id), f)
+                             for f in ("id", "namespace", "eval_id", "name", "node_id", "node_name", "job_id", "job",
+                                       "task_group")})
+        stop.desired_status = "stop"
+        stops.append(stop)
+    apply([], stops)
+    env.run(until=12)
+    clients.node_down("n3")
+    env.run(until=20)
+    apply([a for job in jobs[:4] for a in _allocs(job, 12, 4, deployment[job.id])], [])
+    env.run(until=50)
+    clients.node_up("n3")
+    env.run(until=400)
+    return {
+        "allocs": [(a.id, a.client_status, a.client_description, a.modify_index, a.modify_time, repr(a.task_states),
+                    repr(a.deployment_status)) for a in state.allocs()],
+        "rows": list(server.recorder.rows["allocations"]),
+        "evals": [(e.id, e.job_id, e.triggered_by) for e in server.evals],
+        "health": list(server.deployment_watcher.reports),
+        "unblocked": (server.blocked.unblocked, server.blocked.unblocked_nodes),
+        "rng": clients.rng.bit_generator.state,
+        "index": (state.index, state.table_index),
+        "summaries": [repr(state.job_summary("default", j.id)) for j in jobs],
+        "runners": sorted((i, r.status, r.health, r.done) for i, r in clients.runners.items()),
+        "events": next(env._eid),
+        "used": state.nodes.used.tolist(),
+    }
+
+
+def test_runners_started_together_match_runners_started_one_by_one() -> None:
+    """Runs of allocs started together (shared tasks, one timer per instant for the run, tasks
+    exiting in step sharing their states) and reports sent in groups change no state, row, eval,
+    draw or event: the same as each runner started and reported on its own."""
+    together, one_by_one = _together(Clients), _together(OneByOne)
+    for key in together:
+        assert together[key] == one_by_one[key], key
+    statuses = {status for _, status, *_ in together["allocs"]}
+    assert {"running", "complete", "failed"} <= statuses
+    assert together["health"] and together["evals"]
+    assert any(h is False for *_, h in together["health"]) and any(h is True for *_, h in together["health"])
+
+
+def test_reports_in_step_with_other_health_go_apart() -> None:
+    """Runners sharing their task states but with another health verdict to send report apart."""
+    env, state, server, clients = _world(False)
+    job = _job("deploy", type="service", update=UpdateStrategy(max_parallel=1, min_healthy_time=MINUTE,
+                                                                healthy_deadline=HOUR))
+    state.upsert_job(job)
+    job = state.job_by_id("default", "deploy")
+    allocs = [Allocation(id=f"a{k}", namespace="default", eval_id="e", name=f"deploy.g[{k}]", node_id="n0",
+                         node_name="n0", job_id=job.id, job=job, task_group="g", cpu=1, memory_mb=1, deployment_id="d1")
+              for k in range(3)]
+    state.upsert_plan_results(allocs, [], None, [], "e")
+    clients.on_plan_applied(allocs, [])
+    env.run(until=1)
+    runners = [clients.runner(a.id) for a in allocs]
+    assert runners[0].states is runners[1].states is runners[2].states
+    runners[1].health = True  # (as if its verdict came apart)
+    for runner in runners:
+        clients.mark_dirty(runner)
+    env.run(until=2)
+    assert [a.deployment_status is not None and a.deployment_status.healthy for a in allocs] == [False, True, False]
+    assert server.deployment_watcher.reports == [(1.2, "a1", True)]
+
+
+def _released(grouped: bool) -> tuple:
+    """Node usage after allocs with fractional asks and ports, several per node, report complete."""
+    state = StateStore(clock=lambda: 5.0)
+    state.upsert_nodes([Node(id=f"n{i}", name=f"n{i}", resources=NodeResources(10**6, 10**6, 10**6)) for i in range(3)])
+    job = _job("j")
+    state.upsert_job(job)
+    job = state.job_by_id("default", "j")
+    allocs = [Allocation(id=f"a{k}", namespace="default", eval_id="e", name=f"j.g[{k}]", node_id=f"n{k % 3}",
+                         node_name=f"n{k % 3}", job_id="j", job=job, task_group="g", cpu=0.1 * (k + 1),
+                         memory_mb=0.3 * k, disk_mb=k, ports=[("http", 20000 + k)] if k % 2 else [])
+              for k in range(40)]
+    state.upsert_plan_results(allocs, [], None, [], "e")
+    done = {"client_status": "complete", "client_description": "All tasks have completed", "task_states": {}}
+    if grouped:
+        state.update_alloc_groups_from_client([(allocs[:35], done)])
+    else:
+        state.update_allocs_from_client([(a, dict(done)) for a in allocs[:35]])
+    return state.nodes.used.tobytes(), state.nodes.used_ports, state.job_summary("default", "j"), state.index
+
+
+def test_usage_freed_in_one_pass_equals_freed_one_by_one() -> None:
+    """A group of reports frees node usage in one numpy pass: to the bit what one alloc at a time frees."""
+    assert _released(grouped=True) == _released(grouped=False)

@@ -116,20 +116,29 @@ def encode_job_stub(job: Job, summary: JobSummary | None, meta: bool = False) ->
 
 
 def encode_metric(m: AllocMetric) -> dict[str, Any]:
-    """Nomad: structs.AllocMetric."""
+    """Nomad: structs.AllocMetric. Reads the metric without changing it: the maps it never used
+    stay absent and packed scores stay packed (NodeScoreMeta rows are built here, for the JSON)."""
+    quota, resources = m.peek("quota_exhausted"), m.peek("resources_exhausted")
     return {
         "NodesEvaluated": m.nodes_evaluated, "NodesFiltered": m.nodes_filtered, "NodesInPool": m.nodes_in_pool,
-        "NodePool": m.node_pool, "NodesAvailable": dict(m.nodes_available), "ClassFiltered": dict(m.class_filtered),
-        "ConstraintFiltered": dict(m.constraint_filtered), "NodesExhausted": m.nodes_exhausted,
-        "ClassExhausted": dict(m.class_exhausted), "DimensionExhausted": dict(m.dimension_exhausted),
-        "QuotaExhausted": list(m.quota_exhausted) or None,
+        "NodePool": m.node_pool, "NodesAvailable": _counts(m, "nodes_available"),
+        "ClassFiltered": _counts(m, "class_filtered"), "ConstraintFiltered": _counts(m, "constraint_filtered"),
+        "NodesExhausted": m.nodes_exhausted, "ClassExhausted": _counts(m, "class_exhausted"),
+        "DimensionExhausted": _counts(m, "dimension_exhausted"),
+        "QuotaExhausted": list(quota) if quota else None,
         "ResourcesExhausted": {t: _legacy_resources(r.get("cpu", 0), r.get("memory_mb", 0), 0)
-                               for t, r in m.resources_exhausted.items()} or None,
+                               for t, r in resources.items()} if resources else None,
         "Scores": None,
         "ScoreMetaData": [{"NodeID": s.node_id, "Scores": dict(s.scores), "NormScore": s.norm_score}
-                          for s in m.score_meta_data] or None,
+                          for s in m.top_scores()] or None,
         "AllocationTime": m.allocation_time, "CoalescedFailures": m.coalesced_failures,
     }
+
+
+def _counts(m: AllocMetric, name: str) -> dict[str, int]:
+    """A copy of one of the metric's count maps ({} for one never used)."""
+    counts = m.peek(name)
+    return dict(counts) if counts else {}
 
 
 def encode_desired_updates(du: DesiredUpdates | dict[str, int]) -> dict[str, int]:

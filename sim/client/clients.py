@@ -1,7 +1,8 @@
 """Client nodes: the alloc runners of every node, node failures and the batched reports to the server.
 
 Nomad: client/client.go (allocSync batching). Each alloc runs in an `AllocRunner`
-(sim.client.runner). Client-status transitions are recorded in the `allocations` metrics table at
+(sim.client.runner); the runners of allocs a plan places together are made and started together
+(`start_together`). Client-status transitions are recorded in the `allocations` metrics table at
 the moment they happen on the client; the server learns of them at the next flush.
 
 Wiring: `Clients(env, state, server, rng, resolver)`, where `server` is the `ServerRPC` the
@@ -13,16 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import simpy
 
 from sim.client.behavior import BehaviorResolver
-from sim.client.runner import AllocRunner
-from sim.client.tasks import GroupSpec, SharedEvents
+from sim.client.runner import AllocRunner, start_together
+from sim.client.tasks import GroupSpec, SharedEvents, TaskRun, running_tasks
 from sim.state.store import StateStore
-from sim.structs.alloc import Allocation
+from sim.structs.alloc import Allocation, TaskState
 from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import Job
 
@@ -32,12 +34,15 @@ if TYPE_CHECKING:
     from sim.server.plan_apply import AppliedPlan
 
 Timer = tuple[Any, ...]  # (callback, *args)
+_ALLOC = attrgetter("alloc")
 
 
 class AllocUpdater(Protocol):
     """Takes the clients' batched alloc reports. Nomad: the Node.UpdateAlloc RPC."""
 
     def update_allocs(self, updates: list[tuple[Allocation, dict[str, Any]]]) -> int: ...
+
+    def update_alloc_groups(self, groups: list[tuple[list[Allocation], dict[str, Any]]]) -> int: ...
 
 
 class HeartbeatReceiver(Protocol):
@@ -134,35 +139,72 @@ class Clients:
         self.on_plan_applied(applied.placed, applied.stopped)
 
     def on_plan_applied(self, placed: list[Allocation], stopped: list[Allocation]) -> None:
-        """The plan applier committed: kill stopped allocs, start new ones, update in-place ones."""
+        """The plan applier committed: kill stopped allocs, start new ones, update in-place ones.
+
+        New allocs of one job group whose tasks all start at once (and all in a deployment or all
+        outside one) come in runs: each run's runners are made and started together
+        (`start_together`), as if one after the other.
+        """
         runners = self.runners
         for stop in stopped:
             runner = runners.get(stop.id)
             if runner is not None:
                 runner.kill()
-        stored_alloc, down = self.state.alloc_by_id, self.down
+        stored_alloc, down, env = self.state.alloc_by_id, self.down, self.env
         job = group = spec = None  # placements come in runs of one job group: resolve it once per run
+        run: list[AllocRunner] = []  # registered, to start together
+        tasks: list[TaskRun] = []
+        states: dict[str, TaskState] = {}
+        in_deployment = False
         for alloc in placed:
             stored = stored_alloc(alloc.id) or alloc
             runner = runners.get(alloc.id)
             if runner is not None:
+                if run:
+                    run = self._start_run(run)
                 runner.update(stored)
             elif (stored.desired_status not in SERVER_TERMINAL and stored.client_status not in CLIENT_TERMINAL
                   and stored.node_id not in down):
                 if stored.job is not job or stored.task_group != group:
+                    if run:
+                        run = self._start_run(run)
                     job, group, spec = stored.job, stored.task_group, self.group_spec(stored)
-                self._add_runner(stored, spec).start()
+                assert spec is not None
+                if not spec.instant:
+                    self._add_runner(stored, spec).start()
+                    continue
+                if run and bool(stored.deployment_id) != in_deployment:
+                    run = self._start_run(run)
+                if not run:
+                    in_deployment = bool(stored.deployment_id)
+                    arrivals, started_event = self.events.arrival_and_start(env.now)
+                    tasks, states = running_tasks(spec, arrivals, started_event, env.now)
+                runner = AllocRunner.borrowing(self, stored, spec, tasks, states, env.now)
+                self._register(runner)
+                run.append(runner)
+        if run:
+            self._start_run(run)
+
+    def _start_run(self, run: list[AllocRunner]) -> list[AllocRunner]:
+        """Start a run of registered runners (of one group) together; a new run starts empty."""
+        start_together(self, run, run[0].group, self.env.now)
+        return []
 
     def _start(self, alloc: Allocation) -> None:
         self._add_runner(alloc).start()
 
     def _add_runner(self, alloc: Allocation, spec: GroupSpec | None = None) -> AllocRunner:
-        runner = self.runners[alloc.id] = AllocRunner(self, alloc, spec)
+        runner = AllocRunner(self, alloc, spec)
+        self._register(runner)
+        return runner
+
+    def _register(self, runner: AllocRunner) -> None:
+        alloc = runner.alloc
+        self.runners[alloc.id] = runner
         node = self._by_node.get(alloc.node_id)
         if node is None:
             node = self._by_node[alloc.node_id] = {}
         node[alloc.id] = runner
-        return runner
 
     def runner(self, alloc_id: str) -> AllocRunner | None:
         """The live runner of an alloc (None once it finished and reported, or never ran)."""
@@ -202,6 +244,19 @@ class Clients:
         self.server.recorder.rows["allocations"].append(
             (now, alloc.id, alloc.job_id, alloc.task_group, alloc.node_id, status, alloc.desired_status))
 
+    def record_all(self, runners: list[AllocRunner], status: str, now: float) -> None:
+        """`record` for the alloc of each runner, in turn."""
+        self.server.recorder.rows["allocations"].extend(
+            [(now, a.id, a.job_id, a.task_group, a.node_id, status, a.desired_status) for a in map(_ALLOC, runners)])
+
+    def mark_all_dirty(self, runners: list[AllocRunner]) -> None:
+        """`mark_dirty` for each runner, in turn."""
+        if runners:
+            self._pending.update([(runner.alloc.id, runner) for runner in runners])
+            if not self._flush_armed:
+                self._flush_armed = True
+                self.env.timeout(self.interval).callbacks.append(self._flush)
+
     def mark_dirty(self, runner: AllocRunner) -> None:
         """Queue a runner's report for the next flush (one flush timer for all nodes)."""
         self._pending[runner.alloc.id] = runner
@@ -210,17 +265,39 @@ class Clients:
             self.env.timeout(self.interval).callbacks.append(self._flush)
 
     def _flush(self, _event: simpy.Event) -> None:
-        """Send every pending report in one batch. Nomad: client.go allocSync."""
+        """Send every pending report in one batch. Nomad: client.go allocSync.
+
+        Consecutive reports with the same changes (runners started together that are still in
+        step share their task states) go as one group of allocs with one changes map.
+        """
         self._flush_armed = False
         pending, self._pending = self._pending, {}
-        updates = []
+        groups: list[tuple[list[Allocation], dict[str, Any]]] = []
+        allocs: list[Allocation] = []
+        states = status = description = health = None
         runners, by_node = self.runners, self._by_node
         for alloc_id, runner in pending.items():
-            updates.append((runner.alloc, runner.report()))
+            # runner.report(), without a map per runner
+            runner.shared = True
+            verdict = runner.health
+            if verdict is not None and verdict != runner.health_sent:
+                runner.health_sent = verdict
+            else:
+                verdict = None
+            if (runner.states is not states or runner.status != status or runner.description != description
+                    or verdict is not health):
+                states, status, description, health = runner.states, runner.status, runner.description, verdict
+                changes: dict[str, Any] = {"client_status": status, "client_description": description,
+                                           "task_states": states}
+                if verdict is not None:
+                    changes["healthy"] = verdict
+                allocs = []
+                groups.append((allocs, changes))
+            allocs.append(runner.alloc)
             if runner.done:
                 runners.pop(alloc_id, None)
                 node = by_node.get(runner.alloc.node_id)
                 if node is not None:
                     node.pop(alloc_id, None)
-        if updates:
-            self.server.node_endpoint.update_allocs(updates)
+        if groups:
+            self.server.node_endpoint.update_alloc_groups(groups)

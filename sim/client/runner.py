@@ -11,6 +11,14 @@ a server stop gives Killing → Killed. Restarts after a delay go straight to St
 hooks (prestart/poststart/poststop), leader tasks and service checks are not modelled: all tasks
 of an alloc start together.
 
+Runners started together: the allocs of one job group that a plan places at the same instant
+start with the same task states, so `start_together` starts them in one pass sharing one set of
+tasks and states (copy-on-write: a runner copies them before its first write) and, when every
+task's exit is fixed, arms one timer per instant for all of them (`RunnerBatch`), which fires each
+runner's callbacks in the order they would have fired one by one. Batch tasks that then exit
+together in step share the states after the exit too. Nothing observable changes: every alloc
+goes through the same transitions, events, times and reports as when started on its own.
+
 Wiring: `AllocRunner(clients, alloc, group)`, where `clients` is the `RunnerClient` the runner
 reports to (its timers, random stream and status reports: sim.client.clients.Clients).
 """
@@ -35,6 +43,7 @@ from sim.client.tasks import (
     TaskRun,
     client_status,
     copy_task_states,
+    fork_tasks,
     killed,
     killing,
     not_restarting,
@@ -42,7 +51,7 @@ from sim.client.tasks import (
     set_state,
     sibling_failed,
 )
-from sim.structs.alloc import Allocation
+from sim.structs.alloc import Allocation, TaskState
 from sim.structs.consts import (
     ALLOC_CLIENT_FAILED,
     ALLOC_CLIENT_PENDING,
@@ -74,7 +83,11 @@ class RunnerClient(Protocol):
 
     def record(self, alloc: Allocation, status: str, now: float) -> None: ...
 
+    def record_all(self, runners: list[AllocRunner], status: str, now: float) -> None: ...
+
     def mark_dirty(self, runner: AllocRunner) -> None: ...
+
+    def mark_all_dirty(self, runners: list[AllocRunner]) -> None: ...
 
 
 class AllocRunner:
@@ -82,7 +95,7 @@ class AllocRunner:
 
     __slots__ = ("clients", "alloc", "group", "tasks", "states", "epoch", "status", "description",
                  "watch", "health", "health_sent", "was_healthy", "deployment_id", "created", "done",
-                 "shared")
+                 "shared", "borrowed")
 
     def __init__(self, clients: RunnerClient, alloc: Allocation, group: GroupSpec | None = None):
         self.clients = clients
@@ -106,6 +119,24 @@ class AllocRunner:
         self.created = clients.env.now
         self.done = False
         self.shared = False  # the server holds `states` since the last report: copy before writing
+        self.borrowed = False  # `tasks` and `states` are shared with runners started alongside: copy both first
+
+    @classmethod
+    def borrowing(cls, clients: RunnerClient, alloc: Allocation, group: GroupSpec, tasks: list[TaskRun],
+                  states: dict[str, TaskState], now: float) -> AllocRunner:
+        """A runner (not started) whose tasks and states are the shared `running_tasks` of its group,
+        copied on its first write; see `start_together`."""
+        runner = object.__new__(cls)
+        runner.clients, runner.alloc, runner.group, runner.tasks, runner.states = clients, alloc, group, tasks, states
+        runner.epoch = 0
+        runner.status = ALLOC_CLIENT_PENDING
+        runner.description = ""
+        runner.watch = runner.health = runner.health_sent = None
+        runner.was_healthy = runner.done = False
+        runner.deployment_id = alloc.deployment_id
+        runner.created = now
+        runner.shared = runner.borrowed = True
+        return runner
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -122,17 +153,24 @@ class AllocRunner:
             return
         # No start delay: `_run` for every task in one pass, then all run (Nomad's getClientStatus).
         arrivals, started_event = clients.events.arrival_and_start(now)
-        epoch = self.epoch
-        for task, fixed_exit in zip(self.tasks, group.exits, strict=True):
+        for task in self.tasks:
             ts = task.state
             events = ts.events
             events += arrivals
             events.append(started_event)
             ts.state, ts.started_at = TASK_STATE_RUNNING, now
             task.run = 1
+        self._all_started(now)
+
+    def _all_started(self, now: float) -> None:
+        """Every task was started at `now` (its first run): arm the exits and the health watch,
+        and report the alloc running."""
+        clients = self.clients
+        epoch = self.epoch
+        for i, (task, fixed_exit) in enumerate(zip(self.tasks, self.group.exits, strict=True)):
             end, code = fixed_exit or self._exit_plan(task)
             if end is not None:
-                clients.at(now + end, AllocRunner._exit, self, epoch, task, 1, code)
+                clients.at(now + end, AllocRunner._exit, self, epoch, i, 1, code)
         if self.watch is not None:
             self._all_running(now)
         self.status, self.description = RUNNING_STATUS
@@ -140,37 +178,42 @@ class AllocRunner:
         clients.mark_dirty(self)
 
     def _start_each(self, now: float) -> None:
-        for task in self.tasks:
+        for i, task in enumerate(self.tasks):
             events = task.state.events
             events += self.clients.events.arrival(now)
             delay = task.behavior.start_delay
             if delay > 0:
-                self.clients.at(now + delay, AllocRunner._start_task, self, self.epoch, task, task.run)
+                self.clients.at(now + delay, AllocRunner._start_task, self, self.epoch, i, task.run)
             else:
-                self._run(task, now)
+                self._run(i, now)
 
     def _own_states(self) -> None:
-        """Copy-on-write: the last report handed `states` to the server; write to a copy."""
-        if self.shared:
+        """Copy-on-write: runners started together share their tasks and states until one writes,
+        and the last report handed `states` to the server; write to copies."""
+        if self.borrowed:
+            self.tasks, self.states = fork_tasks(self.tasks, self.states)
+            self.borrowed = self.shared = False
+        elif self.shared:
             states = self.states = copy_task_states(self.states)
             for task in self.tasks:
                 task.state = states[task.spec.name]
             self.shared = False
 
-    def _start_task(self, epoch: int, task: TaskRun, run: int) -> None:
-        if epoch == self.epoch and run == task.run:
+    def _start_task(self, epoch: int, i: int, run: int) -> None:
+        if epoch == self.epoch and run == self.tasks[i].run:
             self._own_states()
             now = self.clients.env.now
-            self._run(task, now)
+            self._run(i, now)
             self._changed(now)
 
-    def _run(self, task: TaskRun, now: float) -> None:
-        """The driver starts the task: Started, then arm its exit (if it ever exits by itself)."""
+    def _run(self, i: int, now: float) -> None:
+        """The driver starts task `i`: Started, then arm its exit (if it ever exits by itself)."""
+        task = self.tasks[i]
         task.run += 1
         set_state(task.state, TASK_STATE_RUNNING, now, self.clients.events.started(now))
         end, code = self._exit_plan(task)
         if end is not None:
-            self.clients.at(now + end, AllocRunner._exit, self, self.epoch, task, task.run, code)
+            self.clients.at(now + end, AllocRunner._exit, self, self.epoch, i, task.run, code)
         if self.watch is not None and self._tasks_running():
             self._all_running(now)
 
@@ -187,12 +230,14 @@ class AllocRunner:
             end, code = b.crash_after, b.failure_exit_code()
         return end, code
 
-    def _exit(self, epoch: int, task: TaskRun, run: int, code: int) -> None:
-        """The task exited: Terminated, then the restart tracker decides. Nomad: shouldRestart."""
+    def _exit(self, epoch: int, i: int, run: int, code: int) -> None:
+        """Task `i` exited: Terminated, then the restart tracker decides. Nomad: shouldRestart."""
+        task = self.tasks[i]
         if epoch != self.epoch or run != task.run or task.state.state != TASK_STATE_RUNNING:
             return
         if self.shared:
             self._own_states()
+            task = self.tasks[i]
         now = self.clients.env.now
         ts = task.state
         ts.events.append(self.clients.events.terminated(now, code))
@@ -205,7 +250,7 @@ class AllocRunner:
         decision, delay = task.tracker.on_exit(now, code, self.clients.rng)
         if decision == RESTART:
             set_state(ts, TASK_STATE_PENDING, now, restarting(now, delay, task.tracker.reason))
-            self.clients.at(now + delay, AllocRunner._start_task, self, self.epoch, task, task.run)
+            self.clients.at(now + delay, AllocRunner._start_task, self, self.epoch, i, task.run)
             self._set_health(False)
         elif decision == NO_RESTART:
             set_state(ts, TASK_STATE_DEAD, now, not_restarting(now, task.tracker.reason))
@@ -214,6 +259,30 @@ class AllocRunner:
         else:
             set_state(ts, TASK_STATE_DEAD, now)
         self._changed(now)
+
+    def _exit_in_step(self, i: int, code: int, after: dict[tuple[int, int], tuple[Any, ...]]) -> bool:
+        """`_exit(0, i, 1, code)` of a runner still sharing the tasks it started with (or their
+        shared successors) when the outcome is the same for every runner sharing them: a batch
+        task's first run exited 0, so it is dead. The tasks and states after the exit are made
+        once and shared in turn (`after`: by the tasks before, for one instant). False: not such
+        an exit (`_exit` decides)."""
+        tasks = self.tasks
+        task = tasks[i]
+        if (not self.borrowed or code != 0 or self.epoch != 0 or task.run != 1 or task.tracker is not None
+                or task.state.state != TASK_STATE_RUNNING or self.alloc.job.type not in NO_SUCCESS_RESTART):
+            return False
+        key = (id(tasks), i)
+        found = after.get(key)
+        if found is None or found[0] is not tasks:
+            now = self.clients.env.now
+            new_tasks, new_states = fork_tasks(tasks, self.states)
+            ts = new_tasks[i].state
+            ts.events.append(self.clients.events.terminated(now, code))
+            ts.state, ts.finished_at = TASK_STATE_DEAD, now
+            found = after[key] = (tasks, new_tasks, new_states, *client_status(new_states))
+        _, self.tasks, self.states, status, self.description = found
+        self._set_status(status, self.clients.env.now)
+        return True
 
     def _kill_siblings(self, failed: TaskRun, now: float) -> None:
         """Nomad: a failed task takes its live siblings down (`Sibling Task Failed`)."""
@@ -247,6 +316,8 @@ class AllocRunner:
     def update(self, alloc: Allocation) -> None:
         """An in-place update: tasks keep running under the new version's restart policies (their
         behaviour stays); a new deployment restarts the health clock."""
+        if self.borrowed:
+            self._own_states()
         self.alloc = alloc
         self.group = self.clients.group_spec(alloc)
         policies = {spec.name: policy for spec, _, policy in self.group.tasks}
@@ -320,17 +391,21 @@ class AllocRunner:
     def _arm_crashes(self) -> None:
         """Tasks that crash only after having been healthy start their countdown now."""
         now = self.clients.env.now
-        for task in self.tasks:
+        for i, task in enumerate(self.tasks):
             after = task.behavior.crash_after
             if after is not None and task.state.state == TASK_STATE_RUNNING:
                 code = task.behavior.failure_exit_code()
-                self.clients.at(now + after, AllocRunner._exit, self, self.epoch, task, task.run, code)
+                self.clients.at(now + after, AllocRunner._exit, self, self.epoch, i, task.run, code)
 
     # -- status and reports -------------------------------------------------------------------
 
     def _changed(self, now: float) -> None:
         """Task states changed: recompute the client status and queue a report."""
         status, self.description = client_status(self.states)
+        self._set_status(status, now)
+
+    def _set_status(self, status: str, now: float) -> None:
+        """Record a client status change and queue a report."""
         if status != self.status:
             self.status = status
             self.clients.record(self.alloc, status, now)
@@ -348,3 +423,88 @@ class AllocRunner:
         if self.health is not None and self.health != self.health_sent:
             changes["healthy"] = self.health_sent = self.health
         return changes
+
+
+# Timers of runners started together (`RunnerBatch.fire`): (kind, task index, exit code).
+_EXIT, _CHECK, _DEADLINE = 0, 1, 2
+
+
+def start_together(clients: RunnerClient, runners: list[AllocRunner], group: GroupSpec, now: float) -> None:
+    """Start runners made by `AllocRunner.borrowing` for allocs of one instant group (all in a
+    deployment or all outside one) arriving at `now`: the same as `start` for each in turn.
+
+    They share their tasks and states until each writes. When every task's exit is fixed, every
+    runner arms the same timers: each instant gets one timer for all of them (`RunnerBatch`), in
+    the place of the first runner's, firing each runner's callbacks in the order `start` armed
+    them; the health verdicts the first runner's watch computes hold for all of them.
+    """
+    health = group.deploy_health if runners[0].alloc.deployment_id else group.migrate_health
+    if None in group.exits:  # drawn exits: each runner its own draws and timers
+        for runner in runners:
+            if health is not None:
+                runner._watch_health(now, group.max_start_delay)
+            runner._all_started(now)
+        return
+    due: dict[float, list[tuple[int, int, int]]] = {}  # per instant, the timers of one runner in arming order
+    first = None
+    if health is not None:  # `_watch_health` and `_all_running` of the first runner
+        first = HealthWatch(health, now, group.fail_health)
+        deadline = first.begin(now, group.max_start_delay)
+        if deadline is not None:
+            due.setdefault(deadline, []).append((_DEADLINE, 0, 0))
+    for i, fixed in enumerate(group.exits):
+        if fixed is not None and fixed[0] is not None:
+            due.setdefault(now + fixed[0], []).append((_EXIT, i, fixed[1]))
+    watches: list[HealthWatch] = []
+    if health is not None and first is not None:
+        kind, at = first.on_all_running(now)
+        if kind == CHECK:
+            due.setdefault(at, []).append((_CHECK, 0, 0))
+        elif kind == DEADLINE:
+            due.setdefault(at, []).append((_DEADLINE, 0, 0))
+        armed, fail_health = first.deadline_armed, group.fail_health
+        for runner in runners:
+            watch = runner.watch = HealthWatch(health, now, fail_health)
+            watch.deadline_armed = armed
+            watches.append(watch)
+        if kind == HEALTHY_NOW:
+            for runner in runners:
+                runner._set_health(True)
+    if due:
+        batch = RunnerBatch(runners, watches)
+        for when, timers in due.items():
+            clients.at(when, RunnerBatch.fire, batch, tuple(timers))
+    for runner in runners:
+        runner.status, runner.description = RUNNING_STATUS
+    clients.record_all(runners, ALLOC_CLIENT_RUNNING, now)
+    clients.mark_all_dirty(runners)
+
+
+class RunnerBatch:
+    """Runners started together with the same timers (`start_together`); `watches[k]` is the
+    health watch runner k armed its health timers with."""
+
+    __slots__ = ("runners", "watches")
+
+    def __init__(self, runners: list[AllocRunner], watches: list[HealthWatch]):
+        self.runners = runners
+        self.watches = watches
+
+    def fire(self, timers: tuple[tuple[int, int, int], ...]) -> None:
+        """The timers due now, for each runner in turn, as each runner's own timers would fire."""
+        after: dict[tuple[int, int], tuple[Any, ...]] = {}  # exits shared by runners in step
+        watches = self.watches
+        for k, runner in enumerate(self.runners):
+            for kind, i, code in timers:
+                if kind == _EXIT:
+                    if not runner._exit_in_step(i, code, after):
+                        runner._exit(0, i, 1, code)
+                    continue
+                watch = watches[k]  # runner._health_timer(watch, kind == _CHECK):
+                if watch is not runner.watch or watch.verdict is not None or runner.done:
+                    continue
+                healthy = kind == _CHECK
+                if healthy and not runner._tasks_running():
+                    continue
+                runner._set_health(healthy)
+                runner.clients.mark_dirty(runner)

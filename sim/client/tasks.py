@@ -138,6 +138,40 @@ class TaskRun:
         self.run = 0  # bumps on every start and kill, so older timers of the task are ignored
 
 
+def running_tasks(group: GroupSpec, arrivals: list[TaskEvent], started_event: TaskEvent,
+                  now: float) -> tuple[list[TaskRun], dict[str, TaskState]]:
+    """The tasks of an alloc of `group` just started at `now` (every task Received, Task Setup,
+    Started and running, in its first run), and their states by name: what every alloc of the
+    group that starts at `now` holds, so allocs that start together can share them until one
+    writes (copy-on-write: `fork_tasks`)."""
+    tasks = []
+    for spec, behavior, policy in group.tasks:
+        task = TaskRun(spec, behavior, policy)
+        ts = task.state
+        ts.events = [*arrivals, started_event]
+        ts.state, ts.started_at = TASK_STATE_RUNNING, now
+        task.run = 1
+        tasks.append(task)
+    return tasks, {t.spec.name: t.state for t in tasks}
+
+
+def fork_tasks(tasks: list[TaskRun], states: dict[str, TaskState]) -> tuple[list[TaskRun], dict[str, TaskState]]:
+    """Copies of shared tasks and their states (events are never mutated, so shared), equal to them."""
+    states = copy_task_states(states)
+    copies = []
+    for task in tasks:
+        copy = object.__new__(TaskRun)
+        copy.spec, copy.behavior, copy.policy = task.spec, task.behavior, task.policy
+        copy.state = states[task.spec.name]
+        tracker = task.tracker
+        if tracker is not None:
+            tracker = RestartTracker.copy(tracker)
+        copy.tracker = tracker
+        copy.run = task.run
+        copies.append(copy)
+    return copies, states
+
+
 class SharedEvents:
     """`Received`, `Task Setup` and `Started` events of one instant, shared by every alloc
     that arrives then. Task events are never mutated once made, so sharing is safe and saves
@@ -193,6 +227,13 @@ class RestartTracker:
         self.count = 0
         self.window_start = start_time
         self.reason = ""
+
+    def copy(self) -> RestartTracker:
+        """An equal tracker that counts on its own."""
+        other = object.__new__(RestartTracker)
+        other.policy, other.on_success, other.count = self.policy, self.on_success, self.count
+        other.window_start, other.reason = self.window_start, self.reason
+        return other
 
     def on_exit(self, now: float, exit_code: int, rng: np.random.Generator) -> tuple[str, float]:
         """(decision, restart delay in seconds) for a task that exited. Nomad: GetState."""

@@ -21,7 +21,7 @@ from sim.metrics.series import cluster_frame, node_usage_frame, running_interval
 
 if TYPE_CHECKING:
     from sim.state.node_table import NodeTable
-    from sim.structs.alloc import Allocation
+    from sim.structs.alloc import Allocation, AllocMetric
     from sim.structs.evaluation import Evaluation
     from sim.structs.job import Job
 
@@ -34,8 +34,9 @@ _EVAL_COLS = [c for c, _, _ in SCHEMA["evaluations"]]
     "plans", "conflicts", "placements", "failed_placements"))
 
 
-def _dimension(metric: Any) -> str:
-    dims = metric.dimension_exhausted if metric is not None else None
+def _dimension(metric: AllocMetric | None) -> str:
+    """The most exhausted dimension (ties: the greatest name), read without creating the map."""
+    dims = metric.peek("dimension_exhausted") if metric is not None else None
     return max(dims.items(), key=lambda kv: (kv[1], kv[0]))[0] if dims else ""
 
 
@@ -75,7 +76,7 @@ class Recorder:
                 counts, dimension = (0, 0, 0), ""
             else:
                 counts = (m.nodes_evaluated, m.nodes_filtered, m.nodes_exhausted)
-                dimension = _dimension(m) if m.dimension_exhausted else ""
+                dimension = _dimension(m)
             rows.append((now, a.eval_id, a.id, a.job_id, a.task_group, a.node_id, a.score, *counts,
                          dimension, a.cpu, a.memory_mb, a.disk_mb))
 

@@ -300,7 +300,7 @@ class _SystemRound:
             if option is None:
                 self._no_fit(t, metric, filtered, existing)
                 continue
-            metric.nodes_available, metric.nodes_in_pool = dict(self.by_dc), len(self.nodes)
+            metric.nodes_available, metric.nodes_in_pool = self.by_dc, len(self.nodes)  # shared, never changed
             self._place(t, option, metric)
 
     def _no_fit(self, t: AllocTuple, metric: AllocMetric, filtered: dict[str, AllocMetric], existing: set[str]) -> None:
@@ -318,7 +318,7 @@ class _SystemRound:
             self.failed_tg_allocs[name].coalesced_failures += 1
             exhaust_resources(self.failed_tg_allocs[name], t.group)
             return
-        metric.nodes_available, metric.nodes_in_pool = dict(self.by_dc), len(self.nodes)
+        metric.nodes_available, metric.nodes_in_pool = self.by_dc, len(self.nodes)  # shared, never changed
         metric.node_pool = self.running_job().node_pool
         exhaust_resources(metric, t.group)
         self.failed_tg_allocs[name] = metric

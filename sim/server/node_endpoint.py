@@ -103,23 +103,30 @@ class NodeEndpoint:
         `client_description`, `task_states`, optional `healthy`). Nomad: Node.UpdateAlloc,
         batchUpdate and fsm.applyAllocClientUpdate.
         """
+        return self.update_alloc_groups([([alloc], changes) for alloc, changes in updates])
+
+    def update_alloc_groups(self, groups: list[tuple[list[Allocation], dict[str, Any]]]) -> int:
+        """`update_allocs` of reports given as groups of allocs with the same changes, in order."""
         state = self.state
         evals: dict[tuple[str, str], Evaluation] = {}
         settled: set[tuple[str, str]] = set()  # jobs that exist: a complete or lost report needs no eval
         freed: list[Allocation] = []
         health: list[Allocation] = []
-        for alloc, changes in updates:
-            old_status = alloc.client_status
-            new_status = changes.get("client_status") or old_status
-            if new_status in CLIENT_TERMINAL:
-                key = (alloc.namespace, alloc.job_id)
-                if key not in evals and (new_status == ALLOC_CLIENT_FAILED or key not in settled):
-                    self._followup_eval(alloc, new_status, evals, settled)
-                if new_status != old_status and new_status != ALLOC_CLIENT_LOST:
-                    freed.append(alloc)
-            if alloc.deployment_id and changes.get("healthy") is not None:
-                health.append(alloc)
-        index = state.update_allocs_from_client(updates)
+        for allocs, changes in groups:
+            status = changes.get("client_status")
+            if not status or status in CLIENT_TERMINAL:  # (a report without a status keeps the alloc's)
+                for alloc in allocs:
+                    old_status = alloc.client_status
+                    new_status = status or old_status
+                    if new_status in CLIENT_TERMINAL:
+                        key = (alloc.namespace, alloc.job_id)
+                        if key not in evals and (new_status == ALLOC_CLIENT_FAILED or key not in settled):
+                            self._followup_eval(alloc, new_status, evals, settled)
+                        if new_status != old_status and new_status != ALLOC_CLIENT_LOST:
+                            freed.append(alloc)
+            if changes.get("healthy") is not None:
+                health += [alloc for alloc in allocs if alloc.deployment_id]
+        index = state.update_alloc_groups_from_client(groups)
         self._unblock_freed(freed, index)
         if evals:
             self.raft.create_evals(list(evals.values()))

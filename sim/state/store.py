@@ -369,17 +369,29 @@ class StateStore:
 
     def update_allocs_from_client(self, updates: list[tuple[Allocation, dict[str, Any]]]) -> int:
         """Client reports of alloc status, task states and deployment health. Nomad: UpdateAllocsFromClient."""
+        return self.update_alloc_groups_from_client([([alloc], changes) for alloc, changes in updates])
+
+    def update_alloc_groups_from_client(self, groups: list[tuple[list[Allocation], dict[str, Any]]]) -> int:
+        """`update_allocs_from_client` of reports given as groups of allocs with the same changes
+        (not modified), in order: one write, one pass over each group."""
         index = self._begin()
         now = self.clock()
         keys: set[JobKey] = set()
-        update = self._allocs.update
+        update_many = self._allocs.update_many
         set_health = self._deployments.set_alloc_health
-        for alloc, changes in updates:
-            health = changes.pop("healthy", None)
-            update(alloc, index, now, changes)
+        for allocs, changes in groups:
+            health = changes.get("healthy")
             if health is not None:
-                set_health(alloc, health, index, now)
-            keys.add((alloc.namespace, alloc.job_id))
+                changes = {name: value for name, value in changes.items() if name != "healthy"}
+            update_many(allocs, index, now, changes)
+            if health is not None:  # (after the group's updates: neither reads what the other writes)
+                for alloc in allocs:
+                    set_health(alloc, health, index, now)
+            namespace = job_id = None
+            for alloc in allocs:
+                if alloc.job_id != job_id or alloc.namespace != namespace:
+                    namespace, job_id = alloc.namespace, alloc.job_id
+                    keys.add((namespace, job_id))
         self._refresh_jobs(keys, index)
         return self._commit(["allocs", "job_summary", "deployment", "jobs"])
 

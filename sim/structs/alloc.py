@@ -6,8 +6,10 @@ Times are simulated seconds inside; the API layer turns them into Nomad's Unix n
 
 from __future__ import annotations
 
+import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sim.structs.consts import (
     ALLOC_CLIENT_COMPLETE,
@@ -87,9 +89,62 @@ class NodeScoreMeta:
     norm_score: float
 
 
-@dataclass(slots=True)
+class ScoreLayout:
+    """What the compact score rows of a metric hold (see AllocMetric.set_top_scores).
+
+    `scorers` are Nomad's scorer names in the order of its per-scorer map, each with None when
+    every row stores its own value, or the constant that every node scored. A row is the node's
+    NormScore followed by its stored values, in that order. Layouts are shared, never changed.
+    """
+
+    __slots__ = ("scorers", "width")
+
+    def __init__(self, scorers: tuple[tuple[str, float | None], ...]) -> None:
+        self.scorers = scorers
+        self.width = 1 + sum(1 for _, constant in scorers if constant is None)
+
+    def build(self, node_ids: Sequence[str], values: Sequence[float]) -> list[NodeScoreMeta]:
+        """The rows as Nomad's NodeScoreMeta list."""
+        out: list[NodeScoreMeta] = []
+        width, scorers = self.width, self.scorers
+        for i, node_id in enumerate(node_ids):
+            at = i * width
+            stored = iter(values[at + 1 : at + width])
+            scores = {name: next(stored) if constant is None else constant for name, constant in scorers}
+            out.append(NodeScoreMeta(node_id, scores, values[at]))
+        return out
+
+
+_DOUBLES: dict[int, struct.Struct] = {}
+
+
+def _doubles(n: int) -> struct.Struct:
+    """The packing of n float64 values (exact: -0.0, infinities and every bit kept)."""
+    packing = _DOUBLES.get(n)
+    if packing is None:
+        packing = _DOUBLES[n] = struct.Struct(f"{n}d")
+    return packing
+
+
+# Fields of AllocMetric that start out as empty containers: none is allocated until first used.
+_CONTAINERS: dict[str, type] = {
+    "nodes_available": dict, "class_filtered": dict, "constraint_filtered": dict, "class_exhausted": dict,
+    "dimension_exhausted": dict, "quota_exhausted": list, "resources_exhausted": dict,
+}
+
+
+@dataclass(slots=True, init=False)
 class AllocMetric:
-    """Nomad: structs.AllocMetric: what the scheduler saw while placing one alloc."""
+    """Nomad: structs.AllocMetric: what the scheduler saw while placing one alloc.
+
+    Kept compact, as every placed alloc holds one for the rest of the run: a map or list field
+    holds no object until first read or written (reading one creates it, empty, as a field of
+    Nomad's struct would be), and the top scores a scan leaves (`set_top_scores`) stay packed
+    until `score_meta_data` is first read. Readers that only look (the API encoder, the results
+    tables) use `peek` and `top_scores`, which create nothing. `nodes_available` may be shared
+    between the metrics of one set of candidate nodes: replace it, never change it in place.
+    The defaults below are the fields' values as read; the constructor allocates no container.
+    """
 
     nodes_evaluated: int = 0
     nodes_filtered: int = 0
@@ -106,6 +161,87 @@ class AllocMetric:
     score_meta_data: list[NodeScoreMeta] = field(default_factory=list)
     allocation_time: int = 0  # nanoseconds of scheduler time spent (simulated)
     coalesced_failures: int = 0
+    # The top scores while `score_meta_data` is not created: () none yet, or packed as
+    # (layout, float64 values as bytes, node ID, ...); None once the list holds them.
+    _top: tuple[object, ...] | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __init__(
+        self, nodes_evaluated: int = 0, nodes_filtered: int = 0, nodes_in_pool: int = 0, node_pool: str = "",
+        nodes_available: dict[str, int] | None = None, class_filtered: dict[str, int] | None = None,
+        constraint_filtered: dict[str, int] | None = None, nodes_exhausted: int = 0,
+        class_exhausted: dict[str, int] | None = None, dimension_exhausted: dict[str, int] | None = None,
+        quota_exhausted: list[str] | None = None, resources_exhausted: dict[str, dict[str, int]] | None = None,
+        score_meta_data: list[NodeScoreMeta] | None = None, allocation_time: int = 0, coalesced_failures: int = 0,
+    ) -> None:
+        self.nodes_evaluated, self.nodes_filtered, self.nodes_in_pool = nodes_evaluated, nodes_filtered, nodes_in_pool
+        self.node_pool, self.nodes_exhausted = node_pool, nodes_exhausted
+        self.allocation_time, self.coalesced_failures = allocation_time, coalesced_failures
+        self._top = ()
+        # containers given stay as given (the caller's object); absent ones are created on first use
+        if nodes_available is not None:
+            self.nodes_available = nodes_available
+        if class_filtered is not None:
+            self.class_filtered = class_filtered
+        if constraint_filtered is not None:
+            self.constraint_filtered = constraint_filtered
+        if class_exhausted is not None:
+            self.class_exhausted = class_exhausted
+        if dimension_exhausted is not None:
+            self.dimension_exhausted = dimension_exhausted
+        if quota_exhausted is not None:
+            self.quota_exhausted = quota_exhausted
+        if resources_exhausted is not None:
+            self.resources_exhausted = resources_exhausted
+        if score_meta_data is not None:
+            self.score_meta_data, self._top = score_meta_data, None
+
+    if not TYPE_CHECKING:  # (kept from mypy: it would type every unknown attribute as Any)
+
+        def __getattr__(self, name: str) -> Any:
+            """First use of a container field: create it (the score list from the packed rows)."""
+            make = _CONTAINERS.get(name)
+            if make is not None:
+                value = make()
+            elif name == "score_meta_data":
+                value = self.top_scores() if self._top else []
+                self._top = None
+            else:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+            setattr(self, name, value)
+            return value
+
+    def peek(self, name: str) -> Any:
+        """A field's value as is: None for a container never used (nothing is created)."""
+        try:
+            return object.__getattribute__(self, name)
+        except AttributeError:
+            return None
+
+    def set_top_scores(self, layout: ScoreLayout, node_ids: Sequence[str], values: Sequence[float]) -> None:
+        """Nomad: PopulateScoreMetaData, packed: the nodes' rows as `layout` says, best first.
+
+        `score_meta_data` builds Nomad's NodeScoreMeta list from them when first read. (A metric
+        whose list was assigned rather than read or given to the constructor takes no rows.)
+        """
+        if not node_ids:
+            return
+        if self._top != ():  # scores already there (packed, or the list): add these
+            self.score_meta_data.extend(layout.build(node_ids, values))
+            return
+        self._top = (layout, _doubles(len(values)).pack(*values), *node_ids)
+
+    def top_scores(self) -> list[NodeScoreMeta]:
+        """`score_meta_data` without keeping what it builds (a new list when the rows are packed)."""
+        current: list[NodeScoreMeta] | None = self.peek("score_meta_data")
+        if current is not None:  # created, given or assigned: the list is the field
+            return current
+        top = self._top
+        if not top:
+            return []
+        layout, packed = top[0], top[1]
+        assert isinstance(layout, ScoreLayout) and isinstance(packed, bytes)
+        node_ids = cast("tuple[str, ...]", top[2:])
+        return layout.build(node_ids, _doubles(len(packed) // 8).unpack(packed))
 
     def exhausted_node(self, node_class: str, dimension: str) -> None:
         """Nomad: AllocMetric.ExhaustedNode."""

@@ -8,7 +8,9 @@ from sim.structs.alloc import (
     Allocation,
     AllocDeploymentStatus,
     AllocMetric,
+    NodeScoreMeta,
     RescheduleEvent,
+    ScoreLayout,
     TaskEvent,
     TaskState,
 )
@@ -149,3 +151,25 @@ def test_nodes_fit_the_openapi_schemas():
     assert draining["DrainStrategy"]["ForceDeadline"] == E.ZERO_TIME
     assert stub["Drivers"]["docker"]["UpdateTime"] == E.ZERO_TIME
     validate_response("GetNodeResponse", draining)
+
+
+def test_metric_json_reads_the_compact_metric_without_changing_it():
+    """Packed top scores and unused maps encode as the plain struct does; nothing is created."""
+    layout = ScoreLayout((("binpack", None), ("job-anti-affinity", None), ("node-reschedule-penalty", 0.0),
+                          ("node-affinity", 0.0)))
+    packed = AllocMetric(nodes_evaluated=2, nodes_available={"dc1": 2})
+    packed.set_top_scores(layout, ["n1", "n2"], [0.375, 0.75, -0.0, 0.25, 0.5, 0.0])
+    listed = AllocMetric(nodes_evaluated=2, nodes_available={"dc1": 2}, class_filtered={}, constraint_filtered={},
+                         class_exhausted={}, dimension_exhausted={}, quota_exhausted=[], resources_exhausted={},
+                         score_meta_data=[NodeScoreMeta("n1", {"binpack": 0.75, "job-anti-affinity": -0.0,
+                                                               "node-reschedule-penalty": 0.0, "node-affinity": 0.0},
+                                                        0.375),
+                                          NodeScoreMeta("n2", {"binpack": 0.5, "job-anti-affinity": 0.0,
+                                                               "node-reschedule-penalty": 0.0, "node-affinity": 0.0},
+                                                        0.25)])
+    out = E.encode_metric(packed)
+    assert out == E.encode_metric(listed) and repr(out) == repr(E.encode_metric(listed))  # -0.0 too
+    assert out["ScoreMetaData"][0]["Scores"] == {"binpack": 0.75, "job-anti-affinity": -0.0,
+                                                 "node-reschedule-penalty": 0.0, "node-affinity": 0.0}
+    assert out["QuotaExhausted"] is None and out["ResourcesExhausted"] is None and out["ClassFiltered"] == {}
+    assert packed.peek("score_meta_data") is None and packed.peek("class_filtered") is None

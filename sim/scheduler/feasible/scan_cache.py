@@ -40,12 +40,22 @@ from sim.scheduler.feasible.select import (
     replay_limit,
 )
 from sim.state.node_table import NodeTable
-from sim.structs.alloc import AllocMetric, NodeScoreMeta
+from sim.structs.alloc import AllocMetric, ScoreLayout
 
 FIRST_WINDOW = 64  # feasible nodes evaluated by the first refresh; later windows double
 MAX_WINDOW = 4096
 DRY_CHECK_MAX = 4096  # up to this many feasible nodes, a scan that finds no option evaluates them all
 DRY_TALLY_MIN = 48  # from this many missed nodes, their metrics are tallied with vector ops
+
+# The per-scorer map of a cached node (`node_scores`), as packed in a metric: BinPack and job
+# anti-affinity stored per node, no reschedule penalty, node affinity stored when the group has one.
+_SCORES = ScoreLayout(((SCORER_BINPACK, None), (SCORER_ANTI_AFFINITY, None), (SCORER_PENALTY, 0.0), (SCORER_AFFINITY, 0.0)))
+_SCORES_AFFINITY = ScoreLayout(
+    ((SCORER_BINPACK, None), (SCORER_ANTI_AFFINITY, None), (SCORER_PENALTY, 0.0), (SCORER_AFFINITY, None))
+)
+
+Evaluate = Callable[[np.ndarray, ReasonCodes], ChunkResult]
+"""The plan-dependent stages on table rows: the owning stack's chunk evaluation with no penalty."""
 
 
 class ScanResult:
@@ -66,15 +76,14 @@ class ScanResult:
 class ScanCache:
     """Per feasible node of one group (in the stack's shuffled order): its cached verdict.
 
-    `evaluate(rows)` runs the plan-dependent stages on table rows (the stack's chunk evaluation
-    with no penalty); `touched` is the proposed state's list of rows it changed, read from
-    where the last select stopped.
+    `touched` is the proposed state's list of rows it changed, read from where the last select
+    stopped. The cache holds data only: the stages that fill it (`Evaluate`) are handed to each
+    `scan` by the stack that owns the cache, so the cache never refers back to its owner and an
+    evaluation's stack, caches and proposed state are freed by reference counting as soon as
+    the evaluation drops its stack (no reference cycle for the garbage collector to find).
     """
 
-    def __init__(
-        self, key: object, order: np.ndarray, feasible: np.ndarray, evaluate: Callable[[np.ndarray, ReasonCodes], ChunkResult],
-        touched: list[int], table_len: int,
-    ) -> None:
+    def __init__(self, key: object, order: np.ndarray, feasible: np.ndarray, touched: list[int], table_len: int) -> None:
         self.key, self.order = key, order
         self.n = len(order)
         self.positions: list[int] = feasible.tolist()
@@ -95,7 +104,6 @@ class ScanCache:
         self.label: list[str] = [""] * size
         self.code = [-1] * size  # the reason's code in `reasons`
         self.ranked_valid = 0  # valid nodes that ranked
-        self.evaluate = evaluate
         self.reasons = ReasonCodes()
         self.touched = touched
         self.seen = len(touched)
@@ -117,8 +125,9 @@ class ScanCache:
                     self.ranked_valid -= 1
         self.seen = len(touched)
 
-    def scan(self, start: int, limit: int) -> ScanResult | None:
-        """Nomad's LimitIterator and MaxScore over the cached verdicts from position `start`.
+    def scan(self, start: int, limit: int, evaluate: Evaluate) -> ScanResult | None:
+        """Nomad's LimitIterator and MaxScore over the cached verdicts from position `start`;
+        `evaluate` recomputes the stale verdicts the walk reaches.
 
         When the source runs dry before `limit` options, every node was handed out and Nomad's
         iterator is replayed on all the options (the set-aside ones come last); `best` is -1
@@ -139,9 +148,9 @@ class ScanCache:
             return ScanResult(best, (self.positions[end - 1] - start) % self.n + 1, range(fi, end), [])
         if self.ranked_valid == 0 and size <= DRY_CHECK_MAX:  # maybe no node fits
             if not valid[fi]:
-                self._refresh(fi)  # the window the scan would evaluate first
+                self._refresh(fi, evaluate)  # the window the scan would evaluate first
             if self.ranked_valid == 0:  # none fits there either: check them all at once
-                self._refresh_all(fi)
+                self._refresh_all(fi, evaluate)
                 if self.ranked_valid == 0:
                     return ScanResult(-1, self.n, [], [], dry_from=fi)
         skipped = returned = 0
@@ -150,7 +159,7 @@ class ScanCache:
         misses: list[tuple[int, int]] = []
         for j in range(size):
             if not valid[fi]:
-                self._refresh(fi)
+                self._refresh(fi, evaluate)
             if status[fi] == RANKED:
                 score = final[fi]
                 if score != score:
@@ -173,7 +182,7 @@ class ScanCache:
         best_option = replay_limit([IndexedScore(final[fi], fi) for fi in pulled], limit)
         return ScanResult(-1 if best_option is None else best_option.index, self.n, pulled, misses)
 
-    def _refresh(self, fi: int) -> None:
+    def _refresh(self, fi: int, evaluate: Evaluate) -> None:
         """Recompute the stale nodes among the next `window` feasible ones in scan order."""
         size = len(self.positions)
         end = fi + min(self.window, size)
@@ -183,15 +192,15 @@ class ScanCache:
         else:
             stale = np.concatenate((fi + np.flatnonzero(self._valid_np[fi:] == 0),
                                     np.flatnonzero(self._valid_np[: end - size] == 0)))
-        chunk = self.evaluate(self.rows[stale], self.reasons)
+        chunk = evaluate(self.rows[stale], self.reasons)
         self._store(stale, chunk)
 
-    def _refresh_all(self, fi: int) -> None:
+    def _refresh_all(self, fi: int, evaluate: Evaluate) -> None:
         """Recompute every stale node, in scan order from feasible index `fi`."""
         valid = self._valid_np
         stale = np.concatenate((fi + np.flatnonzero(valid[fi:] == 0), np.flatnonzero(valid[:fi] == 0)))
         if len(stale):
-            self._store(stale, self.evaluate(self.rows[stale], self.reasons))
+            self._store(stale, evaluate(self.rows[stale], self.reasons))
 
     def _store(self, stale: np.ndarray, chunk: ChunkResult) -> None:
         self._valid_np[stale] = 1
@@ -236,7 +245,8 @@ class ScanCache:
         }
 
     def fill_metric(self, metric: AllocMetric, result: ScanResult, first_chunk: int, table: NodeTable) -> None:
-        """Nomad: FilterNode / ExhaustedNode of the plan-dependent stages, then PopulateScoreMetaData."""
+        """Nomad: FilterNode / ExhaustedNode of the plan-dependent stages, then PopulateScoreMetaData
+        (packed: the top nodes' IDs and scores; the metric builds the NodeScoreMeta list when read)."""
         if result.dry_from >= 0 and len(self.positions) >= DRY_TALLY_MIN:
             self._dry_metrics(metric, result.dry_from, first_chunk, table)
         elif result.dry_from >= 0:
@@ -245,13 +255,22 @@ class ScanCache:
         elif result.misses:
             self._miss_metrics(metric, result.misses, first_chunk, table)
         pulled, final = result.pulled, self.final
-        scores = [final[fi] for fi in pulled]
+        if not pulled:
+            return
+        scores = final[pulled.start : pulled.stop] if isinstance(pulled, range) else [final[fi] for fi in pulled]
         # best first, ties in scan order (a stable sort keeps equal keys in order, reversed or not)
         top = sorted(range(len(pulled)), key=scores.__getitem__, reverse=True)[:MAX_RETAINED_NODE_SCORES]
-        nodes, row_list, meta = table.nodes, self.row_list, metric.score_meta_data
+        nodes, row_list, binpack, anti, affinity = table.nodes, self.row_list, self.binpack, self.anti, self.affinity
+        node_ids: list[str] = []
+        values: list[float] = []
         for i in top:
             fi = pulled[i]
-            meta.append(NodeScoreMeta(nodes[row_list[fi]].id, self.node_scores(fi), scores[i]))
+            node_ids.append(nodes[row_list[fi]].id)
+            if affinity is None:
+                values += (scores[i], binpack[fi], anti[fi])
+            else:
+                values += (scores[i], binpack[fi], anti[fi], affinity[fi])
+        metric.set_top_scores(_SCORES if affinity is None else _SCORES_AFFINITY, node_ids, values)
 
     def _miss_metrics(self, metric: AllocMetric, misses: list[tuple[int, int]], first_chunk: int, table: NodeTable) -> None:
         """The misses tallied as the chunked scan does: per chunk (sizes first_chunk, then x4),
@@ -294,16 +313,19 @@ class ScanCache:
         class_codes, class_labels = table.codes("node_class")
         reasons = _bincount2(group, 2 * len(sizes), remap[codes], len(ranked))
         classes = _bincount2(group, 2 * len(sizes), class_codes[self.rows[visit]], len(class_labels))
-        targets = ((metric.constraint_filtered, metric.class_filtered), (metric.dimension_exhausted, metric.class_exhausted))
-        for g, (by_reason, by_class) in enumerate(targets * len(sizes)):
+        for g in range(2 * len(sizes)):
             total = sum(reasons[g])
             if not total:
                 continue
-            _add_row(by_reason, reasons[g], ranked, skip_empty=False)
-            _add_row(by_class, classes[g], class_labels, skip_empty=True)
-            if g % 2 == 0:
+            if g % 2 == 0:  # the metric's maps are created on first use: only those that count something
+                _add_row(metric.constraint_filtered, reasons[g], ranked, skip_empty=False)
+                if _counts_a_class(classes[g], class_labels):
+                    _add_row(metric.class_filtered, classes[g], class_labels, skip_empty=True)
                 metric.nodes_filtered += total
             else:
+                _add_row(metric.dimension_exhausted, reasons[g], ranked, skip_empty=False)
+                if _counts_a_class(classes[g], class_labels):
+                    _add_row(metric.class_exhausted, classes[g], class_labels, skip_empty=True)
                 metric.nodes_exhausted += total
 
     def _tally_chunk(self, metric: AllocMetric, fis: list[int], rank: dict[str, int], table: NodeTable) -> None:
@@ -318,22 +340,27 @@ class ScanCache:
             if node_class:
                 tallied = classes[k]
                 tallied[node_class] = tallied.get(node_class, 0) + 1
-        for k, by_reason, by_class in ((0, metric.constraint_filtered, metric.class_filtered),
-                                       (1, metric.dimension_exhausted, metric.class_exhausted)):
-            tallied = reasons[k]
-            if not tallied:
-                continue
-            _merge(by_reason, tallied, rank.__getitem__)
-            _merge(by_class, classes[k], None)
-            if k == 0:
-                metric.nodes_filtered += sum(tallied.values())
-            else:
-                metric.nodes_exhausted += sum(tallied.values())
+        filtered, exhausted = reasons
+        if filtered:  # the metric's maps are created on first use: only those that count something
+            _merge(metric.constraint_filtered, filtered, rank.__getitem__)
+            if classes[0]:
+                _merge(metric.class_filtered, classes[0], None)
+            metric.nodes_filtered += sum(filtered.values())
+        if exhausted:
+            _merge(metric.dimension_exhausted, exhausted, rank.__getitem__)
+            if classes[1]:
+                _merge(metric.class_exhausted, classes[1], None)
+            metric.nodes_exhausted += sum(exhausted.values())
 
 
 def _bincount2(group: np.ndarray, groups: int, codes: np.ndarray, width: int) -> list[list[int]]:
     """Per group (0 .. groups - 1), how often each code (0 .. width - 1) occurs."""
     return np.bincount(group * width + codes, minlength=groups * width).reshape(groups, width).tolist()
+
+
+def _counts_a_class(row: list[int], labels: list[str]) -> bool:
+    """Whether a row of class counts counts a node of a named class (the empty class is left out)."""
+    return any(n and labels[i] != "" for i, n in enumerate(row))
 
 
 def _add_row(counts: dict[str, int], row: list[int], labels: list[str], skip_empty: bool) -> None:

@@ -23,7 +23,7 @@ from sim.scheduler.feasible.checks import FILTER_CLASS_INELIGIBLE, FeasibilityCa
 from sim.scheduler.feasible.ports import assign_ports
 from sim.scheduler.feasible.proposed import ClassEligibility, ProposedState
 from sim.scheduler.feasible.rank import ChunkScores, anti_affinity, normalise, score_fit
-from sim.scheduler.feasible.scan_cache import ScanCache
+from sim.scheduler.feasible.scan_cache import Evaluate, ScanCache
 from sim.scheduler.feasible.select import (
     MAX_SKIP,
     ChunkResult,
@@ -239,9 +239,11 @@ class _StackBase:
         return (self._ranked(g, best) if best is not None else None), metric, count
 
     def _new_metric(self, evaluated: int) -> AllocMetric:
+        # NodesAvailable: one map shared by every metric until the next set_nodes, which replaces
+        # it (never changed in place, by the stack or the metrics' readers)
         return AllocMetric(
             nodes_evaluated=evaluated, nodes_in_pool=self.nodes_in_pool,
-            node_pool=self.job.node_pool if self.job is not None else "", nodes_available=dict(self.nodes_available),
+            node_pool=self.job.node_pool if self.job is not None else "", nodes_available=self.nodes_available,
         )
 
     def _visit_metric(
@@ -368,12 +370,9 @@ class GenericStack(_StackBase):
             return None
         cache = self._scan_caches.get(g.tg.name)
         if cache is None or cache.key is not g or cache.order is not self.order:
-            cache = self._scan_caches[g.tg.name] = ScanCache(
-                g, self.order, positions[1], lambda rows, reasons: self._evaluate(g, rows, -1.0, _NO_ROWS, reasons),
-                self.proposed.touched, len(self.table),
-            )
+            cache = self._scan_caches[g.tg.name] = ScanCache(g, self.order, positions[1], self.proposed.touched, len(self.table))
         cache.sync(self.proposed.touched)
-        result = cache.scan(start, self.limit)
+        result = cache.scan(start, self.limit, self._cache_evaluator(g))
         if result is None:
             return None
         fail, _, infeasible = positions
@@ -383,6 +382,15 @@ class GenericStack(_StackBase):
         if best < 0:
             return None, metric, result.count
         return self._ranked_node(g, cache.row_list[best], cache.final[best], cache.node_scores(best)), metric, result.count
+
+    def _cache_evaluator(self, g: GroupInputs) -> Evaluate:
+        """The stages a scan cache of `g` is filled with. Handed to each scan, never stored in
+        the cache: a cache that kept it would refer back to this stack (a reference cycle)."""
+
+        def evaluate(rows: np.ndarray, reasons: ReasonCodes) -> ChunkResult:
+            return self._evaluate(g, rows, -1.0, _NO_ROWS, reasons)
+
+        return evaluate
 
     def select_on_node(
         self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None

@@ -73,6 +73,7 @@ def _same(fast, slow) -> None:
     if option_a is not None:
         assert (option_a.row, option_a.final_score, option_a.ports) == (option_b.row, option_b.final_score, option_b.ports)
         assert list(option_a.scores.items()) == list(option_b.scores.items())
+    assert repr(metric_a.top_scores()) == repr(metric_b.top_scores())  # packed rows: bit for bit (-0.0 too)
     assert metric_a == metric_b
     for name in ("constraint_filtered", "class_filtered", "dimension_exhausted", "class_exhausted"):
         assert list(getattr(metric_a, name)) == list(getattr(metric_b, name)), name

@@ -130,7 +130,7 @@ def test_bulk_miss_tally_matches_per_node_tally(seed):
     stack.proposed.counts_of("web")[np.flatnonzero(rng.random(len(nodes)) < 0.3)] += 1
     stack.select(tg)
     cache = stack._scan_caches["web"]
-    cache._refresh_all(0)
+    cache._refresh_all(0, stack._cache_evaluator(stack._group(tg)))
     size = len(cache.positions)
     assert cache.ranked_valid == 0
     for fi0 in (0, int(rng.integers(size)), size - 1):
