@@ -31,12 +31,15 @@ import numpy as np
 
 from sim.simulation import Simulation
 
-# name -> (nodes, jobs, count, cpu MHz, memory MB): Nomad's published C1M and C2M shapes
-SHAPES = {"c1m": (5000, 1000, 1000, 50, 32), "c2m": (6100, 2000, 1000, 50, 32)}
+# name -> (nodes, jobs, count, cpu MHz, memory MB, node cpu MHz, node memory MB): Nomad's published
+# C1M and C2M shapes (C2M's nodes are larger so that its 2M allocations fit: 6,100 x 16,000 MHz holds
+# only 1.95M allocations of 50 MHz)
+SHAPES = {"c1m": (5000, 1000, 1000, 50, 32, 16000, 32768), "c2m": (6100, 2000, 1000, 50, 32, 32000, 65536)}
 NODE_CPU, NODE_MEMORY = 16000, 32768
 
 
-def scenario(nodes: int, jobs: int, count: int, cpu: int = 100, memory: int = 64) -> dict:
+def scenario(nodes: int, jobs: int, count: int, cpu: int = 100, memory: int = 64,
+             node_cpu: int = NODE_CPU, node_memory: int = NODE_MEMORY) -> dict:
     """The benchmark scenario: identical nodes, jobs registered one second apart."""
     job = lambda i: {  # noqa: E731
         "ID": f"svc-{i}", "Type": "service", "Datacenters": ["dc1"],
@@ -46,17 +49,18 @@ def scenario(nodes: int, jobs: int, count: int, cpu: int = 100, memory: int = 64
     }
     return {
         "name": "bench-core", "seed": 1, "duration": "2h",
-        "cluster": {"nodes": [{"count": nodes, "resources": {"cpu": NODE_CPU, "memory": NODE_MEMORY, "disk": 200000}}]},
+        "cluster": {"nodes": [{"count": nodes, "resources": {"cpu": node_cpu, "memory": node_memory, "disk": 200000}}]},
         "control_plane": {"num_schedulers": 2},
         "workload": [{"at": f"{i}s", "register": job(i)} for i in range(jobs)],
         "metrics": {"sample_every": "10m"},
     }
 
 
-def numpy_floor(nodes: int, allocs: int, cpu: float, memory: float, seed: int = 1) -> float:
+def numpy_floor(nodes: int, allocs: int, cpu: float, memory: float, node_cpu: float = NODE_CPU,
+                node_memory: float = NODE_MEMORY, seed: int = 1) -> float:
     """CPU seconds of the leanest numpy placement loop: window, fit, BinPack, argmax, update."""
     rng = np.random.default_rng(seed)
-    cap = np.tile(np.array([NODE_CPU, NODE_MEMORY], dtype=np.float64), (nodes, 1))
+    cap = np.tile(np.array([node_cpu, node_memory], dtype=np.float64), (nodes, 1))
     used = np.zeros_like(cap)
     ask = np.array([cpu, memory])
     window = max(2, int(np.ceil(np.log2(nodes))))
@@ -98,6 +102,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--cpu", type=int, default=100, help="MHz per allocation")
     parser.add_argument("--memory", type=int, default=64, help="MB per allocation")
+    parser.add_argument("--node-cpu", type=int, default=NODE_CPU, help="MHz per node")
+    parser.add_argument("--node-memory", type=int, default=NODE_MEMORY, help="MB per node")
     parser.add_argument("--shape", choices=sorted(SHAPES), help="a published shape (sets nodes, jobs, count, cpu, memory)")
     parser.add_argument("--floor", action="store_true", help="also time the numpy placement floor, before and after")
     parser.add_argument("--until", type=float, default=600.0, help="simulated seconds to run")
@@ -106,12 +112,13 @@ def main() -> None:
     parser.add_argument("--gc-threshold", help="diagnostic: gc.set_threshold for the run, e.g. 10000,10,25")
     args = parser.parse_args()
     if args.shape:
-        args.nodes, args.jobs, args.count, args.cpu, args.memory = SHAPES[args.shape]
+        args.nodes, args.jobs, args.count, args.cpu, args.memory, args.node_cpu, args.node_memory = SHAPES[args.shape]
         args.until = max(args.until, args.jobs + 600.0)
-    floor_args = (args.nodes, args.jobs * args.count, args.cpu, args.memory)
+    floor_args = (args.nodes, args.jobs * args.count, args.cpu, args.memory, args.node_cpu, args.node_memory)
     floor_before = numpy_floor(*floor_args) if args.floor else 0.0
     start, cpu_start = time.perf_counter(), time.process_time()
-    sim = Simulation.from_scenario(scenario(args.nodes, args.jobs, args.count, args.cpu, args.memory))
+    sim = Simulation.from_scenario(scenario(args.nodes, args.jobs, args.count, args.cpu, args.memory,
+                                            args.node_cpu, args.node_memory))
     built, cpu_built = time.perf_counter(), time.process_time()
     if args.no_gc:
         gc.disable()
