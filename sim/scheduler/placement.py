@@ -139,10 +139,12 @@ class PlacementContext:
                 deployment_id, version = found
                 tg = downgraded
         placed = 0
-        for name in run.names:
+        placement = _Placement(self, job, tg, "", None, deployment, deployment_id, version=version)
+        for name in run.names:  # one placement object for all: only the name differs, nothing else changes
             if tg.name in failed:
                 break
-            _Placement(self, job, tg, name, None, deployment, deployment_id, version=version).run(failed)
+            placement.name = name
+            placement.run(failed)
             placed += 1
         left = len(run) - placed
         if left:
@@ -183,21 +185,24 @@ class _Placement:
         self.scheduled = job
         self.job = version if version is not None else job
         self.rescheduling = request is not None and request.reschedule
+        self._ask: tuple[TaskGroup, tuple[int, int, int]] | None = None  # group_ask of the group it was for
 
     def run(self, failed: dict[str, AllocMetric]) -> None:
         """Nomad: one iteration of computePlacements' loop."""
-        ctx, plan, stack = self.ctx, self.ctx.plan, self.ctx.stack
+        ctx = self.ctx
+        plan, stack = ctx.plan, ctx.stack
         if self.request is not None and self.request.downgrade_non_canary:
             self._downgrade(self.request)
-        if self.tg.name in failed:
-            failed[self.tg.name].coalesced_failures += 1
-            exhaust_resources(failed[self.tg.name], self.tg)
+        tg = self.tg
+        if tg.name in failed:
+            failed[tg.name].coalesced_failures += 1
+            exhaust_resources(failed[tg.name], tg)
             return
         preferred = self._preferred_rows()
         if self.replaced is not None:  # destructive: the old alloc's resources are free for its replacement
             plan.append_stopped_alloc(self.replaced, self.stop_desc)
             stack.stop(self.replaced)
-        option, metric = stack.select(self.tg, _penalty_nodes(self.prev), preferred)
+        option, metric = stack.select(tg, _penalty_nodes(self.prev), preferred)
         if option is None:
             self._fail(metric, failed)
             return
@@ -226,7 +231,10 @@ class _Placement:
 
     def _new_alloc(self, option: RankedNode, metric: AllocMetric) -> Allocation:
         ctx, prev = self.ctx, self.prev
-        alloc = new_alloc(ctx.senv.ids.uuid(), ctx.ev.id, self.job, self.tg, self.name, option, metric)
+        tg, cached = self.tg, self._ask
+        if cached is None or cached[0] is not tg:
+            cached = self._ask = (tg, group_ask(tg))
+        alloc = new_alloc(ctx.senv.ids.uuid(), ctx.ev.id, self.job, tg, self.name, option, metric, cached[1])
         alloc.deployment_id = self.deployment_id
         if prev is not None:
             alloc.previous_allocation = prev.id
@@ -251,11 +259,13 @@ class _Placement:
 
 
 def new_alloc(
-    alloc_id: str, eval_id: str, job: Job, tg: TaskGroup, name: str, option: RankedNode, metric: AllocMetric
+    alloc_id: str, eval_id: str, job: Job, tg: TaskGroup, name: str, option: RankedNode, metric: AllocMetric,
+    ask: tuple[int, int, int] | None = None,
 ) -> Allocation:
-    """The alloc a placement creates on the chosen node: the group's resources, the ports the
-    node offered, the select's metric and score (Nomad: the Allocation of computePlacements)."""
-    cpu, mem, disk = group_ask(tg)
+    """The alloc a placement creates on the chosen node: the group's resources (`ask`: the
+    group's `group_ask` when the caller has it), the ports the node offered, the select's metric
+    and score (Nomad: the Allocation of computePlacements)."""
+    cpu, mem, disk = group_ask(tg) if ask is None else ask
     return Allocation(
         id=alloc_id, namespace=job.namespace, eval_id=eval_id, name=name, node_id=option.node.id,
         node_name=option.node.name, job_id=job.id, job=job, task_group=tg.name, cpu=cpu, memory_mb=mem,

@@ -63,20 +63,24 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
     row = table.index_of[node_id]
     (cap_cpu, cap_mem, cap_disk), (used_cpu, used_mem, used_disk) = table.cap[row].tolist(), table.used[row].tolist()
     cpu, mem, disk = cap_cpu - used_cpu, cap_mem - used_mem, cap_disk - used_disk
-    ports = set(table.used_ports[row]) if has_ports else None  # ports matter only when a placement asks
+    # ports matter only when a placement asks: the node's set (not copied) less `freed` plus `added`
+    freed: set[int] = set()
     stopping = plan.node_update.get(node_id)
     for current in [stored(a.id) for a in stopping] + existing if stopping else existing:
         if current is not None and not current.terminal():
             cpu, mem, disk = cpu + current.cpu, mem + current.memory_mb, disk + current.disk_mb
-            if ports is not None:
-                ports.difference_update(p for _, p in current.ports)
+            if has_ports and current.ports:
+                freed.update([p for _, p in current.ports])
+    if has_ports:
+        base = table.used_ports[row]
+        added: set[int] = set()
+        for alloc in placing:
+            for _, port in alloc.ports:
+                if port in added or (port in base and port not in freed):
+                    return False, "network: port collision"
+                added.add(port)
     for alloc in placing:
         cpu, mem, disk = cpu - alloc.cpu, mem - alloc.memory_mb, disk - alloc.disk_mb
-        if ports is not None:
-            for _, port in alloc.ports:
-                if port in ports:
-                    return False, "network: port collision"
-                ports.add(port)
     if cpu < 0:
         return False, "cpu"
     if mem < 0:

@@ -57,10 +57,16 @@ class AllocTable:
         self.by_node[alloc.node_id][alloc_id] = alloc
         if alloc.desired_status not in SERVER_TERMINAL and alloc.client_status not in CLIENT_TERMINAL:
             self.live[key] += 1
-            self._reserve(alloc)
+            nodes = self.nodes  # `_reserve`, spelled out (one call per placed alloc)
+            row = nodes.index_of[alloc.node_id]
+            u = nodes.used[row]
+            u[0] += alloc.cpu
+            u[1] += alloc.memory_mb
+            u[2] += alloc.disk_mb
+            if alloc.ports:
+                nodes.used_ports[row].update([p for _, p in alloc.ports])
         self.summaries.on_new_alloc(alloc, index)
-        prev = self.by_id.get(alloc.previous_allocation) if alloc.previous_allocation else None
-        if prev is not None:  # Nomad: upsertAllocsImpl links the replaced alloc to its replacement
+        if alloc.previous_allocation and (prev := self.by_id.get(alloc.previous_allocation)) is not None:  # Nomad: upsertAllocsImpl links the replaced alloc to its replacement
             prev.next_allocation = alloc.id
             prev.modify_index = index
             if self._terminal_writes is not None and prev.client_status in CLIENT_TERMINAL:

@@ -9,7 +9,8 @@ per-node port sets, so an evaluation never mutates the table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,7 +45,7 @@ def port_ask(tg: TaskGroup) -> PortAsk:
     return PortAsk(reserved, dynamic)
 
 
-def check_ports(used: set[int], lo: int, hi: int, ask: PortAsk) -> str | None:
+def check_ports(used: AbstractSet[int], lo: int, hi: int, ask: PortAsk) -> str | None:
     """The error AssignPorts would return on this node, or None when the ask can be met.
 
     Nomad: nomad/structs/network.go, NetworkIndex.AssignPorts (errors only).
@@ -59,7 +60,7 @@ def check_ports(used: set[int], lo: int, hi: int, ask: PortAsk) -> str | None:
     return None
 
 
-def _free_dynamic(used: set[int], lo: int, hi: int, ask: PortAsk) -> int:
+def _free_dynamic(used: AbstractSet[int], lo: int, hi: int, ask: PortAsk) -> int:
     """Ports of [lo, hi] neither used on the node nor taken by the ask's static ports."""
     if hi < lo:
         return 0
@@ -69,7 +70,7 @@ def _free_dynamic(used: set[int], lo: int, hi: int, ask: PortAsk) -> int:
 
 
 def assign_ports(
-    used: set[int], lo: int, hi: int, ask: PortAsk, rng: np.random.Generator
+    used: AbstractSet[int], lo: int, hi: int, ask: PortAsk, rng: np.random.Generator
 ) -> list[tuple[str, int]]:
     """Offer the ask's ports on a node that passed check_ports: static first, then dynamic.
 
@@ -91,7 +92,7 @@ def assign_ports(
 
 
 def _first_probes(
-    used: set[int], lo: int, hi: int, in_offer: set[int], count: int, rng: np.random.Generator
+    used: AbstractSet[int], lo: int, hi: int, in_offer: set[int], count: int, rng: np.random.Generator
 ) -> list[int] | None:
     """Every dynamic port's first random probe at once; None unless they all succeed."""
     if hi - lo <= 0:
@@ -102,7 +103,7 @@ def _first_probes(
     return probes
 
 
-def _stochastic_port(used: set[int], lo: int, hi: int, in_offer: set[int], rng: np.random.Generator) -> int | None:
+def _stochastic_port(used: AbstractSet[int], lo: int, hi: int, in_offer: set[int], rng: np.random.Generator) -> int | None:
     for _ in range(MAX_RAND_PORT_ATTEMPTS):
         port = lo + int(rng.integers(hi - lo)) if hi - lo > 0 else lo
         if port not in used and port not in in_offer:
@@ -110,22 +111,67 @@ def _stochastic_port(used: set[int], lo: int, hi: int, in_offer: set[int], rng: 
     return None
 
 
-def _precise_port(used: set[int], lo: int, hi: int, in_offer: set[int], rng: np.random.Generator) -> int:
+def _precise_port(used: AbstractSet[int], lo: int, hi: int, in_offer: set[int], rng: np.random.Generator) -> int:
     free = [p for p in range(lo, hi + 1) if p not in used and p not in in_offer]
     if not free:
         raise ValueError(ERR_DYNAMIC_PORTS)  # check_ports guarantees a free port
     return free[int(rng.integers(len(free)))]
 
 
+class EditedPorts(AbstractSet[int]):
+    """A node's used ports as a plan leaves them: the table's set (never changed here) with the
+    plan's edits as a small delta, so an edit copies nothing. `added` holds ports not in the base,
+    `removed` ports of the base freed; the two never overlap the other side."""
+
+    __slots__ = ("base", "added", "removed")
+
+    def __init__(self, base: set[int]) -> None:
+        self.base = base
+        self.added: set[int] = set()
+        self.removed: set[int] = set()
+
+    def __contains__(self, port: object) -> bool:
+        return port in self.added or (port in self.base and port not in self.removed)
+
+    def __iter__(self) -> Iterator[int]:
+        removed = self.removed
+        for port in self.base:
+            if port not in removed:
+                yield port
+        yield from self.added
+
+    def __len__(self) -> int:
+        return len(self.base) - len(self.removed) + len(self.added)
+
+    def add_all(self, ports: Iterable[int]) -> None:
+        """`set.update` of the ports."""
+        base, added, removed = self.base, self.added, self.removed
+        for port in ports:
+            if port in removed:
+                removed.discard(port)
+            elif port not in base:
+                added.add(port)
+
+    def remove_all(self, ports: Iterable[int]) -> None:
+        """`set.difference_update` of the ports."""
+        base, added, removed = self.base, self.added, self.removed
+        for port in ports:
+            if port in added:
+                added.discard(port)
+            elif port in base:
+                removed.add(port)
+
+
 class PortOverlay:
-    """Per-node used ports as the plan would leave them: the table's sets plus copied-on-write edits."""
+    """Per-node used ports as the plan would leave them: the table's sets plus per-node deltas
+    (the table does not change while an evaluation's overlay lives)."""
 
     def __init__(self, table: NodeTable) -> None:
         self._table = table
-        self._edited: dict[int, set[int]] = {}
+        self._edited: dict[int, EditedPorts] = {}
 
-    def used(self, row: int) -> set[int]:
-        """The node's used ports (do not mutate the returned set)."""
+    def used(self, row: int) -> AbstractSet[int]:
+        """The node's used ports (read only)."""
         edited = self._edited.get(row)
         return edited if edited is not None else self._table.used_ports[row]
 
@@ -156,16 +202,15 @@ class PortOverlay:
     def add(self, row: int, ports: list[int]) -> None:
         """Mark ports used on a node."""
         if ports:
-            self._own(row).update(ports)
+            self._own(row).add_all(ports)
 
     def remove(self, row: int, ports: list[int]) -> None:
         """Free ports on a node."""
         if ports:
-            self._own(row).difference_update(ports)
+            self._own(row).remove_all(ports)
 
-    def _own(self, row: int) -> set[int]:
+    def _own(self, row: int) -> EditedPorts:
         edited = self._edited.get(row)
         if edited is None:
-            edited = set(self._table.used_ports[row])
-            self._edited[row] = edited
+            edited = self._edited[row] = EditedPorts(self._table.used_ports[row])
         return edited

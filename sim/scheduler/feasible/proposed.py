@@ -90,11 +90,27 @@ class ProposedState:
         self.property_sets.append(pset)
 
     def place(self, row: int, alloc: Allocation) -> None:
-        """Nomad: Plan.AppendAlloc as ProposedAllocs sees it (same ID replaces the previous one)."""
-        previous = self.counted.get(alloc.id)
+        """Nomad: Plan.AppendAlloc as ProposedAllocs sees it (same ID replaces the previous one).
+
+        `_count` with resources, spelled out (one placement per select makes this hot)."""
+        counted, alloc_id, group = self.counted, alloc.id, alloc.task_group
+        previous = counted.get(alloc_id)
         if previous is not None:
             self._uncount(previous)
-        self._count(_Counted(row, alloc.task_group, True, alloc), resources=True)
+        counted[alloc_id] = _Counted(row, group, True, alloc)
+        self.touched.append(row)
+        if alloc.job_id == self.job_id:
+            self.job_count[row] += 1
+            counts = self.group_count.get(group)
+            if counts is None:
+                counts = self.counts_of(group)
+            counts[row] += 1
+        u = self.used[row]
+        u[0] += alloc.cpu
+        u[1] += alloc.memory_mb
+        u[2] += alloc.disk_mb
+        if alloc.ports:
+            self.ports.add(row, [p for _, p in alloc.ports])
         self.placed.append(alloc)
         for ps in self.property_sets:
             ps.track(alloc, ps.proposed, 1, skip_terminal=True)
@@ -165,11 +181,12 @@ class ProposedState:
         u[0] += sign * alloc.cpu
         u[1] += sign * alloc.memory_mb
         u[2] += sign * alloc.disk_mb
-        ports = [p for _, p in alloc.ports]
-        if sign > 0:
-            self.ports.add(row, ports)
-        else:
-            self.ports.remove(row, ports)
+        if alloc.ports:
+            ports = [p for _, p in alloc.ports]
+            if sign > 0:
+                self.ports.add(row, ports)
+            else:
+                self.ports.remove(row, ports)
 
 
 class ClassEligibility:

@@ -96,13 +96,15 @@ class ScanCache:
         self.valid = bytearray(size)
         self.plain = bytearray(size)  # 1: ranked with a positive score (an option the limit takes as is)
         self._valid_np = np.frombuffer(self.valid, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
+        self._plain_np = np.frombuffer(self.plain, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
         self.status = [RANKED] * size
         self.final = [0.0] * size
         self.binpack = [0.0] * size
         self.anti = [0.0] * size
         self.affinity: list[float] | None = None
-        self.label: list[str] = [""] * size
-        self.code = [-1] * size  # the reason's code in `reasons`
+        # `status` as numpy, and each node's reason code in `reasons` as last stored (-1: ranked)
+        self._status_np = np.zeros(size, dtype=np.int64)
+        self._code_np = np.full(size, -1, dtype=np.int64)
         self.ranked_valid = 0  # valid nodes that ranked
         self.reasons = ReasonCodes()
         self.touched = touched
@@ -146,13 +148,14 @@ class ScanCache:
             scores = final[fi:end]
             best = fi + max(range(limit), key=scores.__getitem__)  # the first of the best
             return ScanResult(best, (self.positions[end - 1] - start) % self.n + 1, range(fi, end), [])
-        if self.ranked_valid == 0 and size <= DRY_CHECK_MAX:  # maybe no node fits
+        if self.ranked_valid == 0 and size <= DRY_CHECK_MAX:  # maybe no node fits: check them all at once
+            # A node's verdict depends on that node alone, so evaluating every stale node in one
+            # chunk (rather than the first window, then the rest) gives each the same verdict.
             if not valid[fi]:
-                self._refresh(fi, evaluate)  # the window the scan would evaluate first
-            if self.ranked_valid == 0:  # none fits there either: check them all at once
-                self._refresh_all(fi, evaluate)
-                if self.ranked_valid == 0:
-                    return ScanResult(-1, self.n, [], [], dry_from=fi)
+                self.window = min(self.window * 2, MAX_WINDOW)  # as the first window's refresh would
+            self._refresh_all(fi, evaluate)
+            if self.ranked_valid == 0:
+                return ScanResult(-1, self.n, [], [], dry_from=fi)
         skipped = returned = 0
         best, best_score = -1, 0.0
         pulled: list[int] = []
@@ -204,16 +207,14 @@ class ScanCache:
 
     def _store(self, stale: np.ndarray, chunk: ChunkResult) -> None:
         self._valid_np[stale] = 1
+        self._status_np[stale] = chunk.status
+        self._code_np[stale] = chunk.reason
+        self._plain_np[stale] = 0
         self.ranked_valid += len(chunk.ranked)
         fis = stale.tolist()
-        labels = self.reasons.labels
-        status, label, codes, plain = self.status, self.label, self.code, self.plain
-        for fi, st, code in zip(fis, chunk.status.tolist(), chunk.reason.tolist(), strict=True):
+        status, plain = self.status, self.plain
+        for fi, st in zip(fis, chunk.status.tolist(), strict=True):
             status[fi] = st
-            plain[fi] = 0
-            if st != RANKED:
-                label[fi] = labels[code]
-                codes[fi] = code
         scores = chunk.scores
         ranked = [fis[i] for i in chunk.ranked.tolist()]
         columns = [(self.final, scores.final), (self.binpack, scores.binpack)]
@@ -278,25 +279,27 @@ class ScanCache:
         network errors as first met) and classes in the table's order."""
         rank: dict[str, int] = {d: i for i, d in enumerate(DIMENSIONS)}
         rank["distinct_hosts"] = len(rank)
+        labels, fis = self.reasons.labels, [fi for _, fi in misses]
+        label = dict(zip(fis, [labels[code] for code in self._code_np[fis].tolist()], strict=True))  # each miss's reason
         for _, fi in misses:
-            rank.setdefault(self.label[fi], len(rank))
+            rank.setdefault(label[fi], len(rank))
         chunk_start, chunk_size = 0, max(first_chunk, 1)
         group: list[int] = []
         for j, fi in misses:
             while j >= chunk_start + chunk_size:
-                self._tally_chunk(metric, group, rank, table)
+                self._tally_chunk(metric, group, rank, table, label)
                 group = []
                 chunk_start, chunk_size = chunk_start + chunk_size, chunk_size * 4
             group.append(fi)
-        self._tally_chunk(metric, group, rank, table)
+        self._tally_chunk(metric, group, rank, table, label)
 
     def _dry_metrics(self, metric: AllocMetric, fi0: int, first_chunk: int, table: NodeTable) -> None:
         """`_miss_metrics` when every feasible node, visited from `fi0` on, missed: the same
         tallies per chunk of the chunked scan, counted with one bincount per metric map."""
         size = len(self.positions)
-        visit = np.concatenate((np.arange(fi0, size), np.arange(fi0)))
-        codes = np.array(self.code, dtype=np.int64)[visit]
-        exhausted = (np.array(self.status, dtype=np.int64)[visit] == EXHAUSTED).astype(np.int64)
+        visit = np.concatenate((np.arange(fi0, size), np.arange(fi0))) if fi0 else np.arange(size)
+        codes = self._code_np[visit]  # every node missed: each one's code was stored
+        exhausted = (self._status_np[visit] == EXHAUSTED).astype(np.int64)
         labels = self.reasons.labels
         ranked: list[str] = [*DIMENSIONS, "distinct_hosts"]  # then the others as first met
         remap = np.zeros(len(labels), dtype=np.int64)
@@ -328,8 +331,10 @@ class ScanCache:
                     _add_row(metric.class_exhausted, classes[g], class_labels, skip_empty=True)
                 metric.nodes_exhausted += total
 
-    def _tally_chunk(self, metric: AllocMetric, fis: list[int], rank: dict[str, int], table: NodeTable) -> None:
-        status, label, row_list, nodes = self.status, self.label, self.row_list, table.nodes
+    def _tally_chunk(
+        self, metric: AllocMetric, fis: list[int], rank: dict[str, int], table: NodeTable, label: dict[int, str]
+    ) -> None:
+        status, row_list, nodes = self.status, self.row_list, table.nodes
         reasons: tuple[dict[str, int], dict[str, int]] = ({}, {})  # filtered, exhausted
         classes: tuple[dict[str, int], dict[str, int]] = ({}, {})
         for fi in fis:
