@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import weakref
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
@@ -44,6 +43,7 @@ class World:
         children = np.random.SeedSequence(self.seed).spawn(len(STREAMS))
         self.rngs = {name: np.random.default_rng(s) for name, s in zip(STREAMS, children, strict=True)}
         self.env = simpy.Environment()
+        self.has_run = False  # set by the first `run` (the collector policy reclaims before it)
         self.recorder = Recorder(clock=lambda: self.env.now)
         config = scenario.control_plane.to_config()
         self.state = StateStore(clock=lambda: self.env.now, tracked_versions=config.job_tracked_versions)
@@ -122,8 +122,8 @@ SIMULATING_THRESHOLDS = (50_000, 10, 10)
 RECLAIM_NEW_WORLD = 20  # collections since the last reclaim before a world's first run reclaims
 RECLAIM_ANY = 1_000  # collections since the last reclaim before any run reclaims
 
+# The collector is the process's, so its policy keeps process state (never read by a simulation):
 _simulating = False  # inside `World.run`, with the collector's survivors frozen
-_started: weakref.WeakSet[World] = weakref.WeakSet()  # the worlds that have run
 _reclaimed_at = -RECLAIM_ANY  # the collector's count of collections after the last reclaim
 
 
@@ -158,9 +158,8 @@ def _fewer_collections(world: World) -> Iterator[None]:
     global _simulating
     if gc.get_threshold() != SIMULATING_THRESHOLDS:
         gc.set_threshold(*SIMULATING_THRESHOLDS)
-    first = world not in _started
-    if first:
-        _started.add(world)
+    first = not world.has_run
+    world.has_run = True
     if _simulating:  # a nested run: the outer one has set everything up
         yield
         return
