@@ -15,8 +15,8 @@ the BinPack score, argmax, and the usage update. The run's CPU time divided by t
 "ratio to the floor" (the two floor runs bracket the simulation, so machine drift shows).
 
 Diagnostics: `--no-gc` runs with the cyclic garbage collector off, to profile the pipeline's own
-work apart from the collector's pauses (which land on whichever function allocates);
-`--gc-threshold 10000,10,25` runs with other collector thresholds (gc.set_threshold).
+work apart from the collector's pauses (which land on whichever function allocates). The
+collector's thresholds are `World.run`'s own (sim/world.py).
 """
 
 from __future__ import annotations
@@ -109,7 +109,6 @@ def main() -> None:
     parser.add_argument("--until", type=float, default=600.0, help="simulated seconds to run")
     parser.add_argument("--profile", help="write a cProfile of the run here")
     parser.add_argument("--no-gc", action="store_true", help="diagnostic: cyclic garbage collector off")
-    parser.add_argument("--gc-threshold", help="diagnostic: gc.set_threshold for the run, e.g. 10000,10,25")
     args = parser.parse_args()
     if args.shape:
         args.nodes, args.jobs, args.count, args.cpu, args.memory, args.node_cpu, args.node_memory = SHAPES[args.shape]
@@ -122,8 +121,6 @@ def main() -> None:
     built, cpu_built = time.perf_counter(), time.process_time()
     if args.no_gc:
         gc.disable()
-    if args.gc_threshold:
-        gc.set_threshold(*(int(x) for x in args.gc_threshold.split(",")))
     gc_clock = GcClock()
     gc.callbacks.append(gc_clock)
     prof = cProfile.Profile() if args.profile else None
@@ -140,7 +137,7 @@ def main() -> None:
     events = next(sim.env._eid)  # SimPy's event counter: every event ever scheduled
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     run_wall, run_cpu = end - built, cpu_end - cpu_built
-    note = " (gc off)" if args.no_gc else f" (gc threshold {args.gc_threshold})" if args.gc_threshold else ""
+    note = " (gc off)" if args.no_gc else ""
     print(f"nodes={args.nodes} jobs={args.jobs} count={args.count}{note}")
     print(f"build {built - start:.2f}s  run {run_wall:.2f}s  total {end - start:.2f}s wall")
     print(f"cpu: build {cpu_built - cpu_start:.2f}s  run {run_cpu:.2f}s  total {cpu_end - cpu_start:.2f}s"
