@@ -4,7 +4,7 @@ Nomad: scheduler/scheduler.go. Nomad builds each scheduler with a State (a snaps
 and a Planner (SubmitPlan, UpdateEval, CreateEval, ReblockEval). Here `SchedulerState` is the
 State interface (the state store, or a read-only view of it for the plan endpoint) and
 `SchedulerEnv` carries it with the rng stream, the id source, the simulated clock and the
-configured algorithm and policy. The planner side is a generator protocol: a scheduler yields
+configured algorithm, policy and preemption switches (the scheduler configuration of the pass). The planner side is a generator protocol: a scheduler yields
 each plan and receives its PlanResult (SubmitPlan), and returns a `SchedulerOutcome`, which the
 caller writes as UpdateEval / CreateEval / ReblockEval.
 """
@@ -24,6 +24,7 @@ from sim.structs.ids import IdGenerator
 from sim.structs.job import Job
 from sim.structs.node import Node
 from sim.structs.plan import Plan
+from sim.structs.scheduler_config import PreemptionConfig
 
 if TYPE_CHECKING:
     from sim.scheduler.policies import Policy
@@ -62,6 +63,10 @@ class SchedulerState(Protocol):
         """Every alloc of the job (terminal too), in creation order."""
         ...
 
+    def allocs_by_node(self, node_id: str) -> list[Allocation]:
+        """Every alloc on the node (terminal too)."""
+        ...
+
     def deployments_by_job(self, namespace: str, job_id: str) -> list[Deployment]:
         """Every deployment of the job."""
         ...
@@ -81,6 +86,7 @@ class SchedulerEnv:
     now: float
     algorithm: str = "binpack"
     policy: Policy | None = None
+    preemption: PreemptionConfig = field(default_factory=PreemptionConfig)
 
 
 @dataclass(slots=True)

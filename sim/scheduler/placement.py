@@ -17,6 +17,8 @@ from sim.scheduler.feasible.rank import exhaust_resources, group_ask
 from sim.scheduler.feasible.stack import GenericStack, RankedNode
 from sim.scheduler.job_diff import tasks_updated
 from sim.scheduler.node_sets import node_in_any_dc, node_in_pool
+from sim.scheduler.preemption.evict import Eviction
+from sim.scheduler.preemption.record import record_preemptions
 from sim.scheduler.reconciler.reschedule import (
     LAST_RESCHEDULE_FAILED_TO_PLACE,
     LAST_RESCHEDULE_OK,
@@ -27,7 +29,7 @@ from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric
 from sim.structs.consts import ALLOC_CLIENT_FAILED
 from sim.structs.job import Job, TaskGroup
 from sim.structs.node import Node
-from sim.structs.plan import Plan
+from sim.structs.plan import DesiredUpdates, Plan
 
 if TYPE_CHECKING:
     from sim.scheduler.env import SchedulerEnv, SchedulerState
@@ -47,7 +49,12 @@ class PlacementContext:
         self.stack = GenericStack(senv.state.nodes, batch, senv.rng, senv.algorithm)
         if senv.policy is not None:
             self.stack.set_policy(senv.policy)
+        # Nomad: selectNextOption reads the batch or the service switch (the generic scheduler's)
+        self.preempt = job is not None and senv.preemption.enabled_for(job.type)
+        if self.preempt and job is not None:
+            self.stack.enable_preemption(Eviction(senv.state.allocs_by_node, job, scored=True))
         self.new_alloc_ids: set[str] = set()
+        self.desired: dict[str, DesiredUpdates] | None = None  # an annotated plan's DesiredTGUpdates
 
     def prepare(self, live_allocs: list[Allocation]) -> None:
         """Nomad: setJob and setNodes: the candidate nodes and the job's existing allocs."""
@@ -109,6 +116,8 @@ class PlacementContext:
         if job is None:  # a purged job's reconcile only stops allocs
             raise ValueError("no placements without a job")
         failed: dict[str, AllocMetric] = {}
+        if self.ev.annotate_plan:
+            self.desired = results.desired_tg_updates
         deployment_id = deployment.id if deployment is not None and deployment.active() else ""
         for d in results.destructive_update:
             _Placement(self, job, d.task_group, d.place_name, d.stop_alloc, deployment, deployment_id,
@@ -203,10 +212,19 @@ class _Placement:
             plan.append_stopped_alloc(self.replaced, self.stop_desc)
             stack.stop(self.replaced)
         option, metric = stack.select(tg, _penalty_nodes(self.prev), preferred)
+        if option is None and ctx.preempt:  # Nomad: selectNextOption runs the stack again, evicting
+            stack.evict = True
+            try:
+                option, metric = stack.select(tg, _penalty_nodes(self.prev), preferred)
+            finally:
+                stack.evict = False
         if option is None:
             self._fail(metric, failed)
             return
         alloc = self._new_alloc(option, metric)
+        if option.preempted_allocs:
+            desired = ctx.desired.get(tg.name) if ctx.desired is not None else None
+            record_preemptions(plan, stack, option, alloc, desired)
         stack.place(option.row, alloc)
         plan.append_alloc(alloc)
         ctx.new_alloc_ids.add(alloc.id)

@@ -8,7 +8,8 @@ that creates a blocked eval for that node.
 
 Updates honour max_parallel. System deployments (Nomad 1.11) are not modelled; instead, as
 Nomad up to 1.10 did, a system eval that hit the max_parallel limit creates a `rolling-update`
-eval that waits the job's update stagger before the next batch. Preemption is not modelled.
+eval that waits the job's update stagger before the next batch. With preemption enabled (system
+jobs by default) a full node may evict lower-priority allocs (sim.scheduler.preemption).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from sim.scheduler.generic import (
 from sim.scheduler.job_diff import tasks_updated
 from sim.scheduler.node_sets import node_in_any_dc, node_in_pool, tainted_nodes
 from sim.scheduler.placement import new_alloc
+from sim.scheduler.preemption.evict import Eviction
+from sim.scheduler.preemption.record import record_preemptions
 from sim.scheduler.reconciler.node import (
     AllocTuple,
     NodeReconcileResult,
@@ -165,6 +168,8 @@ class _SystemRound:
         self.plan = Plan(eval_id=ev.id, priority=ev.priority, job=self.job,
                          all_at_once=bool(self.job and self.job.all_at_once), snapshot_index=state.index)
         self.stack = SystemStack(state.nodes, self.senv.rng, self.senv.algorithm)
+        if self.job is not None and self.senv.preemption.enabled_for(self.job.type):
+            self.stack.enable_preemption(Eviction(state.allocs_by_node, self.job, scored=False))
         self.queued: dict[str, int] = {}
         self.failed_tg_allocs: dict[str, AllocMetric] = {}
         self.desired: dict[str, DesiredUpdates] = {}
@@ -328,6 +333,9 @@ class _SystemRound:
         alloc = new_alloc(self.senv.ids.uuid(), self.sched.eval.id, self.running_job(), t.group, t.name, option, metric)
         if t.alloc is not None:
             alloc.previous_allocation = t.alloc.id
+        if option.preempted_allocs:
+            annotate = self.sched.eval.annotate_plan
+            record_preemptions(self.plan, self.stack, option, alloc, self.desired.get(t.group.name) if annotate else None)
         self.stack.place(option.row, alloc)
         self.plan.append_alloc(alloc)
         self.new_alloc_ids.add(alloc.id)

@@ -67,6 +67,7 @@ class Harness:
         if self.commit:
             placed = [a for allocs in plan.node_allocation.values() for a in allocs]
             stopped = [a for allocs in plan.node_update.values() for a in allocs]
+            stopped += [a for allocs in plan.node_preemptions.values() for a in allocs]
             result.alloc_index = self._store().upsert_plan_results(placed, stopped, plan.deployment,
                                                                    plan.deployment_updates, plan.eval_id)
         return result
@@ -94,4 +95,4 @@ class Harness:
 def _accept_all(plan: Plan) -> PlanResult:
     """A result that commits the whole plan."""
     return PlanResult(node_update=dict(plan.node_update), node_allocation=dict(plan.node_allocation),
-                      deployment=plan.deployment, deployment_updates=list(plan.deployment_updates))
+                      node_preemptions=dict(plan.node_preemptions), deployment=plan.deployment, deployment_updates=list(plan.deployment_updates))

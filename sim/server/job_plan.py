@@ -110,8 +110,8 @@ def plan(server: Server, job: Job, api_rng: np.random.Generator, diff: bool = Fa
     planned, existing, changed = planned_job(server.state, job)
     rng = plan_rng(api_rng)
     senv = SchedulerEnv(state=PlanState(server.state, planned), rng=rng, ids=IdGenerator(rng),
-                        now=float(server.env.now), algorithm=server.config.scheduler_algorithm,
-                        policy=server.policy)
+                        now=float(server.env.now), algorithm=server.state.scheduler_config.effective_algorithm(),
+                        policy=server.policy, preemption=server.state.scheduler_config.preemption_config)
     ev = Evaluation(id=senv.ids.uuid(), namespace=planned.namespace or "default", priority=planned.priority,
                     type=planned.type, triggered_by=TRIGGER_JOB_REGISTER, job_id=planned.id,
                     job_modify_index=planned.job_modify_index if changed else 0,

@@ -66,6 +66,9 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
     # ports matter only when a placement asks: the node's set (not copied) less `freed` plus `added`
     freed: set[int] = set()
     stopping = plan.node_update.get(node_id)
+    preempted = plan.node_preemptions.get(node_id)
+    if preempted:  # Nomad: evaluateNodePlan removes the plan's preemptions with its stops
+        stopping = (stopping or []) + preempted
     for current in [stored(a.id) for a in stopping] + existing if stopping else existing:
         if current is not None and not current.terminal():
             cpu, mem, disk = cpu + current.cpu, mem + current.memory_mb, disk + current.disk_mb
@@ -106,16 +109,26 @@ def evaluate_plan(state: StateStore, plan: Plan) -> PlanResult:
             result.node_update[node_id] = plan.node_update[node_id]
         if node_id in plan.node_allocation:
             result.node_allocation[node_id] = plan.node_allocation[node_id]
+        if node_id in plan.node_preemptions:  # Nomad: applyPlan keeps those not terminal by now
+            live = [a for a in plan.node_preemptions[node_id] if _live(state, a)]
+            result.node_preemptions[node_id] = live
     if partial:
         result.refresh_index = state.index
     return result
 
 
+def _live(state: StateStore, alloc: Allocation) -> bool:
+    stored = state.alloc_by_id(alloc.id)
+    return stored is not None and not stored.terminal()
+
+
 def apply_plan(state: StateStore, plan: Plan) -> tuple[PlanResult, list[Allocation], list[Allocation]]:
-    """Evaluate and commit a plan in one state write. Returns (result, placed, stopped)."""
+    """Evaluate and commit a plan in one state write. Returns (result, placed, stopped); the
+    stopped allocs include the evicted ones (desired status evict)."""
     result = evaluate_plan(state, plan)
     placed = [a for allocs in result.node_allocation.values() for a in allocs]
     stopped = [a for allocs in result.node_update.values() for a in allocs]
+    stopped += [a for allocs in result.node_preemptions.values() for a in allocs]
     if placed or stopped or result.deployment or result.deployment_updates:
         result.alloc_index = state.upsert_plan_results(placed, stopped, result.deployment,
                                                        result.deployment_updates, plan.eval_id)

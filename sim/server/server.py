@@ -31,6 +31,7 @@ from sim.server.worker import Worker, WorkerContext
 from sim.state.store import StateStore
 from sim.structs.evaluation import Evaluation
 from sim.structs.ids import IdGenerator
+from sim.structs.scheduler_config import PreemptionConfig, SchedulerConfiguration
 
 if TYPE_CHECKING:
     from sim.scheduler.policies import Policy
@@ -48,6 +49,10 @@ class Server:
         self.rngs = rngs
         self.policy = policy
         self.recorder = recorder
+        # Nomad: the leader's initial SchedulerConfiguration, from the server's configuration (it
+        # is held before the first write, so the first raft index stays the first node's)
+        state.scheduler_config = SchedulerConfiguration(
+            config.scheduler_algorithm, PreemptionConfig.from_switches(config.preemption))
         self.clock = Clock(env, start_unix)
         self.ids = IdGenerator(rngs["ids"])
         self.broker = EvalBroker(env, config, rngs["broker"], on_failed=self._on_eval_failed)

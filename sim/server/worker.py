@@ -85,8 +85,10 @@ class Worker:
 
     def _process(self, ev: Evaluation, token: str) -> Generator[simpy.Event, Any, SchedulerOutcome]:
         ctx, cfg = self.context, self.context.config
+        sched_config = ctx.state.scheduler_config  # Nomad: each pass reads the state's SchedulerConfig
         senv = SchedulerEnv(state=ctx.state, rng=ctx.rng, ids=ctx.ids, now=ctx.env.now,
-                            algorithm=cfg.scheduler_algorithm, policy=ctx.policy)
+                            algorithm=sched_config.effective_algorithm(), policy=ctx.policy,
+                            preemption=sched_config.preemption_config)
         gen = new_scheduler(ev.type, senv).process(ev)
         try:
             plan = next(gen)

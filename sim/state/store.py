@@ -15,6 +15,7 @@ table (sim.state.node_table), the job table (sim.state.jobs), the allocation tab
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import Any
@@ -38,8 +39,9 @@ from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job, JobKey
 from sim.structs.job_summary import JobSummary
 from sim.structs.node import Node
+from sim.structs.scheduler_config import SchedulerConfiguration
 
-TABLES = ("jobs", "job_summary", "job_version", "evals", "allocs", "deployment", "nodes")
+TABLES = ("jobs", "job_summary", "job_version", "evals", "allocs", "deployment", "nodes", "scheduler_config")
 
 
 class StateStore:
@@ -58,6 +60,7 @@ class StateStore:
         self._deployments = DeploymentTable()
         self._listeners: list[Callable[[int, frozenset[str]], None]] = []
         self.derived: dict[str, object] = {}  # readers' caches derived from this store (scheduler)
+        self.scheduler_config = SchedulerConfiguration()
 
     @property
     def deployment_log(self) -> list[DeploymentLogRow]:
@@ -81,6 +84,21 @@ class StateStore:
         for listener in self._listeners:
             listener(self.index, touched)
         return self.index
+
+    # -- scheduler configuration ------------------------------------------------------------
+
+    def set_scheduler_config(self, config: SchedulerConfiguration, cas_index: int | None = None) -> tuple[bool, int]:
+        """Nomad: SchedulerSetConfig (with `cas_index`: SchedulerCASConfig). Returns (updated, index).
+
+        A check-and-set against another ModifyIndex writes nothing and answers the current index.
+        """
+        current = self.scheduler_config
+        if cas_index is not None and cas_index != current.modify_index:
+            return False, self.index
+        index = self._begin()
+        create = current.create_index or index
+        self.scheduler_config = replace(config, create_index=create, modify_index=index)
+        return True, self._commit(["scheduler_config"])
 
     # -- nodes ------------------------------------------------------------------------------
 
@@ -352,7 +370,7 @@ class StateStore:
             table.update(alloc, index, now, {
                 "desired_status": stop.desired_status, "desired_description": stop.desired_description,
                 "client_status": stop.client_status, "followup_eval_id": stop.followup_eval_id,
-                "last_reschedule": stop.last_reschedule})
+                "last_reschedule": stop.last_reschedule, "preempted_by_allocation": stop.preempted_by_allocation})
             keys.add((alloc.namespace, alloc.job_id))
         for alloc in placed:
             existing = allocs.get(alloc.id)

@@ -290,6 +290,8 @@ class Allocation:
     reschedule_tracker: list[RescheduleEvent] = field(default_factory=list)
     last_reschedule: str = ""  # RescheduleTracker.LastReschedule: "", "ok" or "no placement"
     followup_eval_id: str = ""
+    preempted_allocations: list[str] | None = None  # the allocs this placement preempted
+    preempted_by_allocation: str = ""  # the alloc whose placement preempted this one
     metrics: AllocMetric | None = None
     score: float = 0.0
     create_index: int = 0

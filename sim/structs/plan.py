@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sim.structs.alloc import Allocation
+from sim.structs.consts import ALLOC_DESIRED_EVICT
 from sim.structs.deployment import Deployment, DeploymentStatusUpdate
 from sim.structs.job import Job
 
@@ -52,6 +53,14 @@ class Plan:
             stop.followup_eval_id = followup_eval_id
         self.node_update.setdefault(alloc.node_id, []).append(stop)
 
+    def append_preempted_alloc(self, alloc: Allocation, preempting_alloc_id: str) -> None:
+        """Nomad: Plan.AppendPreemptedAlloc: the alloc is evicted for `preempting_alloc_id`."""
+        evicted = _copy_alloc(alloc)
+        evicted.desired_status = ALLOC_DESIRED_EVICT
+        evicted.desired_description = f"Preempted by alloc ID {preempting_alloc_id}"
+        evicted.preempted_by_allocation = preempting_alloc_id
+        self.node_preemptions.setdefault(alloc.node_id, []).append(evicted)
+
     def append_alloc(self, alloc: Allocation) -> None:
         """Nomad: Plan.AppendAlloc."""
         self.node_allocation.setdefault(alloc.node_id, []).append(alloc)
@@ -66,7 +75,8 @@ class Plan:
 
     def is_no_op(self) -> bool:
         """Nomad: Plan.IsNoOp."""
-        return not (self.node_update or self.node_allocation or self.deployment or self.deployment_updates)
+        return not (self.node_update or self.node_allocation or self.node_preemptions or self.deployment
+                    or self.deployment_updates)
 
 
 @dataclass(slots=True)
@@ -90,7 +100,8 @@ class PlanResult:
 
     def made_progress(self) -> bool:
         """Whether anything was committed (the scheduler then resets its attempt counter)."""
-        return bool(self.node_update or self.node_allocation or self.deployment or self.deployment_updates)
+        return bool(self.node_update or self.node_allocation or self.node_preemptions or self.deployment
+                    or self.deployment_updates)
 
 
 def _copy_alloc(alloc: Allocation) -> Allocation:

@@ -10,6 +10,7 @@ unless a test gives it an update block.
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import itertools
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +30,7 @@ from sim.structs.ids import IdGenerator
 from sim.structs.job import MINUTE, SECOND, Job
 from sim.structs.node import Node, NodeResources
 from sim.structs.plan import Plan, PlanResult
+from sim.structs.scheduler_config import PreemptionConfig
 
 _serial = itertools.count(1)
 SEMVER_CONSUL = {"LTarget": "${attr.consul.version}", "RTarget": ">= 1.8.0", "Operand": "semver"}
@@ -170,6 +172,12 @@ class World:
         self.rng = np.random.default_rng(seed)
         self.ids = IdGenerator(self.rng)
 
+    def preemption(self, **switches: bool) -> None:
+        """Nomad: State.SchedulerSetConfig with these PreemptionConfig switches (system, sysbatch,
+        batch, service; the others off)."""
+        config = PreemptionConfig.from_switches({"system": False, **switches})
+        self.state.set_scheduler_config(replace(self.state.scheduler_config, preemption_config=config))
+
     def add_nodes(self, *nodes: Node) -> list[Node]:
         """Nomad: State.UpsertNode."""
         self.state.upsert_nodes(list(nodes))
@@ -201,7 +209,8 @@ class World:
     def harness(self, **options: Any) -> Harness:
         """Nomad: NewHarnessWithState over this world's state; plans go through the server's
         plan applier unless `apply=None` (commit every plan as submitted, as Nomad's harness)."""
-        senv = SchedulerEnv(state=self.state, rng=self.rng, ids=self.ids, now=self.now, algorithm=self.algorithm)
+        senv = SchedulerEnv(state=self.state, rng=self.rng, ids=self.ids, now=self.now, algorithm=self.algorithm,
+                            preemption=self.state.scheduler_config.preemption_config)
         options.setdefault("apply", applied)
         return Harness(senv, **options)
 

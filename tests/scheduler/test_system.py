@@ -2,7 +2,7 @@
 
 Cases ported from Nomad scheduler/scheduler_system_test.go and scheduler_sysbatch_test.go with
 Nomad's expected numbers; each docstring names the Nomad test. Where this simulator differs
-(no preemption, no system deployments: Nomad 1.10's rolling evals instead) the docstring says so.
+(no system deployments: Nomad 1.10's rolling evals instead) the docstring says so.
 """
 
 from __future__ import annotations
@@ -89,9 +89,10 @@ def test_second_job_that_does_not_fit_is_not_placed():
 
 
 def test_exhausted_node_is_a_failure_with_a_blocked_eval():
-    """Nomad: scheduler_system_test.go TestSystemSched_ExhaustResources, without preemption (not
-    modelled): the system alloc fails on the full node, queues, and blocks on that node."""
+    """Nomad: scheduler_system_test.go TestSystemSched_ExhaustResources with system preemption
+    turned off: the system alloc fails on the full node, queues, and blocks on that node."""
     w = World()
+    w.preemption(system=False)
     (node,) = w.nodes(1)
     svc = w.add_job(mock_job(lambda d: (group(d).update(Count=1),
                                         group(d)["Tasks"][0]["Resources"].update(CPU=13500))))

@@ -3,8 +3,8 @@
 Owns the group's resource ask, Nomad's AllocsFit dimension order, the BestFit v3 score
 (ScoreFitBinPack / ScoreFitSpread), job anti-affinity, the node reschedule penalty, node
 affinity and the score normalisation; all as numpy vectors over a chunk of candidate rows.
-Preemption is not modelled: the scheduler configurations the simulator uses keep it off for
-service and batch jobs, and system jobs simply fail to place when a node is full.
+The preemption score of options that evict is computed in sim.scheduler.preemption and enters
+the normalisation here.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ SCORER_ANTI_AFFINITY = "job-anti-affinity"
 SCORER_PENALTY = "node-reschedule-penalty"
 SCORER_AFFINITY = "node-affinity"
 SCORER_SPREAD = "allocation-spread"
+SCORER_PREEMPTION = "preemption"
 
 Floats = npt.NDArray[np.float64]  # one float per candidate row (or per row and dimension)
 
@@ -125,6 +126,7 @@ class ChunkScores:
     policy: Floats | None = None  # a custom policy's scores (sim.scheduler.policies)
     policy_name: str = ""
     policy_fit: bool = False  # the policy's score stands in BinPack's place
+    preemption: Floats | None = None  # Nomad's PreemptionScoringIterator (0: the option evicts nothing)
 
     def node_scores(self, j: int) -> dict[str, float]:
         """The per-scorer map Nomad records for option j (AllocMetric.ScoreNode names)."""
@@ -142,6 +144,8 @@ class ChunkScores:
         }
         if self.spread is not None and self.spread[j] != 0.0:
             scores[SCORER_SPREAD] = float(self.spread[j])
+        if self.preemption is not None and self.preemption[j] != 0.0:
+            scores[SCORER_PREEMPTION] = float(self.preemption[j])
         if self.policy is not None and not self.policy_fit:
             scores[self.policy_name] = float(self.policy[j])
         return scores
@@ -149,7 +153,7 @@ class ChunkScores:
 
 def normalise(
     binpack: Floats, anti: Floats | None, penalty: Floats | None, affinity: Floats | None, spread: Floats | None,
-    policy: Floats | None = None, policy_fit: bool = False,
+    policy: Floats | None = None, policy_fit: bool = False, preemption: Floats | None = None,
 ) -> ChunkScores:
     """Nomad: ScoreNormalizationIterator: sum the appended scores in chain order, divide by their count.
 
@@ -160,14 +164,16 @@ def normalise(
     total = policy if policy_fit and policy is not None else binpack
     count: npt.NDArray[np.int64] | None = None
     extra = None if policy_fit else policy
-    for part, always in ((anti, False), (penalty, False), (affinity, True), (spread, False), (extra, True)):
+    parts = ((anti, False), (penalty, False), (affinity, True), (spread, False), (preemption, False), (extra, True))
+    for part, always in parts:
         if part is None:
             continue
         total = total + part
         appended = np.ones(len(part), dtype=np.int64) if always else (part != 0.0).astype(np.int64)
         count = appended + 1 if count is None else count + appended
     final: Floats = total if count is None else total / count
-    return ChunkScores(binpack, anti, penalty, affinity, spread, final, policy=policy, policy_fit=policy_fit)
+    return ChunkScores(binpack, anti, penalty, affinity, spread, final, policy=policy, policy_fit=policy_fit,
+                       preemption=preemption)
 
 
 def top_indices(final_scores: Floats, k: int = MAX_RETAINED_NODE_SCORES) -> list[int]:

@@ -19,7 +19,7 @@ import numpy.typing as npt
 
 from sim.scheduler.feasible.rank import DIMENSIONS, ChunkScores, top_indices
 from sim.state.node_table import NodeTable
-from sim.structs.alloc import AllocMetric, NodeScoreMeta
+from sim.structs.alloc import Allocation, AllocMetric, NodeScoreMeta
 
 SKIP_SCORE_THRESHOLD = 0.0
 MAX_SKIP = 3
@@ -102,6 +102,7 @@ def max_score(next_option: Callable[[], T | None]) -> T | None:
 # -- the source scan ----------------------------------------------------------------------------
 
 RANKED, FILTERED, EXHAUSTED = 0, 1, 2
+UNCOUNTED = 3  # passed over without a metric (Nomad's evict path when ports cannot be freed)
 
 
 @dataclass(slots=True)
@@ -120,6 +121,7 @@ class ChunkResult:
     scores: ChunkScores
     lowest_after: npt.NDArray[np.float64] | None
     vpos: npt.NDArray[np.int64] | None = None  # set by the Scan: each row's place in its visiting order
+    preempted: dict[int, tuple[list[Allocation], int]] | None = None  # ranked index -> (victims, port victims)
 
     def visit_positions(self) -> npt.NDArray[np.int64]:
         """`vpos`, which the Scan that evaluated the chunk sets."""

@@ -49,6 +49,7 @@ from sim.scheduler.feasible.stack_group import (
     evaluate_chunk,
     group_inputs,
 )
+from sim.scheduler.preemption.evict import Eviction, evaluate_evict
 from sim.state.node_table import NodeTable
 from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import SCHEDULER_ALGORITHM_SPREAD
@@ -72,6 +73,7 @@ class RankedNode:
     final_score: float
     scores: dict[str, float]
     ports: list[tuple[str, int]]  # (label, host port): static, then dynamic
+    preempted_allocs: list[Allocation] | None = None  # the allocs this option evicts
 
 
 class _StackBase:
@@ -96,14 +98,28 @@ class _StackBase:
         self.nodes_available: dict[str, int] = {}
         self.nodes_in_pool = 0
         self.policy: Policy | None = None  # scored with the other scorers (generic stack)
+        self.eviction: Eviction | None = None  # set when the job's scheduler may preempt
+        self.evict = False  # Nomad: BinPackIterator.evict, for the select under way
 
     def set_policy(self, policy: Policy) -> None:
         """A custom ranking policy (sim.scheduler.policies.Policy): see `score_chunk` for where it enters."""
         self.policy = policy
 
+    def enable_preemption(self, eviction: Eviction) -> None:
+        """Preemption is enabled for the job's scheduler (sim.scheduler.preemption)."""
+        self.eviction = eviction
+
+    def preempt(self, alloc: Allocation) -> None:
+        """Nomad: Plan.AppendPreemptedAlloc as the stack sees it: the victim leaves its node."""
+        self.proposed.stop(alloc)
+        if self.eviction is not None:
+            self.eviction.preempted.append(alloc)
+
     def set_job(self, job: Job, allocs: list[Allocation]) -> None:
         """Nomad: Stack.SetJob, plus the state the plan starts from (the job's allocs, the table's usage)."""
         self.job = job
+        if self.eviction is not None:
+            self.eviction.job = job
         self.groups.clear()
         self.proposed.reset(job, allocs)
         self.eligibility.set_job(job)
@@ -171,18 +187,21 @@ class _StackBase:
     # -- one chunk through the plan-dependent stages, in Nomad's order -------------------------
 
     def _evaluate(self, g: GroupInputs, rows: np.ndarray, lowest: float, penalty: np.ndarray, reasons: ReasonCodes) -> ChunkResult:
+        if self.evict and self.eviction is not None:
+            return evaluate_evict(self, g, rows, lowest, penalty, reasons, self.eviction)
         return evaluate_chunk(self, g, rows, lowest, penalty, reasons)
 
     def score_chunk(
         self, g: GroupInputs, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
         cap: npt.NDArray[np.float64], lowest: float, penalty: npt.NDArray[np.int64],
+        preemption: npt.NDArray[np.float64] | None = None,
     ) -> tuple[ChunkScores, npt.NDArray[np.float64] | None]:
         """The ranking stages over rows that fit; also the running lowest spread boost.
 
         Nomad: the rank iterators of scheduler/feasible/stack.go, in their order.
         """
-        # BinPack fitness, JobAntiAffinity, NodeReschedulingPenalty, NodeAffinity, Spread, then
-        # ScoreNormalization (preemption scoring never applies: nothing is preempted).
+        # BinPack fitness, JobAntiAffinity, NodeReschedulingPenalty, NodeAffinity, Spread,
+        # PreemptionScoring (options that evict, generic stack only), then ScoreNormalization.
         binpack = score_fit(used_after, cap, self.spread_fit)
         collisions = self.proposed.counts_of(g.tg.name)[rows]
         anti = anti_affinity(collisions, g.count) if not self.system and collisions.any() else None
@@ -195,10 +214,10 @@ class _StackBase:
         if policy is not None and not self.system:  # a custom policy: after spread, before normalisation
             job = self._current_job()
             column = policy.score(self.table, rows, used_after, cap, binpack, job, g.tg, g.ask, g.count, self.rng)
-            scores = normalise(binpack, anti, pen, affinity, spread, column, policy.replaces_fit)
+            scores = normalise(binpack, anti, pen, affinity, spread, column, policy.replaces_fit, preemption)
             scores.policy_name = policy.name
         else:
-            scores = normalise(binpack, anti, pen, affinity, spread)
+            scores = normalise(binpack, anti, pen, affinity, spread, preemption=preemption)
         scores.binpack_only = self.system
         return scores, lowest_after
 
@@ -265,14 +284,23 @@ class _StackBase:
         return metric
 
     def _ranked(self, g: GroupInputs, option: Option) -> RankedNode:
-        return self._ranked_node(g, option.row, option.final_score, option.chunk.scores.node_scores(option.k))
+        preempted = option.chunk.preempted
+        victims = preempted.get(option.k) if preempted else None
+        return self._ranked_node(g, option.row, option.final_score, option.chunk.scores.node_scores(option.k), victims)
 
-    def _ranked_node(self, g: GroupInputs, row: int, final_score: float, scores: dict[str, float]) -> RankedNode:
+    def _ranked_node(
+        self, g: GroupInputs, row: int, final_score: float, scores: dict[str, float],
+        victims: tuple[list[Allocation], int] | None = None,
+    ) -> RankedNode:
         node = self.table.nodes[row]
         ports: list[tuple[str, int]] = []
         if g.ports:
-            ports = assign_ports(self.proposed.ports.used(row), node.min_dynamic_port, node.max_dynamic_port, g.ports, self.rng)
-        return RankedNode(row, node, final_score, scores, ports)
+            used = self.proposed.ports.used(row)
+            if victims is not None and victims[1]:  # the port victims' ports are offered again
+                freed = {p for a in victims[0][: victims[1]] for _, p in a.ports}
+                used = {p for p in used if p not in freed}
+            ports = assign_ports(used, node.min_dynamic_port, node.max_dynamic_port, g.ports, self.rng)
+        return RankedNode(row, node, final_score, scores, ports, victims[0] if victims is not None else None)
 
     def _select_one(self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None, limit: int) -> tuple[RankedNode | None, AllocMetric]:
         """One node alone, with `ignore_alloc` discounted (Nomad: genericAllocUpdateFn's staged stop)."""
@@ -295,7 +323,9 @@ class GenericStack(_StackBase):
     Chain: source (shuffled) -> job constraints -> group drivers, constraints (group + tasks),
     devices, secrets -> distinct_hosts -> distinct_property -> BinPack (ports, then AllocsFit)
     -> job anti-affinity -> reschedule penalty -> node affinity -> spread -> normalisation ->
-    limit -> max score. Host/CSI volumes, quotas and preemption are not modelled.
+    limit -> max score. With eviction on (a second select once the first found nothing, as
+    Nomad's selectNextOption does), BinPack may preempt and a preemption scorer runs before the
+    normalisation. Host/CSI volumes and quotas are not modelled.
     """
 
     fast_scan_limit = FAST_SCAN_LIMIT  # the largest limit the scan cache serves (0: never)
@@ -366,7 +396,8 @@ class GenericStack(_StackBase):
         self, g: GroupInputs, start: int, penalty: np.ndarray, positions: tuple[np.ndarray, np.ndarray, np.ndarray]
     ) -> tuple[RankedNode | None, AllocMetric, int] | None:
         """`_run` over the group's scan cache (see scan_cache.py), when the stages allow it."""
-        if g.property_sets or g.spread_sets or self.policy is not None or len(penalty) or self.limit > self.fast_scan_limit:
+        if (g.property_sets or g.spread_sets or self.policy is not None or len(penalty) or self.evict
+                or self.limit > self.fast_scan_limit):
             return None
         cache = self._scan_caches.get(g.tg.name)
         if cache is None or cache.key is not g or cache.order is not self.order:
@@ -403,10 +434,16 @@ class SystemStack(_StackBase):
     """Nomad: feasible.SystemStack: every node on its own; no shuffle, limit or scoring beyond BinPack.
 
     Chain: job constraints -> group drivers, constraints, devices, secrets -> distinct_property
-    -> BinPack -> normalisation. Preemption (on by default for system jobs) is not modelled.
+    -> BinPack -> normalisation. With preemption enabled for the scheduler (Nomad's default for
+    system jobs) BinPack evicts on every select; there is no preemption scorer.
     """
 
     system = True
+
+    def enable_preemption(self, eviction: Eviction) -> None:
+        """Nomad: NewSystemStack: BinPack evicts on every select when preemption is enabled."""
+        super().enable_preemption(eviction)
+        self.evict = True
 
     def select_on_node(
         self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None

@@ -78,8 +78,10 @@ class ScoringStack(Protocol):
     def score_chunk(
         self, g: GroupInputs, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
         cap: npt.NDArray[np.float64], lowest: float, penalty: npt.NDArray[np.int64],
+        preemption: npt.NDArray[np.float64] | None = None,
     ) -> tuple[ChunkScores, npt.NDArray[np.float64] | None]:
-        """The scores of rows that fit (their usage with the group placed, and capacity)."""
+        """The scores of rows that fit (their usage with the group placed, and capacity), with
+        the preemption scores of options that evict."""
         ...
 
 
