@@ -146,14 +146,15 @@ def encode_desired_updates(du: DesiredUpdates | dict[str, int]) -> dict[str, int
     return dict(du) if isinstance(du, dict) else desired_updates_json(du)
 
 
-def encode_plan_annotations(annotations: Any) -> dict[str, Any] | None:
-    """Nomad: structs.PlanAnnotations from a {group: DesiredUpdates} map (or an eval's dict form)."""
+def encode_plan_annotations(annotations: Any, preempted: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """Nomad: structs.PlanAnnotations from a {group: DesiredUpdates} map (or an eval's dict form),
+    with the stubs of the allocs the plan would preempt (None when it preempts none)."""
     if annotations is None:
         return None
     if isinstance(annotations, dict) and "DesiredTGUpdates" in annotations:
         annotations = annotations["DesiredTGUpdates"]
     updates = {tg: encode_desired_updates(du) for tg, du in sorted(annotations.items())}
-    return {"DesiredTGUpdates": updates, "PreemptedAllocs": None}
+    return {"DesiredTGUpdates": updates, "PreemptedAllocs": preempted or None}
 
 
 def encode_eval(ev: Evaluation, nanos: Nanos) -> dict[str, Any]:
@@ -249,7 +250,8 @@ def _alloc_common(a: Allocation, nanos: Nanos) -> dict[str, Any]:
         "FollowupEvalID": a.followup_eval_id, "PreviousAllocation": a.previous_allocation,
         "NextAllocation": a.next_allocation,
         "RescheduleTracker": {"Events": tracker, "LastReschedule": a.last_reschedule},
-        "PreemptedAllocations": None, "PreemptedByAllocation": "",
+        "PreemptedAllocations": list(a.preempted_allocations) if a.preempted_allocations else None,
+        "PreemptedByAllocation": a.preempted_by_allocation,
         "CreateIndex": a.create_index, "ModifyIndex": a.modify_index,
         "CreateTime": nanos(a.create_time), "ModifyTime": nanos(a.modify_time),
     }

@@ -250,7 +250,8 @@ class JobsApi(ClusterApi):
         self.last_index = out.job_modify_index
         launch = E.ZERO_TIME if out.next_periodic_launch is None else E.rfc3339(int(round(out.next_periodic_launch * 1e9)))
         return {
-            "Annotations": E.encode_plan_annotations(out.annotations),
+            "Annotations": E.encode_plan_annotations(out.annotations, [
+                E.encode_alloc_stub(self.state.alloc_by_id(a.id) or a, self.nanos) for a in out.preempted_allocs]),
             "FailedTGAllocs": {tg: E.encode_metric(m) for tg, m in sorted(out.failed_tg_allocs.items())},
             "JobModifyIndex": out.job_modify_index,
             "CreatedEvals": [E.encode_eval(ev, self.nanos) for ev in out.created_evals],

@@ -44,7 +44,7 @@ class Recorder:
     """Collects rows for every table of SCHEMA during a run.
 
     Hooks: the server and its workers call `eval_created`, `eval_dequeued`, `plan_submitted`,
-    `plan_applied`, `eval_done`, `placements`, `failed_placements`; the server and clients
+    `plan_applied`, `eval_done`, `placements`, `failed_placements`, `preemption`; the server and clients
     `add("allocations", ...)`; the simulation samples `sample_nodes` and `sample_cluster`; as a
     server job watcher, `on_job` logs every job write (the `jobs` table's submit times).
     """
@@ -156,6 +156,15 @@ class Recorder:
             self.job_log[job.ns_id] = [float(now), job.type, job.parent_id or "", job.priority, 1]
         else:
             entry[4] += 1
+
+    def preemption(self, now: float, preempting: Allocation, preempted: Allocation) -> None:
+        """One alloc evicted for another (`preempted` as stored, its tasks' states still intact)."""
+        starts = [ts.started_at for ts in preempted.task_states.values() if ts.started_at is not None]
+        ran = max(now - min(starts), 0.0) if starts else 0.0
+        self.rows["preemptions"].append((
+            now, preempting.id, preempting.job_id, preempting.job.priority, preempted.id, preempted.job_id,
+            preempted.job.priority, preempted.node_id, float(preempted.cpu), float(preempted.memory_mb), ran,
+            ran * preempted.cpu / 1000.0))
 
     # -- sampling: whole columns, expanded into rows only at the end ------------------------
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from sim.scheduler.env import SchedulerEnv
 from sim.scheduler.testing import Harness
-from sim.structs.alloc import AllocMetric
+from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.codec import encode_job, jobs_spec_equal
 from sim.structs.consts import EVAL_STATUS_PENDING, TRIGGER_JOB_REGISTER
 from sim.structs.cron.expr import next_launch
@@ -46,6 +46,7 @@ class PlanOutcome:
     diff: dict[str, Any] | None = None
     next_periodic_launch: float | None = None  # Unix seconds
     warnings: str = ""
+    preempted_allocs: list[Allocation] = field(default_factory=list)  # Annotations.PreemptedAllocs
 
 
 def desired_updates_json(du: DesiredUpdates) -> dict[str, int]:
@@ -119,7 +120,9 @@ def plan(server: Server, job: Job, api_rng: np.random.Generator, diff: bool = Fa
     harness = Harness(senv, commit=False)
     outcome = harness.process(ev)
     annotations = _annotations(harness.plans, planned)
+    preempted = [a for allocs in harness.plans[-1].node_preemptions.values() for a in allocs] if harness.plans else []
     result = PlanOutcome(annotations=annotations, failed_tg_allocs=dict(outcome.eval.failed_tg_allocs),
+                         preempted_allocs=preempted,
                          created_evals=list(outcome.create_evals),
                          job_modify_index=existing.job_modify_index if existing else 0)
     if diff:

@@ -3,8 +3,9 @@
 Builds the pieces and hands each the few collaborators it uses: the eval broker, blocked evals,
 the plan queue and applier, the FSM (the eval and job writes they share), the job and node
 endpoints, the deployment watcher, the periodic dispatcher, the drainer, node liveness and the
-scheduler workers. Besides the wiring it keeps two callbacks: the broker's failed evals go to the
-FSM's reaper after a random wait, and each applied plan is recorded in the metrics.
+scheduler workers. Besides the wiring it keeps three callbacks: the broker's failed evals go to the
+FSM's reaper after a random wait, each applied plan is recorded in the metrics, and the jobs a
+plan preempted get their follow-up evals.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from sim.server.periodic import PeriodicDispatcher
 from sim.server.plan_apply import AppliedPlan, PlanQueue
 from sim.server.worker import Worker, WorkerContext
 from sim.state.store import StateStore
+from sim.structs.consts import TRIGGER_PREEMPTION
 from sim.structs.evaluation import Evaluation
 from sim.structs.ids import IdGenerator
 from sim.structs.scheduler_config import PreemptionConfig, SchedulerConfiguration
@@ -59,6 +61,7 @@ class Server:
         self.blocked = BlockedEvals(env, self.broker, config)
         self.plan_queue = PlanQueue(env, state, config.plan_apply_latency)
         self.plan_queue.subscribe(self._record_plan)
+        self.plan_queue.subscribe(self._preemption_evals)
         self.fsm = FSM(state, self.broker, self.blocked, recorder, self.ids, self.clock)
         self.job_watchers: list[JobWatcher] = self.fsm.job_watchers  # the simulation adds the recorder
         self.jobs = JobEndpoint(state, self.fsm, self.clock)
@@ -96,6 +99,18 @@ class Server:
         wait = cfg.eval_failed_followup_baseline_delay + float(self.rngs["broker"].random()) * cfg.eval_failed_followup_delay_range
         self.fsm.reap_failed(ev, wait, f"evaluation reached delivery limit ({cfg.eval_delivery_limit})")
 
+    def _preemption_evals(self, applied: AppliedPlan) -> None:
+        """Nomad: plan_apply.go applyPlan: an eval (TriggeredBy preemption) for each job whose allocs
+        the plan evicted, written with the plan (here: right after it, at the same instant)."""
+        jobs: dict[tuple[str, str], None] = {}
+        for allocs in applied.result.node_preemptions.values():
+            for a in allocs:
+                jobs.setdefault((a.namespace, a.job_id))
+        evals = [self.fsm.new_eval(job, TRIGGER_PREEMPTION, job_modify_index=0) for key in jobs
+                 if (job := self.state.job_by_id(*key)) is not None]
+        if evals:
+            self.fsm.create_evals(evals)
+
     def _record_plan(self, applied: AppliedPlan) -> None:
         """After a plan's commit, before its other subscribers: the metrics of the commit."""
         now = self.env.now
@@ -104,6 +119,11 @@ class Server:
         if ev is not None:
             self.recorder.plan_applied(ev, now, len(fresh), bool(applied.result.rejected_nodes))
         self.recorder.placements(now, fresh)
+        placed_by_id = {a.id: a for a in applied.placed}
+        for evicted in [a for allocs in applied.result.node_preemptions.values() for a in allocs]:
+            victim, preempting = self.state.alloc_by_id(evicted.id), placed_by_id.get(evicted.preempted_by_allocation)
+            if victim is not None and preempting is not None:
+                self.recorder.preemption(now, preempting, victim)
         stored = [self.state.alloc_by_id(stop.id) for stop in applied.stopped]
         for a in fresh + [a for a in stored if a is not None]:  # one `allocations` row per change
             self.recorder.add("allocations", now, a.id, a.job_id, a.task_group, a.node_id, a.client_status, a.desired_status)
