@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sim.api import encode as E
+from sim.api.operator import decode_scheduler_config, encode_scheduler_config
 from sim.api.requests import body, field, lookup
 from sim.errors import ApiError, ValidationError
 from sim.structs.canonicalize import canonicalize
@@ -66,6 +67,23 @@ class ClusterApi:
             raise ApiError(404, f"{what} not found")
         self.last_index = obj.modify_index
         return obj
+
+    # -- operator: scheduler configuration -----------------------------------------------------
+
+    def scheduler_configuration(self, namespace: str = "default") -> dict[str, Any]:
+        """GET /v1/operator/scheduler/configuration (Nomad: SchedulerConfigurationResponse)."""
+        index = self.last_index = self.state.table_index["scheduler_config"]
+        return {"SchedulerConfig": encode_scheduler_config(self.state.scheduler_config), "Index": index,
+                "LastContact": 0, "KnownLeader": True, "NextToken": ""}
+
+    def update_scheduler_configuration(self, payload: Any, cas: int | None = None,
+                                       namespace: str = "default") -> dict[str, Any]:
+        """PUT /v1/operator/scheduler/configuration (`cas`: check-and-set on ModifyIndex); the
+        scheduler workers use it from their next pass. Nomad: SchedulerSetConfigurationResponse."""
+        config = decode_scheduler_config(payload)
+        updated, index = self.state.set_scheduler_config(config, cas)
+        self.last_index = index
+        return {"Updated": updated, "Index": index}
 
     # -- evaluations and allocations ---------------------------------------------------------
 

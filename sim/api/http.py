@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sim.api.blocking import BlockingQueries, parse_index, parse_wait
+from sim.api.operator import parse_cas
 from sim.api.requests import body, parse_json_body, query_bool, seconds_field
 from sim.api.simclock import SimClock, find_node, sim_metrics, sim_status
 from sim.errors import ApiError
@@ -272,6 +273,15 @@ class NomadHttp:
         fn = self.api.drain_node if action == "drain" else self.api.node_eligibility
         return await self.write(request, fn, request.path_params["id"])
 
+    async def scheduler_configuration(self, request: Request) -> Response:
+        """GET / PUT / POST /v1/operator/scheduler/configuration (PUT: `?cas=`)."""
+        if request.method == "GET":
+            return await self.read(request, self.api.scheduler_configuration, {"scheduler_config"})
+        if request.method in WRITES:
+            cas = parse_cas(request.query_params.get("cas"))
+            return await self.write(request, self.api.update_scheduler_configuration, cas=cas)
+        raise invalid_method()
+
     async def status_leader(self, request: Request) -> Response:
         """GET /v1/status/leader: the one simulated server."""
         self._get(request)
@@ -356,6 +366,7 @@ def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float =
         route("/v1/deployment/{action:str}/{id}", h.deployment_action), route("/v1/deployment/{id}", h.deployment),
         route("/v1/nodes", h.nodes), route("/v1/node/{id}/{action}", h.node_action), route("/v1/node/{id}", h.node),
         route("/v1/status/leader", h.status_leader),
+        route("/v1/operator/scheduler/configuration", h.scheduler_configuration),
         route("/v1/sim/advance", h.sim_advance), route("/v1/sim/settle", h.sim_settle),
         route("/v1/sim/status", h.sim_status), route("/v1/sim/metrics", h.sim_metrics),
         route("/v1/sim/nodes/{id}/{action}", h.sim_node),
