@@ -12,10 +12,12 @@ nothing to show gives a figure that says so. The series behind each figure come 
     fragmentation_over_time fragmentation of free capacity per dimension
     eval_latency            eval latency CDFs and broker queue depth over time
     deployment_timeline     deployments per job version, canaries, health, promotion and revert
+    preemption_overview     evictions by priority over time, work lost, first-placement wait by priority
     compare_kpis            policy comparison: KPI bars across runs or a sweep table
     compare_cdfs            policy comparison: a latency or utilisation CDF per run
 
-`write_standard_plots(results_dir, out)` writes the standard set of PNGs (`nomadsim plot`).
+`write_standard_plots(results_dir, out)` writes the standard set of PNGs (`nomadsim plot`), plus
+the preemption figure for runs that preempted.
 """
 
 from sim.plots.cluster import (
@@ -27,8 +29,9 @@ from sim.plots.cluster import (
 )
 from sim.plots.compare import compare_cdfs, compare_kpis
 from sim.plots.deployments import deployment_timeline
+from sim.plots.preemption import preemption_overview
 from sim.plots.standard import STANDARD_PLOTS, write_standard_plots
 
 __all__ = ["placement_map", "alloc_gantt", "utilisation_over_time", "fragmentation_over_time",
-           "eval_latency", "deployment_timeline", "compare_kpis", "compare_cdfs",
+           "eval_latency", "deployment_timeline", "preemption_overview", "compare_kpis", "compare_cdfs",
            "STANDARD_PLOTS", "write_standard_plots"]

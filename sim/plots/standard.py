@@ -18,6 +18,7 @@ from sim.plots.cluster import (
     utilisation_over_time,
 )
 from sim.plots.deployments import deployment_timeline
+from sim.plots.preemption import preemption_overview
 
 # name -> (function, keyword arguments): the PNGs `nomadsim plot` writes for one run
 STANDARD_PLOTS: dict[str, tuple[Callable[..., Figure], dict[str, str]]] = {
@@ -31,10 +32,20 @@ STANDARD_PLOTS: dict[str, tuple[Callable[..., Figure], dict[str, str]]] = {
 }
 
 
+# name -> (function, the table that must have rows): figures written only for runs that have them
+RUN_PLOTS: dict[str, tuple[Callable[..., Figure], str]] = {
+    "preemptions": (preemption_overview, "preemptions"),
+}
+
+
 def write_standard_plots(source: Source, out: str | Path, dpi: int = 110) -> list[Path]:
-    """Write every figure of STANDARD_PLOTS as `<out>/<name>.png`; returns the paths in order."""
+    """Write every figure of STANDARD_PLOTS as `<out>/<name>.png`, then those of RUN_PLOTS whose
+    table has rows; returns the paths in order."""
     tables = data.load_tables(source)
     paths = []
     for name, (func, kwargs) in STANDARD_PLOTS.items():
         paths.append(save(func(tables, **kwargs), Path(out) / f"{name}.png", dpi=dpi))
+    for name, (func, needs) in RUN_PLOTS.items():
+        if len(data.table(tables, needs)):
+            paths.append(save(func(tables), Path(out) / f"{name}.png", dpi=dpi))
     return paths

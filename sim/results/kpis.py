@@ -10,7 +10,9 @@ KPIs (`SUMMARY_KEYS` gives every key with its meaning):
   placement, p50/p95/p99; eval latency: `evaluations.latency` (completed - ready), p50/p95/p99;
 - utilisation: mean over samples of the cluster's allocated (and used) / capacity (`node_usage`);
 - deployments: count, share of finished ones that succeeded, durations of successful ones;
-- batch jobs: completion time (`jobs.makespan`) and slowdown (makespan / longest alloc run).
+- batch jobs: completion time (`jobs.makespan`) and slowdown (makespan / longest alloc run);
+- preemption: allocs evicted, the work they lost, and the wait for a first placement per
+  priority band (below, at and above Nomad's default priority 50).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 TERMINAL_DEPLOYMENT = ("successful", "failed", "cancelled")
+DEFAULT_PRIORITY = 50  # Nomad's JobDefaultPriority: the middle priority band
 QUANTILES = (0.5, 0.95, 0.99)
 
 SUMMARY_KEYS: dict[str, str] = {
@@ -48,6 +51,11 @@ SUMMARY_KEYS: dict[str, str] = {
     "batch_slowdown_mean": "mean of jobs.slowdown (makespan / runtime) over batch jobs",
     "batch_slowdown_p50": "median of the same",
     "batch_slowdown_p95": "95th percentile of the same",
+    "preemptions": "preemptions rows (allocations evicted for higher-priority ones)",
+    "work_lost_cpu_seconds": "sum of preemptions.cpu_seconds_lost (run time x MHz / 1000 of evicted allocs)",
+    "wait_time_mean_priority_low": "mean of jobs.first_placement - jobs.submit over jobs of priority < 50",
+    "wait_time_mean_priority_default": "the same over jobs of priority 50",
+    "wait_time_mean_priority_high": "the same over jobs of priority > 50",
     "rejected_actions": "workload_errors rows",
     "node_failures": "node_events rows with event down",
 }
@@ -136,6 +144,20 @@ def _batch_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     return out
 
 
+def _preemption_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    evicted = tables["preemptions"]
+    return {"preemptions": float(len(evicted)), "work_lost_cpu_seconds": float(evicted["cpu_seconds_lost"].sum())}
+
+
+def _wait_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    jobs = tables["jobs"]
+    wait = jobs["first_placement"] - jobs["submit"]
+    priority = jobs["priority"]
+    bands = {"low": priority < DEFAULT_PRIORITY, "default": priority == DEFAULT_PRIORITY,
+             "high": priority > DEFAULT_PRIORITY}
+    return {f"wait_time_mean_priority_{band}": _mean(wait[mask]) for band, mask in bands.items()}
+
+
 def _event_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     return {"rejected_actions": float(len(tables["workload_errors"])),
             "node_failures": float((tables["node_events"]["event"] == "down").sum())}
@@ -146,6 +168,8 @@ _GROUPS = (
     (("node_usage",), _utilisation_kpis),
     (("deployment_events",), _deployment_kpis),
     (("jobs",), _batch_kpis),
+    (("preemptions",), _preemption_kpis),
+    (("jobs",), _wait_kpis),
     (("workload_errors", "node_events"), _event_kpis),
 )
 

@@ -18,8 +18,8 @@ from sim.scenario.load import load_scenario
 JOBS = ROOT / "scenarios" / "jobs"
 
 
-def _batch(job_id: str, runtime: str, count: int) -> dict:
-    return {"ID": job_id, "Type": "batch", "TaskGroups": [{"Name": "g", "Count": count, "Tasks": [
+def _batch(job_id: str, runtime: str, count: int, priority: int = 50) -> dict:
+    return {"ID": job_id, "Type": "batch", "Priority": priority, "TaskGroups": [{"Name": "g", "Count": count, "Tasks": [
         {"Name": "t", "Driver": "exec", "Config": {"command": "x"}, "Meta": {"sim.runtime": runtime},
          "Resources": {"CPU": 1500, "MemoryMB": 512}}]}]}
 
@@ -28,8 +28,8 @@ SCENARIO = tiny_scenario(
     6, duration="50m",
     workload=[
         {"at": 0, "register": str(JOBS / "api-canary.json")},
-        {"at": "30s", "register": _batch("small", "2m", 3)},
-        {"at": "1m", "register": _batch("wide", "5m", 12)},  # more than fits at once: it queues
+        {"at": "30s", "register": _batch("small", "2m", 3, priority=30)},
+        {"at": "1m", "register": _batch("wide", "5m", 12, priority=70)},  # more than fits: preempts, then queues
         {"at": "2m", "register": str(JOBS / "thumbnailer.json")},
         {"at": "3m", "dispatch": {"job": "thumbnailer", "meta": {"colour": "red"}}},  # rejected
         {"at": "5m", "update": {"job": "api", "set": {"TaskGroups.api.Tasks.server.Config.image": "api:2-bad"}}},
@@ -39,6 +39,7 @@ SCENARIO = tiny_scenario(
     events=[{"at": "10m", "node_down": "node-5"}, {"at": "15m", "node_up": "node-5"}],
     task_behavior=[{"match": {"image": "*-bad"}, "fail_health": True}],
     metrics={"sample_every": "30s"},
+    control_plane={"preemption": {"batch": True}},
 )
 
 
@@ -91,6 +92,13 @@ def recompute(t: dict[str, pd.DataFrame]) -> dict[str, float]:
     for q in (50, 95):
         out[f"batch_completion_time_p{q}"] = _pct(batch["makespan"], q)
         out[f"batch_slowdown_p{q}"] = _pct(batch["slowdown"], q)
+    out["preemptions"] = float(len(t["preemptions"]))
+    out["work_lost_cpu_seconds"] = float((t["preemptions"]["ran_seconds"] * t["preemptions"]["cpu"] / 1000).sum())
+    jobs = t["jobs"]
+    wait = jobs["first_placement"] - jobs["submit"]
+    out["wait_time_mean_priority_low"] = _avg(wait[jobs["priority"] < 50])
+    out["wait_time_mean_priority_default"] = _avg(wait[jobs["priority"] == 50])
+    out["wait_time_mean_priority_high"] = _avg(wait[jobs["priority"] > 50])
     out["rejected_actions"] = float(len(t["workload_errors"]))
     out["node_failures"] = float((t["node_events"]["event"] == "down").sum())
     return out
@@ -112,6 +120,7 @@ def test_the_run_exercises_every_kpi(folder):
     assert all(v is not None for v in summary.values()), [k for k, v in summary.items() if v is None]
     assert summary["deployment_success_rate"] < 1 and summary["rejected_actions"] == 1
     assert summary["node_failures"] == 1 and summary["batch_slowdown_p95"] > 1
+    assert summary["preemptions"] > 0 and summary["work_lost_cpu_seconds"] > 0
 
 
 def test_missing_tables_give_nan_kpis():
