@@ -8,6 +8,7 @@ cyclic garbage collector took, and peak memory.
     python benchmarks/bench_core.py --shape c1m     # 1,000 jobs x 1,000 allocs (50 MHz / 32 MB) on 5,000 nodes
     python benchmarks/bench_core.py --shape c2m     # 2,000 jobs x 1,000 allocs on 6,100 nodes
     python benchmarks/bench_core.py --floor         # also time the numpy placement floor, before and after
+    python benchmarks/bench_core.py --shape c1m --preemption   # service and batch preemption on (nothing to preempt)
 
 `--floor` times, in the same process, the least any placement loop over these nodes can cost in
 numpy: per allocation a shuffled window of log2(nodes) candidates (Nomad's limit), a fit mask,
@@ -39,8 +40,9 @@ NODE_CPU, NODE_MEMORY = 16000, 32768
 
 
 def scenario(nodes: int, jobs: int, count: int, cpu: int = 100, memory: int = 64,
-             node_cpu: int = NODE_CPU, node_memory: int = NODE_MEMORY) -> dict:
-    """The benchmark scenario: identical nodes, jobs registered one second apart."""
+             node_cpu: int = NODE_CPU, node_memory: int = NODE_MEMORY, preemption: bool = False) -> dict:
+    """The benchmark scenario: identical nodes, jobs registered one second apart (`preemption`:
+    every scheduler may preempt, which with one priority never happens)."""
     job = lambda i: {  # noqa: E731
         "ID": f"svc-{i}", "Type": "service", "Datacenters": ["dc1"],
         "TaskGroups": [{"Name": "web", "Count": count, "Update": {"MaxParallel": 0},
@@ -50,7 +52,8 @@ def scenario(nodes: int, jobs: int, count: int, cpu: int = 100, memory: int = 64
     return {
         "name": "bench-core", "seed": 1, "duration": "2h",
         "cluster": {"nodes": [{"count": nodes, "resources": {"cpu": node_cpu, "memory": node_memory, "disk": 200000}}]},
-        "control_plane": {"num_schedulers": 2},
+        "control_plane": {"num_schedulers": 2, **({"preemption": dict.fromkeys(
+            ("system", "sysbatch", "batch", "service"), True)} if preemption else {})},
         "workload": [{"at": f"{i}s", "register": job(i)} for i in range(jobs)],
         "metrics": {"sample_every": "10m"},
     }
@@ -109,6 +112,7 @@ def main() -> None:
     parser.add_argument("--until", type=float, default=600.0, help="simulated seconds to run")
     parser.add_argument("--profile", help="write a cProfile of the run here")
     parser.add_argument("--no-gc", action="store_true", help="diagnostic: cyclic garbage collector off")
+    parser.add_argument("--preemption", action="store_true", help="preemption on for every scheduler")
     args = parser.parse_args()
     if args.shape:
         args.nodes, args.jobs, args.count, args.cpu, args.memory, args.node_cpu, args.node_memory = SHAPES[args.shape]
@@ -117,7 +121,7 @@ def main() -> None:
     floor_before = numpy_floor(*floor_args) if args.floor else 0.0
     start, cpu_start = time.perf_counter(), time.process_time()
     sim = Simulation.from_scenario(scenario(args.nodes, args.jobs, args.count, args.cpu, args.memory,
-                                            args.node_cpu, args.node_memory))
+                                            args.node_cpu, args.node_memory, args.preemption))
     built, cpu_built = time.perf_counter(), time.process_time()
     if args.no_gc:
         gc.disable()
@@ -137,7 +141,7 @@ def main() -> None:
     events = next(sim.env._eid)  # SimPy's event counter: every event ever scheduled
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     run_wall, run_cpu = end - built, cpu_end - cpu_built
-    note = " (gc off)" if args.no_gc else ""
+    note = (" (gc off)" if args.no_gc else "") + (" (preemption on)" if args.preemption else "")
     print(f"nodes={args.nodes} jobs={args.jobs} count={args.count}{note}")
     print(f"build {built - start:.2f}s  run {run_wall:.2f}s  total {end - start:.2f}s wall")
     print(f"cpu: build {cpu_built - cpu_start:.2f}s  run {run_cpu:.2f}s  total {cpu_end - cpu_start:.2f}s"

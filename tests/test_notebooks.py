@@ -25,7 +25,8 @@ nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-EXPECTED = ["01-quickstart.ipynb", "02-deployments.ipynb", "03-policy-comparison.ipynb", "04-trace-replay.ipynb"]
+EXPECTED = ["01-quickstart.ipynb", "02-deployments.ipynb", "03-policy-comparison.ipynb", "04-trace-replay.ipynb",
+            "05-preemption.ipynb"]
 SCALE_LINE = re.compile(r"^SCALE = 1\.0\b", re.M)
 TEST_SCALE = "0.1"
 
@@ -55,7 +56,7 @@ def reduced(path: Path):
 
 
 def test_every_notebook_is_present():
-    """The four notebooks of the issue exist, and nothing else hides in notebooks/."""
+    """The notebooks of the issues exist, and nothing else hides in notebooks/."""
     assert sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")) == EXPECTED
 
 

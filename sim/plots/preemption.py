@@ -63,5 +63,5 @@ def preemption_overview(source: Source) -> Figure:
     right.set_xlabel("job priority")
     right.set_ylabel("seconds from submit to first placement")
     right.set_ylim(bottom=0)
-    right.legend(loc="upper right", fontsize="small")
+    right.legend(loc="upper left", fontsize="small")
     return fig
