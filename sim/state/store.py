@@ -15,8 +15,8 @@ table (sim.state.node_table), the job table (sim.state.jobs), the allocation tab
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import replace
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from itertools import islice
 from typing import Any
 

@@ -10,9 +10,9 @@ unless a test gives it an update block.
 from __future__ import annotations
 
 import copy
-from dataclasses import replace
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np

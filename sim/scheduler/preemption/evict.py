@@ -23,7 +23,12 @@ from sim.scheduler.feasible.ports import check_ports
 from sim.scheduler.feasible.rank import DIMENSIONS
 from sim.scheduler.feasible.select import EXHAUSTED, RANKED, UNCOUNTED, ChunkResult, ReasonCodes
 from sim.scheduler.feasible.stack_group import GroupInputs, ScoringStack, evaluate_chunk
-from sim.scheduler.preemption.preemptor import Preemptor, net_priority, preemption_score, resources_of
+from sim.scheduler.preemption.preemptor import (
+    Preemptor,
+    net_priority,
+    preemption_score,
+    resources_of,
+)
 from sim.structs.alloc import Allocation
 from sim.structs.job import Job
 

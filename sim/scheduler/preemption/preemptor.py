@@ -32,6 +32,10 @@ def resources_of(alloc: Allocation) -> Resources:
     return float(alloc.cpu), float(alloc.memory_mb), float(alloc.disk_mb)
 
 
+def _plus(a: Resources, b: Resources, sign: float = 1.0) -> Resources:
+    return a[0] + sign * b[0], a[1] + sign * b[1], a[2] + sign * b[2]
+
+
 def superset(available: Resources, ask: Resources) -> bool:
     """Nomad: ComparableResources.Superset over cpu, memory and disk."""
     return available[0] >= ask[0] and available[1] >= ask[1] and available[2] >= ask[2]
@@ -123,43 +127,41 @@ class Preemptor:
         Like Nomad, the node's remaining resources are its capacity less the candidates (the
         placing job's own allocs are not subtracted).
         """
-        remaining = list(self.node_remaining)
+        remaining = self.node_remaining
         for c in self.candidates:
-            remaining = [r - u for r, u in zip(remaining, c.resources, strict=True)]
-        available = list(remaining)
-        needed = list(ask)
+            remaining = _plus(remaining, c.resources, -1.0)
+        available, needed = remaining, ask
         best: list[_Candidate] = []
         met = False
         for group in self._by_priority(self.candidates):
-            group = list(group)
             while group and not met:
                 closest, best_distance = -1, math.inf
                 for i, c in enumerate(group):
-                    d = score_for_task_group(tuple(needed), c.resources, c.max_parallel, self._preemptions(c.alloc))  # type: ignore[arg-type]
+                    d = score_for_task_group(needed, c.resources, c.max_parallel, self._preemptions(c.alloc))
                     if d < best_distance:
                         closest, best_distance = i, d
                 chosen = group[closest]
-                available = [a + u for a, u in zip(available, chosen.resources, strict=True)]
-                met = superset(tuple(available), ask)  # type: ignore[arg-type]
+                available = _plus(available, chosen.resources)
+                met = superset(available, ask)
                 best.append(chosen)
                 group[closest] = group[-1]  # Nomad removes by swapping in the last one
                 group.pop()
-                needed = [n - u for n, u in zip(needed, chosen.resources, strict=True)]
+                needed = _plus(needed, chosen.resources, -1.0)
             if met:
                 break
         if not met:
             return []
-        return self._filter_superset(best, tuple(remaining), ask)  # type: ignore[arg-type]
+        return self._filter_superset(best, remaining, ask)
 
     def _filter_superset(self, best: list[_Candidate], remaining: Resources, ask: Resources) -> list[Allocation]:
         """Nomad: filterSuperset: the picks farthest from the ask first, until the ask is met."""
         ordered = sorted(best, key=lambda c: -basic_resource_distance(ask, c.resources))
-        available = list(remaining)
+        available = remaining
         out: list[Allocation] = []
         for c in ordered:
             out.append(c.alloc)
-            available = [a + u for a, u in zip(available, c.resources, strict=True)]
-            if superset(tuple(available), ask):  # type: ignore[arg-type]
+            available = _plus(available, c.resources)
+            if superset(available, ask):
                 break
         return out
 

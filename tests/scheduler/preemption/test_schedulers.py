@@ -12,7 +12,15 @@ from __future__ import annotations
 import pytest
 
 from sim.structs.node import NodeResources
-from tests.scheduler.fixtures import World, group, mock_alloc, mock_batch_job, mock_job, mock_node, mock_system_job
+from tests.scheduler.fixtures import (
+    World,
+    group,
+    mock_alloc,
+    mock_batch_job,
+    mock_job,
+    mock_node,
+    mock_system_job,
+)
 
 
 def _service(priority: int, cpu: int, mem: int, job_type: str = "service"):
