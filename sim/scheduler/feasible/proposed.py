@@ -1,10 +1,11 @@
 """What one evaluation has proposed and learned so far: the state the stack's stages read.
 
 Nomad: scheduler/feasible/context.go. ProposedAllocs = the state's allocs on a node, minus the
-plan's stops, plus the plan's placements (an in-place update replaces the alloc of the same ID).
-Here that is a copy of the table's usage columns and port sets, edited by each planned place or
-stop, plus per-node counts of this job's allocs (for anti-affinity and distinct_hosts) and the
-feed of the property sets. EvalEligibility's computed-class verdicts live here too.
+plan's stops and preemptions, plus the plan's placements (an in-place update replaces the alloc
+of the same ID). Here that is a copy of the table's usage columns and port sets, edited by each
+planned place, stop or preemption, plus per-node counts of this job's allocs (for anti-affinity
+and distinct_hosts) and the feed of the property sets. EvalEligibility's computed-class verdicts
+live here too.
 """
 
 from __future__ import annotations
@@ -134,6 +135,20 @@ class ProposedState:
         self.stopped.append(alloc)
         for ps in self.property_sets:
             ps.track(alloc, ps.cleared, 1, skip_terminal=False)
+
+    def evict(self, alloc: Allocation) -> None:
+        """Nomad: Plan.AppendPreemptedAlloc as ProposedAllocs sees it: another job's live alloc
+        leaves its node. Property sets do not see it (Nomad's read only the plan's stops)."""
+        if alloc.id in self._stops:
+            return
+        entry = self.counted.get(alloc.id)
+        if entry is not None:
+            self._uncount(entry)
+        elif not alloc.terminal():
+            row = self.table.index_of.get(alloc.node_id)
+            if row is not None:
+                self._add_resources(row, alloc, -1)
+        self._stops[alloc.id] = entry
 
     def is_stopped(self, alloc: Allocation) -> bool:
         """Whether the plan stops this alloc."""

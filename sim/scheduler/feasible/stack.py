@@ -111,7 +111,7 @@ class _StackBase:
 
     def preempt(self, alloc: Allocation) -> None:
         """Nomad: Plan.AppendPreemptedAlloc as the stack sees it: the victim leaves its node."""
-        self.proposed.stop(alloc)
+        self.proposed.evict(alloc)
         if self.eviction is not None:
             self.eviction.preempted.append(alloc)
 

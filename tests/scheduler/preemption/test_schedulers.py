@@ -131,3 +131,23 @@ def test_sysbatch_preemption_is_off_by_default() -> None:
     job = w.add_job(mock_system_job(job_type="sysbatch"))
     h = w.process(w.eval_for(job))
     assert h.plans == [] and "web" in h.evals[0].failed_tg_allocs
+
+
+def test_placements_that_fit_never_enter_the_evict_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With preemption on and room everywhere the stack runs exactly as with it off: the second,
+    evicting select happens only after a select found nothing (Nomad: selectNextOption)."""
+    import sim.scheduler.feasible.stack as stack_module
+
+    calls: list[int] = []
+    real = stack_module.evaluate_evict
+    monkeypatch.setattr(stack_module, "evaluate_evict", lambda *a, **k: calls.append(1) or real(*a, **k))
+    outcomes = []
+    for enabled in (False, True):
+        w = World(seed=5)
+        w.preemption(service=enabled)
+        w.nodes(10)
+        job = w.add_job(mock_job(job_id="fits"))
+        h = w.process(w.eval_for(job))
+        rows = w.state.nodes.index_of
+        outcomes.append(sorted((a.name, rows[a.node_id], a.score) for v in h.plans[0].node_allocation.values() for a in v))
+    assert calls == [] and outcomes[0] == outcomes[1] and len(outcomes[0]) == 10
