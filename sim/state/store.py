@@ -22,6 +22,8 @@ from typing import Any
 from sim.state.allocs import AllocTable
 from sim.state.deployments import DeploymentLogRow, DeploymentTable
 from sim.state.jobs import JobTable
+from sim.state.namespaces import Catalog
+from sim.state.scaling import ScalingEvent, ScalingEventTable
 from sim.state.node_table import NodeTable
 from sim.state.summaries import SummaryKeeper
 from sim.structs.alloc import Allocation
@@ -39,7 +41,7 @@ from sim.structs.job import Job, JobKey
 from sim.structs.job_summary import JobSummary
 from sim.structs.node import Node
 
-TABLES = ("jobs", "job_summary", "job_version", "evals", "allocs", "deployment", "nodes")
+TABLES = ("jobs", "job_summary", "job_version", "evals", "allocs", "deployment", "nodes", "scaling_event")
 
 
 class StateStore:
@@ -58,6 +60,8 @@ class StateStore:
         self._deployments = DeploymentTable()
         self._listeners: list[Callable[[int, frozenset[str]], None]] = []
         self.derived: dict[str, object] = {}  # readers' caches derived from this store (scheduler)
+        self.catalog = Catalog()  # namespaces and node pools
+        self.scaling_events = ScalingEventTable()
 
     @property
     def deployment_log(self) -> list[DeploymentLogRow]:
@@ -94,6 +98,7 @@ class StateStore:
             n.modify_index = index
         if fresh:
             self.nodes.add_many(fresh)
+            self.catalog.pools_of_nodes({n.node_pool for n in fresh}, index)
         for n in known:
             self.nodes.add(n)
         return self._commit(["nodes"])
@@ -163,6 +168,12 @@ class StateStore:
         self.summaries.on_job(job, index)
         return self._commit(["jobs", "job_version", "job_summary", "evals"])
 
+    def upsert_scaling_event(self, namespace: str, job_id: str, group: str, event: ScalingEvent) -> int:
+        """Record a scale request of a job's group. Nomad: UpsertScalingEvent."""
+        event.create_index = self._begin()
+        self.scaling_events.add(namespace, job_id, group, event)
+        return self._commit(["scaling_event"])
+
     def set_job_stability(self, namespace: str, job_id: str, version: int, stable: bool) -> int:
         """Nomad: UpdateJobStability (ModifyIndex bumps, Version and JobModifyIndex kept)."""
         index = self._begin()
@@ -174,11 +185,12 @@ class StateStore:
             self.table_index["jobs"] = self.table_index["job_version"] = index
 
     def delete_job(self, namespace: str, job_id: str) -> int:
-        """Purge a job, its versions and its summary. Nomad: DeleteJob."""
+        """Purge a job, its versions, its summary and its scaling events. Nomad: DeleteJob."""
         self._begin()
         key = (namespace, job_id)
         job = self._jobs.delete(key)
         self.summaries.delete(key)
+        self.scaling_events.delete(namespace, job_id)
         if job is not None and job.parent_id:
             self.summaries.on_child_status(namespace, job.parent_id, job.status, "", self.index)
         return self._commit(["jobs", "job_version", "job_summary"])
