@@ -35,7 +35,7 @@ class ScaleApi(ClusterApi):
             self.last_index = self.state.table_index["jobs"]
             raise ApiError(404, "job not found")
         events = self.state.scaling_events.of_job(namespace, job_id)
-        groups = {tg.name: {"Desired": tg.count, "Placed": 0, "Running": 0, "Healthy": 0, "Unhealthy": 0,
+        groups: dict[str, dict[str, Any]] = {tg.name: {"Desired": tg.count, "Placed": 0, "Running": 0, "Healthy": 0, "Unhealthy": 0,
                             "Events": [_encode_event(e) for e in events.get(tg.name, [])] or None}
                   for tg in job.task_groups}
         index = max([job.modify_index, *(e.create_index for es in events.values() for e in es)])

@@ -11,7 +11,7 @@ then name. Plugins, volumes, scaling policies and variables are not simulated: a
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from itertools import islice
 from typing import Any
 
@@ -26,6 +26,8 @@ CONTEXTS = ("allocs", "jobs", "nodes", "node_pools", "evals", "deployment", "plu
 UUID_CONTEXTS = {"allocs", "nodes", "evals", "deployment", "scaling_policy"}
 TABLE_OF = {"allocs": "allocs", "jobs": "jobs", "nodes": "nodes", "evals": "evals", "deployment": "deployment"}
 _HEX = set(string.hexdigits)
+_DRIVER_PARAMS = {"docker": ("images", "image"), "exec": ("commands", "command"), "raw_exec": ("commands", "command"),
+                  "java": ("classes", "class")}  # Nomad: fuzzyMatchesJob's task config fields
 
 
 def _context_error(context: str) -> ApiError:
@@ -71,8 +73,8 @@ class SearchApi(ClusterApi):
         return []
 
     def _index(self, contexts: Iterable[str]) -> int:
-        catalog_index = 1
-        return max([catalog_index, *(self.state.table_index[TABLE_OF[c]] for c in contexts if c in TABLE_OF)])
+        """The highest index of the searched tables (1 for namespaces and node pools alone)."""
+        return max([1, *(self.state.table_index[TABLE_OF[c]] for c in contexts if c in TABLE_OF)])
 
     def _prefix_matches(self, context: str, namespace: str, prefix: str, rounded: str) -> tuple[list[str] | None, bool] | None:
         """Nomad: getResourceIter + getPrefixMatches; None when the context's iterator errs (silenced)."""
@@ -169,40 +171,31 @@ class SearchApi(ClusterApi):
 
     @staticmethod
     def _object_matches(context: str, obj: Any, text: str) -> list[tuple[str, tuple[str, list[str] | None, int]]]:
-        """(sub-context, (id, scope, score)) of each fuzzy match in one object."""
-        def hit(name: str, *scope: str) -> tuple[str, list[str] | None, int] | None:
-            idx = name.lower().find(text)
-            return None if idx < 0 else (name, list(scope) or None, idx)
-
-        candidates: list[tuple[str, Callable[[], Any]]] = []
+        """(sub-context, (id, scope, score)) of each fuzzy match in one object (Nomad: fuzzyMatchesJob,
+        fuzzyMatchSingle)."""
+        names: list[tuple[str, str, tuple[str, ...]]] = []  # (sub-context, name, scope)
         if context == "jobs":
             ns, job = obj.namespace, obj.id
-            candidates.append(("jobs", lambda: hit(obj.name, ns, job)))
+            names.append(("jobs", obj.name, (ns, job)))
             for group in obj.task_groups:
-                candidates.append(("groups", lambda g=group: hit(g.name, ns, job)))
-                for svc in group.services:
-                    candidates.append(("services", lambda s=svc, g=group: hit(s.name, ns, job, g.name)))
+                names.append(("groups", group.name, (ns, job)))
+                names += [("services", svc.name, (ns, job, group.name)) for svc in group.services]
                 for task in group.tasks:
-                    candidates.append(("tasks", lambda t=task, g=group: hit(t.name, ns, job, g.name)))
-                    for svc in task.services:
-                        candidates.append(("services", lambda s=svc, t=task, g=group: hit(s.name, ns, job, g.name, t.name)))
-                    key = {"docker": ("images", "image"), "exec": ("commands", "command"),
-                           "raw_exec": ("commands", "command"), "java": ("classes", "class")}.get(task.driver)
-                    if key is not None:
-                        value = (task.config or {}).get(key[1])
-                        if isinstance(value, str):
-                            candidates.append((key[0], lambda v=value, t=task, g=group: hit(v, ns, job, g.name, t.name)))
+                    names.append(("tasks", task.name, (ns, job, group.name)))
+                    names += [("services", svc.name, (ns, job, group.name, task.name)) for svc in task.services]
+                    sub, param = _DRIVER_PARAMS.get(task.driver, ("", ""))
+                    value = (task.config or {}).get(param) if sub else None
+                    if isinstance(value, str):
+                        names.append((sub, value, (ns, job, group.name, task.name)))
         elif context == "allocs":
-            candidates.append(("allocs", lambda: hit(obj.name, obj.namespace, obj.id)))
+            names.append(("allocs", obj.name, (obj.namespace, obj.id)))
         elif context == "nodes":
-            candidates.append(("nodes", lambda: hit(obj.name, obj.id)))
-        elif context == "node_pools":
-            candidates.append(("node_pools", lambda: hit(obj.name, obj.name)))
-        elif context == "namespaces":
-            candidates.append(("namespaces", lambda: hit(obj.name)))
+            names.append(("nodes", obj.name, (obj.id,)))
+        elif context in ("node_pools", "namespaces"):
+            names.append((context, obj.name, (obj.name,) if context == "node_pools" else ()))
         out = []
-        for sub, fn in candidates:
-            match = fn()
-            if match is not None:
-                out.append((sub, match))
+        for sub, name, scope in names:
+            idx = name.lower().find(text)
+            if idx >= 0:
+                out.append((sub, (name, list(scope) or None, idx)))
         return out
