@@ -19,6 +19,7 @@ from sim.structs.codec import encode_job
 
 if TYPE_CHECKING:
     from sim.state.store import StateStore
+    from sim.structs.job import Job
 
 EVENT_BUFFER_SIZE = 100  # Nomad: server event_buffer_size default
 TOPICS = ("Job", "Allocation", "Evaluation", "Deployment", "Node")
@@ -34,7 +35,7 @@ class EventBroker:
         self.buffer: deque[Events] = deque(maxlen=size)
         self.streams = 0
         self._listening = False
-        self._jobs: dict[tuple[str, str], dict[str, Any]] = {}  # last encoded version (for purge events)
+        self._jobs: dict[tuple[str, str], Job] = {}  # the latest version of each job (a purge's payload)
         self.on_events: list[Callable[[], None]] = []  # wake-ups of the attached streams
 
     def attach(self) -> None:
@@ -43,6 +44,7 @@ class EventBroker:
         if not self._listening:
             self.state.subscribe(self._on_write)
             self._listening = True
+            self._jobs = {job.ns_id: job for job in self.state.jobs(None)}
 
     def detach(self) -> None:
         """A stream ended."""
@@ -74,13 +76,13 @@ class EventBroker:
         if "jobs" in tables:
             seen = set()
             for job in _stamped(state.jobs(None), index):
-                encoded = E.nomad_job(encode_job(job))
-                self._jobs[job.ns_id] = encoded
+                self._jobs[job.ns_id] = job
                 seen.add(job.ns_id)
-                event("Job", job.id, job.namespace, None, encoded)
+                event("Job", job.id, job.namespace, None, E.nomad_job(encode_job(job)))
             if kind == "JobDeregistered":  # a purge: the job is gone, its last version is the payload
                 for key in [k for k in self._jobs if k not in seen and state.job_by_id(*k) is None]:
-                    event("Job", key[1], key[0], None, self._jobs.pop(key))
+                    gone = self._jobs.pop(key)
+                    event("Job", gone.id, gone.namespace, None, E.nomad_job(encode_job(gone)))
         if "evals" in tables:
             for ev in _stamped(state.evals(), index):
                 event("Evaluation", ev.id, ev.namespace, [ev.job_id, ev.deployment_id], E.encode_eval(ev, nanos))
