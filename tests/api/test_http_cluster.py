@@ -16,7 +16,14 @@ import pytest
 import requests
 from nomad.api.exceptions import BaseNomadException, URLNotFoundNomadException
 
-from .support import batch_job, example_job, start_server, stop_server, tiny_scenario, validate_response
+from .support import (
+    batch_job,
+    example_job,
+    start_server,
+    stop_server,
+    tiny_scenario,
+    validate_response,
+)
 
 
 @pytest.fixture(scope="module")
