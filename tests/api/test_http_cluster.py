@@ -232,3 +232,49 @@ def test_alloc_stop_over_http(server, client):
     assert (resp.status_code, resp.text) == (404, "allocation not found")
     resp = post(server, f"/v1/allocation/{alloc[0]['ID']}/stop?no_shutdown_delay=maybe")
     assert resp.status_code == 500 and resp.text.startswith("no_shutdown_delay value is not a boolean")
+
+
+GO_FIELDS = json.loads((DATA / "reference" / "go-api-fields.json").read_text())
+
+
+def _has_go_fields(struct: str, value: dict) -> None:
+    """Every field the official Go client's struct decodes is in the answer."""
+    missing = set(GO_FIELDS[struct]) - set(value)
+    assert not missing, f"{struct}: missing {sorted(missing)}"
+
+
+def test_answers_carry_every_field_the_go_client_decodes(server, client):
+    alloc = get(server, "/v1/allocations").json()[0]
+    _has_go_fields("AllocationListStub", alloc)
+    _has_go_fields("DesiredTransition", alloc["DesiredTransition"])
+    _has_go_fields("Evaluation", get(server, "/v1/evaluations").json()[0])
+    me = get(server, "/v1/agent/self").json()
+    _has_go_fields("AgentSelf", me)
+    _has_go_fields("AgentMember", me["member"])
+    members = get(server, "/v1/agent/members").json()
+    _has_go_fields("ServerMembers", members)
+    scale = get(server, "/v1/job/example/scale").json()
+    _has_go_fields("JobScaleStatusResponse", scale)
+    group = scale["TaskGroups"]["cache"]
+    _has_go_fields("TaskGroupScaleStatus", group)
+    for event in group["Events"] or []:
+        _has_go_fields("ScalingEvent", event)
+    _has_go_fields("SearchResponse", post(server, "/v1/search", {"Prefix": "e", "Context": "jobs"}).json())
+    fuzzy = post(server, "/v1/search/fuzzy", {"Text": "cache", "Context": "all"}).json()
+    _has_go_fields("FuzzySearchResponse", fuzzy)
+    _has_go_fields("FuzzyMatch", fuzzy["Matches"]["groups"][0])
+    _has_go_fields("Namespace", get(server, "/v1/namespace/default").json())
+    _has_go_fields("NodePool", get(server, "/v1/node/pool/default").json())
+    metrics = get(server, "/v1/metrics").json()
+    _has_go_fields("MetricsSummary", metrics)
+    _has_go_fields("GaugeValue", metrics["Gauges"][0])
+    _has_go_fields("SampledValue", metrics["Counters"][0])
+    _has_go_fields("AllocStopResponse", post(server, f"/v1/allocation/{alloc['ID']}/stop").json())
+    _has_go_fields("JobRegisterResponse", post(server, "/v1/job/alpha/scale", {"Target": {"Group": "work"}}).json())
+    stream = requests.get(server + "/v1/event/stream", params={"index": 1}, stream=True, timeout=30)
+    threading.Event().wait(0.5)  # subscribed; then a write for it to see
+    post(server, "/v1/job/alpha/evaluate", {})
+    batch = json.loads(next(stream.iter_lines()))
+    stream.close()
+    _has_go_fields("Events", {**batch, "Err": None})  # Err is the client's own (a decode error)
+    _has_go_fields("Event", batch["Events"][0])
