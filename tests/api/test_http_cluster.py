@@ -17,6 +17,7 @@ import requests
 from nomad.api.exceptions import BaseNomadException, URLNotFoundNomadException
 
 from .support import (
+    DATA,
     batch_job,
     example_job,
     start_server,
