@@ -100,16 +100,14 @@ class AllocsApi(ClusterApi):
     def stop_allocation(self, alloc_id: str, namespace: str = "default", no_shutdown_delay: bool = False) -> dict[str, Any]:
         """POST /v1/allocation/:id/stop: mark the alloc to migrate and create an alloc-stop eval.
 
-        Nomad: Alloc.Stop (one AllocUpdateDesiredTransition write carries the mark and the eval;
-        here they are two writes, and the answer's Index is the eval's).
+        Nomad: Alloc.Stop (one AllocUpdateDesiredTransition write carries the mark and the eval).
         """
         alloc = self.state.alloc_by_id(alloc_id)
         if alloc is None:
             raise ApiError(404, "allocation not found")
-        job = alloc.job
         fsm = self.server.fsm
-        ev = fsm.new_eval(job, TRIGGER_ALLOC_STOP)
-        self.state.update_alloc_desired_transition([alloc], migrate=True)
-        index = fsm.create_evals([ev])
+        ev = fsm.new_eval(alloc.job, TRIGGER_ALLOC_STOP)
+        index = self.state.update_alloc_desired_transition([alloc], evals=[ev], migrate=True)
+        fsm.enqueue_created(ev)
         self.last_index = index
         return {"EvalID": ev.id, "Index": index}

@@ -411,12 +411,17 @@ class StateStore:
         self._refresh_jobs(keys, index)
         return self._commit(["allocs", "job_summary", "deployment", "jobs"], "AllocationUpdated")
 
-    def update_alloc_desired_transition(self, allocs: list[Allocation], **transition: bool) -> int:
-        """Nomad: UpdateAllocsDesiredTransitions (drainer: migrate; watcher: reschedule)."""
+    def update_alloc_desired_transition(self, allocs: list[Allocation], evals: list[Evaluation] | None = None,
+                                        **transition: bool) -> int:
+        """Nomad: UpdateAllocsDesiredTransitions (drainer: migrate; watcher: reschedule; alloc stop:
+        migrate, with its eval in the same write)."""
         index = self._begin()
         for alloc in allocs:
             self._allocs.set_desired_transition(alloc, transition, index)
-        return self._commit(["allocs"], "AllocationUpdateDesiredStatus")
+        if not evals:
+            return self._commit(["allocs"], "AllocationUpdateDesiredStatus")
+        self._refresh_jobs(self._write_evals(evals, index), index)
+        return self._commit(["allocs", "evals", "job_summary"], "AllocationUpdateDesiredStatus")
 
 
 def _stamp(item: Evaluation, old: Evaluation | None, index: int, now: float) -> None:

@@ -96,6 +96,7 @@ def test_alloc_stop_marks_migrate_creates_an_eval_and_the_alloc_is_replaced(runn
     ev = api.read_evaluation(out["EvalID"])
     assert (ev["TriggeredBy"], ev["JobID"], ev["Type"], ev["Priority"]) == ("alloc-stop", "example", "service", 50)
     assert api.read_allocation(old["ID"])["DesiredTransition"]["Migrate"] is True
+    assert api.read_allocation(old["ID"])["ModifyIndex"] == ev["CreateIndex"] == out["Index"]  # one write
     running.settle(300)
     stopped = api.read_allocation(old["ID"])
     assert stopped["DesiredStatus"] == "stop"

@@ -55,6 +55,7 @@ def test_stop_purge_node_and_desired_transition_events(running):
     api.deregister_job("example", purge=True)
     kinds = _kinds(broker)
     assert ("Allocation", "AllocationUpdateDesiredStatus", alloc["ID"]) in kinds
+    assert any(k[:2] == ("Evaluation", "AllocationUpdateDesiredStatus") for k in kinds)
     assert ("Node", "NodeDrain", alloc["NodeID"]) in kinds
     purge = [e for b in broker.buffer for e in b["Events"] if e["Type"] == "JobDeregistered"]
     assert purge and purge[-1]["Payload"]["Job"]["ID"] == "example"
