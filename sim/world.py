@@ -23,6 +23,7 @@ from sim.client.clients import Clients
 from sim.metrics.recorder import Recorder, control_plane_counts
 from sim.scenario.types import Scenario
 from sim.server.server import Server
+from sim.state.namespaces import Namespace, NodePool
 from sim.state.store import StateStore
 from sim.structs.consts import EVAL_STATUS_BLOCKED, EVAL_TERMINAL
 from sim.structs.ids import IdGenerator
@@ -50,6 +51,8 @@ class World:
         self.server = Server(self.env, self.state, config, self.rngs, self.recorder,
                              start_unix=scenario.start_time, policy=_load_policy(config.policy))
         self.server.job_watchers.append(self.recorder)  # job first-write times for the `jobs` table
+        self.state.catalog.declare([Namespace(n.name, n.description, dict(n.meta)) for n in scenario.namespaces],
+                                   [NodePool(p.name, p.description, dict(p.meta)) for p in scenario.node_pools])
         self.state.upsert_nodes(build_nodes(scenario, IdGenerator(self.rngs["nodes"])))
         self._start_clients()
         self.server.establish_leadership()  # after the clients: they act on a commit before the deployment watcher

@@ -286,6 +286,9 @@ def _allocated_resources(a: Allocation) -> dict[str, Any]:
             "Shared": {"DiskMB": a.disk_mb, "Networks": None, "Ports": ports or None}}
 
 
+allocated_resources = _allocated_resources  # (also ?resources=true on alloc lists)
+
+
 def encode_alloc(a: Allocation, nanos: Nanos, encode_job: Callable[[Job], dict]) -> dict[str, Any]:
     """Nomad: structs.Allocation (the full object of GET /v1/allocation/:id)."""
     out = _alloc_common(a, nanos)

@@ -27,6 +27,7 @@ from starlette.routing import Route
 from sim.api.blocking import BlockingQueries, parse_index, parse_wait
 from sim.api.operator import parse_cas
 from sim.api.requests import body, parse_json_body, query_bool, seconds_field
+from sim.api.routes import routes as more_routes
 from sim.api.simclock import SimClock, find_node, sim_metrics, sim_status
 from sim.errors import ApiError
 
@@ -63,6 +64,7 @@ JOB_ROUTES = (
     JobRoute("/deployments", "job_deployments", frozenset({"deployment"}), ("all",)),
     JobRoute("/deployment", "job_deployment", frozenset({"deployment"})),
     JobRoute("/stable", "stable_job", None),
+    JobRoute("/scale", "job_scale_status", frozenset({"jobs", "allocs", "scaling_event"})),  # POST: scale_job
 )
 
 
@@ -174,6 +176,8 @@ class NomadHttp:
         """One /v1/job/<id>/<suffix> endpoint: a blocking GET or a PUT/POST."""
         fn = getattr(self.api, route.method)
         q = request.query_params
+        if route.suffix == "/scale" and request.method in WRITES:
+            return await self.write(request, self.api.scale_job, job_id)
         if route.tables is not None:
             self._get(request)
             flags = {flag: query_bool(q.get(flag)) for flag in route.flags}
@@ -360,6 +364,7 @@ def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float =
         return Route(path, endpoint, methods=ALL_METHODS)
 
     routes = [
+        *more_routes(h),  # (first: they refine /v1/deployment/{action}/{id} and /v1/node/{id}/{action})
         route("/v1/jobs", h.jobs), route("/v1/jobs/parse", h.jobs_parse), route("/v1/job/{rest:path}", h.job_specific),
         route("/v1/evaluation/{id}", h.evaluation), route("/v1/allocation/{id}", h.allocation),
         route("/v1/deployments", h.deployments),

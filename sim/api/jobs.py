@@ -13,8 +13,12 @@ from __future__ import annotations
 from typing import Any
 
 from sim.api import encode as E
-from sim.api.cluster import ClusterApi, rpc
+from sim.api.agent import AgentApi
+from sim.api.allocations import AllocsApi
+from sim.api.cluster import rpc
 from sim.api.requests import body, field, lookup
+from sim.api.scale import ScaleApi
+from sim.api.search import SearchApi
 from sim.errors import ApiError, ValidationError
 from sim.server import dispatch as D
 from sim.server import job_versions
@@ -33,8 +37,8 @@ def _write_response(r: WriteResult) -> dict[str, Any]:
             "Warnings": r.warnings, "Index": r.index, "LastContact": 0, "KnownLeader": False}
 
 
-class JobsApi(ClusterApi):
-    """Nomad's job endpoints over one simulation."""
+class JobsApi(AllocsApi, AgentApi, SearchApi, ScaleApi):
+    """Nomad's job endpoints over one simulation (and, through its bases, every other endpoint)."""
 
     # -- helpers ----------------------------------------------------------------------------
 

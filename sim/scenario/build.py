@@ -28,6 +28,7 @@ from sim.scenario.types import (
     Event,
     Match,
     MetricsSpec,
+    NamedSpec,
     NodeEvent,
     NodeGroup,
     NodeResourcesSpec,
@@ -265,6 +266,21 @@ def build_metrics(raw: Mapping[str, Any]) -> MetricsSpec:
         raise ScenarioError("metrics.sample_every", "must be greater than zero")
     tables = raw.get("tables")
     return MetricsSpec(every, None if tables is None else tuple(tables))
+
+
+def build_named(raw: list[Mapping[str, Any]], key: str, reserved: tuple[str, ...]) -> tuple[NamedSpec, ...]:
+    """Declared namespaces or node pools: unique names, none of the built-in ones in `reserved`."""
+    out: list[NamedSpec] = []
+    for i, item in enumerate(raw):
+        name = item["name"]
+        if name in reserved:
+            raise ScenarioError(f"{key}[{i}].name", f"{name!r} is built in and cannot be declared")
+        if key == "namespaces" and "_" in name:  # Nomad: validNamespaceName has no '_'
+            raise ScenarioError(f"{key}[{i}].name", f"invalid namespace name {name!r}: use letters, digits and '-'")
+        if any(spec.name == name for spec in out):
+            raise ScenarioError(f"{key}[{i}].name", f"{name!r} is declared twice")
+        out.append(NamedSpec(name, item.get("description", ""), strings(item.get("meta"))))
+    return tuple(out)
 
 
 # --- events -------------------------------------------------------------------------------------

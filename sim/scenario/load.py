@@ -29,6 +29,7 @@ from sim.scenario.build import (
     build_control_plane,
     build_events,
     build_metrics,
+    build_named,
     field_value,
     parse_duration,
     parse_rate,
@@ -115,6 +116,8 @@ def _build(data: Mapping[str, Any], ctx: Context, default_name: str, file: str |
         events=build_events(data.get("events") or [], ctx, cluster),
         task_behavior=tuple(build_behavior(r, f"task_behavior[{i}]") for i, r in enumerate(data.get("task_behavior") or [])),
         metrics=build_metrics(data.get("metrics") or {}),
+        namespaces=build_named(data.get("namespaces") or [], "namespaces", ("default",)),
+        node_pools=build_named(data.get("node_pools") or [], "node_pools", ("all", "default")),
         file=file,
     )
 

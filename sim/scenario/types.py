@@ -274,6 +274,15 @@ class MetricsSpec:
     tables: tuple[str, ...] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NamedSpec:
+    """A namespace or node pool a scenario declares."""
+
+    name: str
+    description: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+
+
 # --- the scenario -------------------------------------------------------------------------------
 
 
@@ -291,6 +300,8 @@ class Scenario:
     events: tuple[Event, ...] = ()
     task_behavior: tuple[TaskBehavior, ...] = ()
     metrics: MetricsSpec = MetricsSpec()
+    namespaces: tuple[NamedSpec, ...] = ()
+    node_pools: tuple[NamedSpec, ...] = ()
     file: str | None = field(default=None, compare=False, metadata={"derived": True})
 
     def to_dict(self) -> dict[str, Any]:
@@ -306,6 +317,8 @@ class Scenario:
             "events": [e.to_dict() for e in self.events],
             "task_behavior": [plain(b) for b in self.task_behavior],
             "metrics": plain(self.metrics),
+            **{key: [plain(x) for x in value] for key, value in
+               (("namespaces", self.namespaces), ("node_pools", self.node_pools)) if value},
         }
 
     def behavior_for(self, job: str, group: str, task: str, image: str | None = None) -> TaskBehavior | None:

@@ -74,7 +74,7 @@ class JobEndpoint:
     def admit(self, job: Job) -> Job:
         """Nomad: admission hooks: canonicalize, then validate (every error at once)."""
         canonicalize(job)
-        validate_job(job)
+        validate_job(job, first=self.state.catalog.job_errors(job.id, job.namespace, job.node_pool))
         if not JOB_MIN_PRIORITY <= job.priority <= JOB_DEFAULT_MAX_PRIORITY:
             raise ValidationError("Priority", f"job priority must be between [{JOB_MIN_PRIORITY}, {JOB_DEFAULT_MAX_PRIORITY}]")
         return job

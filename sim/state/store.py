@@ -23,7 +23,9 @@ from typing import Any
 from sim.state.allocs import AllocTable
 from sim.state.deployments import DeploymentLogRow, DeploymentTable
 from sim.state.jobs import JobTable
+from sim.state.namespaces import Catalog
 from sim.state.node_table import NodeTable
+from sim.state.scaling import ScalingEvent, ScalingEventTable
 from sim.state.summaries import SummaryKeeper
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
@@ -41,7 +43,10 @@ from sim.structs.job_summary import JobSummary
 from sim.structs.node import Node
 from sim.structs.scheduler_config import SchedulerConfiguration
 
-TABLES = ("jobs", "job_summary", "job_version", "evals", "allocs", "deployment", "nodes", "scheduler_config")
+TABLES = (
+    "jobs", "job_summary", "job_version", "evals", "allocs", "deployment", "nodes", "scheduler_config",
+    "scaling_event",
+)
 
 
 class StateStore:
@@ -59,8 +64,11 @@ class StateStore:
         self._allocs = AllocTable(self.nodes, self.summaries)
         self._deployments = DeploymentTable()
         self._listeners: list[Callable[[int, frozenset[str]], None]] = []
+        self.last_write = ""  # the kind of the latest write (Nomad's event type: JobRegistered, PlanResult, ...)
         self.derived: dict[str, object] = {}  # readers' caches derived from this store (scheduler)
         self.scheduler_config = SchedulerConfiguration()
+        self.catalog = Catalog()  # namespaces and node pools
+        self.scaling_events = ScalingEventTable()
 
     @property
     def deployment_log(self) -> list[DeploymentLogRow]:
@@ -77,7 +85,9 @@ class StateStore:
         self.index += 1
         return self.index
 
-    def _commit(self, tables: Iterable[str]) -> int:
+    def _commit(self, tables: Iterable[str], kind: str) -> int:
+        """End a write; `kind` is Nomad's event type of the write ("" when Nomad emits no event)."""
+        self.last_write = kind
         touched = frozenset(tables)
         for t in touched:
             self.table_index[t] = self.index
@@ -112,9 +122,10 @@ class StateStore:
             n.modify_index = index
         if fresh:
             self.nodes.add_many(fresh)
+            self.catalog.pools_of_nodes({n.node_pool for n in fresh}, index)
         for n in known:
             self.nodes.add(n)
-        return self._commit(["nodes"])
+        return self._commit(["nodes"], "NodeRegistration")
 
     def update_node(self, node_id: str, **changes: object) -> int:
         """Change a node's status, eligibility or drain flag (Nomad: UpdateNodeStatus & co.)."""
@@ -125,7 +136,8 @@ class StateStore:
         node.modify_index = index
         node.status_updated_at = int(self.clock())
         self.nodes.refresh_status(node)
-        return self._commit(["nodes"])
+        kind = "NodeDrain" if {"drain", "scheduling_eligibility"} & changes.keys() else "NodeStreamEvent"
+        return self._commit(["nodes"], kind)
 
     def node_by_id(self, node_id: str) -> Node | None:
         """The node with this ID, or None."""
@@ -179,27 +191,34 @@ class StateStore:
             self.summaries.on_child_status(job.namespace, job.parent_id, old.status if old else "", job.status,
                                            job.modify_index)
         self.summaries.on_job(job, index)
-        return self._commit(["jobs", "job_version", "job_summary", "evals"])
+        return self._commit(["jobs", "job_version", "job_summary", "evals"], "JobDeregistered" if job.stop else "JobRegistered")
+
+    def upsert_scaling_event(self, namespace: str, job_id: str, group: str, event: ScalingEvent) -> int:
+        """Record a scale request of a job's group. Nomad: UpsertScalingEvent."""
+        event.create_index = self._begin()
+        self.scaling_events.add(namespace, job_id, group, event)
+        return self._commit(["scaling_event"], "")
 
     def set_job_stability(self, namespace: str, job_id: str, version: int, stable: bool) -> int:
         """Nomad: UpdateJobStability (ModifyIndex bumps, Version and JobModifyIndex kept)."""
         index = self._begin()
         self._mark_stable(namespace, job_id, version, index, stable)
-        return self._commit(["jobs", "job_version"])
+        return self._commit(["jobs", "job_version"], "")
 
     def _mark_stable(self, namespace: str, job_id: str, version: int, index: int, stable: bool = True) -> None:
         if self._jobs.set_stable((namespace, job_id), version, stable, index):
             self.table_index["jobs"] = self.table_index["job_version"] = index
 
     def delete_job(self, namespace: str, job_id: str) -> int:
-        """Purge a job, its versions and its summary. Nomad: DeleteJob."""
+        """Purge a job, its versions, its summary and its scaling events. Nomad: DeleteJob."""
         self._begin()
         key = (namespace, job_id)
         job = self._jobs.delete(key)
         self.summaries.delete(key)
+        self.scaling_events.delete(namespace, job_id)
         if job is not None and job.parent_id:
             self.summaries.on_child_status(namespace, job.parent_id, job.status, "", self.index)
-        return self._commit(["jobs", "job_version", "job_summary"])
+        return self._commit(["jobs", "job_version", "job_summary"], "JobDeregistered")
 
     def refresh_job_status(self, key: JobKey, index: int) -> None:
         """Re-derive a job's status after a write; a change bumps its ModifyIndex. Nomad: setJobStatus."""
@@ -246,7 +265,7 @@ class StateStore:
         """Nomad: UpsertEvals. Queued allocations flow into the job summary."""
         index = self._begin()
         self._refresh_jobs(self._write_evals(evals, index), index)
-        return self._commit(["evals", "job_summary"])
+        return self._commit(["evals", "job_summary"], "EvaluationUpdated")
 
     def _write_evals(self, evals: list[Evaluation], index: int) -> set[JobKey]:
         now = self.clock()
@@ -297,14 +316,14 @@ class StateStore:
         index = self._begin()
         self._deployments.put(deployment, index, self.clock())
         self.refresh_job_status((deployment.namespace, deployment.job_id), index)
-        return self._commit(["deployment", "jobs"])
+        return self._commit(["deployment", "jobs"], "DeploymentPromotion")
 
     def update_deployment_status(self, deployment_id: str, status: str, description: str) -> int:
         """Nomad: UpdateDeploymentStatus."""
         index = self._begin()
         dep = self._set_deployment_status(deployment_id, status, description, index, self.clock())
         self.refresh_job_status((dep.namespace, dep.job_id), index)
-        return self._commit(["deployment", "jobs"])
+        return self._commit(["deployment", "jobs"], "DeploymentStatusUpdate")
 
     def _set_deployment_status(self, deployment_id: str, status: str, description: str, index: int, now: float) -> Deployment:
         """A deployment's new status; a successful one marks its job version stable."""
@@ -383,7 +402,7 @@ class StateStore:
                     deployments.on_new_alloc(alloc, now)
             keys.add((alloc.namespace, alloc.job_id))
         self._refresh_jobs(keys, index)
-        return self._commit(["allocs", "job_summary", "deployment", "jobs"])
+        return self._commit(["allocs", "job_summary", "deployment", "jobs"], "PlanResult")
 
     def update_allocs_from_client(self, updates: list[tuple[Allocation, dict[str, Any]]]) -> int:
         """Client reports of alloc status, task states and deployment health. Nomad: UpdateAllocsFromClient."""
@@ -411,14 +430,19 @@ class StateStore:
                     namespace, job_id = alloc.namespace, alloc.job_id
                     keys.add((namespace, job_id))
         self._refresh_jobs(keys, index)
-        return self._commit(["allocs", "job_summary", "deployment", "jobs"])
+        return self._commit(["allocs", "job_summary", "deployment", "jobs"], "AllocationUpdated")
 
-    def update_alloc_desired_transition(self, allocs: list[Allocation], **transition: bool) -> int:
-        """Nomad: UpdateAllocsDesiredTransitions (drainer: migrate; watcher: reschedule)."""
+    def update_alloc_desired_transition(self, allocs: list[Allocation], evals: list[Evaluation] | None = None,
+                                        **transition: bool) -> int:
+        """Nomad: UpdateAllocsDesiredTransitions (drainer: migrate; watcher: reschedule; alloc stop:
+        migrate, with its eval in the same write)."""
         index = self._begin()
         for alloc in allocs:
             self._allocs.set_desired_transition(alloc, transition, index)
-        return self._commit(["allocs"])
+        if not evals:
+            return self._commit(["allocs"], "AllocationUpdateDesiredStatus")
+        self._refresh_jobs(self._write_evals(evals, index), index)
+        return self._commit(["allocs", "evals", "job_summary"], "AllocationUpdateDesiredStatus")
 
 
 def _stamp(item: Evaluation, old: Evaluation | None, index: int, now: float) -> None:

@@ -48,16 +48,20 @@ def validate_job(
     *,
     max_priority: int = C.JOB_DEFAULT_MAX_PRIORITY,
     max_count: int = C.JOB_DEFAULT_MAX_COUNT,
+    first: list[tuple[str, str]] | None = None,
 ) -> None:
     """Validate a canonicalized job as Nomad's register endpoint does.
 
     Nomad: nomad/structs/structs.go Job.Validate; nomad/job_endpoint_hooks.go jobValidate.
 
+    `first` are (field, message) errors of the admission hooks that run before (Nomad: the
+    namespace and node pool checks), reported first in the same multierror.
+
     Raises:
         ValidationError: all problems found; `.message` is Nomad's full text, `.field` the
             first problem's field path, `.errors` every (field path, message) leaf.
     """
-    entries = _job_entries(job) + _hook_entries(job, max_priority, max_count)
+    entries = [leaf(f, m) for f, m in first or ()] + _job_entries(job) + _hook_entries(job, max_priority, max_count)
     if entries:
         leaves = [pair for e in entries for pair in e.leaves]
         raise ValidationError(leaves[0][0], format_multierror([e.text for e in entries]), leaves)
