@@ -15,6 +15,7 @@ from typing import Any
 from sim.api import encode as E
 from sim.api.cluster import ClusterApi, rpc
 from sim.api.requests import body, field, lookup
+from sim.client.behavior import check_job_meta
 from sim.errors import ApiError, ValidationError
 from sim.server import dispatch as D
 from sim.server import job_versions
@@ -45,6 +46,7 @@ class JobsApi(ClusterApi):
         """A job from its JSON form; decoder errors are 400s. The request namespace fills a gap."""
         try:
             job = decode_job({"Job": job_dict})
+            check_job_meta(job)  # a bad `sim.*` value is the client's 400, not a failed run
         except ValidationError as exc:
             raise ApiError(400, exc.message) from None
         if not job.namespace:

@@ -43,6 +43,7 @@ from sim.client.tasks import (
     TaskRun,
     client_status,
     copy_task_states,
+    driver_failure,
     fork_tasks,
     killed,
     killing,
@@ -50,6 +51,7 @@ from sim.client.tasks import (
     restarting,
     set_state,
     sibling_failed,
+    unrecoverable,
 )
 from sim.structs.alloc import Allocation, TaskState
 from sim.structs.consts import (
@@ -210,6 +212,12 @@ class AllocRunner:
         """The driver starts task `i`: Started, then arm its exit (if it ever exits by itself)."""
         task = self.tasks[i]
         task.run += 1
+        if task.behavior.driver_error:  # Nomad: a start error that is not recoverable fails the task
+            task.state.events.append(driver_failure(now, task.behavior.driver_error))
+            set_state(task.state, TASK_STATE_DEAD, now, unrecoverable(now))
+            self._set_health(False)
+            self._kill_siblings(task, now)
+            return
         set_state(task.state, TASK_STATE_RUNNING, now, self.clients.events.started(now))
         end, code = self._exit_plan(task)
         if end is not None:
