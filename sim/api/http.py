@@ -142,7 +142,8 @@ class NomadHttp:
                     result, error = self._call(fn, args, kwargs)
                     index = self.api.last_index
                 remaining = wall_end - loop.time()
-                if not min_index or index > min_index or self.sim.now >= deadline or remaining <= 0:
+                if (not min_index or index > min_index or self.sim.now >= deadline or remaining <= 0
+                        or self.blocking.closed):
                     break
                 gone = gone or disconnected(request)
                 await self.blocking.wait(watched, deadline, remaining, gone)
