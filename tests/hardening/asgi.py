@@ -10,9 +10,10 @@ import asyncio
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from sim.simulation import Simulation
-from sim.api.http import create_app
 from api.support import tiny_scenario
+
+from sim.api.http import create_app
+from sim.simulation import Simulation
 
 
 @dataclass

@@ -13,10 +13,9 @@ import asyncio
 import json
 import time
 
+from api.support import batch_job, example_job
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from api.support import batch_job, example_job
 
 from .asgi import call, fingerprint, tiny_app
 

@@ -12,8 +12,8 @@ import time
 
 import pandas as pd
 import requests
-
 from api.support import batch_job, start_server, stop_server, tiny_scenario
+
 from sim.api.journal import Journal, read_records, replay
 from sim.simulation import Simulation
 
@@ -49,7 +49,7 @@ def test_kill_9_during_load_then_restart_with_the_journal(tmp_path):
     journal = tmp_path / "journal.jsonl"
     proc, url = start_server(scenario, "--journal", str(journal))
     try:
-        clients = [threading.Thread(target=writes, args=(url, f"c{k}", 12)) for k in range(4)]
+        clients = [threading.Thread(target=writes, args=(url, f"c{k}", 8)) for k in range(3)]
         for c in clients:
             c.start()
         for c in clients:
@@ -78,7 +78,7 @@ def test_kill_9_during_load_then_restart_with_the_journal(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert len(before["jobs"]) == 16 and int(before["index"]) > 100
+    assert len(before["jobs"]) == 12 and int(before["index"]) > 100
     proc, url = start_server(scenario, "--journal", str(journal))
     try:
         assert snapshot(url) == before

@@ -11,8 +11,8 @@ import json
 import time
 
 import pytest
-
 from api.support import batch_job
+
 from sim.api.blocking import BlockingQueries
 from sim.api.limits import Limits
 from sim.simulation import Simulation
