@@ -147,15 +147,3 @@ def query_bool(value: str | bool | None) -> bool:
     if value in ("", "0", "f", "F", "FALSE", "false", "False"):
         return False
     raise ApiError(400, f'strconv.ParseBool: parsing "{value}": invalid syntax')
-
-
-def seconds_field(data: dict[str, Any], key: str, default: float | None) -> float:
-    """A /v1/sim request's duration in simulated seconds (a number >= 0; absent = `default`).
-
-    Raises:
-        ApiError: 400 when the value is not a number >= 0 (or absent without a default).
-    """
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ApiError(400, f"{key} must be a number of seconds >= 0")
-    return float(value)
