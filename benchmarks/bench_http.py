@@ -10,9 +10,12 @@ second (a pair is two round trips). Simulated time does not move, so only the AP
 Two more modes (issue 15):
 
     python benchmarks/bench_http.py --mixed 60 --clients 32
-        each client thread, for 60 s, loops over a mix: register a job (POST /v1/jobs), list jobs,
-        read a job, a blocking query that a write ends (GET /v1/jobs?index=<current>&wait=1s)
-        and a short advance (POST /v1/sim/advance); reports requests/s, latency p50/p99 and errors.
+        each client thread, for 60 s, loops over a mix: list its jobs (GET /v1/jobs?prefix=), register
+        one (POST /v1/jobs), a blocking query its register ends, read the job and its allocations, a
+        blocking query another client's write ends (GET /v1/jobs?prefix=..&index=<current>&wait=1s),
+        and every 10th loop a 1 s advance (POST /v1/sim/advance, which schedules what was
+        registered); reports requests/s, latency p50/p99 and errors. `--journal` serves with a
+        journal (fsync per write) to show its cost.
     python benchmarks/bench_http.py --abandoned 3000
         opens 3,000 blocking queries (GET /v1/jobs?index=999999999&wait=300s) on raw sockets,
         closes them all, then times the next register and read (before: minutes).
@@ -52,8 +55,8 @@ def job_body(tag: str, i: int) -> bytes:
             "Resources": {"CPU": 10, "MemoryMB": 16}}]}]}}).encode()
 
 
-def start_server(port: int, scenario_path: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "sim", "serve", str(scenario_path), "--port", str(port)],
+def start_server(port: int, scenario_path: Path, *extra: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "serve", str(scenario_path), "--port", str(port), *extra],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -104,11 +107,14 @@ def mixed_client(port: int, tag: str, seconds: float, out: list, errors: list) -
             errors.append((method, path, resp.status))
         return resp
 
+    own = f"/v1/jobs?prefix=bench-{tag}-"
     while time.perf_counter() < end:
+        index = request("GET", own).getheader("X-Nomad-Index")
         request("POST", "/v1/jobs", job_body(tag, i % 50))
-        index = request("GET", "/v1/jobs").getheader("X-Nomad-Index")
+        request("GET", f"{own}&index={index}&wait=1s")  # answered at once: the register moved the index
         request("GET", f"/v1/job/bench-{tag}-{i % 50}")
-        request("GET", f"/v1/jobs?index={index}&wait=1s")
+        index = request("GET", f"/v1/job/bench-{tag}-{i % 50}/allocations").getheader("X-Nomad-Index")
+        request("GET", f"{own}&index={index}&wait=1s")  # woken by another client's write (or 1 s)
         if i % 10 == 0:
             request("POST", "/v1/sim/advance", b'{"Seconds": 1}')
         i += 1
@@ -181,6 +187,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0, help="use a running server instead of starting one")
     parser.add_argument("--mixed", type=float, default=0, metavar="SECONDS", help="mixed load for SECONDS")
     parser.add_argument("--abandoned", type=int, default=0, metavar="N", help="N abandoned blocking queries")
+    parser.add_argument("--journal", action="store_true", help="serve with --journal (in a temporary folder)")
     args = parser.parse_args()
     proc = None
     port = args.port
@@ -189,7 +196,7 @@ def main() -> None:
             port = free_port()
             path = Path(tmp) / "bench.yaml"
             path.write_text(json.dumps(SCENARIO))
-            proc = start_server(port, path)
+            proc = start_server(port, path, *(["--journal", str(Path(tmp) / "j.jsonl")] if args.journal else []))
         try:
             if args.mixed or args.abandoned:
                 if args.mixed:

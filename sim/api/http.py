@@ -158,6 +158,16 @@ class NomadHttp:
         return Response(dumps(result), media_type="application/json",
                         headers={"X-Nomad-Index": str(index), **READ_HEADERS})
 
+    async def _synced(self) -> None:
+        """Wait until the journal is on disk (fsync in a thread: the loop and the lock stay free)."""
+        if self.journal is not None:
+            await asyncio.to_thread(self.journal.sync)
+
+    def _journal(self, name: str, args: tuple, kwargs: dict) -> None:
+        """Append a write to the journal (if the server keeps one)."""
+        if self.journal is not None:
+            self.journal.call(name, args, kwargs)
+
     @staticmethod
     def _call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[Any, ApiError | None]:
         try:
@@ -174,10 +184,12 @@ class NomadHttp:
         async with self.lock:
             try:
                 result = fn(*args, **kwargs)
-            finally:  # a rejected write is journaled too: replay rejects it again, draws included
-                if self.journal is not None:
-                    self.journal.call(fn.__name__, args, kwargs)
+            except ApiError:  # a rejected write is journaled too: replay rejects it again, draws included
+                self._journal(fn.__name__, args, kwargs)
+                raise
+            self._journal(fn.__name__, args, kwargs)
             index = self.api.last_index
+        await self._synced()
         return Response(dumps(result), media_type="application/json", headers={"X-Nomad-Index": str(index)})
 
     # -- /v1/jobs ---------------------------------------------------------------------------
@@ -332,6 +344,7 @@ class NomadHttp:
             now = await self.clock.advance(seconds, gone)
         finally:
             gone.cancel()
+        await self._synced()
         return self._sim_answer({"Time": now})
 
     async def sim_settle(self, request: Request) -> Response:
@@ -344,6 +357,7 @@ class NomadHttp:
             settled = await self.clock.settle(max_seconds, gone=gone)
         finally:
             gone.cancel()
+        await self._synced()
         return self._sim_answer({"Time": self.sim.now, "Settled": settled})
 
     def _sim_answer(self, out: dict[str, Any]) -> Response:
@@ -374,8 +388,8 @@ class NomadHttp:
         args = (request.path_params["id"], request.path_params["action"], payload)
         async with self.lock:
             out = node_event(self.sim, *args)
-            if self.journal is not None:
-                self.journal.call(NODE_EVENT, args, {})
+            self._journal(NODE_EVENT, args, {})
+        await self._synced()
         return self._sim_answer(out)
 
     async def sim_results(self, request: Request) -> Response:
@@ -436,6 +450,8 @@ def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float =
         await h.clock.stop()
         if h.out is not None:
             write_results(h.sim, h.out)
+        if h.journal is not None:
+            h.journal.close()
 
     app = Starlette(routes=routes, exception_handlers={ApiError: _api_error}, lifespan=lifespan)
     app.state.nomad = h

@@ -2,7 +2,7 @@
 
 The simulation is deterministic, so its state is its scenario, its seed and what clients did to
 it, in order and at which simulated time. `nomadsim serve --journal FILE` appends one JSON record
-per line, flushed and fsync'd before the answer is sent:
+per line, written through to the OS at once and fsync'd before the answer is sent:
 
     {"Journal": 1, "Scenario": "...", "Seed": 7, "Digest": "<sha256 of the scenario>"}   (first line)
     {"Time": 12.0, "Call": "register_job", "Args": [{...}], "Kwargs": {"namespace": "default"}}
@@ -114,13 +114,16 @@ def end_time(path: str | Path) -> float:
 
 
 class Journal:
-    """Appends records to a journal file, each flushed and fsync'd."""
+    """Appends records to a journal file: each written through to the OS at once (a killed
+    process loses none), and fsync'd by `sync`, which the server awaits off the event loop
+    before it answers (concurrent writes share one fsync)."""
 
     def __init__(self, path: str | Path, world: World, api: JobsApi):
         self.path = Path(path)
         self.world = world
         self.api = api
         self._last_time = world.now
+        self._file = self.path.open("ab")
 
     @classmethod
     def open(cls, path: str | Path, world: World, api: JobsApi) -> Journal:
@@ -133,17 +136,25 @@ class Journal:
                 with path.open("r+b") as f:
                     f.truncate(data.rfind(b"\n") + 1)
         journal = cls(path, world, api)
-        if not path.exists() or not path.stat().st_size:
+        if not path.stat().st_size:
             journal._append(header(world))
+            journal.sync()
         return journal
 
     def _append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
-        with self.path.open("ab") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        self._file.write(json.dumps(record, separators=(",", ":"), ensure_ascii=True).encode() + b"\n")
+        self._file.flush()
         self._last_time = float(record.get("Time", self._last_time))
+
+    def sync(self) -> None:
+        """fsync what was appended (blocking: the server runs it in a thread)."""
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        """Sync and close the file."""
+        if not self._file.closed:
+            self.sync()
+            self._file.close()
 
     def call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """A write request reached the simulation: `api.<name>(*args, **kwargs)` (or a node event)."""

@@ -4,6 +4,7 @@ prompt, `run --journal` reproduces a served run, `serve --out` writes its result
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -96,8 +97,11 @@ def test_replay_gives_identical_state_and_results_offline(tmp_path):
         writes(url, "r", 6)
         answer = requests.post(url + "/v1/sim/results", timeout=60)
         assert answer.status_code == 200 and answer.json()["Out"] == str(served)
+        assert (served / "allocations.parquet").exists()
+        shutil.rmtree(served)
     finally:
         stop_server(proc)
+    assert (served / "allocations.parquet").exists()  # written again on exit
     records = read_records(journal)
     assert records[0]["Journal"] == 1 and any(r.get("Call") == "register_job" for r in records)
     sim = Simulation.from_scenario(scenario)
