@@ -4,24 +4,34 @@ Requests are drawn over every route with random methods, query parameters and bo
 JSON, mutated valid jobs, raw bytes). Properties: no unhandled exception (an unhandled error
 raises out of the in-process ASGI call), a status request answers within 1 s while the fuzzed
 request is in flight, and after a rejected request (4xx/5xx) the state index, time and every
-random stream are unchanged. Bounded to about a minute.
+random stream are unchanged. Everything is journaled: replaying the journal afterwards gives the
+same state. Bounded to about a minute.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 import time
+from pathlib import Path
 
-from api.support import batch_job, example_job
+from api.support import batch_job, example_job, tiny_scenario
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .asgi import call, fingerprint, tiny_app
+from sim.api.http import create_app
+from sim.api.journal import Journal, replay
+from sim.simulation import Simulation
 
-SIM, APP = tiny_app()
-SIM.api.register_job(batch_job("seed-job"))
-SIM.settle(60)
+from .asgi import call, fingerprint
+
+JOURNAL_DIR = tempfile.TemporaryDirectory()
+JOURNAL = Path(JOURNAL_DIR.name) / "fuzz.jsonl"
+SIM = Simulation.from_scenario(tiny_scenario())
+APP = create_app(SIM, SIM.api, journal=Journal.open(JOURNAL, SIM, SIM.api))
+asyncio.run(call(APP, "POST", "/v1/jobs", json.dumps(batch_job("seed-job")).encode()))
+asyncio.run(call(APP, "POST", "/v1/sim/settle", b'{"MaxSeconds": 60}'))
 NODE = SIM.state.nodes.nodes[0].id
 IDS = st.sampled_from(["seed-job", "x", "a/b", "%C2%B2", "", NODE, NODE[:8], "..", "seed-job%00"])
 SUFFIXES = ["", "/allocations", "/evaluations", "/plan", "/summary", "/dispatch", "/versions", "/revert",
@@ -98,3 +108,10 @@ def test_nothing_a_client_sends_breaks_the_server(method, path, query, body):
     assert took < 1.0
     if status >= 400 and status != 499:
         assert fingerprint(SIM) == before, (method, target, body[:200], status)
+
+
+def test_the_fuzzed_journal_replays_to_the_same_state():
+    """Whatever the fuzzing did (accepted, rejected, cut short), its journal reproduces it."""
+    again = Simulation.from_scenario(tiny_scenario())
+    replay(again, again.api, JOURNAL)
+    assert fingerprint(again) == fingerprint(SIM)
