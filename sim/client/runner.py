@@ -316,6 +316,21 @@ class AllocRunner:
                 self._kill_task(task, now)
         self._changed(now)
 
+    def crash(self, error: Exception) -> None:
+        """An error inside this simulated runner (a bad behaviour, a bug): its live tasks fail with
+        `Driver Failure` (the error) and `Not Restarting`; the rest of the run goes on."""
+        if self.done:
+            return
+        self.epoch += 1  # its pending timers become no-ops
+        self._own_states()
+        now = self.clients.env.now
+        for task in self.tasks:
+            if task.state.state != TASK_STATE_DEAD:
+                task.run += 1
+                task.state.events.append(driver_failure(now, f"{type(error).__name__}: {error}"))
+                set_state(task.state, TASK_STATE_DEAD, now, unrecoverable(now))
+        self._changed(now)
+
     def silence(self) -> None:
         """The node died: the runner stops without a word (its timers become no-ops)."""
         self.epoch += 1

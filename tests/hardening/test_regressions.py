@@ -274,3 +274,30 @@ def test_long_advance_keeps_the_server_responsive_and_stops_when_the_client_leav
     status, waited, stopped_at = run(scenario())
     assert status == 200 and waited < 1.0
     assert 0 < stopped_at < 31536000 and sim.now == stopped_at
+
+
+class _Boom:
+    """A scenario rule whose runtime distribution raises (for job `boom` only)."""
+
+    match = staticmethod(lambda job, group, task, image: job == "boom")
+
+    @staticmethod
+    def runtime(rng):
+        raise ZeroDivisionError("division by zero")
+
+
+@pytest.mark.parametrize("start_delay", [None, 5.0])
+def test_an_error_inside_a_simulated_task_fails_its_alloc_not_the_world(start_delay):
+    sim = Simulation.from_scenario(tiny_app()[0].scenario.to_dict())
+    rule = _Boom()
+    rule.start_delay = start_delay
+    sim.clients.resolver.rules = (rule,)
+    sim.api.register_job(batch_job("boom"))
+    sim.api.register_job(batch_job("good"))
+    sim.settle(300)
+    sim.run(sim.now + 120)
+    status = {a.job.id: a.client_status for a in sim.state.allocs()}
+    assert status == {"boom": "failed", "good": "complete"}
+    events = [(e.type, e.message) for a in sim.state.allocs_by_job("default", "boom")
+              for ts in a.task_states.values() for e in ts.events]
+    assert ("Driver Failure", "ZeroDivisionError: division by zero") in events
