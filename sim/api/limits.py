@@ -1,7 +1,8 @@
 """What the HTTP server refuses before a request reaches the simulation.
 
 Nomad: command/agent/http.go (ACL tokens in `X-Nomad-Token`, `Permission denied` as a 403) and
-Go's http.MaxBytesReader (`http: request body too large`). Each limit is a field of `Limits`,
+Go's http.MaxBytesReader (`http: request body too large`). The token is read as Nomad's
+parseToken reads it: `X-Nomad-Token`, else `Authorization: Bearer <token>`. Each limit is a field of `Limits`,
 set from `nomadsim serve` flags. `TokenGuard` is a plain ASGI wrapper: with a token configured,
 a write (PUT, POST, DELETE) without it is refused before any handler runs; reads stay open, as
 with Nomad's anonymous policy granting read access.
@@ -81,6 +82,12 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def _bearer(value: bytes | None) -> bytes:
+    """The token of an `Authorization: Bearer <token>` header (Nomad reads it after X-Nomad-Token)."""
+    scheme, _, token = (value or b"").partition(b" ")
+    return token.strip() if scheme.lower() == b"bearer" else b""
+
+
 class TokenGuard:
     """ASGI wrapper: writes without the ACL token get Nomad's 403 `Permission denied`."""
 
@@ -90,7 +97,7 @@ class TokenGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] in WRITE_METHODS:
-            given = _header(scope, b"x-nomad-token") or b""
+            given = _header(scope, b"x-nomad-token") or _bearer(_header(scope, b"authorization"))
             if not hmac.compare_digest(given, self.token):
                 body = b"Permission denied"
                 await send({"type": "http.response.start", "status": 403,

@@ -182,6 +182,9 @@ def test_acl_token_guards_writes_only():
     rejected(sim, app, "POST", "/v1/sim/advance", {"Seconds": 5}, 403, "Permission denied")
     ok = run(call(app, "POST", "/v1/jobs", json.dumps(batch_job("a")).encode(), {"X-Nomad-Token": "s3cret"}))
     assert ok.status == 200
+    bearer = run(call(app, "POST", "/v1/jobs", json.dumps(batch_job("b")).encode(),
+                      {"Authorization": "Bearer s3cret"}))
+    assert bearer.status == 200
     assert run(call(app, "GET", "/v1/jobs")).status == 200
 
 
