@@ -17,6 +17,7 @@ import json
 import sys
 from collections.abc import AsyncIterator, Callable
 from collections.abc import Set as AbstractSet
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from starlette.applications import Starlette
@@ -24,11 +25,21 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sim.api.blocking import BlockingQueries, parse_index, parse_wait
+from sim.api.blocking import BlockingQueries, ClientGone, parse_index, parse_wait
+from sim.api.journal import NODE_EVENT, Journal
+from sim.api.limits import (
+    Limits,
+    TokenGuard,
+    advance_seconds,
+    body_too_large,
+    check_content_length,
+    hcl_size,
+)
 from sim.api.operator import parse_cas
-from sim.api.requests import body, parse_json_body, query_bool, seconds_field
+from sim.api.requests import ascii_uint, body, lookup, parse_json_body, query_bool
+from sim.api.results_out import write_results
 from sim.api.routes import routes as more_routes
-from sim.api.simclock import SimClock, find_node, sim_metrics, sim_status
+from sim.api.simclock import SimClock, node_event, sim_metrics, sim_status
 from sim.errors import ApiError
 
 if TYPE_CHECKING:
@@ -87,18 +98,32 @@ def invalid_method() -> ApiError:
 class NomadHttp:
     """Request handlers bound to one simulation."""
 
-    def __init__(self, world: World, api: JobsApi, clock: str = "manual", speed: float = 1.0):
+    def __init__(self, world: World, api: JobsApi, clock: str = "manual", speed: float = 1.0,
+                 limits: Limits | None = None, journal: Journal | None = None, out: Path | None = None):
         self.sim = world
         self.api = api
+        self.limits = limits or Limits()
+        self.journal = journal
+        self.out = out  # the results folder of POST /v1/sim/results and of shutdown
         self.lock = asyncio.Lock()
-        self.blocking = BlockingQueries(world.state)
+        self.blocking = BlockingQueries(world.state, self.limits.max_blocking)
         self.clock = SimClock(world, self.blocking, self.lock, clock, speed)
+        self.clock.on_advance = journal.advanced if journal is not None else None
+        self._parsers = asyncio.Semaphore(2)  # HCL parses running off the event loop at once
 
     # -- plumbing ---------------------------------------------------------------------------
 
     async def _body(self, request: Request) -> Any:
-        """The request's JSON body (None when empty); Go's decoder errors as 400s."""
-        return parse_json_body(await request.body())
+        """The request's JSON body (None when empty), at most `max_body_bytes`; Go's decoder errors as 400s."""
+        limit = self.limits.max_body_bytes
+        check_content_length(request.headers.get("content-length"), limit)
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise body_too_large()
+            chunks.append(chunk)
+        return parse_json_body(b"".join(chunks))
 
     def _wall_cap(self, wait: float) -> float:
         """Wall seconds a blocked request may wait at most (so a client never hangs)."""
@@ -113,19 +138,38 @@ class NomadHttp:
         kwargs.setdefault("namespace", q.get("namespace") or "default")
         loop = asyncio.get_running_loop()
         deadline, wall_end = self.sim.now + wait, loop.time() + self._wall_cap(wait)
-        while True:
-            async with self.lock:
-                result, error = self._call(fn, args, kwargs)
-                index = self.api.last_index
-            remaining = wall_end - loop.time()
-            if not min_index or index > min_index or self.sim.now >= deadline or remaining <= 0:
-                break
-            await self.blocking.wait(frozenset(tables), deadline, remaining)
+        watched, gone = frozenset(tables), None
+        try:
+            while True:
+                async with self.lock:
+                    result, error = self._call(fn, args, kwargs)
+                    index = self.api.last_index
+                remaining = wall_end - loop.time()
+                if (not min_index or index > min_index or self.sim.now >= deadline or remaining <= 0
+                        or self.blocking.closed):
+                    break
+                gone = gone or disconnected(request)
+                await self.blocking.wait(watched, deadline, remaining, gone)
+        except ClientGone:
+            return Response(status_code=499)  # nobody reads it: the client left
+        finally:
+            if gone is not None:
+                gone.cancel()
         index = max(1, index)  # Nomad never answers index 0 (clients would spin)
         if error is not None:
             return error_response(error, index)
         return Response(dumps(result), media_type="application/json",
                         headers={"X-Nomad-Index": str(index), **READ_HEADERS})
+
+    async def _synced(self) -> None:
+        """Wait until the journal is on disk (fsync in a thread: the loop and the lock stay free)."""
+        if self.journal is not None:
+            await asyncio.to_thread(self.journal.sync)
+
+    def _journal(self, name: str, args: tuple, kwargs: dict) -> None:
+        """Append a write to the journal (if the server keeps one)."""
+        if self.journal is not None:
+            self.journal.call(name, args, kwargs)
 
     @staticmethod
     def _call(fn: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[Any, ApiError | None]:
@@ -141,8 +185,14 @@ class NomadHttp:
             args = (*args, await self._body(request))
         kwargs.setdefault("namespace", request.query_params.get("namespace") or "default")
         async with self.lock:
-            result = fn(*args, **kwargs)
+            try:
+                result = fn(*args, **kwargs)
+            except ApiError:  # a rejected write is journaled too: replay rejects it again, draws included
+                self._journal(fn.__name__, args, kwargs)
+                raise
+            self._journal(fn.__name__, args, kwargs)
             index = self.api.last_index
+        await self._synced()
         return Response(dumps(result), media_type="application/json", headers={"X-Nomad-Index": str(index)})
 
     # -- /v1/jobs ---------------------------------------------------------------------------
@@ -162,7 +212,12 @@ class NomadHttp:
         if request.method not in WRITES:
             raise invalid_method()
         payload = await self._body(request)
-        return Response(dumps(self.api.parse_job(payload)), media_type="application/json")
+        hcl = lookup(payload, "JobHCL") if isinstance(payload, dict) else None
+        if isinstance(hcl, str):
+            hcl_size(hcl, self.limits.max_hcl_bytes)
+        async with self._parsers:  # off the event loop: other requests go on meanwhile
+            out = await asyncio.to_thread(self.api.parse_job, payload)
+        return Response(dumps(out), media_type="application/json")
 
     async def job_specific(self, request: Request) -> Response:
         """/v1/job/<id>[/<suffix>]: Nomad's suffix routing, then the job itself."""
@@ -196,10 +251,11 @@ class NomadHttp:
             return await self.write(request, self.api.update_job, job_id)
         if request.method == "DELETE":
             priority = q.get("eval_priority")
-            if priority is not None and not priority.isdigit():
+            value = 0 if priority is None else ascii_uint(priority, 63)
+            if value is None:
                 raise ApiError(400, "Failed to parse value of eval_priority")
             return await self.write(request, self.api.deregister_job, job_id, with_body=False,
-                                    purge=query_bool(q.get("purge")), eval_priority=int(priority or 0))
+                                    purge=query_bool(q.get("purge")), eval_priority=value)
         raise invalid_method()
 
     def _get(self, request: Request) -> None:
@@ -296,15 +352,26 @@ class NomadHttp:
     async def sim_advance(self, request: Request) -> Response:
         """POST {"Seconds": S}: run S simulated seconds."""
         self._post(request)
-        seconds = seconds_field(body(await self._body(request), "SimAdvanceRequest"), "Seconds", None)
-        now = await self.clock.advance(seconds)
+        seconds = advance_seconds(body(await self._body(request), "SimAdvanceRequest").get("Seconds"), "Seconds")
+        gone = disconnected(request)
+        try:
+            now = await self.clock.advance(seconds, gone)
+        finally:
+            gone.cancel()
+        await self._synced()
         return self._sim_answer({"Time": now})
 
     async def sim_settle(self, request: Request) -> Response:
         """POST {"MaxSeconds": S}: run until nothing is pending (or S passes)."""
         self._post(request)
-        max_seconds = seconds_field(body(await self._body(request), "SimSettleRequest"), "MaxSeconds", 3600.0)
-        settled = await self.clock.settle(max_seconds)
+        max_seconds = advance_seconds(body(await self._body(request), "SimSettleRequest").get("MaxSeconds", 3600.0),
+                                      "MaxSeconds")
+        gone = disconnected(request)
+        try:
+            settled = await self.clock.settle(max_seconds, gone=gone)
+        finally:
+            gone.cancel()
+        await self._synced()
         return self._sim_answer({"Time": self.sim.now, "Settled": settled})
 
     def _sim_answer(self, out: dict[str, Any]) -> Response:
@@ -332,19 +399,29 @@ class NomadHttp:
         if request.path_params["action"] not in ("down", "up", "drain"):
             return await _not_found(request)
         payload = body(await self._body(request), "SimNodeRequest")
+        args = (request.path_params["id"], request.path_params["action"], payload)
         async with self.lock:
-            node = find_node(self.sim, request.path_params["id"])
-            action = request.path_params["action"]
-            if action == "down":
-                self.sim.clients.node_down(node.id)
-            elif action == "up":
-                self.sim.clients.node_up(node.id)
-            else:
-                deadline = seconds_field(payload, "Deadline", 0.0)
-                self.sim.server.node_endpoint.set_drain(node.id, True, deadline or None)
-            out = {"NodeID": node.id, "Name": node.name, "Status": node.status, "Drain": node.drain,
-                   "Time": self.sim.now}
+            out = node_event(self.sim, *args)
+            self._journal(NODE_EVENT, args, {})
+        await self._synced()
         return self._sim_answer(out)
+
+    async def sim_results(self, request: Request) -> Response:
+        """POST /v1/sim/results: write the results folder of the run so far (`serve --out DIR`)."""
+        self._post(request)
+        if self.out is None:
+            raise ApiError(400, "no results folder: start the server with --out DIR")
+        async with self.lock:
+            summary = write_results(self.sim, self.out)
+        return self._sim_answer({"Time": self.sim.now, "Out": str(self.out), "Summary": summary})
+
+
+def disconnected(request: Request) -> asyncio.Future:
+    """A future that completes when the client disconnects (cancel it once answered)."""
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+    return asyncio.ensure_future(watch())
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -355,9 +432,11 @@ async def _not_found(request: Request) -> Response:
     return Response("404 page not found\n", status_code=404, media_type="text/plain")
 
 
-def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float = 1.0) -> Starlette:
-    """The ASGI app serving one simulation's API (the clock starts with the app)."""
-    h = NomadHttp(world, api, clock, speed)
+def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float = 1.0,
+               limits: Limits | None = None, journal: Journal | None = None, out: Path | None = None) -> Any:
+    """The ASGI app serving one simulation's API (the clock starts with the app; with `out`, the
+    results folder is written when it stops)."""
+    h = NomadHttp(world, api, clock, speed, limits, journal, out)
 
     def route(path: str, endpoint: Callable) -> Route:
         """A route taking every method (handlers answer Nomad's 405 themselves)."""
@@ -374,7 +453,7 @@ def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float =
         route("/v1/operator/scheduler/configuration", h.scheduler_configuration),
         route("/v1/sim/advance", h.sim_advance), route("/v1/sim/settle", h.sim_settle),
         route("/v1/sim/status", h.sim_status), route("/v1/sim/metrics", h.sim_metrics),
-        route("/v1/sim/nodes/{id}/{action}", h.sim_node),
+        route("/v1/sim/nodes/{id}/{action}", h.sim_node), route("/v1/sim/results", h.sim_results),
         route("/{path:path}", _not_found),
     ]
 
@@ -383,19 +462,45 @@ def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float =
         """The realtime clock runs while the app serves."""
         h.clock.start()
         yield
+        h.blocking.close()
         await h.clock.stop()
+        if h.out is not None:
+            write_results(h.sim, h.out)
+        if h.journal is not None:
+            h.journal.close()
 
     app = Starlette(routes=routes, exception_handlers={ApiError: _api_error}, lifespan=lifespan)
     app.state.nomad = h
-    return app
+    return TokenGuard(app, h.limits.acl_token) if h.limits.acl_token else app
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
 def serve(world: World, api: JobsApi, host: str = "127.0.0.1", port: int = 4646, clock: str = "manual",
-          speed: float = 1.0) -> None:
-    """Serve a simulation's API over HTTP until interrupted (uvicorn, one process, one event loop)."""
+          speed: float = 1.0, limits: Limits | None = None, journal: Journal | None = None,
+          out: Path | None = None) -> None:
+    """Serve a simulation's API over HTTP until interrupted (uvicorn, one process, one event loop).
+
+    SIGTERM or Ctrl-C ends blocked queries at once and stops within about a second.
+    """
     import uvicorn
 
-    app = create_app(world, api, clock, speed)
+    app = create_app(world, api, clock, speed, limits, journal, out)
+    inner: Any = getattr(app, "app", app)  # inside the TokenGuard, if any
+    nomad = inner.state.nomad
+    if host not in LOOPBACK:
+        print(f"nomadsim: warning: listening on {host}, not loopback: anyone who can reach it can change the "
+              f"simulation{'' if (limits and limits.acl_token) else ' (no --acl-token set)'}", file=sys.stderr)
     print(f"nomadsim: serving {world.scenario.name!r} on http://{host}:{port} (clock {clock}, speed {speed})",
           file=sys.stderr, flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            with contextlib.suppress(RuntimeError):  # wake blocked queries from the loop's own thread
+                asyncio.get_running_loop().call_soon_threadsafe(nomad.blocking.close)
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on",
+                            timeout_graceful_shutdown=1)
+    Server(config).run()

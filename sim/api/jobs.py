@@ -19,6 +19,7 @@ from sim.api.cluster import rpc
 from sim.api.requests import body, field, lookup
 from sim.api.scale import ScaleApi
 from sim.api.search import SearchApi
+from sim.client.behavior import check_job_meta
 from sim.errors import ApiError, ValidationError
 from sim.server import dispatch as D
 from sim.server import job_versions
@@ -49,6 +50,7 @@ class JobsApi(AllocsApi, AgentApi, SearchApi, ScaleApi):
         """A job from its JSON form; decoder errors are 400s. The request namespace fills a gap."""
         try:
             job = decode_job({"Job": job_dict})
+            check_job_meta(job)  # a bad `sim.*` value is the client's 400, not a failed run
         except ValidationError as exc:
             raise ApiError(400, exc.message) from None
         if not job.namespace:

@@ -8,6 +8,7 @@ decoder's message (`json: cannot unmarshal string into Go struct field X.Y of ty
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from sim.errors import ApiError
@@ -26,8 +27,21 @@ def json_kind(value: Any) -> str:
     return "array" if isinstance(value, list) else "object"
 
 
+_ESCAPED_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN, Infinity and -Infinity are not JSON: Go's decoder stops at their first letter."""
+    raise ApiError(400, f"invalid character {name.lstrip('-')[0]!r} looking for beginning of value")
+
+
 def parse_json_body(raw: bytes) -> Any:
     """A request body's JSON value; None for an empty body.
+
+    As Go's decoder: NaN and Infinity are syntax errors, a lone UTF-16 surrogate escape becomes
+    U+FFFD, and nesting deeper than the parser can follow is `exceeded max depth` (Go allows
+    10,000 levels; Python's parser fewer, see docs/fidelity.md).
 
     Raises:
         ApiError: 400 with Go's decoder message for malformed JSON.
@@ -35,11 +49,25 @@ def parse_json_body(raw: bytes) -> Any:
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
+        value = json.loads(raw, parse_constant=_reject_constant)
+        return _replace_surrogates(value) if _ESCAPED_SURROGATE.search(raw) else value
     except json.JSONDecodeError as exc:
         raise ApiError(400, go_json_error(exc)) from None
     except UnicodeDecodeError:
         raise ApiError(400, "invalid character in request body") from None
+    except RecursionError:
+        raise ApiError(400, "exceeded max depth") from None
+
+
+def _replace_surrogates(value: Any) -> Any:
+    """Lone surrogates (valid pairs are already joined) replaced by U+FFFD, as Go decodes them."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    return value
 
 
 def go_json_error(exc: json.JSONDecodeError) -> str:
@@ -98,6 +126,14 @@ def _fits(value: Any, typ: type) -> bool:
     return isinstance(value, typ)
 
 
+def ascii_uint(text: str, bits: int = 64) -> int | None:
+    """An unsigned decimal as Go's strconv.ParseUint reads it (ASCII digits only, in range); else None."""
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value < 1 << bits else None
+
+
 def query_bool(value: str | bool | None) -> bool:
     """A boolean query parameter as Nomad's handlers read it (strconv.ParseBool; absent = false).
 
@@ -111,15 +147,3 @@ def query_bool(value: str | bool | None) -> bool:
     if value in ("", "0", "f", "F", "FALSE", "false", "False"):
         return False
     raise ApiError(400, f'strconv.ParseBool: parsing "{value}": invalid syntax')
-
-
-def seconds_field(data: dict[str, Any], key: str, default: float | None) -> float:
-    """A /v1/sim request's duration in simulated seconds (a number >= 0; absent = `default`).
-
-    Raises:
-        ApiError: 400 when the value is not a number >= 0 (or absent without a default).
-    """
-    value = data.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise ApiError(400, f"{key} must be a number of seconds >= 0")
-    return float(value)

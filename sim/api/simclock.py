@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from sim.errors import ApiError
@@ -30,7 +30,8 @@ class SimClock:
     """Advances one simulation on behalf of the HTTP server."""
 
     def __init__(self, simulation: World, blocking: BlockingQueries, lock: asyncio.Lock,
-                 mode: str = "manual", speed: float = 1.0, chunk: float = 1.0, tick: float = 0.05):
+                 mode: str = "manual", speed: float = 1.0, chunk: float = 1.0, tick: float = 0.05,
+                 slice_seconds: float = 0.02):
         if mode not in CLOCK_MODES:
             raise ValueError(f"unknown clock mode {mode!r} (use one of {', '.join(CLOCK_MODES)})")
         if speed <= 0:
@@ -42,34 +43,49 @@ class SimClock:
         self.speed = float(speed)
         self.chunk = chunk
         self.tick = tick
+        self.slice = slice_seconds  # wall seconds the lock is held at most per slice
+        self.on_advance: Callable[[float], None] | None = None  # told the time after each slice (the journal)
         self._task: asyncio.Task | None = None
         self.error = ""  # what stopped the realtime clock, if the simulation raised
 
-    async def advance_to(self, target: float) -> float:
-        """Run the simulation up to `target` simulated seconds; returns the time reached."""
-        while self.sim.now < target:
+    async def advance_to(self, target: float, gone: asyncio.Future | None = None) -> float:
+        """Run the simulation up to `target` simulated seconds; returns the time reached.
+
+        Time moves in slices: under the lock, chunks of `chunk` simulated seconds (each ending
+        at the earliest blocked query's deadline) until `slice` wall seconds pass or a blocked
+        query wakes; then the lock is released so other requests run. It stops early when
+        `gone` (the client's disconnect) completes or the server is closing.
+        """
+        loop = asyncio.get_running_loop()
+        while self.sim.now < target and not self.blocking.closed and not (gone is not None and gone.done()):
             async with self.lock:
-                stop = min(target, self.sim.now + self.chunk)
-                deadline = self.blocking.next_deadline()
-                if deadline is not None and self.sim.now < deadline < stop:
-                    stop = deadline
-                self.sim.run(stop)
-                self.blocking.on_time(self.sim.now)
+                slice_end = loop.time() + self.slice
+                while self.sim.now < target:
+                    stop = min(target, self.sim.now + self.chunk)
+                    deadline = self.blocking.next_deadline()
+                    if deadline is not None and self.sim.now < deadline < stop:
+                        stop = deadline
+                    self.sim.run(stop)
+                    self.blocking.on_time(self.sim.now)
+                    if self.blocking.has_woken or loop.time() >= slice_end:
+                        break
+                if self.on_advance is not None:
+                    self.on_advance(self.sim.now)
             await asyncio.sleep(0)
             await self.blocking.resumed()
         return self.sim.now
 
-    async def advance(self, seconds: float) -> float:
+    async def advance(self, seconds: float, gone: asyncio.Future | None = None) -> float:
         """Run `seconds` more of simulated time."""
-        return await self.advance_to(self.sim.now + max(0.0, seconds))
+        return await self.advance_to(self.sim.now + max(0.0, seconds), gone)
 
-    async def settle(self, max_seconds: float, step: float = 1.0) -> bool:
+    async def settle(self, max_seconds: float, step: float = 1.0, gone: asyncio.Future | None = None) -> bool:
         """Run until nothing is pending or in flight (Simulation.busy) or `max_seconds` pass."""
         deadline = self.sim.now + max(0.0, max_seconds)
-        while self.sim.now < deadline:
+        while self.sim.now < deadline and not self.blocking.closed and not (gone is not None and gone.done()):
             if not self.sim.busy():
                 return True
-            await self.advance_to(min(deadline, self.sim.now + step))
+            await self.advance_to(min(deadline, self.sim.now + step), gone)
         return not self.sim.busy()
 
     def start(self) -> None:
@@ -109,6 +125,26 @@ def find_node(simulation: World, ident: str) -> Any:
     if node is None:
         raise ApiError(404, "node not found")
     return node
+
+
+def node_event(simulation: World, ident: str, action: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """POST /v1/sim/nodes/:id/down|up|drain: a node event now (`payload` of a drain: its Deadline).
+
+    Raises:
+        ApiError: 404 for an unknown node, 400 for a bad Deadline.
+    """
+    from sim.api.limits import advance_seconds
+
+    node = find_node(simulation, ident)
+    if action == "down":
+        simulation.clients.node_down(node.id)
+    elif action == "up":
+        simulation.clients.node_up(node.id)
+    else:
+        deadline = advance_seconds(payload.get("Deadline", 0.0), "Deadline")
+        simulation.server.node_endpoint.set_drain(node.id, True, deadline or None)
+    return {"NodeID": node.id, "Name": node.name, "Status": node.status, "Drain": node.drain,
+            "Time": simulation.now}
 
 
 def sim_status(simulation: World, clock: SimClock, blocked_queries: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 from sim import __version__
+from sim.api.limits import Limits
 from sim.cli import bench, plot, sweep
 from sim.cli.options import parse_overrides
 from sim.errors import SimError
@@ -28,9 +29,17 @@ def cmd_run(args: argparse.Namespace) -> int:
     scenario = load_scenario(args.scenario, parse_overrides(args.set))
     seed = scenario.seed if args.seed is None else args.seed
     out = Path(args.out) if args.out else default_dir(args.results, scenario.name, seed)
+    advance = lambda sim, t: _run_with_progress(sim, t, quiet=args.quiet)  # noqa: E731
     until = scenario.duration if args.until is None else _seconds(args.until)
-    summary, _ = run_to_folder(scenario, out, seed=seed, until=until, csv=args.csv,
-                               advance=lambda sim, t: _run_with_progress(sim, t, quiet=args.quiet))
+    if args.journal:  # the served run: its writes and advances, then on to `--until` (default: where it stopped)
+        from sim.api.journal import end_time, replay
+
+        until = end_time(args.journal) if args.until is None else until
+
+        def advance(sim, t: float) -> None:
+            replay(sim, sim.api, args.journal)
+            _run_with_progress(sim, t, quiet=args.quiet)
+    summary, _ = run_to_folder(scenario, out, seed=seed, until=until, csv=args.csv, advance=advance)
     _print_summary(summary, out)
     return 0
 
@@ -98,10 +107,18 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the Jobs API of a simulated cluster over HTTP."""
     from sim.api.http import serve
+    from sim.api.journal import Journal
+    from sim.api.limits import Limits
     from sim.simulation import Simulation
 
     sim = Simulation.from_scenario(args.scenario, seed=args.seed, overrides=parse_overrides(args.set))
-    serve(sim, sim.api, host=args.host, port=args.port, clock=args.clock, speed=args.speed)
+    journal = Journal.open(args.journal, sim, sim.api) if args.journal else None
+    if journal is not None:
+        print(f"nomadsim: journal {args.journal}: at {sim.now:g}s, index {sim.state.index}", file=sys.stderr)
+    limits = Limits(max_body_bytes=args.max_body_bytes, max_blocking=args.max_blocking_queries,
+                    acl_token=args.acl_token or "")
+    serve(sim, sim.api, host=args.host, port=args.port, clock=args.clock, speed=args.speed, limits=limits,
+          journal=journal, out=Path(args.out) if args.out else None)
     return 0
 
 
@@ -119,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a scenario key")
     run.add_argument("--csv", action="store_true", help="write CSV next to Parquet")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--journal", help="replay a `serve --journal` file (a served run, reproduced offline)")
     run.set_defaults(func=cmd_run)
     val = sub.add_parser("validate", help="validate a scenario")
     val.add_argument("scenario")
@@ -135,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--clock", choices=["manual", "realtime"], default="manual")
     serve.add_argument("--speed", type=float, default=1.0)
     serve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    serve.add_argument("--journal", metavar="FILE", help="append every write and time advance to FILE (fsync'd); "
+                       "an existing FILE is replayed first, so a restart resumes where the server stopped")
+    serve.add_argument("--out", metavar="DIR", help="results folder, written on POST /v1/sim/results and on exit")
+    serve.add_argument("--acl-token", metavar="TOKEN", help="writes need this X-Nomad-Token (else 403)")
+    serve.add_argument("--max-body-bytes", type=int, default=Limits.max_body_bytes, metavar="N",
+                       help="largest request body (default %(default)s)")
+    serve.add_argument("--max-blocking-queries", type=int, default=Limits.max_blocking, metavar="N",
+                       help="blocking queries waiting at once; more get 429 (default %(default)s)")
     serve.set_defaults(func=cmd_serve)
     for name, (module, help_text) in sorted(EXTENSIONS.items()):
         _add_extension(sub, name, module, help_text)

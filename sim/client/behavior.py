@@ -48,6 +48,8 @@ class TaskBehavior:
         fail_health: the alloc never becomes healthy (unhealthy at its healthy deadline).
         crash_after: like `fail_after`, but the first run only counts from the moment the alloc
             became healthy (from its start when health is not tracked).
+        driver_error: why the task cannot start (a bad `sim.*` meta value of a job that reached
+            the client without the API's check): every run fails at once with this message.
     """
 
     runtime: Runtime = None
@@ -56,6 +58,7 @@ class TaskBehavior:
     start_delay: float = 0.0
     fail_health: bool = False
     crash_after: float | None = None
+    driver_error: str = ""  # the task cannot start (each run fails with a `Driver Failure` event)
 
     def sample_runtime(self, rng: np.random.Generator) -> float | None:
         """Seconds the next run lasts before a normal exit (None: until stopped)."""
@@ -131,6 +134,21 @@ def meta_overrides(meta: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def check_job_meta(job: Job) -> None:
+    """Every task's merged `sim.*` meta parses.
+
+    Raises:
+        ValidationError: naming the group, task, key and value (the API answers it as a 400).
+    """
+    for tg in job.task_groups:
+        for task in tg.tasks:
+            try:
+                meta_overrides(combined_task_meta(job, tg.name, task.name))
+            except ValidationError as exc:
+                raise ValidationError(exc.field, f"group {tg.name!r} task {task.name!r}: meta {exc.field!r}: "
+                                                 f"{exc.message}") from None
+
+
 def behavior_from_meta(meta: Mapping[str, str], base: TaskBehavior | None = None) -> TaskBehavior:
     """`base` (default: a task that runs until stopped) with the `sim.*` meta keys applied."""
     return replace(base or TaskBehavior(), **meta_overrides(meta))
@@ -189,7 +207,10 @@ class BehaviorResolver:
             if rule_matches(rule, job.id, group, task, image):
                 behavior = replace(behavior, **rule_overrides(rule))
                 break
-        overrides = meta_overrides(combined_task_meta(job, group, task))
+        try:
+            overrides = meta_overrides(combined_task_meta(job, group, task))
+        except ValidationError as exc:  # fails this task's allocs, never the run
+            return replace(behavior, driver_error=f"meta {exc.field!r}: {exc.message}")
         return replace(behavior, **overrides) if overrides else behavior
 
 

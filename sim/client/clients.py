@@ -126,7 +126,15 @@ class Clients:
 
     def _fire(self, when: float, _event: simpy.Event) -> None:
         for call in self._timers.pop(when):
-            call[0](*call[1:])
+            try:
+                call[0](*call[1:])
+            except Exception as err:  # fails the runners the timer belongs to, never the run
+                target = call[1] if len(call) > 1 else None
+                runners = [target] if isinstance(target, AllocRunner) else getattr(target, "runners", None)
+                if not runners:
+                    raise
+                for runner in runners:
+                    runner.crash(err)
 
     # -- plan hooks -----------------------------------------------------------------------------
 
@@ -171,7 +179,7 @@ class Clients:
                     job, group, spec = stored.job, stored.task_group, self.group_spec(stored)
                 assert spec is not None
                 if not spec.instant:
-                    self._add_runner(stored, spec).start()
+                    self._start_runner(self._add_runner(stored, spec))
                     continue
                 if run and bool(stored.deployment_id) != in_deployment:
                     run = self._start_run(run)
@@ -187,11 +195,22 @@ class Clients:
 
     def _start_run(self, run: list[AllocRunner]) -> list[AllocRunner]:
         """Start a run of registered runners (of one group) together; a new run starts empty."""
-        start_together(self, run, run[0].group, self.env.now)
+        try:
+            start_together(self, run, run[0].group, self.env.now)
+        except Exception as err:  # fails these allocs, never the run
+            for runner in run:
+                runner.crash(err)
         return []
 
     def _start(self, alloc: Allocation) -> None:
-        self._add_runner(alloc).start()
+        self._start_runner(self._add_runner(alloc))
+
+    @staticmethod
+    def _start_runner(runner: AllocRunner) -> None:
+        try:
+            runner.start()
+        except Exception as err:  # fails this alloc, never the run
+            runner.crash(err)
 
     def _add_runner(self, alloc: Allocation, spec: GroupSpec | None = None) -> AllocRunner:
         runner = AllocRunner(self, alloc, spec)

@@ -43,6 +43,7 @@ from sim.client.tasks import (
     TaskRun,
     client_status,
     copy_task_states,
+    driver_failure,
     fork_tasks,
     killed,
     killing,
@@ -50,6 +51,7 @@ from sim.client.tasks import (
     restarting,
     set_state,
     sibling_failed,
+    unrecoverable,
 )
 from sim.structs.alloc import Allocation, TaskState
 from sim.structs.consts import (
@@ -210,6 +212,12 @@ class AllocRunner:
         """The driver starts task `i`: Started, then arm its exit (if it ever exits by itself)."""
         task = self.tasks[i]
         task.run += 1
+        if task.behavior.driver_error:  # Nomad: a start error that is not recoverable fails the task
+            task.state.events.append(driver_failure(now, task.behavior.driver_error))
+            set_state(task.state, TASK_STATE_DEAD, now, unrecoverable(now))
+            self._set_health(False)
+            self._kill_siblings(task, now)
+            return
         set_state(task.state, TASK_STATE_RUNNING, now, self.clients.events.started(now))
         end, code = self._exit_plan(task)
         if end is not None:
@@ -306,6 +314,21 @@ class AllocRunner:
         for task in self.tasks:
             if task.state.state != TASK_STATE_DEAD:
                 self._kill_task(task, now)
+        self._changed(now)
+
+    def crash(self, error: Exception) -> None:
+        """An error inside this simulated runner (a bad behaviour, a bug): its live tasks fail with
+        `Driver Failure` (the error) and `Not Restarting`; the rest of the run goes on."""
+        if self.done:
+            return
+        self.epoch += 1  # its pending timers become no-ops
+        self._own_states()
+        now = self.clients.env.now
+        for task in self.tasks:
+            if task.state.state != TASK_STATE_DEAD:
+                task.run += 1
+                task.state.events.append(driver_failure(now, f"{type(error).__name__}: {error}"))
+                set_state(task.state, TASK_STATE_DEAD, now, unrecoverable(now))
         self._changed(now)
 
     def silence(self) -> None:

@@ -20,7 +20,9 @@ from sim.structs.consts import (
     ALLOC_CLIENT_RUNNING,
     JOB_TYPE_BATCH,
     JOB_TYPE_SYSBATCH,
+    REASON_UNRECOVERABLE,
     RESTART_MODE_FAIL,
+    TASK_DRIVER_FAILURE,
     TASK_KILLED,
     TASK_KILLING,
     TASK_NOT_RESTARTING,
@@ -104,7 +106,7 @@ class GroupSpec:
         self.deploy_health = group_health_params(job, tg, True)
         self.migrate_health = group_health_params(job, tg, False)
         # Every task starts the moment the alloc arrives (no start delay): the runner's fast path.
-        self.instant = bool(self.tasks) and all(b.start_delay <= 0 for _, b, _ in self.tasks)
+        self.instant = bool(self.tasks) and all(b.start_delay <= 0 and not b.driver_error for _, b, _ in self.tasks)
         self.max_start_delay = max((b.start_delay for _, b, _ in self.tasks), default=0.0)
         self.exits = [fixed_exit(b) for _, b, _ in self.tasks]
 
@@ -117,7 +119,7 @@ def fixed_exit(behavior: TaskBehavior) -> tuple[float | None, int] | None:
     """(seconds until a run exits by itself, its exit code) when every run of the task is the
     same: a fixed runtime (or none) and no failure modes; None when the runner must draw it."""
     runtime = behavior.runtime
-    if behavior.fail_after is not None or behavior.crash_after is not None:
+    if behavior.fail_after is not None or behavior.crash_after is not None or behavior.driver_error:
         return None
     if runtime is None or isinstance(runtime, int | float):
         return runtime, behavior.exit_code
@@ -281,6 +283,16 @@ def task_setup(now: float) -> TaskEvent:
 def started(now: float) -> TaskEvent:
     """`Started`: the driver started the task."""
     return TaskEvent(TASK_STARTED, now, "Task started by client")
+
+
+def driver_failure(now: float, error: str) -> TaskEvent:
+    """`Driver Failure`: the task could not start (its message is the driver's error)."""
+    return TaskEvent(TASK_DRIVER_FAILURE, now, error)
+
+
+def unrecoverable(now: float) -> TaskEvent:
+    """`Not Restarting` after a start error that no restart can fix (Nomad: SetStartError)."""
+    return not_restarting(now, REASON_UNRECOVERABLE)
 
 
 def terminated(now: float, exit_code: int) -> TaskEvent:

@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from sim.errors import ValidationError
 from sim.structs import job as J
 from sim.structs.duration import parse_go_duration
+from sim.structs.unmodelled import fits, unmodelled_type
 
 _ACRONYMS = {"id": "ID", "cpu": "CPU", "mb": "MB", "ip": "IP", "cidr": "CIDR", "mbits": "MBits"}
 _STRUCTS = (
@@ -297,6 +298,9 @@ def _decode_struct(cls: type[_StructT], data: Any, where: _Where, ctx: _Ctx) -> 
         if f is None and isinstance(key, str):
             f = spec.by_fold.get(key.lower())
         if f is None:
+            typed = unmodelled_type(spec.goname, key) if isinstance(key, str) and value is not None else None
+            if typed is not None and not fits(value, typed[1]):
+                raise _type_error(value, (prefix + typed[0], spec.goname, f"{gopath}.{typed[0]}"), typed[1])
             extra[key] = _jcopy(value, prefix + str(key))
         elif value is not None:
             sub_where = (prefix + f.key, spec.goname, f"{gopath}.{f.key}")

@@ -99,7 +99,10 @@ def parse_job_hcl(text: str) -> dict[str, Any]:
         tree = load_hcl(text)
     except Exception as exc:  # the parser raises lark's many error types
         raise ValueError(f"error parsing: {exc}") from exc
-    jobs = [(label, body) for block in tree.get("job") or [] for label, body in _labelled(block)]
+    blocks = tree.get("job") or []
+    if not isinstance(blocks, list):  # `job = 5`: an argument, not a block
+        raise ValueError('error parsing: Unsupported argument; An argument named "job" is not expected here')
+    jobs = [(label, body) for block in blocks for label, body in _labelled(block)]
     if len(jobs) != 1:
         raise ValueError("only one job block may be defined" if jobs else "'job' block is required")
     label, body = jobs[0]

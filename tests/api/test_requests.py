@@ -11,7 +11,6 @@ from sim.api.requests import (
     lookup,
     parse_json_body,
     query_bool,
-    seconds_field,
 )
 from sim.errors import ApiError
 
@@ -84,13 +83,3 @@ def test_parse_json_body_words_syntax_errors_as_go_does():
         with pytest.raises(ApiError) as err:
             parse_json_body(raw)
         assert (err.value.status, err.value.message) == (400, message)
-
-
-def test_seconds_field_takes_numbers_at_least_zero():
-    """/v1/sim durations: ints and floats >= 0, the default when absent; else a 400."""
-    assert seconds_field({"Seconds": 5}, "Seconds", None) == 5.0
-    assert seconds_field({}, "MaxSeconds", 3600.0) == 3600.0
-    for data in ({"Seconds": -1}, {"Seconds": True}, {"Seconds": "5"}, {}):
-        with pytest.raises(ApiError) as err:
-            seconds_field(data, "Seconds", None)
-        assert (err.value.status, err.value.message) == (400, "Seconds must be a number of seconds >= 0")
