@@ -108,7 +108,7 @@ class StateStore:
         index = self._begin()
         create = current.create_index or index
         self.scheduler_config = replace(config, create_index=create, modify_index=index)
-        return True, self._commit(["scheduler_config"])
+        return True, self._commit(["scheduler_config"], "")
 
     # -- nodes ------------------------------------------------------------------------------
 
