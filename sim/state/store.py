@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from itertools import islice
 from typing import Any
 
@@ -27,6 +28,9 @@ from sim.state.summaries import SummaryKeeper
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
     DEPLOYMENT_SUCCESSFUL,
+    EVAL_STATUS_BLOCKED,
+    EVAL_STATUS_CANCELLED,
+    EVAL_STATUS_COMPLETE,
     JOB_STATUS_DEAD,
     JOB_STATUS_PENDING,
     JOB_STATUS_RUNNING,
@@ -53,6 +57,7 @@ class StateStore:
         self._jobs = JobTable(tracked_versions)
         self._evals: dict[str, Evaluation] = {}
         self._evals_by_job: dict[JobKey, dict[str, Evaluation]] = defaultdict(dict)
+        self._blocked_by_job: dict[JobKey, dict[str, Evaluation]] = {}  # evals stored `blocked`
         self.summaries = SummaryKeeper()
         self._allocs = AllocTable(self.nodes, self.summaries)
         self._deployments = DeploymentTable()
@@ -224,24 +229,54 @@ class StateStore:
 
     # -- evaluations ------------------------------------------------------------------------
 
-    def upsert_evals(self, evals: list[Evaluation]) -> int:
-        """Nomad: UpsertEvals. Queued allocations flow into the job summary."""
+    def upsert_evals(self, evals: list[Evaluation], cancelled: list[Evaluation] | None = None) -> int:
+        """Nomad: UpsertEvals. Queued allocations flow into the job summary; a complete eval
+        without failed placements cancels its job's blocked evals (appended to `cancelled`)."""
         index = self._begin()
-        self._refresh_jobs(self._write_evals(evals, index), index)
+        self._refresh_jobs(self._write_evals(evals, index, cancelled), index)
         return self._commit(["evals", "job_summary"])
 
-    def _write_evals(self, evals: list[Evaluation], index: int) -> set[JobKey]:
+    def _write_evals(self, evals: list[Evaluation], index: int, cancelled: list[Evaluation] | None = None) -> set[JobKey]:
         now = self.clock()
         keys: set[JobKey] = set()
         for ev in evals:
+            key = (ev.namespace, ev.job_id)
+            if ev.status == EVAL_STATUS_COMPLETE and not ev.failed_tg_allocs and key in self._blocked_by_job:
+                self._cancel_blocked(ev, key, index, now, cancelled)
             _stamp(ev, self._evals.get(ev.id), index, now)
             self._evals[ev.id] = ev
-            key = (ev.namespace, ev.job_id)
             self._evals_by_job[key][ev.id] = ev
+            self._track_blocked(ev, key)
             if ev.queued_allocations:
                 self.summaries.set_queued(key, ev.queued_allocations, index)
             keys.add(key)
         return keys
+
+    def _cancel_blocked(self, ev: Evaluation, key: JobKey, index: int, now: float,
+                        cancelled: list[Evaluation] | None) -> None:
+        """Nomad: state_store.go nestedUpsertEval: "cancel blocked evals for a job when a
+        successful eval is upserted". The stored eval is replaced by a cancelled copy (the broker or the
+        blocked tracker may still hold the original); the eval itself, if it was the blocked one, is
+        written next."""
+        for blocked in list(self._blocked_by_job[key].values()):
+            if blocked.id == ev.id:
+                continue
+            copy = replace(blocked, status=EVAL_STATUS_CANCELLED,
+                           status_description=f'evaluation "{ev.id}" successful')
+            _stamp(copy, blocked, index, now)
+            self._evals[copy.id] = self._evals_by_job[key][copy.id] = copy
+            self._track_blocked(copy, key)
+            if cancelled is not None:
+                cancelled.append(copy)
+
+    def _track_blocked(self, ev: Evaluation, key: JobKey) -> None:
+        """Keep the per-job index of evals stored as `blocked` in step with `ev`'s status."""
+        if ev.status == EVAL_STATUS_BLOCKED:
+            self._blocked_by_job.setdefault(key, {})[ev.id] = ev
+            return
+        on_job = self._blocked_by_job.get(key)
+        if on_job is not None and on_job.pop(ev.id, None) is not None and not on_job:
+            del self._blocked_by_job[key]
 
     def eval_by_id(self, eval_id: str) -> Evaluation | None:
         """Nomad: EvalByID."""
