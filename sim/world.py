@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -21,7 +21,7 @@ import simpy
 from sim.client.behavior import BehaviorResolver
 from sim.client.clients import Clients
 from sim.metrics.recorder import Recorder, control_plane_counts
-from sim.scenario.types import Scenario
+from sim.scenario.types import NodeGroup, Scenario
 from sim.server.server import Server
 from sim.state.store import StateStore
 from sim.structs.consts import EVAL_STATUS_BLOCKED, EVAL_TERMINAL
@@ -50,7 +50,8 @@ class World:
         self.server = Server(self.env, self.state, config, self.rngs, self.recorder,
                              start_unix=scenario.start_time, policy=_load_policy(config.policy))
         self.server.job_watchers.append(self.recorder)  # job first-write times for the `jobs` table
-        self.state.upsert_nodes(build_nodes(scenario, IdGenerator(self.rngs["nodes"])))
+        self.node_ids = IdGenerator(self.rngs["nodes"])  # node IDs, initial and joining ones
+        self.state.upsert_nodes(build_nodes(scenario.cluster.nodes, self.node_ids))
         self._start_clients()
         self.server.establish_leadership()  # after the clients: they act on a commit before the deployment watcher
 
@@ -59,6 +60,22 @@ class World:
         resolver = BehaviorResolver(self.scenario.task_behavior)
         self.clients = Clients(self.env, self.state, self.server, self.rngs["clients"], resolver)
         self.clients.watch_allocations(self.server.plan_queue)
+
+    # -- nodes joining and leaving ----------------------------------------------------------
+
+    def add_nodes(self, group: NodeGroup) -> list[Node]:
+        """A node group joins the cluster now (registered ready). Returns its nodes."""
+        nodes = build_nodes((group,), self.node_ids)
+        self.server.node_endpoint.register_nodes(nodes)
+        return nodes
+
+    def remove_nodes(self, node_ids: list[str]) -> None:
+        """Nodes leave the cluster for good: their clients stop and the server deregisters them
+        (their allocs are then marked lost by the node evals' schedulers)."""
+        for node_id in node_ids:
+            self.clients.node_removed(node_id)
+            self.server.heartbeats.clear(node_id)
+        self.server.node_endpoint.deregister_nodes(node_ids)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -196,10 +213,10 @@ def _collections() -> int:
     return sum(int(g["collections"]) for g in gc.get_stats())
 
 
-def build_nodes(scenario: Scenario, ids: IdGenerator) -> list[Node]:
-    """The scenario's client nodes, group by group, with Nomad-like default attributes."""
+def build_nodes(groups: Iterable[NodeGroup], ids: IdGenerator) -> list[Node]:
+    """The client nodes of node groups, group by group, with Nomad-like default attributes."""
     nodes = []
-    for group in scenario.cluster.nodes:
+    for group in groups:
         for name in group.node_names():
             attributes = {"kernel.name": "linux", "cpu.arch": "amd64", "nomad.version": "1.11.0",
                           "unique.hostname": name}

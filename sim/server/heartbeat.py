@@ -89,6 +89,11 @@ class Heartbeats:
         self.down_at.pop(node_id, None)
         self.nodes.set_node_status(node_id, NODE_STATUS_DOWN)
 
+    def clear(self, node_id: str) -> None:
+        """Forget a deregistered node's pending timeout. Nomad: clearHeartbeatTimer."""
+        self._armed.pop(node_id, None)
+        self.down_at.pop(node_id, None)
+
     def node_recovered(self, node_id: str) -> None:
         """The node heartbeats again: cancel a pending timeout, or re-register it as ready."""
         self._armed.pop(node_id, None)

@@ -166,14 +166,15 @@ class NodeEndpoint:
 
     # -- node evaluations ---------------------------------------------------------------------
 
-    def create_node_evals(self, node_id: str, node_index: int = 0) -> list[Evaluation]:
+    def create_node_evals(self, node_id: str, node_index: int = 0, node: Node | None = None) -> list[Evaluation]:
         """One `node-update` eval per job with allocs on the node, plus every system job that
         may run there; written and enqueued. Nomad: Node.createNodeEvals.
 
-        Allocs that turned terminal more than ALLOC_GC_THRESHOLD ago count as collected.
+        `node` is given for a node already deregistered. Allocs that turned terminal more than
+        ALLOC_GC_THRESHOLD ago count as collected.
         """
         state = self.state
-        node = self._node(node_id)
+        node = node or self._node(node_id)
         now = self.env.now
         evals: list[Evaluation] = []
         seen: set[tuple[str, str]] = set()
@@ -202,6 +203,32 @@ class NodeEndpoint:
         if node is None:
             raise ValidationError("NodeID", "node not found")
         return node
+
+    # -- registration ------------------------------------------------------------------------
+
+    def register_nodes(self, nodes: list[Node]) -> list[Evaluation]:
+        """New nodes join the cluster, ready. Nomad: Node.Register (a new ready node asks for
+        node evals: system jobs) and fsm.applyUpsertNode (a ready node unblocks its class)."""
+        index = self.state.upsert_nodes(nodes)
+        evals: list[Evaluation] = []
+        for cls in dict.fromkeys(n.computed_class for n in nodes if n.status == NODE_STATUS_READY):
+            self.blocked.unblock(cls, index)
+        for node in nodes:
+            if transition_requires_eval(node.status, NODE_STATUS_INIT):
+                evals += self.create_node_evals(node.id, index)
+        return evals
+
+    def deregister_nodes(self, node_ids: list[str]) -> list[Evaluation]:
+        """Remove nodes from the cluster. Nomad: Node.BatchDeregister: the nodes are deleted,
+        their heartbeat timers cleared, and each gets its node evals, whose schedulers find
+        the allocs on a missing node and mark them lost."""
+        nodes = [self._node(node_id) for node_id in node_ids]
+        index = self.state.delete_nodes(node_ids)
+        evals: list[Evaluation] = []
+        for node in nodes:
+            self.drainer.stop(node.id)
+            evals += self.create_node_evals(node.id, index, node)
+        return evals
 
     # -- node status, eligibility, drain -----------------------------------------------------
 

@@ -114,10 +114,15 @@ class StateStore:
         self.nodes.refresh_status(node)
         return self._commit(["nodes"])
 
+    def delete_nodes(self, node_ids: list[str]) -> int:
+        """Deregister nodes. Nomad: DeleteNode (their allocs stay, on a node that is gone)."""
+        index = self._begin()
+        self.nodes.remove(node_ids)
+        return self._commit(["nodes"])
+
     def node_by_id(self, node_id: str) -> Node | None:
-        """The node with this ID, or None."""
-        row = self.nodes.index_of.get(node_id)
-        return None if row is None else self.nodes.nodes[row]
+        """The registered node with this ID, or None."""
+        return self.nodes.node(node_id)
 
     # -- jobs -------------------------------------------------------------------------------
 
