@@ -66,7 +66,7 @@ def node_usage_frame(samples: list[Sample], node_ids: list[str], capacity: np.nd
     times = np.array([s[0] for s in samples], dtype=float)
     used = _used(times, node_ids, placements, runs).reshape(reps * n, 3)
     if all(len(u) == n and present is None for _, u, _, present in samples):  # a fixed set of nodes
-        alive = slice(None)
+        alive: slice | np.ndarray = slice(None)
         allocated = np.concatenate([u for _, u, _, _ in samples])
         status = np.concatenate([st for _, _, st, _ in samples])
     else:

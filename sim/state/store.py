@@ -116,7 +116,7 @@ class StateStore:
 
     def delete_nodes(self, node_ids: list[str]) -> int:
         """Deregister nodes. Nomad: DeleteNode (their allocs stay, on a node that is gone)."""
-        index = self._begin()
+        self._begin()
         self.nodes.remove(node_ids)
         return self._commit(["nodes"])
 

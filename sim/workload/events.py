@@ -21,7 +21,14 @@ from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 from sim.errors import SimError, ValidationError
-from sim.scenario.types import AddNodes, DomainEvent, DrainFraction, NodeEvent, RandomFailures, RemoveNodes
+from sim.scenario.types import (
+    AddNodes,
+    DomainEvent,
+    DrainFraction,
+    NodeEvent,
+    RandomFailures,
+    RemoveNodes,
+)
 
 if TYPE_CHECKING:
     import numpy as np
