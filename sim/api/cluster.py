@@ -151,7 +151,7 @@ class ClusterApi:
 
     def list_nodes(self, prefix: str = "", namespace: str = "default", resources: bool = False) -> list[dict[str, Any]]:
         """GET /v1/nodes (sorted by ID)."""
-        nodes = sorted((n for n in self.state.nodes.nodes if n.id.startswith(prefix or "")), key=lambda n: n.id)
+        nodes = sorted((n for n in self.state.nodes.live() if n.id.startswith(prefix or "")), key=lambda n: n.id)
         self.last_index = self.state.table_index["nodes"]
         return [E.encode_node_stub(n, self.nanos, resources) for n in nodes]
 
@@ -172,17 +172,19 @@ class ClusterApi:
                 "NodeModifyIndex": node.modify_index, "Index": self.last_index}
 
     def drain_node(self, node_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
-        """POST /v1/node/:id/drain: {DrainSpec: {Deadline ns, IgnoreSystemJobs} | null, MarkEligible}."""
+        """POST /v1/node/:id/drain: {DrainSpec: {Deadline ns, IgnoreSystemJobs} | null, MarkEligible, Meta}."""
         struct = "NodeUpdateDrainRequest"
         data = body(payload, struct)
         spec = lookup(data, "DrainSpec")
         if spec is not None and not isinstance(spec, dict):
             body(spec, "DrainSpec")
         mark = field(data, "MarkEligible", bool, struct, False)
-        deadline = None
+        meta = field(data, "Meta", dict, struct, None, "map[string]string")
+        deadline, ignore_system = None, False
         if spec is not None:
             deadline = field(spec, "Deadline", int, "DrainSpec", 0, "time.Duration") / 1e9
-        evals = rpc(self.server.node_endpoint.set_drain, node_id, spec is not None, deadline, mark)
+            ignore_system = field(spec, "IgnoreSystemJobs", bool, "DrainSpec", False)
+        evals = rpc(self.server.node_endpoint.set_drain, node_id, spec is not None, deadline, mark, ignore_system, meta)
         return self._node_update(node_id, evals)
 
     def node_eligibility(self, node_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:

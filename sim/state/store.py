@@ -41,7 +41,13 @@ from sim.structs.deployment import Deployment, DeploymentStatusUpdate
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job, JobKey
 from sim.structs.job_summary import JobSummary
-from sim.structs.node import Node
+from sim.structs.node import (
+    MAX_RETAINED_NODE_EVENTS,
+    NODE_REGISTERED,
+    SUBSYSTEM_CLUSTER,
+    Node,
+    NodeEvent,
+)
 
 TABLES = ("jobs", "job_summary", "job_version", "evals", "allocs", "deployment", "nodes")
 
@@ -90,27 +96,35 @@ class StateStore:
     # -- nodes ------------------------------------------------------------------------------
 
     def upsert_nodes(self, nodes: list[Node]) -> int:
-        """Register nodes (a cluster's initial nodes arrive in one write)."""
+        """Register nodes (a cluster's initial nodes arrive in one write). A new node gets the
+        `Node registered` event. Nomad: UpsertNode (upsertNodeTxn)."""
         index = self._begin()
         known = [n for n in nodes if n.id in self.nodes.index_of]
         fresh = [n for n in nodes if n.id not in self.nodes.index_of]
+        now = self.clock()
         for n in nodes:
             n.create_index = n.create_index or index
             n.modify_index = index
+        for n in fresh:
+            n.status_updated_at = now
+            _append_events(n, [NodeEvent(NODE_REGISTERED, SUBSYSTEM_CLUSTER, now)], index)
         if fresh:
             self.nodes.add_many(fresh)
         for n in known:
             self.nodes.add(n)
         return self._commit(["nodes"])
 
-    def update_node(self, node_id: str, **changes: object) -> int:
-        """Change a node's status, eligibility or drain flag (Nomad: UpdateNodeStatus & co.)."""
+    def update_node(self, node_id: str, event: NodeEvent | None = None, **changes: object) -> int:
+        """Change a node's status, eligibility or drain fields, appending `event` (Nomad:
+        UpdateNodeStatus, UpdateNodeEligibility, UpdateNodeDrain: each sets StatusUpdatedAt)."""
         index = self._begin()
         node = self.nodes.nodes[self.nodes.index_of[node_id]]
         for key, value in changes.items():
             setattr(node, key, value)
         node.modify_index = index
-        node.status_updated_at = int(self.clock())
+        node.status_updated_at = self.clock()
+        if event is not None:
+            _append_events(node, [event], index)
         self.nodes.refresh_status(node)
         return self._commit(["nodes"])
 
@@ -441,6 +455,13 @@ class StateStore:
         for alloc in allocs:
             self._allocs.set_desired_transition(alloc, transition, index)
         return self._commit(["allocs"])
+
+
+def _append_events(node: Node, events: list[NodeEvent], index: int) -> None:
+    """Nomad: appendNodeEvents: stamp the write's index, keep the last MaxRetainedNodeEvents."""
+    for event in events:
+        event.create_index = index
+    node.events = (node.events + events)[-MAX_RETAINED_NODE_EVENTS:]
 
 
 def _stamp(item: Evaluation, old: Evaluation | None, index: int, now: float) -> None:
