@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +20,7 @@ import simpy
 
 from sim.client.behavior import BehaviorResolver
 from sim.client.clients import Clients
+from sim.errors import ValidationError
 from sim.metrics.recorder import Recorder, control_plane_counts
 from sim.scenario.types import NodeGroup, Scenario
 from sim.server.server import Server
@@ -30,6 +31,7 @@ from sim.structs.node import Node, NodeResources
 
 if TYPE_CHECKING:
     from sim.scheduler.policies import Policy
+    from sim.structs.evaluation import Evaluation
 
 STREAMS = ("ids", "broker", "scheduler", "clients", "workload", "heartbeat", "events", "api", "nodes")
 
@@ -51,6 +53,7 @@ class World:
                              start_unix=scenario.start_time, policy=_load_policy(config.policy))
         self.server.job_watchers.append(self.recorder)  # job first-write times for the `jobs` table
         self.node_ids = IdGenerator(self.rngs["nodes"])  # node IDs, initial and joining ones
+        self.node_watchers: list[Callable[[list[Node], NodeGroup], None]] = []  # told of joining nodes
         self.state.upsert_nodes(build_nodes(scenario.cluster.nodes, self.node_ids))
         self._start_clients()
         self.server.establish_leadership()  # after the clients: they act on a commit before the deployment watcher
@@ -63,19 +66,35 @@ class World:
 
     # -- nodes joining and leaving ----------------------------------------------------------
 
-    def add_nodes(self, group: NodeGroup) -> list[Node]:
-        """A node group joins the cluster now (registered ready). Returns its nodes."""
+    def add_nodes(self, group: NodeGroup, cause: str = "add_nodes") -> list[Node]:
+        """A node group joins the cluster now (registered ready): `node_events` rows, then the
+        `node_watchers` hear of it. Returns its nodes."""
         nodes = build_nodes((group,), self.node_ids)
         self.server.node_endpoint.register_nodes(nodes)
+        self._record_nodes([n.id for n in nodes], "add", cause)
+        for watcher in self.node_watchers:
+            watcher(nodes, group)
         return nodes
 
-    def remove_nodes(self, node_ids: list[str]) -> None:
+    def remove_nodes(self, node_ids: list[str], cause: str = "remove_nodes") -> list[Evaluation]:
         """Nodes leave the cluster for good: their clients stop and the server deregisters them
-        (their allocs are then marked lost by the node evals' schedulers)."""
+        (their allocs are then marked lost by the node evals' schedulers). Returns those evals.
+
+        Raises:
+            ValidationError: a node is not registered (nothing is changed).
+        """
+        if any(self.state.node_by_id(node_id) is None for node_id in node_ids):
+            raise ValidationError("NodeID", "node not found")
         for node_id in node_ids:
             self.clients.node_removed(node_id)
             self.server.heartbeats.clear(node_id)
-        self.server.node_endpoint.deregister_nodes(node_ids)
+        evals = self.server.node_endpoint.deregister_nodes(node_ids)
+        self._record_nodes(node_ids, "remove", cause)
+        return evals
+
+    def _record_nodes(self, node_ids: list[str], event: str, cause: str) -> None:
+        now = float(self.env.now)
+        self.recorder.rows["node_events"].extend([(now, node_id, event, cause) for node_id in node_ids])
 
     # -- running ----------------------------------------------------------------------------
 

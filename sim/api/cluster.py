@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from sim.api import encode as E
 from sim.api.requests import body, field, lookup
-from sim.errors import ApiError, ValidationError
+from sim.errors import ApiError, ScenarioError, ValidationError
+from sim.scenario.load import load_node_group
 from sim.structs.canonicalize import canonicalize
 from sim.structs.codec import decode_job, encode_job
 from sim.structs.consts import NODE_ELIGIBLE, NODE_INELIGIBLE
@@ -160,6 +161,31 @@ class ClusterApi:
         node = self._found(self.state.node_by_id(node_id), "nodes", "node")
         return E.encode_node(node, self.nanos)
 
+
+    def purge_node(self, node_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
+        """PUT/POST /v1/node/:id/purge: Nomad's Node.Deregister. The node leaves the cluster for
+        good (its client stops too: a purged Nomad client that is still alive would re-register)."""
+        evals = rpc(self.sim.remove_nodes, [node_id], "api")
+        self.last_index = self.state.index
+        return {"EvalIDs": [e.id for e in evals] or None,
+                "EvalCreateIndex": min((e.create_index for e in evals), default=0),
+                "NodeModifyIndex": self.state.table_index["nodes"], "Index": self.last_index}
+
+    def add_nodes(self, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
+        """POST /v1/sim/nodes: a node group in the scenario's form (as `add_nodes` takes it) joins
+        now, registered ready; its nodes are numbered on after those of its name prefix."""
+        next_index: dict[str, int] = {}
+        for node in self.state.nodes.nodes:  # removed nodes too: names stay unique
+            prefix, _, number = node.name.rpartition("-")
+            if number.isdigit():
+                next_index[prefix] = max(next_index.get(prefix, 0), int(number) + 1)
+        try:
+            group = load_node_group(payload, next_index)
+        except ScenarioError as exc:
+            raise ApiError(400, str(exc)) from None
+        nodes = self.sim.add_nodes(group, "api")
+        self.last_index = self.state.index
+        return {"NodeIDs": [n.id for n in nodes], "Names": [n.name for n in nodes], "Index": self.last_index}
 
     def _node_update(self, node_id: str, evals: list[Evaluation]) -> dict[str, Any]:
         """Nomad: NodeDrainUpdateResponse / NodeEligibilityUpdateResponse."""

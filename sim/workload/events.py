@@ -26,6 +26,7 @@ from sim.scenario.types import (
     DomainEvent,
     DrainFraction,
     NodeEvent,
+    NodeGroup,
     RandomFailures,
     RemoveNodes,
 )
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     import simpy
 
     from sim.scenario.topology import Topology
+    from sim.structs.node import Node
     from sim.world import World
 
 
@@ -50,6 +52,7 @@ class NodeEvents:
         self.topology = topology
         self.reject = reject
         self.ids = {n.name: n.id for n in sim.state.nodes.nodes}
+        sim.node_watchers.append(self._joined)
         for event in sim.scenario.events:
             rng = sim.rngs["events"].spawn(1)[0]
             if isinstance(event, RandomFailures):
@@ -108,13 +111,13 @@ class NodeEvents:
         return True
 
     def add_nodes(self, event: AddNodes) -> None:
-        """A node group joins: registered ready, added to the topology and the name map."""
-        nodes = self.sim.add_nodes(event.group)
-        self.topology.add(nodes, dict.fromkeys(event.group.node_names(), event.group.rack_value()))
-        now = float(self.env.now)
-        for node in nodes:
-            self.ids[node.name] = node.id
-            self.sim.recorder.add("node_events", now, node.id, "add", "add_nodes")
+        """A node group joins, registered ready (the world records it and tells `_joined`)."""
+        self.sim.add_nodes(event.group)
+
+    def _joined(self, nodes: list[Node], group: NodeGroup) -> None:
+        """Nodes that joined (from an event or the API) go into the topology and the name map."""
+        self.topology.add(nodes, dict.fromkeys(group.node_names(), group.rack_value()))
+        self.ids.update((node.name, node.id) for node in nodes)
 
     def remove_nodes(self, event: RemoveNodes) -> None:
         """Deregister the `count` registered nodes of the prefix with the highest numbers."""
@@ -123,9 +126,6 @@ class NodeEvents:
             self.reject("remove_nodes", event.name_prefix, f"no registered node named {event.name_prefix}-<i>")
             return
         self.sim.remove_nodes(node_ids)
-        now = float(self.env.now)
-        for node_id in node_ids:
-            self.sim.recorder.add("node_events", now, node_id, "remove", "remove_nodes")
 
     def removal_candidates(self, event: RemoveNodes) -> list[str]:
         """IDs of the registered nodes named `<prefix>-<i>`, highest i first, at most `count`."""
