@@ -374,5 +374,5 @@ def _last_drain(node: Node, nanos: Nanos) -> dict[str, Any] | None:
 
 def _node_event(event: NodeEvent, nanos: Nanos) -> dict[str, Any]:
     """Nomad: structs.NodeEvent."""
-    return {"Message": event.message, "Subsystem": event.subsystem, "Details": dict(event.details) or None,
+    return {"Message": event.message, "Subsystem": event.subsystem, "Details": dict(event.details or {}) or None,
             "Timestamp": rfc3339(nanos(event.timestamp)), "CreateIndex": event.create_index}

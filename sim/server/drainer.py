@@ -224,6 +224,6 @@ class Drainer:
             return
         now = self.env.now
         event = NodeEvent(NODE_DRAIN_COMPLETE, SUBSYSTEM_DRAIN, now,
-                          {NODE_DRAIN_DEADLINED: "true"} if deadlined else {})
+                          {NODE_DRAIN_DEADLINED: "true"} if deadlined else None)
         self.state.update_node(node_id, event=event, drain=False, drain_strategy=None,
                                last_drain=next_last_drain(node.drain_strategy, None, node.last_drain, now, completed=True))

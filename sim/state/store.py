@@ -105,9 +105,10 @@ class StateStore:
         for n in nodes:
             n.create_index = n.create_index or index
             n.modify_index = index
+        registered = NodeEvent(NODE_REGISTERED, SUBSYSTEM_CLUSTER, now, create_index=index)
         for n in fresh:
             n.status_updated_at = now
-            _append_events(n, [NodeEvent(NODE_REGISTERED, SUBSYSTEM_CLUSTER, now)], index)
+            n.events = (registered,)
         if fresh:
             self.nodes.add_many(fresh)
         for n in known:
@@ -459,9 +460,7 @@ class StateStore:
 
 def _append_events(node: Node, events: list[NodeEvent], index: int) -> None:
     """Nomad: appendNodeEvents: stamp the write's index, keep the last MaxRetainedNodeEvents."""
-    for event in events:
-        event.create_index = index
-    node.events = (node.events + events)[-MAX_RETAINED_NODE_EVENTS:]
+    node.events = (*node.events, *(replace(e, create_index=index) for e in events))[-MAX_RETAINED_NODE_EVENTS:]
 
 
 def _stamp(item: Evaluation, old: Evaluation | None, index: int, now: float) -> None:

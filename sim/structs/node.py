@@ -44,14 +44,15 @@ DRAIN_STATUS_COMPLETE = "complete"
 DRAIN_STATUS_CANCELED = "canceled"
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class NodeEvent:
-    """Nomad: structs.NodeEvent. `timestamp` in simulated seconds; `create_index` set on write."""
+    """Nomad: structs.NodeEvent. `timestamp` in simulated seconds; `create_index` set on write
+    (frozen: nodes registered in one write share their `Node registered` event)."""
 
     message: str
     subsystem: str
     timestamp: float
-    details: dict[str, str] = field(default_factory=dict)
+    details: dict[str, str] | None = None
     create_index: int = 0
 
 
@@ -119,7 +120,7 @@ class Node:
     drain: bool = False  # Nomad's Drain: a drain strategy is set
     drain_strategy: DrainStrategy | None = None
     last_drain: DrainMetadata | None = None
-    events: list[NodeEvent] = field(default_factory=list)
+    events: tuple[NodeEvent, ...] = ()  # the last MAX_RETAINED_NODE_EVENTS, oldest first
     computed_class: str = ""
     create_index: int = 0
     modify_index: int = 0

@@ -149,7 +149,7 @@ def test_nodes_fit_the_openapi_schemas():
     node.drain = True
     node.drain_strategy = DrainStrategy(deadline=0.0, started_at=10.0)
     node.last_drain = DrainMetadata(started_at=10.0, updated_at=10.5, status="draining", meta={"by": "ops"})
-    node.events = [NodeEvent("Node drain strategy set", "Drain", 10.0, create_index=7)]
+    node.events = (NodeEvent("Node drain strategy set", "Drain", 10.0, create_index=7),)
     draining = E.encode_node(node, nanos)
     assert draining["DrainStrategy"]["ForceDeadline"] == E.ZERO_TIME and draining["DrainStrategy"]["Deadline"] == 0
     assert draining["DrainStrategy"]["StartedAt"] == E.rfc3339(nanos(10.0))
