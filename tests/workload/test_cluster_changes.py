@@ -179,3 +179,29 @@ def test_removed_nodes_keep_their_row_as_a_tombstone():
     table.release(2, 100, 100, 100, [])
     table.refresh_status(table.nodes[2])
     assert not table.ready[2]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_generated_workloads_with_joining_and_leaving_nodes_keep_invariants(seed: int):
+    """The engine's invariants (tests/test_invariants.py oracles: capacity and ports recounted
+    from the allocs, NodeTable columns, job summaries and status) hold while nodes join and leave
+    a random workload with failures; no live alloc is left on a node that left."""
+    from tests.test_invariants import capacity_violations, generate_scenario, job_violations
+
+    scenario = generate_scenario(seed)
+    rng = np.random.default_rng([7, seed])
+    group = {**scenario["cluster"]["nodes"][0], "name_prefix": "x", "count": 3}
+    joins, leaves = sorted(rng.uniform(60, 900, size=2)), sorted(rng.uniform(300, 1500, size=2))
+    scenario["events"] += [{"at": float(joins[0]), "add_nodes": group}, {"at": float(joins[1]), "add_nodes": group},
+                           {"at": float(leaves[0]), "remove_nodes": {"name_prefix": "n0", "count": 1}},
+                           {"at": float(leaves[1]), "remove_nodes": {"name_prefix": "x", "count": 2}}]
+    sim = Simulation.from_scenario(scenario, seed=seed)
+    violations: list[str] = []
+    sim.state.subscribe(lambda _i, _t: violations.extend(capacity_violations(sim)))
+    for t in [*sorted(rng.uniform(1, sim.scenario.duration, size=8)), sim.scenario.duration]:
+        sim.run(float(t))
+        violations.extend(job_violations(sim.state))
+    removed = sim.state.nodes.removed
+    assert len(removed) == 3 and violations == []
+    left_on_removed = [a.name for a in sim.state.allocs() if a.node_id in removed and not a.terminal()]
+    assert left_on_removed == []
