@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
+from sim.results.kpis import summarize
 from sim.simulation import Simulation
 
 SCENARIOS = ROOT / "scenarios"
@@ -110,6 +111,7 @@ def test_autoscale():
     cluster = t["cluster"].set_index("time")
     assert [cluster.loc[at, "nodes"] for at in (3540.0, 3600.0, 10800.0, 14400.0)] == [4, 16, 8, 16]
     assert cluster.loc[3540.0, "blocked_evals"] > 0
+    assert summarize(t)["node_hours"] == pytest.approx(4 * 1 + 16 * 2 + 8 * 1 + 16 * 10 / 60, abs=0.3)
     spot = t["nodes"][t["nodes"]["name"].str.startswith("spot-")]
     placed = t["placements"].merge(spot, on="node_id")
     assert placed["time"].between(3600.0, 3660.0).any()

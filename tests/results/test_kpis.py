@@ -93,6 +93,8 @@ def recompute(t: dict[str, pd.DataFrame]) -> dict[str, float]:
         out[f"batch_slowdown_p{q}"] = _pct(batch["slowdown"], q)
     out["rejected_actions"] = float(len(t["workload_errors"]))
     out["node_failures"] = float((t["node_events"]["event"] == "down").sum())
+    cluster = t["cluster"]
+    out["node_hours"] = float((cluster["nodes"].iloc[:-1].to_numpy() * cluster["time"].diff().iloc[1:].to_numpy()).sum() / 3600)
     return out
 
 
