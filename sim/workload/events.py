@@ -74,7 +74,7 @@ class NodeEvents:
                 else:
                     self.node(event.action, node_id, "node_event", event.deadline)
         elif isinstance(event, AddNodes):
-            self.add_nodes(event)
+            self.sim.add_nodes(event.group)  # the world records it and tells `_joined`
         elif isinstance(event, RemoveNodes):
             self.remove_nodes(event)
         elif isinstance(event, DomainEvent):
@@ -109,10 +109,6 @@ class NodeEvents:
             self.sim.server.drainer.drain(node_id, deadline)
         self.sim.recorder.add("node_events", float(self.env.now), node_id, action, cause)
         return True
-
-    def add_nodes(self, event: AddNodes) -> None:
-        """A node group joins, registered ready (the world records it and tells `_joined`)."""
-        self.sim.add_nodes(event.group)
 
     def _joined(self, nodes: list[Node], group: NodeGroup) -> None:
         """Nodes that joined (from an event or the API) go into the topology and the name map."""
