@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,8 +20,9 @@ import simpy
 
 from sim.client.behavior import BehaviorResolver
 from sim.client.clients import Clients
+from sim.errors import ValidationError
 from sim.metrics.recorder import Recorder, control_plane_counts
-from sim.scenario.types import Scenario
+from sim.scenario.types import NodeGroup, Scenario
 from sim.server.server import Server
 from sim.state.namespaces import Namespace, NodePool
 from sim.state.store import StateStore
@@ -31,6 +32,7 @@ from sim.structs.node import Node, NodeResources
 
 if TYPE_CHECKING:
     from sim.scheduler.policies import Policy
+    from sim.structs.evaluation import Evaluation
 
 STREAMS = ("ids", "broker", "scheduler", "clients", "workload", "heartbeat", "events", "api", "nodes")
 
@@ -53,7 +55,9 @@ class World:
         self.server.job_watchers.append(self.recorder)  # job first-write times for the `jobs` table
         self.state.catalog.declare([Namespace(n.name, n.description, dict(n.meta)) for n in scenario.namespaces],
                                    [NodePool(p.name, p.description, dict(p.meta)) for p in scenario.node_pools])
-        self.state.upsert_nodes(build_nodes(scenario, IdGenerator(self.rngs["nodes"])))
+        self.node_ids = IdGenerator(self.rngs["nodes"])  # node IDs, initial and joining ones
+        self.node_watchers: list[Callable[[list[Node], NodeGroup], None]] = []  # told of joining nodes
+        self.state.upsert_nodes(build_nodes(scenario.cluster.nodes, self.node_ids))
         self._start_clients()
         self.server.establish_leadership()  # after the clients: they act on a commit before the deployment watcher
 
@@ -62,6 +66,38 @@ class World:
         resolver = BehaviorResolver(self.scenario.task_behavior)
         self.clients = Clients(self.env, self.state, self.server, self.rngs["clients"], resolver)
         self.clients.watch_allocations(self.server.plan_queue)
+
+    # -- nodes joining and leaving ----------------------------------------------------------
+
+    def add_nodes(self, group: NodeGroup, cause: str = "add_nodes") -> list[Node]:
+        """A node group joins the cluster now (registered ready): `node_events` rows, then the
+        `node_watchers` hear of it. Returns its nodes."""
+        nodes = build_nodes((group,), self.node_ids)
+        self.server.node_endpoint.register_nodes(nodes)
+        self._record_nodes([n.id for n in nodes], "add", cause)
+        for watcher in self.node_watchers:
+            watcher(nodes, group)
+        return nodes
+
+    def remove_nodes(self, node_ids: list[str], cause: str = "remove_nodes") -> list[Evaluation]:
+        """Nodes leave the cluster for good: their clients stop and the server deregisters them
+        (their allocs are then marked lost by the node evals' schedulers). Returns those evals.
+
+        Raises:
+            ValidationError: a node is not registered (nothing is changed).
+        """
+        if any(self.state.node_by_id(node_id) is None for node_id in node_ids):
+            raise ValidationError("NodeID", "node not found")
+        for node_id in node_ids:
+            self.clients.node_removed(node_id)
+            self.server.heartbeats.clear(node_id)
+        evals = self.server.node_endpoint.deregister_nodes(node_ids)
+        self._record_nodes(node_ids, "remove", cause)
+        return evals
+
+    def _record_nodes(self, node_ids: list[str], event: str, cause: str) -> None:
+        now = float(self.env.now)
+        self.recorder.rows["node_events"].extend([(now, node_id, event, cause) for node_id in node_ids])
 
     # -- running ----------------------------------------------------------------------------
 
@@ -199,10 +235,10 @@ def _collections() -> int:
     return sum(int(g["collections"]) for g in gc.get_stats())
 
 
-def build_nodes(scenario: Scenario, ids: IdGenerator) -> list[Node]:
-    """The scenario's client nodes, group by group, with Nomad-like default attributes."""
+def build_nodes(groups: Iterable[NodeGroup], ids: IdGenerator) -> list[Node]:
+    """The client nodes of node groups, group by group, with Nomad-like default attributes."""
     nodes = []
-    for group in scenario.cluster.nodes:
+    for group in groups:
         for name in group.node_names():
             attributes = {"kernel.name": "linux", "cpu.arch": "amd64", "nomad.version": "1.11.0",
                           "unique.hostname": name}

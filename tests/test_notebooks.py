@@ -26,7 +26,7 @@ pytest.importorskip("ipykernel")
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 EXPECTED = ["01-quickstart.ipynb", "02-deployments.ipynb", "03-policy-comparison.ipynb", "04-trace-replay.ipynb",
-            "05-preemption.ipynb"]
+            "05-preemption.ipynb", "06-autoscale.ipynb"]
 SCALE_LINE = re.compile(r"^SCALE = 1\.0\b", re.M)
 TEST_SCALE = "0.1"
 

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
+from sim.results.kpis import summarize
 from sim.simulation import Simulation
 
 SCENARIOS = ROOT / "scenarios"
 SAMPLES = ("quickstart", "mixed", "canary-autorevert", "periodic-batch", "dispatch-burst", "node-failures",
-           "alibaba-trace")
+           "alibaba-trace", "autoscale")
 
 
 def run(name: str, **overrides: object) -> tuple[Simulation, dict[str, pd.DataFrame]]:
@@ -101,3 +102,22 @@ def test_alibaba_trace(limit):
     jobs = t["jobs"]
     assert len(jobs) == limit and (jobs["status"] == "dead").all()
     assert (jobs["slowdown"] >= 1).all() and sim.workload.submitted["trace"] == limit
+
+
+def test_autoscale():
+    """Spot nodes join at 1h (blocked batch evals then place on them), 8 of 12 are reclaimed at 3h
+    (their allocs are lost and replaced), and 8 more join at 4h."""
+    sim, t = run("autoscale", duration="4h10m", **{"workload[1].generate.rate": "60/h"})
+    cluster = t["cluster"].set_index("time")
+    assert [cluster.loc[at, "nodes"] for at in (3540.0, 3600.0, 10800.0, 14400.0)] == [4, 16, 8, 16]
+    assert cluster.loc[3540.0, "blocked_evals"] > 0
+    assert summarize(t)["node_hours"] == pytest.approx(4 * 1 + 16 * 2 + 8 * 1 + 16 * 10 / 60, abs=0.3)
+    spot = t["nodes"][t["nodes"]["name"].str.startswith("spot-")]
+    placed = t["placements"].merge(spot, on="node_id")
+    assert placed["time"].between(3600.0, 3660.0).any()
+    events = t["node_events"].merge(t["nodes"], on="node_id")
+    removed = events[events["event"] == "remove"]["name"].tolist()
+    assert removed == [f"spot-{i}" for i in range(11, 3, -1)]
+    lost = t["allocations"][t["allocations"]["client_status"] == "lost"]
+    assert set(lost["node_id"]) <= set(events[events["event"] == "remove"]["node_id"]) and len(lost) > 0
+    assert sim.workload.errors == []

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from sim.api import encode as E
 from sim.api.operator import decode_scheduler_config, encode_scheduler_config
 from sim.api.requests import body, field, lookup
-from sim.errors import ApiError, ValidationError
+from sim.errors import ApiError, ScenarioError, ValidationError
+from sim.scenario.load import load_node_group
 from sim.structs.canonicalize import canonicalize
 from sim.structs.codec import decode_job, encode_job
 from sim.structs.consts import NODE_ELIGIBLE, NODE_INELIGIBLE
@@ -169,7 +170,7 @@ class ClusterApi:
 
     def list_nodes(self, prefix: str = "", namespace: str = "default", resources: bool = False) -> list[dict[str, Any]]:
         """GET /v1/nodes (sorted by ID)."""
-        nodes = sorted((n for n in self.state.nodes.nodes if n.id.startswith(prefix or "")), key=lambda n: n.id)
+        nodes = sorted((n for n in self.state.nodes.live() if n.id.startswith(prefix or "")), key=lambda n: n.id)
         self.last_index = self.state.table_index["nodes"]
         return [E.encode_node_stub(n, self.nanos, resources) for n in nodes]
 
@@ -178,6 +179,31 @@ class ClusterApi:
         node = self._found(self.state.node_by_id(node_id), "nodes", "node")
         return E.encode_node(node, self.nanos)
 
+
+    def purge_node(self, node_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
+        """PUT/POST /v1/node/:id/purge: Nomad's Node.Deregister. The node leaves the cluster for
+        good (its client stops too: a purged Nomad client that is still alive would re-register)."""
+        evals = rpc(self.sim.remove_nodes, [node_id], "api")
+        self.last_index = self.state.index
+        return {"EvalIDs": [e.id for e in evals] or None,
+                "EvalCreateIndex": min((e.create_index for e in evals), default=0),
+                "NodeModifyIndex": self.state.table_index["nodes"], "Index": self.last_index}
+
+    def add_nodes(self, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
+        """POST /v1/sim/nodes: a node group in the scenario's form (as `add_nodes` takes it) joins
+        now, registered ready; its nodes are numbered on after those of its name prefix."""
+        next_index: dict[str, int] = {}
+        for node in self.state.nodes.nodes:  # removed nodes too: names stay unique
+            prefix, _, number = node.name.rpartition("-")
+            if number.isdigit():
+                next_index[prefix] = max(next_index.get(prefix, 0), int(number) + 1)
+        try:
+            group = load_node_group(payload, next_index)
+        except ScenarioError as exc:
+            raise ApiError(400, str(exc)) from None
+        nodes = self.sim.add_nodes(group, "api")
+        self.last_index = self.state.index
+        return {"NodeIDs": [n.id for n in nodes], "Names": [n.name for n in nodes], "Index": self.last_index}
 
     def _node_update(self, node_id: str, evals: list[Evaluation]) -> dict[str, Any]:
         """Nomad: NodeDrainUpdateResponse / NodeEligibilityUpdateResponse."""
@@ -190,17 +216,19 @@ class ClusterApi:
                 "NodeModifyIndex": node.modify_index, "Index": self.last_index}
 
     def drain_node(self, node_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:
-        """POST /v1/node/:id/drain: {DrainSpec: {Deadline ns, IgnoreSystemJobs} | null, MarkEligible}."""
+        """POST /v1/node/:id/drain: {DrainSpec: {Deadline ns, IgnoreSystemJobs} | null, MarkEligible, Meta}."""
         struct = "NodeUpdateDrainRequest"
         data = body(payload, struct)
         spec = lookup(data, "DrainSpec")
         if spec is not None and not isinstance(spec, dict):
             body(spec, "DrainSpec")
         mark = field(data, "MarkEligible", bool, struct, False)
-        deadline = None
+        meta = field(data, "Meta", dict, struct, None, "map[string]string")
+        deadline, ignore_system = None, False
         if spec is not None:
             deadline = field(spec, "Deadline", int, "DrainSpec", 0, "time.Duration") / 1e9
-        evals = rpc(self.server.node_endpoint.set_drain, node_id, spec is not None, deadline, mark)
+            ignore_system = field(spec, "IgnoreSystemJobs", bool, "DrainSpec", False)
+        evals = rpc(self.server.node_endpoint.set_drain, node_id, spec is not None, deadline, mark, ignore_system, meta)
         return self._node_update(node_id, evals)
 
     def node_eligibility(self, node_id: str, payload: Any = None, namespace: str = "default") -> dict[str, Any]:

@@ -20,7 +20,7 @@ from sim.structs.deployment import Deployment, DeploymentState
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job
 from sim.structs.job_summary import JobSummary
-from sim.structs.node import Node
+from sim.structs.node import Node, NodeEvent
 from sim.structs.plan import DesiredUpdates
 
 Nanos = Callable[[float], int]
@@ -335,7 +335,7 @@ def encode_node_stub(node: Node, nanos: Nanos, resources: bool = False) -> dict[
         "StatusDescription": node.status_description, "Drivers": _drivers(node), "HostVolumes": None,
         "NodeResources": _node_resources(node) if resources else None,
         "ReservedResources": _reserved_resources(node) if resources else None,
-        "LastDrain": None, "CreateIndex": node.create_index, "ModifyIndex": node.modify_index,
+        "LastDrain": _last_drain(node, nanos), "CreateIndex": node.create_index, "ModifyIndex": node.modify_index,
     }
 
 
@@ -349,16 +349,35 @@ def encode_node(node: Node, nanos: Nanos) -> dict[str, Any]:
         "Reserved": _legacy_resources(node.reserved.cpu, node.reserved.memory_mb, node.reserved.disk_mb),
         "Links": {}, "Meta": dict(sorted(node.meta.items())), "NodeClass": node.node_class,
         "NodePool": node.node_pool, "ComputedClass": node.computed_class, "Drain": node.drain,
-        "DrainStrategy": _drain_strategy(node), "SchedulingEligibility": node.scheduling_eligibility,
+        "DrainStrategy": _drain_strategy(node, nanos), "SchedulingEligibility": node.scheduling_eligibility,
         "Status": node.status, "StatusDescription": node.status_description,
-        "StatusUpdatedAt": node.status_updated_at, "Events": None, "Drivers": _drivers(node),
+        "StatusUpdatedAt": nanos(node.status_updated_at) // _NS,
+        "Events": [_node_event(e, nanos) for e in node.events] or None, "Drivers": _drivers(node),
         "HostVolumes": None, "HostNetworks": None, "CSIControllerPlugins": None, "CSINodePlugins": None,
-        "LastDrain": None, "CreateIndex": node.create_index, "ModifyIndex": node.modify_index,
+        "LastDrain": _last_drain(node, nanos), "CreateIndex": node.create_index, "ModifyIndex": node.modify_index,
     }
 
 
-def _drain_strategy(node: Node) -> dict[str, Any] | None:
-    """Nomad: structs.DrainStrategy; the node does not keep its drain's deadline, so 0 is shown."""
-    if not node.drain:
+def _drain_strategy(node: Node, nanos: Nanos) -> dict[str, Any] | None:
+    """Nomad: structs.DrainStrategy (DrainSpec embedded); ForceDeadline is zero without a positive deadline."""
+    d = node.drain_strategy
+    if d is None:
         return None
-    return {"Deadline": 0, "IgnoreSystemJobs": False, "ForceDeadline": ZERO_TIME, "StartedAt": ZERO_TIME}
+    force = ZERO_TIME if d.force_deadline is None else rfc3339(nanos(d.force_deadline))
+    return {"Deadline": duration(d.deadline), "IgnoreSystemJobs": d.ignore_system_jobs,
+            "ForceDeadline": force, "StartedAt": rfc3339(nanos(d.started_at))}
+
+
+def _last_drain(node: Node, nanos: Nanos) -> dict[str, Any] | None:
+    """Nomad: structs.DrainMetadata; its times are whole Unix seconds (time.Unix(updatedAt, 0))."""
+    m = node.last_drain
+    if m is None:
+        return None
+    return {"StartedAt": rfc3339(nanos(m.started_at) // _NS * _NS), "UpdatedAt": rfc3339(nanos(m.updated_at) // _NS * _NS),
+            "Status": m.status, "AccessorID": m.accessor_id, "Meta": dict(m.meta) or None}
+
+
+def _node_event(event: NodeEvent, nanos: Nanos) -> dict[str, Any]:
+    """Nomad: structs.NodeEvent."""
+    return {"Message": event.message, "Subsystem": event.subsystem, "Details": dict(event.details or {}) or None,
+            "Timestamp": rfc3339(nanos(event.timestamp)), "CreateIndex": event.create_index}

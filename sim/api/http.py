@@ -325,12 +325,12 @@ class NomadHttp:
         return await self.read(request, self.api.read_node, {"nodes"}, request.path_params["id"])
 
     async def node_action(self, request: Request) -> Response:
-        """POST /v1/node/:id/{drain,eligibility}; other actions are 404s."""
-        action = request.path_params["action"]
-        if action not in ("drain", "eligibility"):
+        """POST /v1/node/:id/{drain,eligibility,purge}; other actions are 404s."""
+        fn = {"drain": self.api.drain_node, "eligibility": self.api.node_eligibility,
+              "purge": self.api.purge_node}.get(request.path_params["action"])
+        if fn is None:
             return await _not_found(request)
         self._post(request)
-        fn = self.api.drain_node if action == "drain" else self.api.node_eligibility
         return await self.write(request, fn, request.path_params["id"])
 
     async def scheduler_configuration(self, request: Request) -> Response:
@@ -393,6 +393,11 @@ class NomadHttp:
             out = sim_metrics(self.sim)
         return self._sim_answer(out)
 
+    async def sim_nodes(self, request: Request) -> Response:
+        """POST /v1/sim/nodes: a node group (the scenario's `add_nodes` form) joins now."""
+        self._post(request)
+        return await self.write(request, self.api.add_nodes)
+
     async def sim_node(self, request: Request) -> Response:
         """POST /v1/sim/nodes/:id/down|up|drain: a node event now (ID or name)."""
         self._post(request)
@@ -453,7 +458,8 @@ def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float =
         route("/v1/operator/scheduler/configuration", h.scheduler_configuration),
         route("/v1/sim/advance", h.sim_advance), route("/v1/sim/settle", h.sim_settle),
         route("/v1/sim/status", h.sim_status), route("/v1/sim/metrics", h.sim_metrics),
-        route("/v1/sim/nodes/{id}/{action}", h.sim_node), route("/v1/sim/results", h.sim_results),
+        route("/v1/sim/nodes", h.sim_nodes), route("/v1/sim/nodes/{id}/{action}", h.sim_node),
+        route("/v1/sim/results", h.sim_results),
         route("/{path:path}", _not_found),
     ]
 

@@ -121,7 +121,7 @@ class SimClock:
 def find_node(simulation: World, ident: str) -> Any:
     """A node by ID or by name. Raises ApiError 404 `node not found`."""
     state = simulation.state
-    node = state.node_by_id(ident) or next((n for n in state.nodes.nodes if n.name == ident), None)
+    node = state.node_by_id(ident) or next((n for n in state.nodes.live() if n.name == ident), None)
     if node is None:
         raise ApiError(404, "node not found")
     return node
@@ -152,7 +152,7 @@ def sim_status(simulation: World, clock: SimClock, blocked_queries: int) -> dict
     state = simulation.state
     return {"Time": simulation.now, "UnixNanos": simulation.server.unix_nanos(), "Clock": clock.mode,
             "Speed": clock.speed, "Busy": simulation.busy(), "PendingEvals": simulation.pending_evals(),
-            "QueuedEvents": len(simulation.env._queue), "Nodes": len(state.nodes.nodes),
+            "QueuedEvents": len(simulation.env._queue), "Nodes": len(state.nodes.live()),
             "Jobs": len(state.jobs(None)), "Allocations": len(state.allocs()), "Evaluations": len(state.evals()),
             "BlockedQueries": blocked_queries, "ClockError": clock.error}
 
@@ -170,5 +170,5 @@ def sim_metrics(simulation: World) -> dict[str, Any]:
             "Evaluations": _count(e.status for e in state.evals()),
             "Allocations": _count(a.client_status for a in state.allocs()),
             "Deployments": _count(d.status for d in state.deployments()),
-            "Nodes": _count(n.status for n in state.nodes.nodes),
+            "Nodes": _count(n.status for n in state.nodes.live()),
             "MetricRows": {name: len(rows) for name, rows in sorted(simulation.recorder.rows.items())}}

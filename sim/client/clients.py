@@ -80,7 +80,8 @@ class Clients:
     """Every client node of the cluster: alloc runners, node failures and batched reports.
 
     Hooks: after `watch_allocations(plans)`, each applied plan comes to `on_plan_applied(placed,
-    stopped)`; scenario events call `node_down(node_id)` / `node_up(node_id)`. Reports go to
+    stopped)`; scenario events call `node_down(node_id)` / `node_up(node_id)` and, for nodes
+    deregistered for good, `node_removed(node_id)`. Reports go to
     `server.node_endpoint.update_allocs(updates)`; node liveness to `server.heartbeats`.
     """
 
@@ -235,16 +236,23 @@ class Clients:
         """The node stops: its runners go silent; the server notices after the heartbeat TTL."""
         if node_id in self.down:
             return
+        self._silence(node_id)
+        self.server.heartbeats.node_failed(node_id)
+
+    def node_removed(self, node_id: str) -> None:
+        """The node is gone for good (deregistered): its runners go silent, and it never returns."""
+        self._silence(node_id)
+
+    def _silence(self, node_id: str) -> None:
         self.down.add(node_id)
         for alloc_id, runner in self._by_node.pop(node_id, {}).items():
             runner.silence()
             self.runners.pop(alloc_id, None)
             self._pending.pop(alloc_id, None)
-        self.server.heartbeats.node_failed(node_id)
 
     def node_up(self, node_id: str) -> None:
         """The node is back: it re-registers (ready) and reruns the allocs it should still run."""
-        if node_id not in self.down:
+        if node_id not in self.down or self.state.node_by_id(node_id) is None:
             return
         self.down.discard(node_id)
         self.server.heartbeats.node_recovered(node_id)

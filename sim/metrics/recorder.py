@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics.schema import SCHEMA, frame
-from sim.metrics.series import cluster_frame, node_usage_frame, running_intervals
+from sim.metrics.series import Sample, cluster_frame, node_usage_frame, running_intervals
 
 if TYPE_CHECKING:
     from sim.state.node_table import NodeTable
@@ -54,7 +54,7 @@ class Recorder:
         self.rows: dict[str, list[tuple]] = {name: [] for name in SCHEMA}
         self._evals: dict[str, list] = {}
         self._last_dequeue: dict[str, float] = {}
-        self._samples: list[tuple[float, np.ndarray, np.ndarray]] = []
+        self._samples: list[Sample] = []
         self._node_ids: list[str] = []
         self._node_cap: np.ndarray = np.zeros((0, 3))
         self._cluster: list[tuple[float, int, int, int]] = []
@@ -169,12 +169,14 @@ class Recorder:
     # -- sampling: whole columns, expanded into rows only at the end ------------------------
 
     def sample_nodes(self, now: float, table: NodeTable) -> None:
-        """Record every node's allocated resources and status at `now`."""
+        """Record every registered node's allocated resources and status at `now` (the rows of
+        nodes that joined later are absent from earlier samples; removed nodes are masked out)."""
         if len(self._node_ids) != len(table):
             self._node_ids = [n.id for n in table.nodes]
             self._node_cap = table.cap.copy()
         status = np.array([n.status for n in table.nodes], dtype=object)
-        self._samples.append((now, table.used.copy(), status))
+        present = None if not table.removed else table.present.copy()
+        self._samples.append((now, table.used.copy(), status, present))
 
     def sample_cluster(self, now: float, pending_evals: int, blocked_evals: int, queued_allocs: int) -> None:
         """Record the control plane's counters at `now` (call right after `sample_nodes`)."""

@@ -87,6 +87,7 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
     ],
     "cluster": [
         ("time", "float64", "sample time (every metrics.sample_every)"),
+        ("nodes", "int64", "registered nodes (any status; nodes join and leave with add_nodes / remove_nodes)"),
         ("nodes_ready", "int64", "nodes whose status is ready"),
         ("cpu_utilisation", "float64", "sum cpu_allocated / sum cpu_capacity over every node (node_usage)"),
         ("memory_utilisation", "float64", "sum memory_allocated / sum memory_capacity over every node"),
@@ -101,8 +102,8 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
     "node_events": [
         ("time", "float64", "simulated seconds of the event"),
         ("node_id", "string", "node"),
-        ("event", "string", "down, up or drain"),
-        ("cause", "string", "node_event, domain:<rack or datacenter>, random_failure or drain_fraction"),
+        ("event", "string", "down, up, drain, add (joined) or remove (deregistered)"),
+        ("cause", "string", "node_event, domain:<rack or datacenter>, random_failure, drain_fraction, add_nodes or remove_nodes"),
     ],
     "preemptions": [
         ("time", "float64", "simulated seconds when the plan evicting the alloc was applied"),
@@ -135,7 +136,7 @@ TABLES: dict[str, str] = {
     "deployments": "one deployment and task group with its final counters (sim.metrics.deployments)",
     "node_usage": "one node at one sample time",
     "cluster": "the whole cluster at one sample time",
-    "node_events": "one node going down, coming up or starting to drain (scenario events)",
+    "node_events": "one node going down, coming up, starting to drain, joining or leaving (scenario events)",
     "preemptions": "one allocation evicted to place a higher-priority one (Nomad's preemption)",
     "workload_errors": "one workload action or event that was rejected at run time",
     "jobs": "one job: submit, first placement, all started, completion, makespan (sim.results.tables)",

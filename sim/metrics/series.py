@@ -19,6 +19,7 @@ from sim.metrics.schema import SCHEMA, empty
 
 TERMINAL_CLIENT = ("complete", "failed", "lost")
 DIMS = ("cpu", "memory", "disk")
+Sample = tuple[float, np.ndarray, np.ndarray, np.ndarray | None]  # time, used, status, present (None: all)
 
 
 def running_intervals(allocations: pd.DataFrame) -> pd.DataFrame:
@@ -52,35 +53,52 @@ def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, runs
     return np.cumsum(used, axis=0)[:-1]
 
 
-def node_usage_frame(samples: list[tuple[float, np.ndarray, np.ndarray]], node_ids: list[str],
-                     capacity: np.ndarray, placements: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
-    """The `node_usage` table from the node samples, the placements and the running intervals."""
+def node_usage_frame(samples: list[Sample], node_ids: list[str], capacity: np.ndarray, placements: pd.DataFrame,
+                     runs: pd.DataFrame) -> pd.DataFrame:
+    """The `node_usage` table from the node samples, the placements and the running intervals.
+
+    Each sample has a row per node registered at its time: nodes that joined later (rows beyond
+    the sample's) and nodes that left (masked in the sample) are absent.
+    """
     if not samples:
         return empty("node_usage")
     n, reps = len(node_ids), len(samples)
-    times = np.array([t for t, _, _ in samples], dtype=float)
-    allocated = np.concatenate([u[:n] for _, u, _ in samples])
+    times = np.array([s[0] for s in samples], dtype=float)
     used = _used(times, node_ids, placements, runs).reshape(reps * n, 3)
-    cap = np.tile(capacity[:n], (reps, 1))
+    if all(len(u) == n and present is None for _, u, _, present in samples):  # a fixed set of nodes
+        alive: slice | np.ndarray = slice(None)
+        allocated = np.concatenate([u for _, u, _, _ in samples])
+        status = np.concatenate([st for _, _, st, _ in samples])
+    else:
+        mask = np.zeros((reps, n), dtype=bool)
+        allocated = np.zeros((reps, n, 3))
+        status = np.empty((reps, n), dtype=object)
+        for i, (_, u, st, present) in enumerate(samples):
+            k = len(u)
+            mask[i, :k] = True if present is None else present
+            allocated[i, :k], status[i, :k] = u, st
+        alive = mask.ravel()
+        allocated, status = allocated.reshape(reps * n, 3)[alive], status.ravel()[alive]
     frame = pd.DataFrame({
-        "time": np.repeat(times, n),
-        "node_id": np.tile(np.array(node_ids, dtype=object), reps),
+        "time": np.repeat(times, n)[alive],
+        "node_id": np.tile(np.array(node_ids, dtype=object), reps)[alive],
         **{f"{d}_allocated": allocated[:, i] for i, d in enumerate(DIMS)},
-        **{f"{d}_used": used[:, i] for i, d in enumerate(DIMS)},
-        **{f"{d}_capacity": cap[:, i] for i, d in enumerate(DIMS)},
-        "status": np.concatenate([st[:n] for _, _, st in samples]),
+        **{f"{d}_used": used[alive, i] for i, d in enumerate(DIMS)},
+        **{f"{d}_capacity": np.tile(capacity[:n], (reps, 1))[alive, i] for i, d in enumerate(DIMS)},
+        "status": status,
     }, columns=[c for c, _, _ in SCHEMA["node_usage"]])
     return frame.astype({c: t for c, t, _ in SCHEMA["node_usage"]})
 
 
-def fragmentation(usage: pd.DataFrame, dim: str) -> pd.Series:
-    """Per sample time: 1 - max free / sum free of `dim` over ready nodes (NaN when none is free)."""
+def fragmentation(usage: pd.DataFrame, dim: str, times: np.ndarray | None = None) -> pd.Series:
+    """Per sample time (`times`, default those of `usage`): 1 - max free / sum free of `dim` over
+    ready nodes (NaN when none is free)."""
     ready = usage[usage["status"] == "ready"]
     free = (ready[f"{dim}_capacity"] - ready[f"{dim}_allocated"]).clip(lower=0)
     g = free.groupby(ready["time"], sort=True)
     total = g.sum()
     out = 1.0 - g.max() / total.where(total > 0)
-    return out.reindex(np.unique(usage["time"].to_numpy(float)))
+    return out.reindex(np.unique(usage["time"].to_numpy(float)) if times is None else times)
 
 
 def running_counts(times: np.ndarray, runs: pd.DataFrame) -> np.ndarray:
@@ -92,20 +110,23 @@ def running_counts(times: np.ndarray, runs: pd.DataFrame) -> np.ndarray:
 
 def cluster_frame(usage: pd.DataFrame, counters: list[tuple[float, int, int, int]], runs: pd.DataFrame) -> pd.DataFrame:
     """The `cluster` table: node_usage aggregated per sample time, with the control-plane counters."""
-    if usage.empty:
+    times = np.unique(np.concatenate([usage["time"].to_numpy(float), [float(c[0]) for c in counters]]))
+    if not len(times):
         return empty("cluster")
-    g = usage.groupby("time", sort=True)
-    sums = g[["cpu_allocated", "cpu_capacity", "memory_allocated", "memory_capacity", "cpu_used"]].sum()
-    times = sums.index.to_numpy(float)
-    out = pd.DataFrame({
-        "time": times,
-        "nodes_ready": (usage["status"] == "ready").groupby(usage["time"], sort=True).sum().to_numpy(),
-        "cpu_utilisation": (sums["cpu_allocated"] / sums["cpu_capacity"]).to_numpy(),
-        "memory_utilisation": (sums["memory_allocated"] / sums["memory_capacity"]).to_numpy(),
-        "cpu_used_utilisation": (sums["cpu_used"] / sums["cpu_capacity"]).to_numpy(),
-        "cpu_fragmentation": fragmentation(usage, "cpu").to_numpy(),
-        "memory_fragmentation": fragmentation(usage, "memory").to_numpy(),
-    })
+    g = usage.groupby("time", sort=True)  # a time without registered nodes sums to 0 (utilisation NaN)
+    sums = g[["cpu_allocated", "cpu_capacity", "memory_allocated", "memory_capacity", "cpu_used"]].sum().reindex(times, fill_value=0.0)
+    ready = (usage["status"] == "ready").groupby(usage["time"], sort=True).sum().reindex(times, fill_value=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = pd.DataFrame({
+            "time": times,
+            "nodes": g.size().reindex(times, fill_value=0).to_numpy(),
+            "nodes_ready": ready.to_numpy(),
+            "cpu_utilisation": (sums["cpu_allocated"] / sums["cpu_capacity"]).to_numpy(),
+            "memory_utilisation": (sums["memory_allocated"] / sums["memory_capacity"]).to_numpy(),
+            "cpu_used_utilisation": (sums["cpu_used"] / sums["cpu_capacity"]).to_numpy(),
+            "cpu_fragmentation": fragmentation(usage, "cpu", times).to_numpy(),
+            "memory_fragmentation": fragmentation(usage, "memory", times).to_numpy(),
+        })
     ctr = pd.DataFrame(counters, columns=["time", "pending_evals", "blocked_evals", "queued_allocs"])
     ctr = ctr.drop_duplicates("time", keep="last")
     out = out.merge(ctr, on="time", how="left").fillna({"pending_evals": 0, "blocked_evals": 0, "queued_allocs": 0})

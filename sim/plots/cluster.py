@@ -232,8 +232,13 @@ def fragmentation_over_time(source: Source, dimensions: tuple[str, ...] = ("cpu"
         return fig
     for dim in dimensions:
         step(ax, series["time"].to_numpy(), series[dim].to_numpy(), end, scale, label=dim)
+    cluster = data.table(tables, "cluster")
+    counts = cluster["nodes"] if "nodes" in cluster.columns else None
     n = len(data.node_order(tables))
-    if n > 1:
+    if counts is not None and counts.nunique() > 1:  # nodes joined or left: the bound moves
+        bound = 1 - 1 / counts.where(counts > 1).to_numpy(float)
+        step(ax, cluster["time"].to_numpy(), bound, end, scale, color="0.6", linestyle=":", label="max (1 - 1/nodes)")
+    elif n > 1:
         ax.axhline(1 - 1 / n, color="0.6", linestyle=":", label=f"max (1 - 1/{n})")
     ax.set_ylim(0, 1)
     ax.set_xlim(0, max(end, 1e-9) / scale)

@@ -6,6 +6,7 @@ scenario's `metrics.tables` left it out) or has nothing to measure is NaN (null 
 
 KPIs (`SUMMARY_KEYS` gives every key with its meaning):
 - placements, placement failures, evaluations, rejected workload actions, node failures;
+- node-hours: the registered nodes integrated over the `cluster` samples (nodes join and leave);
 - placement latency: seconds from the placing eval becoming ready (`evaluations.ready`) to the
   placement, p50/p95/p99; eval latency: `evaluations.latency` (completed - ready), p50/p95/p99;
 - utilisation: mean over samples of the cluster's allocated (and used) / capacity (`node_usage`);
@@ -58,6 +59,7 @@ SUMMARY_KEYS: dict[str, str] = {
     "wait_time_mean_priority_high": "the same over jobs of priority > 50",
     "rejected_actions": "workload_errors rows",
     "node_failures": "node_events rows with event down",
+    "node_hours": "registered node-hours: sum over consecutive cluster samples of nodes x interval / 3600",
 }
 
 
@@ -163,8 +165,17 @@ def _event_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
             "node_failures": float((tables["node_events"]["event"] == "down").sum())}
 
 
+def _capacity_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    cluster = tables["cluster"]
+    if len(cluster) < 2:
+        return {}
+    times, nodes = cluster["time"].to_numpy(float), cluster["nodes"].to_numpy(float)
+    return {"node_hours": float((nodes[:-1] * np.diff(times)).sum() / 3600.0)}
+
+
 _GROUPS = (
     (("placements", "evaluations"), _placement_kpis),
+    (("cluster",), _capacity_kpis),
     (("node_usage",), _utilisation_kpis),
     (("deployment_events",), _deployment_kpis),
     (("jobs",), _batch_kpis),

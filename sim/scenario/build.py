@@ -21,6 +21,7 @@ from sim.scenario.distributions import Distribution, from_spec
 from sim.scenario.types import (
     DEFAULT_DISK_MB,
     DEFAULT_DRIVERS,
+    AddNodes,
     ClusterSpec,
     ControlPlane,
     DomainEvent,
@@ -35,6 +36,7 @@ from sim.scenario.types import (
     PortRange,
     Preemption,
     RandomFailures,
+    RemoveNodes,
     ReservedSpec,
     TaskBehavior,
     ThinkTime,
@@ -285,7 +287,8 @@ def build_named(raw: list[Mapping[str, Any]], key: str, reserved: tuple[str, ...
 
 # --- events -------------------------------------------------------------------------------------
 
-_EVENT_KINDS = ("node_down", "node_up", "node_drain", "domain_down", "domain_up", "random_failures", "drain_fraction")
+_EVENT_KINDS = ("node_down", "node_up", "node_drain", "domain_down", "domain_up", "random_failures", "drain_fraction",
+                "add_nodes", "remove_nodes")
 
 
 def build_event(raw: Mapping[str, Any], path: str, ctx: Context, cluster: ClusterSpec, names: set[str]) -> Event:
@@ -302,6 +305,8 @@ def build_event(raw: Mapping[str, Any], path: str, ctx: Context, cluster: Cluste
         nodes = _node_names(raw[kind], f"{path}.{kind}", names)
         deadline = duration_or(raw, "deadline", path, DEFAULT_DRAIN_DEADLINE) if kind == "node_drain" else None
         return NodeEvent(at, kind.removeprefix("node_"), nodes, deadline)
+    if kind == "remove_nodes":
+        return _remove_nodes(raw[kind], f"{path}.{kind}", at, cluster)
     if kind.startswith("domain_"):
         domains = cluster.domains()
         if raw[kind] not in domains:
@@ -340,10 +345,31 @@ def _drain_fraction(body: Mapping[str, Any], path: str, at: float, cluster: Clus
     return DrainFraction(at, body["fraction"], node_class, deadline)
 
 
+def _remove_nodes(body: Mapping[str, Any], path: str, at: float, cluster: ClusterSpec) -> RemoveNodes:
+    prefix = body["name_prefix"]
+    prefixes = sorted({g.name_prefix for g in cluster.nodes})
+    if prefix not in prefixes:
+        raise ScenarioError(f"{path}.name_prefix", f"no node group (in cluster.nodes or add_nodes) has name_prefix {prefix!r}{did_you_mean(prefix, prefixes)}")
+    return RemoveNodes(at, prefix, body.get("count"))
+
+
 def build_events(raw: list[Mapping[str, Any]], ctx: Context, cluster: ClusterSpec) -> tuple[Event, ...]:
-    """All events, in the order written."""
-    names = set(cluster.node_names())
-    return tuple(build_event(item, f"events[{i}]", ctx, cluster, names) for i, item in enumerate(raw))
+    """All events, in the order written. Node groups of `add_nodes` events are numbered on after
+    the cluster's (in the order written) and their node names count as known to other events."""
+    next_index = cluster.next_indexes()
+    added: dict[int, AddNodes] = {}
+    for i, item in enumerate(raw):
+        if "add_nodes" in item:
+            path = f"events[{i}]"
+            if "deadline" in item:
+                raise ScenarioError(f"{path}.deadline", "deadline applies to node_drain only, not add_nodes")
+            group = build_node_group(item["add_nodes"], f"{path}.add_nodes", next_index)
+            next_index[group.name_prefix] = group.first_index + group.count
+            added[i] = AddNodes(required_duration(item, "at", path), group)
+    grown = ClusterSpec(cluster.nodes + tuple(a.group for a in added.values()))
+    names = set(grown.node_names())
+    return tuple(added[i] if i in added else build_event(item, f"events[{i}]", ctx, grown, names)
+                 for i, item in enumerate(raw))
 
 
 def read_json(path: Path, key: str) -> Any:

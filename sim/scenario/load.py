@@ -30,6 +30,7 @@ from sim.scenario.build import (
     build_events,
     build_metrics,
     build_named,
+    build_node_group,
     field_value,
     parse_duration,
     parse_rate,
@@ -37,7 +38,7 @@ from sim.scenario.build import (
     required_duration,
 )
 from sim.scenario.jobs import build_workload
-from sim.scenario.types import DEFAULT_START_TIME, Scenario
+from sim.scenario.types import DEFAULT_START_TIME, NodeGroup, Scenario
 
 __all__ = ["Scenario", "ScenarioError", "apply_set", "load_scenario", "parse_duration", "parse_rate", "parse_time", "schema"]
 
@@ -221,6 +222,21 @@ def _validate_schema(data: Any, lines: dict[str, int]) -> None:
     if described:
         _, path, message = min(described, key=lambda d: (d[0], _line(lines, d[1]) or 0, d[1]))
         raise ScenarioError(path, message)
+
+
+def load_node_group(raw: Any, next_index: dict[str, int], path: str = "node_group") -> NodeGroup:
+    """One node group in the scenario's form (as `add_nodes` takes it), checked against the
+    schema and built with its nodes numbered from `next_index` (per name prefix).
+
+    Raises:
+        ScenarioError: the group is not valid (the message names the key).
+    """
+    validator = jsonschema.Draft202012Validator({"$defs": schema()["$defs"], "$ref": "#/$defs/node_group"})
+    described = sorted((_RANK.get(e.validator, 2), *_describe(e)) for e in validator.iter_errors(raw))
+    if described:
+        _, where, message = described[0]
+        raise ScenarioError(_join(path, where), message)
+    return build_node_group(raw, path, next_index)
 
 
 def _path(parts: Any) -> str:

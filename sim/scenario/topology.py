@@ -47,8 +47,14 @@ class Topology:
     def build(cls, nodes: Iterable[Node], racks: dict[str, str | None], region: str = DEFAULT_REGION) -> Topology:
         """The topology of `nodes` (in order), `racks` mapping node names to their rack (or None)."""
         graph = nx.DiGraph()
-        rows: list[tuple[str, ...]] = []
         graph.add_node(("region", region))
+        topology = cls(graph, [])
+        topology.add(nodes, racks, region)
+        return topology
+
+    def add(self, nodes: Iterable[Node], racks: dict[str, str | None], region: str = DEFAULT_REGION) -> None:
+        """Add nodes (joining the cluster) after those already there."""
+        graph = self.graph
         for node in nodes:
             dc = ("datacenter", node.datacenter)
             graph.add_edge(("region", region), dc)
@@ -58,8 +64,8 @@ class Topology:
                 parent = ("rack", rack)
                 graph.add_edge(dc, parent)
             graph.add_edge(parent, ("node", node.id), name=node.name)
-            rows.append((node.id, node.name, region, node.datacenter, rack, node.node_class, node.node_pool))
-        return cls(graph, rows)
+            self._order[node.id] = len(self._rows)
+            self._rows.append((node.id, node.name, region, node.datacenter, rack, node.node_class, node.node_pool))
 
     @classmethod
     def from_cluster(cls, nodes: Iterable[Node], cluster: ClusterSpec) -> Topology:

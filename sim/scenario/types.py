@@ -104,6 +104,13 @@ class ClusterSpec:
         """All node names, group by group."""
         return [name for group in self.nodes for name in group.node_names()]
 
+    def next_indexes(self) -> dict[str, int]:
+        """Per name prefix, the index the next node of that prefix gets."""
+        out: dict[str, int] = {}
+        for group in self.nodes:
+            out[group.name_prefix] = max(out.get(group.name_prefix, 0), group.first_index + group.count)
+        return out
+
     def domains(self) -> dict[str, list[str]]:
         """Failure domains (racks, then datacenters) to the names of their nodes."""
         out: dict[str, list[str]] = {}
@@ -232,7 +239,35 @@ class DrainFraction:
         return {"at": body.pop("at"), "drain_fraction": body}
 
 
-Event = NodeEvent | DomainEvent | RandomFailures | DrainFraction
+@dataclass(frozen=True, slots=True)
+class AddNodes:
+    """A node group joins the cluster at `at`, registered ready (its nodes are numbered on after
+    the earlier nodes of their name prefix, in the order the scenario lists them)."""
+
+    at: float
+    group: NodeGroup
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario form: {at, add_nodes: {...node group...}}."""
+        return {"at": self.at, "add_nodes": plain(self.group)}
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveNodes:
+    """Nodes named `<name_prefix>-<i>` leave the cluster at `at` (deregistered): the `count`
+    registered ones with the highest i (all of them when `count` is None)."""
+
+    at: float
+    name_prefix: str
+    count: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The scenario form: {at, remove_nodes: {name_prefix, count}}."""
+        body = plain_fields(self)
+        return {"at": body.pop("at"), "remove_nodes": body}
+
+
+Event = NodeEvent | DomainEvent | RandomFailures | DrainFraction | AddNodes | RemoveNodes
 
 
 # --- task behaviour and metrics -----------------------------------------------------------------

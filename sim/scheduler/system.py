@@ -345,7 +345,7 @@ def ready_nodes(table: NodeTable, job: Job) -> tuple[list[Node], set[str], dict[
     """Nomad: readyNodesInDCsAndPool: ready nodes in the job's DCs and pool, the pool's nodes
     that are not ready (any DC), and the ready count per DC."""
     rows, by_dc, _ = candidate_rows(table, job)
-    not_ready = {n.id for n in table.nodes if (job.node_pool == "" or node_in_pool(n, job.node_pool)) and not n.ready()}
+    not_ready = {n.id for n in table.live() if (job.node_pool == "" or node_in_pool(n, job.node_pool)) and not n.ready()}
     return [table.nodes[int(r)] for r in rows], not_ready, by_dc
 
 

@@ -7,7 +7,8 @@ do:
 - service groups with a migrate block: mark up to `healthy - (count - migrate.max_parallel)` of
   their allocs on draining nodes with `DesiredTransition.Migrate`, where `healthy` counts the
   group's live allocs that have a health verdict (so the next batch waits for replacements);
-- batch allocs are left to finish; system allocs stay until everything else is done;
+- batch allocs are left to finish; system allocs stay until everything else is done (and are
+  left alone with `IgnoreSystemJobs`);
 - a node whose non-system allocs are all client-terminal is done: its system allocs are marked,
   and the drain completes (the node stays ineligible);
 - at the deadline every remaining alloc is marked and the drain completes.
@@ -32,6 +33,16 @@ from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
 from sim.structs.consts import JOB_TYPE_BATCH, JOB_TYPE_SYSTEM, NODE_INELIGIBLE, TRIGGER_NODE_DRAIN
 from sim.structs.job import Job, MigrateStrategy, TaskGroup
+from sim.structs.node import (
+    NODE_DRAIN_COMPLETE,
+    NODE_DRAIN_DEADLINED,
+    NODE_DRAIN_SET,
+    NODE_DRAIN_UPDATED,
+    SUBSYSTEM_DRAIN,
+    DrainStrategy,
+    NodeEvent,
+    next_last_drain,
+)
 
 PASS_DELAY = 0.05  # Nomad: drainer batch window (batchUpdateInterval)
 
@@ -45,11 +56,13 @@ class RaftApplier(EvalCreator, Protocol):
 
 @dataclass(slots=True)
 class DrainState:
-    """One draining node: when the drain started and its force deadline (None: none)."""
+    """One draining node: when the drain started, its force deadline (None: none) and whether
+    its system allocs stay (Nomad: DrainSpec.IgnoreSystemJobs)."""
 
     started_at: float
     deadline_at: float | None
     gen: int
+    ignore_system_jobs: bool = False
 
 
 class Drainer:
@@ -66,25 +79,35 @@ class Drainer:
 
     # -- control ------------------------------------------------------------------------------
 
-    def drain(self, node_id: str, deadline: float | None) -> None:
-        """Start draining a node: flag it draining and ineligible, then track it. The write of
-        Nomad's Node.UpdateDrain, for the node endpoint and scenario events.
+    def drain(self, node_id: str, deadline: float | None, ignore_system_jobs: bool = False,
+              meta: dict[str, str] | None = None) -> None:
+        """Start (or update) draining a node: set its drain strategy, LastDrain and node event,
+        flag it draining and ineligible, then track it. The write of Nomad's Node.UpdateDrain
+        (and the state store's updateNodeDrainImpl), for the node endpoint and scenario events.
 
         Raises:
             ValidationError: the node does not exist.
         """
-        if self.state.node_by_id(node_id) is None:
+        node = self.state.node_by_id(node_id)
+        if node is None:
             raise ValidationError("NodeID", "node not found")
-        self.state.update_node(node_id, drain=True, scheduling_eligibility=NODE_INELIGIBLE)
-        self.start(node_id, deadline)
+        now, old = self.env.now, node.drain_strategy
+        strategy = DrainStrategy(deadline=deadline or 0.0, ignore_system_jobs=ignore_system_jobs,
+                                 started_at=old.started_at if old else now,
+                                 force_deadline=now + deadline if deadline and deadline > 0 else None)
+        event = NodeEvent(NODE_DRAIN_SET if old is None else NODE_DRAIN_UPDATED, SUBSYSTEM_DRAIN, now)
+        self.state.update_node(node_id, event=event, drain=True, drain_strategy=strategy,
+                               scheduling_eligibility=NODE_INELIGIBLE,
+                               last_drain=next_last_drain(old, strategy, node.last_drain, now, meta=meta))
+        self.start(node_id, deadline, ignore_system_jobs)
 
-    def start(self, node_id: str, deadline: float | None) -> None:
+    def start(self, node_id: str, deadline: float | None, ignore_system_jobs: bool = False) -> None:
         """Track a draining node. `deadline`: seconds from now; None/0 none; negative: now."""
         now = self.env.now
         self._gen += 1
         at = None if not deadline else now + max(0.0, deadline)
         old = self.nodes.get(node_id)
-        self.nodes[node_id] = DrainState(old.started_at if old else now, at, self._gen)
+        self.nodes[node_id] = DrainState(old.started_at if old else now, at, self._gen, ignore_system_jobs)
         if at is not None:
             timer = self.env.timeout(at - now)
             timer.callbacks.append(partial(self._on_deadline, node_id, self._gen))
@@ -115,19 +138,21 @@ class Drainer:
         drain = self.nodes.get(node_id)
         if drain is None or drain.gen != gen:
             return
-        remaining = [a for a in self.state.allocs_by_node(node_id) if not a.terminal()]
+        remaining = [a for a in self.state.allocs_by_node(node_id)
+                     if not a.terminal() and not (drain.ignore_system_jobs and a.job.type == JOB_TYPE_SYSTEM)]
         self._migrate(remaining)
-        self._complete(node_id)
+        self._complete(node_id, deadlined=True)
 
     # -- the pass -----------------------------------------------------------------------------
 
     def _pass(self, _event: simpy.Event) -> None:
         self._pass_armed = False
         marks: list[Allocation] = []
-        for node_id in list(self.nodes):
+        for node_id, drain in list(self.nodes.items()):
             allocs = self.state.allocs_by_node(node_id)
             if all(a.client_terminal() for a in allocs if a.job.type != JOB_TYPE_SYSTEM):
-                marks += [a for a in allocs if not a.terminal()]
+                if not drain.ignore_system_jobs:
+                    marks += [a for a in allocs if not a.terminal()]
                 self._complete(node_id)
         for key in self._draining_jobs():
             marks += self._job_drains(key)
@@ -190,9 +215,15 @@ class Drainer:
                 jobs[key] = self.state.job_by_id(*key) or alloc.job
         self.raft.create_evals([self.raft.new_eval(job, TRIGGER_NODE_DRAIN) for job in jobs.values()])
 
-    def _complete(self, node_id: str) -> None:
-        """Nomad: NodesDrainComplete: the drain flag goes, the node stays ineligible."""
+    def _complete(self, node_id: str, deadlined: bool = False) -> None:
+        """Nomad: NodesDrainComplete: the drain strategy goes (LastDrain `complete`, event `Node
+        drain complete`, with `deadline_reached` when forced), the node stays ineligible."""
         self.nodes.pop(node_id, None)
         node = self.state.node_by_id(node_id)
-        if node is not None and node.drain:
-            self.state.update_node(node_id, drain=False)
+        if node is None or not node.drain:
+            return
+        now = self.env.now
+        event = NodeEvent(NODE_DRAIN_COMPLETE, SUBSYSTEM_DRAIN, now,
+                          {NODE_DRAIN_DEADLINED: "true"} if deadlined else None)
+        self.state.update_node(node_id, event=event, drain=False, drain_strategy=None,
+                               last_drain=next_last_drain(node.drain_strategy, None, node.last_drain, now, completed=True))

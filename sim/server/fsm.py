@@ -92,12 +92,17 @@ class FSM:
     def reap_cancelable(self) -> None:
         """After an ack: write the evals the broker or the blocked tracker found redundant as
         canceled. Nomad: leader.go, reapCancelableEvaluations and reapDupBlockedEvaluations."""
-        stale = self.broker.drain_cancelable() + self.blocked.drain_duplicates()
+        stale = self.broker.drain_cancelable()
+        for old in stale:
+            old.status_description = "canceled after more recent eval was processed"
+        duplicates = self.blocked.drain_duplicates()
+        for old in duplicates:
+            old.status_description = f'existing blocked evaluation exists for job "{old.job_id}"'
+        stale += duplicates
         if not stale:
             return
         for old in stale:
             old.status = EVAL_STATUS_CANCELLED
-            old.status_description = "canceled after more recent eval was processed"
             self.recorder.eval_done(old, self.clock.now)
         self.state.upsert_evals(stale)
 

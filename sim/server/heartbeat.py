@@ -22,6 +22,7 @@ import simpy
 from sim.server.config import ControlPlaneConfig
 from sim.state.store import StateStore
 from sim.structs.consts import NODE_STATUS_DOWN, NODE_STATUS_READY
+from sim.structs.node import NODE_HEARTBEAT_MISSED
 
 if TYPE_CHECKING:
     from sim.structs.evaluation import Evaluation
@@ -32,7 +33,7 @@ MAX_HEARTBEATS_PER_SECOND = 50.0  # Nomad: config.MaxHeartbeatsPerSecond
 class NodeStatusUpdater(Protocol):
     """Where the heartbeater sends a node's new status. Nomad: the Node.UpdateStatus endpoint."""
 
-    def set_node_status(self, node_id: str, status: str) -> list[Evaluation]: ...
+    def set_node_status(self, node_id: str, status: str, message: str = "") -> list[Evaluation]: ...
 
 
 class Heartbeats:
@@ -52,7 +53,8 @@ class Heartbeats:
 
     def base_ttl(self) -> float:
         """The heartbeat TTL before stagger. Nomad: helper.RateScaledInterval."""
-        nodes = len(self.state.nodes)
+        table = self.state.nodes
+        nodes = len(table) - len(table.removed)  # registered nodes
         return max(self.config.heartbeat_ttl, nodes / MAX_HEARTBEATS_PER_SECOND)
 
     def rhythm(self, node_id: str) -> tuple[float, float]:
@@ -87,7 +89,12 @@ class Heartbeats:
             return
         del self._armed[node_id]
         self.down_at.pop(node_id, None)
-        self.nodes.set_node_status(node_id, NODE_STATUS_DOWN)
+        self.nodes.set_node_status(node_id, NODE_STATUS_DOWN, NODE_HEARTBEAT_MISSED)
+
+    def clear(self, node_id: str) -> None:
+        """Forget a deregistered node's pending timeout. Nomad: clearHeartbeatTimer."""
+        self._armed.pop(node_id, None)
+        self.down_at.pop(node_id, None)
 
     def node_recovered(self, node_id: str) -> None:
         """The node heartbeats again: cancel a pending timeout, or re-register it as ready."""

@@ -39,7 +39,17 @@ from sim.structs.consts import (
     TRIGGER_RETRY_FAILED_ALLOC,
 )
 from sim.structs.evaluation import Evaluation
-from sim.structs.node import Node
+from sim.structs.node import (
+    NODE_DRAIN_DISABLED,
+    NODE_ELIGIBLE_EVENT,
+    NODE_INELIGIBLE_EVENT,
+    NODE_REREGISTERED_BY_HEARTBEAT,
+    SUBSYSTEM_CLUSTER,
+    SUBSYSTEM_DRAIN,
+    Node,
+    NodeEvent,
+    next_last_drain,
+)
 
 if TYPE_CHECKING:
     from sim.structs.job import Job
@@ -61,7 +71,8 @@ class Unblocker(Protocol):
 class DrainTracker(Protocol):
     """Starts and cancels node drains. Nomad: the node drainer, fed by Node.UpdateDrain."""
 
-    def drain(self, node_id: str, deadline: float | None) -> None: ...
+    def drain(self, node_id: str, deadline: float | None, ignore_system_jobs: bool = False,
+              meta: dict[str, str] | None = None) -> None: ...
 
     def stop(self, node_id: str) -> None: ...
 
@@ -166,14 +177,15 @@ class NodeEndpoint:
 
     # -- node evaluations ---------------------------------------------------------------------
 
-    def create_node_evals(self, node_id: str, node_index: int = 0) -> list[Evaluation]:
+    def create_node_evals(self, node_id: str, node_index: int = 0, node: Node | None = None) -> list[Evaluation]:
         """One `node-update` eval per job with allocs on the node, plus every system job that
         may run there; written and enqueued. Nomad: Node.createNodeEvals.
 
-        Allocs that turned terminal more than ALLOC_GC_THRESHOLD ago count as collected.
+        `node` is given for a node already deregistered. Allocs that turned terminal more than
+        ALLOC_GC_THRESHOLD ago count as collected.
         """
         state = self.state
-        node = self._node(node_id)
+        node = node or self._node(node_id)
         now = self.env.now
         evals: list[Evaluation] = []
         seen: set[tuple[str, str]] = set()
@@ -203,17 +215,48 @@ class NodeEndpoint:
             raise ValidationError("NodeID", "node not found")
         return node
 
+    # -- registration ------------------------------------------------------------------------
+
+    def register_nodes(self, nodes: list[Node]) -> list[Evaluation]:
+        """New nodes join the cluster, ready. Nomad: Node.Register (a new ready node asks for
+        node evals: system jobs) and fsm.applyUpsertNode (a ready node unblocks its class)."""
+        index = self.state.upsert_nodes(nodes)
+        evals: list[Evaluation] = []
+        for cls in dict.fromkeys(n.computed_class for n in nodes if n.status == NODE_STATUS_READY):
+            self.blocked.unblock(cls, index)
+        for node in nodes:
+            if transition_requires_eval(node.status, NODE_STATUS_INIT):
+                evals += self.create_node_evals(node.id, index)
+        return evals
+
+    def deregister_nodes(self, node_ids: list[str]) -> list[Evaluation]:
+        """Remove nodes from the cluster. Nomad: Node.BatchDeregister: the nodes are deleted,
+        their heartbeat timers cleared, and each gets its node evals, whose schedulers find
+        the allocs on a missing node and mark them lost."""
+        nodes = [self._node(node_id) for node_id in node_ids]
+        index = self.state.delete_nodes(node_ids)
+        evals: list[Evaluation] = []
+        for node in nodes:
+            self.drainer.stop(node.id)
+            evals += self.create_node_evals(node.id, index, node)
+        return evals
+
     # -- node status, eligibility, drain -----------------------------------------------------
 
-    def set_node_status(self, node_id: str, status: str) -> list[Evaluation]:
-        """Change a node's status; returns the evals created. Nomad: Node.UpdateStatus."""
+    def set_node_status(self, node_id: str, status: str, message: str = "") -> list[Evaluation]:
+        """Change a node's status, with a `Cluster` node event `message` (a node back from `down`
+        without one gets `Node reregistered by heartbeat`); returns the evals created.
+        Nomad: Node.UpdateStatus."""
         if status not in NODE_STATUSES:
             raise ValidationError("Status", "invalid status for node")
         node = self._node(node_id)
         old = node.status
         if old == status:
             return []
-        index = self.state.update_node(node_id, status=status)
+        if not message and old == NODE_STATUS_DOWN:
+            message = NODE_REREGISTERED_BY_HEARTBEAT
+        event = NodeEvent(message, SUBSYSTEM_CLUSTER, self.env.now) if message else None
+        index = self.state.update_node(node_id, event=event, status=status)
         if status == NODE_STATUS_READY:
             self.blocked.unblock(node.computed_class, index)
             self.blocked.unblock_node(node_id, index)
@@ -229,29 +272,35 @@ class NodeEndpoint:
         target = NODE_ELIGIBLE if eligible else NODE_INELIGIBLE
         if node.scheduling_eligibility == target:
             return []
-        index = self.state.update_node(node_id, scheduling_eligibility=target)
+        event = NodeEvent(NODE_ELIGIBLE_EVENT if eligible else NODE_INELIGIBLE_EVENT, SUBSYSTEM_CLUSTER, self.env.now)
+        index = self.state.update_node(node_id, event=event, scheduling_eligibility=target)
         if not eligible:
             return []
         self.blocked.unblock(node.computed_class, index)
         return self.create_node_evals(node_id, index)
 
-    def set_drain(self, node_id: str, drain: bool, deadline: float | None = None,
-                  mark_eligible: bool = False) -> list[Evaluation]:
+    def set_drain(self, node_id: str, drain: bool, deadline: float | None = None, mark_eligible: bool = False,
+                  ignore_system_jobs: bool = False, meta: dict[str, str] | None = None) -> list[Evaluation]:
         """Start or stop draining a node. Nomad: Node.UpdateDrain.
 
         `deadline` is seconds from now (Nomad's DrainSpec.Deadline): None or 0 waits as long as
         it takes, a negative value forces the drain at once. Draining makes the node ineligible;
-        stopping a drain keeps it ineligible unless `mark_eligible`.
+        stopping a drain keeps it ineligible unless `mark_eligible`. `meta` is the operator's
+        metadata kept in the node's LastDrain.
         """
         node = self._node(node_id)
         if drain:
-            self.drainer.drain(node_id, deadline)
+            self.drainer.drain(node_id, deadline, ignore_system_jobs, meta)
             return []
         was_ineligible = node.scheduling_eligibility == NODE_INELIGIBLE
-        changes: dict[str, Any] = {"drain": False}
+        now = self.env.now
+        changes: dict[str, Any] = {
+            "drain": False, "drain_strategy": None,
+            "last_drain": next_last_drain(node.drain_strategy, None, node.last_drain, now, meta=meta)}
         if mark_eligible:
             changes["scheduling_eligibility"] = NODE_ELIGIBLE
-        index = self.state.update_node(node_id, **changes)
+        event = NodeEvent(NODE_DRAIN_DISABLED, SUBSYSTEM_DRAIN, now) if node.drain_strategy is not None else None
+        index = self.state.update_node(node_id, event=event, **changes)
         self.drainer.stop(node_id)
         if not (mark_eligible and was_ineligible):
             return []

@@ -117,7 +117,10 @@ class Worker:
                 ctx.state.upsert_evals([ev])
             ctx.blocked.reblock(ev, token)  # under the scheduler's snapshot index, as Nomad
         else:
-            ctx.state.upsert_evals([ev])
+            cancelled: list[Evaluation] = []  # the job's blocked evals a successful eval cancels
+            ctx.state.upsert_evals([ev], cancelled)
+            for old in cancelled:
+                ctx.recorder.eval_done(old, ctx.env.now)
         if outcome.create_evals:
             ctx.raft.create_evals(outcome.create_evals)
         ctx.recorder.eval_done(ev, ctx.env.now, outcome.failed_placements)

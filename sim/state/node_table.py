@@ -1,6 +1,9 @@
 """The cluster's nodes as numpy columns, for vectorised feasibility, fit and ranking.
 
-Each node has a fixed row (nodes are never removed: they go down and come back). The table owns
+Each node has a fixed row for the whole run: a node that joins later is appended (the columns
+grow by doubling their buffers), and a deregistered node keeps its row as a tombstone (not
+`present`, never ready, invisible to `node_by_id`), so rows held by a scheduler mid-evaluation
+and the usage of allocs still on the node stay valid. The table owns
 the resource columns (capacity net of reserved, and what non-terminal allocs use), the status
 masks, categorical codes for datacenter / pool / class, lazily built attribute columns for
 constraint targets, and each node's set of used host ports. The state store keeps the usage
@@ -39,10 +42,13 @@ class NodeTable:
 
     def __init__(self) -> None:
         self.nodes: list[Node] = []
-        self.index_of: dict[str, int] = {}
-        self.cap = np.zeros((0, 3), dtype=np.float64)  # cpu, memory, disk net of reserved
-        self.used = np.zeros((0, 3), dtype=np.float64)
-        self.ready = np.zeros(0, dtype=bool)
+        self.index_of: dict[str, int] = {}  # every row ever, removed nodes included
+        self.removed: set[str] = set()      # IDs of deregistered nodes (tombstone rows)
+        self._cap_buf = np.zeros((0, 3), dtype=np.float64)
+        self._used_buf = np.zeros((0, 3), dtype=np.float64)
+        self._ready_buf = np.zeros(0, dtype=bool)
+        self._present_buf = np.zeros(0, dtype=bool)
+        self._views(0)
         self.used_ports: list[set[int]] = []
         self.version = 0  # bumps whenever a placement attribute or status changes
         self.derived: dict[str, object] = {}  # readers' caches of node-derived data (the scheduler's)
@@ -52,42 +58,75 @@ class NodeTable:
     def __len__(self) -> int:
         return len(self.nodes)
 
+    def _views(self, n: int) -> None:
+        """Point the public columns at the first `n` rows of their buffers."""
+        self.cap = self._cap_buf[:n]  # cpu, memory, disk net of reserved
+        self.used = self._used_buf[:n]
+        self.ready = self._ready_buf[:n]
+        self.present = self._present_buf[:n]  # False for deregistered nodes
+
+    def _grow(self, n: int) -> None:
+        """Make room for `n` rows, doubling the buffers when they are full."""
+        size = len(self._ready_buf)
+        if n > size:
+            size = max(n, 2 * size, 16)
+            for name in ("_cap_buf", "_used_buf", "_ready_buf", "_present_buf"):
+                old = getattr(self, name)
+                buf = np.zeros((size, *old.shape[1:]), dtype=old.dtype)
+                buf[: len(old)] = old
+                setattr(self, name, buf)
+        self._views(n)
+
     def add(self, node: Node) -> int:
         """Append a node (or refresh an existing one's properties); returns its row."""
-        node.computed_class = computed_class(node)
         row = self.index_of.get(node.id)
-        capacity = _capacity(node)
         if row is None:
-            row = len(self.nodes)
-            self.nodes.append(node)
-            self.index_of[node.id] = row
-            self.cap = np.vstack([self.cap, capacity]) if len(self.cap) else np.array([capacity], dtype=np.float64)
-            self.used = np.vstack([self.used, np.zeros(3)])
-            self.ready = np.append(self.ready, node.ready())
-            self.used_ports.append(set(parse_port_spec(node.reserved.reserved_ports)))
-        else:
-            self.nodes[row] = node
-            self.cap[row] = capacity
-            self.ready[row] = node.ready()
+            self.add_many([node])
+            return len(self.nodes) - 1
+        node.computed_class = computed_class(node)
+        self.nodes[row] = node
+        self.cap[row] = _capacity(node)
+        self.ready[row] = node.ready() and self.present[row]
         self._changed()
         return row
 
     def add_many(self, nodes: list[Node]) -> None:
-        """Append many nodes at once (one column rebuild instead of one per node)."""
+        """Append nodes that join the cluster (amortised O(1) per node)."""
+        start = len(self.nodes)
         for node in nodes:
             node.computed_class = computed_class(node)
             self.index_of[node.id] = len(self.nodes)
             self.nodes.append(node)
             self.used_ports.append(set(parse_port_spec(node.reserved.reserved_ports)))
-        n = len(self.nodes)
-        self.cap = np.array([_capacity(x) for x in self.nodes], dtype=np.float64).reshape(n, 3)
-        self.used = np.vstack([self.used, np.zeros((n - len(self.used), 3))])
-        self.ready = np.array([x.ready() for x in self.nodes], dtype=bool)
+        self._grow(len(self.nodes))
+        if nodes:
+            self.cap[start:] = [_capacity(x) for x in nodes]
+            self.ready[start:] = [x.ready() for x in nodes]
+            self.present[start:] = True
         self._changed()
+
+    def remove(self, node_ids: Iterable[str]) -> None:
+        """Deregister nodes: their rows stay, not present and never ready."""
+        for node_id in node_ids:
+            row = self.index_of[node_id]
+            self.present[row] = self.ready[row] = False
+            self.removed.add(node_id)
+        self._changed()
+
+    def live(self) -> list[Node]:
+        """The registered nodes (removed ones left out), in row order."""
+        removed = self.removed
+        return [n for n in self.nodes if n.id not in removed] if removed else self.nodes
+
+    def node(self, node_id: str) -> Node | None:
+        """A registered node by ID (None if unknown or removed)."""
+        row = self.index_of.get(node_id)
+        return None if row is None or node_id in self.removed else self.nodes[row]
 
     def refresh_status(self, node: Node) -> None:
         """Re-read a node's status, eligibility and drain flag into the ready mask."""
-        self.ready[self.index_of[node.id]] = node.ready()
+        row = self.index_of[node.id]
+        self.ready[row] = node.ready() and self.present[row]
         self._changed()
 
     def _changed(self) -> None:

@@ -30,6 +30,9 @@ from sim.state.summaries import SummaryKeeper
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
     DEPLOYMENT_SUCCESSFUL,
+    EVAL_STATUS_BLOCKED,
+    EVAL_STATUS_CANCELLED,
+    EVAL_STATUS_COMPLETE,
     JOB_STATUS_DEAD,
     JOB_STATUS_PENDING,
     JOB_STATUS_RUNNING,
@@ -40,7 +43,13 @@ from sim.structs.deployment import Deployment, DeploymentStatusUpdate
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job, JobKey
 from sim.structs.job_summary import JobSummary
-from sim.structs.node import Node
+from sim.structs.node import (
+    MAX_RETAINED_NODE_EVENTS,
+    NODE_REGISTERED,
+    SUBSYSTEM_CLUSTER,
+    Node,
+    NodeEvent,
+)
 from sim.structs.scheduler_config import SchedulerConfiguration
 
 TABLES = (
@@ -60,6 +69,7 @@ class StateStore:
         self._jobs = JobTable(tracked_versions)
         self._evals: dict[str, Evaluation] = {}
         self._evals_by_job: dict[JobKey, dict[str, Evaluation]] = defaultdict(dict)
+        self._blocked_by_job: dict[JobKey, dict[str, Evaluation]] = {}  # evals stored `blocked`
         self.summaries = SummaryKeeper()
         self._allocs = AllocTable(self.nodes, self.summaries)
         self._deployments = DeploymentTable()
@@ -113,13 +123,19 @@ class StateStore:
     # -- nodes ------------------------------------------------------------------------------
 
     def upsert_nodes(self, nodes: list[Node]) -> int:
-        """Register nodes (a cluster's initial nodes arrive in one write)."""
+        """Register nodes (a cluster's initial nodes arrive in one write). A new node gets the
+        `Node registered` event. Nomad: UpsertNode (upsertNodeTxn)."""
         index = self._begin()
         known = [n for n in nodes if n.id in self.nodes.index_of]
         fresh = [n for n in nodes if n.id not in self.nodes.index_of]
+        now = self.clock()
         for n in nodes:
             n.create_index = n.create_index or index
             n.modify_index = index
+        registered = NodeEvent(NODE_REGISTERED, SUBSYSTEM_CLUSTER, now, create_index=index)
+        for n in fresh:
+            n.status_updated_at = now
+            n.events = (registered,)
         if fresh:
             self.nodes.add_many(fresh)
             self.catalog.pools_of_nodes({n.node_pool for n in fresh}, index)
@@ -127,22 +143,30 @@ class StateStore:
             self.nodes.add(n)
         return self._commit(["nodes"], "NodeRegistration")
 
-    def update_node(self, node_id: str, **changes: object) -> int:
-        """Change a node's status, eligibility or drain flag (Nomad: UpdateNodeStatus & co.)."""
+    def update_node(self, node_id: str, event: NodeEvent | None = None, **changes: object) -> int:
+        """Change a node's status, eligibility or drain fields, appending `event` (Nomad:
+        UpdateNodeStatus, UpdateNodeEligibility, UpdateNodeDrain: each sets StatusUpdatedAt)."""
         index = self._begin()
         node = self.nodes.nodes[self.nodes.index_of[node_id]]
         for key, value in changes.items():
             setattr(node, key, value)
         node.modify_index = index
-        node.status_updated_at = int(self.clock())
+        node.status_updated_at = self.clock()
+        if event is not None:
+            _append_events(node, [event], index)
         self.nodes.refresh_status(node)
         kind = "NodeDrain" if {"drain", "scheduling_eligibility"} & changes.keys() else "NodeStreamEvent"
         return self._commit(["nodes"], kind)
 
+    def delete_nodes(self, node_ids: list[str]) -> int:
+        """Deregister nodes. Nomad: DeleteNode (their allocs stay, on a node that is gone)."""
+        self._begin()
+        self.nodes.remove(node_ids)
+        return self._commit(["nodes"], "NodeDeregistration")
+
     def node_by_id(self, node_id: str) -> Node | None:
-        """The node with this ID, or None."""
-        row = self.nodes.index_of.get(node_id)
-        return None if row is None else self.nodes.nodes[row]
+        """The registered node with this ID, or None."""
+        return self.nodes.node(node_id)
 
     # -- jobs -------------------------------------------------------------------------------
 
@@ -261,24 +285,54 @@ class StateStore:
 
     # -- evaluations ------------------------------------------------------------------------
 
-    def upsert_evals(self, evals: list[Evaluation]) -> int:
-        """Nomad: UpsertEvals. Queued allocations flow into the job summary."""
+    def upsert_evals(self, evals: list[Evaluation], cancelled: list[Evaluation] | None = None) -> int:
+        """Nomad: UpsertEvals. Queued allocations flow into the job summary; a complete eval
+        without failed placements cancels its job's blocked evals (appended to `cancelled`)."""
         index = self._begin()
-        self._refresh_jobs(self._write_evals(evals, index), index)
+        self._refresh_jobs(self._write_evals(evals, index, cancelled), index)
         return self._commit(["evals", "job_summary"], "EvaluationUpdated")
 
-    def _write_evals(self, evals: list[Evaluation], index: int) -> set[JobKey]:
+    def _write_evals(self, evals: list[Evaluation], index: int, cancelled: list[Evaluation] | None = None) -> set[JobKey]:
         now = self.clock()
         keys: set[JobKey] = set()
         for ev in evals:
+            key = (ev.namespace, ev.job_id)
+            if ev.status == EVAL_STATUS_COMPLETE and not ev.failed_tg_allocs and key in self._blocked_by_job:
+                self._cancel_blocked(ev, key, index, now, cancelled)
             _stamp(ev, self._evals.get(ev.id), index, now)
             self._evals[ev.id] = ev
-            key = (ev.namespace, ev.job_id)
             self._evals_by_job[key][ev.id] = ev
+            self._track_blocked(ev, key)
             if ev.queued_allocations:
                 self.summaries.set_queued(key, ev.queued_allocations, index)
             keys.add(key)
         return keys
+
+    def _cancel_blocked(self, ev: Evaluation, key: JobKey, index: int, now: float,
+                        cancelled: list[Evaluation] | None) -> None:
+        """Nomad: state_store.go nestedUpsertEval: "cancel blocked evals for a job when a
+        successful eval is upserted". The stored eval is replaced by a cancelled copy (the broker or the
+        blocked tracker may still hold the original); the eval itself, if it was the blocked one, is
+        written next."""
+        for blocked in list(self._blocked_by_job[key].values()):
+            if blocked.id == ev.id:
+                continue
+            copy = replace(blocked, status=EVAL_STATUS_CANCELLED,
+                           status_description=f'evaluation "{ev.id}" successful')
+            _stamp(copy, blocked, index, now)
+            self._evals[copy.id] = self._evals_by_job[key][copy.id] = copy
+            self._track_blocked(copy, key)
+            if cancelled is not None:
+                cancelled.append(copy)
+
+    def _track_blocked(self, ev: Evaluation, key: JobKey) -> None:
+        """Keep the per-job index of evals stored as `blocked` in step with `ev`'s status."""
+        if ev.status == EVAL_STATUS_BLOCKED:
+            self._blocked_by_job.setdefault(key, {})[ev.id] = ev
+            return
+        on_job = self._blocked_by_job.get(key)
+        if on_job is not None and on_job.pop(ev.id, None) is not None and not on_job:
+            del self._blocked_by_job[key]
 
     def eval_by_id(self, eval_id: str) -> Evaluation | None:
         """Nomad: EvalByID."""
@@ -443,6 +497,11 @@ class StateStore:
             return self._commit(["allocs"], "AllocationUpdateDesiredStatus")
         self._refresh_jobs(self._write_evals(evals, index), index)
         return self._commit(["allocs", "evals", "job_summary"], "AllocationUpdateDesiredStatus")
+
+
+def _append_events(node: Node, events: list[NodeEvent], index: int) -> None:
+    """Nomad: appendNodeEvents: stamp the write's index, keep the last MaxRetainedNodeEvents."""
+    node.events = (*node.events, *(replace(e, create_index=index) for e in events))[-MAX_RETAINED_NODE_EVENTS:]
 
 
 def _stamp(item: Evaluation, old: Evaluation | None, index: int, now: float) -> None:

@@ -18,7 +18,7 @@ from sim.structs.deployment import Deployment, DeploymentState
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job, Resources, Task, TaskGroup
 from sim.structs.job_summary import JobSummary, TaskGroupSummary
-from sim.structs.node import Node, NodeResources
+from sim.structs.node import DrainMetadata, DrainStrategy, Node, NodeEvent, NodeResources
 
 from .support import sample, shape_problems, validate_response
 
@@ -147,8 +147,19 @@ def test_nodes_fit_the_openapi_schemas():
     validate_response("GetNodesResponse", [stub])
     validate_response("GetNodeResponse", full)
     node.drain = True
+    node.drain_strategy = DrainStrategy(deadline=0.0, started_at=10.0)
+    node.last_drain = DrainMetadata(started_at=10.0, updated_at=10.5, status="draining", meta={"by": "ops"})
+    node.events = (NodeEvent("Node drain strategy set", "Drain", 10.0, create_index=7),)
     draining = E.encode_node(node, nanos)
-    assert draining["DrainStrategy"]["ForceDeadline"] == E.ZERO_TIME
+    assert draining["DrainStrategy"]["ForceDeadline"] == E.ZERO_TIME and draining["DrainStrategy"]["Deadline"] == 0
+    assert draining["DrainStrategy"]["StartedAt"] == E.rfc3339(nanos(10.0))
+    assert draining["LastDrain"] == {"StartedAt": E.rfc3339(nanos(10.0)), "UpdatedAt": E.rfc3339(nanos(10.0)),
+                                     "Status": "draining", "AccessorID": "", "Meta": {"by": "ops"}}
+    assert draining["Events"] == [{"Message": "Node drain strategy set", "Subsystem": "Drain", "Details": None,
+                                   "Timestamp": E.rfc3339(nanos(10.0)), "CreateIndex": 7}]
+    assert E.encode_node_stub(node, nanos)["LastDrain"] == draining["LastDrain"]
+    node.drain_strategy = DrainStrategy(deadline=3600.0, started_at=10.0, force_deadline=3610.0)
+    assert E.encode_node(node, nanos)["DrainStrategy"]["ForceDeadline"] == E.rfc3339(nanos(3610.0))
     assert stub["Drivers"]["docker"]["UpdateTime"] == E.ZERO_TIME
     validate_response("GetNodeResponse", draining)
 

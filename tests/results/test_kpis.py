@@ -101,6 +101,8 @@ def recompute(t: dict[str, pd.DataFrame]) -> dict[str, float]:
     out["wait_time_mean_priority_high"] = _avg(wait[jobs["priority"] > 50])
     out["rejected_actions"] = float(len(t["workload_errors"]))
     out["node_failures"] = float((t["node_events"]["event"] == "down").sum())
+    cluster = t["cluster"]
+    out["node_hours"] = float((cluster["nodes"].iloc[:-1].to_numpy() * cluster["time"].diff().iloc[1:].to_numpy()).sum() / 3600)
     return out
 
 

@@ -37,9 +37,9 @@ def test_futile_reblocks_do_not_rewrite_the_eval():
     blocked_writes: list[str] = []
     original = sim.state.upsert_evals
 
-    def spy(evals):
+    def spy(evals, *rest):
         blocked_writes.extend(e.id for e in evals if e.job_id == "waiter" and e.triggered_by == "queued-allocs")
-        return original(evals)
+        return original(evals, *rest)
 
     sim.state.upsert_evals = spy
     sim.run()
