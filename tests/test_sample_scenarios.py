@@ -17,7 +17,7 @@ from sim.simulation import Simulation
 
 SCENARIOS = ROOT / "scenarios"
 SAMPLES = ("quickstart", "mixed", "canary-autorevert", "periodic-batch", "dispatch-burst", "node-failures",
-           "alibaba-trace", "autoscale")
+           "alibaba-trace", "autoscale", "preemption")
 
 
 def run(name: str, **overrides: object) -> tuple[Simulation, dict[str, pd.DataFrame]]:
@@ -121,3 +121,18 @@ def test_autoscale():
     lost = t["allocations"][t["allocations"]["client_status"] == "lost"]
     assert set(lost["node_id"]) <= set(events[events["event"] == "remove"]["node_id"]) and len(lost) > 0
     assert sim.workload.errors == []
+
+
+def test_preemption():
+    """Nomad's defaults: the priority-70/80 jobs wait for the backfill; with service and batch
+    preemption on they are placed at once, evicting priority-20 backfill allocs."""
+    _, off = run("preemption", duration="30m")
+    _, on = run("preemption", duration="30m", **{"control_plane.preemption.service": "true",
+                                                "control_plane.preemption.batch": "true"})
+    assert off["preemptions"].empty and len(on["preemptions"]) >= 4
+    assert set(on["preemptions"]["preempted_job_id"]) == {"backfill"}
+    assert set(on["preemptions"]["preempting_priority"]) <= {70, 80}
+    high = lambda t: t["jobs"].query("priority > 50")  # noqa: E731
+    waited = high(off)["first_placement"] - high(off)["submit"]
+    assert waited.isna().any() or waited.max() > 60
+    assert ((high(on)["first_placement"] - high(on)["submit"]) < 1).all()
