@@ -82,7 +82,6 @@ class AgentApi(ClusterApi):
                  "raft": {"applied_index": index, "commit_index": index, "last_log_index": index,
                           "state": "Leader", "num_peers": "0"},
                  "runtime": {"arch": "amd64", "os": "linux", "version": "simulated"}}
-        self.last_index = 0
         return {"config": config, "member": self._member(), "stats": stats}
 
     def agent_members(self, namespace: str = "default") -> dict[str, Any]:
@@ -161,6 +160,5 @@ class AgentApi(ClusterApi):
         counters += [_sampled("nomad.nomad.eval.created", [1.0] * c, triggered_by=t) for t, c in sorted(by_trigger.items())]
         latency = [e.modify_time - e.create_time for e in evals if e.terminal()]
         samples = [_sampled("nomad.nomad.eval.latency_seconds", latency)]
-        self.last_index = 0
         return {"Timestamp": f"{stamp:%Y-%m-%d %H:%M:%S} +0000 UTC", "Gauges": gauges, "Points": [],
                 "Counters": counters, "Samples": samples}

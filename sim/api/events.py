@@ -3,23 +3,27 @@
 Nomad: nomad/state/events.go (eventsFromChanges: one event per object a write changed, typed by
 the write: JobRegistered, PlanResult, AllocationUpdated, ...), nomad/stream (EventBroker, its
 buffer of `event_buffer_size` = 100 writes, subscription filters by topic, key, filter keys and
-namespace). The broker listens to the store only while someone streams (`attach`/`detach`), so
-a run nobody watches pays nothing; while attached, each write costs one pass over the tables it
-touched to find the objects stamped with its index.
+namespace). The store records the allocs and evals each write changes only while someone streams
+(`attach`/`detach`: StateStore.record_changes), so a run nobody watches pays nothing; jobs,
+deployments and nodes are found by the write's index among those the write can have touched.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sim.api import encode as E
+from sim.structs.alloc import Allocation
 from sim.structs.codec import encode_job
+from sim.structs.deployment import Deployment
+from sim.structs.evaluation import Evaluation
+from sim.structs.job import Job
+from sim.structs.node import Node
 
 if TYPE_CHECKING:
     from sim.state.store import StateStore
-    from sim.structs.job import Job
 
 EVENT_BUFFER_SIZE = 100  # Nomad: server event_buffer_size default
 TOPICS = ("Job", "Allocation", "Evaluation", "Deployment", "Node")
@@ -39,16 +43,20 @@ class EventBroker:
         self.on_events: list[Callable[[], None]] = []  # wake-ups of the attached streams
 
     def attach(self) -> None:
-        """A stream starts: listen to the store from now on."""
+        """A stream starts: listen to the store, recording what each write changes, from now on."""
         self.streams += 1
         if not self._listening:
             self.state.subscribe(self._on_write)
             self._listening = True
+        if self.streams == 1:
+            self.state.record_changes(True)
             self._jobs = {job.ns_id: job for job in self.state.jobs(None)}
 
     def detach(self) -> None:
-        """A stream ended."""
+        """A stream ended (the last one stops the recording)."""
         self.streams = max(0, self.streams - 1)
+        if not self.streams:
+            self.state.record_changes(False)
 
     def since(self, index: int) -> list[Events]:
         """Buffered writes at or after `index` (Nomad: StartAtClosest), oldest first."""
@@ -57,50 +65,67 @@ class EventBroker:
     # -- from writes to events --------------------------------------------------------------
 
     def _on_write(self, index: int, tables: frozenset[str]) -> None:
-        kind = self.state.last_write
-        if not self.streams or not kind:
+        if not self.streams:
             return
-        events = self._events(index, tables, kind)
+        allocs, evals = self.state.take_changes()
+        kind = self.state.last_write
+        if not kind:
+            return
+        events = self._events(index, tables, kind, _stamped(allocs, index), _stamped(evals, index))
         if events:
             self.buffer.append({"Index": index, "Events": events})
             for wake in self.on_events:
                 wake()
 
-    def _events(self, index: int, tables: frozenset[str], kind: str) -> list[dict[str, Any]]:
+    def _events(self, index: int, tables: frozenset[str], kind: str, allocs: list[Allocation],
+                evals: list[Evaluation]) -> list[dict[str, Any]]:
+        """The write's events: the allocs and evals it recorded, and the jobs, deployments and nodes
+        stamped with its index among those it can have touched."""
         state, nanos, out = self.state, self.nanos, []
 
         def event(topic: str, key: str, namespace: str, filter_keys: list[str] | None, payload: Any) -> None:
             out.append({"Topic": topic, "Type": kind, "Key": key, "Namespace": namespace, "FilterKeys": filter_keys,
                         "Index": index, "Payload": {topic: payload}})
 
+        deployments: list[Deployment] = []
+        if "deployment" in tables:
+            if kind == "AllocationUpdated":  # client reports touch only their allocs' deployments
+                found = (state.deployment_by_id(i) for i in {a.deployment_id for a in allocs if a.deployment_id})
+                deployments = _stamped((d for d in found if d is not None), index)
+            else:
+                deployments = _stamped(state.deployments(), index)
         if "jobs" in tables:
-            seen = set()
-            for job in _stamped(state.jobs(None), index):
+            if "job_version" in tables and not evals:  # a job write without an eval: any job
+                jobs = _stamped(state.jobs(None), index)
+            else:  # the job of the write's evals, or a job whose status follows its allocs, evals, deployments
+                keys = sorted({(a.namespace, a.job_id) for a in allocs} | {(e.namespace, e.job_id) for e in evals}
+                              | {(d.namespace, d.job_id) for d in deployments})
+                jobs = _stamped((j for j in (state.job_by_id(*k) for k in keys) if j is not None), index)
+            for job in jobs:
                 self._jobs[job.ns_id] = job
-                seen.add(job.ns_id)
                 event("Job", job.id, job.namespace, None, E.nomad_job(encode_job(job)))
             if kind == "JobDeregistered":  # a purge: the job is gone, its last version is the payload
-                for key in [k for k in self._jobs if k not in seen and state.job_by_id(*k) is None]:
+                for key in [k for k in self._jobs if state.job_by_id(*k) is None]:
                     gone = self._jobs.pop(key)
                     event("Job", gone.id, gone.namespace, None, E.nomad_job(encode_job(gone)))
-        if "evals" in tables:
-            for ev in _stamped(state.evals(), index):
-                event("Evaluation", ev.id, ev.namespace, [ev.job_id, ev.deployment_id], E.encode_eval(ev, nanos))
-        if "allocs" in tables:
-            for a in _stamped(state.allocs(), index):
-                alloc = E.encode_alloc(a, nanos, lambda _job: {})
-                alloc["Job"] = None  # Nomad drops the job from alloc events
-                event("Allocation", a.id, a.namespace, [a.job_id, a.deployment_id], alloc)
-        if "deployment" in tables:
-            for d in _stamped(state.deployments(), index):
-                event("Deployment", d.id, d.namespace, [d.job_id], E.encode_deployment(d, nanos))
+        for ev in evals:
+            event("Evaluation", ev.id, ev.namespace, [ev.job_id, ev.deployment_id], E.encode_eval(ev, nanos))
+        for a in allocs:
+            alloc = E.encode_alloc(a, nanos, lambda _job: {})
+            alloc["Job"] = None  # Nomad drops the job from alloc events
+            event("Allocation", a.id, a.namespace, [a.job_id, a.deployment_id], alloc)
+        for d in deployments:
+            event("Deployment", d.id, d.namespace, [d.job_id], E.encode_deployment(d, nanos))
         if "nodes" in tables:
             for n in _stamped(state.nodes.nodes, index):
                 event("Node", n.id, "", None, E.encode_node(n, nanos))
         return out
 
 
-def _stamped(items: Iterable[Any], index: int) -> list[Any]:
+T = TypeVar("T", Allocation, Evaluation, Deployment, Job, Node)
+
+
+def _stamped(items: Iterable[T], index: int) -> list[T]:
     """The objects a write changed: those whose ModifyIndex is the write's."""
     return [i for i in items if i.modify_index == index]
 

@@ -65,7 +65,7 @@ class ScaleApi(ClusterApi):
         if meta is not None and not isinstance(meta, dict):
             raise ApiError(400, f"json: cannot unmarshal {json_kind(meta)} into Go struct field {struct}.Meta "
                                 "of type map[string]interface {}")
-        field(data, "PolicyOverride", bool, struct, False)
+        field(data, "PolicyOverride", bool, struct, False)  # type-checked; Sentinel policies are not simulated
         namespace = namespace or "default"
         if target.get("Job") and target["Job"] != job_id:
             raise ApiError(400, "job ID in payload did not match URL")

@@ -38,6 +38,7 @@ class AllocTable:
         self.by_node: dict[str, dict[str, Allocation]] = defaultdict(dict)
         self.live: dict[JobKey, int] = defaultdict(int)  # non-terminal allocs per job (drives job status)
         self._terminal_writes: dict[str, Allocation] | None = None  # see take_client_terminal_writes
+        self.changed: dict[str, Allocation] | None = None  # allocs written since last taken, when recording
 
     def take_client_terminal_writes(self) -> list[Allocation]:
         """Allocs written while client-terminal (before or after the write) since the last call,
@@ -66,9 +67,13 @@ class AllocTable:
             if alloc.ports:
                 nodes.used_ports[row].update([p for _, p in alloc.ports])
         self.summaries.on_new_alloc(alloc, index)
+        if self.changed is not None:
+            self.changed[alloc_id] = alloc
         if alloc.previous_allocation and (prev := self.by_id.get(alloc.previous_allocation)) is not None:  # Nomad: upsertAllocsImpl links the replaced alloc to its replacement
             prev.next_allocation = alloc.id
             prev.modify_index = index
+            if self.changed is not None:
+                self.changed[prev.id] = prev
             if self._terminal_writes is not None and prev.client_status in CLIENT_TERMINAL:
                 self._terminal_writes[prev.id] = prev
 
@@ -87,6 +92,8 @@ class AllocTable:
             existing.followup_eval_id = updated.followup_eval_id
         existing.modify_index = existing.alloc_modify_index = index
         existing.modify_time = now
+        if self.changed is not None:
+            self.changed[existing.id] = existing
         if live:
             self._reserve(existing)
         return new_deployment
@@ -98,6 +105,8 @@ class AllocTable:
 
     def update_many(self, allocs: list[Allocation], index: int, now: float, changes: dict[str, object]) -> None:
         """`update` of each alloc in turn with the same changes (not modified)."""
+        if self.changed is not None:
+            self.changed.update((a.id, a) for a in allocs)
         fields = [(name, value) for name, value in changes.items() if value is not None and value != ""]
         status: Any = None
         description: Any = None
@@ -141,6 +150,8 @@ class AllocTable:
         alloc.modify_index = index
         if self._terminal_writes is not None and alloc.client_status in CLIENT_TERMINAL:
             self._terminal_writes[alloc.id] = alloc
+        if self.changed is not None:
+            self.changed[alloc.id] = alloc
 
     def _reserve(self, alloc: Allocation) -> None:
         """Count a live alloc's resources and ports on its node."""

@@ -75,6 +75,7 @@ class StateStore:
         self._deployments = DeploymentTable()
         self._listeners: list[Callable[[int, frozenset[str]], None]] = []
         self.last_write = ""  # the kind of the latest write (Nomad's event type: JobRegistered, PlanResult, ...)
+        self._changed_evals: dict[str, Evaluation] | None = None  # see record_changes
         self.derived: dict[str, object] = {}  # readers' caches derived from this store (scheduler)
         self.scheduler_config = SchedulerConfiguration()
         self.catalog = Catalog()  # namespaces and node pools
@@ -90,6 +91,19 @@ class StateStore:
     def subscribe(self, listener: Callable[[int, frozenset[str]], None]) -> None:
         """Call `listener(index, tables)` after every write (blocking queries, metrics)."""
         self._listeners.append(listener)
+
+    def record_changes(self, on: bool) -> None:
+        """Start (or stop) recording the allocs and evals each write changes (the event stream's)."""
+        self._allocs.changed = {} if on else None
+        self._changed_evals = {} if on else None
+
+    def take_changes(self) -> tuple[list[Allocation], list[Evaluation]]:
+        """The allocs and evals written since the last call (while recording), in write order."""
+        allocs, evals = self._allocs.changed, self._changed_evals
+        if allocs is None or evals is None:
+            return [], []
+        self._allocs.changed, self._changed_evals = {}, {}
+        return list(allocs.values()), list(evals.values())
 
     def _begin(self) -> int:
         self.index += 1
@@ -294,6 +308,8 @@ class StateStore:
 
     def _write_evals(self, evals: list[Evaluation], index: int, cancelled: list[Evaluation] | None = None) -> set[JobKey]:
         now = self.clock()
+        if self._changed_evals is not None:
+            self._changed_evals.update((ev.id, ev) for ev in evals)
         keys: set[JobKey] = set()
         for ev in evals:
             key = (ev.namespace, ev.job_id)

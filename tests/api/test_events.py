@@ -109,3 +109,39 @@ def test_filters_by_topic_key_filter_keys_and_namespace():
     batch = {"Index": 5, "Events": [alloc, node]}
     assert filtered(batch, {"Node": ["*"]}, "default") == {"Index": 5, "Events": [node]}
     assert filtered(batch, {"Job": ["*"]}, "default") is None
+
+
+def test_events_name_exactly_the_objects_each_write_stamped(sim):
+    """The recorded changes (StateStore.record_changes) against a full scan of the store per write."""
+    broker = _broker(sim)
+    mismatches = []
+
+    def check(index: int, tables: frozenset[str]) -> None:
+        state = sim.state
+        if not state.last_write:
+            return
+        batch = broker.buffer[-1] if broker.buffer and broker.buffer[-1]["Index"] == index else {"Events": []}
+        got = {(e["Topic"], e["Key"]) for e in batch["Events"]}
+        want = {("Allocation", a.id) for a in state.allocs() if a.modify_index == index}
+        want |= {("Evaluation", e.id) for e in state.evals() if e.modify_index == index}
+        want |= {("Deployment", d.id) for d in state.deployments() if d.modify_index == index}
+        want |= {("Job", j.id) for j in state.jobs(None) if j.modify_index == index}
+        want |= {("Node", n.id) for n in state.nodes.nodes if n.modify_index == index}
+        want |= {("Job", key) for topic, key in got if topic == "Job" and state.job_by_id("default", key) is None}  # purged
+        if got != want:
+            mismatches.append((index, state.last_write, sorted(got ^ want)))
+
+    sim.state.subscribe(check)
+    api = sim.api
+    api.register_job(example_job())
+    api.register_job(batch_job("work", count=4))
+    sim.settle(120)
+    api.scale_job("example", {"Count": 2, "Target": {"Group": "cache"}})
+    sim.advance(30)
+    node = api.list_allocations()[0]["NodeID"]
+    api.drain_node(node, {"DrainSpec": {"Deadline": 30_000_000_000}})
+    sim.settle(300)
+    api.stop_allocation(api.list_allocations(filter='ClientStatus == "running"')[0]["ID"])
+    api.deregister_job("work", purge=True)
+    sim.settle(300)
+    assert sim.state.index > 20 and mismatches == []
