@@ -96,16 +96,13 @@ class BlockingQueries:
                 if waiter.wake():
                     self._woken.add(waiter)
 
-    def on_time(self, now: float) -> bool:
-        """Simulated time reached `now`: wake requests whose wait ran out; True if any woke."""
+    def on_time(self, now: float) -> None:
+        """Simulated time reached `now`: wake requests whose wait ran out."""
         heap = self._deadlines
-        woke = False
         while heap and heap[0][0] <= now:
             waiter = heapq.heappop(heap)[2]
             if waiter.wake():
                 self._woken.add(waiter)
-                woke = True
-        return woke
 
     @property
     def has_woken(self) -> bool:
@@ -156,7 +153,7 @@ class BlockingQueries:
                                return_when=asyncio.FIRST_COMPLETED)
         finally:
             self._count -= 1
-            waiter.wake()  # done: the heap drops it lazily (or here, when mostly finished ones)
+            waiter.wake()  # done: the heap drops it lazily (all at once when mostly finished ones)
             if len(self._deadlines) > 2 * self._count + 1024:
                 self._deadlines = [e for e in self._deadlines if not e[2].future.done()]
                 heapq.heapify(self._deadlines)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sim.client.behavior import check_job_meta
 from sim.errors import SimError
 from sim.scenario.actions import (
     Deregister,
@@ -118,8 +119,11 @@ class Workload:
         return done is not None
 
     def submit(self, job: dict[str, Any]) -> Any:
-        """Register a job given in Nomad's JSON form (raises SimError when it is rejected)."""
-        return self.server.jobs.register(decode_job(job))
+        """Register a job given in Nomad's JSON form (raises SimError when it is rejected, a bad
+        `sim.*` meta value included, as the API rejects it)."""
+        decoded = decode_job(job)
+        check_job_meta(decoded)
+        return self.server.jobs.register(decoded)
 
     def _update(self, action: Update) -> None:
         def run() -> None:

@@ -160,3 +160,20 @@ def test_sigterm_is_prompt_despite_blocking_queries_and_non_loopback_warns(tmp_p
         b.join(5)
     assert took < 2.5
     assert "warning: listening on 0.0.0.0, not loopback" in proc.stderr.read().decode()
+
+
+def test_serve_flags_acl_token_and_body_limit(tmp_path):
+    scenario = tmp_path / "tiny.yaml"
+    scenario.write_text(json.dumps(tiny_scenario()))
+    proc, url = start_server(scenario, "--acl-token", "T0k", "--max-body-bytes", "2000")
+    try:
+        job = batch_job("a")
+        denied = requests.post(url + "/v1/jobs", json=job, timeout=10)
+        assert (denied.status_code, denied.text) == (403, "Permission denied")
+        assert requests.post(url + "/v1/jobs", json=job, headers={"X-Nomad-Token": "T0k"}, timeout=10).ok
+        job["Job"]["Meta"] = {"pad": "x" * 3000}
+        big = requests.post(url + "/v1/jobs", json=job, headers={"X-Nomad-Token": "T0k"}, timeout=10)
+        assert (big.status_code, big.text) == (413, "http: request body too large")
+        assert requests.get(url + "/v1/jobs", timeout=10).json()[0]["ID"] == "a"
+    finally:
+        stop_server(proc)

@@ -304,3 +304,14 @@ def test_an_error_inside_a_simulated_task_fails_its_alloc_not_the_world(start_de
     events = [(e.type, e.message) for a in sim.state.allocs_by_job("default", "boom")
               for ts in a.task_states.values() for e in ts.events]
     assert ("Driver Failure", "ZeroDivisionError: division by zero") in events
+
+
+def test_a_scenario_job_with_bad_sim_meta_is_a_rejected_action():
+    """The workload registers as the API does: the job is refused, the run goes on."""
+    job = bad_meta_job("soon")["Job"]
+    scenario = {**tiny_app()[0].scenario.to_dict(), "workload": [{"at": 0, "register": job}]}
+    sim = Simulation.from_scenario(scenario)
+    sim.run(60)
+    assert [e[1:] for e in sim.workload.errors] == [
+        ("register", "bad", "group 'work' task 't': meta 'sim.runtime': invalid duration 'soon'")]
+    assert sim.state.jobs(None) == []
