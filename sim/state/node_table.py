@@ -14,7 +14,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from sim.structs.devices import AllocatedDevice
 from sim.structs.node import Node, parse_port_spec
+
+GPU_TYPE = "gpu"  # the device type counted as GPUs in the gpu columns and metrics
 
 _NODE_TARGETS = {
     "${node.unique.id}": "id",
@@ -30,6 +33,9 @@ def computed_class(node: Node) -> str:
     parts = [node.datacenter, node.node_class, node.node_pool, ",".join(sorted(node.drivers))]
     parts += [f"a:{k}={v}" for k, v in sorted(node.attributes.items()) if not k.startswith("unique.")]
     parts += [f"m:{k}={v}" for k, v in sorted(node.meta.items()) if not k.startswith("unique.")]
+    for d in node.resources.devices:  # vendor, type, name and attributes; not the instances
+        parts.append(f"d:{d.vendor}/{d.type}/{d.name}")
+        parts += [f"da:{k}={v}" for k, v in sorted(d.attributes) if not k.startswith("unique.")]
     digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).hexdigest()
     return f"v1:{int(digest, 16)}"
 
@@ -44,6 +50,9 @@ class NodeTable:
         self.used = np.zeros((0, 3), dtype=np.float64)
         self.ready = np.zeros(0, dtype=bool)
         self.used_ports: list[set[int]] = []
+        self.used_devices: list[set[str]] = []  # device instance IDs held by live allocs
+        self.gpu_total = np.zeros(0, dtype=np.int64)  # instances of type "gpu" per node
+        self.gpu_used = np.zeros(0, dtype=np.int64)
         self.version = 0  # bumps whenever a placement attribute or status changes
         self.derived: dict[str, object] = {}  # readers' caches of node-derived data (the scheduler's)
         self._columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -65,10 +74,14 @@ class NodeTable:
             self.used = np.vstack([self.used, np.zeros(3)])
             self.ready = np.append(self.ready, node.ready())
             self.used_ports.append(set(parse_port_spec(node.reserved.reserved_ports)))
+            self.used_devices.append(set())
+            self.gpu_total = np.append(self.gpu_total, _gpus(node))
+            self.gpu_used = np.append(self.gpu_used, 0)
         else:
             self.nodes[row] = node
             self.cap[row] = capacity
             self.ready[row] = node.ready()
+            self.gpu_total[row] = _gpus(node)
         self._changed()
         return row
 
@@ -79,7 +92,10 @@ class NodeTable:
             self.index_of[node.id] = len(self.nodes)
             self.nodes.append(node)
             self.used_ports.append(set(parse_port_spec(node.reserved.reserved_ports)))
+            self.used_devices.append(set())
         n = len(self.nodes)
+        self.gpu_total = np.array([_gpus(x) for x in self.nodes], dtype=np.int64)
+        self.gpu_used = np.append(self.gpu_used, np.zeros(n - len(self.gpu_used), dtype=np.int64))
         self.cap = np.array([_capacity(x) for x in self.nodes], dtype=np.float64).reshape(n, 3)
         self.used = np.vstack([self.used, np.zeros((n - len(self.used), 3))])
         self.ready = np.array([x.ready() for x in self.nodes], dtype=bool)
@@ -112,6 +128,17 @@ class NodeTable:
         u[1] -= mem
         u[2] -= disk
         self.used_ports[row].difference_update(ports)
+
+    def hold_devices(self, row: int, devices: Iterable[AllocatedDevice], sign: int) -> None:
+        """Account (sign 1) or forget (sign -1) the device instances a live alloc holds."""
+        held = self.used_devices[row]
+        for d in devices:
+            if sign > 0:
+                held.update(d.device_ids)
+            else:
+                held.difference_update(d.device_ids)
+            if d.type == GPU_TYPE:
+                self.gpu_used[row] += sign * len(d.device_ids)
 
     # -- attribute columns -----------------------------------------------------------------
 
@@ -165,3 +192,8 @@ def _capacity(node: Node) -> list[float]:
     """A node's cpu, memory and disk net of what it reserves."""
     res, reserved = node.resources, node.reserved
     return [res.cpu - reserved.cpu, res.memory_mb - reserved.memory_mb, res.disk_mb - reserved.disk_mb]
+
+
+def _gpus(node: Node) -> int:
+    """How many device instances of type "gpu" a node has."""
+    return sum(len(d.instance_ids) for d in node.resources.devices if d.type == GPU_TYPE)

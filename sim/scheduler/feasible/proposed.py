@@ -45,6 +45,7 @@ class ProposedState:
         self.job_id = job.id if job is not None else ""
         self.used = self.table.used.copy()
         self.ports = PortOverlay(self.table)
+        self._devices: dict[int, set[str]] = {}  # rows whose held device instances the plan edited
         self.job_count = np.zeros(n, dtype=np.int64)
         self.group_count: dict[str, np.ndarray] = {}
         self.counted: dict[str, _Counted] = {}
@@ -111,6 +112,8 @@ class ProposedState:
         u[2] += alloc.disk_mb
         if alloc.ports:
             self.ports.add(row, [p for _, p in alloc.ports])
+        if alloc.devices:
+            self._edit_devices(row, alloc, 1)
         self.placed.append(alloc)
         for ps in self.property_sets:
             ps.track(alloc, ps.proposed, 1, skip_terminal=True)
@@ -187,6 +190,25 @@ class ProposedState:
                 self.ports.add(row, ports)
             else:
                 self.ports.remove(row, ports)
+        if alloc.devices:
+            self._edit_devices(row, alloc, sign)
+
+    def held_devices(self, row: int) -> set[str]:
+        """The device instances the state's live allocs and the plan hold on a node (read only).
+
+        Nomad: the deviceAllocator's AddAllocs(proposed)."""
+        edited = self._devices.get(row)
+        return edited if edited is not None else self.table.used_devices[row]
+
+    def _edit_devices(self, row: int, alloc: Allocation, sign: int) -> None:
+        held = self._devices.get(row)
+        if held is None:
+            held = self._devices[row] = set(self.table.used_devices[row])
+        for d in alloc.devices:
+            if sign > 0:
+                held.update(d.device_ids)
+            else:
+                held.difference_update(d.device_ids)
 
 
 class ClassEligibility:

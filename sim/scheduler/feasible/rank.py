@@ -27,6 +27,7 @@ SCORER_ANTI_AFFINITY = "job-anti-affinity"
 SCORER_PENALTY = "node-reschedule-penalty"
 SCORER_AFFINITY = "node-affinity"
 SCORER_SPREAD = "allocation-spread"
+SCORER_DEVICES = "devices"
 
 Floats = npt.NDArray[np.float64]  # one float per candidate row (or per row and dimension)
 
@@ -125,6 +126,7 @@ class ChunkScores:
     policy: Floats | None = None  # a custom policy's scores (sim.scheduler.policies)
     policy_name: str = ""
     policy_fit: bool = False  # the policy's score stands in BinPack's place
+    devices: Floats | None = None  # the device affinity score (Nomad's "devices"), after BinPack
 
     def node_scores(self, j: int) -> dict[str, float]:
         """The per-scorer map Nomad records for option j (AllocMetric.ScoreNode names)."""
@@ -134,8 +136,10 @@ class ChunkScores:
             fit_name, fit = self.policy_name, self.policy
         else:
             fit_name, fit = SCORER_BINPACK, self.binpack
-        scores = {
-            fit_name: float(fit[j]),
+        scores = {fit_name: float(fit[j])}
+        if self.devices is not None:
+            scores[SCORER_DEVICES] = float(self.devices[j])
+        scores |= {
             SCORER_ANTI_AFFINITY: 0.0 if self.anti is None else float(self.anti[j]),
             SCORER_PENALTY: 0.0 if self.penalty is None else float(self.penalty[j]),
             SCORER_AFFINITY: 0.0 if self.affinity is None else float(self.affinity[j]),
@@ -149,7 +153,7 @@ class ChunkScores:
 
 def normalise(
     binpack: Floats, anti: Floats | None, penalty: Floats | None, affinity: Floats | None, spread: Floats | None,
-    policy: Floats | None = None, policy_fit: bool = False,
+    policy: Floats | None = None, policy_fit: bool = False, devices: Floats | None = None,
 ) -> ChunkScores:
     """Nomad: ScoreNormalizationIterator: sum the appended scores in chain order, divide by their count.
 
@@ -160,14 +164,16 @@ def normalise(
     total = policy if policy_fit and policy is not None else binpack
     count: npt.NDArray[np.int64] | None = None
     extra = None if policy_fit else policy
-    for part, always in ((anti, False), (penalty, False), (affinity, True), (spread, False), (extra, True)):
+    parts = ((devices, True), (anti, False), (penalty, False), (affinity, True), (spread, False), (extra, True))
+    for part, always in parts:
         if part is None:
             continue
         total = total + part
         appended = np.ones(len(part), dtype=np.int64) if always else (part != 0.0).astype(np.int64)
         count = appended + 1 if count is None else count + appended
     final: Floats = total if count is None else total / count
-    return ChunkScores(binpack, anti, penalty, affinity, spread, final, policy=policy, policy_fit=policy_fit)
+    return ChunkScores(binpack, anti, penalty, affinity, spread, final, policy=policy, policy_fit=policy_fit,
+                       devices=devices)
 
 
 def top_indices(final_scores: Floats, k: int = MAX_RETAINED_NODE_SCORES) -> list[int]:
