@@ -10,7 +10,8 @@ KPIs (`SUMMARY_KEYS` gives every key with its meaning):
   placement, p50/p95/p99; eval latency: `evaluations.latency` (completed - ready), p50/p95/p99;
 - utilisation: mean over samples of the cluster's allocated (and used) / capacity (`node_usage`);
 - deployments: count, share of finished ones that succeeded, durations of successful ones;
-- batch jobs: completion time (`jobs.makespan`) and slowdown (makespan / longest alloc run).
+- batch jobs: completion time (`jobs.makespan`) and slowdown (makespan / longest alloc run);
+- GPUs (runs whose nodes have GPUs): allocation rate and FGD fragmentation (`gpu_cluster`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ SUMMARY_KEYS: dict[str, str] = {
     "batch_slowdown_p95": "95th percentile of the same",
     "rejected_actions": "workload_errors rows",
     "node_failures": "node_events rows with event down",
+    "gpu_allocation_rate_mean": "mean over sample times of gpu_cluster.gpu_allocation_rate (GPUs held / GPUs)",
+    "gpu_allocation_rate_max": "maximum of the same",
+    "gpu_fragmentation_mean": "mean over sample times of gpu_cluster.gpu_fragmentation (FGD: unallocated GPUs "
+                              "on nodes that cannot host the typical ask, over the GPUs)",
+    "gpu_allocations": "distinct allocations in the devices table holding a GPU",
 }
 
 
@@ -141,12 +147,22 @@ def _event_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
             "node_failures": float((tables["node_events"]["event"] == "down").sum())}
 
 
+def _gpu_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    gpus = tables["gpu_cluster"]
+    rate = gpus["gpu_allocation_rate"]
+    held = tables["devices"]
+    return {"gpu_allocation_rate_mean": _mean(rate), "gpu_allocation_rate_max": float(rate.max()) if len(rate) else math.nan,
+            "gpu_fragmentation_mean": _mean(gpus["gpu_fragmentation"]),
+            "gpu_allocations": float(held.loc[held["type"] == "gpu", "alloc_id"].nunique()) if len(gpus) else math.nan}
+
+
 _GROUPS = (
     (("placements", "evaluations"), _placement_kpis),
     (("node_usage",), _utilisation_kpis),
     (("deployment_events",), _deployment_kpis),
     (("jobs",), _batch_kpis),
     (("workload_errors", "node_events"), _event_kpis),
+    (("gpu_cluster", "devices"), _gpu_kpis),
 )
 
 
