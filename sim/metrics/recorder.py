@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sim.metrics.schema import SCHEMA, frame
 from sim.metrics.gpus import gpu_cluster_frame, gpu_usage_frame
+from sim.metrics.schema import SCHEMA, frame
 from sim.metrics.series import cluster_frame, node_usage_frame, running_intervals
 
 if TYPE_CHECKING:
