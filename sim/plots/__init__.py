@@ -12,6 +12,8 @@ nothing to show gives a figure that says so. The series behind each figure come 
     fragmentation_over_time fragmentation of free capacity per dimension
     eval_latency            eval latency CDFs and broker queue depth over time
     deployment_timeline     deployments per job version, canaries, health, promotion and revert
+    gpu_over_time           cluster GPU allocation and FGD fragmentation, GPUs allocated per node
+    compare_gpus            policy comparison: GPU allocation and fragmentation over time per run
     compare_kpis            policy comparison: KPI bars across runs or a sweep table
     compare_cdfs            policy comparison: a latency or utilisation CDF per run
 
@@ -27,8 +29,9 @@ from sim.plots.cluster import (
 )
 from sim.plots.compare import compare_cdfs, compare_kpis
 from sim.plots.deployments import deployment_timeline
+from sim.plots.gpus import compare_gpus, gpu_over_time
 from sim.plots.standard import STANDARD_PLOTS, write_standard_plots
 
 __all__ = ["placement_map", "alloc_gantt", "utilisation_over_time", "fragmentation_over_time",
-           "eval_latency", "deployment_timeline", "compare_kpis", "compare_cdfs",
+           "eval_latency", "deployment_timeline", "compare_kpis", "compare_cdfs", "gpu_over_time", "compare_gpus",
            "STANDARD_PLOTS", "write_standard_plots"]

@@ -18,6 +18,7 @@ from sim.plots.cluster import (
     utilisation_over_time,
 )
 from sim.plots.deployments import deployment_timeline
+from sim.plots.gpus import gpu_over_time, has_gpus
 
 # name -> (function, keyword arguments): the PNGs `nomadsim plot` writes for one run
 STANDARD_PLOTS: dict[str, tuple[Callable[..., Figure], dict[str, str]]] = {
@@ -31,10 +32,16 @@ STANDARD_PLOTS: dict[str, tuple[Callable[..., Figure], dict[str, str]]] = {
 }
 
 
+# written too when the run has GPUs (sim.metrics.gpus)
+GPU_PLOTS: dict[str, tuple[Callable[..., Figure], dict[str, str]]] = {"gpus": (gpu_over_time, {})}
+
+
 def write_standard_plots(source: Source, out: str | Path, dpi: int = 110) -> list[Path]:
-    """Write every figure of STANDARD_PLOTS as `<out>/<name>.png`; returns the paths in order."""
+    """Write every figure of STANDARD_PLOTS (and GPU_PLOTS when the run has GPUs) as
+    `<out>/<name>.png`; returns the paths in order."""
     tables = data.load_tables(source)
     paths = []
-    for name, (func, kwargs) in STANDARD_PLOTS.items():
+    figures = STANDARD_PLOTS | (GPU_PLOTS if has_gpus(tables) else {})
+    for name, (func, kwargs) in figures.items():
         paths.append(save(func(tables, **kwargs), Path(out) / f"{name}.png", dpi=dpi))
     return paths

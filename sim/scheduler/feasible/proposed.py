@@ -18,7 +18,7 @@ from sim.scheduler.feasible.checks import StaticFeasibility
 from sim.scheduler.feasible.constraints import escapes
 from sim.scheduler.feasible.ports import PortOverlay
 from sim.scheduler.feasible.spread import PropertySet
-from sim.state.node_table import NodeTable
+from sim.state.node_table import GPU_TYPE, NodeTable
 from sim.structs.alloc import Allocation
 from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import Job
@@ -46,6 +46,7 @@ class ProposedState:
         self.used = self.table.used.copy()
         self.ports = PortOverlay(self.table)
         self._devices: dict[int, set[str]] = {}  # rows whose held device instances the plan edited
+        self._gpu_used: np.ndarray | None = None  # the table's gpu_used, copied on the first edit
         self.job_count = np.zeros(n, dtype=np.int64)
         self.group_count: dict[str, np.ndarray] = {}
         self.counted: dict[str, _Counted] = {}
@@ -200,6 +201,11 @@ class ProposedState:
         edited = self._devices.get(row)
         return edited if edited is not None else self.table.used_devices[row]
 
+    @property
+    def gpu_used(self) -> np.ndarray:
+        """Per node, the GPU instances the state's live allocs and the plan hold (read only)."""
+        return self._gpu_used if self._gpu_used is not None else self.table.gpu_used
+
     def _edit_devices(self, row: int, alloc: Allocation, sign: int) -> None:
         held = self._devices.get(row)
         if held is None:
@@ -209,6 +215,10 @@ class ProposedState:
                 held.update(d.device_ids)
             else:
                 held.difference_update(d.device_ids)
+            if d.type == GPU_TYPE:
+                if self._gpu_used is None:
+                    self._gpu_used = self.table.gpu_used.copy()
+                self._gpu_used[row] += sign * len(d.device_ids)
 
 
 class ClassEligibility:

@@ -198,7 +198,8 @@ class _StackBase:
         policy = self.policy
         if policy is not None and not self.system:  # a custom policy: after spread, before normalisation
             job = self._current_job()
-            column = policy.score(self.table, rows, used_after, cap, binpack, job, g.tg, g.ask, g.count, self.rng)
+            column = policy.score(self.table, rows, used_after, cap, binpack, job, g.tg, g.ask, g.count, self.rng,
+                                  self.proposed.gpu_used)
             scores = normalise(binpack, anti, pen, affinity, spread, column, policy.replaces_fit, devices)
             scores.policy_name = policy.name
         else:
