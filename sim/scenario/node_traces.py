@@ -26,7 +26,8 @@ def node_groups_from_trace(raw: Mapping[str, Any], path: str, base_dir: Path) ->
     if not file.is_file():
         raise ScenarioError(f"{path}.path", f"file not found: {file}")
     try:
-        nodes = read_openb_nodes(file, Machine(mhz_per_core=raw.get("mhz_per_core", Machine.mhz_per_core)))
+        machine = Machine(mhz_per_core=raw["mhz_per_core"]) if "mhz_per_core" in raw else Machine()
+        nodes = read_openb_nodes(file, machine)
     except (OSError, ValueError, KeyError, UnicodeDecodeError) as exc:
         raise ScenarioError(f"{path}.path", f"cannot read {raw['format']} node list: {exc}") from None
     if not nodes:
