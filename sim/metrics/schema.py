@@ -118,7 +118,7 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
         ("task", "string", "task the device was assigned to (AllocatedResources.Tasks)"),
         ("vendor", "string", "device vendor"),
         ("type", "string", "device type (gpu)"),
-        ("name", "string", "device name (model)"),
+        ("device_name", "string", "device name (model)"),
         ("device_id", "string", "device instance ID"),
     ],
     "trace_reports": [
