@@ -56,6 +56,8 @@ SUMMARY_KEYS: dict[str, str] = {
     "gpu_fragmentation_mean": "mean over sample times of gpu_cluster.gpu_fragmentation (FGD: unallocated GPUs "
                               "on nodes that cannot host the typical ask, over the GPUs)",
     "gpu_allocations": "distinct allocations in the devices table holding a GPU",
+    "trace_fractional_gpu_pods": "sum of trace_reports.fractional_gpu: trace pods whose fraction of a GPU became one device",
+    "trace_never_placeable_jobs": "sum of trace_reports.never_placeable: trace jobs no node could ever hold",
 }
 
 
@@ -156,6 +158,14 @@ def _gpu_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
             "gpu_allocations": float(held.loc[held["type"] == "gpu", "alloc_id"].nunique()) if len(gpus) else math.nan}
 
 
+def _trace_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    reports = tables["trace_reports"]
+    if reports.empty:
+        return {}
+    return {"trace_fractional_gpu_pods": float(reports["fractional_gpu"].sum()),
+            "trace_never_placeable_jobs": float(reports["never_placeable"].sum())}
+
+
 _GROUPS = (
     (("placements", "evaluations"), _placement_kpis),
     (("node_usage",), _utilisation_kpis),
@@ -163,6 +173,7 @@ _GROUPS = (
     (("jobs",), _batch_kpis),
     (("workload_errors", "node_events"), _event_kpis),
     (("gpu_cluster", "devices"), _gpu_kpis),
+    (("trace_reports",), _trace_kpis),
 )
 
 

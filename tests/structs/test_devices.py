@@ -97,3 +97,29 @@ def test_validate_rejects_wrong_json_types():
     """Go's decoder: a string Count is not a uint64."""
     message = _errors([{"Name": "gpu", "Count": "2"}])
     assert "cannot unmarshal string into Go struct field RequestedDevice" in message and "of type uint64" in message
+
+
+def test_hcl_device_blocks():
+    """HCL `device "nvidia/gpu" { count, constraint, affinity }` inside `resources` is Resources.Devices."""
+    from sim.structs.hcl import parse_job_hcl
+
+    job = parse_job_hcl('''job "t" {
+  group "g" {
+    task "x" {
+      driver = "docker"
+      resources {
+        device "nvidia/gpu/A100" {
+          count = 2
+          constraint {
+            attribute = "${device.attr.memory}"
+            operator  = ">="
+            value     = "40 GiB"
+          }
+        }
+      }
+    }
+  }
+}''')
+    assert job["TaskGroups"][0]["Tasks"][0]["Resources"]["Devices"] == [{
+        "Name": "nvidia/gpu/A100", "Count": 2,
+        "Constraints": [{"LTarget": "${device.attr.memory}", "Operand": ">=", "RTarget": "40 GiB"}]}]
