@@ -174,7 +174,8 @@ def build_cluster(raw: Mapping[str, Any], base_dir: Path = Path(".")) -> Cluster
             groups += node_groups_from_trace(group_raw["from_trace"], f"cluster.nodes[{i}].from_trace", base_dir)
             continue
         group = build_node_group(group_raw, f"cluster.nodes[{i}]", next_index)
-        next_index[group.name_prefix] = group.first_index + group.count
+        if group.names is None:  # explicitly named nodes take no numbers
+            next_index[group.name_prefix] = group.first_index + group.count
         groups.append(group)
     seen: set[str] = set()
     for name in (n for g in groups for n in g.node_names()):
@@ -203,7 +204,7 @@ def build_node_group(raw: Mapping[str, Any], path: str, next_index: dict[str, in
         attributes=strings(raw.get("attributes")), meta=strings(raw.get("meta")),
         drivers=tuple(raw.get("drivers", DEFAULT_DRIVERS)), port_range=ports,
         rack=raw.get("rack"), devices=_devices(raw.get("devices") or [], f"{path}.devices"),
-        names=_names(raw, path), first_index=next_index.get(prefix, 0),
+        names=_names(raw, path), first_index=next_index.get(prefix, 0) if "names" not in raw else 0,
     )
     _check_rack(group, f"{path}.rack")
     return group
