@@ -38,8 +38,7 @@ def gpu_over_time(source: Source) -> Figure:
     top.set_ylim(0, 1)
     top.set_xlim(0, max(end, 1e-9) / scale)
     top.set_ylabel(f"share of {int(ask['gpu_capacity']):,} GPUs")
-    top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
-               title=f"typical ask: {int(ask['typical_gpus'])} GPU", fontsize="small")
+    top.legend(loc="upper right", title=f"typical ask: {int(ask['typical_gpus'])} GPU", fontsize="small")
     share = usage.assign(share=usage["gpus_allocated"] / usage["gpu_capacity"])
     grid = share.pivot_table(index="node_id", columns="time", values="share", aggfunc="first", sort=True)
     image = bottom.imshow(grid.to_numpy(dtype=float), aspect="auto", interpolation="nearest", cmap="viridis",
