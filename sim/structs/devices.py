@@ -84,7 +84,7 @@ def requested_devices(resources: Resources | None) -> list[RequestedDevice]:
     raw = resources.extra.get("Devices")
     if not raw:
         return []
-    return [_requested(d) for d in raw]
+    return [_requested(d) for d in raw if d is not None]
 
 
 def group_devices(tg: TaskGroup) -> list[tuple[str, RequestedDevice]]:
@@ -101,14 +101,14 @@ def group_devices_key(tg: TaskGroup) -> str:
 
 def devices_of_key(key: str) -> list[tuple[str, RequestedDevice]]:
     """`group_devices` back from a `group_devices_key`."""
-    return [(task, _requested(d)) for task, raw in json.loads(key) for d in raw] if key else []
+    return [(task, _requested(d)) for task, raw in json.loads(key) for d in raw if d is not None] if key else []
 
 
 def _requested(d: dict[str, Any]) -> RequestedDevice:
     constraints = tuple(Constraint(c.get("LTarget") or "", c.get("RTarget") or "", c.get("Operand") or "")
-                        for c in d.get("Constraints") or [])
+                        for c in d.get("Constraints") or [] if c is not None)
     affinities = tuple(Affinity(a.get("LTarget") or "", a.get("RTarget") or "", a.get("Operand") or "",
-                                int(a.get("Weight") or 0)) for a in d.get("Affinities") or [])
+                                int(a.get("Weight") or 0)) for a in d.get("Affinities") or [] if a is not None)
     count = d.get("Count")
     return RequestedDevice(d.get("Name") or "", DEFAULT_DEVICE_COUNT if count is None else int(count),
                            constraints, affinities)
@@ -124,7 +124,7 @@ def canonicalize_devices(resources: Resources) -> None:
             d["Count"] = DEFAULT_DEVICE_COUNT
         affinities = d.get("Affinities")
         for a in affinities if isinstance(affinities, list) else []:
-            if isinstance(a, dict) and not a.get("Weight"):
+            if isinstance(a, dict) and a.get("Weight") is None:
                 a["Weight"] = DEFAULT_AFFINITY_WEIGHT
 
 
@@ -136,23 +136,38 @@ def check_devices_json(value: Any, path: str) -> None:
     if not isinstance(value, list):
         raise ValidationError(path, f"json: cannot unmarshal {_kind(value)} into Go struct field Resources.{where} "
                                     "of type []*api.RequestedDevice")
-    fields = {"Name": str, "Count": int, "Constraints": list, "Affinities": list}
     for i, d in enumerate(value):
-        if d is None:
+        _check_object(d, f"{path}[{i}]", "RequestedDevice", where, _DEVICE_FIELDS)
+        for key, struct in (("Constraints", "Constraint"), ("Affinities", "Affinity")):
+            for j, item in enumerate(d.get(key) or [] if isinstance(d, dict) else []):
+                _check_object(item, f"{path}[{i}].{key}[{j}]", struct, f"{where}.{key}", _TARGET_FIELDS)
+
+
+_DEVICE_FIELDS = {"Name": ("string", str), "Count": ("uint64", int), "Constraints": ("[]*api.Constraint", list),
+                  "Affinities": ("[]*api.Affinity", list)}
+_TARGET_FIELDS = {"LTarget": ("string", str), "RTarget": ("string", str), "Operand": ("string", str),
+                  "Weight": ("int8", int)}
+_RANGES = {"uint64": (0, _UINT64_MAX), "int8": (-128, 127)}
+
+
+def _check_object(value: Any, path: str, struct: str, where: str, fields: dict[str, tuple[str, type]]) -> None:
+    """One JSON object of a Go struct: each known field of its Go type (null is always fine)."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise ValidationError(path, f"json: cannot unmarshal {_kind(value)} into Go struct field "
+                                    f"{where} of type api.{struct}")
+    for key, (gotype, kind) in fields.items():
+        v = value.get(key)
+        if v is None:
             continue
-        if not isinstance(d, dict):
-            raise ValidationError(f"{path}[{i}]", f"json: cannot unmarshal {_kind(d)} into Go struct field "
-                                                  f"Resources.{where} of type api.RequestedDevice")
-        for key, kind in fields.items():
-            v = d.get(key)
-            ok = v is None or (isinstance(v, kind) and not isinstance(v, bool))
-            if kind is int and ok and v is not None and not 0 <= v <= _UINT64_MAX:
-                ok = False
-            if not ok:
-                gotype = {"Name": "string", "Count": "uint64", "Constraints": "[]*api.Constraint",
-                          "Affinities": "[]*api.Affinity"}[key]
-                raise ValidationError(f"{path}[{i}].{key}", f"json: cannot unmarshal {_kind(v)} into Go struct field "
-                                                            f"RequestedDevice.{where}.{key} of type {gotype}")
+        ok = isinstance(v, kind) and not isinstance(v, bool)
+        lo, hi = _RANGES.get(gotype, (None, None))
+        literal = ok and lo is not None and not lo <= v <= hi
+        if not ok or literal:
+            found = f"number {v}" if literal else _kind(v)
+            raise ValidationError(f"{path}.{key}", f"json: cannot unmarshal {found} into Go struct field "
+                                                   f"{struct}.{where}.{key} of type {gotype}")
 
 
 def _kind(value: Any) -> str:

@@ -86,11 +86,11 @@ def test_canonicalize_defaults_count_and_weight():
 def test_validate_messages():
     """Nomad: Resources.Validate: "device N failed validation: ..." around RequestedDevice.Validate."""
     message = _errors([{"Name": ""}, {"Name": "gpu", "Constraints": [{"LTarget": "${device.ids}", "Operand": "distinct_hosts"}]},
-                       {"Name": "gpu", "Affinities": [{"LTarget": "${device.model}", "Operand": "=", "RTarget": "x", "Weight": 500}]}])
+                       {"Name": "gpu", "Affinities": [{"LTarget": "${device.model}", "Operand": "=", "RTarget": "x", "Weight": 0}]}])
     assert "device 1 failed validation: 1 error occurred:\n\t* device name must be given as one of the following: " \
            "type, vendor/type, or vendor/type/name" in message
     assert 'device 2 failed validation: 1 error occurred:\n\t* Constraint 1 validation failed: using unsupported operand "distinct_hosts"' in message
-    assert "device 3 failed validation" in message and "Affinity weight must be within the range [-100,100]" in message
+    assert "device 3 failed validation" in message and "Affinity weight cannot be zero" in message
 
 
 def test_validate_rejects_wrong_json_types():
@@ -123,3 +123,21 @@ def test_hcl_device_blocks():
     assert job["TaskGroups"][0]["Tasks"][0]["Resources"]["Devices"] == [{
         "Name": "nvidia/gpu/A100", "Count": 2,
         "Constraints": [{"LTarget": "${device.attr.memory}", "Operand": ">=", "RTarget": "40 GiB"}]}]
+
+
+@pytest.mark.parametrize(("devices", "words"), [
+    ([{"Name": "gpu", "Count": -1}], "cannot unmarshal number -1 into Go struct field RequestedDevice"),
+    ([{"Name": "gpu", "Constraints": ["x"]}], "cannot unmarshal string into Go struct field"),
+    ([{"Name": "gpu", "Affinities": [{"LTarget": "a", "Weight": 500}]}], "cannot unmarshal number 500"),
+    ("gpu", "of type []*api.RequestedDevice"),
+])
+def test_malformed_devices_json(devices, words):
+    """Shapes Go's decoder refuses are refused with its message, never a crash."""
+    assert words in _errors(devices)
+
+
+def test_null_entries_are_ignored():
+    """null devices, constraints and affinities decode to nothing, as Go's nil pointers."""
+    job = decode_job(_job([None, {"Name": "gpu", "Constraints": [None], "Affinities": None}]))
+    canonicalize(job)
+    validate_job(job)
