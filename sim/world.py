@@ -27,6 +27,7 @@ from sim.server.server import Server
 from sim.state.namespaces import Namespace, NodePool
 from sim.state.store import StateStore
 from sim.structs.consts import EVAL_STATUS_BLOCKED, EVAL_TERMINAL
+from sim.structs.devices import NodeDeviceResource
 from sim.structs.ids import IdGenerator
 from sim.structs.node import Node, NodeResources
 
@@ -244,11 +245,18 @@ def build_nodes(groups: Iterable[NodeGroup], ids: IdGenerator) -> list[Node]:
                           "unique.hostname": name}
             attributes.update({f"driver.{d}": "1" for d in group.drivers})
             attributes.update(group.attributes)
+            node_id = ids.uuid()
+            devices = tuple(  # each instance its own ID, drawn after the node's
+                NodeDeviceResource(d.vendor, d.type, d.name, tuple(ids.uuid() for _ in range(d.count)),
+                                   tuple(sorted(d.attributes.items())))
+                for d in group.devices
+            )
             nodes.append(Node(
-                id=ids.uuid(), name=name, datacenter=group.datacenter, node_class=group.node_class,
+                id=node_id, name=name, datacenter=group.datacenter, node_class=group.node_class,
                 node_pool=group.node_pool, attributes=attributes, meta=dict(group.meta),
                 drivers=list(group.drivers),
-                resources=NodeResources(group.resources.cpu, group.resources.memory, group.resources.disk),
+                resources=NodeResources(group.resources.cpu, group.resources.memory, group.resources.disk,
+                                        devices=devices),
                 reserved=NodeResources(group.reserved.cpu, group.reserved.memory, group.reserved.disk,
                                        group.reserved.ports),
                 min_dynamic_port=group.port_range.min, max_dynamic_port=group.port_range.max,

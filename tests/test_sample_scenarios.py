@@ -17,7 +17,7 @@ from sim.simulation import Simulation
 
 SCENARIOS = ROOT / "scenarios"
 SAMPLES = ("quickstart", "mixed", "canary-autorevert", "periodic-batch", "dispatch-burst", "node-failures",
-           "alibaba-trace", "autoscale", "preemption")
+           "alibaba-trace", "autoscale", "preemption", "openb-gpu")
 
 
 def run(name: str, **overrides: object) -> tuple[Simulation, dict[str, pd.DataFrame]]:
@@ -136,3 +136,13 @@ def test_preemption():
     waited = high(off)["first_placement"] - high(off)["submit"]
     assert waited.isna().any() or waited.max() > 60
     assert ((high(on)["first_placement"] - high(on)["submit"]) < 1).all()
+
+
+def test_openb_gpu():
+    """The openb pod list on its GPU node list (first 500 pods here; tests/test_openb.py runs all)."""
+    sim, t = run("openb-gpu", **{"workload[0].trace.limit": 500, "duration": "1h"})
+    placed = t["placements"]
+    assert placed["alloc_id"].ne("").sum() == 500
+    per_alloc = t["devices"].groupby("alloc_id")["device_id"].agg(["size", "nunique"])
+    assert (per_alloc["size"] == per_alloc["nunique"]).all() and per_alloc["size"].max() == 8
+    assert t["gpu_cluster"]["gpus_allocated"].max() > 0 and sim.workload.errors == []

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from sim.api.encode_devices import encode_node_devices, encode_task_devices
 from sim.server.job_plan import desired_updates_json
 from sim.structs.alloc import Allocation, AllocMetric, TaskEvent, TaskState
 from sim.structs.deployment import Deployment, DeploymentState
@@ -279,7 +280,7 @@ def _allocated_resources(a: Allocation) -> dict[str, Any]:
         tasks[task.name] = {
             "Cpu": {"CpuShares": res.cpu if res else 0, "ReservedCores": None},
             "Memory": {"MemoryMB": res.memory_mb if res else 0, "MemoryMaxMB": res.memory_max_mb if res else 0},
-            "Networks": None, "Devices": None,
+            "Networks": None, "Devices": encode_task_devices(a, task.name) if a.devices else None,
         }
     ports = [{"Label": label, "Value": value, "To": 0, "HostIP": ""} for label, value in a.ports]
     return {"Tasks": tasks, "TaskLifecycles": None,
@@ -315,7 +316,7 @@ def _node_resources(node: Node) -> dict[str, Any]:
     r = node.resources
     return {"Cpu": {"CpuShares": r.cpu, "TotalCpuCores": 0, "ReservableCpuCores": None},
             "Memory": {"MemoryMB": r.memory_mb}, "Disk": {"DiskMB": r.disk_mb}, "Networks": None,
-            "Devices": None, "MinDynamicPort": node.min_dynamic_port, "MaxDynamicPort": node.max_dynamic_port}
+            "Devices": encode_node_devices(node), "MinDynamicPort": node.min_dynamic_port, "MaxDynamicPort": node.max_dynamic_port}
 
 
 def _reserved_resources(node: Node) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics.gpus import GpuSample, gpu_cluster_frame, gpu_usage_frame
 from sim.metrics.schema import SCHEMA, frame
 from sim.metrics.series import Sample, cluster_frame, node_usage_frame, running_intervals
 
@@ -32,6 +33,9 @@ _EVAL_COLS = [c for c, _, _ in SCHEMA["evaluations"]]
  _PLACED, _FAILED) = (_EVAL_COLS.index(c) for c in (
     "created", "ready", "dequeued", "plan_submitted", "plan_applied", "completed", "status", "dequeues",
     "plans", "conflicts", "placements", "failed_placements"))
+
+
+DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from the samples in `tables`
 
 
 def _dimension(metric: AllocMetric | None) -> str:
@@ -57,6 +61,7 @@ class Recorder:
         self._samples: list[Sample] = []
         self._node_ids: list[str] = []
         self._node_cap: np.ndarray = np.zeros((0, 3))
+        self._gpu_samples: list[GpuSample | None] = []  # per node sample (None: no GPUs then)
         self._cluster: list[tuple[float, int, int, int]] = []
         self.job_log: dict[tuple[str, str], list] = {}  # (namespace, job) -> [first write, type, parent, priority, writes]
         self.runs: pd.DataFrame | None = None  # the allocs' running intervals, set by tables()
@@ -79,6 +84,9 @@ class Recorder:
                 dimension = _dimension(m)
             rows.append((now, a.eval_id, a.id, a.job_id, a.task_group, a.node_id, a.score, *counts,
                          dimension, a.cpu, a.memory_mb, a.disk_mb))
+            if a.devices:
+                self.rows["devices"].extend((now, a.id, a.job_id, a.node_id, d.task, d.vendor, d.type, d.name, i)
+                                            for d in a.devices for i in d.device_ids)
 
     def failed_placements(self, now: float, ev: Evaluation) -> None:
         """Placements that found no node: one row per group, as the scheduler coalesces them."""
@@ -177,6 +185,8 @@ class Recorder:
         status = np.array([n.status for n in table.nodes], dtype=object)
         present = None if not table.removed else table.present.copy()
         self._samples.append((now, table.used.copy(), status, present))
+        gpus = table.gpu_total.any()
+        self._gpu_samples.append((table.gpu_used.copy(), table.gpu_total.copy()) if gpus else None)
 
     def sample_cluster(self, now: float, pending_evals: int, blocked_evals: int, queued_allocs: int) -> None:
         """Record the control plane's counters at `now` (call right after `sample_nodes`)."""
@@ -188,10 +198,12 @@ class Recorder:
         """Every table of SCHEMA as a DataFrame with the documented dtypes."""
         rows = dict(self.rows)
         rows["evaluations"] = self._eval_rows()
-        out = {name: frame(name, rows[name]) for name in SCHEMA if name not in ("node_usage", "cluster")}
+        out = {name: frame(name, rows[name]) for name in SCHEMA if name not in DERIVED}
         self.runs = running_intervals(out["allocations"])
         out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"], self.runs)
         out["cluster"] = cluster_frame(out["node_usage"], self._cluster, self.runs)
+        out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])
+        out["gpu_cluster"] = gpu_cluster_frame(out["gpu_usage"], out["devices"], out["placements"])
         return out
 
 

@@ -13,6 +13,8 @@ nothing to show gives a figure that says so. The series behind each figure come 
     eval_latency            eval latency CDFs and broker queue depth over time
     deployment_timeline     deployments per job version, canaries, health, promotion and revert
     preemption_overview     evictions by priority over time, work lost, first-placement wait by priority
+    gpu_over_time           cluster GPU allocation and FGD fragmentation, GPUs allocated per node
+    compare_gpus            policy comparison: GPU allocation and fragmentation over time per run
     compare_kpis            policy comparison: KPI bars across runs or a sweep table
     compare_cdfs            policy comparison: a latency or utilisation CDF per run
 
@@ -29,9 +31,11 @@ from sim.plots.cluster import (
 )
 from sim.plots.compare import compare_cdfs, compare_kpis
 from sim.plots.deployments import deployment_timeline
+from sim.plots.gpus import compare_gpus, gpu_over_time
 from sim.plots.preemption import preemption_overview
 from sim.plots.standard import STANDARD_PLOTS, write_standard_plots
 
 __all__ = ["placement_map", "alloc_gantt", "utilisation_over_time", "fragmentation_over_time",
            "eval_latency", "deployment_timeline", "preemption_overview", "compare_kpis", "compare_cdfs",
+           "gpu_over_time", "compare_gpus",
            "STANDARD_PLOTS", "write_standard_plots"]

@@ -18,6 +18,7 @@ from sim.plots.cluster import (
     utilisation_over_time,
 )
 from sim.plots.deployments import deployment_timeline
+from sim.plots.gpus import gpu_over_time
 from sim.plots.preemption import preemption_overview
 
 # name -> (function, keyword arguments): the PNGs `nomadsim plot` writes for one run
@@ -35,6 +36,7 @@ STANDARD_PLOTS: dict[str, tuple[Callable[..., Figure], dict[str, str]]] = {
 # name -> (function, the table that must have rows): figures written only for runs that have them
 RUN_PLOTS: dict[str, tuple[Callable[..., Figure], str]] = {
     "preemptions": (preemption_overview, "preemptions"),
+    "gpus": (gpu_over_time, "gpu_cluster"),
 }
 
 

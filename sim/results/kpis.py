@@ -14,6 +14,7 @@ KPIs (`SUMMARY_KEYS` gives every key with its meaning):
 - batch jobs: completion time (`jobs.makespan`) and slowdown (makespan / longest alloc run);
 - preemption: allocs evicted, the work they lost, and the wait for a first placement per
   priority band (below, at and above Nomad's default priority 50).
+- GPUs (runs whose nodes have GPUs): allocation rate and FGD fragmentation (`gpu_cluster`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ SUMMARY_KEYS: dict[str, str] = {
     "rejected_actions": "workload_errors rows",
     "node_failures": "node_events rows with event down",
     "node_hours": "registered node-hours: sum over consecutive cluster samples of nodes x interval / 3600",
+    "gpu_allocation_rate_mean": "mean over sample times of gpu_cluster.gpu_allocation_rate (GPUs held / GPUs)",
+    "gpu_allocation_rate_max": "maximum of the same",
+    "gpu_fragmentation_mean": "mean over sample times of gpu_cluster.gpu_fragmentation (FGD: unallocated GPUs "
+                              "on nodes that cannot host the typical ask, over the GPUs)",
+    "gpu_allocations": "distinct allocations in the devices table holding a GPU",
+    "trace_fractional_gpu_pods": "sum of trace_reports.fractional_gpu: trace pods whose fraction of a GPU became one device",
+    "trace_never_placeable_jobs": "sum of trace_reports.never_placeable: trace jobs no node could ever hold",
 }
 
 
@@ -173,6 +181,23 @@ def _capacity_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     return {"node_hours": float((nodes[:-1] * np.diff(times)).sum() / 3600.0)}
 
 
+def _gpu_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    gpus = tables["gpu_cluster"]
+    rate = gpus["gpu_allocation_rate"]
+    held = tables["devices"]
+    return {"gpu_allocation_rate_mean": _mean(rate), "gpu_allocation_rate_max": float(rate.max()) if len(rate) else math.nan,
+            "gpu_fragmentation_mean": _mean(gpus["gpu_fragmentation"]),
+            "gpu_allocations": float(held.loc[held["type"] == "gpu", "alloc_id"].nunique()) if len(gpus) else math.nan}
+
+
+def _trace_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+    reports = tables["trace_reports"]
+    if reports.empty:
+        return {}
+    return {"trace_fractional_gpu_pods": float(reports["fractional_gpu"].sum()),
+            "trace_never_placeable_jobs": float(reports["never_placeable"].sum())}
+
+
 _GROUPS = (
     (("placements", "evaluations"), _placement_kpis),
     (("cluster",), _capacity_kpis),
@@ -182,6 +207,8 @@ _GROUPS = (
     (("preemptions",), _preemption_kpis),
     (("jobs",), _wait_kpis),
     (("workload_errors", "node_events"), _event_kpis),
+    (("gpu_cluster", "devices"), _gpu_kpis),
+    (("trace_reports",), _trace_kpis),
 )
 
 

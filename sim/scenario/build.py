@@ -18,12 +18,14 @@ from typing import Any
 
 from sim.errors import ScenarioError, did_you_mean
 from sim.scenario.distributions import Distribution, from_spec
+from sim.scenario.node_traces import node_groups_from_trace
 from sim.scenario.types import (
     DEFAULT_DISK_MB,
     DEFAULT_DRIVERS,
     AddNodes,
     ClusterSpec,
     ControlPlane,
+    DeviceSpec,
     DomainEvent,
     DrainFraction,
     Event,
@@ -166,14 +168,23 @@ class Context:
     duration: float
 
 
-def build_cluster(raw: Mapping[str, Any]) -> ClusterSpec:
-    """The node groups, numbered on per name prefix so every node name is unique."""
+def build_cluster(raw: Mapping[str, Any], base_dir: Path = Path(".")) -> ClusterSpec:
+    """The node groups (or a trace's node list), numbered on per name prefix so every node name is unique."""
     next_index: dict[str, int] = {}
     groups = []
     for i, group_raw in enumerate(raw["nodes"]):
+        if "from_trace" in group_raw:
+            groups += node_groups_from_trace(group_raw["from_trace"], f"cluster.nodes[{i}].from_trace", base_dir)
+            continue
         group = build_node_group(group_raw, f"cluster.nodes[{i}]", next_index)
-        next_index[group.name_prefix] = group.first_index + group.count
+        if group.names is None:  # explicitly named nodes take no numbers
+            next_index[group.name_prefix] = group.first_index + group.count
         groups.append(group)
+    seen: set[str] = set()
+    for name in (n for g in groups for n in g.node_names()):
+        if name in seen:
+            raise ScenarioError("cluster.nodes", f"node name {name!r} is used twice")
+        seen.add(name)
     return ClusterSpec(tuple(groups))
 
 
@@ -195,10 +206,32 @@ def build_node_group(raw: Mapping[str, Any], path: str, next_index: dict[str, in
         node_pool=raw.get("node_pool", "default"), reserved=reserved,
         attributes=strings(raw.get("attributes")), meta=strings(raw.get("meta")),
         drivers=tuple(raw.get("drivers", DEFAULT_DRIVERS)), port_range=ports,
-        rack=raw.get("rack"), first_index=next_index.get(prefix, 0),
+        rack=raw.get("rack"), devices=_devices(raw.get("devices") or [], f"{path}.devices"),
+        names=_names(raw, path), first_index=next_index.get(prefix, 0) if "names" not in raw else 0,
     )
     _check_rack(group, f"{path}.rack")
     return group
+
+
+def _devices(raw: list[Mapping[str, Any]], path: str) -> tuple[DeviceSpec, ...]:
+    """The node group's device groups; two groups may not share vendor/type/name (Nomad's device ID)."""
+    out: list[DeviceSpec] = []
+    for i, d in enumerate(raw):
+        spec = DeviceSpec(d["vendor"], d["type"], d["name"], d["count"], strings(d.get("attributes")))
+        if any((o.vendor, o.type, o.name) == (spec.vendor, spec.type, spec.name) for o in out):
+            raise ScenarioError(f"{path}[{i}]", f"device {spec.vendor}/{spec.type}/{spec.name} is listed twice")
+        out.append(spec)
+    return tuple(out)
+
+
+def _names(raw: Mapping[str, Any], path: str) -> tuple[str, ...] | None:
+    """Explicit node names: as many as `count`."""
+    names = raw.get("names")
+    if names is None:
+        return None
+    if len(names) != raw["count"]:
+        raise ScenarioError(f"{path}.names", f"{len(names)} names for count {raw['count']}")
+    return tuple(names)
 
 
 def _reserved(raw: Mapping[str, Any], path: str) -> ReservedSpec:

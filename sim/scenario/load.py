@@ -105,7 +105,7 @@ def _build(data: Mapping[str, Any], ctx: Context, default_name: str, file: str |
     ctx.duration = required_duration(data, "duration", "")
     if ctx.duration <= 0:
         raise ScenarioError("duration", "must be greater than zero")
-    cluster = build_cluster(data["cluster"])
+    cluster = build_cluster(data["cluster"], ctx.base_dir)
     return Scenario(
         name=data.get("name", default_name),
         seed=data.get("seed", 0),

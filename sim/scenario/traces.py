@@ -237,6 +237,31 @@ def read_openb(
     return out
 
 
+OPENB_NODE_COLUMNS = ("sn", "cpu_milli", "memory_mib", "gpu", "model")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceNode:
+    """One node of a trace's node list: name, CPU MHz, memory MB, GPUs and their model."""
+
+    name: str
+    cpu: int
+    memory: int
+    gpus: int
+    model: str
+
+
+def read_openb_nodes(path: str | Path, machine: Machine = Machine()) -> list[TraceNode]:
+    """Alibaba openb node list (sn, cpu_milli, memory_mib, gpu, model), in file order: CPU milli
+    to MHz through `machine.mhz_per_core`, memory MiB as MB."""
+    df = pd.read_csv(path, usecols=list(OPENB_NODE_COLUMNS), dtype={"sn": str, "model": str})
+    cpus = _mhz(df["cpu_milli"].to_numpy(float) / 1000.0, machine).tolist()
+    gpus = df["gpu"].fillna(0).astype(int).clip(lower=0).tolist()
+    cols = zip(df["sn"].tolist(), cpus, df["memory_mib"].astype(int).tolist(), gpus, df["model"].fillna("").tolist(),
+               strict=True)
+    return [TraceNode(name, int(cpu), max(int(mem), 0), gpu, model) for name, cpu, mem, gpu, model in cols]
+
+
 READERS: dict[str, Callable[[str | Path, Machine, int | None], list[TraceSubmission]]] = {
     "alibaba2017": read_alibaba2017,
     "google2011": read_google2011,

@@ -57,6 +57,18 @@ class PortRange:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    """A device group on each node of a node group: `count` instances of vendor/type/name
+    (Nomad: NodeDeviceResource); `attributes` as the device plugin reports them ("80 GiB")."""
+
+    vendor: str
+    type: str
+    name: str
+    count: int
+    attributes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class NodeGroup:
     """`count` identical nodes named `<name_prefix>-<i>`, i counting on from `first_index`.
 
@@ -76,10 +88,14 @@ class NodeGroup:
     drivers: tuple[str, ...] = DEFAULT_DRIVERS
     port_range: PortRange = PortRange()
     rack: str | None = None
+    devices: tuple[DeviceSpec, ...] = ()
+    names: tuple[str, ...] | None = None  # explicit node names (a trace's), instead of prefix-index
     first_index: int = field(default=0, metadata={"derived": True})
 
     def node_names(self) -> list[str]:
         """The names of this group's nodes, in order."""
+        if self.names is not None:
+            return list(self.names)
         return [f"{self.name_prefix}-{self.first_index + i}" for i in range(self.count)]
 
     def rack_value(self) -> str | None:

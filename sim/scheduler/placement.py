@@ -287,7 +287,7 @@ def new_alloc(
     return Allocation(
         id=alloc_id, namespace=job.namespace, eval_id=eval_id, name=name, node_id=option.node.id,
         node_name=option.node.name, job_id=job.id, job=job, task_group=tg.name, cpu=cpu, memory_mb=mem,
-        disk_mb=disk, ports=list(option.ports), metrics=metric, score=option.final_score,
+        disk_mb=disk, ports=list(option.ports), devices=option.devices, metrics=metric, score=option.final_score,
     )
 
 

@@ -1,8 +1,8 @@
 """Custom ranking policies: Python callables that score candidate nodes, vectorised.
 
 A policy is a function `policy(nodes, ask) -> scores` named in a scenario as
-`control_plane.policy: "module:function"` (the built-ins also answer to `random`, `worst-fit`
-and `tetris`). The simulation loads it once (`load_policy`) and the generic stack (service and
+`control_plane.policy: "module:function"` (the built-ins also answer to `random`, `worst-fit`,
+`tetris` and `gpu-pack`). The simulation loads it once (`load_policy`) and the generic stack (service and
 batch jobs) calls it once per chunk of candidates the limit iterator pulls (usually once per
 placement), with:
 
@@ -10,11 +10,13 @@ placement), with:
   feasibility stage and fit (ports and resources): `row`, `id`, `name`, `datacenter`,
   `node_class`, `node_pool`; `cpu_capacity`, `memory_capacity`, `disk_capacity` (net of reserved);
   `cpu_used`, `memory_used`, `disk_used` (the proposed usage before this placement: the state's
-  allocs plus the plan so far); `binpack` (Nomad's fit score of this placement, in [0, 1]); and
+  allocs plus the plan so far); `gpu_capacity`, `gpu_used` (device instances of type "gpu", the
+  same way); `binpack` (Nomad's fit score of this placement, in [0, 1]); and
   each column the policy declares in `columns` (`meta.<key>`, `attr.<key>`: strings, "" where
   unset). `nodes.frame()` gives a pandas DataFrame of the same columns.
 - `ask`, a `GroupAsk`: the job and task group (`job_id`, `job_type`, `priority`, `group`,
-  `count`), its resource ask (`cpu`, `memory`, `disk`) and `rng`, the scheduler's random stream
+  `count`), its resource ask (`cpu`, `memory`, `disk`, `gpus`: the GPU instances its tasks ask
+  for) and `rng`, the scheduler's random stream
   (draw from it and only it, so runs stay reproducible).
 
 It returns one score per candidate (any array-like of floats) in [-1, 1]. Where it goes in
@@ -50,6 +52,8 @@ import numpy.typing as npt
 import pandas as pd
 
 from sim.errors import SimError
+from sim.state.node_table import GPU_TYPE
+from sim.structs.devices import group_devices
 
 if TYPE_CHECKING:
     from sim.state.node_table import NodeTable
@@ -76,6 +80,7 @@ class GroupAsk:
     memory: float
     disk: float
     rng: np.random.Generator
+    gpus: int = 0  # device instances of type "gpu" the group's tasks ask for
 
     @property
     def vector(self) -> npt.NDArray[np.float64]:
@@ -177,19 +182,21 @@ class Policy:
 
     def score(self, table: NodeTable, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
               cap: npt.NDArray[np.float64], binpack: npt.NDArray[np.float64], job: Job, tg: TaskGroup,
-              ask: npt.NDArray[np.float64], count: int, rng: np.random.Generator) -> npt.NDArray[np.float64]:
+              ask: npt.NDArray[np.float64], count: int, rng: np.random.Generator,
+              gpu_used: npt.NDArray[np.int64] | None = None) -> npt.NDArray[np.float64]:
         """The policy's scores for the fitting candidate `rows` of a NodeTable (checked).
 
         Args:
             table: the NodeTable; rows: candidate rows; used_after, cap: (n, 3) proposed usage with
             this placement, and capacity; binpack: Nomad's fit scores; job, tg: the Job and
-            TaskGroup; ask: its (cpu, memory, disk); count: the group's count; rng: scheduler stream.
+            TaskGroup; ask: its (cpu, memory, disk); count: the group's count; rng: scheduler stream;
+            gpu_used: the proposed GPU instances held per node (default: the table's).
 
         Raises:
             SimError: naming the policy, when it raises or returns bad scores.
         """
         group = group_ask(job, tg, ask, count, rng)
-        nodes = self.candidates(table, rows, used_after, cap, binpack, group)
+        nodes = self.candidates(table, rows, used_after, cap, binpack, group, gpu_used)
         try:
             raw = self.fn(nodes, group)
         except SimError as err:
@@ -199,7 +206,8 @@ class Policy:
         return self._check(raw, len(rows))
 
     def candidates(self, table: NodeTable, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
-                   cap: npt.NDArray[np.float64], binpack: npt.NDArray[np.float64], ask: GroupAsk) -> Candidates:
+                   cap: npt.NDArray[np.float64], binpack: npt.NDArray[np.float64], ask: GroupAsk,
+                   gpu_used: npt.NDArray[np.int64] | None = None) -> Candidates:
         """The candidate table handed to the policy."""
         used = used_after - ask.vector
         columns = {
@@ -207,6 +215,8 @@ class Policy:
             "cpu_used": used[:, 0], "memory_used": used[:, 1], "disk_used": used[:, 2], "binpack": binpack,
         }
         lazy = {key: _column_getter(table, target, rows) for key, target in _STRING_COLUMNS.items()}
+        lazy["gpu_capacity"] = lambda: table.gpu_total[rows]
+        lazy["gpu_used"] = lambda: (table.gpu_used if gpu_used is None else gpu_used)[rows]
         for col in self.columns:
             lazy[col] = _column_getter(table, _target(col), rows)
         return Candidates(len(rows), columns, lazy)
@@ -262,7 +272,9 @@ def load_policy(spec: str | PolicyFn | Policy | None) -> Policy | None:
 
 def group_ask(job: Job, tg: TaskGroup, ask: npt.NDArray[np.float64], count: int, rng: np.random.Generator) -> GroupAsk:
     """The GroupAsk of a job's task group (ask: the (cpu, memory, disk) array)."""
-    return GroupAsk(job.id, job.type, job.priority, tg.name, count, float(ask[0]), float(ask[1]), float(ask[2]), rng)
+    gpus = sum(r.count for _, r in group_devices(tg) if r.id_tuple()[1] == GPU_TYPE)
+    return GroupAsk(job.id, job.type, job.priority, tg.name, count, float(ask[0]), float(ask[1]), float(ask[2]), rng,
+                    gpus)
 
 
 # -- built-in examples --------------------------------------------------------------------------
@@ -299,6 +311,21 @@ def tetris(nodes: Candidates, ask: GroupAsk) -> npt.NDArray[np.float64]:
     return total / len(dims)
 
 
+@policy(mode="fit", name="gpu-pack")
+def gpu_pack(nodes: Candidates, ask: GroupAsk) -> npt.NDArray[np.float64]:
+    """GPU-aware packing: a GPU ask prefers the node it leaves with the fewest free GPUs (best
+    fit on GPUs, so whole nodes stay free for large asks); an ask without GPUs prefers nodes
+    whose GPUs are already taken (or that have none), so it does not strand free GPUs behind
+    used CPU and memory. Ties follow Nomad's BinPack score (a tenth of the weight)."""
+    cap = nodes["gpu_capacity"].astype(np.float64)
+    free = cap - nodes["gpu_used"] - ask.gpus
+    with np.errstate(divide="ignore", invalid="ignore"):
+        taken = np.where(cap > 0, 1.0 - free / cap, 1.0)
+    score: npt.NDArray[np.float64] = np.clip(0.9 * taken + 0.1 * nodes["binpack"], 0.0, 1.0)
+    return score
+
+
 BUILTINS: dict[str, PolicyFn] = {
-    "random": random, "worst-fit": worst_fit, "worst_fit": worst_fit, "tetris": tetris,
+    "random": random, "worst-fit": worst_fit, "worst_fit": worst_fit, "tetris": tetris, "gpu-pack": gpu_pack,
+    "gpu_pack": gpu_pack,
 }

@@ -47,7 +47,7 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
     stored = state.alloc_by_id
     existing = []
     updates_only = True  # every placement is an alloc already on this node (an in-place update)
-    has_ports = False
+    has_ports = has_devices = False
     for alloc in placing:
         current = stored(alloc.id)
         existing.append(current)
@@ -55,6 +55,8 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
             updates_only = False
         if alloc.ports:
             has_ports = True
+        if alloc.devices:
+            has_devices = True
     if updates_only:
         return True, ""
     if node.scheduling_eligibility != NODE_ELIGIBLE:
@@ -65,6 +67,7 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
     cpu, mem, disk = cap_cpu - used_cpu, cap_mem - used_mem, cap_disk - used_disk
     # ports matter only when a placement asks: the node's set (not copied) less `freed` plus `added`
     freed: set[int] = set()
+    freed_devices: set[str] = set()
     stopping = plan.node_update.get(node_id)
     preempted = plan.node_preemptions.get(node_id)
     if preempted:  # Nomad: evaluateNodePlan removes the plan's preemptions with its stops
@@ -74,6 +77,9 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
             cpu, mem, disk = cpu + current.cpu, mem + current.memory_mb, disk + current.disk_mb
             if has_ports and current.ports:
                 freed.update([p for _, p in current.ports])
+            if has_devices and current.devices:
+                freed_devices.update(i for d in current.devices for i in d.device_ids)
+
     if has_ports:
         base = table.used_ports[row]
         added: set[int] = set()
@@ -90,7 +96,22 @@ def evaluate_node_plan(state: StateStore, plan: Plan, node_id: str) -> tuple[boo
         return False, "memory"
     if disk < 0:
         return False, "disk"
+    if has_devices and _double_books(table.used_devices[row], freed_devices, placing):
+        return False, "device oversubscribed"
     return True, ""
+
+
+def _double_books(held: set[str], freed: set[str], placing: list[Allocation]) -> bool:
+    """Nomad: AllocsFit's DeviceAccounter collision: an instance held by a live alloc the plan
+    keeps, or given to two of the plan's allocs."""
+    added: set[str] = set()
+    for alloc in placing:
+        for d in alloc.devices:
+            for i in d.device_ids:
+                if i in added or (i in held and i not in freed):
+                    return True
+                added.add(i)
+    return False
 
 
 def evaluate_plan(state: StateStore, plan: Plan) -> PlanResult:

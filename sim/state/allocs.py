@@ -66,6 +66,8 @@ class AllocTable:
             u[2] += alloc.disk_mb
             if alloc.ports:
                 nodes.used_ports[row].update([p for _, p in alloc.ports])
+            if alloc.devices:
+                nodes.hold_devices(row, alloc.devices, 1)
         self.summaries.on_new_alloc(alloc, index)
         if self.changed is not None:
             self.changed[alloc_id] = alloc
@@ -155,8 +157,11 @@ class AllocTable:
 
     def _reserve(self, alloc: Allocation) -> None:
         """Count a live alloc's resources and ports on its node."""
-        self.nodes.reserve(self.nodes.index_of[alloc.node_id], alloc.cpu, alloc.memory_mb, alloc.disk_mb,
+        row = self.nodes.index_of[alloc.node_id]
+        self.nodes.reserve(row, alloc.cpu, alloc.memory_mb, alloc.disk_mb,
                            [p for _, p in alloc.ports] if alloc.ports else _NO_PORTS)
+        if alloc.devices:
+            self.nodes.hold_devices(row, alloc.devices, 1)
 
     def _release_all(self, allocs: list[Allocation]) -> None:
         """`_release` of each alloc in turn, the usage in one vectorised pass (`np.subtract.at`
@@ -169,8 +174,13 @@ class AllocTable:
         for row, alloc in zip(rows, allocs, strict=True):
             if alloc.ports:
                 used_ports[row].difference_update([p for _, p in alloc.ports])
+            if alloc.devices:
+                nodes.hold_devices(row, alloc.devices, -1)
 
     def _release(self, alloc: Allocation) -> None:
         """Stop counting an alloc's resources and ports on its node."""
-        self.nodes.release(self.nodes.index_of[alloc.node_id], alloc.cpu, alloc.memory_mb, alloc.disk_mb,
+        row = self.nodes.index_of[alloc.node_id]
+        self.nodes.release(row, alloc.cpu, alloc.memory_mb, alloc.disk_mb,
                            [p for _, p in alloc.ports] if alloc.ports else _NO_PORTS)
+        if alloc.devices:
+            self.nodes.hold_devices(row, alloc.devices, -1)

@@ -17,7 +17,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from sim.structs.devices import AllocatedDevice
 from sim.structs.node import Node, parse_port_spec
+
+GPU_TYPE = "gpu"  # the device type counted as GPUs in the gpu columns and metrics
 
 _NODE_TARGETS = {
     "${node.unique.id}": "id",
@@ -33,6 +36,9 @@ def computed_class(node: Node) -> str:
     parts = [node.datacenter, node.node_class, node.node_pool, ",".join(sorted(node.drivers))]
     parts += [f"a:{k}={v}" for k, v in sorted(node.attributes.items()) if not k.startswith("unique.")]
     parts += [f"m:{k}={v}" for k, v in sorted(node.meta.items()) if not k.startswith("unique.")]
+    for d in node.resources.devices:  # vendor, type, name and attributes; not the instances
+        parts.append(f"d:{d.vendor}/{d.type}/{d.name}")
+        parts += [f"da:{k}={v}" for k, v in sorted(d.attributes) if not k.startswith("unique.")]
     digest = hashlib.blake2b("\x00".join(parts).encode(), digest_size=8).hexdigest()
     return f"v1:{int(digest, 16)}"
 
@@ -48,8 +54,11 @@ class NodeTable:
         self._used_buf = np.zeros((0, 3), dtype=np.float64)
         self._ready_buf = np.zeros(0, dtype=bool)
         self._present_buf = np.zeros(0, dtype=bool)
+        self._gpu_total_buf = np.zeros(0, dtype=np.int64)
+        self._gpu_used_buf = np.zeros(0, dtype=np.int64)
         self._views(0)
         self.used_ports: list[set[int]] = []
+        self.used_devices: list[set[str]] = []  # device instance IDs held by live allocs
         self.version = 0  # bumps whenever a placement attribute or status changes
         self.derived: dict[str, object] = {}  # readers' caches of node-derived data (the scheduler's)
         self._columns: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -64,13 +73,15 @@ class NodeTable:
         self.used = self._used_buf[:n]
         self.ready = self._ready_buf[:n]
         self.present = self._present_buf[:n]  # False for deregistered nodes
+        self.gpu_total = self._gpu_total_buf[:n]  # instances of type "gpu" per node (0 once removed)
+        self.gpu_used = self._gpu_used_buf[:n]
 
     def _grow(self, n: int) -> None:
         """Make room for `n` rows, doubling the buffers when they are full."""
         size = len(self._ready_buf)
         if n > size:
             size = max(n, 2 * size, 16)
-            for name in ("_cap_buf", "_used_buf", "_ready_buf", "_present_buf"):
+            for name in ("_cap_buf", "_used_buf", "_ready_buf", "_present_buf", "_gpu_total_buf", "_gpu_used_buf"):
                 old = getattr(self, name)
                 buf = np.zeros((size, *old.shape[1:]), dtype=old.dtype)
                 buf[: len(old)] = old
@@ -87,6 +98,7 @@ class NodeTable:
         self.nodes[row] = node
         self.cap[row] = _capacity(node)
         self.ready[row] = node.ready() and self.present[row]
+        self.gpu_total[row] = _gpus(node) if self.present[row] else 0
         self._changed()
         return row
 
@@ -98,11 +110,13 @@ class NodeTable:
             self.index_of[node.id] = len(self.nodes)
             self.nodes.append(node)
             self.used_ports.append(set(parse_port_spec(node.reserved.reserved_ports)))
+            self.used_devices.append(set())
         self._grow(len(self.nodes))
         if nodes:
             self.cap[start:] = [_capacity(x) for x in nodes]
             self.ready[start:] = [x.ready() for x in nodes]
             self.present[start:] = True
+            self.gpu_total[start:] = [_gpus(x) for x in nodes]
         self._changed()
 
     def remove(self, node_ids: Iterable[str]) -> None:
@@ -110,6 +124,7 @@ class NodeTable:
         for node_id in node_ids:
             row = self.index_of[node_id]
             self.present[row] = self.ready[row] = False
+            self.gpu_total[row] = 0
             self.removed.add(node_id)
         self._changed()
 
@@ -151,6 +166,17 @@ class NodeTable:
         u[1] -= mem
         u[2] -= disk
         self.used_ports[row].difference_update(ports)
+
+    def hold_devices(self, row: int, devices: Iterable[AllocatedDevice], sign: int) -> None:
+        """Account (sign 1) or forget (sign -1) the device instances a live alloc holds."""
+        held = self.used_devices[row]
+        for d in devices:
+            if sign > 0:
+                held.update(d.device_ids)
+            else:
+                held.difference_update(d.device_ids)
+            if d.type == GPU_TYPE:
+                self.gpu_used[row] += sign * len(d.device_ids)
 
     # -- attribute columns -----------------------------------------------------------------
 
@@ -204,3 +230,8 @@ def _capacity(node: Node) -> list[float]:
     """A node's cpu, memory and disk net of what it reserves."""
     res, reserved = node.resources, node.reserved
     return [res.cpu - reserved.cpu, res.memory_mb - reserved.memory_mb, res.disk_mb - reserved.disk_mb]
+
+
+def _gpus(node: Node) -> int:
+    """How many device instances of type "gpu" a node has."""
+    return sum(len(d.instance_ids) for d in node.resources.devices if d.type == GPU_TYPE)

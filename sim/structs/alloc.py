@@ -20,6 +20,7 @@ from sim.structs.consts import (
     CLIENT_TERMINAL,
     SERVER_TERMINAL,
 )
+from sim.structs.devices import AllocatedDevice
 
 if TYPE_CHECKING:
     from sim.structs.job import Job
@@ -277,6 +278,7 @@ class Allocation:
     memory_mb: int = 0
     disk_mb: int = 0
     ports: list[tuple[str, int]] = field(default_factory=list)  # (label, host port)
+    devices: tuple[AllocatedDevice, ...] = ()  # AllocatedResources.Tasks[task].Devices, flattened
     desired_status: str = ALLOC_DESIRED_RUN
     desired_description: str = ""
     desired_transition: DesiredTransition = field(default_factory=DesiredTransition)

@@ -23,6 +23,7 @@ from typing import Any, TypedDict
 from sim.structs import consts as C
 from sim.structs import job as J
 from sim.structs.codec import copy_struct
+from sim.structs.devices import canonicalize_devices
 
 
 class _UpdateDefaults(TypedDict):
@@ -260,6 +261,7 @@ def _api_task(job: J.Job, tg: J.TaskGroup, task: J.Task, group_rp: J.RestartPoli
             res.cpu = DEFAULT_CPU
     if res.cpu is None:
         res.cpu = 0
+    canonicalize_devices(res)
     if res.memory_mb is None:
         res.memory_mb = DEFAULT_MEMORY_MB
     if task.log_config is None:

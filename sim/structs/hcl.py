@@ -41,12 +41,13 @@ _CHILDREN: dict[str, dict[str, tuple[str, bool]]] = {
              "lifecycle": ("Lifecycle", False), "artifact": ("Artifacts", True),
              "template": ("Templates", True),
              "dispatch_payload": ("DispatchPayload", False)},
-    "resources": {"network": ("Networks", True)},
+    "resources": {"network": ("Networks", True), "device": ("Devices", True)},
+    "device": {"constraint": ("Constraints", True), "affinity": ("Affinities", True)},
     "service": {"check": ("Checks", True)},
     "spread": {"target": ("SpreadTarget", True)},
     "network": {"port": ("Ports", True)},
 }
-_LABEL_KEY = {"job": "ID", "group": "Name", "task": "Name", "target": "Value", "port": "Label"}
+_LABEL_KEY = {"job": "ID", "group": "Name", "task": "Name", "target": "Value", "port": "Label", "device": "Name"}
 _RENAMES: dict[str, dict[str, str]] = {
     "*": {"cpu": "CPU", "id": "ID", "mbits": "MBits", "ip": "IP", "cidr": "CIDR"},
     "resources": {"memory": "MemoryMB", "memory_max": "MemoryMaxMB", "disk": "DiskMB"},

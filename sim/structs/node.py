@@ -10,6 +10,7 @@ from sim.structs.consts import (
     NODE_ELIGIBLE,
     NODE_STATUS_READY,
 )
+from sim.structs.devices import NodeDeviceResource
 
 
 @dataclass(slots=True)
@@ -20,6 +21,7 @@ class NodeResources:
     memory_mb: int = 0
     disk_mb: int = 0
     reserved_ports: str = ""  # Nomad's port spec, e.g. "22,80,8000-8010"
+    devices: tuple[NodeDeviceResource, ...] = ()  # NodeResources.Devices (none when reserved)
 
 
 MAX_RETAINED_NODE_EVENTS = 10  # Nomad: structs.MaxRetainedNodeEvents

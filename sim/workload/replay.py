@@ -40,6 +40,7 @@ from sim.scenario.topology import Topology
 from sim.structs.codec import decode_job, encode_job
 from sim.workload.dags import Workflow
 from sim.workload.events import NodeEvents
+from sim.workload.trace_report import TraceReport, trace_report
 
 if TYPE_CHECKING:
     import simpy
@@ -62,6 +63,7 @@ class Workload:
         self.errors: list[tuple[float, str, str, str]] = []  # (time, action, job, message)
         self.topology = Topology.from_cluster(sim.state.nodes.nodes, sim.scenario.cluster)
         self.submitted: dict[str, int] = {}  # generator kind -> jobs it submitted
+        self.trace_reports: list[TraceReport] = []  # one per trace loaded, in load order
         actions = sim.scenario.workload
         registers = [(i, a) for i, a in enumerate(actions) if isinstance(a, Register)]
         self.workflow = None
@@ -215,6 +217,11 @@ class Workload:
 
     def _trace(self, spec: TraceSpec) -> Iterator[tuple[float, Callable[[], None]]]:
         subs = self._guard("trace", spec.path, lambda: _load_trace(spec)) or []
+        if subs:
+            report = trace_report(subs, self.sim.state.nodes)
+            self.trace_reports.append(report)
+            self.sim.recorder.add("trace_reports", float(self.env.now), spec.path, spec.format, report.submissions,
+                                  report.fractional_gpu, len(report.never_placeable), report.ids_text())
         for sub in subs:
             yield sub.offset, _bind(self._trace_job, sub)
 

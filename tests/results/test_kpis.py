@@ -41,6 +41,11 @@ SCENARIO = tiny_scenario(
     metrics={"sample_every": "30s"},
     control_plane={"preemption": {"batch": True}},
 )
+# GPUs: one node with four, and the first openb pods (CPU asks scaled down to fit it)
+SCENARIO["cluster"]["nodes"].append({"count": 1, "name_prefix": "gpu", "resources": {"cpu": 4000, "memory": 65536},
+                                     "devices": [{"vendor": "nvidia", "type": "gpu", "name": "V100", "count": 4}]})
+SCENARIO["workload"].append({"at": "1m", "trace": {"format": "openb", "limit": 6, "machine": {"mhz_per_core": 10}, "time_scale": 0.0001,
+                                                   "path": str(ROOT / "scenarios" / "traces" / "openb_pod_list_default.csv")}})
 
 
 @pytest.fixture(scope="module")
@@ -103,6 +108,13 @@ def recompute(t: dict[str, pd.DataFrame]) -> dict[str, float]:
     out["node_failures"] = float((t["node_events"]["event"] == "down").sum())
     cluster = t["cluster"]
     out["node_hours"] = float((cluster["nodes"].iloc[:-1].to_numpy() * cluster["time"].diff().iloc[1:].to_numpy()).sum() / 3600)
+    gpus = t["gpu_cluster"]
+    out["gpu_allocation_rate_mean"] = _avg(gpus["gpus_allocated"] / gpus["gpu_capacity"])
+    out["gpu_allocation_rate_max"] = float((gpus["gpus_allocated"] / gpus["gpu_capacity"]).max())
+    out["gpu_fragmentation_mean"] = _avg(gpus["fragmented_gpus"] / gpus["gpu_capacity"])
+    out["gpu_allocations"] = float(t["devices"].loc[t["devices"]["type"] == "gpu", "alloc_id"].nunique())
+    out["trace_fractional_gpu_pods"] = float(t["trace_reports"]["fractional_gpu"].sum())
+    out["trace_never_placeable_jobs"] = float(t["trace_reports"]["never_placeable"].sum())
     return out
 
 

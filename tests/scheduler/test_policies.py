@@ -139,6 +139,7 @@ class _Job:
 
 class _Tg:
     name = "g"
+    tasks: list = []
 
 
 def score_with(fn) -> np.ndarray:

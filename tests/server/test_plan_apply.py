@@ -18,6 +18,7 @@ from sim.server.plan_apply import (
 )
 from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
+from sim.structs.devices import AllocatedDevice, NodeDeviceResource
 from sim.structs.job import Job, Task, TaskGroup
 from sim.structs.node import Node, NodeResources
 from sim.structs.plan import Plan
@@ -173,3 +174,40 @@ def test_plan_queue_publishes_each_commit_to_its_subscribers_in_order() -> None:
     assert [name for name, _ in heard] == ["first", "second"] and heard[0][1] is heard[1][1]
     applied = heard[0][1]
     assert [a.id for a in applied.placed] == ["a"] and applied.stopped == [] and applied.result is done.value
+
+
+def _gpu_node(node_id: str = "n1") -> Node:
+    gpus = NodeDeviceResource("nvidia", "gpu", "A100", ("g0", "g1"))
+    return Node(id=node_id, name=node_id, resources=NodeResources(1000, 1024, 1000, devices=(gpus,)))
+
+
+def _holding(alloc_id: str, *ids: str, **fields: object) -> Allocation:
+    alloc = _alloc(alloc_id, **fields)  # type: ignore[arg-type]
+    alloc.devices = (AllocatedDevice("t", "nvidia", "gpu", "A100", ids),)
+    return alloc
+
+
+def test_device_double_booking_is_rejected() -> None:
+    """Nomad: AllocsFit's device accounter: an instance held by a live alloc, or given twice in
+    the plan, is "device oversubscribed"; a stop in the same plan frees it."""
+    state = _state(_gpu_node())
+    old = _holding("old", "g0")
+    state.upsert_plan_results([old], [], None, [], "e0")
+    oversubscribed = (False, "device oversubscribed")
+    assert evaluate_node_plan(state, _plan(_holding("a", "g0")), "n1") == oversubscribed
+    assert evaluate_node_plan(state, _plan(_holding("a", "g1"), _holding("b", "g1")), "n1") == oversubscribed
+    assert evaluate_node_plan(state, _plan(_holding("a", "g1")), "n1") == (True, "")
+    assert evaluate_node_plan(state, _plan(_holding("a", "g0"), stops=(old,)), "n1") == (True, "")
+
+
+@pytest.mark.parametrize("change", [{"client_status": "complete"}, {"client_status": "failed"},
+                                    {"client_status": "lost"}, {"desired_status": "stop"}])
+def test_devices_are_freed_when_the_alloc_ends(change: dict) -> None:
+    """A stopped, failed, lost or complete alloc no longer holds its device instances."""
+    state = _state(_gpu_node())
+    old = _holding("old", "g0", "g1")
+    state.upsert_plan_results([old], [], None, [], "e0")
+    assert state.nodes.used_devices[0] == {"g0", "g1"} and state.nodes.gpu_used[0] == 2
+    state.update_allocs_from_client([(old, change)])
+    assert state.nodes.used_devices[0] == set() and state.nodes.gpu_used[0] == 0
+    assert evaluate_node_plan(state, _plan(_holding("a", "g0", "g1")), "n1") == (True, "")

@@ -15,8 +15,10 @@ import numpy as np
 import numpy.typing as npt
 
 from sim.scheduler.feasible.constraints import check_constraint, go_parse_bool
+from sim.scheduler.feasible.devices import device_mask
 from sim.scheduler.node_sets import glob_match
 from sim.state.node_table import NodeTable
+from sim.structs.devices import devices_of_key, group_devices_key
 from sim.structs.job import Constraint, Job, TaskGroup
 
 FILTER_DRIVERS = "missing drivers"
@@ -189,8 +191,9 @@ def _group_checks(job: Job, tg: TaskGroup) -> list[Check]:
     checks += [(2, "c", (c.l_target, c.operand, c.r_target), c) for c in tg.constraints]
     for t in tg.tasks:
         checks += [(2, "c", (c.l_target, c.operand, c.r_target), c) for c in t.constraints]
-    if any(t.resources is not None and t.resources.extra.get("Devices") for t in tg.tasks):
-        checks.append((2, "x", (), FILTER_DEVICES))
+    devices = group_devices_key(tg)
+    if devices:
+        checks.append((2, "x", (devices,), FILTER_DEVICES))
     secrets = tuple(sorted({s.get("Provider", "") for t in tg.tasks for s in t.extra.get("Secrets") or []}))
     if secrets:
         checks.append((2, "s", secrets, FILTER_SECRETS))
@@ -210,7 +213,7 @@ def _check_mask(cache: FeasibilityCache, table: NodeTable, kind: str, args: Chec
         masks = [table.column(f"${{attr.plugins.secrets.{p}.version}}")[1] for p in args]
         secrets: Mask = np.logical_and.reduce(masks)
         return secrets
-    return np.zeros(len(table), dtype=bool)  # devices: the simulated nodes have none
+    return device_mask(table, devices_of_key(args[0]))  # "x": Nomad's DeviceChecker
 
 
 def _static_feasibility(

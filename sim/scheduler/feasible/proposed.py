@@ -19,7 +19,7 @@ from sim.scheduler.feasible.checks import StaticFeasibility
 from sim.scheduler.feasible.constraints import escapes
 from sim.scheduler.feasible.ports import PortOverlay
 from sim.scheduler.feasible.spread import PropertySet
-from sim.state.node_table import NodeTable
+from sim.state.node_table import GPU_TYPE, NodeTable
 from sim.structs.alloc import Allocation
 from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import Job
@@ -46,6 +46,8 @@ class ProposedState:
         self.job_id = job.id if job is not None else ""
         self.used = self.table.used.copy()
         self.ports = PortOverlay(self.table)
+        self._devices: dict[int, set[str]] = {}  # rows whose held device instances the plan edited
+        self._gpu_used: np.ndarray | None = None  # the table's gpu_used, copied on the first edit
         self.job_count = np.zeros(n, dtype=np.int64)
         self.group_count: dict[str, np.ndarray] = {}
         self.counted: dict[str, _Counted] = {}
@@ -112,6 +114,8 @@ class ProposedState:
         u[2] += alloc.disk_mb
         if alloc.ports:
             self.ports.add(row, [p for _, p in alloc.ports])
+        if alloc.devices:
+            self._edit_devices(row, alloc, 1)
         self.placed.append(alloc)
         for ps in self.property_sets:
             ps.track(alloc, ps.proposed, 1, skip_terminal=True)
@@ -202,6 +206,34 @@ class ProposedState:
                 self.ports.add(row, ports)
             else:
                 self.ports.remove(row, ports)
+        if alloc.devices:
+            self._edit_devices(row, alloc, sign)
+
+    def held_devices(self, row: int) -> set[str]:
+        """The device instances the state's live allocs and the plan hold on a node (read only).
+
+        Nomad: the deviceAllocator's AddAllocs(proposed)."""
+        edited = self._devices.get(row)
+        return edited if edited is not None else self.table.used_devices[row]
+
+    @property
+    def gpu_used(self) -> np.ndarray:
+        """Per node, the GPU instances the state's live allocs and the plan hold (read only)."""
+        return self._gpu_used if self._gpu_used is not None else self.table.gpu_used
+
+    def _edit_devices(self, row: int, alloc: Allocation, sign: int) -> None:
+        held = self._devices.get(row)
+        if held is None:
+            held = self._devices[row] = set(self.table.used_devices[row])
+        for d in alloc.devices:
+            if sign > 0:
+                held.update(d.device_ids)
+            else:
+                held.difference_update(d.device_ids)
+            if d.type == GPU_TYPE:
+                if self._gpu_used is None:
+                    self._gpu_used = self.table.gpu_used.copy()
+                self._gpu_used[row] += sign * len(d.device_ids)
 
 
 class ClassEligibility:

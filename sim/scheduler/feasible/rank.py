@@ -28,6 +28,7 @@ SCORER_PENALTY = "node-reschedule-penalty"
 SCORER_AFFINITY = "node-affinity"
 SCORER_SPREAD = "allocation-spread"
 SCORER_PREEMPTION = "preemption"
+SCORER_DEVICES = "devices"
 
 Floats = npt.NDArray[np.float64]  # one float per candidate row (or per row and dimension)
 
@@ -127,6 +128,7 @@ class ChunkScores:
     policy_name: str = ""
     policy_fit: bool = False  # the policy's score stands in BinPack's place
     preemption: Floats | None = None  # Nomad's PreemptionScoringIterator (0: the option evicts nothing)
+    devices: Floats | None = None  # the device affinity score (Nomad's "devices"), after BinPack
 
     def node_scores(self, j: int) -> dict[str, float]:
         """The per-scorer map Nomad records for option j (AllocMetric.ScoreNode names)."""
@@ -136,8 +138,10 @@ class ChunkScores:
             fit_name, fit = self.policy_name, self.policy
         else:
             fit_name, fit = SCORER_BINPACK, self.binpack
-        scores = {
-            fit_name: float(fit[j]),
+        scores = {fit_name: float(fit[j])}
+        if self.devices is not None:
+            scores[SCORER_DEVICES] = float(self.devices[j])
+        scores |= {
             SCORER_ANTI_AFFINITY: 0.0 if self.anti is None else float(self.anti[j]),
             SCORER_PENALTY: 0.0 if self.penalty is None else float(self.penalty[j]),
             SCORER_AFFINITY: 0.0 if self.affinity is None else float(self.affinity[j]),
@@ -153,7 +157,8 @@ class ChunkScores:
 
 def normalise(
     binpack: Floats, anti: Floats | None, penalty: Floats | None, affinity: Floats | None, spread: Floats | None,
-    policy: Floats | None = None, policy_fit: bool = False, preemption: Floats | None = None,
+    policy: Floats | None = None, policy_fit: bool = False, devices: Floats | None = None,
+    preemption: Floats | None = None,
 ) -> ChunkScores:
     """Nomad: ScoreNormalizationIterator: sum the appended scores in chain order, divide by their count.
 
@@ -164,7 +169,8 @@ def normalise(
     total = policy if policy_fit and policy is not None else binpack
     count: npt.NDArray[np.int64] | None = None
     extra = None if policy_fit else policy
-    parts = ((anti, False), (penalty, False), (affinity, True), (spread, False), (preemption, False), (extra, True))
+    parts = ((devices, True), (anti, False), (penalty, False), (affinity, True), (spread, False), (preemption, False),
+             (extra, True))
     for part, always in parts:
         if part is None:
             continue
@@ -173,7 +179,7 @@ def normalise(
         count = appended + 1 if count is None else count + appended
     final: Floats = total if count is None else total / count
     return ChunkScores(binpack, anti, penalty, affinity, spread, final, policy=policy, policy_fit=policy_fit,
-                       preemption=preemption)
+                       devices=devices, preemption=preemption)
 
 
 def top_indices(final_scores: Floats, k: int = MAX_RETAINED_NODE_SCORES) -> list[int]:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from sim.scheduler.feasible.checks import FILTER_CLASS_INELIGIBLE, FeasibilityCache
+from sim.scheduler.feasible.devices import assign_devices
 from sim.scheduler.feasible.ports import assign_ports
 from sim.scheduler.feasible.proposed import ClassEligibility, ProposedState
 from sim.scheduler.feasible.rank import ChunkScores, anti_affinity, normalise, score_fit
@@ -53,6 +54,7 @@ from sim.scheduler.preemption.evict import Eviction, evaluate_evict
 from sim.state.node_table import NodeTable
 from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import SCHEDULER_ALGORITHM_SPREAD
+from sim.structs.devices import AllocatedDevice
 from sim.structs.job import Job, TaskGroup
 from sim.structs.node import Node
 
@@ -74,6 +76,7 @@ class RankedNode:
     scores: dict[str, float]
     ports: list[tuple[str, int]]  # (label, host port): static, then dynamic
     preempted_allocs: list[Allocation] | None = None  # the allocs this option evicts
+    devices: tuple[AllocatedDevice, ...] = ()  # the device allocator's offer on this node
 
 
 class _StackBase:
@@ -194,14 +197,15 @@ class _StackBase:
     def score_chunk(
         self, g: GroupInputs, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
         cap: npt.NDArray[np.float64], lowest: float, penalty: npt.NDArray[np.int64],
-        preemption: npt.NDArray[np.float64] | None = None,
+        devices: npt.NDArray[np.float64] | None = None, preemption: npt.NDArray[np.float64] | None = None,
     ) -> tuple[ChunkScores, npt.NDArray[np.float64] | None]:
         """The ranking stages over rows that fit; also the running lowest spread boost.
 
         Nomad: the rank iterators of scheduler/feasible/stack.go, in their order.
         """
-        # BinPack fitness, JobAntiAffinity, NodeReschedulingPenalty, NodeAffinity, Spread,
-        # PreemptionScoring (options that evict, generic stack only), then ScoreNormalization.
+        # BinPack fitness (and its device affinity score), JobAntiAffinity, NodeReschedulingPenalty,
+        # NodeAffinity, Spread, PreemptionScoring (options that evict, generic stack only), then
+        # ScoreNormalization.
         binpack = score_fit(used_after, cap, self.spread_fit)
         collisions = self.proposed.counts_of(g.tg.name)[rows]
         anti = anti_affinity(collisions, g.count) if not self.system and collisions.any() else None
@@ -213,11 +217,12 @@ class _StackBase:
         policy = self.policy
         if policy is not None and not self.system:  # a custom policy: after spread, before normalisation
             job = self._current_job()
-            column = policy.score(self.table, rows, used_after, cap, binpack, job, g.tg, g.ask, g.count, self.rng)
-            scores = normalise(binpack, anti, pen, affinity, spread, column, policy.replaces_fit, preemption)
+            column = policy.score(self.table, rows, used_after, cap, binpack, job, g.tg, g.ask, g.count, self.rng,
+                                  self.proposed.gpu_used)
+            scores = normalise(binpack, anti, pen, affinity, spread, column, policy.replaces_fit, devices, preemption)
             scores.policy_name = policy.name
         else:
-            scores = normalise(binpack, anti, pen, affinity, spread, preemption=preemption)
+            scores = normalise(binpack, anti, pen, affinity, spread, devices=devices, preemption=preemption)
         scores.binpack_only = self.system
         return scores, lowest_after
 
@@ -300,7 +305,13 @@ class _StackBase:
                 freed = {p for a in victims[0][: victims[1]] for _, p in a.ports}
                 used = {p for p in used if p not in freed}
             ports = assign_ports(used, node.min_dynamic_port, node.max_dynamic_port, g.ports, self.rng)
-        return RankedNode(row, node, final_score, scores, ports, victims[0] if victims is not None else None)
+        devices: tuple[AllocatedDevice, ...] = ()
+        if g.devices:  # the offer the ranking made on this node, made again
+            offer = assign_devices(node.resources.devices, self.proposed.held_devices(row), g.devices)
+            if isinstance(offer, str):
+                raise RuntimeError(f"node {node.id} ranked without a device offer: {offer}")
+            devices = offer.devices
+        return RankedNode(row, node, final_score, scores, ports, victims[0] if victims is not None else None, devices)
 
     def _select_one(self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None, limit: int) -> tuple[RankedNode | None, AllocMetric]:
         """One node alone, with `ignore_alloc` discounted (Nomad: genericAllocUpdateFn's staged stop)."""
@@ -321,7 +332,7 @@ class GenericStack(_StackBase):
     """Nomad: feasible.GenericStack, for service and batch jobs.
 
     Chain: source (shuffled) -> job constraints -> group drivers, constraints (group + tasks),
-    devices, secrets -> distinct_hosts -> distinct_property -> BinPack (ports, then AllocsFit)
+    devices, secrets -> distinct_hosts -> distinct_property -> BinPack (ports, devices, then AllocsFit)
     -> job anti-affinity -> reschedule penalty -> node affinity -> spread -> normalisation ->
     limit -> max score. With eviction on (a second select once the first found nothing, as
     Nomad's selectNextOption does), BinPack may preempt and a preemption scorer runs before the
@@ -396,7 +407,7 @@ class GenericStack(_StackBase):
         self, g: GroupInputs, start: int, penalty: np.ndarray, positions: tuple[np.ndarray, np.ndarray, np.ndarray]
     ) -> tuple[RankedNode | None, AllocMetric, int] | None:
         """`_run` over the group's scan cache (see scan_cache.py), when the stages allow it."""
-        if (g.property_sets or g.spread_sets or self.policy is not None or len(penalty) or self.evict
+        if (g.property_sets or g.spread_sets or g.devices or self.policy is not None or len(penalty) or self.evict
                 or self.limit > self.fast_scan_limit):
             return None
         cache = self._scan_caches.get(g.tg.name)

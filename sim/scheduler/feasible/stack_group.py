@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from sim.scheduler.feasible.checks import FeasibilityCache, StaticFeasibility
 from sim.scheduler.feasible.constraints import distinct_hosts_enabled
+from sim.scheduler.feasible.devices import GroupAsk, assign_devices
 from sim.scheduler.feasible.ports import PortAsk, port_ask
 from sim.scheduler.feasible.proposed import ProposedState
 from sim.scheduler.feasible.rank import (
@@ -37,6 +38,7 @@ from sim.scheduler.feasible.spread import (
     spread_sets,
 )
 from sim.state.node_table import NodeTable
+from sim.structs.devices import group_devices
 from sim.structs.job import Job, TaskGroup
 
 if TYPE_CHECKING:
@@ -78,10 +80,11 @@ class ScoringStack(Protocol):
     def score_chunk(
         self, g: GroupInputs, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
         cap: npt.NDArray[np.float64], lowest: float, penalty: npt.NDArray[np.int64],
-        preemption: npt.NDArray[np.float64] | None = None,
+        devices: npt.NDArray[np.float64] | None = None, preemption: npt.NDArray[np.float64] | None = None,
     ) -> tuple[ChunkScores, npt.NDArray[np.float64] | None]:
-        """The scores of rows that fit (their usage with the group placed, and capacity), with
-        the preemption scores of options that evict."""
+        """The scores of rows that fit (their usage with the group placed, and capacity; `devices`:
+        their device affinity scores, when the group's device asks have affinities; `preemption`: the
+        preemption scores of options that evict)."""
         ...
 
 
@@ -99,6 +102,7 @@ class GroupInputs:
     affinity: npt.NDArray[np.float64] | None  # per node (table row)
     spread_sets: list[PropertySet]
     spread_infos: dict[str, SpreadInfo]
+    devices: GroupAsk = ()  # (task, requested device) in task order; empty for most groups
 
 
 def group_inputs(cache: FeasibilityCache, table: NodeTable, job: Job, tg: TaskGroup, system: bool) -> GroupInputs:
@@ -108,7 +112,7 @@ def group_inputs(cache: FeasibilityCache, table: NodeTable, job: Job, tg: TaskGr
     return GroupInputs(
         tg, cache.group(table, job, tg), np.array(group_ask(tg), dtype=np.float64), port_ask(tg),
         tg.count if tg.count is not None else 1, "" if system else distinct, [],
-        affinity_scores(cache, table, affinities) if affinities else None, [], {},
+        affinity_scores(cache, table, affinities) if affinities else None, [], {}, group_devices(tg),
     )
 
 
@@ -139,7 +143,7 @@ def evaluate_chunk(
 
     Nomad: the DistinctHostsIterator, DistinctPropertyIterator and BinPackIterator of
     scheduler/feasible/stack.go, for each node of the chunk."""
-    if not (g.distinct_hosts or g.property_sets or g.ports):
+    if not (g.distinct_hosts or g.property_sets or g.ports or g.devices):
         return _evaluate_fit(stack, g, rows, lowest, penalty)
     proposed = stack.proposed
     chunk_rows = rows
@@ -159,6 +163,8 @@ def evaluate_chunk(
         live = np.flatnonzero(status == RANKED)
         for j, error in proposed.ports.failures(rows[live], stack.cache.dynamic_span(stack.table), g.ports):
             _mark(status, reason, live[j], EXHAUSTED, reasons.code(f"network: {error}"))
+    # then the devices (the device allocator), then AllocsFit
+    device_scores = _assign_devices(stack, g, rows, status, reason, reasons) if g.devices else None
     used_after = proposed.used[rows]
     used_after += g.ask
     cap = stack.table.cap[rows]
@@ -169,8 +175,28 @@ def evaluate_chunk(
     ranked = np.flatnonzero(status == RANKED)
     if len(ranked) < len(rows):
         rows, used_after, cap = rows[ranked], used_after[ranked], cap[ranked]
-    scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty)
+        device_scores = device_scores[ranked] if device_scores is not None else None
+    scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty, device_scores)
     return ChunkResult(chunk_rows, status, reason, ranked, scores, lowest_after)
+
+
+def _assign_devices(
+    stack: ScoringStack, g: GroupInputs, rows: npt.NDArray[np.int64], status: npt.NDArray[np.int8],
+    reason: npt.NDArray[np.int32], reasons: ReasonCodes,
+) -> npt.NDArray[np.float64] | None:
+    """Nomad: BinPackIterator's device allocator on each node still ranked: a node without an
+    offer is exhausted ("devices: <error>"). Returns the device affinity score per row (None
+    when no request has affinities: Nomad appends no score then)."""
+    scores = np.zeros(len(rows), dtype=np.float64)
+    nodes, proposed = stack.table.nodes, stack.proposed
+    for j in np.flatnonzero(status == RANKED).tolist():
+        row = int(rows[j])
+        offer = assign_devices(nodes[row].resources.devices, proposed.held_devices(row), g.devices)
+        if isinstance(offer, str):
+            _mark(status, reason, j, EXHAUSTED, reasons.code(f"devices: {offer}"))
+        elif offer.score is not None:
+            scores[j] = offer.score
+    return scores if any(req.affinities for _, req in g.devices) else None
 
 
 def _evaluate_fit(

@@ -99,7 +99,7 @@ def evaluate_evict(
         if column is not None:
             column[k] = preemption_score(net_priority(allocs))
     cap = stack.table.cap[ranked_rows]
-    scores, lowest_after = stack.score_chunk(g, ranked_rows, used_after, cap, lowest, penalty, column)
+    scores, lowest_after = stack.score_chunk(g, ranked_rows, used_after, cap, lowest, penalty, preemption=column)
     out = ChunkResult(rows, status, reason, ranked, scores, lowest_after)
     out.preempted = preempted
     return out

@@ -253,8 +253,9 @@ def log_config_errors(lc: J.LogConfig, disk: J.EphemeralDisk | None, path: str) 
     return errs
 
 
-def resources_errors(r: J.Resources, path: str) -> list[Entry]:
-    """Nomad: structs.Resources.Validate (MeetsMinResources nested, as Nomad nests it)."""
+def resources_errors(r: J.Resources, path: str, devices: list[Entry] | None = None) -> list[Entry]:
+    """Nomad: structs.Resources.Validate (MeetsMinResources nested, as Nomad nests it; `devices`:
+    the device errors, validate.placement.devices_errors, in their place)."""
     cpu, cores, mem = r.cpu or 0, r.cores or 0, r.memory_mb or 0
     errs = []
     if cores > 0 and cpu > 0:
@@ -271,6 +272,7 @@ def resources_errors(r: J.Resources, path: str) -> list[Entry]:
     if r.disk_mb > 0:
         msg = "Task can't ask for disk resources, they have to be specified at the task group level."
         errs.append(leaf(f"{path}.DiskMB", msg))
+    errs += devices or []
     if r.memory_max_mb not in (0, -1) and r.memory_max_mb < mem:
         msg = f"MemoryMaxMB value ({r.memory_max_mb}) should be larger than MemoryMB value ({mem})"
         errs.append(leaf(f"{path}.MemoryMaxMB", msg))

@@ -30,6 +30,7 @@ from sim.structs.validate.placement import (
     affinity_errors,
     constraint_entry,
     constraint_errors,
+    devices_errors,
     service_name_problem,
     spread_errors,
 )
@@ -280,7 +281,7 @@ def task_errors(job: J.Job, tg: J.TaskGroup, task: J.Task, path: str) -> list[En
     if task.resources is None:
         errs.append(leaf(f"{path}.Resources", "Missing task resources"))
     else:
-        sub = resources_errors(task.resources, f"{path}.Resources")
+        sub = resources_errors(task.resources, f"{path}.Resources", devices_errors(task.resources, f"{path}.Resources"))
         if sub:
             errs.append(nest("", sub))
     if task.log_config is None:

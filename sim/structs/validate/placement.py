@@ -12,7 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from sim.errors import ValidationError
 from sim.structs import job as J
+from sim.structs.devices import check_devices_json, requested_devices
 from sim.structs.validate.blocks import Entry, go_quote, leaf, nest
 from sim.structs.versions import (
     compile_go_regexp,
@@ -196,3 +198,29 @@ def service_name_problem(name: str) -> str | None:
         return None
     return ("Service name must be valid per RFC 1123 and can contain only alphanumeric characters "
             f"or dashes and must be no longer than 63 characters: {go_quote(name)}")
+
+
+def devices_errors(r: J.Resources, path: str) -> list[Entry]:
+    """Nomad: the device part of structs.Resources.Validate: `device N failed validation: ...`
+    around RequestedDevice.Validate (after Go's decoder accepted the JSON)."""
+    path = f"{path}.Devices"
+    try:
+        check_devices_json(r.extra.get("Devices"), path)
+    except ValidationError as err:
+        return [leaf(err.field, err.message)]
+    errs = []
+    for i, d in enumerate(requested_devices(r)):
+        sub = []
+        if not d.name:
+            sub.append(leaf(f"{path}[{i}].Name",
+                            "device name must be given as one of the following: type, vendor/type, or vendor/type/name"))
+        for j, c in enumerate(d.constraints):
+            if c.operand in ("distinct_hosts", "distinct_property"):
+                sub.append(leaf(f"{path}[{i}].Constraints[{j}].Operand",
+                                f"Constraint {j + 1} validation failed: using unsupported operand {go_quote(c.operand)}"))
+            elif (entry := constraint_entry(c, j, f"{path}[{i}].Constraints")) is not None:
+                sub.append(entry)
+        sub += affinity_errors(list(d.affinities), f"{path}[{i}].Affinities", False)
+        if sub:
+            errs.append(nest(f"device {i + 1} failed validation: ", sub))
+    return errs
