@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,7 +49,7 @@ class World:
         config = scenario.control_plane.to_config()
         self.state = StateStore(clock=lambda: self.env.now, tracked_versions=config.job_tracked_versions)
         self.server = Server(self.env, self.state, config, self.rngs, self.recorder,
-                             start_unix=scenario.start_time, policy=_load_policy(config.policy))
+                             start_unix=scenario.start_time, policy=_load_policy(config.policy, scenario.file))
         self.server.job_watchers.append(self.recorder)  # job first-write times for the `jobs` table
         self.state.upsert_nodes(build_nodes(scenario, IdGenerator(self.rngs["nodes"])))
         self._start_clients()
@@ -217,10 +218,11 @@ def build_nodes(scenario: Scenario, ids: IdGenerator) -> list[Node]:
     return nodes
 
 
-def _load_policy(spec: str) -> Policy | None:
-    """A custom ranking policy named `module:function`, or None."""
+def _load_policy(spec: str, scenario_file: str | None) -> Policy | None:
+    """A custom ranking policy named `module:function` (found next to the scenario file or in the cwd), or None."""
     if not spec:
         return None
     from sim.scheduler.policies import load_policy
 
-    return load_policy(spec)
+    search = [Path(scenario_file).resolve().parent] if scenario_file else []
+    return load_policy(spec, [*search, Path.cwd()])

@@ -39,6 +39,7 @@ def write_sweep_plots(folder: Path, out: Path, by: list[str] | None = None, dpi:
 def run(args: argparse.Namespace) -> int:
     """Write the plots and print their paths."""
     from sim.plots.standard import write_standard_plots
+    from sim.results.folder import require_complete
 
     folder = Path(args.results_dir)
     if not folder.is_dir():
@@ -47,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     if (folder / "sweep.csv").is_file():
         paths = write_sweep_plots(folder, out, args.by, args.dpi)
     else:
+        require_complete(folder)  # never draw a half-written, interrupted or failed run
         paths = write_standard_plots(folder, out, dpi=args.dpi)
     for path in paths:
         print(path)

@@ -121,7 +121,7 @@ def run_one(spec: Spec) -> Row:
     (out / IDENTITY).write_text(json.dumps(_identity(spec), indent=2, sort_keys=True, default=str) + "\n")
     try:
         scenario = load_scenario(spec["source"], spec["overrides"], base_dir=spec.get("base_dir"))
-        summary, _ = run_to_folder(scenario, out, seed=spec["seed"], until=spec.get("until"))
+        summary, _ = run_to_folder(scenario, out, seed=spec["seed"], until=spec.get("until"), overwrite=True)
     except RunFailed as failed:  # a failed run is data: recorded, and the sweep goes on
         return make_row(spec, "failed", _error_line(failed.error), {})
     except Exception as err:  # the scenario did not load

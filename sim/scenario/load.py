@@ -87,6 +87,7 @@ def load_scenario(
         path = Path(source)
         file, base, default_name = str(path), path.parent, path.stem
         data, lines = _read_yaml(path)
+    _refuse_job_file(data, file)
     try:
         if overrides:
             data = _apply_overrides(data, overrides)
@@ -97,6 +98,15 @@ def load_scenario(
             raise
         message = str(exc).removeprefix(f"{exc.path}: ")
         raise ScenarioError(exc.path, message, file, _line(lines, exc.path)) from None
+
+
+def _refuse_job_file(data: Any, file: str | None) -> None:
+    """A Nomad job file given where a scenario is expected: say so, and how to run it."""
+    if isinstance(data, Mapping) and ("Job" in data or {"ID", "TaskGroups"} <= set(data)):
+        where = file or "the scenario"
+        raise ScenarioError(ROOT, f"this is a Nomad job file, not a scenario: register it from a scenario's "
+                                  f"workload (`- {{at: 0s, register: {where}}}`), or submit it to "
+                                  "`nomadsim serve` over the Jobs API", file)
 
 
 def _build(data: Mapping[str, Any], ctx: Context, default_name: str, file: str | None) -> Scenario:
