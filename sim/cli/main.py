@@ -7,17 +7,14 @@ a missing folder) are printed as one line and exit 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
-import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 from sim import __version__
 from sim.cli import bench, plot, sweep
-from sim.cli.options import parse_overrides
+from sim.cli.options import parse_overrides, sigterm_interrupts
 from sim.errors import SimError
 
 
@@ -37,7 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     until = scenario.duration if args.until is None else _seconds(args.until, "--until")
     every = None if args.checkpoint_every is None else _seconds(args.checkpoint_every, "--checkpoint-every")
     try:
-        with _sigterm_interrupts():
+        with sigterm_interrupts():
             summary, sim = run_to_folder(scenario, out, seed=seed, until=until, csv=args.csv, overwrite=args.force,
                                          checkpoint_every=every,
                                          advance=lambda sim, t: _run_with_progress(sim, t, quiet=args.quiet))
@@ -47,23 +44,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_rejected(sim.workload.errors)
     _print_summary(summary, out)
     return 0
-
-
-@contextlib.contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM stops a run as Ctrl-C does (the results so far are written)."""
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, interrupt)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _print_rejected(errors: list[tuple]) -> None:
