@@ -21,6 +21,7 @@ import simpy
 
 from sim.client.behavior import BehaviorResolver
 from sim.client.clients import Clients
+from sim.errors import SimError
 from sim.metrics.recorder import Recorder, control_plane_counts
 from sim.scenario.types import Scenario
 from sim.server.server import Server
@@ -69,8 +70,15 @@ class World:
         return float(self.env.now)
 
     def run(self, until: float | None = None) -> None:
-        """Advance simulated time to `until` seconds from the start (default: the scenario's duration)."""
+        """Advance simulated time to `until` seconds from the start (default: the scenario's duration).
+
+        Raises:
+            SimError: `until` is before the current simulated time (time never goes back).
+        """
         target = self.scenario.duration if until is None else float(until)
+        if target < self.env.now:
+            raise SimError(f"cannot run until {target:g} s: the simulation is already at {self.env.now:g} s "
+                           "(use advance(seconds) to run on from now)")
         with _fewer_collections(self):
             if target > self.env.now:
                 self.env.run(until=target)
@@ -92,7 +100,11 @@ class World:
         return any(d.active() for d in self.state.deployments())
 
     def settle(self, max_seconds: float = 3600.0, step: float = 1.0) -> bool:
-        """Run until nothing is pending (see `busy`) or `max_seconds` pass; True if it settled."""
+        """Run until nothing is pending (see `busy`) or `max_seconds` pass; True if it settled.
+
+        What is due now (the scenario's 0 s registrations at the start) runs first.
+        """
+        self.run(self.env.now)
         deadline = self.env.now + max_seconds
         while self.env.now < deadline:
             if not self.busy():
