@@ -7,6 +7,7 @@ added later without a test here (or an exemption with its reason) fails the suit
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -75,6 +76,8 @@ BASE: dict[str, Any] = {
         {"at": "8m", "update": {"job": "api", "set": {"TaskGroups.api.Tasks.server.Config.image": "api:2"}}},  # 13
         {"at": "9m", "promote": {"job": "api"}},                                               # 14
         {"at": "2m", "register": _job("third", runtime="1m")},                                 # 15
+        {"at": "1m", "register": _job("resizer", runtime="1m", cpu=3000, ParameterizedJob={     # 16
+            "Payload": "optional", "MetaOptional": ["size"]})},
     ],
     "events": [
         {"at": "10m", "node_down": "a-1"}, {"at": "12m", "node_up": "a-1"},                    # 0, 1
@@ -125,19 +128,17 @@ KNOBS: dict[str, Any] = {
     "control_plane.scheduler_algorithm": "spread",
     "control_plane.policy": "sim.scheduler.policies:worst_fit",
     "workload[0].at": "30s",
-    "workload[0].register": str(JOBS / "batch.json"),
+    "workload[7].register": _job("first", runtime="6m", count=2),
     "workload[8].after": [],
     "workload[6].update": {"job": "nightly", "set": {"TaskGroups.etl.Count": 1}},
     "workload[6].update.set": {"TaskGroups.frontend.Count": 1},
     "workload[11].deregister.job": "second",
     "workload[11].deregister.purge": True,
-    "workload[9].dispatch.job": "thumbnailer",
-    "workload[9].dispatch.meta": {"size": "m"},
-    "workload[9].dispatch.payload": "aG8=",
+    "workload[9].dispatch.job": "resizer",
     "workload[10].revert.job": "api",
     "workload[10].revert.version": 1,
     "workload[14].promote.job": "web",
-    "workload[3].generate.arrival": "uniform",
+    "workload[3].generate.arrival": "fixed",
     "workload[3].generate.rate": "60/h",
     "workload[3].generate.start": "5m",
     "workload[3].generate.stop": "10m",
@@ -149,19 +150,15 @@ KNOBS: dict[str, Any] = {
     "workload[3].generate.distributions.runtime": {"dist": "pareto", "shape": 2.0, "scale": 60, "max": 900},
     "workload[3].generate.type": "service",
     "workload[3].generate.id_prefix": "other",
-    "workload[4].dispatch_generate.job": "thumbnailer",
-    "workload[4].dispatch_generate.arrival": "uniform",
+    "workload[4].dispatch_generate.job": "resizer",
+    "workload[4].dispatch_generate.arrival": "fixed",
     "workload[4].dispatch_generate.rate": "40/h",
     "workload[4].dispatch_generate.start": "10m",
-    "workload[4].dispatch_generate.stop": "20m",
+    "workload[4].dispatch_generate.stop": "5m",
     "workload[4].dispatch_generate.count": 2,
-    "workload[4].dispatch_generate.meta": {"size": "xl"},
-    "workload[4].dispatch_generate.payload": "eHg=",
     "workload[4].dispatch_generate.distributions.runtime": {"dist": "constant", "value": 600},
     "workload[5].trace.limit": 1,
-    "workload[5].trace.time_scale": 0.5,
     "workload[5].trace.runtime_scale": 3.0,
-    "workload[5].trace.machine.cpu_cores": 16,
     "workload[5].trace.machine.memory": 4096,
     "workload[5].trace.machine.mhz_per_core": 1000,
     "events[0].at": "11m",
@@ -201,6 +198,15 @@ EXEMPT: dict[str, str] = {
     "control_plane.preemption": "made real by the preemption work (helper preempt); refused until then",
     "workload[].trace.format": "selects the trace parser (tests/scenario/test_traces.py)",
     "workload[].trace.path": "selects the trace file (tests/scenario/test_traces.py)",
+    "workload[].trace.time_scale": "scales submit offsets (tests/scenario/test_traces.py); the sample trace's "
+                                   "first submissions share one instant",
+    "workload[].trace.machine.cpu_cores": "google2011 traces only (their cpu is a share of a machine): "
+                                          "tests/scenario/test_traces.py; alibaba2017 gives cores",
+    "workload[].dispatch.meta": "becomes the child's Meta: test_dispatch_meta_and_payload_reach_the_child",
+    "workload[].dispatch.payload": "becomes the child's Payload: test_dispatch_meta_and_payload_reach_the_child",
+    "workload[].dispatch_generate.meta": "the same for generated dispatches: test_dispatch_meta_and_payload_reach_the_child",
+    "workload[].dispatch_generate.payload": "the same: test_dispatch_meta_and_payload_reach_the_child",
+    "control_plane.job_tracked_versions": "versions kept per job: test_job_tracked_versions_limits_the_versions_kept",
     "distribution parameters": "every dist family and its parameters: tests/scenario/test_distributions.py",
 }
 DIST_PARAMS = {"dist", "value", "low", "high", "mean", "std", "mu", "sigma", "shape", "scale", "values", "weights",
@@ -215,6 +221,16 @@ def test_job_tracked_versions_limits_the_versions_kept():
         sim.run(15 * 60)
         counts[kept] = len(sim.api.job_versions("web")["Versions"])
     assert counts == {1: 1, 6: 3}
+
+
+def test_dispatch_meta_and_payload_reach_the_child():
+    """dispatch and dispatch_generate: meta and payload become the dispatched child's Meta and Payload."""
+    sim = Simulation(load_scenario(BASE, base_dir=ROOT))
+    sim.run(10 * 60)
+    children = [sim.api.read_job(j["ID"]) for j in sim.api.list_jobs(prefix="thumbnailer/dispatch-")]
+    payload = base64.b64encode(b"aGk=").decode()  # the scenario's payload is the raw text
+    seen = {(c["Meta"].get("size"), c["Payload"]) for c in children}
+    assert ("l", payload) in seen and ("s", payload) in seen
 
 
 def _digest(frame: pd.DataFrame) -> str:
