@@ -17,6 +17,7 @@ import os
 import platform
 import traceback
 from collections.abc import Callable
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -107,13 +108,21 @@ def write_tables(out: Path, tables: dict[str, pd.DataFrame], csv: bool = False) 
     """
     out.mkdir(parents=True, exist_ok=True)
     for name, frame in sorted(tables.items()):
-        atomic_write(out / f"{name}.parquet", lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+        atomic_write(out / f"{name}.parquet", partial(_to_parquet, frame))
         if csv:
-            atomic_write(out / f"{name}.csv", lambda tmp, f=frame: f.to_csv(tmp, index=False))
+            atomic_write(out / f"{name}.csv", partial(_to_csv, frame))
     write_text(out / "schema.json", _json(_schemas(tables)))
     summary = summarize(tables)
     write_text(out / "summary.json", _json(summary_document(summary)))
     return summary
+
+
+def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+
+
+def _to_csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False)
 
 
 def summary_document(summary: dict[str, float]) -> dict[str, Any]:
