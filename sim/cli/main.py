@@ -62,17 +62,18 @@ def _seconds(value: str, flag: str) -> float:
 
 
 def _run_with_progress(sim, until: float, quiet: bool) -> None:
+    """Run from now to `until` (one checkpoint's stretch, or the whole run) with a progress bar."""
     if quiet or not sys.stderr.isatty():
         sim.run(until)
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    steps = 100
+    steps, start = 100, sim.now
     with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                   TimeElapsedColumn(), transient=True) as bar:
-        task = bar.add_task("run", total=until)
+        task = bar.add_task("run", total=until, completed=start)
         for i in range(1, steps + 1):
-            sim.run(until * i / steps)
+            sim.run(start + (until - start) * i / steps)
             bar.update(task, completed=sim.now)
 
 

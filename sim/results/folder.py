@@ -2,10 +2,12 @@
 
 Layout of `results/<scenario>-<seed>/`: `scenario.json` (the resolved scenario, loadable again by
 `nomadsim run`), `run.json` (seed, package version and the versions of Python and the libraries
-that determine the bytes, simulated duration, status, the rejected workload actions, and the
-error and traceback if the run failed), one Parquet file per table (CSV
-too on request), `schema.json` (every column of every table written, with its dtype and meaning)
-and `summary.json` (sim.results.kpis). `sim.experiments.run.run_to_folder` runs a scenario
+that determine the bytes, status, simulated time reached, wall time, the rejected workload
+actions, and the error and traceback if the run failed), one Parquet file per table (CSV too on
+request), `schema.json` (every column of every table written, with its dtype, unit and meaning,
+and every KPI with its unit) and `summary.json` (sim.results.kpis: each KPI's value, and `units`).
+Every file is written atomically (a temporary file renamed over it); `require_complete` is the
+check `show` and `plot` make before reading a folder. `sim.experiments.run.run_to_folder` runs a scenario
 into such a folder.
 """
 

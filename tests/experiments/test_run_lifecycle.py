@@ -187,3 +187,14 @@ def test_ctrl_c_on_nomadsim_run_stops_cleanly(tmp_path, sig):
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "interrupted" and 0 < run["simulated_until"] < 3600
     assert (out / "summary.json").exists() and (out / "placements.parquet").exists()
+
+
+def test_progress_bar_and_checkpoints_together(tmp_path, monkeypatch, capsys):
+    """The CLI's progress bar runs each checkpoint's stretch from where the last one stopped."""
+    from sim.cli import main as cli_main
+
+    monkeypatch.setattr(cli_main.sys.stderr, "isatty", lambda: True, raising=False)
+    out = tmp_path / "out"
+    assert main(["run", _write(tmp_path), "--out", str(out), "--checkpoint-every", "20m"]) == 0
+    run = json.loads((out / "run.json").read_text())
+    assert (run["status"], run["simulated_until"]) == ("complete", 3600.0)
