@@ -102,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
     fixed = {**(spec.get("set") or {}), **parse_overrides(args.set)}
     until = spec.get("until")
     until = parse_duration(until) if isinstance(until, str) else until
-    progress = Progress(list(spec["factors"]))
+    progress = Progress(list(spec["factors"]), quiet=args.quiet)
     try:
         with sigterm_interrupts():
             frame = sweep(spec["scenario"], spec["factors"], seeds, executor_of(args), args.workers, out,
@@ -121,15 +121,16 @@ def run(args: argparse.Namespace) -> int:
 class Progress:
     """One line per finished run: `[k/N] factor=value ... seed S status, ETA`."""
 
-    def __init__(self, factors: list[str]):
+    def __init__(self, factors: list[str], quiet: bool = False):
         self.factors = factors
+        self.quiet = quiet
         self.done = self.total = self.skipped = 0
         self.started = time.monotonic()
 
     def start(self, to_run: int, finished: int) -> None:
         """Called before the first run: how many runs there are to do, and how many were already done."""
         self.total, self.skipped, self.started = to_run, finished, time.monotonic()
-        if finished:
+        if finished and not self.quiet:
             print(f"resuming: {finished} runs already finished, {to_run} to run", file=sys.stderr, flush=True)
 
     def __call__(self, row: dict[str, Any]) -> None:
