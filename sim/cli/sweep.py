@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         with sigterm_interrupts():
             frame = sweep(spec["scenario"], spec["factors"], seeds, executor_of(args), args.workers, out,
                           fixed=fixed, base_dir=spec["base_dir"], until=until, resume=not args.no_resume,
-                          retry_failed=args.retry_failed, on_result=None if args.quiet else progress,
+                          retry_failed=args.retry_failed, on_result=progress,
                           on_start=progress.start)
     except KeyboardInterrupt:
         print(f"nomadsim: sweep interrupted after {progress.done} of {progress.total} runs; its workers are "
@@ -135,6 +135,8 @@ class Progress:
 
     def __call__(self, row: dict[str, Any]) -> None:
         self.done += 1
+        if self.quiet:
+            return
         values = " ".join(f"{f.rsplit('.', 1)[-1]}={row.get(f)}" for f in self.factors)
         error = f": {row['error']}" if row["error"] else ""
         print(f"[{self.done}/{self.total}] {values} seed={row['seed']} {row['status']}{error} "
