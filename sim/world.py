@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Callable, Generator, Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +21,7 @@ import simpy
 
 from sim.client.behavior import BehaviorResolver
 from sim.client.clients import Clients
-from sim.errors import ValidationError
+from sim.errors import SimError, ValidationError
 from sim.metrics.recorder import Recorder, control_plane_counts
 from sim.scenario.types import NodeGroup, Scenario
 from sim.server.server import Server
@@ -52,7 +53,7 @@ class World:
         config = scenario.control_plane.to_config()
         self.state = StateStore(clock=lambda: self.env.now, tracked_versions=config.job_tracked_versions)
         self.server = Server(self.env, self.state, config, self.rngs, self.recorder,
-                             start_unix=scenario.start_time, policy=_load_policy(config.policy))
+                             start_unix=scenario.start_time, policy=_load_policy(config.policy, scenario.file))
         self.server.job_watchers.append(self.recorder)  # job first-write times for the `jobs` table
         self.state.catalog.declare([Namespace(n.name, n.description, dict(n.meta)) for n in scenario.namespaces],
                                    [NodePool(p.name, p.description, dict(p.meta)) for p in scenario.node_pools])
@@ -108,8 +109,15 @@ class World:
         return float(self.env.now)
 
     def run(self, until: float | None = None) -> None:
-        """Advance simulated time to `until` seconds from the start (default: the scenario's duration)."""
+        """Advance simulated time to `until` seconds from the start (default: the scenario's duration).
+
+        Raises:
+            SimError: `until` is before the current simulated time (time never goes back).
+        """
         target = self.scenario.duration if until is None else float(until)
+        if target < self.env.now:
+            raise SimError(f"cannot run until {target:g} s: the simulation is already at {self.env.now:g} s "
+                           "(use advance(seconds) to run on from now)")
         with _fewer_collections(self):
             if target > self.env.now:
                 self.env.run(until=target)
@@ -131,7 +139,11 @@ class World:
         return any(d.active() for d in self.state.deployments())
 
     def settle(self, max_seconds: float = 3600.0, step: float = 1.0) -> bool:
-        """Run until nothing is pending (see `busy`) or `max_seconds` pass; True if it settled."""
+        """Run until nothing is pending (see `busy`) or `max_seconds` pass; True if it settled.
+
+        What is due now (the scenario's 0 s registrations at the start) runs first.
+        """
+        self.run(self.env.now)
         deadline = self.env.now + max_seconds
         while self.env.now < deadline:
             if not self.busy():
@@ -264,10 +276,11 @@ def build_nodes(groups: Iterable[NodeGroup], ids: IdGenerator) -> list[Node]:
     return nodes
 
 
-def _load_policy(spec: str) -> Policy | None:
-    """A custom ranking policy named `module:function`, or None."""
+def _load_policy(spec: str, scenario_file: str | None) -> Policy | None:
+    """A custom ranking policy named `module:function` (found next to the scenario file or in the cwd), or None."""
     if not spec:
         return None
     from sim.scheduler.policies import load_policy
 
-    return load_policy(spec)
+    search = [Path(scenario_file).resolve().parent] if scenario_file else []
+    return load_policy(spec, [*search, Path.cwd()])

@@ -94,10 +94,12 @@ def test_tables_show_the_quickstart_jobs_placed_and_run(quickstart) -> None:
 
 
 def test_summary_json_holds_numbers(quickstart) -> None:
-    """summary.json is a flat mapping of KPIs to numbers (null where undefined)."""
+    """summary.json maps KPIs to numbers (null where undefined), and `units` gives each one's unit."""
     _, out = quickstart
     summary = json.loads((out / "summary.json").read_text())
+    units = summary.pop("units")
     assert summary and all(isinstance(v, int | float) or v is None for v in summary.values())
+    assert set(units) == set(summary) and units["placements"] == "count" and units["eval_latency_p95"] == "s"
 
 
 def test_cli_tables_equal_an_in_process_run(quickstart, tmp_path: Path) -> None:

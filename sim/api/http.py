@@ -51,6 +51,10 @@ WRITES = ("PUT", "POST")
 ALL_METHODS = ["GET", "PUT", "POST", "DELETE", "HEAD", "PATCH", "OPTIONS"]
 
 
+# Wall seconds a blocked query waits at most under the manual clock, when nobody moves simulated time.
+MANUAL_WALL_GUARD = 300.0
+
+
 class JobRoute(NamedTuple):
     """A /v1/job/<id><suffix> endpoint: the JobsApi method it calls, and how."""
 
@@ -126,8 +130,12 @@ class NomadHttp:
         return parse_json_body(b"".join(chunks))
 
     def _wall_cap(self, wait: float) -> float:
-        """Wall seconds a blocked request may wait at most (so a client never hangs)."""
-        return wait if self.clock.mode == "manual" else wait / self.clock.speed + 1.0
+        """Wall seconds a blocked request may wait at most (so a client never hangs).
+
+        `wait` is simulated time: under the manual clock only a client's advance moves it, so the
+        guard is MANUAL_WALL_GUARD wall seconds whatever the wait (Nomad's maximum query time).
+        """
+        return MANUAL_WALL_GUARD if self.clock.mode == "manual" else wait / self.clock.speed + 1.0
 
     async def read(self, request: Request, fn: Callable[..., Any], tables: AbstractSet[str], *args: Any,
                    **kwargs: Any) -> Response:

@@ -80,7 +80,15 @@ class SimClock:
         return await self.advance_to(self.sim.now + max(0.0, seconds), gone)
 
     async def settle(self, max_seconds: float, step: float = 1.0, gone: asyncio.Future | None = None) -> bool:
-        """Run until nothing is pending or in flight (Simulation.busy) or `max_seconds` pass."""
+        """Run until nothing is pending or in flight (Simulation.busy) or `max_seconds` pass.
+
+        What is due now (the scenario's 0 s registrations at the start) runs first.
+        """
+        async with self.lock:
+            self.sim.run(self.sim.now)
+            self.blocking.on_time(self.sim.now)
+            if self.on_advance is not None:
+                self.on_advance(self.sim.now)
         deadline = self.sim.now + max(0.0, max_seconds)
         while self.sim.now < deadline and not self.blocking.closed and not (gone is not None and gone.done()):
             if not self.sim.busy():

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         regressions,
         run_bench,
         suite_name,
+        verdict_line,
         write_baseline,
     )
 
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     for row in bad.to_dict("records"):
         print(f"nomadsim bench: regression in {row['kpi']} ({row['scenario']}/{row['policy']}): "
               f"baseline {_fmt(row['baseline'])}, now {_fmt(row['now'])}", file=sys.stderr)
+    print(verdict_line(comparison, len(failed)))
     return 1 if len(bad) or len(failed) else 0
 
 
@@ -79,7 +81,9 @@ def _progress(row: dict) -> None:
 
 
 def _fmt(value: float) -> str:
-    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:,.4g}"
+    from sim.results.units import format_value
+
+    return format_value(value)
 
 
 def _change(row: dict) -> str:
@@ -89,8 +93,15 @@ def _change(row: dict) -> str:
     if abs(delta) < 1e-9 * max(1.0, abs(base) if not math.isnan(base) else 1.0):
         return "0"
     pct = f" ({delta / abs(base):+.1%})" if base and not math.isnan(base) else ""
-    ci = f" ±{row['ci']:.3g}" if row["ci"] and not math.isnan(row["ci"]) else ""
-    return f"{delta:+,.4g}{ci}{pct}"
+    return f"{delta:+,.4g}{pct}"
+
+
+def _interval(row: dict) -> str:
+    """The 95% confidence interval of the change: [change - half, change + half]."""
+    delta, half = row["change"], row["ci"]
+    if math.isnan(delta) or math.isnan(half):
+        return "-"
+    return f"[{delta - half:+,.4g}, {delta + half:+,.4g}]"
 
 
 def print_comparison(comparison: pd.DataFrame, show_info: bool = False) -> None:
@@ -99,13 +110,15 @@ def print_comparison(comparison: pd.DataFrame, show_info: bool = False) -> None:
     from rich.table import Table
 
     shown = comparison if show_info else comparison[~comparison["verdict"].isin(["info", "n/a"])]
-    table = Table(title="bench: now vs baseline (means over seeds; change paired by seed, ± 95% CI)")
-    for col in ("scenario", "policy", "KPI", "baseline", "now", "change", "verdict"):
-        table.add_column(col, justify="right" if col in ("baseline", "now", "change") else "left")
+    table = Table(title="bench: now vs baseline (means over the seeds both ran; change paired by seed, "
+                        "Student's t 95% confidence interval)")
+    numeric = ("baseline", "now", "change", "95% CI of change", "seeds")
+    for col in ("scenario", "policy", "KPI", *numeric, "verdict"):
+        table.add_column(col, justify="right" if col in numeric else "left")
     styles = {"REGRESSION": "bold red", "better": "green", "inconclusive": "yellow"}
     for row in shown.to_dict("records"):
         verdict = row["verdict"]
         style = styles.get(verdict)
         table.add_row(row["scenario"], row["policy"], row["kpi"], _fmt(row["baseline"]), _fmt(row["now"]),
-                      _change(row), f"[{style}]{verdict}[/]" if style else verdict)
+                      _change(row), _interval(row), str(row["seeds"]), f"[{style}]{verdict}[/]" if style else verdict)
     Console(width=max(120, Console().width)).print(table)

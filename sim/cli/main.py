@@ -7,7 +7,6 @@ a missing folder) are printed as one line and exit 2, never as a traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -16,55 +15,76 @@ from types import ModuleType
 from sim import __version__
 from sim.api.limits import Limits
 from sim.cli import bench, plot, sweep
-from sim.cli.options import parse_overrides
+from sim.cli.options import parse_overrides, sigterm_interrupts
 from sim.errors import SimError
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run a scenario and write its results folder (a failed run still writes its config and error)."""
-    from sim.experiments.run import run_to_folder
+    """Run a scenario and write its results folder (a failed run still writes its config and error).
+
+    Ctrl-C (or SIGTERM) stops the run cleanly: the tables and summary so far are written and
+    run.json says "interrupted"; the exit status is 130.
+    """
+    from sim.experiments.run import RunInterrupted, run_to_folder
     from sim.results.folder import default_dir
     from sim.scenario.load import load_scenario
 
     scenario = load_scenario(args.scenario, parse_overrides(args.set))
     seed = scenario.seed if args.seed is None else args.seed
-    out = Path(args.out) if args.out else default_dir(args.results, scenario.name, seed)
+    out = Path(args.out) if args.out else default_dir(args.results, scenario.name, seed, fresh=not args.force)
+    until = scenario.duration if args.until is None else _seconds(args.until, "--until")
+    every = None if args.checkpoint_every is None else _seconds(args.checkpoint_every, "--checkpoint-every")
     advance = lambda sim, t: _run_with_progress(sim, t, quiet=args.quiet)  # noqa: E731
-    until = scenario.duration if args.until is None else _seconds(args.until)
     if args.journal:  # the served run: its writes and advances, then on to `--until` (default: where it stopped)
         from sim.api.journal import end_time, replay
 
+        if every is not None:
+            raise SimError("--journal and --checkpoint-every cannot be used together")
         until = end_time(args.journal) if args.until is None else until
 
         def advance(sim, t: float) -> None:
             replay(sim, sim.api, args.journal)
             _run_with_progress(sim, t, quiet=args.quiet)
-    summary, _ = run_to_folder(scenario, out, seed=seed, until=until, csv=args.csv, advance=advance)
+    try:
+        with sigterm_interrupts():
+            summary, sim = run_to_folder(scenario, out, seed=seed, until=until, csv=args.csv, overwrite=args.force,
+                                         checkpoint_every=every, advance=advance)
+    except RunInterrupted as stop:
+        print(f"nomadsim: {stop}", file=sys.stderr)
+        return 130
+    _print_rejected(sim.workload.errors)
     _print_summary(summary, out)
     return 0
 
 
-def _seconds(value: str) -> float:
+def _print_rejected(errors: list[tuple]) -> None:
+    """Each workload action the run rejected, with its message (they are in run.json too)."""
+    for time, action, job_id, message in errors:
+        print(f"rejected at {time:g} s: {action} {job_id}: {message}", file=sys.stderr)
+
+
+def _seconds(value: str, flag: str) -> float:
     from sim.scenario.build import parse_duration
 
     try:
         return parse_duration(value)
     except ValueError as err:
-        raise SimError(f"--until: {err}") from None
+        raise SimError(f"{flag}: {err}") from None
 
 
 def _run_with_progress(sim, until: float, quiet: bool) -> None:
+    """Run from now to `until` (one checkpoint's stretch, or the whole run) with a progress bar."""
     if quiet or not sys.stderr.isatty():
         sim.run(until)
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    steps = 100
+    steps, start = 100, sim.now
     with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
                   TimeElapsedColumn(), transient=True) as bar:
-        task = bar.add_task("run", total=until)
+        task = bar.add_task("run", total=until, completed=start)
         for i in range(1, steps + 1):
-            sim.run(until * i / steps)
+            sim.run(start + (until - start) * i / steps)
             bar.update(task, completed=sim.now)
 
 
@@ -72,11 +92,16 @@ def _print_summary(summary: dict[str, float], out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from sim.results.kpis import KPI_UNITS
+    from sim.results.units import format_value
+
     table = Table(title=f"summary ({out})")
     table.add_column("KPI")
     table.add_column("value", justify="right")
+    table.add_column("unit")
     for key, value in summary.items():
-        table.add_row(key, "-" if value != value else f"{value:,.4g}")
+        unit = KPI_UNITS.get(key, "")
+        table.add_row(key, format_value(value, unit), unit)
     Console().print(table)
 
 
@@ -91,16 +116,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """Print a results folder's summary."""
-    path = Path(args.results_dir) / "summary.json"
-    run_file = Path(args.results_dir) / "run.json"
-    run = json.loads(run_file.read_text()) if run_file.exists() else {}
-    if run.get("status") == "failed":
-        raise SimError(f"{args.results_dir}: the run failed: {run.get('error', 'unknown error')}")
-    if not path.exists():
+    """Print a completed run's summary (refuses a running, interrupted or failed run's folder)."""
+    from sim.results.folder import read_summary, require_complete
+
+    run = require_complete(args.results_dir)
+    if not (Path(args.results_dir) / "summary.json").exists():
         raise SimError(f"{args.results_dir}: no summary.json (not a results folder, or the run failed)")
-    summary = {k: (float("nan") if v is None else v) for k, v in json.loads(path.read_text()).items()}
-    _print_summary(summary, Path(args.results_dir))
+    _print_summary(read_summary(args.results_dir), Path(args.results_dir))
+    span = f"simulated {run['simulated_until']:g} s" if "simulated_until" in run else ""
+    wall = f" in {run['wall_seconds']:g} s of wall time" if "wall_seconds" in run else ""
+    if span:
+        print(f"{span}{wall}")
     return 0
 
 
@@ -127,32 +153,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nomadsim", description="Discrete-event simulator of a Nomad-style scheduler.")
     parser.add_argument("--version", action="version", version=f"nomadsim {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run a scenario and write results")
-    run.add_argument("scenario")
-    run.add_argument("--seed", type=int)
-    run.add_argument("--out", help="results folder (default results/<name>-<seed>)")
-    run.add_argument("--results", default="results", help="root of results folders")
-    run.add_argument("--until", help="simulated time to stop at (e.g. 30m)")
-    run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a scenario key")
+    run = _command(sub, "run", "run a scenario and write results", cmd_run, RUN_EXAMPLES)
+    run.add_argument("scenario", help="scenario YAML (see scenarios/), or a results folder's scenario.json")
+    run.add_argument("--seed", type=int, help="seed of every random stream (default: the scenario's seed)")
+    run.add_argument("--out", help="results folder; must be new or empty unless --force (default: a new "
+                                   "results/<name>-<seed>, or <name>-<seed>-2, -3... if that one holds results)")
+    run.add_argument("--results", default="results", help="root of results folders (default: results)")
+    run.add_argument("--force", action="store_true", help="replace the results of an earlier run in the folder")
+    run.add_argument("--until", help="simulated time to stop at (e.g. 30m; default: the scenario's duration)")
+    run.add_argument("--checkpoint-every", metavar="DURATION",
+                     help="write the tables and summary so far every DURATION of simulated time (e.g. 1h)")
+    _set_flag(run)
     run.add_argument("--csv", action="store_true", help="write CSV next to Parquet")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
-    run.add_argument("--journal", help="replay a `serve --journal` file (a served run, reproduced offline)")
-    run.set_defaults(func=cmd_run)
-    val = sub.add_parser("validate", help="validate a scenario")
-    val.add_argument("scenario")
-    val.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
-    val.set_defaults(func=cmd_validate)
-    show = sub.add_parser("show", help="print a results folder's summary")
-    show.add_argument("results_dir")
-    show.set_defaults(func=cmd_show)
-    serve = sub.add_parser("serve", help="serve the Jobs API over HTTP")
-    serve.add_argument("scenario")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=4646)
-    serve.add_argument("--seed", type=int)
-    serve.add_argument("--clock", choices=["manual", "realtime"], default="manual")
-    serve.add_argument("--speed", type=float, default=1.0)
-    serve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    run.add_argument("--journal", metavar="FILE",
+                     help="replay a `serve --journal` file (a served run, reproduced offline)")
+    val = _command(sub, "validate", "validate a scenario and its jobs", cmd_validate, VALIDATE_EXAMPLES)
+    val.add_argument("scenario", help="scenario YAML; every job is decoded and checked as registration would")
+    _set_flag(val)
+    show = _command(sub, "show", "print a completed run's summary", cmd_show, SHOW_EXAMPLES)
+    show.add_argument("results_dir", help="a results folder written by `nomadsim run`")
+    serve = _command(sub, "serve", "serve the Jobs API over HTTP", cmd_serve, SERVE_EXAMPLES)
+    serve.add_argument("scenario", help="scenario YAML: the cluster, and a workload replayed as time advances")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=4646, help="port (default 4646, Nomad's)")
+    serve.add_argument("--seed", type=int, help="seed (default: the scenario's seed)")
+    serve.add_argument("--clock", choices=["manual", "realtime"], default="manual",
+                       help="manual: time moves only on POST /v1/sim/advance or settle (default); "
+                            "realtime: simulated time follows the wall clock")
+    serve.add_argument("--speed", type=float, default=1.0,
+                       help="realtime clock: simulated seconds per wall second (default 1)")
+    _set_flag(serve)
     serve.add_argument("--journal", metavar="FILE", help="append every write and time advance to FILE (fsync'd); "
                        "an existing FILE is replayed first, so a restart resumes where the server stopped")
     serve.add_argument("--out", metavar="DIR", help="results folder, written on POST /v1/sim/results and on exit")
@@ -161,10 +192,42 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest request body (default %(default)s)")
     serve.add_argument("--max-blocking-queries", type=int, default=Limits.max_blocking, metavar="N",
                        help="blocking queries waiting at once; more get 429 (default %(default)s)")
-    serve.set_defaults(func=cmd_serve)
     for name, (module, help_text) in sorted(EXTENSIONS.items()):
         _add_extension(sub, name, module, help_text)
     return parser
+
+
+RUN_EXAMPLES = """examples:
+  nomadsim run scenarios/quickstart.yaml
+  nomadsim run scenarios/quickstart.yaml --seed 2 --set control_plane.scheduler_algorithm=spread
+  nomadsim run scenarios/alibaba-trace.yaml --out results/ali --checkpoint-every 1h
+  nomadsim run scenarios/quickstart.yaml --out results/q --force     # replace an earlier run
+"""
+VALIDATE_EXAMPLES = """examples:
+  nomadsim validate scenarios/quickstart.yaml
+  nomadsim validate scenarios/mixed.yaml --set duration=2h
+"""
+SHOW_EXAMPLES = """examples:
+  nomadsim show results/quickstart-1
+"""
+SERVE_EXAMPLES = """examples:
+  nomadsim serve scenarios/quickstart.yaml
+  nomadsim serve scenarios/quickstart.yaml --port 4747 --clock realtime --speed 60
+  curl -X POST localhost:4646/v1/sim/advance -d '{"Seconds": 60}'
+"""
+
+
+def _command(sub: argparse._SubParsersAction, name: str, help_text: str, func: object,
+             examples: str) -> argparse.ArgumentParser:
+    parser = sub.add_parser(name, help=help_text, description=help_text, epilog=examples,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def _set_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a scenario key (dotted path, YAML value), e.g. duration=2h; repeatable")
 
 
 # Subcommands that live in their own modules: each has `configure(parser)` and `run(args) -> int`.

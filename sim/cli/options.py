@@ -1,8 +1,11 @@
-"""Flag values shared by the subcommands: `--set key=value` overrides and `--dask` executors."""
+"""Shared by the subcommands: `--set key=value` overrides, `--dask` executors, SIGTERM as Ctrl-C."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
+from collections.abc import Iterator
 from typing import Any
 
 import yaml
@@ -29,3 +32,20 @@ def executor_of(args: argparse.Namespace) -> str:
     if not args.dask:
         return "local"
     return "dask" if args.dask == "local" else args.dask
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM stops the command as Ctrl-C does (KeyboardInterrupt)."""
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -25,9 +25,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def write_sweep_plots(folder: Path, out: Path, by: list[str] | None = None, dpi: int = 110) -> list[Path]:
     """The comparison figures of a sweep folder."""
-    from sim.plots.base import save
-    from sim.plots.compare import compare_cdfs, compare_kpis, runs_from_sweep
+    import pandas as pd
 
+    from sim.plots.base import save
+    from sim.plots.compare import compare_cdfs, compare_kpis, factor_columns, runs_from_sweep
+
+    factors = factor_columns(pd.read_csv(folder / "sweep.csv"))
+    for column in by or []:
+        if column not in factors:
+            raise SimError(f"--by {column!r}: not a factor of this sweep (factors: {', '.join(factors) or 'none'})")
     runs = runs_from_sweep(folder, by)
     if not runs:
         raise SimError(f"{folder}: the sweep has no completed runs")
@@ -39,6 +45,7 @@ def write_sweep_plots(folder: Path, out: Path, by: list[str] | None = None, dpi:
 def run(args: argparse.Namespace) -> int:
     """Write the plots and print their paths."""
     from sim.plots.standard import write_standard_plots
+    from sim.results.folder import require_complete
 
     folder = Path(args.results_dir)
     if not folder.is_dir():
@@ -47,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if (folder / "sweep.csv").is_file():
         paths = write_sweep_plots(folder, out, args.by, args.dpi)
     else:
+        require_complete(folder)  # never draw a half-written, interrupted or failed run
         paths = write_standard_plots(folder, out, dpi=args.dpi)
     for path in paths:
         print(path)

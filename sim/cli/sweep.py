@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from sim.cli.options import executor_of, parse_overrides
+from sim.cli.options import executor_of, parse_overrides, sigterm_interrupts
 from sim.errors import SimError
 
 SWEEP_KEYS = ("scenario", "factors", "seeds", "set", "until", "out")
-SHOWN_KPIS = ("placements", "placement_failures", "placement_latency_p95", "cpu_utilisation_mean")
+SHOWN_KPIS = ("placements", "placement_failures", "placement_latency_p95", "cpu_utilisation_mean", "nodes_in_use_mean",
+              "packing_efficiency_mean")
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -100,33 +102,72 @@ def run(args: argparse.Namespace) -> int:
     fixed = {**(spec.get("set") or {}), **parse_overrides(args.set)}
     until = spec.get("until")
     until = parse_duration(until) if isinstance(until, str) else until
-    frame = sweep(spec["scenario"], spec["factors"], seeds, executor_of(args), args.workers, out,
-                  fixed=fixed, base_dir=spec["base_dir"], until=until, resume=not args.no_resume,
-                  retry_failed=args.retry_failed, on_result=None if args.quiet else _progress)
+    progress = Progress(list(spec["factors"]), quiet=args.quiet)
+    try:
+        with sigterm_interrupts():
+            frame = sweep(spec["scenario"], spec["factors"], seeds, executor_of(args), args.workers, out,
+                          fixed=fixed, base_dir=spec["base_dir"], until=until, resume=not args.no_resume,
+                          retry_failed=args.retry_failed, on_result=progress,
+                          on_start=progress.start)
+    except KeyboardInterrupt:
+        print(f"nomadsim: sweep interrupted after {progress.done} of {progress.total} runs; its workers are "
+              f"stopped. Run the same command again to resume (finished runs are kept in {out}).", file=sys.stderr)
+        return 130
     frame.to_parquet(out / "sweep.parquet", index=False)
     _print_summary(frame, list(spec["factors"]), out)
     return 1 if (frame["status"] == "failed").any() else 0
 
 
-def _progress(row: dict[str, Any]) -> None:
-    error = f": {row['error']}" if row["error"] else ""
-    print(f"{row['run_id']} seed {row['seed']} {row['status']}{error}", file=sys.stderr, flush=True)
+class Progress:
+    """One line per finished run: `[k/N] factor=value ... seed S status, ETA`."""
+
+    def __init__(self, factors: list[str], quiet: bool = False):
+        self.factors = factors
+        self.quiet = quiet
+        self.done = self.total = self.skipped = 0
+        self.started = time.monotonic()
+
+    def start(self, to_run: int, finished: int) -> None:
+        """Called before the first run: how many runs there are to do, and how many were already done."""
+        self.total, self.skipped, self.started = to_run, finished, time.monotonic()
+        if finished and not self.quiet:
+            print(f"resuming: {finished} runs already finished, {to_run} to run", file=sys.stderr, flush=True)
+
+    def __call__(self, row: dict[str, Any]) -> None:
+        self.done += 1
+        if self.quiet:
+            return
+        values = " ".join(f"{f.rsplit('.', 1)[-1]}={row.get(f)}" for f in self.factors)
+        error = f": {row['error']}" if row["error"] else ""
+        print(f"[{self.done}/{self.total}] {values} seed={row['seed']} {row['status']}{error} "
+              f"(ETA {self.eta()})", file=sys.stderr, flush=True)
+
+    def eta(self) -> str:
+        """Wall time left at the mean pace so far (runs run in parallel, so this is a rough estimate)."""
+        left = self.total - self.done
+        if not left:
+            return "done"
+        seconds = (time.monotonic() - self.started) / max(self.done, 1) * left
+        return f"{seconds / 60:.1f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def _print_summary(frame, factors: list[str], out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from sim.results.kpis import KPI_UNITS
+    from sim.results.units import format_value
+
     kpis = [k for k in SHOWN_KPIS if k in frame.columns]
     grouped = frame.groupby(factors, sort=False, dropna=False)
     table = Table(title=f"sweep: {len(frame)} runs, KPI means over seeds (table: {out / 'sweep.csv'})")
     for col in factors:  # the last part of a dotted key names the column
         table.add_column(col.rsplit(".", 1)[-1])
-    for col in ["runs", "failed", *kpis]:
+    for col in ["runs", "failed", *[f"{k} ({KPI_UNITS.get(k) or '-'})" for k in kpis]]:
         table.add_column(col, justify="right")
     for values, group in grouped:
         values = values if isinstance(values, tuple) else (values,)
         means = [group[k].mean() for k in kpis]
         table.add_row(*map(str, values), str(len(group)), str(int((group["status"] == "failed").sum())),
-                      *["-" if m != m else f"{m:,.4g}" for m in means])
+                      *[format_value(m) for m in means])  # means over seeds: never rounded to counts
     Console(width=max(120, Console().width)).print(table)

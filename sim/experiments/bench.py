@@ -249,12 +249,26 @@ def verdict(spec: KpiSpec | None, base: Mapping[str, float], now: Mapping[str, f
 
 
 def compare(frame: pd.DataFrame, baseline: Mapping[str, Any], kpis: Mapping[str, KpiSpec] = KPIS) -> pd.DataFrame:
-    """One row per scenario, policy and KPI: baseline and now (means), change, CI, verdict."""
+    """One row per scenario, policy and KPI: baseline and now (means), change, CI, verdict.
+
+    Only the seeds both sides ran are compared (`seeds` says how many), so the two means are over
+    the same seed set.
+
+    Raises:
+        SimError: the baseline has runs of a scenario and policy but none with a seed of this run.
+    """
     now_runs = runs_of(frame)
     rows = []
     for key, per_seed in now_runs.items():
         scenario, policy = key.split("/", 1)
         base_seeds = baseline.get("runs", {}).get(key, {})
+        common = set(base_seeds) & set(per_seed)
+        if base_seeds and not common:
+            raise SimError(f"{key}: the baseline ran seeds {', '.join(sorted(base_seeds))} and this run "
+                           f"{', '.join(sorted(per_seed))}: compare equal seed sets (--seeds N)")
+        if base_seeds:
+            base_seeds = {s: v for s, v in base_seeds.items() if s in common}
+            per_seed = {s: v for s, v in per_seed.items() if s in common}
         names = list(dict.fromkeys([*kpi_columns(frame), *(k for s in base_seeds.values() for k in s)]))
         for kpi in names:
             base, now = _values(base_seeds, kpi), _values(per_seed, kpi)
@@ -263,9 +277,26 @@ def compare(frame: pd.DataFrame, baseline: Mapping[str, Any], kpis: Mapping[str,
                 "scenario": scenario, "policy": policy, "kpi": kpi,
                 "baseline": float(np.mean(list(base.values()))) if base else math.nan,
                 "now": float(np.mean(list(now.values()))) if now else math.nan,
-                "change": delta, "ci": half, "verdict": result,
+                "change": delta, "ci": half, "seeds": len(now), "verdict": result,
             })
-    return pd.DataFrame(rows, columns=["scenario", "policy", "kpi", "baseline", "now", "change", "ci", "verdict"])
+    return pd.DataFrame(rows, columns=["scenario", "policy", "kpi", "baseline", "now", "change", "ci", "seeds",
+                                       "verdict"])
+
+
+def verdict_line(comparison: pd.DataFrame, failed_runs: int = 0) -> str:
+    """One line: FAIL with the regressions (and failed runs) or PASS, and the counts of every verdict."""
+    judged = comparison[~comparison["verdict"].isin(["info", "n/a"])]
+    counts = judged["verdict"].value_counts()
+    bad = regressions(comparison)
+    tally = ", ".join(f"{counts.get(v, 0)} {v.lower()}" for v in (REGRESSION, "inconclusive", "better", "ok", "new"))
+    what = f"{len(judged)} KPI comparisons over {comparison[['scenario', 'policy']].drop_duplicates().shape[0]} " \
+           f"scenario/policy pairs ({tally})"
+    if len(bad) or failed_runs:
+        names = ", ".join(f"{r['kpi']} ({r['scenario']}/{r['policy']})" for r in bad.to_dict("records")[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        runs = f"{failed_runs} runs failed; " if failed_runs else ""
+        return f"bench verdict: FAIL - {runs}{len(bad)} regressions{': ' + names + more if names else ''}; {what}"
+    return f"bench verdict: PASS - no regression at 95% confidence beyond the tolerances; {what}"
 
 
 def regressions(comparison: pd.DataFrame) -> pd.DataFrame:

@@ -25,8 +25,12 @@ import json
 import math
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,8 @@ import pandas as pd
 from sim.errors import SimError
 
 FINISHED = ("complete", "failed")
+ATTEMPTS = 3  # pool rounds: runs lost with a dead worker are retried twice before counting as failed
+PARENT_POLL = 1.0  # seconds between a worker's checks that the sweep's process is alive
 IDENTITY = "sweep_run.json"  # a run folder's identity file
 ROW_KEYS = ("run_id", "seed", "status", "error")
 Spec = dict[str, Any]
@@ -103,6 +109,20 @@ def expand(base: str | Path | Mapping[str, Any], factors: Mapping[str, Sequence[
     return specs
 
 
+def check_factors(factors: Mapping[str, Any], fixed: Mapping[str, Any] | None = None) -> None:
+    """Every factor and fixed override names a scenario key: a misspelt one fails before any run.
+
+    Values are not checked here: an invalid value fails its own runs, recorded in the table.
+    """
+    from sim.scenario.load import check_key
+
+    for key in [*factors, *(fixed or {})]:
+        try:
+            check_key(key)
+        except SimError as err:
+            raise SimError(f"sweep factor {err}") from None
+
+
 # -- one run (executed on a worker) -------------------------------------------------------------
 
 
@@ -112,7 +132,7 @@ def run_one(spec: Spec) -> Row:
     The folder is `nomadsim run`'s (sim.experiments.run.run_to_folder) plus `sweep_run.json`, the run's
     identity (id, digest, labels, factors, overrides) that a resumed sweep checks.
     """
-    from sim.experiments.run import RunFailed, run_to_folder
+    from sim.experiments.run import RunFailed, RunInterrupted, run_to_folder
     from sim.results.folder import write_config, write_failure
     from sim.scenario.load import load_scenario
 
@@ -121,9 +141,11 @@ def run_one(spec: Spec) -> Row:
     (out / IDENTITY).write_text(json.dumps(_identity(spec), indent=2, sort_keys=True, default=str) + "\n")
     try:
         scenario = load_scenario(spec["source"], spec["overrides"], base_dir=spec.get("base_dir"))
-        summary, _ = run_to_folder(scenario, out, seed=spec["seed"], until=spec.get("until"))
+        summary, _ = run_to_folder(scenario, out, seed=spec["seed"], until=spec.get("until"), overwrite=True)
     except RunFailed as failed:  # a failed run is data: recorded, and the sweep goes on
         return make_row(spec, "failed", _error_line(failed.error), {})
+    except RunInterrupted:  # Ctrl-C: the sweep stops (the folder says interrupted: a resume reruns it)
+        raise KeyboardInterrupt from None
     except Exception as err:  # the scenario did not load
         write_config(out, {}, {"seed": spec["seed"], "status": "running"})
         write_failure(out, err)
@@ -158,6 +180,8 @@ def _first_line(text: str) -> str:
 
 def finished_row(spec: Spec) -> Row | None:
     """The row of a run already finished in its folder with the same digest, else None."""
+    from sim.results.folder import read_summary
+
     out = Path(spec["out"])
     try:
         run = json.loads((out / "run.json").read_text())
@@ -169,7 +193,7 @@ def finished_row(spec: Spec) -> Row | None:
     if run["status"] == "failed":
         return make_row(spec, "failed", _first_line(str(run.get("error") or "")), {})
     try:
-        summary = json.loads((out / "summary.json").read_text())
+        summary = read_summary(out)
     except (OSError, ValueError):
         return None
     return make_row(spec, "complete", "", _plain(summary))
@@ -203,18 +227,67 @@ def _lost(spec: Spec, err: BaseException) -> Row:
 
 
 def _pool(specs: Sequence[Spec], workers: int, report: Callable[[Row], None]) -> list[Row]:
+    """Run the specs on a pool; runs lost with a dead worker are retried on a fresh pool (ATTEMPTS rounds)."""
     rows: dict[int, Row] = {}  # spec index -> its row, in completion order
+    todo = list(range(len(specs)))
+    for attempt in range(1, ATTEMPTS + 1):
+        todo = _pool_round(specs, todo, workers, rows, report, last=attempt == ATTEMPTS)
+        if not todo:
+            break
+    return [rows[i] for i in range(len(specs))]
+
+
+def _pool_round(specs: Sequence[Spec], todo: list[int], workers: int, rows: dict[int, Row],
+                report: Callable[[Row], None], last: bool) -> list[int]:
+    """One pool over `todo`; returns the indices lost with a broken pool (recorded as failed if `last`).
+
+    Interrupted (KeyboardInterrupt, SystemExit), it terminates its workers before re-raising: no
+    run goes on in the background and no process is left behind.
+    """
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(specs)), mp_context=context) as pool:
-        futures = {pool.submit(run_one, spec): i for i, spec in enumerate(specs)}
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
+                               initializer=_worker_init, initargs=(os.getpid(),))
+    lost: list[int] = []
+    try:
+        futures = {pool.submit(run_one, specs[i]): i for i in todo}
         for future in as_completed(futures):
             i = futures[future]
             try:
                 rows[i] = future.result()
-            except Exception as err:  # the worker process died
+            except BrokenProcessPool as err:  # a worker died: this run (or one queued behind it) is lost
+                if not last:
+                    lost.append(i)
+                    continue
                 rows[i] = _lost(specs[i], err)
             report(rows[i])
-    return [rows[i] for i in range(len(specs))]
+    except BaseException:
+        _terminate(pool)
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return sorted(lost)
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stop a pool's workers now (their runs stay unfinished in their folders; a resume reruns them)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # the executor keeps no public handle
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        proc.join(timeout=5)
+
+
+def _worker_init(parent: int) -> None:
+    """In each pool worker: Ctrl-C is the parent's to handle, and the worker exits when its parent dies."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True, name="watch-parent").start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL)
+    os._exit(1)  # the sweep's process is gone (killed): never run on as an orphan
 
 
 def _dask(specs: Sequence[Spec], executor: Any, workers: int, report: Callable[[Row], None]) -> list[Row]:
@@ -222,16 +295,20 @@ def _dask(specs: Sequence[Spec], executor: Any, workers: int, report: Callable[[
     from distributed import as_completed as dask_completed  # importable: dask_client checked it
 
     try:
-        futures = client.map(run_one, list(specs), pure=False)
+        futures = client.map(run_one, list(specs), pure=False, retries=ATTEMPTS - 1)
         index = {f.key: i for i, f in enumerate(futures)}
         rows: dict[int, Row] = {}  # spec index -> its row, in completion order
-        for future in dask_completed(futures):
-            i = index[future.key]
-            try:
-                rows[i] = future.result()
-            except Exception as err:
-                rows[i] = _lost(specs[i], err)
-            report(rows[i])
+        try:
+            for future in dask_completed(futures):
+                i = index[future.key]
+                try:
+                    rows[i] = future.result()
+                except Exception as err:
+                    rows[i] = _lost(specs[i], err)
+                report(rows[i])
+        except BaseException:
+            client.cancel(futures)
+            raise
         return [rows[i] for i in range(len(specs))]
     finally:
         close()
@@ -265,8 +342,12 @@ def dask_client(executor: Any, workers: int) -> tuple[Any, Callable[[], None]]:
 
 
 def run_specs(specs: Sequence[Spec], executor: Any = "local", workers: int | None = None, resume: bool = True,
-              retry_failed: bool = False, on_result: Callable[[Row], None] | None = None) -> pd.DataFrame:
-    """Run the specs not already finished (with `resume`), then the table of every spec, in order."""
+              retry_failed: bool = False, on_result: Callable[[Row], None] | None = None,
+              on_start: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+    """Run the specs not already finished (with `resume`), then the table of every spec, in order.
+
+    `on_start(to_run, already_finished)` is called once before the first run starts.
+    """
     rows: list[Row | None] = [None] * len(specs)
     todo = []
     for i, spec in enumerate(specs):
@@ -275,6 +356,8 @@ def run_specs(specs: Sequence[Spec], executor: Any = "local", workers: int | Non
             rows[i] = done
         else:
             todo.append(i)
+    if on_start is not None:
+        on_start(len(todo), len(specs) - len(todo))
     fresh = execute([specs[i] for i in todo], executor, workers, on_result)
     for i, row in zip(todo, fresh, strict=True):
         rows[i] = row
@@ -290,8 +373,12 @@ def sweep(base_scenario: str | Path | Mapping[str, Any], factors: Mapping[str, S
           seeds: Iterable[int] = (1,), executor: Any = "local", workers: int | None = None,
           out: str | Path = "results/sweep", *, fixed: Mapping[str, Any] | None = None,
           base_dir: str | Path | None = None, until: float | None = None, resume: bool = True,
-          retry_failed: bool = False, on_result: Callable[[Row], None] | None = None) -> pd.DataFrame:
+          retry_failed: bool = False, on_result: Callable[[Row], None] | None = None,
+          on_start: Callable[[int, int], None] | None = None) -> pd.DataFrame:
     """Run a scenario over the cartesian product of `factors` times `seeds`; the table of runs.
+
+    Every factor name is checked against the scenario schema before any run starts. A
+    KeyboardInterrupt stops the sweep at once (workers terminated); started again, it resumes.
 
     Args:
         base_scenario: a scenario file or mapping.
@@ -306,9 +393,14 @@ def sweep(base_scenario: str | Path | Mapping[str, Any], factors: Mapping[str, S
         resume: skip runs already finished in `out` (same digest).
         retry_failed: with resume, rerun the runs that failed.
         on_result: called with each fresh row as its run ends.
+        on_start: called with (runs to do, runs already finished) before the first run.
+
+    Raises:
+        SimError: a factor or override names no scenario key.
     """
+    check_factors(factors, fixed)
     specs = expand(base_scenario, factors, list(seeds), out, fixed, base_dir, until)
-    frame = run_specs(specs, executor, workers, resume, retry_failed, on_result)
+    frame = run_specs(specs, executor, workers, resume, retry_failed, on_result, on_start)
     Path(out).mkdir(parents=True, exist_ok=True)
     frame.to_csv(Path(out) / "sweep.csv", index=False)
     return frame

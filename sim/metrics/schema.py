@@ -187,6 +187,7 @@ TABLES: dict[str, str] = {
     "children": "one periodic launch or dispatched child of a parent job (sim.results.tables)",
     "dags": "one DAG of `after` dependencies: makespan and critical path (sim.workload.dags)",
     "nodes": "one node with its failure domains (sim.scenario.topology)",
+    "wait_times": "one job type and priority: wait from submission to running, p50/p95/p99 (sim.results.tables)",
 }
 
 

@@ -9,8 +9,6 @@ samples of a label's runs.
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -79,8 +77,9 @@ def _as_list(value: Run | Sequence[Run]) -> list[Run]:
 def run_kpis(run: Run) -> dict[str, float]:
     """A run's summary KPIs: its folder's summary.json as written, else computed from its tables."""
     if isinstance(run, str | Path) and (Path(run) / "summary.json").is_file():
-        values = json.loads((Path(run) / "summary.json").read_text())
-        return {k: (math.nan if v is None else v) for k, v in values.items()}
+        from sim.results.folder import read_summary
+
+        return read_summary(run)
     from sim.results.kpis import summarize
 
     return summarize(data.load_tables(run))

@@ -91,11 +91,11 @@ def node_order(tables: Tables) -> list[str]:
 def node_labels(tables: Tables) -> dict[str, str]:
     """Node ID -> display name: from a table with node names when the run has one, else the ID's first 8 characters."""
     labels = {n: n[:8] for n in node_order(tables)}
-    for cols in (("node_id", "node_name"), ("node_id", "name")):
-        named = find_table(tables, cols, exclude=("placements", "allocations", "evaluations"))
-        if named is not None:
-            labels.update(dict(zip(named["node_id"], named[cols[1]].astype(str), strict=True)))
-            break
+    for name, frame in sorted(tables.items()):  # every table naming nodes (`nodes`, or node_name columns)
+        col = "name" if name == "nodes" else "node_name"
+        if {"node_id", col} <= set(frame.columns):
+            named = frame[frame["node_id"] != ""]
+            labels.update(dict(zip(named["node_id"], named[col].astype(str), strict=True)))
     return labels
 
 

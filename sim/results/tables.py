@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from sim.metrics.deployments import DEPLOYMENTS_SCHEMA, deployments_table
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from sim.world import World
 
 BATCH_TYPES = ("batch", "sysbatch")
+# Bounded slowdown's threshold (Feitelson et al., "Theory and practice in parallel job scheduling"):
+# runs shorter than this count as this long, so a 1 s job waiting 10 s does not dominate the mean.
+BSLD_TAU = 10.0
 
 # column -> (dtype, meaning)
 JOBS_SCHEMA: list[tuple[str, str, str]] = [
@@ -49,6 +53,8 @@ JOBS_SCHEMA: list[tuple[str, str, str]] = [
     ("makespan", "float64", "batch jobs: completed - submit"),
     ("runtime", "float64", "longest run (first running to terminal) of any of its allocs"),
     ("slowdown", "float64", "batch jobs: makespan / runtime"),
+    ("wait", "float64", "all_started - submit: from submission until every desired alloc ran (NaN if never)"),
+    ("bounded_slowdown", "float64", f"batch jobs: max(1, makespan / max(runtime, {BSLD_TAU:g} s))"),
     ("dag", "string", "the DAG of `after` dependencies the job belongs to (empty for none)"),
     ("on_critical_path", "bool", "the job lies on its DAG's critical path"),
     ("dag_critical_path", "string", "its DAG's critical path (as in the dags table; empty outside a DAG)"),
@@ -131,6 +137,8 @@ def jobs_table(job_log: dict, state: Any, tables: dict[str, pd.DataFrame], dags:
     jobs["makespan"] = (jobs["completed"] - jobs["submit"]).where(batch)
     jobs["runtime"] = ids.map((runs["end"] - runs["start"]).groupby(runs["job_id"]).max())
     jobs["slowdown"] = (jobs["makespan"] / jobs["runtime"].where(jobs["runtime"] > 0)).where(batch)
+    jobs["wait"] = jobs["all_started"] - jobs["submit"]
+    jobs["bounded_slowdown"] = (jobs["makespan"] / jobs["runtime"].clip(lower=BSLD_TAU)).clip(lower=1.0).where(batch)
     jobs["dag"] = ids.map(lambda j: (dags or {}).get(j, ""))
     jobs["on_critical_path"] = ids.isin(critical or set())
     jobs["dag_critical_path"] = ""
@@ -178,8 +186,10 @@ def derived_tables(sim: World, workload: Workload, tables: dict[str, pd.DataFram
         per_dag = dags.set_index("dag")
         jobs["dag_critical_path"] = jobs["dag"].map(per_dag["critical_path"]).fillna("").astype("string")
         jobs["dag_makespan"] = jobs["dag"].map(per_dag["makespan"]).astype("float64")
-    out["nodes"] = workload.topology.frame()
+    out["nodes"] = nodes = workload.topology.frame()
     out["deployments"] = deployments_table(sim.state)
+    out["wait_times"] = wait_times_table(jobs)
+    out = with_node_names(out, dict(zip(nodes["node_id"], nodes["name"], strict=True)))
     keep = sim.scenario.metrics.tables
     if keep is not None:
         out = {name: frame for name, frame in out.items() if name in keep}
@@ -189,5 +199,51 @@ def derived_tables(sim: World, workload: Workload, tables: dict[str, pd.DataFram
 
 def table_schemas() -> dict[str, list[tuple[str, str, str]]]:
     """Every results table's documented columns: (column, dtype, meaning)."""
-    return {**SCHEMA, "jobs": JOBS_SCHEMA, "children": CHILDREN_SCHEMA, "dags": DAGS_SCHEMA,
-            "nodes": NODES_SCHEMA, "deployments": DEPLOYMENTS_SCHEMA}
+    named = {name: _named_schema(cols) for name, cols in SCHEMA.items()}
+    return {**named, "jobs": JOBS_SCHEMA, "children": CHILDREN_SCHEMA, "dags": DAGS_SCHEMA,
+            "nodes": NODES_SCHEMA, "deployments": DEPLOYMENTS_SCHEMA, "wait_times": WAIT_TIMES_SCHEMA}
+
+
+def _named_schema(cols: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    out = []
+    for col in cols:
+        out.append(col)
+        if col[0] == "node_id":
+            out.append(NODE_NAME)
+    return out
+
+
+NODE_NAME = ("node_name", "string", "name of node_id (empty when there is no node)")
+
+
+def with_node_names(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> dict[str, pd.DataFrame]:
+    """Every table with a node_id column gets node_name right after it (the nodes table has `name`)."""
+    out = {}
+    for table, frame in tables.items():
+        if "node_id" in frame.columns and "node_name" not in frame.columns and table != "nodes":
+            frame = frame.copy()
+            at = frame.columns.get_loc("node_id") + 1
+            frame.insert(at, "node_name", frame["node_id"].map(names).fillna("").astype("string"))
+        out[table] = frame
+    return out
+
+
+WAIT_TIMES_SCHEMA: list[tuple[str, str, str]] = [
+    ("type", "string", "job type"),
+    ("priority", "int64", "job priority"),
+    ("jobs", "int64", "jobs of this type and priority"),
+    ("started", "int64", "of which every desired alloc ran (the wait is known)"),
+    ("wait_p50", "float64", "median of jobs.wait (submission until every desired alloc ran)"),
+    ("wait_p95", "float64", "95th percentile of the same"),
+    ("wait_p99", "float64", "99th percentile of the same"),
+]
+
+
+def wait_times_table(jobs: pd.DataFrame) -> pd.DataFrame:
+    """The `wait_times` table: wait from submission to running per job type and priority."""
+    rows = []
+    for (jtype, priority), group in jobs.groupby(["type", "priority"], sort=True):
+        wait = group["wait"].dropna().to_numpy(float)
+        q = [float(np.quantile(wait, p)) if wait.size else math.nan for p in (0.5, 0.95, 0.99)]
+        rows.append((str(jtype), int(priority), len(group), int(wait.size), *q))
+    return _typed(rows, WAIT_TIMES_SCHEMA)

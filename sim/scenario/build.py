@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import ScenarioError, did_you_mean
+from sim.metrics.schema import TABLES
 from sim.scenario.distributions import Distribution, from_spec
 from sim.scenario.node_traces import node_groups_from_trace
 from sim.scenario.types import (
@@ -300,6 +301,10 @@ def build_metrics(raw: Mapping[str, Any]) -> MetricsSpec:
     if every <= 0:
         raise ScenarioError("metrics.sample_every", "must be greater than zero")
     tables = raw.get("tables")
+    for i, name in enumerate(tables or []):
+        if name not in TABLES:
+            raise ScenarioError(f"metrics.tables[{i}]", f"unknown table {name!r}{did_you_mean(name, TABLES)} "
+                                                         f"(tables: {', '.join(TABLES)})")
     return MetricsSpec(every, None if tables is None else tuple(tables))
 
 

@@ -9,12 +9,13 @@ periodic jobs have valid cron specs (sim.structs.cron.expr).
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sim.errors import ScenarioError, SimError, did_you_mean
+from sim.errors import ScenarioError, SimError, ValidationError, did_you_mean
 from sim.scenario.actions import (
     Action,
     Deregister,
@@ -39,7 +40,11 @@ from sim.scenario.build import (
     strings,
 )
 from sim.scenario.traces import Machine, check_trace
+from sim.structs.canonicalize import canonicalize
+from sim.structs.codec import decode_job
+from sim.structs.consts import JOB_DEFAULT_MAX_PRIORITY, JOB_MIN_PRIORITY
 from sim.structs.cron.expr import parse_cron
+from sim.structs.validate.job import validate_job
 
 KINDS = ("register", "update", "deregister", "dispatch", "revert", "promote", "generate", "dispatch_generate", "trace")
 GENERATORS = ("generate", "dispatch_generate", "trace")
@@ -65,7 +70,22 @@ def job_source(value: Any, path: str, ctx: Context, needs_id: bool = True) -> Jo
     if needs_id and (not isinstance(job_id, str) or not job_id):
         raise ScenarioError(path, "the job has no ID")
     check_cron(job, path)
+    if needs_id:
+        check_registration(job, path)
     return JobSource(job, None, job_id if isinstance(job_id, str) else None)
+
+
+def check_registration(job: Mapping[str, Any], path: str) -> None:
+    """The job passes what registration checks: decoding, then Nomad's admission (canonicalize, validate)."""
+    try:
+        decoded = decode_job({"Job": copy.deepcopy(dict(job))})
+        canonicalize(decoded)
+        validate_job(decoded)
+    except ValidationError as err:
+        raise ScenarioError(path, f"job {job.get('ID')!r} would be rejected at registration: {err.message}") from None
+    if not JOB_MIN_PRIORITY <= decoded.priority <= JOB_DEFAULT_MAX_PRIORITY:
+        raise ScenarioError(path, f"job {job.get('ID')!r} would be rejected at registration: job priority must be "
+                                  f"between [{JOB_MIN_PRIORITY}, {JOB_DEFAULT_MAX_PRIORITY}]")
 
 
 def _unwrap(value: Any, path: str) -> dict[str, Any]:

@@ -89,6 +89,7 @@ def load_scenario(
         path = Path(source)
         file, base, default_name = str(path), path.parent, path.stem
         data, lines = _read_yaml(path)
+    _refuse_job_file(data, file)
     try:
         if overrides:
             data = _apply_overrides(data, overrides)
@@ -99,6 +100,15 @@ def load_scenario(
             raise
         message = str(exc).removeprefix(f"{exc.path}: ")
         raise ScenarioError(exc.path, message, file, _line(lines, exc.path)) from None
+
+
+def _refuse_job_file(data: Any, file: str | None) -> None:
+    """A Nomad job file given where a scenario is expected: say so, and how to run it."""
+    if isinstance(data, Mapping) and ("Job" in data or {"ID", "TaskGroups"} <= set(data)):
+        where = file or "the scenario"
+        raise ScenarioError(ROOT, f"this is a Nomad job file, not a scenario: register it from a scenario's "
+                                  f"workload (`- {{at: 0s, register: {where}}}`), or submit it to "
+                                  "`nomadsim serve` over the Jobs API", file)
 
 
 def _build(data: Mapping[str, Any], ctx: Context, default_name: str, file: str | None) -> Scenario:
@@ -306,3 +316,41 @@ def _bound_message(kind: str, arg: Any, value: Any, error: jsonschema.Validation
         "pattern": f"invalid value {value!r}",
     }
     return messages.get(kind, error.message)
+
+
+def check_key(key: str) -> None:
+    """A dotted scenario key (`control_plane.num_schedulers`, `workload[0].trace.limit`) names a
+    key of the scenario schema; its value is not checked.
+
+    Raises:
+        ScenarioError: the first part that names no key, with the keys there are.
+    """
+    spec = schema()
+    defs = spec.get("$defs", spec.get("definitions", {}))
+    nodes = [spec]
+    parts = re.sub(r"\[(\d+)\]", r".\1", key).split(".")
+    for i, part in enumerate(parts):
+        nodes = [n for node in nodes for n in _alternatives(node, defs)]
+        if any(n.get("additionalProperties") not in (None, False) for n in nodes):
+            return  # a free-form mapping (attributes, meta, overrides): any key below is data
+        if part.isdigit():
+            nodes = [n["items"] for n in nodes if isinstance(n.get("items"), dict)]
+        else:
+            names = sorted({name for n in nodes for name in n.get("properties", {})})
+            nodes = [n["properties"][part] for n in nodes if part in n.get("properties", {})]
+            if not nodes:
+                where = ".".join(parts[:i]) or ROOT
+                raise ScenarioError(key, f"unknown key {part!r} in {where}{did_you_mean(part, names)}")
+        if not nodes:
+            raise ScenarioError(key, f"{'.'.join(parts[:i])} is not a list")
+
+
+def _alternatives(node: dict[str, Any], defs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The schema node and the subschemas it may be (refs resolved, oneOf/anyOf/allOf expanded)."""
+    if "$ref" in node:
+        return _alternatives(defs[node["$ref"].split("/")[-1]], defs)
+    out = [node]
+    for key in ("oneOf", "anyOf", "allOf"):
+        for sub in node.get(key, []):
+            out.extend(_alternatives(sub, defs))
+    return out

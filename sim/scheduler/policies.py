@@ -43,8 +43,12 @@ run with a SimError naming the policy.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Mapping
+import importlib.util
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
@@ -243,8 +247,11 @@ def _column_getter(table: NodeTable, target: str, rows: npt.NDArray[np.int64]) -
 # -- loading ------------------------------------------------------------------------------------
 
 
-def load_policy(spec: str | PolicyFn | Policy | None) -> Policy | None:
+def load_policy(spec: str | PolicyFn | Policy | None, search: Sequence[str | Path] = ()) -> Policy | None:
     """A policy from `module:function`, a built-in name, or a callable; None for "" or None.
+
+    A module that is not importable is looked for as a file under each folder of `search`
+    (`mypolicies` -> `<folder>/mypolicies.py`, `pkg.mod` -> `<folder>/pkg/mod.py`), in order.
 
     Raises:
         SimError: the module or function cannot be found, or is not callable.
@@ -260,14 +267,37 @@ def load_policy(spec: str | PolicyFn | Policy | None) -> Policy | None:
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise SimError(f"policy {spec!r}: expected 'module:function' or one of {', '.join(sorted(BUILTINS))}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise SimError(f"policy {spec!r}: cannot import module {module_name!r}: {err}") from None
+    module = _import(spec, module_name, [Path(p) for p in search])
     fn = getattr(module, attr, None)
     if fn is None or not callable(fn):
         raise SimError(f"policy {spec!r}: module {module_name!r} has no function {attr!r}")
     return Policy(fn, spec)
+
+
+def _import(spec: str, module_name: str, search: list[Path]) -> ModuleType:
+    """The module: importable, or a file found under one of the `search` folders."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name != module_name.split(".")[0] and err.name != module_name:
+            raise SimError(f"policy {spec!r}: cannot import module {module_name!r}: {err}") from None
+        missing = err
+    except ImportError as err:
+        raise SimError(f"policy {spec!r}: cannot import module {module_name!r}: {err}") from None
+    relative = Path(*module_name.split(".")).with_suffix(".py")
+    for folder in search:
+        file = folder / relative
+        if file.is_file():
+            found = importlib.util.spec_from_file_location(module_name, file)
+            if found is None or found.loader is None:  # pragma: no cover - a .py file always has a loader
+                continue
+            module = importlib.util.module_from_spec(found)
+            sys.modules[module_name] = module  # dataclasses and pickling look modules up by name
+            found.loader.exec_module(module)
+            return module
+    looked = ", ".join(str(f) for f in search) or "nowhere else"
+    raise SimError(f"policy {spec!r}: cannot import module {module_name!r}: {missing} "
+                   f"(also looked for {relative} in {looked})")
 
 
 def group_ask(job: Job, tg: TaskGroup, ask: npt.NDArray[np.float64], count: int, rng: np.random.Generator) -> GroupAsk:

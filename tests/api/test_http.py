@@ -219,13 +219,25 @@ def test_blocking_query_times_out_in_simulated_time(server):
     assert result["index"] == index and result["time"] >= start + 5
 
 
-def test_blocking_query_wall_clock_guard_in_manual_mode(server):
-    """With nobody moving time, a blocked GET still answers after `wait` of wall time."""
+def test_blocking_query_wait_is_simulated_time_under_the_manual_clock(server):
+    """`wait=1s` under the manual clock: still blocked after 2.5 wall seconds (nobody moved time),
+    answered as soon as a client advances simulated time past it (README: wait in simulated time)."""
     resp = requests.get(server + "/v1/job/missing/deployments", timeout=10)
-    t0 = time.monotonic()
-    again = requests.get(f"{server}/v1/job/missing/deployments?index={resp.headers['X-Nomad-Index']}&wait=1s",
-                         timeout=30)
-    assert again.status_code == 200 and 0.9 <= time.monotonic() - t0 < 10
+    result = {}
+
+    def watch():
+        r = requests.get(f"{server}/v1/job/missing/deployments?index={resp.headers['X-Nomad-Index']}&wait=1s",
+                         timeout=60)
+        result.update(status=r.status_code, at=time.monotonic())
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    time.sleep(2.5)
+    assert watcher.is_alive()
+    advanced = time.monotonic()
+    post(server, "/v1/sim/advance", {"Seconds": 2})
+    watcher.join(20)
+    assert result["status"] == 200 and result["at"] - advanced < 5
 
 
 def test_sim_endpoints(server):

@@ -63,7 +63,7 @@ def test_run_writes_the_results_folder(tmp_path, capsys):
     for table in ("placements", "evaluations", "allocations", "jobs", "cluster", "node_usage"):
         assert (out / f"{table}.parquet").exists() and (out / f"{table}.csv").exists()
     schema = json.loads((out / "schema.json").read_text())
-    assert schema["jobs"][0] == {"column": "job_id", "dtype": "string", "meaning": "job ID"}
+    assert schema["jobs"][0] == {"column": "job_id", "dtype": "string", "unit": "", "meaning": "job ID"}
     assert json.loads((out / "summary.json").read_text())["placements"] >= 4
 
 
@@ -113,7 +113,7 @@ def test_failed_run_keeps_its_config_and_error(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["show", "/nonexistent/folder"], "no summary.json"),
+    (["show", "/nonexistent/folder"], "no such results folder"),
     (["run", "{scenario}", "--until", "soon"], "--until: invalid duration 'soon'"),
     (["run", "{scenario}", "--set", "duration"], "--set expects key=value"),
     (["run", "{scenario}", "--set", "duration=[1"], "--set duration: invalid value"),

@@ -21,6 +21,7 @@ from sim.experiments.bench import (
     suite_scenarios,
     t95,
     verdict,
+    verdict_line,
     write_baseline,
 )
 from sim.scenario.load import load_scenario
@@ -179,3 +180,41 @@ def test_fragmenting_policy_really_fragments(tmp_path):
         sim.run()
         placed[name] = len(sim.state.allocs())
     assert placed == {"binpack": 3, "fragment": 2}
+
+
+def test_bench_shows_its_interval_compares_equal_seed_sets_and_ends_with_a_verdict(tmp_path, capsys):
+    """The table has the 95% CI of each change and the seeds compared; the last line is the verdict;
+    a run whose seeds the baseline never ran is refused instead of compared with other seeds."""
+    suite = two_node_suite(tmp_path / "suite")
+    common = [str(suite), "--workers", "1", "--quiet", "--baseline", str(tmp_path / "base.json"),
+              "--out", str(tmp_path / "runs"), "--policy", "candidate=binpack"]
+    assert main(["bench", *common, "--seeds", "2", "--update-baseline"]) == 0
+    capsys.readouterr()
+    assert main(["bench", *common, "--seeds", "3"]) == 0  # seeds 1, 2 compared; seed 3 has no baseline
+    out = capsys.readouterr().out
+    assert "95% CI of change" in out and "[+0, +0]" in out
+    assert out.strip().splitlines()[-1].startswith("bench verdict: PASS")
+
+
+def test_compare_uses_only_the_seeds_both_ran():
+    import pandas as pd
+
+    rows = [{"run_id": str(s), "scenario": "s", "policy": "p", "seed": s, "status": "complete", "error": "",
+             "placements": v} for s, v in ((1, 5.0), (2, 7.0), (3, 100.0))]
+    base = {"runs": {"s/p": {"1": {"placements": 5.0}, "2": {"placements": 7.0}}}}
+    row = compare(pd.DataFrame(rows), base).iloc[0]
+    assert (row["now"], row["baseline"], row["seeds"], row["verdict"]) == (6.0, 6.0, 2, "ok")
+    with pytest.raises(SimError, match="compare equal seed sets"):
+        compare(pd.DataFrame(rows[2:]), base)
+
+
+def test_verdict_line_names_the_regressions():
+    import pandas as pd
+
+    comparison = pd.DataFrame([
+        {"scenario": "s", "policy": "p", "kpi": "placements", "baseline": 5.0, "now": 2.0, "change": -3.0, "ci": 0.0,
+         "seeds": 2, "verdict": REGRESSION},
+        {"scenario": "s", "policy": "p", "kpi": "exotic", "baseline": 5.0, "now": 2.0, "change": -3.0, "ci": 0.0,
+         "seeds": 2, "verdict": "info"}])
+    line = verdict_line(comparison)
+    assert line.startswith("bench verdict: FAIL - 1 regressions: placements (s/p)") and "\n" not in line

@@ -358,4 +358,4 @@ def test_nomadsim_plot_reports_a_missing_folder(tmp_path, capsys):
     assert main(["plot", str(tmp_path / "nope")]) == 2
     assert "no such results folder" in capsys.readouterr().err
     assert main(["plot", str(tmp_path)]) == 2
-    assert "no result tables" in capsys.readouterr().err
+    assert "not a results folder" in capsys.readouterr().err

@@ -11,8 +11,9 @@ import pytest
 from conftest import ROOT, tiny_scenario
 
 from sim.experiments.run import run_to_folder
-from sim.results.folder import read_results
-from sim.results.kpis import SUMMARY_KEYS, summarize
+from sim.results.folder import read_results, read_summary
+from sim.results.kpis import KPI_UNITS, SUMMARY_KEYS, summarize
+from sim.results.units import UNITS
 from sim.scenario.load import load_scenario
 
 JOBS = ROOT / "scenarios" / "jobs"
@@ -104,6 +105,11 @@ def recompute(t: dict[str, pd.DataFrame]) -> dict[str, float]:
     out["wait_time_mean_priority_low"] = _avg(wait[jobs["priority"] < 50])
     out["wait_time_mean_priority_default"] = _avg(wait[jobs["priority"] == 50])
     out["wait_time_mean_priority_high"] = _avg(wait[jobs["priority"] > 50])
+    out["batch_bounded_slowdown_mean"] = _avg(batch["bounded_slowdown"])
+    out["batch_bounded_slowdown_p95"] = _pct(batch["bounded_slowdown"], 95)
+    for q in (50, 95, 99):
+        out[f"wait_time_p{q}"] = _pct(t["jobs"]["all_started"] - t["jobs"]["submit"], q)
+    out.update(_packing(t["node_usage"]))
     out["rejected_actions"] = float(len(t["workload_errors"]))
     out["node_failures"] = float((t["node_events"]["event"] == "down").sum())
     cluster = t["cluster"]
@@ -118,9 +124,27 @@ def recompute(t: dict[str, pd.DataFrame]) -> dict[str, float]:
     return out
 
 
+def _packing(usage: pd.DataFrame) -> dict[str, float]:
+    """Nodes in use, load imbalance and packing efficiency, one sample time at a time."""
+    in_use, cv, max_mean, packing = [], [], [], []
+    for _, at in usage[usage["status"] == "ready"].groupby("time"):
+        load = np.maximum(at["cpu_allocated"] / at["cpu_capacity"], at["memory_allocated"] / at["memory_capacity"])
+        used = (at["cpu_allocated"] > 0) | (at["memory_allocated"] > 0)
+        in_use.append(int(used.sum()))
+        if load.mean() > 0:
+            cv.append(load.std(ddof=0) / load.mean())
+            max_mean.append(load.max() / load.mean())
+        if used.any():
+            packing.append(load[used].mean())
+    return {"nodes_in_use_mean": float(np.mean(in_use)), "nodes_in_use_max": float(max(in_use)),
+            "load_imbalance_cv_mean": float(np.mean(cv)), "load_imbalance_max_mean": float(np.mean(max_mean)),
+            "packing_efficiency_mean": float(np.mean(packing))}
+
+
 def test_every_kpi_is_recomputed_from_the_parquet_tables(folder):
     """summary.json holds exactly the documented KPIs, each equal to its recomputation."""
     summary = json.loads((folder / "summary.json").read_text())
+    assert summary.pop("units") == KPI_UNITS
     expected = recompute(read_results(folder))
     assert set(summary) == set(SUMMARY_KEYS) == set(expected)
     for key, value in expected.items():
@@ -128,10 +152,20 @@ def test_every_kpi_is_recomputed_from_the_parquet_tables(folder):
         assert got == pytest.approx(value, nan_ok=True, rel=1e-9), key
 
 
+def test_counts_are_integers_and_every_kpi_has_a_known_unit(folder):
+    """summary.json: a count is an int (`"placements": 8`, never 8.0); every other value a float."""
+    summary = json.loads((folder / "summary.json").read_text())
+    units = summary.pop("units")
+    assert set(units.values()) <= set(UNITS)
+    for key, value in summary.items():
+        assert isinstance(value, int if units[key] == "count" else float), (key, value)
+    assert '"placements": ' in (folder / "summary.json").read_text() and isinstance(summary["placements"], int)
+
+
 def test_the_run_exercises_every_kpi(folder):
     """The scenario measures something for every KPI (none is NaN), including failures and queueing."""
-    summary = json.loads((folder / "summary.json").read_text())
-    assert all(v is not None for v in summary.values()), [k for k, v in summary.items() if v is None]
+    summary = read_summary(folder)
+    assert not any(math.isnan(v) for v in summary.values()), [k for k, v in summary.items() if math.isnan(v)]
     assert summary["deployment_success_rate"] < 1 and summary["rejected_actions"] == 1
     assert summary["node_failures"] == 1 and summary["batch_slowdown_p95"] > 1
     assert summary["preemptions"] > 0 and summary["work_lost_cpu_seconds"] > 0

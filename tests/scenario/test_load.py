@@ -156,9 +156,11 @@ def test_hcl_register_keeps_the_path_and_reads_the_job_id(tmp_path):
 def test_wrapped_and_inline_jobs_are_unwrapped(tmp_path):
     """A {"Job": ...} wrapper is removed both from files and inline jobs."""
     data = copy.deepcopy(BASE)
-    data["workload"].append({"at": 0, "register": {"Job": {"ID": "inline", "Type": "batch"}}})
+    inline = {"ID": "inline", "Type": "batch", "TaskGroups": [{"Name": "g", "Tasks": [
+        {"Name": "t", "Driver": "exec", "Config": {"command": "x"}, "Resources": {"CPU": 100, "MemoryMB": 64}}]}]}
+    data["workload"].append({"at": 0, "register": {"Job": inline}})
     s = load_scenario(write(tmp_path, data))
-    assert s.workload[0].source.job["ID"] == "web" and s.workload[3].source.job == {"ID": "inline", "Type": "batch"}
+    assert s.workload[0].source.job["ID"] == "web" and s.workload[3].source.job == inline
 
 
 def test_events_are_typed_with_drain_deadline_default(tmp_path):
@@ -194,9 +196,9 @@ def test_task_behavior_first_match_wins(tmp_path):
 def test_overrides_are_yaml_parsed_and_applied_before_validation(tmp_path):
     """--set style overrides change values, lists by index, and create missing mappings."""
     path = write(tmp_path, BASE)
-    s = load_scenario(path, {"seed": "42", "cluster.nodes[1].count": "7", "control_plane.think_time.base": "1ms", "metrics.tables": "[allocs]"})
+    s = load_scenario(path, {"seed": "42", "cluster.nodes[1].count": "7", "control_plane.think_time.base": "1ms", "metrics.tables": "[allocations]"})
     assert s.seed == 42 and s.cluster.nodes[1].count == 7 and s.control_plane.think_time.base == 0.001
-    assert s.metrics.tables == ("allocs",)
+    assert s.metrics.tables == ("allocations",)
 
 
 def test_control_plane_maps_to_the_server_config(tmp_path):
