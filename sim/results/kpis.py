@@ -200,7 +200,7 @@ def _preemption_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     return {"preemptions": float(len(evicted)), "work_lost_cpu_seconds": float(evicted["cpu_seconds_lost"].sum())}
 
 
-def _wait_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
+def _priority_wait_kpis(tables: Mapping[str, pd.DataFrame]) -> dict[str, float]:
     jobs = tables["jobs"]
     wait = jobs["first_placement"] - jobs["submit"]
     priority = jobs["priority"]
@@ -248,7 +248,7 @@ _GROUPS = (
     (("deployment_events",), _deployment_kpis),
     (("jobs",), _batch_kpis),
     (("preemptions",), _preemption_kpis),
-    (("jobs",), _wait_kpis),
+    (("jobs",), _priority_wait_kpis),
     (("workload_errors", "node_events"), _event_kpis),
     (("gpu_cluster", "devices"), _gpu_kpis),
     (("trace_reports",), _trace_kpis),
