@@ -6,15 +6,18 @@ deviceIDMatchesConstraint) and the device part of BinPackIterator (scheduler/ran
 groups that ask for devices reach this module: the static mask is computed once per distinct
 device inventory, the allocator runs per candidate node of a chunk.
 
-Where Nomad iterates a Go map (the node's device groups, a group's instances) nomadsim goes in
-the node's order: among equally scored device groups the first wins, and free instances are
-taken in instance order.
+Where Nomad iterates a Go map (the node's device groups, a group's instances), its order is
+random: the allocator that makes the final offer takes the device groups and their free instances
+in an order drawn from the scheduler's random stream (among equally scored groups the first in
+that order wins). Ranking needs only whether an offer exists and its score, which the order does
+not change, so it draws nothing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -35,6 +38,7 @@ ZERO_DEVICES = "invalid request of zero devices"
 NO_MATCH = "no devices match request"
 
 GroupAsk = Sequence[tuple[str, RequestedDevice]]  # (task name, request) in task order
+T = TypeVar("T")
 
 
 def resolve_device_target(target: str, device: NodeDeviceResource) -> tuple[Attribute | None, bool]:
@@ -145,14 +149,16 @@ class DeviceOffer:
     score: float | None  # matched affinity weight over the total (None: no device affinities)
 
 
-def assign_devices(devices: Sequence[NodeDeviceResource], held: set[str], asks: GroupAsk) -> DeviceOffer | str:
+def assign_devices(devices: Sequence[NodeDeviceResource], held: set[str], asks: GroupAsk,
+                   rng: np.random.Generator | None = None) -> DeviceOffer | str:
     """Nomad: BinPackIterator's device loop: AssignDevice per request, each offer reserved before
-    the next. Returns the offer, or the error Nomad reports as "devices: <error>"."""
+    the next. Returns the offer, or the error Nomad reports as "devices: <error>". With `rng`,
+    groups and instances are visited in a random order (Go's map iteration), else in node order."""
     taken: set[str] = set()
     out: list[AllocatedDevice] = []
     total_weight = matched = 0.0
     for task, req in asks:
-        found = _assign(devices, held, taken, req)
+        found = _assign(devices, held, taken, req, rng)
         if isinstance(found, str):
             return found
         offer, weights = found
@@ -165,7 +171,7 @@ def assign_devices(devices: Sequence[NodeDeviceResource], held: set[str], asks: 
 
 
 def _assign(devices: Sequence[NodeDeviceResource], held: set[str], taken: set[str],
-            req: RequestedDevice) -> tuple[AllocatedDevice, float] | str:
+            req: RequestedDevice, rng: np.random.Generator | None) -> tuple[AllocatedDevice, float] | str:
     """Nomad: deviceAllocator.AssignDevice: the best scored matching group with enough free instances."""
     if not devices:
         return NO_DEVICES
@@ -173,7 +179,7 @@ def _assign(devices: Sequence[NodeDeviceResource], held: set[str], taken: set[st
         return ZERO_DEVICES
     best: tuple[AllocatedDevice, float] | None = None
     best_score = 0.0
-    for device in devices:
+    for device in _ordered(devices, rng):
         free = [i for i in device.instance_ids if i not in held and i not in taken]
         if len(free) < req.count or not node_device_matches(device, req):
             continue
@@ -188,9 +194,16 @@ def _assign(devices: Sequence[NodeDeviceResource], held: set[str], taken: set[st
             score /= total
         if best is not None and score <= best_score:  # the first of equal scores stays
             continue
-        ids = [i for i in free if _id_allowed(i, req.constraints, device)][: req.count]
+        ids = [i for i in _ordered(free, rng) if _id_allowed(i, req.constraints, device)][: req.count]
         best, best_score = (AllocatedDevice("", device.vendor, device.type, device.name, tuple(ids)), weights), score
     return best if best is not None else NO_MATCH
+
+
+def _ordered(items: Sequence[T], rng: np.random.Generator | None) -> Sequence[T]:
+    """The items in a random order drawn from `rng` (as Go iterates a map), or as they are."""
+    if rng is None or len(items) < 2:
+        return items
+    return [items[i] for i in rng.permutation(len(items)).tolist()]
 
 
 def _id_allowed(instance: str, constraints: Sequence[Constraint], device: NodeDeviceResource) -> bool:

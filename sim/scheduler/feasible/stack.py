@@ -307,7 +307,7 @@ class _StackBase:
             ports = assign_ports(used, node.min_dynamic_port, node.max_dynamic_port, g.ports, self.rng)
         devices: tuple[AllocatedDevice, ...] = ()
         if g.devices:  # the offer the ranking made on this node, made again
-            offer = assign_devices(node.resources.devices, self.proposed.held_devices(row), g.devices)
+            offer = assign_devices(node.resources.devices, self.proposed.held_devices(row), g.devices, self.rng)
             if isinstance(offer, str):
                 raise RuntimeError(f"node {node.id} ranked without a device offer: {offer}")
             devices = offer.devices
