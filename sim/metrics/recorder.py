@@ -180,7 +180,7 @@ class Recorder:
         out = {name: frame(name, rows[name]) for name in SCHEMA if name not in ("node_usage", "cluster")}
         self.runs = running_intervals(out["allocations"])
         out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"], self.runs)
-        out["cluster"] = cluster_frame(out["node_usage"], self._cluster, self.runs)
+        out["cluster"] = cluster_frame(out["node_usage"], self._cluster, self.runs, out["placements"])
         return out
 
 

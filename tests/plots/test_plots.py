@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny_scenario
-from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 import sim.plots as plots
 import sim.plots.data as data
 from sim.cli.main import main
+from sim.plots.base import draw_cdfs, new_figure
 from sim.plots.deployments import deployment_marks, deployment_summary
 from sim.results.folder import write_tables
 from sim.simulation import Simulation
@@ -64,6 +66,36 @@ def failures() -> dict[str, pd.DataFrame]:
     return sim.results()
 
 
+@pytest.fixture(scope="module")
+def quickstart() -> dict[str, pd.DataFrame]:
+    """The quickstart sample: one service deployment of 11 s, one batch job, one hour."""
+    sim = Simulation.from_scenario(SCENARIOS / "quickstart.yaml")
+    sim.run()
+    return sim.results()
+
+
+def legend_labels(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend else []
+
+
+def visible_ticks(fig: Figure, axis) -> list:
+    """The tick labels of an axis that are drawn (inside the axes' span, with text)."""
+    FigureCanvasAgg(fig).draw()
+    low, high = sorted(axis.get_view_interval())
+    ticks = axis.get_major_ticks()
+    return [t.label1 for t, v in zip(ticks, axis.get_majorticklocs(), strict=False)
+            if t.label1.get_visible() and t.label1.get_text() and low - 1e-12 <= v <= high + 1e-12]
+
+
+def assert_no_overlap(fig: Figure, axis) -> None:
+    """No two drawn tick labels of an axis overlap."""
+    boxes = [t.get_window_extent() for t in visible_ticks(fig, axis)]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+
+
 def drawn(ax) -> int:
     """How many data artists an axes holds."""
     return len(ax.lines) + len(ax.collections) + len(ax.patches) + len(ax.images)
@@ -87,15 +119,21 @@ def placed_allocs(tables) -> pd.DataFrame:
 # -- placement map and Gantt ------------------------------------------------------------------
 
 
-def test_placement_map_draws_one_segment_per_allocation_on_named_rows(crowded):
-    """Each placed alloc is one segment; rows carry node names; the unplaced alloc has its own row."""
+def test_placement_map_draws_one_bar_per_allocation_inside_its_named_row(crowded):
+    """Each placed alloc is one bar inside its node's row; rows carry node names; the unplaced alloc
+    has its own row."""
     fig = plots.placement_map(crowded)
     ax = fig.axes[0]
-    (segments,) = by_gid(ax, "allocations")
-    assert isinstance(segments, LineCollection)
-    assert len(segments.get_segments()) == len(placed_allocs(crowded)) == 4 + 3 + 4
+    (bars,) = by_gid(ax, "allocations")
+    assert isinstance(bars, PolyCollection)
+    assert len(bars.get_paths()) == len(placed_allocs(crowded)) == 4 + 3 + 4
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["(no node fit)", "node-0", "node-1", "node-2"]
+    row = {n: i for i, n in enumerate(crowded["nodes"]["node_id"])}
+    intervals = data.alloc_intervals(crowded)
+    for path, node in zip(bars.get_paths(), intervals["node_id"], strict=True):
+        y = path.vertices[:, 1]
+        assert row[node] - 0.5 < y.min() < y.max() < row[node] + 0.5  # the lane lies within the row's band
     (failed,) = by_gid(ax, "failed")
     assert len(failed.get_offsets()) == int((crowded["placements"]["node_id"] == "").sum()) >= 1
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"small", "wide", "big"}
@@ -116,7 +154,7 @@ def test_placement_map_by_utilisation_is_a_nodes_by_samples_image(crowded):
 
 
 def test_placement_map_rejects_an_unknown_colouring(crowded):
-    """color_by takes job or utilisation only."""
+    """color_by takes auto, job or utilisation only."""
     with pytest.raises(ValueError, match="color_by"):
         plots.placement_map(crowded, color_by="rack")
 
@@ -157,28 +195,60 @@ def test_node_down_periods_are_shaded_where_the_events_say(failures):
 # -- cluster series ---------------------------------------------------------------------------
 
 
-def test_utilisation_over_time_draws_allocated_and_used_per_dimension(crowded):
-    """Four lines (cpu and memory, allocated and used) whose values are the cluster's sums."""
+def test_utilisation_over_time_draws_one_line_per_dimension_when_used_equals_allocated(crowded):
+    """No alloc waits between placement and running at a sample: used = allocated, drawn once and
+    said so in the legend and title; the values are the cluster's sums."""
     ax = plots.utilisation_over_time(crowded).axes[0]
-    assert [line.get_label() for line in ax.lines] == ["cpu allocated", "cpu used", "memory allocated", "memory used"]
+    assert [line.get_label() for line in ax.lines] == ["cpu allocated = used", "memory allocated = used"]
+    assert legend_labels(ax) == ["cpu allocated = used", "memory allocated = used"]
+    assert "no usage model" in ax.get_title()
     series = data.utilisation_series(crowded)
     np.testing.assert_allclose(series["cpu_allocated"], crowded["cluster"]["cpu_utilisation"])
     assert max(ax.lines[0].get_ydata()) == pytest.approx(series["cpu_allocated"].max())
     assert series["cpu_allocated"].max() > 0.5
 
 
-def test_fragmentation_follows_its_definition_on_hand_built_samples():
-    """1 - largest free / total free over ready nodes; NaN when nothing is free."""
-    usage = pd.DataFrame({
-        "time": [0.0, 0.0, 0.0, 10.0, 10.0, 10.0],
-        "node_id": ["a", "b", "c"] * 2,
-        "cpu_allocated": [900.0, 700.0, 0.0, 1000.0, 1000.0, 0.0],
-        "cpu_capacity": [1000.0] * 6,
-        "status": ["ready", "ready", "down", "ready", "ready", "down"],
-    })
-    frag = data.fragmentation_series({"node_usage": usage}, ("cpu",))
-    assert frag["cpu"].iloc[0] == pytest.approx(1 - 300 / 400)
-    assert np.isnan(frag["cpu"].iloc[1])
+def test_utilisation_over_time_draws_used_apart_when_allocs_wait_to_run(crowded):
+    """A sample where an alloc is placed but not running yet: allocated and used are two lines."""
+    usage = crowded["node_usage"].copy()
+    usage.loc[usage["cpu_allocated"].idxmax(), "cpu_used"] = 0.0
+    ax = plots.utilisation_over_time({**crowded, "node_usage": usage}).axes[0]
+    assert [line.get_label() for line in ax.lines] == ["cpu allocated", "cpu used (held by running allocs)",
+                                                       "memory allocated = used"]
+    assert legend_labels(ax) == [line.get_label() for line in ax.lines]
+
+
+def _usage(allocated: list[float], memory: list[float], status: list[str] | None = None) -> pd.DataFrame:
+    n = len(allocated)
+    return pd.DataFrame({"time": [0.0] * n, "node_id": [f"n{i}" for i in range(n)],
+                         "cpu_allocated": allocated, "cpu_capacity": [1000.0] * n,
+                         "memory_allocated": memory, "memory_capacity": [1000.0] * n,
+                         "disk_allocated": [0.0] * n, "disk_capacity": [1000.0] * n,
+                         "status": status or ["ready"] * n})
+
+
+def _asks(cpu: float, memory: float) -> pd.DataFrame:
+    return pd.DataFrame({"alloc_id": ["a"], "cpu": [cpu], "memory": [memory], "disk": [0.0]})
+
+
+def test_fragmentation_is_the_free_share_on_nodes_that_cannot_host_the_typical_ask():
+    """Typical ask 300 MHz / 100 MB: node a (free 400 MHz, 900 MB) can host one; node b (free 250 MHz,
+    1000 MB) cannot, so all its free cpu and memory count; node c is down and not counted."""
+    usage = _usage([600.0, 750.0, 0.0], [100.0, 0.0, 0.0], ["ready", "ready", "down"])
+    frag = data.fragmentation_series({"node_usage": usage, "placements": _asks(300.0, 100.0)})
+    assert frag["cpu"].iloc[0] == pytest.approx(250 / (400 + 250))
+    assert frag["memory"].iloc[0] == pytest.approx(1000 / (900 + 1000))
+
+
+def test_fragmentation_of_an_empty_cluster_is_zero_and_of_a_full_dimension_is_one():
+    """Lightly loaded clusters read near 0, not near the old 1 - 1/n; free cpu next to full memory
+    is all stranded; nothing placed gives no typical ask (NaN)."""
+    empty = data.fragmentation_series({"node_usage": _usage([0.0] * 10, [0.0] * 10), "placements": _asks(500, 100)})
+    assert empty["cpu"].iloc[0] == 0.0 and empty["memory"].iloc[0] == 0.0
+    full_memory = data.fragmentation_series({"node_usage": _usage([0.0] * 3, [1000.0] * 3),
+                                             "placements": _asks(500, 100)})
+    assert full_memory["cpu"].iloc[0] == 1.0 and np.isnan(full_memory["memory"].iloc[0])
+    assert np.isnan(data.fragmentation_series({"node_usage": _usage([0.0], [0.0])})["cpu"].iloc[0])
 
 
 def test_fragmentation_agrees_with_the_cluster_table(crowded):
@@ -188,23 +258,50 @@ def test_fragmentation_agrees_with_the_cluster_table(crowded):
     np.testing.assert_allclose(frag["memory"], crowded["cluster"]["memory_fragmentation"], equal_nan=True)
 
 
-def test_fragmentation_plot_draws_a_line_per_dimension_and_the_bound(crowded):
-    """cpu, memory and the 1 - 1/n ceiling."""
+def test_fragmentation_plot_draws_a_line_per_dimension_and_names_the_typical_ask(crowded):
+    """cpu and memory lines, the ask they are measured against in the title."""
     ax = plots.fragmentation_over_time(crowded).axes[0]
-    assert [line.get_label() for line in ax.lines] == ["cpu", "memory", "max (1 - 1/3)"]
+    assert [line.get_label() for line in ax.lines] == legend_labels(ax) == ["cpu", "memory"]
     assert np.nanmax(ax.lines[0].get_ydata()) > 0
+    assert "typical = median placed: 1000 MHz cpu, 256 MB memory" in ax.get_title()
 
 
 def test_eval_latency_draws_three_cdfs_and_the_queues(crowded):
     """Left: three CDFs ending at 1. Right: waiting, being scheduled, blocked; queued allocs on a twin axis."""
     fig = plots.eval_latency(crowded)
     left, right, twin = fig.axes
-    assert [line.get_label() for line in left.lines] == ["ready to completed", "wait in broker", "scheduling time"]
+    assert [line.get_label().split(" (")[0] for line in left.lines] == ["ready to completed", "wait in broker",
+                                                                         "scheduling time"]
+    assert legend_labels(left) == [line.get_label() for line in left.lines]
     assert all(line.get_ydata()[-1] == pytest.approx(1.0) for line in left.lines)
+    assert len({(line.get_linestyle(), line.get_linewidth()) for line in left.lines}) == 3  # told apart when they meet
     assert [line.get_label() for line in right.lines] == ["waiting in broker", "being scheduled", "blocked (sampled)"]
     assert [line.get_label() for line in twin.lines] == ["queued allocs (sampled)"]
     assert max(twin.lines[0].get_ydata()) >= 1  # the big job's unplaced alloc
+    for ax in (right, twin):  # every series fits its axis (the limit is set once all are drawn)
+        assert max(max(line.get_ydata()) for line in ax.lines) <= ax.get_ylim()[1]
     assert png(fig).startswith(PNG)
+
+
+def test_eval_latency_of_milliseconds_reads_in_ms_with_several_ticks(quickstart):
+    """Latencies of about 7 ms (waits of 0): a linear axis in ms from 0 with several labelled ticks
+    that do not overlap."""
+    fig = plots.eval_latency(quickstart)
+    left = fig.axes[0]
+    assert left.get_xscale() == "linear" and "(ms)" in left.get_xlabel()
+    assert len(visible_ticks(fig, left.xaxis)) >= 4
+    assert_no_overlap(fig, left.xaxis)
+
+
+def test_latency_cdfs_go_logarithmic_over_decades_and_count_the_zeros():
+    """Samples over four decades: a log axis with several labelled decades; zeros named in the legend."""
+    fig, (ax,) = new_figure()
+    draw_cdfs(ax, {"a": np.array([0.0, 0.001, 0.01, 0.1, 1.0, 10.0]), "b": np.zeros(3)}, "latency")
+    assert ax.get_xscale() == "log"
+    assert legend_labels(ax) == ["a (17% are 0)"]
+    assert any("0 for every sample: b" in t.get_text() for t in ax.texts)
+    assert len(visible_ticks(fig, ax.xaxis)) >= 4
+    assert_no_overlap(fig, ax.xaxis)
 
 
 def test_eval_queue_depth_counts_evals_between_ready_and_dequeue():
@@ -247,11 +344,24 @@ def test_deployment_marks_find_the_revert_and_the_promotion(canary):
     assert promoted["time"] == pytest.approx(35 * 60, abs=1.0)
 
 
-def test_deployment_timeline_without_deployments_says_so(crowded):
-    """A batch-only run gets a figure with a note and no bars."""
-    top, _ = plots.deployment_timeline(crowded).axes
-    assert not top.patches
-    assert any("no deployments" in t.get_text() for t in top.texts)
+def test_deployment_timeline_zooms_to_a_short_deployment_on_a_long_run(quickstart):
+    """The quickstart's 11 s deployment in a 60-minute run: the axis spans the deployment, in seconds,
+    and says it is zoomed; the constant count of 3 gets an axis from 0 with whole-number ticks."""
+    top, bottom = plots.deployment_timeline(quickstart).axes
+    low, high = bottom.get_xlim()
+    assert "simulated time (s)" in bottom.get_xlabel() and "zoomed to the deployments" in bottom.get_xlabel()
+    assert low == 0 and 11 < high < 20
+    assert top.patches[0].get_width() > 0.5 * (high - low)
+    assert bottom.get_ylim()[0] == 0 and bottom.get_ylim()[1] > 3
+    assert all(float(t).is_integer() for t in bottom.get_yticks())
+
+
+def test_deployment_timeline_without_deployments_is_one_panel_that_says_so(crowded):
+    """A batch-only run gets a single axes with a note, and `nomadsim plot` skips the figure."""
+    fig = plots.deployment_timeline(crowded)
+    (ax,) = fig.axes
+    assert not ax.patches
+    assert any("no deployments" in t.get_text() for t in ax.texts)
 
 
 # -- comparisons ------------------------------------------------------------------------------
@@ -290,7 +400,8 @@ def test_compare_cdfs_draws_one_line_per_label_and_metric(crowded, canary):
         assert [line.get_label() for line in ax.lines] == ["crowded", "canary twice"]
         assert all(line.get_ydata()[-1] == pytest.approx(1.0) for line in ax.lines)
     pooled = fig.axes[1].lines[1].get_xdata()
-    assert len(pooled) == 2 * data.table(canary, "node_usage").query("status == 'ready'").shape[0]
+    # every ready sample of both runs, after the line's start at 0
+    assert len(pooled) == 1 + 2 * data.table(canary, "node_usage").query("status == 'ready'").shape[0]
 
 
 def test_compare_cdfs_rejects_an_unknown_metric(crowded):
@@ -324,7 +435,7 @@ def test_plots_fall_back_to_the_cluster_table_without_node_usage(crowded):
     """Utilisation and fragmentation use the cluster series when node_usage was not kept."""
     tables = {k: v for k, v in crowded.items() if k != "node_usage"}
     util = plots.utilisation_over_time(tables).axes[0]
-    assert [line.get_label() for line in util.lines] == ["cpu allocated", "cpu used", "memory allocated"]
+    assert [line.get_label() for line in util.lines] == ["cpu allocated = used", "memory allocated"]
     frag = data.fragmentation_series(tables)
     np.testing.assert_allclose(frag["cpu"], crowded["cluster"]["cpu_fragmentation"], equal_nan=True)
 
