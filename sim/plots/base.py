@@ -149,50 +149,50 @@ def duration_unit(values: np.ndarray) -> tuple[float, str]:
     return 1e6, "µs"
 
 
-def draw_cdfs(ax: Axes, samples: Mapping[str, np.ndarray], quantity: str, duration: bool = True,
-              colours: Mapping[str, object] | None = None) -> None:
+def draw_cdfs(ax: Axes, samples: Mapping[str, np.ndarray], quantity: str, kind: str = "duration",
+              colours: Mapping[str, object] | None = None, legend: bool = True) -> None:
     """One empirical CDF line per sample set on a readable x axis.
 
-    Durations are shown in s, ms or µs by their size. The axis is logarithmic when the positive
-    values span more than two decades, else linear from 0 (then zeros are drawn at 0). On a log
-    axis zeros cannot be drawn: the legend says how many there were, and a set of zeros only is
-    named in a note. Overlapping lines stay apart by line style and width.
+    `kind` is "duration" (seconds, shown in s, ms or µs by their size), "ratio" or "fraction"
+    (a linear axis from 0 to 1). Durations and ratios get a logarithmic axis when the positive
+    values span more than two decades, else a linear one from 0 (where zeros are drawn at 0). A
+    log axis cannot show zeros: a note says which share of each set was 0. Lines that coincide
+    stay visible: the first is wide and translucent, the next ones narrower and dashed or dotted.
     """
     arrays = {k: np.sort(np.asarray(v, dtype=float)) for k, v in samples.items()}
     arrays = {k: v[np.isfinite(v)] for k, v in arrays.items()}
     arrays = {k: v for k, v in arrays.items() if len(v)}
     every = np.concatenate(list(arrays.values()) or [np.zeros(0)])
-    factor, unit = duration_unit(every) if duration else (1.0, "")
+    factor, unit = duration_unit(every) if kind == "duration" else (1.0, kind)
     positive = every[every > 0]
-    log = len(positive) > 0 and positive.max() / positive.min() > 100
-    zeros_only = []
+    log = kind != "fraction" and len(positive) > 0 and positive.max() / positive.min() > 100
+    zeros = []
     for i, (label, x) in enumerate(arrays.items()):
-        y = np.arange(1, len(x) + 1) / len(x)
-        zeros = int((x <= 0).sum())
-        if log and zeros == len(x):
-            zeros_only.append(label)
+        share = float((x <= 0).mean())
+        if log and share:
+            zeros.append(f"{label} {share:.0%}")
+        if log and share == 1:
             continue
         colour = colours.get(label) if colours else None
-        if log and zeros:
-            label = f"{label} ({zeros / len(x):.0%} are 0)"
-        # a wide translucent first line, narrower ones above it: lines that coincide stay visible
-        ax.step(np.concatenate([[x[0]], x]) * factor, np.concatenate([[0.0], y]), where="post", label=label,
-                color=colour if colour is not None else f"C{i % 10}", linestyle=LINESTYLES[i % len(LINESTYLES)],
-                linewidth=(4.0, 2.2, 1.4, 1.0)[min(i, 3)], alpha=0.5 if i == 0 else 1.0)
+        ax.step(np.concatenate([[x[0]], x]) * factor, np.concatenate([[0.0], np.arange(1, len(x) + 1) / len(x)]),
+                where="post", label=label, color=colour if colour is not None else f"C{i % 10}",
+                linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=(4.0, 2.2, 1.4, 1.0)[min(i, 3)],
+                alpha=0.5 if i == 0 else 1.0)
     if log:
         ax.set_xscale("log")
         ax.xaxis.set_major_locator(LogLocator(base=10))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    elif kind == "fraction":
+        ax.set_xlim(-0.02, 1.02)
     else:
         ax.set_xlim(left=-0.02 * max(float(every.max(initial=0.0)) * factor, 1e-12))
-    ax.set_xlabel(f"{quantity} ({unit}{', log scale' if log else ''})" if unit else
-                  quantity + (" (log scale)" if log else ""))
+    ax.set_xlabel(f"{quantity} ({unit}{', log scale' if log else ''})")
     ax.set_ylabel("fraction of samples ≤ x")
     ax.set_ylim(0, 1.02)
-    if zeros_only:
-        ax.text(0.02, 0.98, "0 for every sample: " + ", ".join(zeros_only), transform=ax.transAxes,
-                va="top", fontsize="small", color="0.3")
-    if ax.lines:
+    if zeros:
+        ax.text(0.02, 0.98, "share of 0s (not on a log axis): " + ", ".join(zeros), transform=ax.transAxes,
+                va="top", fontsize="x-small", color="0.3", wrap=True)
+    if legend and ax.lines:
         ax.legend(loc="lower right", fontsize="small")
 
 

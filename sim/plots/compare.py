@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 import sim.plots.data as data
@@ -57,21 +58,20 @@ def _column(name: str, column: str) -> Callable[[Tables], pd.Series]:
     return values
 
 
-# metric -> (axis label, whether the values are durations in seconds, values of one run)
-METRICS: dict[str, tuple[str, bool, Callable[[Tables], pd.Series]]] = {
-    "placement_latency": ("placement latency", True, _placement_latency),
-    "eval_latency": ("evaluation latency, ready to completed", True,
+# metric -> (quantity, kind of values for sim.plots.base.draw_cdfs, values of one run)
+METRICS: dict[str, tuple[str, str, Callable[[Tables], pd.Series]]] = {
+    "placement_latency": ("placement latency", "duration", _placement_latency),
+    "eval_latency": ("evaluation latency, ready to completed", "duration",
                      lambda t: data.eval_latencies(t).get("ready to completed")),
-    "wait_in_broker": ("wait in broker", True, _column("evaluations", "wait_in_broker")),
-    "cpu_utilisation": ("cluster cpu allocated / capacity (fraction)", False,
+    "wait_in_broker": ("wait in broker", "duration", _column("evaluations", "wait_in_broker")),
+    "cpu_utilisation": ("cluster cpu allocated / capacity", "fraction",
                         lambda t: data.utilisation_series(t).get("cpu_allocated")),
-    "memory_utilisation": ("cluster memory allocated / capacity (fraction)", False,
+    "memory_utilisation": ("cluster memory allocated / capacity", "fraction",
                            lambda t: data.utilisation_series(t).get("memory_allocated")),
-    "node_cpu_utilisation": ("per-node cpu allocated / capacity, all samples (fraction)", False, _node_cpu),
-    "cpu_fragmentation": ("cpu fragmentation: free cpu on nodes short of the typical ask (fraction)", False,
-                          lambda t: data.fragmentation_series(t, ("cpu",))["cpu"]),
-    "job_makespan": ("batch job makespan", True, _column("jobs", "makespan")),
-    "job_slowdown": ("batch job slowdown, makespan / runtime (ratio)", False, _column("jobs", "slowdown")),
+    "node_cpu_utilisation": ("per-node cpu allocated / capacity, all samples", "fraction", _node_cpu),
+    "cpu_fragmentation": ("cpu fragmentation", "fraction", lambda t: data.fragmentation_series(t, ("cpu",))["cpu"]),
+    "job_makespan": ("batch job makespan", "duration", _column("jobs", "makespan")),
+    "job_slowdown": ("batch job slowdown, makespan / runtime", "ratio", _column("jobs", "slowdown")),
 }
 # unit -> y axis label of a KPI panel
 UNIT_LABELS = {"s": "simulated seconds (s)", "fraction": "fraction (0 to 1)", "ratio": "ratio", "count": "count",
@@ -218,9 +218,12 @@ def _kpi_bars(ax, frame: pd.DataFrame, kpi: str, labels: list[str]) -> None:
     ax.set_ylabel(UNIT_LABELS.get(unit, unit))
     if unit == "count":
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    wrapped = ["\n".join(textwrap.wrap(str(label), 14)) or str(label) for label in labels]
-    slanted = len(labels) > 3 and max(map(len, labels), default=0) > 6
-    ax.set_xticks(x, wrapped, fontsize="small", rotation=30 if slanted else 0, ha="right" if slanted else "center",
+    # factor values one per line (the title names the factors), long ones wrapped; slanted when crowded
+    ticks = ["\n".join("\n".join(textwrap.wrap(part.split("=", 1)[-1], 16)) for part in str(label).split(", "))
+             for label in labels]
+    widest = max((len(line) for tick in ticks for line in tick.split("\n")), default=0)
+    slanted = len(labels) * widest > 48
+    ax.set_xticks(x, ticks, fontsize="small", rotation=35 if slanted else 0, ha="right" if slanted else "center",
                   rotation_mode="anchor")
 
 
@@ -238,14 +241,19 @@ def compare_cdfs(runs: Runs, metric: str | Sequence[str] = "placement_latency") 
     colours = {label: f"C{i % 10}" for i, label in enumerate(loaded)}
     fig, axes = new_figure(1, len(metrics), width=5.5 * len(metrics), height=4.2)
     fig.suptitle("distributions by label (samples pooled over each label's runs)", fontsize="medium")
+    drawn: dict[str, Line2D] = {}
     for ax, name in zip(axes, metrics, strict=True):
-        quantity, duration, values_of = METRICS[name]
+        quantity, kind, values_of = METRICS[name]
         samples = {}
         for label, runs_ in loaded.items():
             parts = [np.asarray(p, dtype=float) for p in (values_of(t) for t in runs_) if p is not None]
             samples[label] = np.concatenate(parts or [np.empty(0)])
         ax.set_title(name, fontsize="medium")
-        draw_cdfs(ax, samples, quantity, duration=duration, colours=colours)
+        draw_cdfs(ax, samples, quantity, kind, colours=colours, legend=False)
+        drawn.update({str(line.get_label()): line for line in ax.lines if str(line.get_label()) not in drawn})
         if not ax.lines:
             note(ax, f"no {name} samples")
+    if drawn:  # one legend for every panel: a label has one colour and style throughout
+        fig.legend(handles=[drawn[label] for label in loaded if label in drawn], loc="outside lower center",
+                   ncols=min(len(drawn), 3), fontsize="small", frameon=False)
     return fig
