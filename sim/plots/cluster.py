@@ -18,6 +18,7 @@ from matplotlib.patches import Patch
 
 import sim.plots.data as data
 from sim.plots.base import (
+    LINESTYLES,
     TimeAxis,
     count_axis,
     draw_cdfs,
@@ -156,10 +157,13 @@ def _utilisation_map(tables: Tables, dimension: str, labels: dict[str, str]) -> 
         return fig
     times = wide.columns.to_numpy(dtype=float)
     step_ = times[1] - times[0] if len(times) > 1 else 1.0
-    image = ax.imshow(wide.to_numpy(dtype=float), aspect="auto", interpolation="nearest", cmap="viridis",
-                      vmin=0.0, vmax=1.0,
+    values = wide.to_numpy(dtype=float)
+    top = float(np.nanmax(values, initial=0.0))
+    vmax = 1.0 if top > 0.5 else max(0.1, np.ceil(top * 10) / 10)  # a lightly loaded cluster keeps its contrast
+    image = ax.imshow(values, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0.0, vmax=vmax,
                       extent=(times[0] / axis.scale, (times[-1] + step_) / axis.scale, len(wide) - 0.5, -0.5))
-    fig.colorbar(image, ax=ax, label=f"{dimension} allocated / capacity (fraction)")
+    up_to = "" if vmax == 1 else f", colours up to {vmax:g}"
+    fig.colorbar(image, ax=ax, label=f"{dimension} allocated / capacity (fraction{up_to})")
     axis.apply(ax)
     _node_axis(ax, [labels[n] for n in wide.index], rows=False)
     return fig
@@ -254,7 +258,8 @@ def utilisation_over_time(source: Source) -> Figure:
             continue
         same = used is not None and np.allclose(allocated, used, equal_nan=True)
         label = f"{dim} allocated = used" if same else f"{dim} allocated"
-        step(ax, times, allocated.to_numpy(), axis.end, axis.scale, color=DIM_COLOURS[dim], label=label)
+        step(ax, times, allocated.to_numpy(), axis.end, axis.scale, color=DIM_COLOURS[dim], label=label,
+             linewidth=2.0)
         if used is not None and not same:
             step(ax, times, used.to_numpy(), axis.end, axis.scale, color=DIM_COLOURS[dim], linestyle="--",
                  label=f"{dim} used (held by running allocs)")
@@ -283,9 +288,9 @@ def fragmentation_over_time(source: Source, dimensions: tuple[str, ...] = ("cpu"
     if np.isnan(values).all():
         note(ax, "no typical ask (nothing placed) or no free capacity: fragmentation undefined")
         return fig
-    for dim in dimensions:
+    for i, dim in enumerate(dimensions):  # wide solid, then narrower dashed: equal lines stay visible
         step(ax, series["time"].to_numpy(), series[dim].to_numpy(), axis.end, axis.scale, label=dim,
-             color=DIM_COLOURS[dim])
+             color=DIM_COLOURS[dim], linewidth=3.0 - i, linestyle=LINESTYLES[i % len(LINESTYLES)])
     ax.set_ylim(-0.02, 1.02)
     axis.apply(ax)
     ax.set_ylabel("fragmented share of free capacity (fraction)")

@@ -179,10 +179,11 @@ def compare_kpis(runs: Runs | pd.DataFrame | str | Path, kpis: Sequence[str] = D
     cols = min(len(shown), 3) or 1
     rows = -(-len(shown) // cols) or 1
     fig, axes = new_figure(rows, cols, width=4.2 * cols, height=3.4 * rows)
-    fig.suptitle(f"KPIs by {', '.join(_by_names(runs, by)) or 'label'}: mean over runs, whiskers min to max, "
-                 "a dot per run", fontsize="medium")
+    compared = ", ".join(_by_names(runs, by)) or "label"
+    fig.suptitle(f"KPIs by {compared}: mean over runs, whiskers min to max, a dot per run", fontsize="medium")
     for ax, kpi in zip(axes, shown, strict=False):
         _kpi_bars(ax, frame, kpi, labels)
+        ax.set_xlabel(compared, fontsize="small")
     for ax in axes[len(shown):]:
         ax.set_visible(False)
     if not shown:
