@@ -43,7 +43,8 @@ R = TypeVar("R")
 @contextmanager
 def plot_style() -> Iterator[None]:
     """Matplotlib's rcParams set to STYLE for the duration (restored after)."""
-    with matplotlib.rc_context(STYLE):
+    with matplotlib.rc_context():
+        matplotlib.rcParams.update(STYLE)
         yield
 
 

@@ -22,11 +22,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-
-import sim.plots.data as data
 from matplotlib.patches import Patch
 
-from sim.plots.base import STATUS_COLOURS, TimeAxis, count_axis, new_figure, note, side_legend, step, styled
+import sim.plots.data as data
+from sim.plots.base import (
+    STATUS_COLOURS,
+    TimeAxis,
+    count_axis,
+    new_figure,
+    note,
+    side_legend,
+    step,
+    styled,
+)
 from sim.plots.data import Tables
 
 REVERT = re.compile(r"rolling back to job version (\d+)")

@@ -18,8 +18,8 @@ from sim.plots.cluster import (
     placement_map,
     utilisation_over_time,
 )
-from sim.plots.deployments import deployment_timeline, no_deployments
 from sim.plots.data import Tables
+from sim.plots.deployments import deployment_timeline, no_deployments
 
 
 def _lanes_drawn(tables: Tables) -> str | None:

@@ -153,6 +153,36 @@ def test_placement_map_by_utilisation_is_a_nodes_by_samples_image(crowded):
     assert png(fig).startswith(PNG)
 
 
+def test_placement_map_picks_a_heatmap_beyond_fifty_nodes_and_trims_the_idle_tail():
+    """60 nodes: the default map is a nodes x samples heatmap with every few rows named; the run
+    idles after about 6 of its 60 minutes, so the axis stops there (in seconds) and its label says so."""
+    sim = Simulation.from_scenario(tiny_scenario(60, workload=[{"at": "1m", "register": _batch("b", 30, 500)}]),
+                                   seed=1)
+    sim.run()
+    tables = sim.results()
+    fig = plots.placement_map(tables)
+    ax = fig.axes[0]
+    (image,) = ax.images
+    assert image.get_array().shape[0] == 60
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert names[:2] == ["node-0", "node-3"] and len(names) == 20
+    assert "every 3th named" in ax.get_ylabel()
+    assert ax.get_xlim()[1] < 600 and ax.get_xlabel().startswith("simulated time (s); idle after")
+    assert ax.get_xlabel().endswith("run ends at 60 min")
+    assert not plots.placement_map(tables, color_by="job").axes[0].images  # lanes when asked for
+
+
+def test_allocations_are_coloured_by_job_then_family_then_type():
+    """Up to 20 jobs by job; more jobs in 2-20 families by family; else by job type."""
+    few = pd.Series([f"web-{i}" for i in range(5)])
+    assert data.job_keys({}, few) == (list(few), "job")
+    families = pd.Series([f"{name}-{i}" for name in ("etl", "report") for i in range(15)])
+    assert data.job_keys({}, families) == (["etl"] * 15 + ["report"] * 15, "job family")
+    ids = pd.Series([f"alibaba-{i}" for i in range(30)])
+    jobs = pd.DataFrame({"job_id": ids, "parent_id": "", "type": ["batch"] * 29 + ["service"]})
+    assert data.job_keys({"jobs": jobs}, ids) == (["batch"] * 29 + ["service"], "job type")
+
+
 def test_placement_map_rejects_an_unknown_colouring(crowded):
     """color_by takes auto, job or utilisation only."""
     with pytest.raises(ValueError, match="color_by"):
@@ -381,6 +411,27 @@ def test_compare_kpis_draws_a_bar_per_label_for_every_kpi(crowded, canary, tmp_p
     assert png(fig).startswith(PNG)
 
 
+def test_compare_kpis_names_zero_kpis_instead_of_drawing_empty_panels(crowded):
+    """A KPI that is 0 in every run gets no panel but a line naming it; units label the y axes."""
+    fig = plots.compare_kpis({"a": crowded, "b": crowded}, kpis=["placements", "rejected_actions", "eval_latency_p95"])
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["placements", "eval_latency_p95"]
+    assert [ax.get_ylabel() for ax in axes] == ["count", "simulated seconds (s)"]
+    assert "0 in every run: rejected_actions" in fig.get_supxlabel()
+
+
+def test_compare_kpis_tick_labels_do_not_overlap_for_two_factors():
+    """Six labels of two factors: one value per line under each bar, none overlapping."""
+    rows = [{"run_id": f"r{i}", "control_plane.scheduler_algorithm": alg, "control_plane.num_schedulers": n,
+             "seed": 1, "status": "complete", "error": "", "eval_latency_p95": 0.01 * (i + 1)}
+            for i, (alg, n) in enumerate((a, n) for a in ("binpack", "spread") for n in (1, 2, 4))]
+    fig = plots.compare_kpis(pd.DataFrame(rows), kpis=["eval_latency_p95"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["binpack\n1", "binpack\n2"]
+    assert "scheduler_algorithm, num_schedulers" in fig.get_suptitle()
+    assert_no_overlap(fig, ax.xaxis)
+
+
 def test_compare_kpis_reads_a_sweep_table_and_averages_seeds():
     """Factor columns label the bars; the height is the mean over seeds; failed runs are left out."""
     sweep = pd.DataFrame({"run_id": ["r1", "r2", "r3", "r4"],
@@ -463,6 +514,26 @@ def test_nomadsim_plot_on_a_sweep_folder_writes_the_comparison(crowded, canary, 
     pd.DataFrame(rows).to_csv(tmp_path / "sweep.csv", index=False)
     assert main(["plot", str(tmp_path), "--out", str(tmp_path / "png")]) == 0
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["cdf_comparison.png", "kpi_comparison.png"]
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("svg", b"<?xml"), ("pdf", b"%PDF")])
+def test_nomadsim_plot_writes_svg_or_pdf_and_skips_what_a_run_lacks(crowded, tmp_path, capsys, fmt, magic):
+    """--format svg|pdf writes every figure in that format; a run without deployments gets no
+    deployment timeline, and stderr says why."""
+    write_tables(tmp_path / "run", crowded)
+    assert main(["plot", str(tmp_path / "run"), "--format", fmt]) == 0
+    out, err = capsys.readouterr()
+    names = [name for name in plots.STANDARD_PLOTS if name != "deployment_timeline"]
+    assert out.split() == [str(tmp_path / "run" / "plots" / f"{name}.{fmt}") for name in names]
+    assert all(Path(p).read_bytes().startswith(magic) for p in out.split())
+    assert "skipped deployment_timeline: no deployments in this run" in err
+
+
+def test_nomadsim_plot_refuses_an_unknown_format(tmp_path, capsys):
+    """Only png, svg and pdf."""
+    with pytest.raises(SystemExit):
+        main(["plot", str(tmp_path), "--format", "jpg"])
+    assert "invalid choice: 'jpg'" in capsys.readouterr().err
 
 
 def test_nomadsim_plot_reports_a_missing_folder(tmp_path, capsys):
