@@ -43,8 +43,8 @@ R = TypeVar("R")
 @contextmanager
 def plot_style() -> Iterator[None]:
     """Matplotlib's rcParams set to STYLE for the duration (restored after)."""
-    with matplotlib.rc_context():
-        matplotlib.rcParams.update(STYLE)
+    # matplotlib's stub types the keys as a Literal of every rcParam name, which a str key is not
+    with matplotlib.rc_context(STYLE):  # type: ignore[arg-type]
         yield
 
 
