@@ -138,6 +138,7 @@ def count_axis(ax: Axes, label: str) -> None:
 
 
 LINESTYLES = ("-", "--", ":", "-.")
+LOG_DECADES = 1.5  # draw_cdfs: a log axis when the positive values span more decades than this
 
 
 def duration_unit(values: np.ndarray) -> tuple[float, str]:
@@ -156,9 +157,10 @@ def draw_cdfs(ax: Axes, samples: Mapping[str, np.ndarray], quantity: str, kind: 
 
     `kind` is "duration" (seconds, shown in s, ms or µs by their size), "ratio" or "fraction"
     (a linear axis from 0 to 1). Durations and ratios get a logarithmic axis when the positive
-    values span more than two decades, else a linear one from 0 (where zeros are drawn at 0). A
-    log axis cannot show zeros: a note says which share of each set was 0. Lines that coincide
-    stay visible: the first is wide and translucent, the next ones narrower and dashed or dotted.
+    values span more than LOG_DECADES decades, else a linear one from 0 (where zeros are drawn
+    at 0). A log axis cannot show zeros: the axis label says which share of each set was 0.
+    Lines that coincide stay visible: the first is wide and translucent, the next ones narrower
+    and dashed or dotted.
     """
     arrays = {k: np.sort(np.asarray(v, dtype=float)) for k, v in samples.items()}
     arrays = {k: v[np.isfinite(v)] for k, v in arrays.items()}
@@ -166,7 +168,8 @@ def draw_cdfs(ax: Axes, samples: Mapping[str, np.ndarray], quantity: str, kind: 
     every = np.concatenate(list(arrays.values()) or [np.zeros(0)])
     factor, unit = duration_unit(every) if kind == "duration" else (1.0, kind)
     positive = every[every > 0]
-    log = kind != "fraction" and len(positive) > 0 and positive.max() / positive.min() > 100
+    decades = float(np.log10(positive.max() / positive.min())) if len(positive) else 0.0
+    log = kind != "fraction" and decades > LOG_DECADES
     zeros = []
     for i, (label, x) in enumerate(arrays.items()):
         share = float((x <= 0).mean())
@@ -179,20 +182,21 @@ def draw_cdfs(ax: Axes, samples: Mapping[str, np.ndarray], quantity: str, kind: 
                 where="post", label=label, color=colour if colour is not None else f"C{i % 10}",
                 linestyle=LINESTYLES[i % len(LINESTYLES)], linewidth=(4.0, 2.2, 1.4, 1.0)[min(i, 3)],
                 alpha=0.5 if i == 0 else 1.0)
-    if log:
+    if log:  # 1-2-5 ticks over up to three decades, else one per decade
         ax.set_xscale("log")
-        ax.xaxis.set_major_locator(LogLocator(base=10))
+        ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades <= 3 else (1.0,)))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     elif kind == "fraction":
         ax.set_xlim(-0.02, 1.02)
     else:
         ax.set_xlim(left=-0.02 * max(float(every.max(initial=0.0)) * factor, 1e-12))
-    ax.set_xlabel(f"{quantity} ({unit}{', log scale' if log else ''})")
+    xlabel = f"{quantity} ({unit}{', log scale' if log else ''})"
+    if zeros:  # a log axis cannot show zeros: say how many each set had
+        xlabel += "\nshare of 0s (not drawn): " + ", ".join(zeros)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("fraction of samples ≤ x")
     ax.set_ylim(0, 1.02)
-    if zeros:
-        ax.text(0.02, 0.98, "share of 0s (not on a log axis): " + ", ".join(zeros), transform=ax.transAxes,
-                va="top", fontsize="x-small", color="0.3", wrap=True)
     if legend and ax.lines:
         ax.legend(loc="lower right", fontsize="small")
 

@@ -6,7 +6,7 @@ each run being its tables or its results folder; or, for the KPI bars, as a swee
 a label's runs, whiskers span their minimum to maximum and dots mark each run; a KPI that is 0
 in every run, or measured in none, gets no panel but a line under the figure naming it. CDFs
 pool the samples of a label's runs; their x axis is logarithmic when the samples span more
-than two decades (sim.plots.base.draw_cdfs).
+than LOG_DECADES decades (sim.plots.base.draw_cdfs).
 """
 
 from __future__ import annotations

@@ -104,7 +104,15 @@ def running_by_version(tables: Tables, jobs: list[str]) -> dict[tuple[str, int],
     return out
 
 
-def _counters_text(row: pd.Series, duration: float, scale: float, unit: str) -> str:
+def _duration(seconds: float) -> str:
+    """A duration in the unit that reads best: 11.2 s, 5 min, 1.5 h."""
+    for limit, size, unit in ((120.0, 1.0, "s"), (7200.0, 60.0, "min")):
+        if seconds < limit:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds / 3600:.3g} h"
+
+
+def _counters_text(row: pd.Series, duration: float) -> str:
     parts = []
     if row.get("desired_canaries", 0) > 0:
         parts.append(f"canaries {int(row['placed_canaries'])}/{int(row['desired_canaries'])}")
@@ -115,7 +123,7 @@ def _counters_text(row: pd.Series, duration: float, scale: float, unit: str) -> 
     status = str(row["status"])
     if status == "running" and PROMOTION in str(row.get("status_description", "")):
         status = "running, awaiting promotion"
-    parts.append(f"{status} after {duration / scale:.3g} {unit}" if pd.notna(row["end"]) else status)
+    parts.append(f"{status} after {_duration(duration)}" if pd.notna(row["end"]) else status)
     return ", ".join(parts)
 
 
@@ -124,14 +132,14 @@ def _bars(ax, summary: pd.DataFrame, marks: pd.DataFrame, events: pd.DataFrame, 
     row_of = {d: i for i, d in enumerate(summary["deployment_id"])}
     start = summary["start"].to_numpy(dtype=float)
     stop = summary["end"].fillna(axis.end).to_numpy(dtype=float)
-    span, scale, unit = axis.stop - axis.start, axis.scale, axis.label[axis.label.rindex("(") + 1:-1]
+    span, scale = axis.stop - axis.start, axis.scale
     colours = [STATUS_COLOURS.get(s, "tab:gray") for s in summary["status"]]
     ax.barh(np.arange(len(summary)), np.maximum(stop - start, span * 4e-3) / scale, left=start / scale,
             height=0.6, color=colours, alpha=0.8)
     reverts = dict(zip(marks.loc[marks["kind"] == "revert", "deployment_id"],
                        marks.loc[marks["kind"] == "revert", "to_version"], strict=True))
     for i, row in summary.iterrows():
-        text = _counters_text(row, stop[i] - start[i], scale, unit)
+        text = _counters_text(row, stop[i] - start[i])
         if row["deployment_id"] in reverts:
             text += f", reverted to v{reverts[row['deployment_id']]}"
         # right of the bar, else left of it, else (a long bar) inside it: never past the axes

@@ -328,9 +328,9 @@ def test_latency_cdfs_go_logarithmic_over_decades_and_count_the_zeros():
     a log axis cannot show, in a note; a set of zeros only is not in the legend."""
     fig, (ax,) = new_figure()
     draw_cdfs(ax, {"a": np.array([0.0, 0.001, 0.01, 0.1, 1.0, 10.0]), "b": np.zeros(3)}, "latency")
-    assert ax.get_xscale() == "log" and ax.get_xlabel() == "latency (s, log scale)"
+    assert ax.get_xscale() == "log"
     assert legend_labels(ax) == ["a"]
-    assert any("share of 0s (not on a log axis): a 17%, b 100%" in t.get_text() for t in ax.texts)
+    assert ax.get_xlabel() == "latency (s, log scale)\nshare of 0s (not drawn): a 17%, b 100%"
     assert len(visible_ticks(fig, ax.xaxis)) >= 4
     assert_no_overlap(fig, ax.xaxis)
 

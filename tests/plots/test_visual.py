@@ -37,7 +37,7 @@ from sim.simulation import Simulation
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = Path(__file__).resolve().parent / "baseline"
-TOLERANCE = 6.0
+TOLERANCE = 3.0
 DPI = 60
 
 
