@@ -69,13 +69,13 @@ def new_figure(rows: int = 1, cols: int = 1, width: float = 10.0, height: float 
     return fig, axes.ravel()
 
 
-def time_unit(end: float) -> tuple[float, str]:
-    """Divisor and axis label for simulated seconds spanning [0, end]."""
-    if end > 3 * 3600:
-        return 3600.0, "simulated time (h)"
-    if end > 600:
-        return 60.0, "simulated time (min)"
-    return 1.0, "simulated time (s)"
+def time_unit(span: float) -> tuple[float, str]:
+    """Divisor and unit for simulated seconds spanning `span`: h, min or s."""
+    if span > 3 * 3600:
+        return 3600.0, "h"
+    if span > 600:
+        return 60.0, "min"
+    return 1.0, "s"
 
 
 IDLE_TRIM = 0.8  # a run idle for more than the last 20% of its span is drawn up to its last activity
@@ -83,18 +83,18 @@ IDLE_TRIM = 0.8  # a run idle for more than the last 20% of its span is drawn up
 
 @dataclass(frozen=True)
 class TimeAxis:
-    """The simulated-time x axis of a figure: the span shown, its unit, and the idle tail left out.
+    """The simulated-time x axis of a figure: the span shown, its unit, and what was left out.
 
     `TimeAxis.of(end, active_until)` shows [0, end], or [0, a little past active_until] when
-    the run was idle after IDLE_TRIM of its span; `apply` sets the limits and a label that says
-    what was left out ("idle after 22 min, run ends at 60 min").
+    the run was idle after IDLE_TRIM of its span; `TimeAxis.zoom` shows a part of the run. `apply`
+    sets the limits and a label that says what was left out ("idle after 22 min, run ends at 60 min").
     """
 
     start: float
     stop: float
     end: float
     scale: float
-    label: str
+    unit: str
     why: str = ""  # what the shown span is, when it is not the whole run
 
     @classmethod
@@ -119,12 +119,10 @@ class TimeAxis:
     def apply(self, ax: Axes) -> None:
         """Set the x limits and a label with the unit and, for part of a run, what is shown."""
         ax.set_xlim(self.start / self.scale, self.stop / self.scale)
-        label = self.label
+        label = f"simulated time ({self.unit})"
         if self.why:
-            unit = label[label.rindex("(") + 1:-1]
-            end_scale, end_label = time_unit(self.end)
-            end_unit = end_label[end_label.rindex("(") + 1:-1]
-            label += (f"; {self.why.format(stop=self.stop / self.scale, unit=unit)}, "
+            end_scale, end_unit = time_unit(self.end)
+            label += (f"; {self.why.format(stop=self.stop / self.scale, unit=self.unit)}, "
                       f"run ends at {self.end / end_scale:.3g} {end_unit}")
         ax.set_xlabel(label)
 

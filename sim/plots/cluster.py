@@ -55,7 +55,7 @@ def _node_axis(ax, labels: list[str], extra: list[str] | None = None, rows: bool
     else:
         every = int(np.ceil(len(names) / 25))
         ax.set_yticks(ys[::every], names[::every], fontsize="x-small")
-        ax.set_ylabel(f"node ({len(labels)}, every {every}th named)")
+        ax.set_ylabel(f"node ({len(labels)}; a name every {every} rows)")
     ax.tick_params(axis="y", length=0)
     if rows:
         for y in ys[1::2]:
