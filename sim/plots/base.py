@@ -131,7 +131,8 @@ def count_axis(ax: Axes, label: str) -> None:
     """A y axis of whole counts from 0, with head room over the largest drawn value."""
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     top = max([float(np.nanmax(line.get_ydata(), initial=0.0)) for line in ax.lines] or [0.0])
-    ax.set_ylim(0, max(1.0, top * 1.15))
+    top = max(1.0, top * 1.15)
+    ax.set_ylim(-0.02 * top, top)  # a series at 0 stays clear of the axis' edge
     ax.set_ylabel(label)
 
 
@@ -155,8 +156,8 @@ def draw_cdfs(ax: Axes, samples: Mapping[str, np.ndarray], quantity: str, kind: 
 
     `kind` is "duration" (seconds, shown in s, ms or µs by their size), "ratio" or "fraction"
     (a linear axis from 0 to 1). Durations and ratios get a logarithmic axis when the positive
-    values span more than LOG_DECADES decades, else a linear one from 0 (where zeros are drawn
-    at 0). A log axis cannot show zeros: the axis label says which share of each set was 0.
+    values span more than LOG_DECADES decades, else a linear one over the data's range (zeros
+    drawn at 0). A log axis cannot show zeros: the axis label says which share of each set was 0.
     Lines that coincide stay visible: the first is wide and translucent, the next ones narrower
     and dashed or dotted.
     """
@@ -187,8 +188,8 @@ def draw_cdfs(ax: Axes, samples: Mapping[str, np.ndarray], quantity: str, kind: 
         ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
     elif kind == "fraction":
         ax.set_xlim(-0.02, 1.02)
-    else:
-        ax.set_xlim(left=-0.02 * max(float(every.max(initial=0.0)) * factor, 1e-12))
+    else:  # the data's own range with a margin: a zero line stays clear of the axis' edge
+        ax.margins(x=0.05)
     xlabel = f"{quantity} ({unit}{', log scale' if log else ''})"
     if zeros:  # a log axis cannot show zeros: say how many each set had
         xlabel += "\nshare of 0s (not drawn): " + ", ".join(zeros)
