@@ -1,7 +1,8 @@
 """Visual regression and readability of the figures of small deterministic runs.
 
-Every figure of the quickstart's standard set, the 100-node Alibaba sample (its first 150 trace
-rows) and a policy comparison is rendered to PNG and compared with its reference in
+Every figure of the quickstart's standard set, the canary auto-revert's deployments, the node
+failures' placement map, the 100-node Alibaba sample (its first 150 trace rows) and a policy
+comparison is rendered to PNG and compared with its reference in
 `tests/plots/baseline/` (matplotlib.testing.compare.compare_images, RMS tolerance TOLERANCE on
 0-255). The figures are built and saved under sim.plots.base.STYLE (Agg, DejaVu Sans, which ships
 with matplotlib), so the pixels do not depend on the machine's fonts or rcParams. A deliberate
@@ -65,6 +66,8 @@ def policies() -> dict[str, dict[str, pd.DataFrame]]:
 FIGURES: dict[str, Callable[[], Figure]] = {
     **{f"quickstart-{name}": (lambda f=func, kw=kwargs: f(quickstart(), **kw))
        for name, (func, kwargs) in plots.STANDARD_PLOTS.items()},
+    "canary-deployment_timeline": lambda: plots.deployment_timeline(run("canary-autorevert")),
+    "failures-placement_map": lambda: plots.placement_map(run("node-failures")),
     "alibaba-placement_map": lambda: plots.placement_map(alibaba()),
     "alibaba-eval_latency": lambda: plots.eval_latency(alibaba()),
     "alibaba-fragmentation": lambda: plots.fragmentation_over_time(alibaba()),
