@@ -19,7 +19,7 @@ from sim.errors import SimError
 def configure(parser: argparse.ArgumentParser) -> None:
     """Flags of `nomadsim plot`."""
     parser.add_argument("results_dir", help="a results folder (nomadsim run --out) or a sweep folder")
-    parser.add_argument("--out", help="folder for the PNGs (default RESULTS_DIR/plots)")
+    parser.add_argument("--out", help="folder for the figures (default RESULTS_DIR/plots)")
     parser.add_argument("--dpi", type=int, default=110, help="resolution of PNGs (and of images inside pdf/svg)")
     parser.add_argument("--format", choices=("png", "svg", "pdf"), default="png", help="file format of the figures")
     parser.add_argument("--by", action="append", default=None, metavar="COLUMN",

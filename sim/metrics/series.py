@@ -93,19 +93,21 @@ def fragmentation(usage: pd.DataFrame, ask: dict[str, float], dims: tuple[str, .
                   ) -> pd.DataFrame:
     """Per sample time (index) and dimension (columns): the share of the ready nodes' free capacity
     on nodes that cannot host one more typical `ask` (module docstring)."""
-    times = np.unique(usage["time"].to_numpy(float))
+    times = np.sort(pd.unique(usage["time"].to_numpy(float)))
     asked = [d for d in DIMS if ask.get(d, 0) > 0]
     if not asked:
         return pd.DataFrame({d: np.full(len(times), np.nan) for d in dims}, index=times)
     ready = usage[usage["status"] == "ready"]
     free = {d: (ready[f"{d}_capacity"] - ready[f"{d}_allocated"]).clip(lower=0).to_numpy(float) for d in DIMS}
     stuck = np.any([free[d] < ask[d] for d in asked], axis=0)
+    at, sampled = pd.factorize(ready["time"].to_numpy(float), sort=True)
     out = {}
     for d in dims:
-        sums = pd.DataFrame({"free": free[d], "stuck": np.where(stuck, free[d], 0.0)}).groupby(
-            ready["time"].to_numpy(float)).sum()
-        out[d] = (sums["stuck"] / sums["free"].where(sums["free"] > 0)).reindex(times)
-    return pd.DataFrame(out, index=times)
+        total = np.bincount(at, weights=free[d], minlength=len(sampled))
+        on_stuck = np.bincount(at, weights=np.where(stuck, free[d], 0.0), minlength=len(sampled))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[d] = np.where(total > 0, on_stuck / total, np.nan)
+    return pd.DataFrame(out, index=sampled).reindex(times)
 
 
 def running_counts(times: np.ndarray, runs: pd.DataFrame) -> np.ndarray:
