@@ -201,7 +201,7 @@ class Recorder:
         out = {name: frame(name, rows[name]) for name in SCHEMA if name not in DERIVED}
         self.runs = running_intervals(out["allocations"])
         out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"], self.runs)
-        out["cluster"] = cluster_frame(out["node_usage"], self._cluster, self.runs)
+        out["cluster"] = cluster_frame(out["node_usage"], self._cluster, self.runs, out["placements"])
         out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])
         out["gpu_cluster"] = gpu_cluster_frame(out["gpu_usage"], out["devices"], out["placements"])
         return out

@@ -92,8 +92,9 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
         ("cpu_utilisation", "float64", "sum cpu_allocated / sum cpu_capacity over every node (node_usage)"),
         ("memory_utilisation", "float64", "sum memory_allocated / sum memory_capacity over every node"),
         ("cpu_used_utilisation", "float64", "sum cpu_used / sum cpu_capacity over every node"),
-        ("cpu_fragmentation", "float64", "1 - max free / sum free cpu over ready nodes (NaN if none free)"),
-        ("memory_fragmentation", "float64", "1 - max free / sum free memory over ready nodes"),
+        ("cpu_fragmentation", "float64", "share of the ready nodes' free cpu on nodes that cannot host one more "
+                                         "typical (median) ask (sim.metrics.series; NaN if none free)"),
+        ("memory_fragmentation", "float64", "the same for memory"),
         ("pending_evals", "int64", "evals in the broker: ready, unacked, waiting behind their job or delayed"),
         ("blocked_evals", "int64", "evals parked in the blocked tracker"),
         ("queued_allocs", "int64", "allocs the blocked evals' jobs still wait to place (job summaries' Queued)"),

@@ -6,8 +6,18 @@ and the resources each alloc reserves (`placements`): the `*_used` columns of `n
 running allocs hold on each node at each sample) and the `running_allocs` column of `cluster`.
 A sample at time t counts an alloc as running when start <= t < end.
 
-Fragmentation, per dimension at each sample over the ready nodes (as sim.plots.data draws it):
-free_i = max(capacity_i - allocated_i, 0); fragmentation = 1 - max_i free_i / sum_i free_i.
+Fragmentation is the share of free capacity on nodes that cannot host one more typical ask
+(`typical_ask`: the median cpu, memory and disk of the allocations placed), as Weng et al. measure
+GPU fragmentation ("Beware of Fragmentation", USENIX ATC 2023) with the run's typical ask as the
+task. At each sample, over the ready nodes, with free_i = max(capacity_i - allocated_i, 0):
+
+    fragmentation(d) = sum of free_i(d) over the nodes i where the ask does not fit in some
+                       dimension (free_i(e) < ask(e) for an e with ask(e) > 0) / sum_i free_i(d)
+
+0 when every node with free capacity can take another typical ask (an empty cluster); 1 when
+capacity is free but no node can take one (free cpu on nodes whose memory is full, or free
+capacity scattered in pieces smaller than the ask). NaN when nothing of d is free or nothing
+was placed.
 """
 
 from __future__ import annotations
@@ -90,15 +100,31 @@ def node_usage_frame(samples: list[Sample], node_ids: list[str], capacity: np.nd
     return frame.astype({c: t for c, t, _ in SCHEMA["node_usage"]})
 
 
-def fragmentation(usage: pd.DataFrame, dim: str, times: np.ndarray | None = None) -> pd.Series:
-    """Per sample time (`times`, default those of `usage`): 1 - max free / sum free of `dim` over
-    ready nodes (NaN when none is free)."""
+def typical_ask(placements: pd.DataFrame) -> dict[str, float]:
+    """Median cpu, memory and disk of the allocations placed (NaN each when nothing was placed)."""
+    placed = placements.loc[placements["alloc_id"] != "", list(DIMS)]
+    return {d: float(placed[d].median()) if len(placed) else np.nan for d in DIMS}
+
+
+def fragmentation(usage: pd.DataFrame, ask: dict[str, float], dims: tuple[str, ...] = ("cpu", "memory")
+                  ) -> pd.DataFrame:
+    """Per sample time (index) and dimension (columns): the share of the ready nodes' free capacity
+    on nodes that cannot host one more typical `ask` (module docstring)."""
+    times = np.sort(pd.unique(usage["time"].to_numpy(float)))
+    asked = [d for d in DIMS if ask.get(d, 0) > 0]
+    if not asked:
+        return pd.DataFrame({d: np.full(len(times), np.nan) for d in dims}, index=times)
     ready = usage[usage["status"] == "ready"]
-    free = (ready[f"{dim}_capacity"] - ready[f"{dim}_allocated"]).clip(lower=0)
-    g = free.groupby(ready["time"], sort=True)
-    total = g.sum()
-    out = 1.0 - g.max() / total.where(total > 0)
-    return out.reindex(np.unique(usage["time"].to_numpy(float)) if times is None else times)
+    free = {d: (ready[f"{d}_capacity"] - ready[f"{d}_allocated"]).clip(lower=0).to_numpy(float) for d in DIMS}
+    stuck = np.any([free[d] < ask[d] for d in asked], axis=0)
+    at, sampled = pd.factorize(ready["time"].to_numpy(float), sort=True)
+    out = {}
+    for d in dims:
+        total = np.bincount(at, weights=free[d], minlength=len(sampled))
+        on_stuck = np.bincount(at, weights=np.where(stuck, free[d], 0.0), minlength=len(sampled))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[d] = np.where(total > 0, on_stuck / total, np.nan)
+    return pd.DataFrame(out, index=sampled).reindex(times)
 
 
 def running_counts(times: np.ndarray, runs: pd.DataFrame) -> np.ndarray:
@@ -108,11 +134,13 @@ def running_counts(times: np.ndarray, runs: pd.DataFrame) -> np.ndarray:
     return np.searchsorted(starts, times, side="right") - np.searchsorted(ends, times, side="right")
 
 
-def cluster_frame(usage: pd.DataFrame, counters: list[tuple[float, int, int, int]], runs: pd.DataFrame) -> pd.DataFrame:
+def cluster_frame(usage: pd.DataFrame, counters: list[tuple[float, int, int, int]], runs: pd.DataFrame,
+                  placements: pd.DataFrame) -> pd.DataFrame:
     """The `cluster` table: node_usage aggregated per sample time, with the control-plane counters."""
     times = np.unique(np.concatenate([usage["time"].to_numpy(float), [float(c[0]) for c in counters]]))
     if not len(times):
         return empty("cluster")
+    frag = fragmentation(usage, typical_ask(placements)).reindex(times)
     g = usage.groupby("time", sort=True)  # a time without registered nodes sums to 0 (utilisation NaN)
     sums = g[["cpu_allocated", "cpu_capacity", "memory_allocated", "memory_capacity", "cpu_used"]].sum().reindex(times, fill_value=0.0)
     ready = (usage["status"] == "ready").groupby(usage["time"], sort=True).sum().reindex(times, fill_value=0)
@@ -124,8 +152,8 @@ def cluster_frame(usage: pd.DataFrame, counters: list[tuple[float, int, int, int
             "cpu_utilisation": (sums["cpu_allocated"] / sums["cpu_capacity"]).to_numpy(),
             "memory_utilisation": (sums["memory_allocated"] / sums["memory_capacity"]).to_numpy(),
             "cpu_used_utilisation": (sums["cpu_used"] / sums["cpu_capacity"]).to_numpy(),
-            "cpu_fragmentation": fragmentation(usage, "cpu", times).to_numpy(),
-            "memory_fragmentation": fragmentation(usage, "memory", times).to_numpy(),
+            "cpu_fragmentation": frag["cpu"].to_numpy(),
+            "memory_fragmentation": frag["memory"].to_numpy(),
         })
     ctr = pd.DataFrame(counters, columns=["time", "pending_evals", "blocked_evals", "queued_allocs"])
     ctr = ctr.drop_duplicates("time", keep="last")

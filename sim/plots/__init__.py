@@ -6,10 +6,10 @@ save it with `fig.savefig("x.png")` (rendered with Agg) or let a notebook displa
 nothing to show gives a figure that says so. The series behind each figure come from
 `sim.plots.data` (fragmentation is defined there).
 
-    placement_map           nodes x time: allocation lifetimes coloured by job, or utilisation
+    placement_map           nodes x time: allocation lanes per node (up to 50 nodes) or a utilisation heatmap
     alloc_gantt             per-node allocation Gantt (pending / running / ended) for a node set
-    utilisation_over_time   cluster cpu and memory allocated (and used, when sampled) over capacity
-    fragmentation_over_time fragmentation of free capacity per dimension
+    utilisation_over_time   cluster cpu and memory allocated over capacity (no usage model: used = held)
+    fragmentation_over_time share of free capacity on nodes that cannot host one more typical ask
     eval_latency            eval latency CDFs and broker queue depth over time
     deployment_timeline     deployments per job version, canaries, health, promotion and revert
     preemption_overview     evictions by priority over time, work lost, first-placement wait by priority
@@ -18,8 +18,8 @@ nothing to show gives a figure that says so. The series behind each figure come 
     compare_kpis            policy comparison: KPI bars across runs or a sweep table
     compare_cdfs            policy comparison: a latency or utilisation CDF per run
 
-`write_standard_plots(results_dir, out)` writes the standard set of PNGs (`nomadsim plot`), plus
-the preemption figure for runs that preempted.
+`write_standard_plots(results_dir, out, fmt="png")` writes the standard set (`nomadsim plot`), leaving
+out what a run has no data for. Figures are built under one pinned style (sim.plots.base.STYLE).
 """
 
 from sim.plots.cluster import (

@@ -13,38 +13,60 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 import sim.plots.data as data
 from sim.plots.base import (
+    LINESTYLES,
+    TimeAxis,
+    count_axis,
+    draw_cdfs,
     job_colours,
     job_legend,
-    log_x,
     new_figure,
     note,
     rectangles,
+    side_legend,
     step,
-    time_unit,
+    styled,
 )
 from sim.plots.data import Tables
 
 Source = Tables | str | Path
-MAX_TICK_LABELS = 40
+MAX_TICK_LABELS = 50  # node names on every row up to this many rows, else on evenly spaced rows
+LANE_MAX_NODES = 50  # placement_map(color_by="auto"): lanes up to this many nodes, a heatmap beyond
+DOWN_COLOUR = (0.84, 0.15, 0.16, 0.15)
 
 
-def _node_axis(ax, labels: list[str], extra: list[str] | None = None) -> None:
-    """Node rows top to bottom in cluster order (row i at y = i)."""
+def run_axis(tables: Tables) -> TimeAxis:
+    """The run's time axis, trimmed after its last activity."""
+    return TimeAxis.of(data.run_end(tables), data.last_activity(tables))
+
+
+def _node_axis(ax, labels: list[str], extra: list[str] | None = None, rows: bool = True) -> None:
+    """Node rows top to bottom in cluster order (row i at y = i), named; `rows` draws row borders."""
     names = [*(extra or []), *labels]
     first = -len(extra or [])
+    ys = np.arange(first, first + len(names))
     if len(names) <= MAX_TICK_LABELS:
-        ax.set_yticks(range(first, first + len(names)), names, fontsize="small")
+        ax.set_yticks(ys, names, fontsize="small" if len(names) <= 25 else "x-small")
+        ax.set_ylabel("node")
+    else:
+        every = int(np.ceil(len(names) / 25))
+        ax.set_yticks(ys[::every], names[::every], fontsize="x-small")
+        ax.set_ylabel(f"node ({len(labels)}; a name every {every} rows)")
+    ax.tick_params(axis="y", length=0)
+    if rows:
+        for y in ys[1::2]:
+            ax.axhspan(y - 0.5, y + 0.5, color="0.95", zorder=0, gid="row")
+        for y in ys[:-1]:
+            ax.axhline(y + 0.5, color="0.8", linewidth=0.6, zorder=0.5)
     ax.set_ylim(len(labels) - 0.5, first - 0.5)
-    ax.set_ylabel("node")
 
 
 def _lanes(intervals, end: float) -> tuple[np.ndarray, np.ndarray]:
-    """Vertical offset in (-0.4, 0.4) of each alloc within its node row, and the lane height."""
+    """Centre offset in (-0.4, 0.4) of each alloc within its node row, and its lane height."""
     offsets, heights = np.zeros(len(intervals)), np.full(len(intervals), 0.8)
     ends = intervals["ended"].fillna(end).to_numpy(dtype=float)
     starts = intervals["placed"].to_numpy(dtype=float)
@@ -53,9 +75,6 @@ def _lanes(intervals, end: float) -> tuple[np.ndarray, np.ndarray]:
         heights[idx] = 0.8 / (lanes.max() + 1)
         offsets[idx] = -0.4 + (lanes + 0.5) * heights[idx]
     return offsets, heights
-
-
-DOWN_COLOUR = (0.84, 0.15, 0.16, 0.15)
 
 
 def _shade_down(ax, tables: Tables, row: dict[str, int], scale: float) -> dict[str, tuple]:
@@ -69,68 +88,84 @@ def _shade_down(ax, tables: Tables, row: dict[str, int], scale: float) -> dict[s
     return {"(node down)": DOWN_COLOUR}
 
 
-def placement_map(source: Source, color_by: str = "job", dimension: str = "cpu") -> Figure:
-    """Nodes (rows) over time: each allocation's lifetime coloured by job, or node utilisation.
+@styled
+def placement_map(source: Source, color_by: str = "auto", dimension: str = "cpu") -> Figure:
+    """Nodes (rows) over time: each allocation's lifetime in a lane of its node, or node utilisation.
 
     Args:
         source: a run's tables or results folder.
-        color_by: "job" draws one segment per allocation, from placement to its terminal status
-            (or the run's end), in a lane of its node's row; failed placements are marked on a
-            row of their own. "utilisation" draws a heatmap of allocated / capacity.
+        color_by: "job" draws one bar per allocation, from placement to its terminal status (or
+            the run's end), in a lane inside its node's row, coloured by job (by job family or
+            type when there are too many jobs to tell apart, see `sim.plots.data.job_keys`);
+            failed placements are marked on a row of their own. "utilisation" draws a node x
+            time heatmap of allocated / capacity. "auto" (the default) takes lanes up to
+            LANE_MAX_NODES nodes and the heatmap beyond, where lanes are too thin to read.
         dimension: resource of the utilisation heatmap ("cpu", "memory" or "disk").
+
+    The time axis stops shortly after the run's last activity when the run idles after it (the
+    axis label says so).
     """
-    if color_by not in ("job", "utilisation"):
-        raise ValueError(f"color_by must be 'job' or 'utilisation', not {color_by!r}")
+    if color_by not in ("auto", "job", "utilisation"):
+        raise ValueError(f"color_by must be 'auto', 'job' or 'utilisation', not {color_by!r}")
     tables = data.load_tables(source)
     order, labels = data.node_order(tables), data.node_labels(tables)
-    fig, (ax,) = new_figure(height=max(3.5, min(10.0, 1.5 + 0.25 * len(order))))
-    end = data.run_end(tables)
-    scale, xlabel = time_unit(end)
-    ax.set_xlabel(xlabel)
+    if color_by == "auto":
+        color_by = "job" if len(order) <= LANE_MAX_NODES else "utilisation"
     if color_by == "utilisation":
-        return _utilisation_map(fig, ax, tables, dimension, labels, scale)
-    ax.set_title("placement map: allocations by node and job")
+        return _utilisation_map(tables, dimension, labels)
+    fig, (ax,) = new_figure(height=max(3.5, min(12.0, 1.5 + 0.3 * len(order))))
+    ax.set_title("placement map: allocations by node, coloured by job")
+    axis = run_axis(tables)
+    axis.apply(ax)
     intervals = data.alloc_intervals(tables)
     failed = data.failed_placements(tables)
     if intervals.empty and failed.empty:
         note(ax, "no allocations in this run")
         return fig
+    end = axis.end
     row = {n: i for i, n in enumerate(order)}
-    y = intervals["node_id"].map(row).to_numpy(dtype=float) + _lanes(intervals, end)[0]
-    x0 = intervals["placed"].to_numpy(dtype=float) / scale
-    x1 = intervals["ended"].fillna(end).to_numpy(dtype=float) / scale
-    keys = data.job_keys(tables, pd.concat([intervals["job_id"], failed["job_id"]], ignore_index=True))
+    offsets, heights = _lanes(intervals, end)
+    y = intervals["node_id"].map(row).to_numpy(dtype=float) + offsets
+    x0 = intervals["placed"].to_numpy(dtype=float)
+    x1 = np.maximum(intervals["ended"].fillna(end).to_numpy(dtype=float), x0 + 1e-3 * end)
+    keys, kind = data.job_keys(tables, pd.concat([intervals["job_id"], failed["job_id"]], ignore_index=True))
     colours = job_colours(keys)
     keys, failed_keys = keys[: len(intervals)], keys[len(intervals):]
-    lw = max(1.0, min(6.0, 60.0 / max(len(order), 1)))
-    segments = np.stack([np.column_stack([x0, y]), np.column_stack([np.maximum(x1, x0 + 1e-3), y])], axis=1)
-    # An (N, 2, 2) array is a sequence of N segments; matplotlib's stub wants a typing Sequence.
-    ax.add_collection(LineCollection(segments, colors=[colours[j] for j in keys], linewidths=lw,  # type: ignore[arg-type]
-                                     capstyle="butt", gid="allocations"))
+    ax.set_title(f"placement map: allocations by node, coloured by {kind}")
+    rectangles(ax, x0 / axis.scale, y - 0.45 * heights, (x1 - x0) / axis.scale, 0.9 * heights,
+               [colours[j] for j in keys], gid="allocations")
     extra = []
     if not failed.empty:
         extra = ["(no node fit)"]
-        ax.scatter(failed["time"] / scale, np.full(len(failed), -1.0), marker="x",
-                   c=[colours[j] for j in failed_keys], label="failed placement", gid="failed")
-    down = _shade_down(ax, tables, row, scale)
-    ax.set_xlim(0, max(end, 1e-9) / scale)
+        ax.scatter(failed["time"] / axis.scale, np.full(len(failed), -1.0), marker="x",
+                   c=[colours[j] for j in failed_keys], gid="failed")
+    down = _shade_down(ax, tables, row, axis.scale)
+    axis.apply(ax)
     _node_axis(ax, [labels[n] for n in order], extra)
-    job_legend(ax, {**colours, **down})
+    job_legend(ax, {**colours, **down}, title=kind)
     return fig
 
 
-def _utilisation_map(fig: Figure, ax, tables: Tables, dimension: str, labels: dict[str, str], scale: float) -> Figure:
-    ax.set_title(f"placement map: {dimension} allocated / capacity per node")
+def _utilisation_map(tables: Tables, dimension: str, labels: dict[str, str]) -> Figure:
     wide = data.node_utilisation(tables, dimension)
+    fig, (ax,) = new_figure(height=max(3.5, min(9.0, 1.5 + 0.06 * len(wide))))
+    ax.set_title(f"placement map: {dimension} allocated / capacity per node")
+    axis = run_axis(tables)
+    axis.apply(ax)
     if wide.empty:
         note(ax, "no node usage samples in this run")
         return fig
     times = wide.columns.to_numpy(dtype=float)
     step_ = times[1] - times[0] if len(times) > 1 else 1.0
-    image = ax.imshow(wide.to_numpy(dtype=float), aspect="auto", interpolation="nearest", cmap="viridis",
-                      vmin=0.0, vmax=1.0, extent=(times[0] / scale, (times[-1] + step_) / scale, len(wide) - 0.5, -0.5))
-    fig.colorbar(image, ax=ax, label=f"{dimension} allocated / capacity")
-    _node_axis(ax, [labels[n] for n in wide.index])
+    values = wide.to_numpy(dtype=float)
+    top = float(np.nanmax(values, initial=0.0))
+    vmax = 1.0 if top > 0.5 else max(0.1, np.ceil(top * 10) / 10)  # a lightly loaded cluster keeps its contrast
+    image = ax.imshow(values, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0.0, vmax=vmax,
+                      extent=(times[0] / axis.scale, (times[-1] + step_) / axis.scale, len(wide) - 0.5, -0.5))
+    up_to = "" if vmax == 1 else f", colours up to {vmax:g}"
+    fig.colorbar(image, ax=ax, label=f"{dimension} allocated / capacity (fraction{up_to})")
+    axis.apply(ax)
+    _node_axis(ax, [labels[n] for n in wide.index], rows=False)
     return fig
 
 
@@ -141,6 +176,7 @@ def _busiest_nodes(intervals, order: list[str], max_nodes: int) -> list[str]:
     return [n for n in order if n in chosen]
 
 
+@styled
 def alloc_gantt(source: Source, nodes: Iterable[str] | None = None, max_nodes: int = 8) -> Figure:
     """Allocations of a node set as Gantt bars: pending in grey, running in the job's colour.
 
@@ -157,96 +193,112 @@ def alloc_gantt(source: Source, nodes: Iterable[str] | None = None, max_nodes: i
         by_label = {v: k for k, v in labels.items()}
         chosen = [by_label.get(n, n) for n in nodes]
     intervals = intervals[intervals["node_id"].isin(chosen)].reset_index(drop=True)
-    end = data.run_end(tables)
-    scale, xlabel = time_unit(end)
+    axis = run_axis(tables)
     fig, (ax,) = new_figure(height=max(3.0, min(12.0, 1.5 + 0.5 * len(intervals) ** 0.5 + 0.4 * len(chosen))))
-    ax.set_title(f"allocations on {len(chosen)} node(s)")
-    ax.set_xlabel(xlabel)
+    ax.set_title(f"allocations on {len(chosen)} node(s): pending, then running")
+    axis.apply(ax)
     if intervals.empty:
         note(ax, "no allocations on these nodes")
         return fig
-    keys = data.job_keys(tables, intervals["job_id"])
+    keys, kind = data.job_keys(tables, intervals["job_id"])
     colours = job_colours(keys)
-    offsets, height = _lanes(intervals, end)
+    offsets, height = _lanes(intervals, axis.end)
     row = {n: i for i, n in enumerate(chosen)}
     y = intervals["node_id"].map(row).to_numpy(dtype=float) + offsets
     placed = intervals["placed"].to_numpy(dtype=float)
     started = intervals["started"].to_numpy(dtype=float)
-    ended = intervals["ended"].fillna(end).to_numpy(dtype=float)
+    ended = intervals["ended"].fillna(axis.end).to_numpy(dtype=float)
     run_from = np.where(np.isnan(started), ended, started)
     bad = intervals["status"].isin(("failed", "lost")).to_numpy()
-    bottom, h = y - 0.45 * height, 0.9 * height
+    bottom, h, scale = y - 0.45 * height, 0.9 * height, axis.scale
     rectangles(ax, placed / scale, bottom, (run_from - placed) / scale, h, "0.8", gid="pending")
     rectangles(ax, run_from / scale, bottom, (ended - run_from) / scale, h,
                [colours[j] for j in keys], np.where(bad, "red", "none").tolist(), gid="running")
-    for i in range(1, len(chosen)):
-        ax.axhline(i - 0.5, color="0.85", linewidth=0.8)
     down = _shade_down(ax, tables, row, scale)
-    ax.set_xlim(0, max(end, 1e-9) / scale)
+    axis.apply(ax)
     _node_axis(ax, [labels.get(n, n) for n in chosen])
-    job_legend(ax, {"(pending)": (0.8, 0.8, 0.8, 1.0), **colours, **down})
+    failed = [Patch(facecolor="white", edgecolor="red", label="(failed or lost)")] if bad.any() else []
+    job_legend(ax, {"(pending)": (0.8, 0.8, 0.8, 1.0), **colours, **down}, title=kind, extra=failed)
     return fig
 
 
-def _series_axes(tables: dict, series, title: str):
-    """One titled time axis for a node-usage series: (figure, axes, run end, time scale)."""
+def _series_axes(tables: Tables, series, title: str):
+    """One titled time axis for a node-usage series: (figure, axes, time axis)."""
     fig, (ax,) = new_figure()
     ax.set_title(title)
-    end = data.run_end(tables)
-    scale, xlabel = time_unit(end)
-    ax.set_xlabel(xlabel)
+    axis = run_axis(tables)
+    axis.apply(ax)
     if series.empty:
         note(ax, "no node usage samples in this run")
-    return fig, ax, end, scale
+    return fig, ax, axis
 
 
+DIM_COLOURS = {"cpu": "tab:blue", "memory": "tab:orange", "disk": "tab:green"}
+
+
+@styled
 def utilisation_over_time(source: Source) -> Figure:
-    """Cluster cpu and memory allocated over schedulable capacity (solid), and used (dashed) if sampled."""
+    """Cluster cpu and memory allocated over schedulable capacity, and held by running allocs.
+
+    There is no usage model: a running allocation uses exactly what it reserves, so "used" is
+    what running allocations hold. Where it equals what is allocated (no alloc waited between
+    placement and running at any sample) one line per dimension says so; else allocated is
+    solid and running dashed.
+    """
     tables = data.load_tables(source)
     series = data.utilisation_series(tables)
-    fig, ax, end, scale = _series_axes(tables, series, "cluster utilisation")
+    fig, ax, axis = _series_axes(tables, series, "cluster utilisation: allocated / schedulable capacity\n"
+                                                 "(no usage model: a running allocation uses what it reserves)")
     if series.empty:
         return fig
-    colours = {"cpu": "tab:blue", "memory": "tab:orange", "disk": "tab:green"}
+    times = series["time"].to_numpy()
     for dim in ("cpu", "memory"):
-        for kind, style in (("allocated", "-"), ("used", "--")):
-            col = f"{dim}_{kind}"
-            if col in series.columns:
-                step(ax, series["time"].to_numpy(), series[col].to_numpy(), end, scale,
-                     color=colours[dim], linestyle=style, label=f"{dim} {kind}")
+        allocated, used = series.get(f"{dim}_allocated"), series.get(f"{dim}_used")
+        if allocated is None:
+            continue
+        same = used is not None and np.allclose(allocated, used, equal_nan=True)
+        label = f"{dim} allocated = used" if same else f"{dim} allocated"
+        step(ax, times, allocated.to_numpy(), axis.end, axis.scale, color=DIM_COLOURS[dim], label=label,
+             linewidth=2.0)
+        if used is not None and not same:
+            step(ax, times, used.to_numpy(), axis.end, axis.scale, color=DIM_COLOURS[dim], linestyle="--",
+                 label=f"{dim} used (held by running allocs)")
     ax.set_ylabel("fraction of schedulable capacity")
     top = float(np.nanmax(series.drop(columns="time").to_numpy(dtype=float), initial=0.0))
     ax.set_ylim(0, min(1.05, max(0.05, top * 1.15)))
-    ax.set_xlim(0, max(end, 1e-9) / scale)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    axis.apply(ax)
+    side_legend(ax)
     return fig
 
 
+@styled
 def fragmentation_over_time(source: Source, dimensions: tuple[str, ...] = ("cpu", "memory")) -> Figure:
-    """Fragmentation of free capacity (1 - largest free block / total free) per dimension."""
+    """Share of free capacity on nodes that cannot host one more typical ask, per dimension (sim.plots.data)."""
     tables = data.load_tables(source)
     series = data.fragmentation_series(tables, dimensions)
-    fig, ax, end, scale = _series_axes(tables, series,
-                                       "fragmentation of free capacity (1 - largest free / total free, ready nodes)")
+    ask = data.typical_ask(tables)
+    units = {"cpu": "MHz", "memory": "MB", "disk": "MB"}
+    described = ", ".join(f"{ask[d]:g} {units[d]} {d}" for d in ask if np.isfinite(ask[d]) and ask[d] > 0)
+    fig, ax, axis = _series_axes(tables, series, "fragmentation: share of free capacity on nodes that "
+                                                 "cannot host one more typical ask\n(typical = median placed: "
+                                                 f"{described or 'nothing placed'}; ready nodes)")
     if series.empty:
         return fig
-    for dim in dimensions:
-        step(ax, series["time"].to_numpy(), series[dim].to_numpy(), end, scale, label=dim)
-    cluster = data.table(tables, "cluster")
-    counts = cluster["nodes"] if "nodes" in cluster.columns else None
-    n = len(data.node_order(tables))
-    if counts is not None and counts.nunique() > 1:  # nodes joined or left: the bound moves
-        bound = 1 - 1 / counts.where(counts > 1).to_numpy(float)
-        step(ax, cluster["time"].to_numpy(), bound, end, scale, color="0.6", linestyle=":", label="max (1 - 1/nodes)")
-    elif n > 1:
-        ax.axhline(1 - 1 / n, color="0.6", linestyle=":", label=f"max (1 - 1/{n})")
-    ax.set_ylim(0, 1)
-    ax.set_xlim(0, max(end, 1e-9) / scale)
-    ax.set_ylabel("fragmentation")
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    values = series[list(dimensions)].to_numpy(dtype=float)
+    if np.isnan(values).all():
+        note(ax, "no typical ask (nothing placed) or no free capacity: fragmentation undefined")
+        return fig
+    for i, dim in enumerate(dimensions):  # wide solid, then narrower dashed: equal lines stay visible
+        step(ax, series["time"].to_numpy(), series[dim].to_numpy(), axis.end, axis.scale, label=dim,
+             color=DIM_COLOURS[dim], linewidth=3.0 - i, linestyle=LINESTYLES[i % len(LINESTYLES)])
+    ax.set_ylim(-0.02, 1.02)
+    axis.apply(ax)
+    ax.set_ylabel("fragmented share of free capacity (fraction)")
+    side_legend(ax)
     return fig
 
 
+@styled
 def eval_latency(source: Source) -> Figure:
     """Left: CDFs of eval latency (ready to completed), wait in broker and scheduling time.
     Right: evaluation queues over time (sim.plots.data.eval_queue_depth)."""
@@ -259,30 +311,20 @@ def eval_latency(source: Source) -> Figure:
         note(left, "no evaluations in this run")
         note(right, "no evaluations in this run")
         return fig
-    for label, values in data.eval_latencies(tables).items():
-        x, y = data.ecdf(values)
-        if len(x):
-            left.step(x, y, where="post", label=label)
-    log_x(left)
-    left.set_xlabel("seconds (log scale)")
-    left.set_ylabel("fraction of evaluations")
-    left.set_ylim(0, 1.02)
-    left.legend(loc="lower right", fontsize="small")
-    end = data.run_end(tables)
-    scale, xlabel = time_unit(end)
+    draw_cdfs(left, data.eval_latencies(tables), "latency")
+    left.set_ylabel("fraction of evaluations ≤ x")
+    axis = run_axis(tables)
     allocs = None
     for i, (label, series) in enumerate(data.eval_queue_depth(tables).items()):
         target = right
         if label.startswith("queued allocs"):
             allocs = target = right.twinx()
-            target.set_ylabel("queued allocs", color=f"C{i}")
-        step(target, series["time"].to_numpy(), series["count"].to_numpy(), end, scale, label=label,
-             color=f"C{i}", linestyle="--" if target is allocs else "-")
-        target.set_ylim(bottom=0)
-    right.set_xlabel(xlabel)
-    right.set_ylabel("evaluations")
-    right.set_ylim(bottom=0)
-    right.set_xlim(0, max(end, 1e-9) / scale)
+        step(target, series["time"].to_numpy(), series["count"].to_numpy(), axis.end, axis.scale, label=label,
+             color=f"C{i}", linestyle="--" if target is allocs else "-", linewidth=2.0 - 0.3 * min(i, 2))
+    count_axis(right, "evaluations (count)")
+    if allocs is not None:
+        count_axis(allocs, "queued allocs (count)")
+    axis.apply(right)
     handles = right.get_lines() + (allocs.get_lines() if allocs is not None else [])
     right.legend(handles=handles, loc="upper right", fontsize="small")
     return fig

@@ -6,14 +6,16 @@ Only the tables a series needs are read, and a missing table (a scenario's `metr
 leave some out) gives an empty series: `nodes` (names) falls back to short node IDs, `node_usage`
 to the `cluster` series, `node_events` (down periods) to node_usage's status samples.
 
-Fragmentation (per dimension d, at each sample time, over the nodes whose status is `ready`):
+Fragmentation (per dimension d, at each sample time, over the nodes whose status is `ready`) is
+the share of free capacity on nodes that cannot host one more typical ask, as the `cluster` table
+records it (sim.metrics.series): with ask = the median cpu, memory and disk of the allocations
+placed and free_i = max(capacity_i - allocated_i, 0),
 
-    free_i = max(capacity_i(d) - allocated_i(d), 0)
-    fragmentation(d) = 1 - max_i free_i / sum_i free_i
+    fragmentation(d) = sum of free_i(d) over nodes short of the ask in some dimension / sum_i free_i(d)
 
-0 means all free capacity is on one node (the largest possible ask fits); values near 1 mean the
-free capacity is scattered in small pieces over many nodes (at most 1 - 1/n for n nodes), so a
-large ask can fail although the cluster has room in total. NaN when nothing is free.
+0: every node with free capacity can take another typical ask (an empty cluster reads 0);
+1: capacity is free but no node can take one (free cpu on nodes whose memory is full, or pieces
+smaller than the ask). NaN when nothing is free or nothing was placed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+import sim.metrics.series as series
 
 Tables = Mapping[str, pd.DataFrame]
 TERMINAL_CLIENT = ("complete", "failed", "lost")
@@ -68,6 +72,21 @@ def run_end(tables: Tables) -> float:
         frame = table(tables, name)
         if col in frame.columns and len(frame):
             times.append(float(frame[col].max(skipna=True)) if frame[col].notna().any() else 0.0)
+    return max(times)
+
+
+def last_activity(tables: Tables) -> float:
+    """The last time anything happened: a placement, an alloc or deployment status change, an eval,
+    a node event; the run's end while an allocation still runs."""
+    intervals = alloc_intervals(tables)
+    if len(intervals) and intervals["ended"].isna().any():
+        return run_end(tables)
+    times = [0.0]
+    for name, col in (("allocations", "time"), ("placements", "time"), ("evaluations", "completed"),
+                      ("evaluations", "created"), ("deployment_events", "time"), ("node_events", "time")):
+        frame = table(tables, name)
+        if col in frame.columns and frame[col].notna().any():
+            times.append(float(frame[col].max(skipna=True)))
     return max(times)
 
 
@@ -127,23 +146,27 @@ def alloc_intervals(tables: Tables) -> pd.DataFrame:
 MAX_JOB_COLOURS = 20
 
 
-def job_keys(tables: Tables, job_ids: pd.Series) -> list[str]:
-    """What to colour allocations by: the job ID, or its family when a run has more than 20 jobs.
+def job_keys(tables: Tables, job_ids: pd.Series) -> tuple[list[str], str]:
+    """What to colour allocations by, and its name: the job ID while a run has at most 20 jobs,
+    else the job's family while there are 2 to 20 families, else the job's type.
 
     A job's family is its periodic or parameterized parent (`jobs.parent_id`, else the part
     before a "/"), else its ID without a trailing "-<number>" (batch-17 -> batch).
     """
     ids = [str(j) for j in job_ids]
     if len(set(ids)) <= MAX_JOB_COLOURS:
-        return ids
+        return ids, "job"
     jobs = table(tables, "jobs")
     parents = dict(zip(jobs["job_id"], jobs["parent_id"], strict=True)) if "parent_id" in jobs.columns else {}
-    out = []
+    families = []
     for job in ids:
         parent = parents.get(job)
         parent = parent if isinstance(parent, str) and parent else job.split("/", 1)[0]
-        out.append(re.sub(r"[-_.]\d+$", "", parent) or parent)
-    return out
+        families.append(re.sub(r"[-_.]\d+$", "", parent) or parent)
+    if 1 < len(set(families)) <= MAX_JOB_COLOURS:
+        return families, "job family"
+    types = dict(zip(jobs["job_id"], jobs["type"], strict=True)) if "type" in jobs.columns else {}
+    return [str(types.get(job, "unknown")) for job in ids], "job type"
 
 
 def assign_lanes(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -215,20 +238,22 @@ def node_utilisation(tables: Tables, dimension: str = "cpu") -> pd.DataFrame:
     return wide.reindex([n for n in node_order(tables) if n in wide.index])
 
 
+def typical_ask(tables: Tables) -> dict[str, float]:
+    """The median cpu (MHz), memory and disk (MB) of the run's placed allocations (NaN: none placed)."""
+    placements = table(tables, "placements")
+    if not {"alloc_id", *DIMENSIONS} <= set(placements.columns):
+        return dict.fromkeys(DIMENSIONS, np.nan)
+    return series.typical_ask(placements)
+
+
 def fragmentation_series(tables: Tables, dimensions: tuple[str, ...] = ("cpu", "memory")) -> pd.DataFrame:
     """Per sample time: fragmentation of free capacity per dimension (module docstring), ready nodes only."""
     usage = table(tables, "node_usage")
     if usage.empty:
         return _from_cluster(tables, {f"{d}_fragmentation": d for d in dimensions})
-    if "status" in usage.columns:
-        usage = usage[usage["status"] == "ready"]
-    out = {}
-    for dim in dimensions:
-        free = (usage[f"{dim}_capacity"] - usage[f"{dim}_allocated"]).clip(lower=0)
-        g = free.groupby(usage["time"], sort=True)
-        total, largest = g.sum(), g.max()
-        out[dim] = (1.0 - largest / total.where(total > 0)).astype(float)
-    frame = pd.DataFrame(out)
+    if "status" not in usage.columns:
+        usage = usage.assign(status="ready")
+    frame = series.fragmentation(usage, typical_ask(tables), dimensions)
     frame.index.name = "time"
     return frame.reset_index()
 

@@ -22,9 +22,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
 import sim.plots.data as data
-from sim.plots.base import STATUS_COLOURS, new_figure, note, step, time_unit
+from sim.plots.base import (
+    STATUS_COLOURS,
+    TimeAxis,
+    count_axis,
+    new_figure,
+    note,
+    side_legend,
+    step,
+    styled,
+)
 from sim.plots.data import Tables
 
 REVERT = re.compile(r"rolling back to job version (\d+)")
@@ -94,7 +104,15 @@ def running_by_version(tables: Tables, jobs: list[str]) -> dict[tuple[str, int],
     return out
 
 
-def _counters_text(row: pd.Series) -> str:
+def _duration(seconds: float) -> str:
+    """A duration in the unit that reads best: 11.2 s, 5 min, 1.5 h."""
+    for limit, size, unit in ((120.0, 1.0, "s"), (7200.0, 60.0, "min")):
+        if seconds < limit:
+            return f"{seconds / size:.3g} {unit}"
+    return f"{seconds / 3600:.3g} h"
+
+
+def _counters_text(row: pd.Series, duration: float) -> str:
     parts = []
     if row.get("desired_canaries", 0) > 0:
         parts.append(f"canaries {int(row['placed_canaries'])}/{int(row['desired_canaries'])}")
@@ -105,27 +123,34 @@ def _counters_text(row: pd.Series) -> str:
     status = str(row["status"])
     if status == "running" and PROMOTION in str(row.get("status_description", "")):
         status = "running, awaiting promotion"
-    parts.append(status)
+    parts.append(f"{status} after {_duration(duration)}" if pd.notna(row["end"]) else status)
     return ", ".join(parts)
 
 
-def _bars(ax, summary: pd.DataFrame, marks: pd.DataFrame, events: pd.DataFrame, end: float, scale: float) -> None:
+def _bars(ax, summary: pd.DataFrame, marks: pd.DataFrame, events: pd.DataFrame, axis: TimeAxis) -> None:
     """The top panel: a bar per deployment, status ticks, promotions and reverts."""
     row_of = {d: i for i, d in enumerate(summary["deployment_id"])}
     start = summary["start"].to_numpy(dtype=float)
-    stop = summary["end"].fillna(end).to_numpy(dtype=float)
+    stop = summary["end"].fillna(axis.end).to_numpy(dtype=float)
+    span, scale = axis.stop - axis.start, axis.scale
     colours = [STATUS_COLOURS.get(s, "tab:gray") for s in summary["status"]]
-    ax.barh(np.arange(len(summary)), np.maximum(stop - start, end * 2e-3) / scale, left=start / scale,
+    ax.barh(np.arange(len(summary)), np.maximum(stop - start, span * 4e-3) / scale, left=start / scale,
             height=0.6, color=colours, alpha=0.8)
     reverts = dict(zip(marks.loc[marks["kind"] == "revert", "deployment_id"],
                        marks.loc[marks["kind"] == "revert", "to_version"], strict=True))
     for i, row in summary.iterrows():
-        text = _counters_text(row)
+        text = _counters_text(row, stop[i] - start[i])
         if row["deployment_id"] in reverts:
             text += f", reverted to v{reverts[row['deployment_id']]}"
-        right = stop[i] <= 0.6 * end or start[i] < 0.3 * end  # else the text would run past the axes
-        ax.annotate(text, ((stop[i] if right else start[i]) / scale, i), xytext=(12 if right else -12, 0),
-                    textcoords="offset points", va="center", ha="left" if right else "right", fontsize="small")
+        # right of the bar, else left of it, else (a long bar) inside it: never past the axes
+        if stop[i] <= axis.start + 0.6 * span:
+            at, offset, ha = stop[i], 12, "left"
+        elif start[i] >= axis.start + 0.4 * span:
+            at, offset, ha = start[i], -12, "right"
+        else:
+            at, offset, ha = max(start[i], axis.start), 6, "left"
+        ax.annotate(text, (at / scale, i), xytext=(offset, 0), textcoords="offset points", va="center", ha=ha,
+                    fontsize="small")
     if not events.empty:
         ax.scatter(events["time"] / scale, events["deployment_id"].map(row_of), marker="|", s=120, color="black",
                    zorder=3, label="status change")
@@ -137,37 +162,57 @@ def _bars(ax, summary: pd.DataFrame, marks: pd.DataFrame, events: pd.DataFrame, 
     labels = [f"{j} v{v}" for j, v in zip(summary["job_id"], summary["job_version"], strict=True)]
     ax.set_yticks(range(len(summary)), labels, fontsize="small")
     ax.set_ylim(len(summary) - 0.5, -0.8)
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+    ax.set_ylabel("deployment (job version)")
+    statuses = [Patch(color=STATUS_COLOURS.get(s, "tab:gray"), alpha=0.8, label=s)
+                for s in dict.fromkeys(summary["status"])]
+    handles, _ = ax.get_legend_handles_labels()
+    side_legend(ax, handles=[*statuses, *handles], fontsize="small", title="final status, marks")
 
 
+def no_deployments(tables: Tables, job: str | None = None) -> str | None:
+    """Why a run has no deployment timeline ("no deployments in this run"), or None when it has one."""
+    summary = deployment_summary(tables)
+    if job is not None:
+        summary = summary[summary["job_id"] == job]
+    return None if len(summary) else "no deployments in this run" + (f" of job {job}" if job else "")
+
+
+@styled
 def deployment_timeline(source: Tables | str | Path, job: str | None = None) -> Figure:
-    """Deployments of a run (or of one job) on a timeline, above running allocs per job version."""
+    """Deployments of a run (or of one job) on a timeline, above running allocs per job version.
+
+    The time axis spans the deployments (with some margin) when they cover a small part of the
+    run, so that a deployment of seconds in an hour-long run can be read; the axis label says so.
+    A run without deployments gives a one-panel figure that says so.
+    """
     tables = data.load_tables(source)
     summary = deployment_summary(tables)
     events = data.table(tables, "deployment_events")
     if job is not None:
         summary = summary[summary["job_id"] == job].reset_index(drop=True)
         events = events[events["job_id"] == job] if not events.empty else events
-    fig, (top, bottom) = new_figure(2, 1, height=6.5, sharex=True, height_ratios=(max(1.0, 0.5 * len(summary) ** 0.5), 1.2))
-    top.set_title("deployments" + (f" of {job}" if job else ""))
-    end = data.run_end(tables)
-    scale, xlabel = time_unit(end)
-    bottom.set_xlabel(xlabel)
+    title = "deployments" + (f" of {job}" if job else "")
     if summary.empty:
-        note(top, "no deployments in this run")
-        note(bottom, "")
+        fig, (ax,) = new_figure(height=2.5)
+        ax.set_title(title)
+        note(ax, str(no_deployments(tables, job)))
         return fig
+    end = data.run_end(tables)
+    axis = TimeAxis.zoom(float(summary["start"].min()), float(summary["end"].fillna(end).max()), end, "deployments")
+    fig, (top, bottom) = new_figure(2, 1, height=6.5, sharex=True,
+                                    height_ratios=(max(1.0, 0.5 * len(summary) ** 0.5), 1.2))
+    top.set_title(title)
     marks = deployment_marks(tables)
     marks = marks[marks["deployment_id"].isin(set(summary["deployment_id"]))]
-    _bars(top, summary, marks, events, end, scale)
-    _versions(bottom, tables, sorted(set(summary["job_id"])), end, scale)
-    top.set_xlim(0, max(end, 1e-9) / scale * 1.02)
+    _bars(top, summary, marks, events, axis)
+    _versions(bottom, tables, sorted(set(summary["job_id"])), axis)
+    axis.apply(bottom)
     return fig
 
 
-def _versions(ax, tables: Tables, jobs: list[str], end: float, scale: float) -> None:
+def _versions(ax, tables: Tables, jobs: list[str], axis: TimeAxis) -> None:
     """The bottom panel: running allocs per (job, version), and healthy counts when recorded."""
-    ax.set_ylabel("running allocs")
+    end, scale = axis.end, axis.scale
     for (job, version), series in running_by_version(tables, jobs).items():
         step(ax, series["time"].to_numpy(), series["count"].to_numpy(), end, scale, label=f"{job} v{version}")
     health = data.find_table(tables, ("time", "deployment_id", "healthy_allocs"), exclude=("deployments",))
@@ -178,6 +223,7 @@ def _versions(ax, tables: Tables, jobs: list[str], end: float, scale: float) -> 
                 label = f"healthy {summary.loc[dep_id, 'job_id']} v{summary.loc[dep_id, 'job_version']}"
                 step(ax, g["time"].to_numpy(), g["healthy_allocs"].to_numpy(), end, scale, linestyle="--", label=label)
     if ax.lines:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", frameon=False)
+        count_axis(ax, "running allocs (count)")
+        side_legend(ax, fontsize="small")
     else:
         note(ax, "no allocations of these jobs ran")

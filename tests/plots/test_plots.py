@@ -13,12 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny_scenario
-from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 
 import sim.plots as plots
 import sim.plots.data as data
 from sim.cli.main import main
+from sim.plots.base import draw_cdfs, new_figure
 from sim.plots.deployments import deployment_marks, deployment_summary
 from sim.results.folder import write_tables
 from sim.simulation import Simulation
@@ -64,6 +66,36 @@ def failures() -> dict[str, pd.DataFrame]:
     return sim.results()
 
 
+@pytest.fixture(scope="module")
+def quickstart() -> dict[str, pd.DataFrame]:
+    """The quickstart sample: one service deployment of 11 s, one batch job, one hour."""
+    sim = Simulation.from_scenario(SCENARIOS / "quickstart.yaml")
+    sim.run()
+    return sim.results()
+
+
+def legend_labels(ax) -> list[str]:
+    legend = ax.get_legend()
+    return [t.get_text() for t in legend.get_texts()] if legend else []
+
+
+def visible_ticks(fig: Figure, axis) -> list:
+    """The tick labels of an axis that are drawn (inside the axes' span, with text)."""
+    FigureCanvasAgg(fig).draw()
+    low, high = sorted(axis.get_view_interval())
+    ticks = axis.get_major_ticks()
+    return [t.label1 for t, v in zip(ticks, axis.get_majorticklocs(), strict=False)
+            if t.label1.get_visible() and t.label1.get_text() and low - 1e-12 <= v <= high + 1e-12]
+
+
+def assert_no_overlap(fig: Figure, axis) -> None:
+    """No two drawn tick labels of an axis overlap."""
+    boxes = [t.get_window_extent() for t in visible_ticks(fig, axis)]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert not a.overlaps(b), (a, b)
+
+
 def drawn(ax) -> int:
     """How many data artists an axes holds."""
     return len(ax.lines) + len(ax.collections) + len(ax.patches) + len(ax.images)
@@ -87,15 +119,21 @@ def placed_allocs(tables) -> pd.DataFrame:
 # -- placement map and Gantt ------------------------------------------------------------------
 
 
-def test_placement_map_draws_one_segment_per_allocation_on_named_rows(crowded):
-    """Each placed alloc is one segment; rows carry node names; the unplaced alloc has its own row."""
+def test_placement_map_draws_one_bar_per_allocation_inside_its_named_row(crowded):
+    """Each placed alloc is one bar inside its node's row; rows carry node names; the unplaced alloc
+    has its own row."""
     fig = plots.placement_map(crowded)
     ax = fig.axes[0]
-    (segments,) = by_gid(ax, "allocations")
-    assert isinstance(segments, LineCollection)
-    assert len(segments.get_segments()) == len(placed_allocs(crowded)) == 4 + 3 + 4
+    (bars,) = by_gid(ax, "allocations")
+    assert isinstance(bars, PolyCollection)
+    assert len(bars.get_paths()) == len(placed_allocs(crowded)) == 4 + 3 + 4
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels == ["(no node fit)", "node-0", "node-1", "node-2"]
+    row = {n: i for i, n in enumerate(crowded["nodes"]["node_id"])}
+    intervals = data.alloc_intervals(crowded)
+    for path, node in zip(bars.get_paths(), intervals["node_id"], strict=True):
+        y = path.vertices[:, 1]
+        assert row[node] - 0.5 < y.min() < y.max() < row[node] + 0.5  # the lane lies within the row's band
     (failed,) = by_gid(ax, "failed")
     assert len(failed.get_offsets()) == int((crowded["placements"]["node_id"] == "").sum()) >= 1
     assert {t.get_text() for t in ax.get_legend().get_texts()} == {"small", "wide", "big"}
@@ -115,8 +153,38 @@ def test_placement_map_by_utilisation_is_a_nodes_by_samples_image(crowded):
     assert png(fig).startswith(PNG)
 
 
+def test_placement_map_picks_a_heatmap_beyond_fifty_nodes_and_trims_the_idle_tail():
+    """60 nodes: the default map is a nodes x samples heatmap with every few rows named; the run
+    idles after about 6 of its 60 minutes, so the axis stops there (in seconds) and its label says so."""
+    sim = Simulation.from_scenario(tiny_scenario(60, workload=[{"at": "1m", "register": _batch("b", 30, 500)}]),
+                                   seed=1)
+    sim.run()
+    tables = sim.results()
+    fig = plots.placement_map(tables)
+    ax = fig.axes[0]
+    (image,) = ax.images
+    assert image.get_array().shape[0] == 60
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    assert names[:2] == ["node-0", "node-3"] and len(names) == 20
+    assert ax.get_ylabel() == "node (60; a name every 3 rows)"
+    assert ax.get_xlim()[1] < 600 and ax.get_xlabel().startswith("simulated time (s); idle after")
+    assert ax.get_xlabel().endswith("run ends at 60 min")
+    assert not plots.placement_map(tables, color_by="job").axes[0].images  # lanes when asked for
+
+
+def test_allocations_are_coloured_by_job_then_family_then_type():
+    """Up to 20 jobs by job; more jobs in 2-20 families by family; else by job type."""
+    few = pd.Series([f"web-{i}" for i in range(5)])
+    assert data.job_keys({}, few) == (list(few), "job")
+    families = pd.Series([f"{name}-{i}" for name in ("etl", "report") for i in range(15)])
+    assert data.job_keys({}, families) == (["etl"] * 15 + ["report"] * 15, "job family")
+    ids = pd.Series([f"alibaba-{i}" for i in range(30)])
+    jobs = pd.DataFrame({"job_id": ids, "parent_id": "", "type": ["batch"] * 29 + ["service"]})
+    assert data.job_keys({"jobs": jobs}, ids) == (["batch"] * 29 + ["service"], "job type")
+
+
 def test_placement_map_rejects_an_unknown_colouring(crowded):
-    """color_by takes job or utilisation only."""
+    """color_by takes auto, job or utilisation only."""
     with pytest.raises(ValueError, match="color_by"):
         plots.placement_map(crowded, color_by="rack")
 
@@ -157,28 +225,60 @@ def test_node_down_periods_are_shaded_where_the_events_say(failures):
 # -- cluster series ---------------------------------------------------------------------------
 
 
-def test_utilisation_over_time_draws_allocated_and_used_per_dimension(crowded):
-    """Four lines (cpu and memory, allocated and used) whose values are the cluster's sums."""
+def test_utilisation_over_time_draws_one_line_per_dimension_when_used_equals_allocated(crowded):
+    """No alloc waits between placement and running at a sample: used = allocated, drawn once and
+    said so in the legend and title; the values are the cluster's sums."""
     ax = plots.utilisation_over_time(crowded).axes[0]
-    assert [line.get_label() for line in ax.lines] == ["cpu allocated", "cpu used", "memory allocated", "memory used"]
+    assert [line.get_label() for line in ax.lines] == ["cpu allocated = used", "memory allocated = used"]
+    assert legend_labels(ax) == ["cpu allocated = used", "memory allocated = used"]
+    assert "no usage model" in ax.get_title()
     series = data.utilisation_series(crowded)
     np.testing.assert_allclose(series["cpu_allocated"], crowded["cluster"]["cpu_utilisation"])
     assert max(ax.lines[0].get_ydata()) == pytest.approx(series["cpu_allocated"].max())
     assert series["cpu_allocated"].max() > 0.5
 
 
-def test_fragmentation_follows_its_definition_on_hand_built_samples():
-    """1 - largest free / total free over ready nodes; NaN when nothing is free."""
-    usage = pd.DataFrame({
-        "time": [0.0, 0.0, 0.0, 10.0, 10.0, 10.0],
-        "node_id": ["a", "b", "c"] * 2,
-        "cpu_allocated": [900.0, 700.0, 0.0, 1000.0, 1000.0, 0.0],
-        "cpu_capacity": [1000.0] * 6,
-        "status": ["ready", "ready", "down", "ready", "ready", "down"],
-    })
-    frag = data.fragmentation_series({"node_usage": usage}, ("cpu",))
-    assert frag["cpu"].iloc[0] == pytest.approx(1 - 300 / 400)
-    assert np.isnan(frag["cpu"].iloc[1])
+def test_utilisation_over_time_draws_used_apart_when_allocs_wait_to_run(crowded):
+    """A sample where an alloc is placed but not running yet: allocated and used are two lines."""
+    usage = crowded["node_usage"].copy()
+    usage.loc[usage["cpu_allocated"].idxmax(), "cpu_used"] = 0.0
+    ax = plots.utilisation_over_time({**crowded, "node_usage": usage}).axes[0]
+    assert [line.get_label() for line in ax.lines] == ["cpu allocated", "cpu used (held by running allocs)",
+                                                       "memory allocated = used"]
+    assert legend_labels(ax) == [line.get_label() for line in ax.lines]
+
+
+def _usage(allocated: list[float], memory: list[float], status: list[str] | None = None) -> pd.DataFrame:
+    n = len(allocated)
+    return pd.DataFrame({"time": [0.0] * n, "node_id": [f"n{i}" for i in range(n)],
+                         "cpu_allocated": allocated, "cpu_capacity": [1000.0] * n,
+                         "memory_allocated": memory, "memory_capacity": [1000.0] * n,
+                         "disk_allocated": [0.0] * n, "disk_capacity": [1000.0] * n,
+                         "status": status or ["ready"] * n})
+
+
+def _asks(cpu: float, memory: float) -> pd.DataFrame:
+    return pd.DataFrame({"alloc_id": ["a"], "cpu": [cpu], "memory": [memory], "disk": [0.0]})
+
+
+def test_fragmentation_is_the_free_share_on_nodes_that_cannot_host_the_typical_ask():
+    """Typical ask 300 MHz / 100 MB: node a (free 400 MHz, 900 MB) can host one; node b (free 250 MHz,
+    1000 MB) cannot, so all its free cpu and memory count; node c is down and not counted."""
+    usage = _usage([600.0, 750.0, 0.0], [100.0, 0.0, 0.0], ["ready", "ready", "down"])
+    frag = data.fragmentation_series({"node_usage": usage, "placements": _asks(300.0, 100.0)})
+    assert frag["cpu"].iloc[0] == pytest.approx(250 / (400 + 250))
+    assert frag["memory"].iloc[0] == pytest.approx(1000 / (900 + 1000))
+
+
+def test_fragmentation_of_an_empty_cluster_is_zero_and_of_a_full_dimension_is_one():
+    """Lightly loaded clusters read near 0, not near the old 1 - 1/n; free cpu next to full memory
+    is all stranded; nothing placed gives no typical ask (NaN)."""
+    empty = data.fragmentation_series({"node_usage": _usage([0.0] * 10, [0.0] * 10), "placements": _asks(500, 100)})
+    assert empty["cpu"].iloc[0] == 0.0 and empty["memory"].iloc[0] == 0.0
+    full_memory = data.fragmentation_series({"node_usage": _usage([0.0] * 3, [1000.0] * 3),
+                                             "placements": _asks(500, 100)})
+    assert full_memory["cpu"].iloc[0] == 1.0 and np.isnan(full_memory["memory"].iloc[0])
+    assert np.isnan(data.fragmentation_series({"node_usage": _usage([0.0], [0.0])})["cpu"].iloc[0])
 
 
 def test_fragmentation_agrees_with_the_cluster_table(crowded):
@@ -188,23 +288,51 @@ def test_fragmentation_agrees_with_the_cluster_table(crowded):
     np.testing.assert_allclose(frag["memory"], crowded["cluster"]["memory_fragmentation"], equal_nan=True)
 
 
-def test_fragmentation_plot_draws_a_line_per_dimension_and_the_bound(crowded):
-    """cpu, memory and the 1 - 1/n ceiling."""
+def test_fragmentation_plot_draws_a_line_per_dimension_and_names_the_typical_ask(crowded):
+    """cpu and memory lines, the ask they are measured against in the title."""
     ax = plots.fragmentation_over_time(crowded).axes[0]
-    assert [line.get_label() for line in ax.lines] == ["cpu", "memory", "max (1 - 1/3)"]
+    assert [line.get_label() for line in ax.lines] == legend_labels(ax) == ["cpu", "memory"]
     assert np.nanmax(ax.lines[0].get_ydata()) > 0
+    assert "typical = median placed: 1000 MHz cpu, 256 MB memory" in ax.get_title()
 
 
 def test_eval_latency_draws_three_cdfs_and_the_queues(crowded):
     """Left: three CDFs ending at 1. Right: waiting, being scheduled, blocked; queued allocs on a twin axis."""
     fig = plots.eval_latency(crowded)
     left, right, twin = fig.axes
-    assert [line.get_label() for line in left.lines] == ["ready to completed", "wait in broker", "scheduling time"]
+    assert [line.get_label().split(" (")[0] for line in left.lines] == ["ready to completed", "wait in broker",
+                                                                         "scheduling time"]
+    assert legend_labels(left) == [line.get_label() for line in left.lines]
     assert all(line.get_ydata()[-1] == pytest.approx(1.0) for line in left.lines)
+    assert len({(line.get_linestyle(), line.get_linewidth()) for line in left.lines}) == 3  # told apart when they meet
     assert [line.get_label() for line in right.lines] == ["waiting in broker", "being scheduled", "blocked (sampled)"]
     assert [line.get_label() for line in twin.lines] == ["queued allocs (sampled)"]
     assert max(twin.lines[0].get_ydata()) >= 1  # the big job's unplaced alloc
+    for ax in (right, twin):  # every series fits its axis (the limit is set once all are drawn)
+        assert max(max(line.get_ydata()) for line in ax.lines) <= ax.get_ylim()[1]
     assert png(fig).startswith(PNG)
+
+
+def test_eval_latency_of_milliseconds_reads_in_ms_with_several_ticks(quickstart):
+    """Latencies of about 7 ms (waits of 0): a linear axis in ms from 0 with several labelled ticks
+    that do not overlap."""
+    fig = plots.eval_latency(quickstart)
+    left = fig.axes[0]
+    assert left.get_xscale() == "linear" and "(ms)" in left.get_xlabel()
+    assert len(visible_ticks(fig, left.xaxis)) >= 4
+    assert_no_overlap(fig, left.xaxis)
+
+
+def test_latency_cdfs_go_logarithmic_over_decades_and_count_the_zeros():
+    """Samples over four decades: a log axis with several labelled decades; the share of zeros, which
+    a log axis cannot show, in a note; a set of zeros only is not in the legend."""
+    fig, (ax,) = new_figure()
+    draw_cdfs(ax, {"a": np.array([0.0, 0.001, 0.01, 0.1, 1.0, 10.0]), "b": np.zeros(3)}, "latency")
+    assert ax.get_xscale() == "log"
+    assert legend_labels(ax) == ["a"]
+    assert ax.get_xlabel() == "latency (s, log scale)\nshare of 0s (not drawn): a 17%, b 100%"
+    assert len(visible_ticks(fig, ax.xaxis)) >= 4
+    assert_no_overlap(fig, ax.xaxis)
 
 
 def test_eval_queue_depth_counts_evals_between_ready_and_dequeue():
@@ -247,11 +375,24 @@ def test_deployment_marks_find_the_revert_and_the_promotion(canary):
     assert promoted["time"] == pytest.approx(35 * 60, abs=1.0)
 
 
-def test_deployment_timeline_without_deployments_says_so(crowded):
-    """A batch-only run gets a figure with a note and no bars."""
-    top, _ = plots.deployment_timeline(crowded).axes
-    assert not top.patches
-    assert any("no deployments" in t.get_text() for t in top.texts)
+def test_deployment_timeline_zooms_to_a_short_deployment_on_a_long_run(quickstart):
+    """The quickstart's 11 s deployment in a 60-minute run: the axis spans the deployment, in seconds,
+    and says it is zoomed; the constant count of 3 gets an axis from 0 with whole-number ticks."""
+    top, bottom = plots.deployment_timeline(quickstart).axes
+    low, high = bottom.get_xlim()
+    assert "simulated time (s)" in bottom.get_xlabel() and "zoomed to the deployments" in bottom.get_xlabel()
+    assert low == 0 and 11 < high < 20
+    assert top.patches[0].get_width() > 0.5 * (high - low)
+    assert -0.1 < bottom.get_ylim()[0] <= 0 and bottom.get_ylim()[1] > 3
+    assert all(float(t).is_integer() and t >= 0 for t in bottom.get_yticks() if t >= bottom.get_ylim()[0])
+
+
+def test_deployment_timeline_without_deployments_is_one_panel_that_says_so(crowded):
+    """A batch-only run gets a single axes with a note, and `nomadsim plot` skips the figure."""
+    fig = plots.deployment_timeline(crowded)
+    (ax,) = fig.axes
+    assert not ax.patches
+    assert any("no deployments" in t.get_text() for t in ax.texts)
 
 
 # -- comparisons ------------------------------------------------------------------------------
@@ -268,6 +409,27 @@ def test_compare_kpis_draws_a_bar_per_label_for_every_kpi(crowded, canary, tmp_p
         assert len(ax.patches) == 2
     assert axes[0].patches[0].get_height() == len(placed_allocs(crowded))
     assert png(fig).startswith(PNG)
+
+
+def test_compare_kpis_names_zero_kpis_instead_of_drawing_empty_panels(crowded):
+    """A KPI that is 0 in every run gets no panel but a line naming it; units label the y axes."""
+    fig = plots.compare_kpis({"a": crowded, "b": crowded}, kpis=["placements", "rejected_actions", "eval_latency_p95"])
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ["placements", "eval_latency_p95"]
+    assert [ax.get_ylabel() for ax in axes] == ["count", "simulated seconds (s)"]
+    assert "0 in every run: rejected_actions" in fig.get_supxlabel()
+
+
+def test_compare_kpis_tick_labels_do_not_overlap_for_two_factors():
+    """Six labels of two factors: one value per line under each bar, none overlapping."""
+    rows = [{"run_id": f"r{i}", "control_plane.scheduler_algorithm": alg, "control_plane.num_schedulers": n,
+             "seed": 1, "status": "complete", "error": "", "eval_latency_p95": 0.01 * (i + 1)}
+            for i, (alg, n) in enumerate((a, n) for a in ("binpack", "spread") for n in (1, 2, 4))]
+    fig = plots.compare_kpis(pd.DataFrame(rows), kpis=["eval_latency_p95"])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()][:2] == ["binpack\n1", "binpack\n2"]
+    assert "scheduler_algorithm, num_schedulers" in fig.get_suptitle()
+    assert_no_overlap(fig, ax.xaxis)
 
 
 def test_compare_kpis_reads_a_sweep_table_and_averages_seeds():
@@ -290,7 +452,8 @@ def test_compare_cdfs_draws_one_line_per_label_and_metric(crowded, canary):
         assert [line.get_label() for line in ax.lines] == ["crowded", "canary twice"]
         assert all(line.get_ydata()[-1] == pytest.approx(1.0) for line in ax.lines)
     pooled = fig.axes[1].lines[1].get_xdata()
-    assert len(pooled) == 2 * data.table(canary, "node_usage").query("status == 'ready'").shape[0]
+    # every ready sample of both runs, after the line's start at 0
+    assert len(pooled) == 1 + 2 * data.table(canary, "node_usage").query("status == 'ready'").shape[0]
 
 
 def test_compare_cdfs_rejects_an_unknown_metric(crowded):
@@ -324,7 +487,7 @@ def test_plots_fall_back_to_the_cluster_table_without_node_usage(crowded):
     """Utilisation and fragmentation use the cluster series when node_usage was not kept."""
     tables = {k: v for k, v in crowded.items() if k != "node_usage"}
     util = plots.utilisation_over_time(tables).axes[0]
-    assert [line.get_label() for line in util.lines] == ["cpu allocated", "cpu used", "memory allocated"]
+    assert [line.get_label() for line in util.lines] == ["cpu allocated = used", "memory allocated"]
     frag = data.fragmentation_series(tables)
     np.testing.assert_allclose(frag["cpu"], crowded["cluster"]["cpu_fragmentation"], equal_nan=True)
 
@@ -351,6 +514,26 @@ def test_nomadsim_plot_on_a_sweep_folder_writes_the_comparison(crowded, canary, 
     pd.DataFrame(rows).to_csv(tmp_path / "sweep.csv", index=False)
     assert main(["plot", str(tmp_path), "--out", str(tmp_path / "png")]) == 0
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == ["cdf_comparison.png", "kpi_comparison.png"]
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("svg", b"<?xml"), ("pdf", b"%PDF")])
+def test_nomadsim_plot_writes_svg_or_pdf_and_skips_what_a_run_lacks(crowded, tmp_path, capsys, fmt, magic):
+    """--format svg|pdf writes every figure in that format; a run without deployments gets no
+    deployment timeline, and stderr says why."""
+    write_tables(tmp_path / "run", crowded)
+    assert main(["plot", str(tmp_path / "run"), "--format", fmt]) == 0
+    out, err = capsys.readouterr()
+    names = [name for name in plots.STANDARD_PLOTS if name != "deployment_timeline"]
+    assert out.split() == [str(tmp_path / "run" / "plots" / f"{name}.{fmt}") for name in names]
+    assert all(Path(p).read_bytes().startswith(magic) for p in out.split())
+    assert "skipped deployment_timeline: no deployments in this run" in err
+
+
+def test_nomadsim_plot_refuses_an_unknown_format(tmp_path, capsys):
+    """Only png, svg and pdf."""
+    with pytest.raises(SystemExit):
+        main(["plot", str(tmp_path), "--format", "jpg"])
+    assert "invalid choice: 'jpg'" in capsys.readouterr().err
 
 
 def test_nomadsim_plot_reports_a_missing_folder(tmp_path, capsys):
