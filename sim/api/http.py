@@ -28,6 +28,7 @@ from sim.api.blocking import BlockingQueries, parse_index, parse_wait
 from sim.api.requests import body, parse_json_body, query_bool, seconds_field
 from sim.api.simclock import SimClock, find_node, sim_metrics, sim_status
 from sim.errors import ApiError
+from sim.ui.web import ui_routes
 
 if TYPE_CHECKING:
     from sim.api.jobs import JobsApi
@@ -359,6 +360,7 @@ def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float =
         route("/v1/sim/advance", h.sim_advance), route("/v1/sim/settle", h.sim_settle),
         route("/v1/sim/status", h.sim_status), route("/v1/sim/metrics", h.sim_metrics),
         route("/v1/sim/nodes/{id}/{action}", h.sim_node),
+        *ui_routes(h),
         route("/{path:path}", _not_found),
     ]
 
