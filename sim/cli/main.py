@@ -1,4 +1,4 @@
-"""The `nomadsim` command: run, validate, show, serve, plot, sweep and bench.
+"""The `nomadsim` command: run, validate, show, serve, view, plot, sweep and bench.
 
 Each subcommand parses its flags and calls one function; errors a user can fix (a bad scenario,
 a missing folder) are printed as one line and exit 2, never as a traceback.
@@ -105,6 +105,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    """Serve the web view of a finished run's results folder (read-only)."""
+    from sim.ui.web import view
+
+    view(args.results_dir, host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="nomadsim", description="Discrete-event simulator of a Nomad-style scheduler.")
@@ -127,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", help="print a results folder's summary")
     show.add_argument("results_dir")
     show.set_defaults(func=cmd_show)
-    serve = sub.add_parser("serve", help="serve the Jobs API over HTTP")
+    serve = sub.add_parser("serve", help="serve the Jobs API over HTTP, and the web view at /ui")
     serve.add_argument("scenario")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4646)
@@ -136,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--speed", type=float, default=1.0)
     serve.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     serve.set_defaults(func=cmd_serve)
+    view = sub.add_parser("view", help="open the web view (/ui) over a finished run's results folder")
+    view.add_argument("results_dir")
+    view.add_argument("--host", default="127.0.0.1")
+    view.add_argument("--port", type=int, default=4646)
+    view.set_defaults(func=cmd_view)
     for name, (module, help_text) in sorted(EXTENSIONS.items()):
         _add_extension(sub, name, module, help_text)
     return parser

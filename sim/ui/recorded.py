@@ -4,7 +4,7 @@ Read-only (`nomadsim view RESULTS_DIR`). The tables are event logs, so the state
 rebuilt from them: each allocation's last transition at or before `at`, each node's last usage
 sample and node event, each deployment's last status change, the evals created by then. What the
 tables do not hold is left out or derived (documented in README, "Web view"): allocation names,
-job versions' contents, job status (from its allocations at `at`).
+job versions' contents; a job's status comes from its allocations at `at`, its version from its deployments.
 """
 
 from __future__ import annotations
@@ -134,6 +134,8 @@ class RecordedSource:
     def _jobs(self, at: float) -> list[tuple]:
         jobs = self.t["jobs"]
         jobs = jobs[jobs["submit"] <= at]
+        deps = self.t["deployments"]
+        version = deps[deps["start"] <= at].groupby("job_id")["job_version"].max().to_dict()
         counts: dict[str, dict[str, int]] = {}
         for r in self._alloc_rows(at):
             c = counts.setdefault(r[2], {"running": 0, "failed": 0, "live": 0})
@@ -145,7 +147,8 @@ class RecordedSource:
             c = counts.get(row.job_id, {"running": 0, "failed": 0, "live": 0})
             done = _num(row.completed)
             status = "running" if c["live"] else ("dead" if done is not None and done <= at else "pending")
-            out.append((row.job_id, row.type, int(row.priority), status, float(row.submit), int(row.versions) - 1,
+            out.append((row.job_id, row.type, int(row.priority), status, float(row.submit),
+                         int(version.get(row.job_id, row.versions - 1)),
                         c["running"], None, c["failed"]))
         return out
 

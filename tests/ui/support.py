@@ -33,5 +33,5 @@ def serving(app: Any) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
+        server.should_exit = server.force_exit = True  # no waiting for open blocking queries
         thread.join(10)

@@ -19,8 +19,8 @@ export class Charts {
   }
 
   async update(at = null) {
+    if (at !== null && this.data.Time.length && this.data.Time[this.data.Time.length - 1] > at) this.reset();  // scrubbed back
     const times = this.data.Time;
-    if (at !== null && times.length && times[times.length - 1] > at) this.reset();  // scrubbed back
     const since = times.length ? times[times.length - 1] : -1;
     const { data } = await get("/ui/api/series", { since });
     for (const k of Object.keys(this.data)) this.data[k].push(...data[k]);
@@ -62,6 +62,10 @@ function drawChart(canvas, times, chart, data) {
     });
     ctx.stroke();
     ctx.setLineDash([]);
+    ctx.fillStyle = LINES[i];
+    data[k].forEach((v, j) => {  // a point with no neighbour draws no line: mark it
+      if (v !== null && data[k][j - 1] == null && data[k][j + 1] == null) ctx.fillRect(x(times[j]) - 1.5, y(v) - 1.5, 3, 3);
+    });
     const lx = L + 8 + i * 90;
     ctx.strokeStyle = LINES[i]; ctx.setLineDash(DASHES[i]);
     ctx.beginPath(); ctx.moveTo(lx, 8); ctx.lineTo(lx + 18, 8); ctx.stroke(); ctx.setLineDash([]);
