@@ -8,6 +8,7 @@ simulation lock and never write.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -54,6 +55,13 @@ def alloc_row(a: Allocation) -> tuple:
     canary = bool(a.deployment_status is not None and a.deployment_status.canary)
     return (a.id, a.name, a.job_id, a.task_group, a.node_id, a.node_name, a.client_status, a.desired_status,
             canary, round(a.modify_time, 3))
+
+
+ALLOC_GETTERS = {column: attrgetter(attr) for column, attr in (
+    ("ID", "id"), ("Name", "name"), ("JobID", "job_id"), ("TaskGroup", "task_group"), ("NodeID", "node_id"),
+    ("NodeName", "node_name"), ("ClientStatus", "client_status"))}
+_alloc_text = attrgetter("id", "name", "job_id", "node_name", "task_group")
+ALLOC_GETTERS["text"] = lambda a: "\n".join(_alloc_text(a)).lower()
 
 
 class LiveSource:
@@ -107,7 +115,9 @@ class LiveSource:
 
     def table(self, name: str, query: Mapping[str, str]) -> dict[str, Any]:
         """One page of a table (jobs, allocations, evaluations, deployments)."""
-        return R.page(name, getattr(self, f"_{name}")(), query)
+        if name == "allocations":  # filtered on the objects: only the page's allocs become rows
+            return R.page(name, self.state.allocs(), query, ALLOC_GETTERS, alloc_row)
+        return R.page(name, list(getattr(self, f"_{name}")()), query, R.tuple_getters(name))
 
     def _jobs(self) -> Iterator[tuple]:
         for job in self.state.jobs(None):
@@ -115,9 +125,6 @@ class LiveSource:
             groups = summary.summary.values() if summary is not None else ()
             yield (job.id, job.type, job.priority, job.status, self.seconds(job.submit_time), job.version,
                    sum(g.running for g in groups), sum(g.queued for g in groups), sum(g.failed for g in groups))
-
-    def _allocations(self) -> Iterator[tuple]:
-        return map(alloc_row, self.state.allocs())
 
     def _evaluations(self) -> Iterator[tuple]:
         timing = self.world.recorder._evals  # the recorder's per-eval timings (ready, completed, ...)

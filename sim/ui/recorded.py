@@ -117,7 +117,7 @@ class RecordedSource:
     # -- tables -------------------------------------------------------------------------------
 
     def table(self, name: str, query: Mapping[str, str], at: float) -> dict[str, Any]:
-        return R.page(name, getattr(self, f"_{name}")(at), query)
+        return R.page(name, getattr(self, f"_{name}")(at), query, R.tuple_getters(name))
 
     @lru_cache(maxsize=8)  # noqa: B019 (one source per served folder; the cache is the point)
     def _alloc_rows(self, at: float) -> list[tuple]:

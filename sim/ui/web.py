@@ -9,9 +9,12 @@ Recorded (`view_app`, `nomadsim view RESULTS_DIR`): the same reads over a result
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import sys
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Iterator
 from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any, Protocol
@@ -132,6 +135,32 @@ async def _error(request: Request, exc: Exception) -> Response:
 def view_app(folder: str | Path) -> Starlette:
     """The read-only web view of a results folder."""
     return Starlette(routes=view_routes(RecordedSource(folder)), exception_handlers={ApiError: _error})
+
+
+@contextlib.contextmanager
+def serving(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve `app` from a background thread (a notebook, a test, a benchmark); yields its base URL.
+
+    Port 0 picks a free port. On exit the server stops without waiting for open blocking queries.
+    """
+    import uvicorn
+
+    if port == 0:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        if not thread.is_alive():
+            raise RuntimeError(f"the web view could not start on {host}:{port}")
+        thread.join(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = server.force_exit = True
+        thread.join(10)
 
 
 def view(folder: str | Path, host: str = "127.0.0.1", port: int = 4646) -> None:

@@ -12,10 +12,9 @@ from sim.api.http import create_app
 from sim.experiments.run import run_to_folder
 from sim.scenario.load import load_scenario
 from sim.simulation import Simulation
-from sim.ui.web import view_app
+from sim.ui.web import serving, view_app
 
 from .conftest import screenshot
-from .support import serving
 
 ROOT = Path(__file__).parents[2]
 SCENARIOS = ROOT / "scenarios"

@@ -2,6 +2,14 @@
 // writes through Nomad's /v1 API.
 
 export const app = { readOnly: false, at: null, clock: "manual", speed: 1, end: 0 };
+// Renders per read path and the last one's cost (response body read, parse and render, in ms):
+// what benchmarks/bench_ui.py measures.
+export const stats = { renders: {}, lastMs: {} };
+
+function rendered(path, since) {
+  stats.renders[path] = (stats.renders[path] || 0) + 1;
+  stats.lastMs[path] = performance.now() - since;
+}
 const watchers = new Set();
 
 function url(path, params = {}) {
@@ -14,8 +22,9 @@ function url(path, params = {}) {
 
 export async function get(path, params = {}, signal) {
   const res = await fetch(url(path, params), { signal });
+  const arrived = performance.now();
   if (!res.ok) throw new Error(`${res.status}: ${(await res.text()).trim()}`);
-  return { data: await res.json(), index: Number(res.headers.get("X-Nomad-Index") || 0) };
+  return { data: await res.json(), index: Number(res.headers.get("X-Nomad-Index") || 0), arrived };
 }
 
 export async function send(method, path, body) {
@@ -35,8 +44,8 @@ export function watch(path, params, render) {
     w.ctl?.abort();
     w.ctl = new AbortController();
     try {
-      const { data } = await get(path, params(), w.ctl.signal);
-      if (!w.stopped) render(data);
+      const { data, arrived } = await get(path, params(), w.ctl.signal);
+      if (!w.stopped) { render(data); rendered(path, arrived); }
     } catch (e) { if (e.name !== "AbortError") toast(e.message, true); }
   };
   const loop = async () => {
@@ -44,11 +53,11 @@ export function watch(path, params, render) {
       w.ctl = new AbortController();
       try {
         const p = { ...params(), ...(w.index ? { index: w.index, wait: "60s" } : {}) };
-        const { data, index } = await get(path, p, w.ctl.signal);
+        const { data, index, arrived } = await get(path, p, w.ctl.signal);
         if (w.stopped) return;
         const changed = index !== w.index;
         w.index = index;
-        if (changed) render(data);
+        if (changed) { render(data); rendered(path, arrived); }
         await sleep(150);  // at most a few renders a second while time runs fast
       } catch (e) {
         if (w.stopped) return;
