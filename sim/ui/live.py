@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # The state tables each read depends on (what its blocking query waits for).
 TABLES: dict[str, frozenset[str]] = {
-    "nodes": frozenset({"nodes", "allocs"}),
+    "nodes": frozenset({"nodes", "allocs"}),  # usage moves with allocs
     "node": frozenset({"nodes", "allocs"}),
     "jobs": frozenset({"jobs", "job_summary"}),
     "allocations": frozenset({"allocs"}),
@@ -91,15 +91,18 @@ class LiveSource:
         return {"Name": self.world.scenario.name, "Time": self.world.now, "ReadOnly": False,
                 "Start": 0.0, "End": self.world.now, "Nodes": len(self.state.nodes)}
 
-    def nodes(self) -> dict[str, Any]:
-        """Every node as columns: identity, grouping, state, allocated and total CPU and memory."""
+    def nodes(self, have: str | None = None) -> dict[str, Any]:
+        """Every node: state and allocated CPU and memory (and, unless the page `have`s them, the static columns)."""
         table = self.state.nodes
         nodes = table.nodes
-        return {"ID": [n.id for n in nodes], "Name": [n.name for n in nodes],
-                "Datacenter": [n.datacenter for n in nodes], "NodePool": [n.node_pool for n in nodes],
-                "NodeClass": [n.node_class for n in nodes], "State": [node_state(n) for n in nodes],
-                "CpuUsed": table.used[:, 0].round(1).tolist(), "CpuTotal": table.cap[:, 0].round(1).tolist(),
-                "MemoryUsed": table.used[:, 1].round(1).tolist(), "MemoryTotal": table.cap[:, 1].round(1).tolist()}
+
+        def static() -> dict[str, list[Any]]:
+            return {"ID": [n.id for n in nodes], "Name": [n.name for n in nodes],
+                    "Datacenter": [n.datacenter for n in nodes], "NodePool": [n.node_pool for n in nodes],
+                    "NodeClass": [n.node_class for n in nodes], "CpuTotal": table.cap[:, 0].round().tolist(),
+                    "MemoryTotal": table.cap[:, 1].round().tolist()}
+        return R.nodes_answer(static, len(nodes), [node_state(n) for n in nodes], table.used[:, 0].tolist(),
+                              table.used[:, 1].tolist(), have)
 
     def node(self, node_id: str) -> dict[str, Any]:
         """One node and its allocations."""

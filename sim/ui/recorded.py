@@ -83,8 +83,8 @@ class RecordedSource:
 
     # -- nodes --------------------------------------------------------------------------------
 
-    def nodes(self, at: float) -> dict[str, Any]:
-        """Every node as columns at `at` (usage from the last sample at or before it)."""
+    def nodes(self, at: float, have: str | None = None) -> dict[str, Any]:
+        """Every node at `at` (usage from the last sample at or before it), as LiveSource.nodes."""
         nodes = self.t["nodes"]
         ids = nodes["node_id"].tolist()
         i = int(np.searchsorted(self.sample_times, at, side="right")) - 1
@@ -98,20 +98,25 @@ class RecordedSource:
             values, status = np.zeros((len(ids), 4)), ["initializing"] * len(ids)
         drains = _last_before(self.t["node_events"], at, "node_id")
         draining = set(drains.loc[drains["event"] == "drain", "node_id"])
-        state = [("draining" if s == "ready" and n in draining else s) for n, s in zip(ids, status, strict=True)]
-        return {"ID": ids, "Name": nodes["name"].tolist(), "Datacenter": nodes["datacenter"].tolist(),
-                "NodePool": nodes["node_pool"].tolist(), "NodeClass": nodes["node_class"].tolist(), "State": state,
-                "CpuUsed": values[:, 0].round(1).tolist(), "CpuTotal": values[:, 1].round(1).tolist(),
-                "MemoryUsed": values[:, 2].round(1).tolist(), "MemoryTotal": values[:, 3].round(1).tolist()}
+        states = [("draining" if s == "ready" and n in draining else s) for n, s in zip(ids, status, strict=True)]
+        last = self.usage.drop_duplicates("node_id", keep="last").set_index("node_id").reindex(ids)
+
+        def static() -> dict[str, list[Any]]:
+            return {"ID": ids, "Name": nodes["name"].tolist(), "Datacenter": nodes["datacenter"].tolist(),
+                    "NodePool": nodes["node_pool"].tolist(), "NodeClass": nodes["node_class"].tolist(),
+                    "CpuTotal": last["cpu_capacity"].fillna(0).round().tolist(),
+                    "MemoryTotal": last["memory_capacity"].fillna(0).round().tolist()}
+        return R.nodes_answer(static, len(ids), states, values[:, 0], values[:, 2], have)
 
     def node(self, node_id: str, at: float) -> dict[str, Any]:
-        nodes = self.nodes(at)
         if node_id not in self.node_names:
             raise ApiError(404, "node not found")
+        nodes = self.nodes(at)
         i = nodes["ID"].index(node_id)
         rows = [r for r in self._alloc_rows(at) if r[4] == node_id]
         return {"ID": node_id, "Name": nodes["Name"][i], "Datacenter": nodes["Datacenter"][i],
-                "NodePool": nodes["NodePool"][i], "NodeClass": nodes["NodeClass"][i], "State": nodes["State"][i],
+                "NodePool": nodes["NodePool"][i], "NodeClass": nodes["NodeClass"][i],
+                "State": nodes["States"][nodes["State"][i]],
                 "Allocations": {"Columns": list(R.COLUMNS["allocations"]), "Rows": [list(r) for r in rows]}}
 
     # -- tables -------------------------------------------------------------------------------

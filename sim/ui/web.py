@@ -100,7 +100,7 @@ def ui_routes(h: Reader) -> list[Route]:
         return blocking(name, lambda r: source.table(name, r.query_params))
 
     return [*_page_routes(), Route("/ui/api/status", status), Route("/ui/api/series", series),
-            Route("/ui/api/nodes", blocking("nodes", lambda r: source.nodes())),
+            Route("/ui/api/nodes", blocking("nodes", lambda r: source.nodes(r.query_params.get("static")))),
             Route("/ui/api/node/{id}", blocking("node", lambda r: source.node(r.path_params["id"]))),
             Route("/ui/api/job/{id:path}", blocking("job", lambda r: source.job(
                 r.path_params["id"], r.query_params.get("namespace") or "default"))),
@@ -120,7 +120,7 @@ def view_routes(source: RecordedSource) -> list[Route]:
 
     return [*_page_routes(), Route("/ui/api/status", at(lambda r, t: source.status())),
             Route("/ui/api/series", at(lambda r, t: source.series(since_of(r.query_params.get("since")), t))),
-            Route("/ui/api/nodes", at(lambda r, t: source.nodes(t))),
+            Route("/ui/api/nodes", at(lambda r, t: source.nodes(t, r.query_params.get("static")))),
             Route("/ui/api/node/{id}", at(lambda r, t: source.node(r.path_params["id"], t))),
             Route("/ui/api/job/{id:path}", at(lambda r, t: source.job(r.path_params["id"], t))),
             *[Route(f"/ui/api/{name}", table(name)) for name in LIST_TABLES],

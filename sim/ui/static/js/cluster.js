@@ -96,7 +96,11 @@ export function clusterView(root, nodeId) {
   });
   const announce = () => { canvas.setAttribute("aria-label", `Node ${nodes.Name[focus]}, ${nodes.State[focus]}; Enter opens it`); };
 
-  const stop = watch("/ui/api/nodes", () => ({}), (data) => { nodes = data; draw(); });
+  // The static columns come once (and again only if the node rows change); updates carry states and usage.
+  const stop = watch("/ui/api/nodes", () => ({ static: nodes?.Static }), (data) => {
+    nodes = { ...(data.ID ? data : nodes), ...data, State: data.State.map((c) => data.States[c]) };
+    draw();
+  });
   const resize = () => draw();
   window.addEventListener("resize", resize);
   if (nodeId) stopNode = nodePanel(panel, nodeId);
