@@ -7,7 +7,7 @@ simulation lock and never write.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ import numpy as np
 
 from sim.errors import ApiError
 from sim.metrics.schema import SCHEMA
-from sim.structs.consts import CLIENT_TERMINAL, NODE_INELIGIBLE, NODE_STATUS_READY
+from sim.structs.consts import NODE_INELIGIBLE, NODE_STATUS_READY
 from sim.ui import rows as R
 from sim.ui.series import latency_by_sample, series
 
@@ -57,7 +57,7 @@ def alloc_row(a: Allocation) -> tuple:
             canary, round(a.modify_time, 3))
 
 
-ALLOC_GETTERS = {column: attrgetter(attr) for column, attr in (
+ALLOC_GETTERS: dict[str, Callable[[Any], Any]] = {column: attrgetter(attr) for column, attr in (
     ("ID", "id"), ("Name", "name"), ("JobID", "job_id"), ("TaskGroup", "task_group"), ("NodeID", "node_id"),
     ("NodeName", "node_name"), ("ClientStatus", "client_status"))}
 _alloc_text = attrgetter("id", "name", "job_id", "node_name", "task_group")

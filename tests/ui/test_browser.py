@@ -180,3 +180,22 @@ def test_view_of_a_recorded_run_is_read_only_and_scrubs(page: Any, recorded_run:
         screenshot(page, "view-job", full_page=True)
         page.eval_on_selector("#scrub", "e => { e.value = 1300; e.dispatchEvent(new Event('input')); }")
         page.wait_for_selector("text=rolling back to job version 0")
+
+
+def test_node_states_and_groups_on_a_mixed_cluster(page: Any) -> None:
+    """Two node classes, a draining node and a down node: the summary names each state (README figure)."""
+    sim, server = served("mixed.yaml")
+    with server as url:
+        requests.post(f"{url}/v1/sim/advance", json={"Seconds": 50 * 60}, timeout=120).raise_for_status()
+        general = [n for n in sim.state.nodes.nodes if n.node_class == "general"]
+        requests.post(f"{url}/v1/sim/nodes/{general[7].id}/down", json={}, timeout=30).raise_for_status()
+        requests.post(f"{url}/v1/sim/advance", json={"Seconds": 40}, timeout=120).raise_for_status()  # heartbeat TTL
+        requests.post(f"{url}/v1/node/{general[3].id}/drain", json={"DrainSpec": {"Deadline": 3600e9}},
+                      timeout=30).raise_for_status()
+        page.set_viewport_size({"width": 1180, "height": 560})
+        open_page(page, url)
+        page.select_option("#group-by", "NodeClass")
+        page.wait_for_function("document.getElementById('node-summary')?.textContent.includes('1 down')")
+        summary = page.inner_text("#node-summary")
+        assert summary.startswith("25 nodes:") and "1 draining" in summary
+        screenshot(page, "cluster-mixed")

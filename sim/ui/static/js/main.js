@@ -1,7 +1,7 @@
 // The page: reads the run's status (live or recorded), sets up time controls and charts, and
 // routes #/cluster, #/node/ID, #/jobs, #/job/ID, #/allocations, #/evaluations, #/deployments, #/run.
 
-import { app, get, stats, toast } from "./api.js";
+import { app, get, refreshAll, stats, toast } from "./api.js";
 import { Charts } from "./charts.js";
 import { clusterView } from "./cluster.js";
 import { jobView } from "./job.js";
@@ -42,7 +42,7 @@ async function boot() {
   window.addEventListener("hashchange", route);
   route();
   document.body.dataset.ready = "true";
-  window.nomadsim = { app, stats };
+  window.nomadsim = { app, stats, refreshAll };
 }
 
 boot();

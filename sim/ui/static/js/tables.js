@@ -45,7 +45,7 @@ export function tableView(root, kind) {
   const status = el("select", { name: "status" }, el("option", { value: "" }, "any"));
   const q = el("input", { name: "q", type: "search", placeholder: "ID, name, job…" });
   const inputs = FILTERS[kind].map((f) => el("input", { name: f, size: 12 }));
-  const limit = el("select", { name: "limit" }, ...["50", "200", "1000"].map((v) => el("option", { value: v, selected: v === "200" }, v)));
+  const limit = el("select", { name: "limit" }, ...["25", "50", "200", "1000"].map((v) => el("option", { value: v, selected: v === "50" }, v)));
   const count = el("p", { class: "count", id: `${kind}-count` });
   const holder = el("div", { id: `${kind}-table` });
   const form = el("form", { class: "filters", role: "search", "aria-label": `Filter ${kind}`, onsubmit: (e) => e.preventDefault() },
