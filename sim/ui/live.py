@@ -52,9 +52,8 @@ def node_state(node: Node) -> str:
 
 def alloc_row(a: Allocation) -> tuple:
     """An allocation in R.COLUMNS["allocations"] order."""
-    canary = bool(a.deployment_status is not None and a.deployment_status.canary)
     return (a.id, a.name, a.job_id, a.task_group, a.node_id, a.node_name, a.client_status, a.desired_status,
-            canary, round(a.modify_time, 3))
+            a.is_canary(), round(a.modify_time, 3))
 
 
 ALLOC_GETTERS: dict[str, Callable[[Any], Any]] = {column: attrgetter(attr) for column, attr in (
@@ -66,8 +65,6 @@ ALLOC_GETTERS["text"] = lambda a: "\n".join(_alloc_text(a)).lower()
 
 class LiveSource:
     """Reads of one running World for the page."""
-
-    read_only = False
 
     def __init__(self, world: World):
         self.world = world
@@ -109,7 +106,7 @@ class LiveSource:
         node = self.state.node_by_id(node_id)
         if node is None:
             raise ApiError(404, "node not found")
-        allocs = sorted(self.state.allocs_by_node(node_id), key=lambda a: a.create_time)
+        allocs = self.state.allocs_by_node(node_id)  # in creation order
         return {"ID": node.id, "Name": node.name, "Datacenter": node.datacenter, "NodePool": node.node_pool,
                 "NodeClass": node.node_class, "Status": node.status, "Drain": node.drain,
                 "SchedulingEligibility": node.scheduling_eligibility, "State": node_state(node),
@@ -154,8 +151,7 @@ class LiveSource:
         summary = self.state.job_summary(namespace, job_id)
         groups = {name: {"Queued": g.queued, "Starting": g.starting, "Running": g.running, "Complete": g.complete,
                          "Failed": g.failed, "Lost": g.lost} for name, g in sorted((summary.summary if summary else {}).items())}
-        allocs = sorted(self.state.allocs_by_job(namespace, job_id), key=lambda a: a.create_time)
-        deployments = sorted(self.state.deployments_by_job(namespace, job_id), key=lambda d: d.create_time)
+        allocs = self.state.allocs_by_job(namespace, job_id)  # in creation order
         log = [r for r in self.state.deployment_log if r[2] == job_id]
         return {"ID": job.id, "Type": job.type, "Status": job.status, "Priority": job.priority,
                 "Version": job.version, "Stop": job.stop,
@@ -163,7 +159,7 @@ class LiveSource:
                 "Summary": groups, "TaskGroups": [g.name for g in job.task_groups],
                 "Allocations": {"Columns": list(R.COLUMNS["allocations"]), "Rows": [list(alloc_row(a)) for a in allocs]},
                 "Deployments": {"Columns": list(R.COLUMNS["deployments"]),
-                                "Rows": [list(r) for r in self._deployments() if r[1] == job_id and r[0] in {d.id for d in deployments}]},
+                                "Rows": [list(r) for r in self._deployments() if r[1] == job_id]},
                 "Timeline": [{"Time": round(t, 3), "DeploymentID": dep, "JobVersion": ver, "Status": status,
                               "Description": desc} for t, dep, _, ver, status, desc in log]}
 

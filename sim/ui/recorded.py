@@ -43,8 +43,6 @@ def _num(value: Any) -> Any:
 class RecordedSource:
     """Reads of one results folder for the page, at a chosen simulated instant."""
 
-    read_only = True
-
     def __init__(self, folder: str | Path):
         folder = Path(folder)
         if not (folder / "nodes.parquet").exists():

@@ -49,7 +49,9 @@ class Reader(Protocol):
 
 
 def _json(value: Any, index: int = 1) -> Response:
-    return Response(json.dumps(value, separators=(",", ":")).encode(), media_type="application/json", headers={"X-Nomad-Index": str(index)})
+    """Compact JSON with its X-Nomad-Index (1 for a recorded run, which never changes)."""
+    body = json.dumps(value, separators=(",", ":")).encode()
+    return Response(body, media_type="application/json", headers={"X-Nomad-Index": str(index)})
 
 
 async def static(request: Request) -> Response:
@@ -128,8 +130,9 @@ def view_routes(source: RecordedSource) -> list[Route]:
 
 
 async def _error(request: Request, exc: Exception) -> Response:
-    err = exc if isinstance(exc, ApiError) else ApiError(500, str(exc))
-    return Response(err.message, status_code=err.status, media_type="text/plain")
+    """An ApiError as Nomad answers it: its message as the plain-text body."""
+    assert isinstance(exc, ApiError)
+    return Response(exc.message, status_code=exc.status, media_type="text/plain")
 
 
 def view_app(folder: str | Path) -> Starlette:

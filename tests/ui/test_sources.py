@@ -117,3 +117,10 @@ def test_view_app_serves_the_page_read_only(recorded: Path) -> None:
         bad = requests.get(f"{url}/ui/api/nodes", params={"at": "7200"}, timeout=10)
         assert (bad.status_code, bad.text) == (400, "at must be within the recorded span 0..3600 s, got 7200")
         assert requests.post(f"{url}/v1/jobs", json={}, timeout=10).status_code == 404  # no API: read-only
+
+
+def test_view_command_refuses_a_folder_without_tables(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sim.cli.main import main
+
+    assert main(["view", str(tmp_path)]) == 2
+    assert "not a results folder (no nodes.parquet" in capsys.readouterr().err

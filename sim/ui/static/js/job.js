@@ -7,6 +7,7 @@ import { duration, el } from "./format.js";
 import { deploymentActions, renderRows } from "./tables.js";
 
 const SUMMARY = ["Queued", "Starting", "Running", "Complete", "Failed", "Lost"];
+const SHOWN = 50;  // allocations listed per task group
 
 export function jobView(root, jobId) {
   const title = el("h2", {}, "Job ", el("span", { id: "job-id" }, jobId), " ", el("span", { id: "job-status", class: "status" }));
@@ -33,8 +34,10 @@ export function jobView(root, jobId) {
       el("h3", {}, "Deployments"), renderRows(job.Deployments, deploymentActions),
       el("h3", {}, "Deployment timeline"), timeline(job.Timeline),
       el("h3", {}, "Allocations"),
-      ...[...byGroup.entries()].map(([g, rows]) => el("section", { class: "group" }, el("h4", {}, `${g} (${rows.length})`),
-        renderRows({ Columns: job.Allocations.Columns, Rows: rows.slice().reverse() }))));
+      ...[...byGroup.entries()].map(([g, rows]) => el("section", { class: "group" },
+        el("h4", {}, `${g}: ${rows.length} allocation(s)`, rows.length > SHOWN ? el("span", { class: "count" }, ` (newest ${SHOWN}; `,
+          el("a", { href: `#/allocations` }, "the Allocations view"), " filters them all)") : null),
+        renderRows({ Columns: job.Allocations.Columns, Rows: rows.slice(-SHOWN).reverse() }))));
   });
   return w.stop;
 }
