@@ -115,8 +115,11 @@ class LiveSource:
 
     def table(self, name: str, query: Mapping[str, str]) -> dict[str, Any]:
         """One page of a table (jobs, allocations, evaluations, deployments)."""
-        if name == "allocations":  # filtered on the objects: only the page's allocs become rows
-            return R.page(name, self.state.allocs(), query, ALLOC_GETTERS, alloc_row)
+        if name == "allocations":  # filtered on the objects (through an index when it can): only the page's become rows
+            allocs = (self.state.allocs_by_node(query["node"]) if query.get("node") else
+                      self.state.allocs_by_job(query.get("namespace") or "default", query["job"]) if query.get("job")
+                      else self.state.allocs())
+            return R.page(name, allocs, query, ALLOC_GETTERS, alloc_row)
         return R.page(name, list(getattr(self, f"_{name}")()), query, R.tuple_getters(name))
 
     def _jobs(self) -> Iterator[tuple]:

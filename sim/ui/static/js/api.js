@@ -38,7 +38,8 @@ export async function send(method, path, body) {
 // Keep `render` fed with the read at `path`: live, a loop of blocking queries (`index`, `wait`)
 // that returns when the tables behind the read change; recorded, one read per change of `at`.
 // Returns a stop function.
-export function watch(path, params, render) {
+// `failed(error)` may take an error over (returning true); otherwise it is shown as a toast.
+export function watch(path, params, render, failed = () => false) {
   const w = { stopped: false, ctl: null, index: 0 };
   const once = async () => {
     w.ctl?.abort();
@@ -46,7 +47,7 @@ export function watch(path, params, render) {
     try {
       const { data, arrived } = await get(path, params(), w.ctl.signal);
       if (!w.stopped) { render(data); rendered(path, arrived); }
-    } catch (e) { if (e.name !== "AbortError") toast(e.message, true); }
+    } catch (e) { if (e.name !== "AbortError" && !failed(e)) toast(e.message, true); }
   };
   const loop = async () => {
     while (!w.stopped) {
@@ -61,7 +62,7 @@ export function watch(path, params, render) {
         await sleep(150);  // at most a few renders a second while time runs fast
       } catch (e) {
         if (w.stopped) return;
-        if (e.name !== "AbortError") { toast(e.message, true); await sleep(1000); }
+        if (e.name !== "AbortError") { if (!failed(e)) toast(e.message, true); await sleep(1000); }
       }
     }
   };

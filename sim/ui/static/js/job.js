@@ -17,6 +17,11 @@ export function jobView(root, jobId) {
   } }, "Stop job");
   const body = el("div", {});
   root.replaceChildren(title, el("p", { class: "act" }, stop), body);
+  const missing = (e) => {
+    if (!e.message.startsWith("404")) return false;
+    body.replaceChildren(el("p", { class: "count" }, `No job ${jobId} at this time (it appears once registered).`));
+    return true;
+  };
   const w = watch(`/ui/api/job/${encodeURIComponent(jobId)}`, () => ({}), (job) => {
     const badge = root.querySelector("#job-status");
     badge.textContent = job.Status; badge.className = `status ${job.Status}`;
@@ -38,13 +43,13 @@ export function jobView(root, jobId) {
         el("h4", {}, `${g}: ${rows.length} allocation(s)`, rows.length > SHOWN ? el("span", { class: "count" }, ` (newest ${SHOWN}; `,
           el("a", { href: `#/allocations` }, "the Allocations view"), " filters them all)") : null),
         renderRows({ Columns: job.Allocations.Columns, Rows: rows.slice(-SHOWN).reverse() }))));
-  });
+  }, missing);
   return w.stop;
 }
 
 function timeline(events) {
   if (!events.length) return el("p", { class: "count" }, "No deployments yet.");
-  const ns = "http://www.w3.org/2000/svg", W = 800, H = 90, pad = 30;
+  const ns = "http://www.w3.org/2000/svg", W = 800, H = 110, pad = 30, LABELS = [36, 84, 20, 100];
   const t0 = events[0].Time, t1 = Math.max(events[events.length - 1].Time, t0 + 1);
   const x = (t) => pad + ((t - t0) / (t1 - t0)) * (W - 2 * pad);
   const svg = document.createElementNS(ns, "svg");
@@ -58,16 +63,16 @@ function timeline(events) {
     svg.append(n);
     return n;
   };
-  add("line", { x1: pad, x2: W - pad, y1: 50, y2: 50, stroke: "#8a8f99" });
+  add("line", { x1: pad, x2: W - pad, y1: 60, y2: 60, stroke: "#8a8f99" });
   const deployments = [...new Set(events.map((e) => e.DeploymentID))];
   events.forEach((e, i) => {
     const c = LINES[deployments.indexOf(e.DeploymentID) % LINES.length];
-    const mark = add("circle", { cx: x(e.Time), cy: 50, r: 6, fill: c, stroke: "#1b1b1f" });
+    const mark = add("circle", { cx: x(e.Time), cy: 60, r: 6, fill: c, stroke: "#1b1b1f" });
     mark.append(Object.assign(document.createElementNS(ns, "title"), { textContent: `${duration(e.Time)} v${e.JobVersion}: ${e.Status} — ${e.Description}` }));
-    add("text", { x: x(e.Time), y: i % 2 ? 78 : 32, "text-anchor": "middle", "font-size": 11 }, `v${e.JobVersion} ${e.Status}`);
+    add("text", { x: x(e.Time), y: LABELS[i % LABELS.length], "text-anchor": "middle", "font-size": 11 }, `v${e.JobVersion} ${e.Status}`);
   });
-  add("text", { x: pad, y: 12, "font-size": 11, fill: "#5c5f66" }, duration(t0));
-  add("text", { x: W - pad, y: 12, "font-size": 11, fill: "#5c5f66", "text-anchor": "end" }, duration(t1));
+  add("text", { x: 2, y: 64, "font-size": 10, fill: "#5c5f66" }, duration(t0));
+  add("text", { x: W - 2, y: 64, "font-size": 10, fill: "#5c5f66", "text-anchor": "end" }, duration(t1));
   const list = el("ol", { class: "count" }, ...events.map((e) => el("li", {}, `${duration(e.Time)} · v${e.JobVersion} · ${e.Status}: ${e.Description}`)));
   return el("div", { class: "timeline" }, svg, list);
 }

@@ -16,6 +16,7 @@ export function cellOf(column, value, columns) {
   if (column === "NodeID") return el("td", { class: "id" }, el("a", { href: `#/node/${value}`, title: value }, short(value)));
   if (column.endsWith("Status") && column !== "StatusDescription") return el("td", {}, el("span", { class: `status ${value}` }, value));
   if (TIMES.has(column)) return el("td", {}, duration(value));
+  if (column === "StatusDescription") return el("td", { class: "wrap" }, value);
   if (typeof value === "boolean") return el("td", {}, value ? "yes" : "no");
   return el("td", {}, value);
 }
