@@ -49,7 +49,7 @@ export function jobView(root, jobId) {
 
 function timeline(events) {
   if (!events.length) return el("p", { class: "count" }, "No deployments yet.");
-  const ns = "http://www.w3.org/2000/svg", W = 800, H = 110, pad = 30, LABELS = [36, 84, 20, 100];
+  const ns = "http://www.w3.org/2000/svg", W = 800, H = 110, pad = 64, LABELS = [36, 84, 20, 100];
   const t0 = events[0].Time, t1 = Math.max(events[events.length - 1].Time, t0 + 1);
   const x = (t) => pad + ((t - t0) / (t1 - t0)) * (W - 2 * pad);
   const svg = document.createElementNS(ns, "svg");
