@@ -206,7 +206,7 @@ def test_pure_layers_never_import_simpy() -> None:
     ("matplotlib", {m for m in modules() if m.startswith("sim.plots.")}),
 ])
 def test_heavy_dependencies_stay_at_their_edge(package: str, allowed: set[str]) -> None:
-    """The web stack only in the HTTP module; matplotlib only in the plot modules."""
+    """The web stack only in the HTTP modules (API and web view); matplotlib only in the plot modules."""
     users = {m for m in modules() if package in _third_party(m)}
     assert users <= allowed
 

@@ -98,7 +98,8 @@ class LiveSource:
                     "Datacenter": [n.datacenter for n in nodes], "NodePool": [n.node_pool for n in nodes],
                     "NodeClass": [n.node_class for n in nodes], "CpuTotal": table.cap[:, 0].round().tolist(),
                     "MemoryTotal": table.cap[:, 1].round().tolist()}
-        return R.nodes_answer(static, len(nodes), [node_state(n) for n in nodes], table.used[:, 0].tolist(),
+        key = f"{len(nodes)}.{table.version}"  # the version moves with any node's properties or status
+        return R.nodes_answer(static, key, [node_state(n) for n in nodes], table.used[:, 0].tolist(),
                               table.used[:, 1].tolist(), have)
 
     def node(self, node_id: str) -> dict[str, Any]:

@@ -104,7 +104,7 @@ class RecordedSource:
                     "NodePool": nodes["node_pool"].tolist(), "NodeClass": nodes["node_class"].tolist(),
                     "CpuTotal": last["cpu_capacity"].fillna(0).round().tolist(),
                     "MemoryTotal": last["memory_capacity"].fillna(0).round().tolist()}
-        return R.nodes_answer(static, len(ids), states, values[:, 0], values[:, 2], have)
+        return R.nodes_answer(static, str(len(ids)), states, values[:, 0], values[:, 2], have)
 
     def node(self, node_id: str, at: float) -> dict[str, Any]:
         if node_id not in self.node_names:

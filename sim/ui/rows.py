@@ -91,18 +91,18 @@ def page(table: str, items: Sequence[Any], query: Mapping[str, str], get: Getter
             "Rows": [list(row(x)) for x in reversed(kept[-limit:])]}
 
 
-def nodes_answer(static: Callable[[], dict[str, list[Any]]], count: int, states: list[str],
+def nodes_answer(static: Callable[[], dict[str, list[Any]]], key: str, states: list[str],
                  cpu_used: Any, memory_used: Any, have: str | None) -> dict[str, Any]:
     """The nodes read: states as codes and usage in whole MHz / MB, for every node in row order.
 
     The static columns (ID, name, datacenter, pool, class, totals) are sent only when the page's
-    `?static=` is not the current row count: node rows are fixed (nodes go down and come back,
-    they are not removed), so the count identifies them and an update stays small.
+    `?static=` is not `key`, which names the node rows and their properties, so that an update
+    that only moves usage stays small.
     """
     names = sorted(set(states))
     code = {name: i for i, name in enumerate(names)}
-    out: dict[str, Any] = {"Static": count, "States": names, "State": [code[s] for s in states],
+    out: dict[str, Any] = {"Static": key, "States": names, "State": [code[s] for s in states],
                            "CpuUsed": [round(v) for v in cpu_used], "MemoryUsed": [round(v) for v in memory_used]}
-    if have != str(count):
+    if have != key:
         out.update(static())
     return out

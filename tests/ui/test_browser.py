@@ -63,6 +63,11 @@ def test_cluster_view_shows_every_node(page: Any) -> None:
         advance(page, "2m", 120)
         assert page.inner_text("#node-summary").startswith("17 nodes: 17 ready")
         screenshot(page, "cluster")
+        page.focus("#cluster-canvas")  # keyboard: arrows move between cells, Enter opens the node
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#node-panel >> text=live allocation(s)")
+        assert page.inner_text("#node-name") == sim.state.nodes.nodes[1].name
 
 
 def test_registering_a_job_from_the_page_places_it(page: Any) -> None:

@@ -113,7 +113,7 @@ def test_view_app_serves_the_page_read_only(recorded: Path) -> None:
     with serving(view_app(recorded)) as url:
         assert requests.get(f"{url}/ui/api/status", timeout=10).json()["ReadOnly"] is True
         nodes = requests.get(f"{url}/ui/api/nodes", params={"at": "700"}, timeout=10).json()
-        assert len(nodes["ID"]) == 6 and nodes["States"] == ["ready"] and nodes["Static"] == 6
+        assert len(nodes["ID"]) == 6 and nodes["States"] == ["ready"] and nodes["Static"] == "6"
         bad = requests.get(f"{url}/ui/api/nodes", params={"at": "7200"}, timeout=10)
         assert (bad.status_code, bad.text) == (400, "at must be within the recorded span 0..3600 s, got 7200")
         assert requests.post(f"{url}/v1/jobs", json={}, timeout=10).status_code == 404  # no API: read-only
