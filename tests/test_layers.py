@@ -32,7 +32,7 @@ LAYERS: list[tuple[str, int]] = [
     ("sim/scheduler/*", 2),
     ("sim/server/*", 3), ("sim/client/*", 3),
     ("sim/scenario/*", 4), ("sim/workload/*", 4), ("sim/world.py", 4),
-    ("sim/api/*", 5), ("sim/results/*", 5), ("sim/plots/*", 5),
+    ("sim/api/*", 5), ("sim/results/*", 5), ("sim/plots/*", 5), ("sim/ui/*", 5),
     ("sim/simulation.py", 6), ("sim/experiments/*", 6),
     ("sim/cli/*", 7), ("sim/__init__.py", 7), ("sim/__main__.py", 7),
 ]
@@ -205,11 +205,11 @@ def test_pure_layers_never_import_simpy() -> None:
 
 
 @pytest.mark.parametrize(("package", "allowed"), [
-    ("starlette", {"sim.api.http", "sim.api.routes"}), ("uvicorn", {"sim.api.http"}),
+    ("starlette", {"sim.api.http", "sim.api.routes", "sim.ui.web"}), ("uvicorn", {"sim.api.http", "sim.ui.web"}),
     ("matplotlib", {m for m in modules() if m.startswith("sim.plots.")}),
 ])
 def test_heavy_dependencies_stay_at_their_edge(package: str, allowed: set[str]) -> None:
-    """The web stack only in the HTTP module; matplotlib only in the plot modules."""
+    """The web stack only in the HTTP modules (API and web view); matplotlib only in the plot modules."""
     users = {m for m in modules() if package in _third_party(m)}
     assert users <= allowed
 

@@ -41,6 +41,7 @@ from sim.api.results_out import write_results
 from sim.api.routes import routes as more_routes
 from sim.api.simclock import SimClock, node_event, sim_metrics, sim_status
 from sim.errors import ApiError
+from sim.ui.web import ui_routes
 
 if TYPE_CHECKING:
     from sim.api.jobs import JobsApi
@@ -468,6 +469,7 @@ def create_app(world: World, api: JobsApi, clock: str = "manual", speed: float =
         route("/v1/sim/status", h.sim_status), route("/v1/sim/metrics", h.sim_metrics),
         route("/v1/sim/nodes", h.sim_nodes), route("/v1/sim/nodes/{id}/{action}", h.sim_node),
         route("/v1/sim/results", h.sim_results),
+        *ui_routes(h),
         route("/{path:path}", _not_found),
     ]
 

@@ -1,4 +1,4 @@
-"""The `nomadsim` command: run, validate, show, serve, plot, sweep and bench.
+"""The `nomadsim` command: run, validate, show, serve, view, plot, sweep and bench.
 
 Each subcommand parses its flags and calls one function; errors a user can fix (a bad scenario,
 a missing folder) are printed as one line and exit 2, never as a traceback.
@@ -148,6 +148,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    """Serve the web view of a finished run's results folder (read-only)."""
+    from sim.ui.web import view
+
+    view(args.results_dir, host=args.host, port=args.port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     parser = argparse.ArgumentParser(prog="nomadsim", description="Discrete-event simulator of a Nomad-style scheduler.")
@@ -173,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     _set_flag(val)
     show = _command(sub, "show", "print a completed run's summary", cmd_show, SHOW_EXAMPLES)
     show.add_argument("results_dir", help="a results folder written by `nomadsim run`")
-    serve = _command(sub, "serve", "serve the Jobs API over HTTP", cmd_serve, SERVE_EXAMPLES)
+    serve = _command(sub, "serve", "serve the Jobs API over HTTP, and the web view at /ui", cmd_serve, SERVE_EXAMPLES)
     serve.add_argument("scenario", help="scenario YAML: the cluster, and a workload replayed as time advances")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=4646, help="port (default 4646, Nomad's)")
@@ -192,6 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest request body (default %(default)s)")
     serve.add_argument("--max-blocking-queries", type=int, default=Limits.max_blocking, metavar="N",
                        help="blocking queries waiting at once; more get 429 (default %(default)s)")
+    view = _command(sub, "view", "open the web view (/ui) over a finished run's results folder", cmd_view,
+                    VIEW_EXAMPLES)
+    view.add_argument("results_dir", help="a results folder written by `nomadsim run`")
+    view.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    view.add_argument("--port", type=int, default=4646, help="port (default 4646)")
     for name, (module, help_text) in sorted(EXTENSIONS.items()):
         _add_extension(sub, name, module, help_text)
     return parser
@@ -206,6 +219,9 @@ RUN_EXAMPLES = """examples:
 VALIDATE_EXAMPLES = """examples:
   nomadsim validate scenarios/quickstart.yaml
   nomadsim validate scenarios/mixed.yaml --set duration=2h
+"""
+VIEW_EXAMPLES = """examples:
+  nomadsim run scenarios/quickstart.yaml --out results/q && nomadsim view results/q   # then open http://127.0.0.1:4646/ui
 """
 SHOW_EXAMPLES = """examples:
   nomadsim show results/quickstart-1
