@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -23,6 +24,8 @@ SWEEP = "tests/experiments/test_sweep.py"
 SIGNALS = "tests/experiments/test_sweep_signals.py"
 HERE = "tests/cli/test_flags.py"
 PLOTS = "tests/plots/test_plots.py"
+JOURNAL = "tests/hardening/test_journal.py"
+LIMITS = "tests/hardening/test_regressions.py"
 
 # "<command> <option or positional>" -> "file::test" showing its effect
 FLAG_TESTS: dict[str, str] = {
@@ -48,6 +51,14 @@ FLAG_TESTS: dict[str, str] = {
     "plot --out": f"{PLOTS}::test_nomadsim_plot_on_a_sweep_folder_writes_the_comparison",
     "plot --dpi": f"{HERE}::test_plot_dpi_and_by",
     "plot --by": f"{HERE}::test_plot_dpi_and_by",
+    "plot --format": f"{PLOTS}::test_nomadsim_plot_writes_svg_or_pdf_and_skips_what_a_run_lacks",
+    "run --journal": f"{JOURNAL}::test_replay_gives_identical_state_and_results_offline",
+    "serve --journal": f"{JOURNAL}::test_replay_gives_identical_state_and_results_offline",
+    "serve --out": f"{JOURNAL}::test_replay_gives_identical_state_and_results_offline",
+    "serve --acl-token": f"{JOURNAL}::test_serve_flags_acl_token_and_body_limit",
+    "serve --max-body-bytes": f"{JOURNAL}::test_serve_flags_acl_token_and_body_limit",
+    "serve --max-blocking-queries": f"{LIMITS}::test_blocking_queries_are_capped (the same Limits field)",
+    **{f"view {f}": f"{HERE}::test_view_serves_a_finished_run" for f in ("results_dir", "--host", "--port")},
     "sweep sweep_file": f"{SIGNALS}::test_progress_lines_show_k_of_n_factor_values_and_eta",
     "sweep --workers": f"{SIGNALS}::test_a_killed_worker_s_runs_are_retried",
     "sweep --quiet": f"{SWEEP}::test_killed_sweep_resumes_without_rerunning_finished_runs",
@@ -102,6 +113,33 @@ def test_serve_host_seed_and_set(tmp_path):
         finally:
             stop_server(proc)
     assert len(ids[5]) == 2 and ids[5] != ids[6]
+
+
+def test_view_serves_a_finished_run(tmp_path):
+    """`nomadsim view DIR --host --port` serves the web view of that run, read-only."""
+    import subprocess
+
+    from api.support import free_port
+
+    path, out = _scenario(tmp_path), tmp_path / "run"
+    assert main(["run", str(path), "--out", str(out), "--quiet"]) == 0
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "view", str(out), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                page = requests.get(url + "/ui", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+                time.sleep(0.1)
+        assert page.status_code == 200 and "<html" in page.text.lower()
+        assert requests.post(url + "/v1/jobs", json={}, timeout=10).status_code == 404  # read-only
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 def _sweep_file(tmp_path: Path) -> Path:
