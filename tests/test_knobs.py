@@ -195,7 +195,14 @@ EXEMPT: dict[str, str] = {
     "control_plane.eval_delivery_limit": "evals failing delivery that many times are failed "
                                          "(tests/server/test_broker.py); no eval is nacked in BASE",
     "control_plane.nack_timeout": "an unacked eval is redelivered after it (tests/server/test_broker.py)",
-    "control_plane.preemption": "made real by the preemption work (helper preempt); refused until then",
+    "control_plane.preemption": "nothing is preemptible in BASE: tests/test_sample_scenarios.py::test_preemption "
+                                "and tests/test_preemption.py run preemption off and on",
+    "events[].add_nodes": "a node group joins (its keys are cluster.nodes[] KNOBS above): "
+                          "tests/workload/test_cluster_changes.py::test_empty_cluster_blocks_until_nodes_join_at_1h",
+    "events[].remove_nodes": "nodes leave: tests/workload/test_cluster_changes.py::"
+                             "test_removed_nodes_lose_their_allocs_which_are_replaced",
+    "namespaces": "jobs in undeclared namespaces are refused: tests/scenario/test_namespaces.py",
+    "node_pools": "jobs in undeclared node pools are refused: tests/scenario/test_namespaces.py",
     "workload[].trace.format": "selects the trace parser (tests/scenario/test_traces.py)",
     "workload[].trace.path": "selects the trace file (tests/scenario/test_traces.py)",
     "workload[].trace.time_scale": "scales submit offsets (tests/scenario/test_traces.py); the sample trace's "

@@ -44,6 +44,9 @@ STANDARD_PLOTS: dict[str, tuple[Callable[..., Figure], dict[str, str]]] = {
     "fragmentation": (fragmentation_over_time, {}),
     "eval_latency": (eval_latency, {}),
     "deployment_timeline": (deployment_timeline, {}),
+}
+# the figures of what only some runs have (written after STANDARD_PLOTS, when SKIP lets them)
+RUN_PLOTS: dict[str, tuple[Callable[..., Figure], dict[str, str]]] = {
     "preemptions": (preemption_overview, {}),
     "gpus": (gpu_over_time, {}),
 }
@@ -58,7 +61,7 @@ SKIP: dict[str, Callable[[Tables], str | None]] = {
 
 def write_standard_plots(source: Source, out: str | Path, dpi: int = 110, fmt: str = "png",
                          skipped: Callable[[str, str], None] | None = None) -> list[Path]:
-    """Write every figure of STANDARD_PLOTS a run has as `<out>/<name>.<fmt>`; returns the paths in order.
+    """Write every figure of STANDARD_PLOTS and RUN_PLOTS a run has as `<out>/<name>.<fmt>`; returns the paths in order.
 
     A figure whose SKIP entry gives a reason is not written; `skipped(name, reason)` hears of it.
     """
@@ -66,7 +69,7 @@ def write_standard_plots(source: Source, out: str | Path, dpi: int = 110, fmt: s
         raise ValueError(f"format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     tables = data.load_tables(source)
     paths = []
-    for name, (func, kwargs) in STANDARD_PLOTS.items():
+    for name, (func, kwargs) in (STANDARD_PLOTS | RUN_PLOTS).items():
         reason = SKIP[name](tables) if name in SKIP else None
         if reason is not None:
             if skipped is not None:

@@ -78,9 +78,17 @@ def test_bad_index_is_invalid_index(target):
 
 
 def test_index_at_the_64_bit_limit_is_accepted():
+    """The largest index parses; the query blocks until its simulated `wait` passes (an advance)."""
     sim, app = tiny_app()
-    answer = run(call(app, "GET", "/v1/jobs?index=18446744073709551615&wait=1ms"))
-    assert answer.status == 200
+
+    async def query_then_advance():
+        query = asyncio.create_task(call(app, "GET", "/v1/jobs?index=18446744073709551615&wait=1ms"))
+        await asyncio.sleep(0.05)
+        assert not query.done()
+        await call(app, "POST", "/v1/sim/advance", b'{"Seconds": 1}')
+        return await asyncio.wait_for(query, 10)
+
+    assert run(query_then_advance()).status == 200
 
 
 def test_unicode_digit_eval_priority():

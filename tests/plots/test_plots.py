@@ -7,6 +7,7 @@ small inline scenarios; synthetic tables pin down the derived series (fragmentat
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -521,6 +522,7 @@ def test_nomadsim_plot_writes_svg_or_pdf_and_skips_what_a_run_lacks(crowded, tmp
     """--format svg|pdf writes every figure in that format; a run without deployments gets no
     deployment timeline, and stderr says why."""
     write_tables(tmp_path / "run", crowded)
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"status": "complete"}))  # `plot` draws complete runs only
     assert main(["plot", str(tmp_path / "run"), "--format", fmt]) == 0
     out, err = capsys.readouterr()
     names = [name for name in plots.STANDARD_PLOTS if name != "deployment_timeline"]
