@@ -7,11 +7,12 @@ nomad/leader.go reapDupBlockedEvaluations (leader_test.go TestLeader_ReapDuplica
 
 from __future__ import annotations
 
+from conftest import tiny_scenario
+
 from sim.scenario.load import load_scenario
 from sim.simulation import Simulation
 from sim.state.store import StateStore
 from sim.structs.evaluation import Evaluation
-from tests.conftest import tiny_scenario
 
 
 def _eval(eval_id: str, job_id: str, status: str, **fields) -> Evaluation:

@@ -6,10 +6,11 @@ API). The drainer's pass only runs when time advances, which stands in for Nomad
 
 from __future__ import annotations
 
+from conftest import tiny_scenario
+
 from sim.scenario.load import load_scenario
 from sim.simulation import Simulation
 from sim.structs.node import DrainMetadata
-from tests.conftest import tiny_scenario
 
 LONG_BATCH = {"ID": "long", "Type": "batch", "TaskGroups": [{"Name": "g", "Tasks": [
     {"Name": "t", "Driver": "exec", "Config": {"command": "x"}, "Meta": {"sim.runtime": "1h"},

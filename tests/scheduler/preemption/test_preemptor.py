@@ -18,7 +18,8 @@ from sim.scheduler.preemption.preemptor import (
     preemption_score,
 )
 from sim.structs.node import NodeResources
-from tests.scheduler.fixtures import World, group, mock_alloc, mock_job, mock_node
+
+from ..fixtures import World, group, mock_alloc, mock_job, mock_node
 
 ASK = (2048.0, 512.0, 4096.0)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 import pytest
 
 from sim.structs.node import NodeResources
-from tests.scheduler.fixtures import (
+
+from ..fixtures import (
     World,
     group,
     mock_alloc,
