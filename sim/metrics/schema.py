@@ -139,7 +139,7 @@ SCHEMA: dict[str, list[tuple[str, str, str]]] = {
     ],
     "trace_reports": [
         ("time", "float64", "simulated seconds when the trace was loaded"),
-        ("path", "string", "trace file"),
+        ("path", "string", "trace file name (without its folder, so results do not depend on where the repository is)"),
         ("format", "string", "trace format"),
         ("submissions", "int64", "jobs the trace submits"),
         ("fractional_gpu", "int64", "pods asking for a fraction of a GPU (gpu_milli < 1000), asking one whole device"),

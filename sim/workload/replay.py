@@ -220,7 +220,7 @@ class Workload:
         if subs:
             report = trace_report(subs, self.sim.state.nodes)
             self.trace_reports.append(report)
-            self.sim.recorder.add("trace_reports", float(self.env.now), spec.path, spec.format, report.submissions,
+            self.sim.recorder.add("trace_reports", float(self.env.now), Path(spec.path).name, spec.format, report.submissions,
                                   report.fractional_gpu, len(report.never_placeable), report.ids_text())
         for sub in subs:
             yield sub.offset, _bind(self._trace_job, sub)

@@ -186,7 +186,7 @@ def test_generated_workloads_with_joining_and_leaving_nodes_keep_invariants(seed
     """The engine's invariants (tests/test_invariants.py oracles: capacity and ports recounted
     from the allocs, NodeTable columns, job summaries and status) hold while nodes join and leave
     a random workload with failures; no live alloc is left on a node that left."""
-    from tests.test_invariants import capacity_violations, generate_scenario, job_violations
+    from test_invariants import capacity_violations, generate_scenario, job_violations
 
     scenario = generate_scenario(seed)
     rng = np.random.default_rng([7, seed])
