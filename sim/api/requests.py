@@ -12,19 +12,9 @@ import re
 from typing import Any
 
 from sim.errors import ApiError
+from sim.structs.gojson import json_kind
 
 _GO_TYPES = {bool: "bool", int: "uint64", str: "string", dict: "map[string]string", list: "[]string"}
-
-
-def json_kind(value: Any) -> str:
-    """The JSON kind Go names in its decoder errors."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 _ESCAPED_SURROGATE = re.compile(rb"\\[uU][dD][89a-fA-F]")

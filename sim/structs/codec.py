@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 from sim.errors import ValidationError
 from sim.structs import job as J
 from sim.structs.duration import parse_go_duration
+from sim.structs.gojson import json_kind
 from sim.structs.unmodelled import fits, unmodelled_type
 
 _ACRONYMS = {"id": "ID", "cpu": "CPU", "mb": "MB", "ip": "IP", "cidr": "CIDR", "mbits": "MBits"}
@@ -170,28 +171,13 @@ class _Ctx:
         self.duration_strings = duration_strings
 
 
-def _describe(value: Any, literal: bool = False) -> str:
-    """Go's description of a JSON value in UnmarshalTypeError ("string", "number 1.5")."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return f"number {value!r}" if literal else "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
-
-
 def _type_error(value: Any, where: _Where, gotype: str, literal: bool = False) -> ValidationError:
     path, struct, gopath = where
     if struct:
         text = f"into Go struct field {struct}.{gopath} of type {gotype}"
     else:
         text = f"into Go value of type {gotype}"
-    return ValidationError(path, f"json: cannot unmarshal {_describe(value, literal)} {text}")
+    return ValidationError(path, f"json: cannot unmarshal {json_kind(value, literal)} {text}")
 
 
 def _jcopy(value: Any, path: str = "", depth: int = 0) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 
 from sim.errors import ValidationError
 from sim.structs.attribute import Attribute, parse_attribute
+from sim.structs.gojson import json_kind
 from sim.structs.job import Affinity, Constraint, Resources, TaskGroup
 
 DEFAULT_DEVICE_COUNT = 1  # api/resources.go RequestedDevice.Canonicalize
@@ -134,7 +135,7 @@ def check_devices_json(value: Any, path: str) -> None:
         return
     where = "Job.TaskGroups.Tasks.Resources.Devices"
     if not isinstance(value, list):
-        raise ValidationError(path, f"json: cannot unmarshal {_kind(value)} into Go struct field Resources.{where} "
+        raise ValidationError(path, f"json: cannot unmarshal {json_kind(value)} into Go struct field Resources.{where} "
                                     "of type []*api.RequestedDevice")
     for i, d in enumerate(value):
         _check_object(d, f"{path}[{i}]", "RequestedDevice", where, _DEVICE_FIELDS)
@@ -155,7 +156,7 @@ def _check_object(value: Any, path: str, struct: str, where: str, fields: dict[s
     if value is None:
         return
     if not isinstance(value, dict):
-        raise ValidationError(path, f"json: cannot unmarshal {_kind(value)} into Go struct field "
+        raise ValidationError(path, f"json: cannot unmarshal {json_kind(value)} into Go struct field "
                                     f"{where} of type api.{struct}")
     for key, (gotype, kind) in fields.items():
         v = value.get(key)
@@ -165,18 +166,6 @@ def _check_object(value: Any, path: str, struct: str, where: str, fields: dict[s
         lo, hi = _RANGES.get(gotype, (None, None))
         literal = ok and lo is not None and not lo <= v <= hi
         if not ok or literal:
-            found = f"number {v}" if literal else _kind(v)
+            found = json_kind(v, literal)
             raise ValidationError(f"{path}.{key}", f"json: cannot unmarshal {found} into Go struct field "
                                                    f"{struct}.{where}.{key} of type {gotype}")
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
