@@ -124,6 +124,19 @@ class Recorder:
         """Evals dequeued by workers so far, re-runs of the same eval counted each time."""
         return sum(rec[_DEQUEUES] for rec in self._evals.values())
 
+    def eval_timings(self) -> dict[str, tuple[float, float]]:
+        """Each eval's (completed, completed - ready) so far (NaN until it completes), for live readers."""
+        return {eid: (rec[_COMPLETED], rec[_COMPLETED] - rec[_READY]) for eid, rec in self._evals.items()}
+
+    def samples_so_far(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For live readers: the node sample times, the cluster's allocated (cpu, memory, disk) at each,
+        the nodes' summed capacity, and (pending, blocked) evals at each control-plane sample."""
+        times = np.array([s[0] for s in self._samples], dtype=float)
+        used = np.array([s[1].sum(axis=0) for s in self._samples]).reshape(-1, 3)
+        cap = self._node_cap.sum(axis=0) if len(self._node_cap) else np.ones(3)
+        counters = np.array([c[1:3] for c in self._cluster], dtype=float).reshape(-1, 2)
+        return times, used, cap, counters
+
     def plan_submitted(self, ev: Evaluation, now: float) -> None:
         """The worker submitted a plan for the eval."""
         rec = self._eval(ev)

@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sim.errors import ApiError
-from sim.metrics.schema import SCHEMA
 from sim.structs.consts import NODE_INELIGIBLE, NODE_STATUS_READY
 from sim.ui import rows as R
 from sim.ui.series import latency_by_sample, series
@@ -37,8 +36,6 @@ TABLES: dict[str, frozenset[str]] = {
 }
 
 
-_EVAL_COLUMNS = [c for c, _, _ in SCHEMA["evaluations"]]
-READY, COMPLETED = _EVAL_COLUMNS.index("ready"), _EVAL_COLUMNS.index("completed")  # in the recorder's eval records
 
 
 def node_state(node: Node) -> str:
@@ -131,10 +128,9 @@ class LiveSource:
                    sum(g.running for g in groups), sum(g.queued for g in groups), sum(g.failed for g in groups))
 
     def _evaluations(self) -> Iterator[tuple]:
-        timing = self.world.recorder._evals  # the recorder's per-eval timings (ready, completed, ...)
+        timing = self.world.recorder.eval_timings()
         for ev in self.state.evals():
-            rec = timing.get(ev.id)
-            latency = rec[COMPLETED] - rec[READY] if rec is not None else float("nan")
+            latency = timing.get(ev.id, (0.0, float("nan")))[1]
             yield (ev.id, ev.job_id, ev.type, ev.triggered_by, ev.priority, ev.status, round(ev.create_time, 3),
                    None if latency != latency else round(latency, 6))
 
@@ -174,13 +170,8 @@ class LiveSource:
     def series(self, since: float) -> dict[str, Any]:
         """The charts' points after `since`, from the recorder's samples so far."""
         rec = self.world.recorder
-        samples = rec._samples  # (time, used columns, statuses) per sample: the recorder's own buffer
-        cap = rec._node_cap.sum(axis=0) if len(rec._node_cap) else np.ones(3)
-        times = np.array([s[0] for s in samples], dtype=float)
-        used = np.array([s[1].sum(axis=0) for s in samples]).reshape(-1, 3)
-        counters = np.array([c[1:3] for c in rec._cluster], dtype=float).reshape(-1, 2)
-        evals = np.array([(r[COMPLETED], r[COMPLETED] - r[READY]) for r in rec._evals.values()],
-                         dtype=float).reshape(-1, 2)
+        times, used, cap, counters = rec.samples_so_far()
+        evals = np.array(list(rec.eval_timings().values()), dtype=float).reshape(-1, 2)
         mean, peak = latency_by_sample(times, evals[:, 0], evals[:, 1])
         with np.errstate(invalid="ignore", divide="ignore"):
             cols = {"Time": times, "CpuUtilisation": used[:, 0] / cap[0], "MemoryUtilisation": used[:, 1] / cap[1],
