@@ -9,12 +9,13 @@ placement is mirrored on the stack so later selects see it, as Nomad's stack rea
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from sim.scheduler.feasible.checks import candidate_rows
 from sim.scheduler.feasible.rank import exhaust_resources, group_ask
-from sim.scheduler.feasible.stack import GenericStack, RankedNode
+from sim.scheduler.feasible.stack import GenericStack, RankedNode, SelectRun
 from sim.scheduler.job_diff import tasks_updated
 from sim.scheduler.node_sets import node_in_any_dc, node_in_pool
 from sim.scheduler.preemption.evict import Eviction
@@ -147,20 +148,45 @@ class PlacementContext:
             if found is not None and downgraded is not None and found[1].version >= 0:
                 deployment_id, version = found
                 tg = downgraded
-        placed = 0
         placement = _Placement(self, job, tg, "", None, deployment, deployment_id, version=version)
-        for name in run.names:  # one placement object for all: only the name differs, nothing else changes
-            if tg.name in failed:
-                break
-            placement.name = name
-            placement.run(failed)
-            placed += 1
-        left = len(run) - placed
+        names = iter(run.names)
+        left = len(run)
+        while left and tg.name not in failed:
+            picks = self.stack.select_run(tg, left)
+            if picks is None:  # one select the usual way (one placement object: only the name differs)
+                placement.name = next(names)
+                placement.run(failed)
+                left -= 1
+                continue
+            self._place_picks(placement, picks, names)
+            left -= len(picks.rows)
         if left:
             metric = failed[tg.name]
             metric.coalesced_failures += left
             exhaust_resources(metric, tg, left)
 
+
+    def _place_picks(self, placement: _Placement, picks: SelectRun, names: Iterator[str]) -> None:
+        """`_Placement.run` for each pick of a run of selects (a new alloc of a missing name: no
+        previous alloc, nothing stopped, nothing preempted), in order."""
+        job, tg, stack, plan = placement.job, placement.tg, self.stack, self.plan
+        cpu, mem, disk = placement.ask()
+        uuid, eval_id, nodes, added = self.senv.ids.uuid, self.ev.id, self.senv.state.nodes.nodes, self.new_alloc_ids
+        namespace, job_id, group, deployment_id = job.namespace, job.id, tg.name, placement.deployment_id
+        offer = stack.offer_ports if picks.group.ports else None
+        allocs = []
+        for row, final, metric in zip(picks.rows, picks.finals, picks.metrics, strict=True):
+            node = nodes[row]
+            ports = offer(picks, row) if offer is not None else []  # drawn before the alloc's ID, as `select` does
+            alloc = Allocation(
+                id=uuid(), namespace=namespace, eval_id=eval_id, name=next(names), node_id=node.id,
+                node_name=node.name, job_id=job_id, job=job, task_group=group, cpu=cpu, memory_mb=mem,
+                disk_mb=disk, ports=ports, metrics=metric, score=final, deployment_id=deployment_id,
+            )
+            allocs.append(alloc)
+            plan.append_alloc(alloc)
+            added.add(alloc.id)
+        stack.place_picks(picks, allocs)
 
 
 def downgraded_job(state: SchedulerState, job: Job, tg: TaskGroup, min_version: int) -> tuple[str, Job] | None:
@@ -247,12 +273,16 @@ class _Placement:
         if self.prev is not None and self.rescheduling:
             _mark_failed_to_reschedule(self.ctx.plan, self.prev)
 
-    def _new_alloc(self, option: RankedNode, metric: AllocMetric) -> Allocation:
-        ctx, prev = self.ctx, self.prev
+    def ask(self) -> tuple[int, int, int]:
+        """The group's `group_ask`, computed once per TaskGroup object."""
         tg, cached = self.tg, self._ask
         if cached is None or cached[0] is not tg:
             cached = self._ask = (tg, group_ask(tg))
-        alloc = new_alloc(ctx.senv.ids.uuid(), ctx.ev.id, self.job, tg, self.name, option, metric, cached[1])
+        return cached[1]
+
+    def _new_alloc(self, option: RankedNode, metric: AllocMetric) -> Allocation:
+        ctx, prev = self.ctx, self.prev
+        alloc = new_alloc(ctx.senv.ids.uuid(), ctx.ev.id, self.job, self.tg, self.name, option, metric, self.ask())
         alloc.deployment_id = self.deployment_id
         if prev is not None:
             alloc.previous_allocation = prev.id

@@ -73,6 +73,21 @@ class ScanResult:
         self.dry_from = dry_from  # >= 0: no node ranked; every one, from this feasible index on, missed
 
 
+class ScanRun:
+    """Consecutive selects decided at once (`ScanCache.run`), each a list with one item per select:
+    the chosen row and its final score, the nodes the source handed out, and the top options'
+    rows (best first) with their packed score rows (`layout`)."""
+
+    __slots__ = ("rows", "finals", "counts", "next_start", "layout", "top_rows", "top_values")
+
+    def __init__(
+        self, rows: list[int], finals: list[float], counts: list[int], next_start: int, layout: ScoreLayout,
+        top_rows: list[list[int]], top_values: list[list[float]],
+    ) -> None:
+        self.rows, self.finals, self.counts, self.next_start = rows, finals, counts, next_start
+        self.layout, self.top_rows, self.top_values = layout, top_rows, top_values
+
+
 class ScanCache:
     """Per feasible node of one group (in the stack's shuffled order): its cached verdict.
 
@@ -102,6 +117,12 @@ class ScanCache:
         self.binpack = [0.0] * size
         self.anti = [0.0] * size
         self.affinity: list[float] | None = None
+        # the score columns as numpy too, for runs of selects decided at once (`run`)
+        self._final_np = np.zeros(size, dtype=np.float64)
+        self._binpack_np = np.zeros(size, dtype=np.float64)
+        self._anti_np = np.zeros(size, dtype=np.float64)
+        self._affinity_np: np.ndarray | None = None
+        self._positions_np = feasible
         # `status` as numpy, and each node's reason code in `reasons` as last stored (-1: ranked)
         self._status_np = np.zeros(size, dtype=np.int64)
         self._code_np = np.full(size, -1, dtype=np.int64)
@@ -185,6 +206,57 @@ class ScanCache:
         best_option = replay_limit([IndexedScore(final[fi], fi) for fi in pulled], limit)
         return ScanResult(-1 if best_option is None else best_option.index, self.n, pulled, misses)
 
+    def run(self, start: int, limit: int, most: int, evaluate: Evaluate) -> ScanRun | None:
+        """Up to `most` consecutive selects from position `start`, each one `scan`'s usual case,
+        decided with array ops; None when the first select is not such a case.
+
+        The usual case: the next `limit` feasible nodes, without wrapping, are all options
+        scoring > 0, so the limit iterator returns them as they come and MaxScore keeps the
+        first of the best. A select places on one of its own nodes, which lie behind every later
+        select's, so none of them changes what a later one reads: the selects of a run are the
+        consecutive windows of `limit` nodes, each decided alone (stale nodes are evaluated
+        first, all at once: a node's verdict depends on that node alone).
+        """
+        size = len(self.positions)
+        if limit <= 0 or most <= 0 or size < limit:
+            return None
+        fi = bisect_left(self.positions, start)
+        if fi == size:
+            fi = 0
+        k = min(most, (size - fi) // limit)
+        if k == 0:
+            return None
+        end = fi + k * limit
+        if self.valid.find(0, fi, end) >= 0:
+            stale = fi + np.flatnonzero(self._valid_np[fi:end] == 0)
+            self._store(stale, evaluate(self.rows[stale], self.reasons))
+        short = self.plain.find(0, fi, end)  # the first node that is not such an option
+        if short >= 0:
+            k = (short - fi) // limit
+            if k == 0:
+                return None
+            end = fi + k * limit
+        finals = self._final_np[fi:end].reshape(k, limit)
+        first = np.arange(fi, end, limit)
+        best = first + finals.argmax(axis=1)  # the first of the best
+        last = self._positions_np[first + (limit - 1)]  # each select's last node, as an order position
+        starts = np.empty(k, dtype=np.int64)
+        starts[0] = start
+        starts[1:] = last[:-1] + 1
+        counts = (last - starts) % self.n + 1
+        # best first, ties in scan order (as fill_metric's stable sort)
+        top = np.argsort(-finals, axis=1, kind="stable")[:, :MAX_RETAINED_NODE_SCORES] + first[:, None]
+        columns = [self._final_np[top], self._binpack_np[top], self._anti_np[top]]
+        layout = _SCORES
+        if self._affinity_np is not None:
+            columns.append(self._affinity_np[top])
+            layout = _SCORES_AFFINITY
+        values = np.stack(columns, axis=2).reshape(k, -1)
+        return ScanRun(
+            self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), (int(last[-1]) + 1) % self.n,
+            layout, self.rows[top].tolist(), values.tolist(),
+        )
+
     def _refresh(self, fi: int, evaluate: Evaluate) -> None:
         """Recompute the stale nodes among the next `window` feasible ones in scan order."""
         size = len(self.positions)
@@ -217,6 +289,14 @@ class ScanCache:
             status[fi] = st
         scores = chunk.scores
         ranked = [fis[i] for i in chunk.ranked.tolist()]
+        ranked_np = stale[chunk.ranked]
+        self._final_np[ranked_np] = scores.final
+        self._binpack_np[ranked_np] = scores.binpack
+        self._anti_np[ranked_np] = 0.0 if scores.anti is None else scores.anti
+        if scores.affinity is not None:
+            if self._affinity_np is None:
+                self._affinity_np = np.zeros(len(self.positions), dtype=np.float64)
+            self._affinity_np[ranked_np] = scores.affinity
         columns = [(self.final, scores.final), (self.binpack, scores.binpack)]
         if scores.anti is not None:
             columns.append((self.anti, scores.anti))

@@ -79,6 +79,17 @@ class RankedNode:
     devices: tuple[AllocatedDevice, ...] = ()  # the device allocator's offer on this node
 
 
+@dataclass(slots=True)
+class SelectRun:
+    """Consecutive selects of one group decided at once (`GenericStack.select_run`): per pick,
+    the chosen row, its final score and the select's metric."""
+
+    group: GroupInputs
+    rows: list[int]
+    finals: list[float]
+    metrics: list[AllocMetric]
+
+
 class _StackBase:
     """What both stacks share: the job's groups, the proposed state, the scan and its metrics."""
 
@@ -133,6 +144,10 @@ class _StackBase:
     def place(self, row: int, alloc: Allocation) -> None:
         """A planned placement (or in-place update): the node's usage, ports and job counts grow."""
         self.proposed.place(row, alloc)
+
+    def place_picks(self, run: SelectRun, allocs: list[Allocation]) -> None:
+        """`place` of the new alloc of each pick of a run (the group's ask each), in order."""
+        self.proposed.place_new(run.rows, allocs, run.group.tg.name, run.group.ask)
 
     def stop(self, alloc: Allocation) -> None:
         """A planned stop: the alloc no longer counts on its node."""
@@ -392,10 +407,7 @@ class GenericStack(_StackBase):
                 return option, metric
         n = len(self.order)
         start = self.offset % n if n else 0
-        cached = self._order_positions.get(tg.name)
-        if cached is None or cached[0] is not g.static:
-            cached = self._order_positions[tg.name] = (g.static, self._positions(g, self.order))
-        positions = cached[1]
+        positions = self._order_positions_of(g)
         found = self._cached_run(g, start, penalty, positions)
         if found is None:
             found = self._run(g, self.order, start, self.limit, penalty, positions)
@@ -403,17 +415,80 @@ class GenericStack(_StackBase):
         self.offset = (start + count) % n if n else 0
         return option, metric
 
-    def _cached_run(
-        self, g: GroupInputs, start: int, penalty: np.ndarray, positions: tuple[np.ndarray, np.ndarray, np.ndarray]
-    ) -> tuple[RankedNode | None, AllocMetric, int] | None:
-        """`_run` over the group's scan cache (see scan_cache.py), when the stages allow it."""
-        if (g.property_sets or g.spread_sets or g.devices or self.policy is not None or len(penalty) or self.evict
-                or self.limit > self.fast_scan_limit):
+    def select_run(self, tg: TaskGroup, most: int) -> SelectRun | None:
+        """Up to `most` consecutive selects of `tg` without penalty or preferred nodes, decided at
+        once: exactly what as many `select` calls would pick and record when each placement is
+        placed on the stack before the next select. None when the next select is not one that
+        a run decides (the caller then makes it with `select`).
+
+        The caller places every pick (`place_picks`) before the next select of any kind, and
+        asks for each pick's ports (`offer_ports`) in order (they draw from the rng).
+        """
+        g = self._group(tg)
+        if g.affinity is not None or g.spread_sets:
+            self.limit = affinity_limit(g.count)  # as `select` sets it
+        n = len(self.order)
+        if not n or not self._cacheable(g, _NO_ROWS):
             return None
+        start = self.offset % n
+        positions = self._order_positions_of(g)
+        cache = self._scan_cache(g, positions)
+        run = cache.run(start, self.limit, most, self._cache_evaluator(g))
+        if run is None:
+            return None
+        fail, _, infeasible = positions
+        if len(infeasible):  # each select filters the infeasible nodes it visits, in turn
+            metrics = []
+            for count in run.counts:
+                metrics.append(self._visit_metric(g, self.order, start, count, fail, infeasible))
+                start = (start + count) % n
+        else:  # the visits of a run are contiguous: one observation covers them
+            self.eligibility.observe(g.tg.name, g.static, self.order, start, sum(run.counts))
+            node_pool = self.job.node_pool if self.job is not None else ""
+            pool, available = self.nodes_in_pool, self.nodes_available
+            metrics = [AllocMetric(nodes_evaluated=count, nodes_in_pool=pool, node_pool=node_pool,
+                                   nodes_available=available) for count in run.counts]
+        nodes, layout = self.table.nodes, run.layout
+        for metric, rows, values in zip(metrics, run.top_rows, run.top_values, strict=True):
+            metric.set_top_scores(layout, [nodes[row].id for row in rows], values)
+        self.offset = run.next_start
+        return SelectRun(g, run.rows, run.finals, metrics)
+
+    def offer_ports(self, run: SelectRun, row: int) -> list[tuple[str, int]]:
+        """The ports a pick of `run` gets on its node (Nomad: AssignPorts; random dynamic ports)."""
+        g = run.group
+        if not g.ports:
+            return []
+        node = self.table.nodes[row]
+        return assign_ports(self.proposed.ports.used(row), node.min_dynamic_port, node.max_dynamic_port, g.ports, self.rng)
+
+    def _order_positions_of(self, g: GroupInputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`_positions` of the shuffled order for the group, kept while its static verdicts last."""
+        cached = self._order_positions.get(g.tg.name)
+        if cached is None or cached[0] is not g.static:
+            cached = self._order_positions[g.tg.name] = (g.static, self._positions(g, self.order))
+        return cached[1]
+
+    def _cacheable(self, g: GroupInputs, penalty: np.ndarray) -> bool:
+        """Whether every stage's verdict on a node depends on that node alone (scan_cache.py)."""
+        return not (g.property_sets or g.spread_sets or g.devices or self.policy is not None or len(penalty)
+                    or self.evict or self.limit > self.fast_scan_limit)
+
+    def _scan_cache(self, g: GroupInputs, positions: tuple[np.ndarray, np.ndarray, np.ndarray]) -> ScanCache:
+        """The group's scan cache, synced with the plan's changes since its last use."""
         cache = self._scan_caches.get(g.tg.name)
         if cache is None or cache.key is not g or cache.order is not self.order:
             cache = self._scan_caches[g.tg.name] = ScanCache(g, self.order, positions[1], self.proposed.touched, len(self.table))
         cache.sync(self.proposed.touched)
+        return cache
+
+    def _cached_run(
+        self, g: GroupInputs, start: int, penalty: np.ndarray, positions: tuple[np.ndarray, np.ndarray, np.ndarray]
+    ) -> tuple[RankedNode | None, AllocMetric, int] | None:
+        """`_run` over the group's scan cache (see scan_cache.py), when the stages allow it."""
+        if not self._cacheable(g, penalty):
+            return None
+        cache = self._scan_cache(g, positions)
         result = cache.scan(start, self.limit, self._cache_evaluator(g))
         if result is None:
             return None
