@@ -6,6 +6,7 @@ resource arithmetic of the simulator's node table.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import simpy
 
@@ -15,6 +16,7 @@ from sim.server.plan_apply import (
     apply_plan,
     evaluate_node_plan,
     evaluate_plan,
+    fit_new_allocs,
 )
 from sim.state.store import StateStore
 from sim.structs.alloc import Allocation
@@ -211,3 +213,27 @@ def test_devices_are_freed_when_the_alloc_ends(change: dict) -> None:
     state.update_allocs_from_client([(old, change)])
     assert state.nodes.used_devices[0] == set() and state.nodes.gpu_used[0] == 0
     assert evaluate_node_plan(state, _plan(_holding("a", "g0", "g1")), "n1") == (True, "")
+
+
+def test_new_allocs_checked_together_as_one_node_at_a_time() -> None:
+    """fit_new_allocs gives each node it decides the per-node check's verdict, and leaves to that
+    check every node with a stop, an update, ports, or that is not ready or eligible."""
+    rng = np.random.default_rng(7)
+    nodes = [_node(f"n{i}", cpu=int(rng.integers(100, 600)), mem=int(rng.integers(100, 600)),
+                   disk=int(rng.integers(0, 400))) for i in range(40)]
+    nodes.append(_node("down", status="down"))
+    nodes.append(_node("ineligible", scheduling_eligibility="ineligible"))
+    state = _state(*nodes)
+    old = [_alloc(f"old{i}", node_id=f"n{i}", cpu=int(rng.integers(0, 300))) for i in range(0, 40, 3)]
+    state.upsert_plan_results(old, [], None, [], "e0")
+    placing = [_alloc(f"a{i}", node_id=f"n{int(rng.integers(0, 40))}", cpu=int(rng.integers(0, 200)),
+                      mem=int(rng.integers(0, 200)), disk=int(rng.integers(0, 150))) for i in range(120)]
+    placing += [_alloc("p", node_id="n5", ports=[("http", 8080)]), _alloc("old3", node_id="n3", cpu=50),
+                _alloc("d", node_id="down"), _alloc("e", node_id="ineligible")]
+    plan = _plan(*placing, stops=(old[2],))  # old6, on n6
+    node_ids = sorted(plan.node_allocation)
+    decided = fit_new_allocs(state, plan)
+    assert set(decided) == set(node_ids) - {"n3", "n5", "n6", "down", "ineligible"}
+    assert {verdict for verdict in decided.values()} == {True, False}
+    for node_id, fits in decided.items():
+        assert evaluate_node_plan(state, plan, node_id)[0] is fits
