@@ -14,6 +14,7 @@ import pytest
 
 from sim.scheduler import generic
 from sim.scheduler.feasible.rank import exhaust_resources
+from sim.scheduler.feasible.stack import GenericStack
 from sim.scheduler.generic import count_queued
 from sim.scheduler.placement import PlacementContext
 from sim.scheduler.reconciler.names import AllocNameIndex, MissingNames
@@ -26,9 +27,10 @@ from sim.scheduler.reconciler.results import (
 )
 from sim.structs.alloc import AllocMetric
 from sim.structs.job import Resources, Task, TaskGroup
+from sim.structs.node import NodeResources
 from sim.structs.plan import Plan
 
-from .fixtures import World, group, mock_alloc, mock_batch_job, mock_job, planned, stopped
+from .fixtures import World, group, mock_alloc, mock_batch_job, mock_job, mock_node, planned, stopped
 
 UPDATE = {"MaxParallel": 2, "HealthCheck": "checks", "MinHealthyTime": 10 * 10**9, "HealthyDeadline": 600 * 10**9}
 
@@ -221,3 +223,44 @@ def test_downgraded_missing_allocs_place_and_coalesce_as_one_at_a_time():
     metric = failed["web"]
     assert len(placed) + 1 + metric.coalesced_failures == 8
     assert metric.resources_exhausted["web"]["cpu"] == 3000 * (1 + metric.coalesced_failures)
+
+
+def _placed_in_runs(runs: bool, nodes: list, jobs: list, monkeypatch: pytest.MonkeyPatch) -> list:
+    """Each job version registered and scheduled in turn; what every plan places and how the evals end."""
+    with monkeypatch.context() as patch:
+        if not runs:  # every select taken alone
+            patch.setattr(GenericStack, "select_run", lambda self, tg, most: None)
+        w = World(seed=3)
+        w.add_nodes(*copy.deepcopy(nodes))
+        seen = []
+        for job in copy.deepcopy(jobs):
+            w.add_job(job)
+            h = w.process(w.eval_for(job))
+            for plan in h.plans:
+                for a in planned(plan):
+                    m = a.metrics
+                    seen.append((a.id, a.node_id, a.name, a.ports, a.score, repr(m.top_scores()), m))
+            seen.append([(ev.status, ev.failed_tg_allocs, ev.queued_allocations) for ev in h.evals])
+        seen.append(w.rng.bit_generator.state)
+        return seen
+
+
+@pytest.mark.parametrize("size", [None, NodeResources(cpu=3000, memory_mb=2048, disk_mb=100 * 1024)])
+def test_runs_of_selects_place_as_one_select_at_a_time(monkeypatch, size):
+    """A group's missing allocs placed in runs of selects (GenericStack.select_run) give what one
+    select per alloc gives: the same IDs, nodes, names, ports, scores and metrics, the same
+    failure metrics once the cluster is full, and the same rng draws (ports and IDs share it).
+    On the big mock nodes the scores turn <= 0 once the job is everywhere (runs stop short), on
+    the small ones they stay positive (long runs)."""
+    nodes = [mock_node() if size is None else mock_node(resources=size) for _ in range(40)]
+    for i, node in enumerate(nodes):
+        if i % 7 == 0:  # infeasible: filtered on every visit
+            node.attributes = {**node.attributes, "kernel.name": "windows"}
+        if i % 5 == 0:  # full after a few allocs: exhausted, then the runs stop short
+            node.resources = NodeResources(cpu=2100, memory_mb=8192, disk_mb=100 * 1024)
+    first = mock_job(lambda d: group(d).update(Count=120))
+    scaled = copy.deepcopy(first)
+    scaled.task_groups[0].count = 1200  # more than fits: the group fails and coalesces
+    placed = _placed_in_runs(True, nodes, [first, scaled], monkeypatch)
+    assert len(placed) > (800 if size is None else 250)
+    assert placed == _placed_in_runs(False, nodes, [first, scaled], monkeypatch)

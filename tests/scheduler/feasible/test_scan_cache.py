@@ -73,6 +73,10 @@ def _same(fast, slow) -> None:
     if option_a is not None:
         assert (option_a.row, option_a.final_score, option_a.ports) == (option_b.row, option_b.final_score, option_b.ports)
         assert list(option_a.scores.items()) == list(option_b.scores.items())
+    _same_metric(metric_a, metric_b)
+
+
+def _same_metric(metric_a, metric_b) -> None:
     assert repr(metric_a.top_scores()) == repr(metric_b.top_scores())  # packed rows: bit for bit (-0.0 too)
     assert metric_a == metric_b
     for name in ("constraint_filtered", "class_filtered", "dimension_exhausted", "class_exhausted"):
@@ -164,3 +168,66 @@ def test_cached_scan_tallies_per_chunk():
     assert stacks[0].limit == 6 and metric.nodes_evaluated == 46
     assert list(metric.dimension_exhausted.items()) == [("disk", 10), ("cpu", 10), ("memory", 20)]
     assert list(metric.class_exhausted) == ["z", "a", "b"]
+
+
+@pytest.mark.parametrize("case", range(40))
+def test_select_runs_match_one_select_at_a_time(case):
+    """A run of selects (select_run, offer_ports, place_picks) picks the nodes, scores, ports and
+    metrics that one select after another picks, leaves the same offset, rng and class
+    eligibility, and placements and stops between runs keep it so."""
+    rng = np.random.default_rng(5000 + case)
+    nodes = _nodes(rng, int(rng.integers(5, 300)))
+    if case % 4 == 1:  # every node feasible, with room: long runs
+        nodes = [mock_node(node_class=str(rng.choice(["", "big"]))) for _ in nodes]
+    job = _job(rng)
+    tg = job.task_groups[0]
+    algorithm = "spread" if case % 3 == 0 else "binpack"
+    runs, single = (_stack(nodes, job, case, True, algorithm) for _ in range(2))
+    placed, picked = [], 0
+    for _ in range(int(rng.integers(5, 40))):
+        if rng.random() < 0.15 and placed:
+            alloc = placed.pop(int(rng.integers(len(placed))))
+            runs.stop(alloc)
+            single.stop(alloc)
+            continue
+        most = int(rng.integers(1, 60))
+        run = runs.select_run(tg, most)
+        if run is None:  # the next select is not one a run decides: both take it alone
+            results = [stack.select(tg) for stack in (runs, single)]
+            _same(*results)
+            option = results[0][0]
+            if option is not None:
+                alloc = mock_alloc(job, option.node, ports=list(option.ports))
+                runs.place(option.row, alloc)
+                single.place(option.row, alloc)
+                placed.append(alloc)
+            continue
+        assert 1 <= len(run.rows) <= most
+        allocs = []
+        for row, final, metric in zip(run.rows, run.finals, run.metrics, strict=True):
+            ports = runs.offer_ports(run, row)
+            option, expected = single.select(tg)
+            assert option is not None and (option.row, option.final_score, option.ports) == (row, final, ports)
+            _same_metric(metric, expected)
+            alloc = mock_alloc(job, option.node, ports=ports)
+            single.place(row, alloc)
+            allocs.append(alloc)
+        runs.place_picks(run, allocs)
+        placed += allocs
+        picked += len(allocs)
+        assert runs.offset == single.offset
+        assert runs.rng.bit_generator.state == single.rng.bit_generator.state
+    assert (runs.proposed.used == single.proposed.used).all()
+    assert runs.class_eligibility() == single.class_eligibility()
+    if case == 0:
+        assert picked > 0  # the cases do exercise runs
+
+
+def test_a_run_spans_the_windows_of_consecutive_selects():
+    """On a cluster with room everywhere, one run decides every select up to the end of the order."""
+    nodes = [mock_node() for _ in range(64)]
+    job = mock_job()
+    stack = _stack(nodes, job, 0, True)
+    run = stack.select_run(job.task_groups[0], 100)
+    assert run is not None and len(run.rows) == 64 // stack.limit
+    assert [m.nodes_evaluated for m in run.metrics] == [stack.limit] * len(run.rows)
