@@ -74,18 +74,27 @@ class ScanResult:
 
 
 class ScanRun:
-    """Consecutive selects decided at once (`ScanCache.run`), each a list with one item per select:
-    the chosen row and its final score, the nodes the source handed out, and the top options'
-    rows (best first) with their packed score rows (`layout`)."""
+    """Consecutive selects decided at once (`ScanCache.run`), one item per select: the chosen row
+    and its final score, the nodes the source handed out, the top options' rows (best first,
+    one row of the array per select) and their score rows as `layout` packs them; and the misses:
+    per node that did not rank, its select, its visit index in that select's walk, its feasible index."""
 
-    __slots__ = ("rows", "finals", "counts", "next_start", "layout", "top_rows", "top_values")
+    __slots__ = ("rows", "finals", "counts", "next_start", "layout", "top_rows", "top_values", "misses")
 
     def __init__(
         self, rows: list[int], finals: list[float], counts: list[int], next_start: int, layout: ScoreLayout,
-        top_rows: list[list[int]], top_values: list[list[float]],
+        top_rows: np.ndarray, top_values: list[list[float]], misses: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
     ) -> None:
         self.rows, self.finals, self.counts, self.next_start = rows, finals, counts, next_start
-        self.layout, self.top_rows, self.top_values = layout, top_rows, top_values
+        self.layout, self.top_rows, self.top_values, self.misses = layout, top_rows, top_values, misses
+
+
+def node_ids(table: NodeTable) -> np.ndarray:
+    """Every row's node ID, as an object array kept with the table (a row's node never changes ID)."""
+    ids = table.derived.get("node_ids")
+    if not isinstance(ids, np.ndarray) or len(ids) != len(table):
+        ids = table.derived["node_ids"] = np.array([node.id for node in table.nodes], dtype=object)
+    return ids
 
 
 class ScanCache:
@@ -207,15 +216,16 @@ class ScanCache:
         return ScanResult(-1 if best_option is None else best_option.index, self.n, pulled, misses)
 
     def run(self, start: int, limit: int, most: int, evaluate: Evaluate) -> ScanRun | None:
-        """Up to `most` consecutive selects from position `start`, each one `scan`'s usual case,
-        decided with array ops; None when the first select is not such a case.
+        """Up to `most` consecutive selects from position `start`, decided with array ops, as
+        long as each is one where the limit iterator skips nothing; None when the first is not.
 
-        The usual case: the next `limit` feasible nodes, without wrapping, are all options
-        scoring > 0, so the limit iterator returns them as they come and MaxScore keeps the
-        first of the best. A select places on one of its own nodes, which lie behind every later
-        select's, so none of them changes what a later one reads: the selects of a run are the
-        consecutive windows of `limit` nodes, each decided alone (stale nodes are evaluated
-        first, all at once: a node's verdict depends on that node alone).
+        Such a select walks the nodes from where the last one stopped, without wrapping, passing
+        over those that did not rank (misses) and taking the next `limit` options, all scoring
+        > 0 (no option is set aside); MaxScore keeps the first of the best. A select places on
+        one of its own nodes, which lie behind every later select's, so none of them changes
+        what a later one reads: the selects of a run take consecutive groups of `limit` options,
+        each decided alone (stale nodes are evaluated first, in bulk: a node's verdict depends
+        on that node alone).
         """
         size = len(self.positions)
         if limit <= 0 or most <= 0 or size < limit:
@@ -223,39 +233,58 @@ class ScanCache:
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
-        k = min(most, (size - fi) // limit)
+        end = min(size, fi + most * limit)
+        while True:  # the nodes the selects need: more when misses thin the options out
+            if self.valid.find(0, fi, end) >= 0:
+                stale = fi + np.flatnonzero(self._valid_np[fi:end] == 0)
+                self._store(stale, evaluate(self.rows[stale], self.reasons))
+            plain = self._plain_np[fi:end]
+            ranked = self._status_np[fi:end] == RANKED
+            options = np.flatnonzero(plain)
+            odd = np.flatnonzero(ranked & (plain == 0))  # scoring <= 0 (or NaN): the limit iterator decides
+            if len(odd):
+                options = options[options < odd[0]]
+            if len(options) >= most * limit or end == size or len(odd):
+                break
+            end = min(size, fi + 2 * (end - fi))
+        k = min(most, len(options) // limit)
         if k == 0:
             return None
-        end = fi + k * limit
-        if self.valid.find(0, fi, end) >= 0:
-            stale = fi + np.flatnonzero(self._valid_np[fi:end] == 0)
-            self._store(stale, evaluate(self.rows[stale], self.reasons))
-        short = self.plain.find(0, fi, end)  # the first node that is not such an option
-        if short >= 0:
-            k = (short - fi) // limit
-            if k == 0:
-                return None
-            end = fi + k * limit
-        finals = self._final_np[fi:end].reshape(k, limit)
-        first = np.arange(fi, end, limit)
-        best = first + finals.argmax(axis=1)  # the first of the best
-        last = self._positions_np[first + (limit - 1)]  # each select's last node, as an order position
+        picks = (options[: k * limit] + fi).reshape(k, limit)  # each select's options (feasible indices)
+        finals = self._final_np[picks]
+        best = picks[np.arange(k), finals.argmax(axis=1)]  # the first of the best
+        last = picks[:, -1]
+        last_pos = self._positions_np[last]  # each select's last node, as an order position
         starts = np.empty(k, dtype=np.int64)
         starts[0] = start
-        starts[1:] = last[:-1] + 1
-        counts = (last - starts) % self.n + 1
+        starts[1:] = last_pos[:-1] + 1
+        counts = (last_pos - starts) % self.n + 1
         # best first, ties in scan order (as fill_metric's stable sort)
-        top = np.argsort(-finals, axis=1, kind="stable")[:, :MAX_RETAINED_NODE_SCORES] + first[:, None]
+        top = np.take_along_axis(picks, np.argsort(-finals, axis=1, kind="stable")[:, :MAX_RETAINED_NODE_SCORES], 1)
         columns = [self._final_np[top], self._binpack_np[top], self._anti_np[top]]
         layout = _SCORES
         if self._affinity_np is not None:
             columns.append(self._affinity_np[top])
             layout = _SCORES_AFFINITY
         values = np.stack(columns, axis=2).reshape(k, -1)
+        missed = fi + np.flatnonzero(~ranked[: last[-1] - fi + 1])
+        misses = None
+        if len(missed):  # the select each miss belongs to, and its visit index in that select's walk
+            owner = np.searchsorted(last, missed)
+            firsts = np.concatenate(([fi], last[:-1] + 1))
+            misses = (owner, missed - firsts[owner], missed)
         return ScanRun(
-            self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), (int(last[-1]) + 1) % self.n,
-            layout, self.rows[top].tolist(), values.tolist(),
+            self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), (int(last_pos[-1]) + 1) % self.n,
+            layout, self.rows[top], values.tolist(), misses,
         )
+
+    def fill_run_metrics(self, metrics: list[AllocMetric], run: ScanRun, first_chunk: int, table: NodeTable) -> None:
+        """`fill_metric` for each select of a run: its misses, then its top scores."""
+        if run.misses is not None:
+            self._run_miss_metrics(metrics, *run.misses, first_chunk, table)
+        layout = run.layout
+        for metric, ids, values in zip(metrics, node_ids(table)[run.top_rows].tolist(), run.top_values, strict=True):
+            metric.set_top_scores(layout, ids, values)
 
     def _refresh(self, fi: int, evaluate: Evaluate) -> None:
         """Recompute the stale nodes among the next `window` feasible ones in scan order."""
@@ -373,6 +402,63 @@ class ScanCache:
             group.append(fi)
         self._tally_chunk(metric, group, rank, table, label)
 
+    def _run_miss_metrics(
+        self, metrics: list[AllocMetric], owner: np.ndarray, visit: np.ndarray, fis: np.ndarray, first_chunk: int,
+        table: NodeTable,
+    ) -> None:
+        """`_miss_metrics` for the misses of every select of a run at once (`owner`: each miss's
+        select, `visit`: its index in that select's walk), counted per (select, chunk, filtered
+        or exhausted) with array ops. Reasons beyond the dimensions and distinct_hosts (ranked
+        as first met) are left to `_miss_metrics`, one select at a time."""
+        labels = self.reasons.labels
+        codes = self._code_np[fis]
+        rank = np.full(len(labels), -1, dtype=np.int64)  # the fixed reason order: dimensions, distinct_hosts
+        fixed = [*DIMENSIONS, "distinct_hosts"]
+        for code, label in enumerate(labels):
+            if label in fixed:
+                rank[code] = fixed.index(label)
+        if (rank[codes] < 0).any():
+            for j in np.unique(owner).tolist():
+                mine = owner == j
+                self._miss_metrics(metrics[j], list(zip(visit[mine].tolist(), fis[mine].tolist(), strict=True)),
+                                   first_chunk, table)
+            return
+        bounds: list[int] = []  # the chunks' ends in visit order (sizes first_chunk, then x4 each)
+        end, size, last = 0, max(first_chunk, 1), int(visit.max())
+        while end <= last:
+            end += size
+            bounds.append(end)
+            size *= 4
+        chunk = np.searchsorted(np.array(bounds), visit, side="right")
+        exhausted = (self._status_np[fis] != FILTERED).astype(np.int64)
+        group = (owner * len(bounds) + chunk) * 2 + exhausted  # (select, chunk, filtered | exhausted), in order
+        class_codes, class_labels = table.codes("node_class")
+        by_name = sorted(range(len(class_labels)), key=class_labels.__getitem__)
+        sorted_code = np.empty(len(class_labels), dtype=np.int64)  # class codes in label order, as _merge sorts
+        sorted_code[by_name] = np.arange(len(class_labels))
+        classes = sorted_code[class_codes[self.rows[fis]]]
+        named = classes != sorted_code[class_labels.index("")] if "" in class_labels else np.ones(len(fis), dtype=bool)
+        reasons = _pair_counts(group, rank[codes], len(fixed))
+        tallied = _pair_counts(group[named], classes[named], len(class_labels))
+        width = len(bounds) * 2
+        for g, counts in reasons.items():
+            metric = metrics[g // width]
+            if g % 2 == 0:
+                target, by_class = metric.constraint_filtered, metric.class_filtered
+            else:
+                target, by_class = metric.dimension_exhausted, metric.class_exhausted
+            for r, n in counts:
+                label = fixed[r]
+                target[label] = target.get(label, 0) + n
+            for c, n in tallied.get(g, ()):
+                label = class_labels[by_name[c]]
+                by_class[label] = by_class.get(label, 0) + n
+            total = sum(n for _, n in counts)
+            if g % 2 == 0:
+                metric.nodes_filtered += total
+            else:
+                metric.nodes_exhausted += total
+
     def _dry_metrics(self, metric: AllocMetric, fi0: int, first_chunk: int, table: NodeTable) -> None:
         """`_miss_metrics` when every feasible node, visited from `fi0` on, missed: the same
         tallies per chunk of the chunked scan, counted with one bincount per metric map."""
@@ -436,6 +522,15 @@ class ScanCache:
             if classes[1]:
                 _merge(metric.class_exhausted, classes[1], None)
             metric.nodes_exhausted += sum(exhausted.values())
+
+
+def _pair_counts(group: np.ndarray, codes: np.ndarray, width: int) -> dict[int, list[tuple[int, int]]]:
+    """Per group, in group order: (code, how often) for each code present, in code order."""
+    pairs, counts = np.unique(group * width + codes, return_counts=True)
+    out: dict[int, list[tuple[int, int]]] = {}
+    for pair, n in zip(pairs.tolist(), counts.tolist(), strict=True):
+        out.setdefault(pair // width, []).append((pair % width, n))
+    return out
 
 
 def _bincount2(group: np.ndarray, groups: int, codes: np.ndarray, width: int) -> list[list[int]]:

@@ -444,13 +444,9 @@ class GenericStack(_StackBase):
                 start = (start + count) % n
         else:  # the visits of a run are contiguous: one observation covers them
             self.eligibility.observe(g.tg.name, g.static, self.order, start, sum(run.counts))
-            node_pool = self.job.node_pool if self.job is not None else ""
-            pool, available = self.nodes_in_pool, self.nodes_available
-            metrics = [AllocMetric(nodes_evaluated=count, nodes_in_pool=pool, node_pool=node_pool,
-                                   nodes_available=available) for count in run.counts]
-        nodes, layout = self.table.nodes, run.layout
-        for metric, rows, values in zip(metrics, run.top_rows, run.top_values, strict=True):
-            metric.set_top_scores(layout, [nodes[row].id for row in rows], values)
+            new_metric = self._new_metric
+            metrics = [new_metric(count) for count in run.counts]
+        cache.fill_run_metrics(metrics, run, self.limit + MAX_SKIP + 1, self.table)
         self.offset = run.next_start
         return SelectRun(g, run.rows, run.finals, metrics)
 
