@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+POOL = 256  # UUIDs drawn at a time (two int64 draws each)
+_HEX = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# the 32 hex digits' places in the 36 characters of "8-4-4-4-12" (the other four are dashes)
+_DIGITS = np.array([i for i in range(36) if i not in (8, 13, 18, 23)])
+
 
 class IdGenerator:
     """Makes Nomad-style UUIDs (8-4-4-4-12 hex) from a seeded numpy Generator."""
@@ -15,8 +20,7 @@ class IdGenerator:
     def uuid(self) -> str:
         """A fresh UUID-shaped string (version-4 layout)."""
         if not self._pool:
-            raw = self._rng.integers(0, 2**63, size=(256, 2), dtype=np.int64)
-            self._pool = [_format(int(a), int(b)) for a, b in raw][::-1]
+            self._pool = _format_all(self._rng.integers(0, 2**63, size=(POOL, 2), dtype=np.int64))[::-1]
         return self._pool.pop()
 
     def hex8(self) -> str:
@@ -24,6 +28,16 @@ class IdGenerator:
         return self.uuid()[:8]
 
 
-def _format(a: int, b: int) -> str:
-    h = f"{a:016x}{b:016x}"
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) % 4]}{h[17:20]}-{h[20:32]}"
+def _format_all(raw: np.ndarray) -> list[str]:
+    """Per row (a, b) of non-negative int64: the 32 hex digits of a then b, as a version-4 UUID
+    (the 13th digit is 4, the 17th is 8 + its value mod 4, i.e. one of 89ab)."""
+    octets = raw.astype(">u8").view(np.uint8).reshape(len(raw), 16)
+    digits = np.empty((len(raw), 32), dtype=np.uint8)
+    digits[:, 0::2] = octets >> 4
+    digits[:, 1::2] = octets & 15
+    digits[:, 12] = 4
+    digits[:, 16] = 8 + (digits[:, 16] & 3)
+    chars = np.full((len(raw), 36), ord("-"), dtype=np.uint8)
+    chars[:, _DIGITS] = _HEX[digits]
+    text = chars.tobytes().decode("ascii")
+    return [text[i : i + 36] for i in range(0, len(text), 36)]
