@@ -28,6 +28,7 @@ from sim.scheduler.reconciler.reschedule import (
 from sim.scheduler.reconciler.results import MissingPlacements, PlaceList
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric
 from sim.structs.consts import ALLOC_CLIENT_FAILED
+from sim.structs.devices import AllocatedDevice
 from sim.structs.job import Job, TaskGroup
 from sim.structs.node import Node
 from sim.structs.plan import DesiredUpdates, Plan
@@ -165,24 +166,18 @@ class PlacementContext:
             metric.coalesced_failures += left
             exhaust_resources(metric, tg, left)
 
-
     def _place_picks(self, placement: _Placement, picks: SelectRun, names: Iterator[str]) -> None:
         """`_Placement.run` for each pick of a run of selects (a new alloc of a missing name: no
         previous alloc, nothing stopped, nothing preempted), in order."""
-        job, tg, stack, plan = placement.job, placement.tg, self.stack, self.plan
-        cpu, mem, disk = placement.ask()
+        job, group, stack, plan = placement.job, placement.tg.name, self.stack, self.plan
+        ask, deployment_id = placement.ask(), placement.deployment_id
         uuid, eval_id, nodes, added = self.senv.ids.uuid, self.ev.id, self.senv.state.nodes.nodes, self.new_alloc_ids
-        namespace, job_id, group, deployment_id = job.namespace, job.id, tg.name, placement.deployment_id
         offer = stack.offer_ports if picks.group.ports else None
         allocs = []
         for row, final, metric in zip(picks.rows, picks.finals, picks.metrics, strict=True):
-            node = nodes[row]
             ports = offer(picks, row) if offer is not None else []  # drawn before the alloc's ID, as `select` does
-            alloc = Allocation(
-                id=uuid(), namespace=namespace, eval_id=eval_id, name=next(names), node_id=node.id,
-                node_name=node.name, job_id=job_id, job=job, task_group=group, cpu=cpu, memory_mb=mem,
-                disk_mb=disk, ports=ports, metrics=metric, score=final, deployment_id=deployment_id,
-            )
+            alloc = alloc_on(uuid(), eval_id, job, group, next(names), nodes[row], ports, (), metric, final, ask,
+                             deployment_id)
             allocs.append(alloc)
             plan.append_alloc(alloc)
             added.add(alloc.id)
@@ -313,11 +308,21 @@ def new_alloc(
     """The alloc a placement creates on the chosen node: the group's resources (`ask`: the
     group's `group_ask` when the caller has it), the ports the node offered, the select's metric
     and score (Nomad: the Allocation of computePlacements)."""
-    cpu, mem, disk = group_ask(tg) if ask is None else ask
+    return alloc_on(alloc_id, eval_id, job, tg.name, name, option.node, list(option.ports), option.devices, metric,
+                    option.final_score, group_ask(tg) if ask is None else ask)
+
+
+def alloc_on(
+    alloc_id: str, eval_id: str, job: Job, group: str, name: str, node: Node, ports: list[tuple[str, int]],
+    devices: tuple[AllocatedDevice, ...], metric: AllocMetric, score: float, ask: tuple[int, int, int],
+    deployment_id: str = "",
+) -> Allocation:
+    """A new alloc of `job`'s `group` on `node`, with what the select offered and the group's ask."""
+    cpu, mem, disk = ask
     return Allocation(
-        id=alloc_id, namespace=job.namespace, eval_id=eval_id, name=name, node_id=option.node.id,
-        node_name=option.node.name, job_id=job.id, job=job, task_group=tg.name, cpu=cpu, memory_mb=mem,
-        disk_mb=disk, ports=list(option.ports), devices=option.devices, metrics=metric, score=option.final_score,
+        id=alloc_id, namespace=job.namespace, eval_id=eval_id, name=name, node_id=node.id, node_name=node.name,
+        job_id=job.id, job=job, task_group=group, cpu=cpu, memory_mb=mem, disk_mb=disk, ports=ports,
+        devices=devices, metrics=metric, score=score, deployment_id=deployment_id,
     )
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from itertools import chain
-from operator import attrgetter
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -144,11 +144,8 @@ def fit_new_allocs(state: StateStore, plan: Plan) -> dict[str, bool]:
     for j in range(int(sizes.max())):  # the j-th alloc of every node that has one
         sel = turn == j
         free[owner[sel]] -= asks[sel]
-    fits = (free >= 0).all(axis=1)
-    if ok.all():
-        return dict(zip(nodes, fits.tolist(), strict=True))
-    decided = np.flatnonzero(ok).tolist()
-    return dict(zip([nodes[i] for i in decided], fits[decided].tolist(), strict=True))
+    fits: list[bool] = np.all(free >= 0, axis=1).tolist()
+    return {node_id: fit for node_id, fit, known in zip(nodes, fits, ok.tolist(), strict=True) if known}
 
 
 _ASK = attrgetter("cpu", "memory_mb", "disk_mb")

@@ -30,7 +30,16 @@ from sim.structs.job import Resources, Task, TaskGroup
 from sim.structs.node import NodeResources
 from sim.structs.plan import Plan
 
-from .fixtures import World, group, mock_alloc, mock_batch_job, mock_job, mock_node, planned, stopped
+from .fixtures import (
+    World,
+    group,
+    mock_alloc,
+    mock_batch_job,
+    mock_job,
+    mock_node,
+    planned,
+    stopped,
+)
 
 UPDATE = {"MaxParallel": 2, "HealthCheck": "checks", "MinHealthyTime": 10 * 10**9, "HealthyDeadline": 600 * 10**9}
 
