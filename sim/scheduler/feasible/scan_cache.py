@@ -441,20 +441,20 @@ class ScanCache:
         reasons = _pair_counts(group, rank[codes], len(fixed))
         tallied = _pair_counts(group[named], classes[named], len(class_labels))
         width = len(bounds) * 2
-        for g, counts in reasons.items():
-            metric = metrics[g // width]
-            if g % 2 == 0:
-                target, by_class = metric.constraint_filtered, metric.class_filtered
-            else:
-                target, by_class = metric.dimension_exhausted, metric.class_exhausted
+        for g, counts in reasons.items():  # the metric's maps are created on first use: only those that count something
+            metric, filtered = metrics[g // width], g % 2 == 0
+            target = metric.constraint_filtered if filtered else metric.dimension_exhausted
+            total = 0
             for r, n in counts:
                 label = fixed[r]
                 target[label] = target.get(label, 0) + n
-            for c, n in tallied.get(g, ()):
-                label = class_labels[by_name[c]]
-                by_class[label] = by_class.get(label, 0) + n
-            total = sum(n for _, n in counts)
-            if g % 2 == 0:
+                total += n
+            if g in tallied:
+                by_class = metric.class_filtered if filtered else metric.class_exhausted
+                for c, n in tallied[g]:
+                    label = class_labels[by_name[c]]
+                    by_class[label] = by_class.get(label, 0) + n
+            if filtered:
                 metric.nodes_filtered += total
             else:
                 metric.nodes_exhausted += total

@@ -170,6 +170,12 @@ def test_cached_scan_tallies_per_chunk():
     assert list(metric.class_exhausted) == ["z", "a", "b"]
 
 
+def _made(metric) -> dict[str, object]:
+    """The metric's container fields created so far (reading them would create the others)."""
+    names = ("class_filtered", "constraint_filtered", "class_exhausted", "dimension_exhausted", "score_meta_data")
+    return {name: metric.peek(name) for name in names}
+
+
 @pytest.mark.parametrize("case", range(40))
 def test_select_runs_match_one_select_at_a_time(case):
     """A run of selects (select_run, offer_ports, place_picks) picks the nodes, scores, ports and
@@ -208,6 +214,7 @@ def test_select_runs_match_one_select_at_a_time(case):
             ports = runs.offer_ports(run, row)
             option, expected = single.select(tg)
             assert option is not None and (option.row, option.final_score, option.ports) == (row, final, ports)
+            assert _made(metric) == _made(expected)  # the same maps created, before comparing creates them all
             _same_metric(metric, expected)
             alloc = mock_alloc(job, option.node, ports=ports)
             single.place(row, alloc)
