@@ -17,7 +17,9 @@ chunked scan.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -310,15 +312,11 @@ class ScanCache:
         self._valid_np[stale] = 1
         self._status_np[stale] = chunk.status
         self._code_np[stale] = chunk.reason
-        self._plain_np[stale] = 0
         self.ranked_valid += len(chunk.ranked)
-        fis = stale.tolist()
-        status, plain = self.status, self.plain
-        for fi, st in zip(fis, chunk.status.tolist(), strict=True):
-            status[fi] = st
         scores = chunk.scores
-        ranked = [fis[i] for i in chunk.ranked.tolist()]
         ranked_np = stale[chunk.ranked]
+        self._plain_np[stale] = 0
+        self._plain_np[ranked_np] = scores.final > 0.0
         self._final_np[ranked_np] = scores.final
         self._binpack_np[ranked_np] = scores.binpack
         self._anti_np[ranked_np] = 0.0 if scores.anti is None else scores.anti
@@ -326,22 +324,15 @@ class ScanCache:
             if self._affinity_np is None:
                 self._affinity_np = np.zeros(len(self.positions), dtype=np.float64)
             self._affinity_np[ranked_np] = scores.affinity
-        columns = [(self.final, scores.final), (self.binpack, scores.binpack)]
-        if scores.anti is not None:
-            columns.append((self.anti, scores.anti))
-        else:
-            for fi in ranked:
-                self.anti[fi] = 0.0
+        # the Python lists the scalar scan reads
+        _put(self.status, stale, chunk.status.tolist())
+        _put(self.final, ranked_np, scores.final.tolist())
+        _put(self.binpack, ranked_np, scores.binpack.tolist())
+        _put(self.anti, ranked_np, [0.0] * len(ranked_np) if scores.anti is None else scores.anti.tolist())
         if scores.affinity is not None:
             if self.affinity is None:
                 self.affinity = [0.0] * len(self.positions)
-            columns.append((self.affinity, scores.affinity))
-        for target, values in columns:
-            for fi, value in zip(ranked, values.tolist(), strict=True):
-                target[fi] = value
-        for fi in ranked:
-            if self.final[fi] > 0.0:
-                plain[fi] = 1
+            _put(self.affinity, ranked_np, scores.affinity.tolist())
 
     # -- what a scan leaves in the metric -----------------------------------------------------
 
@@ -522,6 +513,15 @@ class ScanCache:
             if classes[1]:
                 _merge(metric.class_exhausted, classes[1], None)
             metric.nodes_exhausted += sum(exhausted.values())
+
+
+def _put(target: list[Any], at: np.ndarray, values: list[Any]) -> None:
+    """`target[at[i]] = values[i]` for each i (one slice assignment when `at` is a contiguous range)."""
+    if len(at) and int(at[-1]) - int(at[0]) + 1 == len(at):  # increasing runs only: a wrapped one fails this
+        start = int(at[0])
+        target[start : start + len(at)] = values
+    else:
+        deque(map(target.__setitem__, at.tolist(), values), maxlen=0)
 
 
 def _pair_counts(group: np.ndarray, codes: np.ndarray, width: int) -> dict[int, list[tuple[int, int]]]:
