@@ -517,7 +517,7 @@ class ScanCache:
 
 def _put(target: list[Any], at: np.ndarray, values: list[Any]) -> None:
     """`target[at[i]] = values[i]` for each i (one slice assignment when `at` is a contiguous range)."""
-    if len(at) and int(at[-1]) - int(at[0]) + 1 == len(at):  # increasing runs only: a wrapped one fails this
+    if len(at) and int(at[-1]) - int(at[0]) + 1 == len(at) and (np.diff(at) == 1).all():
         start = int(at[0])
         target[start : start + len(at)] = values
     else:
