@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Generator
 
 from sim.scheduler.env import SchedulerEnv, SchedulerOutcome
+from sim.scheduler.failed_pass import FailedPasses, Replay, replayed_outcome_plan
 from sim.scheduler.node_sets import tainted_nodes
 from sim.scheduler.placement import PlacementContext
 from sim.scheduler.reconciler.cluster import ClusterState, ReconcilerState, reconcile
@@ -141,6 +142,11 @@ class GenericScheduler:
         if ev.triggered_by not in ACCEPTED_TRIGGERS:
             desc = f"scheduler cannot handle '{ev.triggered_by}' evaluation reason"
             return self._outcome(self._set_status(None, EVAL_STATUS_FAILED, desc), None)
+        memo = FailedPasses.of(self.senv)
+        if memo is not None and ev.status == EVAL_STATUS_BLOCKED and not ev.annotate_plan:
+            replay = memo.replay(self.senv, self.eval, self.batch)
+            if replay is not None:
+                return self._replayed(replay)
         limit = MAX_BATCH_ATTEMPTS if self.batch else MAX_SERVICE_ATTEMPTS
         attempts = 0
         while True:  # at least one attempt: the limits are positive
@@ -150,12 +156,35 @@ class GenericScheduler:
                 break
             attempts = 0 if progress_made(self.plan_result) else attempts + 1
             if attempts >= limit:
+                if memo is not None:
+                    memo.forget((ev.namespace, ev.job_id))
                 self._create_blocked_eval(round_, plan_failure=True)
                 desc = f"maximum attempts reached ({limit})"
                 return self._outcome(self._set_status(round_, EVAL_STATUS_FAILED, desc), round_)
+        if memo is not None:
+            self._remember(memo, round_)
         if self.eval.status == EVAL_STATUS_BLOCKED and round_.failed_tg_allocs:
             return self._reblock(round_)
         return self._outcome(self._set_status(round_, EVAL_STATUS_COMPLETE, ""), round_)
+
+    def _remember(self, memo: FailedPasses, round_: _Round) -> None:
+        """Keep what a pass that placed nothing learnt, for its eval's re-runs (failed_pass.py)."""
+        ev = self.eval
+        if self.last_plan is not None or not round_.failed_tg_allocs or not round_.plan.is_no_op():
+            memo.forget((ev.namespace, ev.job_id))
+            return
+        stack = round_.ctx.stack
+        statics = {name: (g.static.fail, g.ask) for name, g in stack.groups.items()}
+        memo.remember(self.senv, round_.job, round_.deployment, round_.results, round_.allocs, round_.tainted,
+                      stack.order, statics, round_.ctx.class_eligibility(), self.batch)
+
+    def _replayed(self, replay: Replay) -> SchedulerOutcome:
+        """`_reblock` of a pass answered from its job's failed-pass memo."""
+        new = self.eval.copy()
+        new.class_eligibility, new.escaped_computed_class = replay.eligibility, replay.escaped
+        new.snapshot_index = self.snapshot_index
+        return SchedulerOutcome(eval=new, reblock=True, failed_placements=replay.failed,
+                                plan=replayed_outcome_plan(new, replay.job, self.snapshot_index))
 
     def _attempt(self, round_: _Round) -> Generator[Plan, PlanResult, bool]:
         """Nomad: GenericScheduler.process: one reconcile, blocked eval, plan submission."""
@@ -245,6 +274,8 @@ class _Round:
         self.followup_evals: list[Evaluation] = []
         self.queued: dict[str, int] = {}
         self.results: ReconcileResults | None = None
+        self.allocs: list[Allocation] = []  # the allocs reconciled (settled ones summarised)
+        self.tainted = False  # whether some of them are on tainted nodes
         self.ctx = PlacementContext(senv, self.job, batch, self.plan, ev)
 
     def compute(self) -> None:
@@ -256,6 +287,7 @@ class _Round:
         state, ev, job, plan = self.senv.state, self.ev, self.job, self.plan
         allocs, settled = job_allocs(state, job, ev.namespace, ev.job_id, self.batch, self.deployment)
         tainted = tainted_nodes(allocs, state.node_by_id)
+        self.allocs, self.tainted = allocs, bool(tainted)
         mark_lost_stopped_allocs(plan, allocs, tainted)
         self.ctx.prepare([a for a in allocs if a.client_status not in CLIENT_TERMINAL])  # not client_terminal()
         results = reconcile(

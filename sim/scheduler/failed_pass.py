@@ -1,0 +1,211 @@
+"""A blocked eval's re-run that cannot place anything, at the cost of one fit check.
+
+In an overloaded cluster most scheduler passes re-run a blocked eval whose job has not changed
+since its last pass failed: only the nodes' usage moved, and not enough. Such a pass reconciles
+to the same missing placements, shuffles the same candidate nodes, finds the same static
+verdicts and so reaches the same class eligibility; whether a node now fits is the only answer
+that depends on the usage. `FailedPasses` keeps, per job, what its last wholly failed pass
+learnt, under a key of everything that pass's reconcile and feasibility read: the job version,
+the index of the last write to the job's allocs, the node table's version and the deployment.
+`FailedPasses.replay` answers a re-run from that memo when no statically feasible candidate node
+fits the ask of any group that failed, drawing the same shuffle as the full pass; otherwise the
+full scheduler runs. Outputs are the full pass's, bit for bit (tests/scheduler/test_failed_pass.py).
+
+A memo is kept only for a pass whose reconcile cannot change with time or the eval: it only
+asks for missing allocs (no stops, updates, reschedules, follow-up evals or deployment changes),
+no alloc is on a tainted node, and every alloc it read is settled (reconciler/settled.py) or
+pending or running as desired, with no desired transition. Its groups must need nothing beyond
+resources to rank (no preemption or custom policy for the job): a node that does not fit the ask
+cannot rank, whatever other stages (ports, devices, distinct hosts) would add.
+
+Nomad: generic_sched.go, Process: a blocked eval that still cannot place everything is re-blocked
+with its new class eligibility (ReblockEval); the pass's FailedTGAllocs are dropped, so the
+re-run does not build them. It counts its failed placements (one per placement asked, as the
+full pass's metrics would: 1 + CoalescedFailures per group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from sim.scheduler.env import SchedulerEnv
+from sim.scheduler.reconciler.results import MissingPlacements, PlaceList, ReconcileResults
+from sim.scheduler.reconciler.settled import Stamp, settled_fate
+from sim.structs.alloc import Allocation
+from sim.structs.consts import ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING, ALLOC_DESIRED_RUN
+from sim.structs.deployment import Deployment
+from sim.structs.evaluation import Evaluation
+from sim.structs.job import Job, JobKey
+from sim.structs.plan import Plan
+
+MAX_JOBS = 8192  # memos kept (the oldest dropped first; a dropped one costs one full pass)
+_LIVE = (ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING)
+
+
+@dataclass(slots=True)
+class FitCheck:
+    """One failed group: its statically feasible candidate rows, their capacity and the ask."""
+
+    rows: npt.NDArray[np.intp]
+    cap: npt.NDArray[np.float64]
+    ask: npt.NDArray[np.float64]
+
+    def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
+        """Whether some row has room for the ask (Nomad: AllocsFit, the stack's arithmetic)."""
+        if not len(self.rows):
+            return False
+        after = used[self.rows]
+        after += self.ask
+        over: npt.NDArray[np.bool_] = (after > self.cap).any(axis=1)  # type: ignore[assignment]
+        return not over.all()
+
+
+@dataclass(slots=True)
+class _Memo:
+    """What a job's last wholly failed pass learnt, and the state it was learnt from."""
+
+    job: Job
+    alloc_index: int
+    nodes_version: int
+    deployment: Deployment | None
+    deployment_index: int
+    candidates: int  # candidate nodes (the length of the shuffle)
+    checks: list[FitCheck]
+    failed: int  # placements asked (all failed)
+    eligibility: dict[str, bool]
+    escaped: bool
+
+
+@dataclass(slots=True)
+class Replay:
+    """A re-run answered from the memo: the eval's new class eligibility and the failures."""
+
+    job: Job
+    eligibility: dict[str, bool]
+    escaped: bool
+    failed: int
+
+
+class FailedPasses:
+    """Per job, the memo of its last wholly failed pass (kept in the state's `derived` map)."""
+
+    def __init__(self, max_jobs: int = MAX_JOBS) -> None:
+        self.max_jobs = max_jobs
+        self._memos: dict[JobKey, _Memo] = {}
+        self.replayed = 0  # re-runs answered from a memo (diagnostics)
+
+    @staticmethod
+    def of(senv: SchedulerEnv) -> FailedPasses | None:
+        """The memo of the state the scheduler reads (made on first use); None for a state
+        without the alloc write index (e.g. a read-only view)."""
+        state = senv.state
+        derived = getattr(state, "derived", None)
+        if derived is None or not hasattr(state, "job_alloc_index"):
+            return None
+        memo = derived.get("failed_passes")
+        if not isinstance(memo, FailedPasses):
+            memo = derived["failed_passes"] = FailedPasses()
+        return memo
+
+    def forget(self, key: JobKey) -> None:
+        """The job's last pass was not a wholly failed one."""
+        self._memos.pop(key, None)
+
+    def replay(self, senv: SchedulerEnv, ev: Evaluation, batch: bool) -> Replay | None:
+        """A blocked eval's pass answered from the memo, or None when the full pass must run.
+
+        Draws the candidate shuffle exactly as the full pass's SetNodes does."""
+        memo = self._memos.get((ev.namespace, ev.job_id))
+        if memo is None:
+            return None
+        state = senv.state
+        job = state.job_by_id(ev.namespace, ev.job_id)
+        deployment = None if batch else state.latest_deployment(ev.namespace, ev.job_id)
+        if (job is not memo.job or state.nodes.version != memo.nodes_version
+                or state.job_alloc_index(ev.namespace, ev.job_id) != memo.alloc_index  # type: ignore[attr-defined]
+                or deployment is not memo.deployment
+                or (deployment is not None and deployment.modify_index != memo.deployment_index)
+                or not _plain_ranking(senv, job)):
+            return None
+        used = state.nodes.used
+        for check in memo.checks:
+            if check.fits_somewhere(used):
+                return None
+        senv.rng.permutation(memo.candidates)  # Nomad: GenericStack.SetNodes shuffles the candidates
+        self.replayed += 1
+        return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
+
+    def remember(
+        self, senv: SchedulerEnv, job: Job | None, deployment: Deployment | None, results: ReconcileResults | None,
+        allocs: list[Allocation], tainted: bool, candidates: npt.NDArray[np.intp] | None,
+        statics: dict[str, tuple[npt.NDArray[np.int16], npt.NDArray[np.float64]]],
+        eligibility: tuple[dict[str, bool], bool], batch: bool,
+    ) -> None:
+        """Keep what a pass that placed nothing (one attempt, a no-op plan, every group failed)
+        learnt, when its reconcile depends on nothing the key leaves out.
+
+        `statics` maps each group the pass tried to its static fail codes (per table row) and
+        ask; `candidates` are the rows the pass shuffled."""
+        if job is None or results is None or candidates is None or tainted:
+            return
+        key = (job.namespace, job.id)
+        runs = _missing_only(results)
+        stamp: Stamp = (batch, job.version, job.create_index, job.job_modify_index)
+        if runs is None or not _plain_ranking(senv, job) or not all(_settles(a, stamp) for a in allocs):
+            self.forget(key)
+            return
+        state = senv.state
+        table = state.nodes
+        checks: list[FitCheck] = []
+        for name in dict.fromkeys(run.task_group.name for run in runs):
+            fail, ask = statics[name]
+            rows = candidates[fail[candidates] == 0]
+            checks.append(FitCheck(rows, table.cap[rows], ask.copy()))
+        memos = self._memos
+        memos.pop(key, None)
+        while len(memos) >= self.max_jobs:
+            del memos[next(iter(memos))]
+        memos[key] = _Memo(
+            job, state.job_alloc_index(job.namespace, job.id), table.version,  # type: ignore[attr-defined]
+            deployment, deployment.modify_index if deployment is not None else 0, len(candidates), checks,
+            sum(len(run) for run in runs), dict(eligibility[0]), eligibility[1],
+        )
+
+
+def replayed_outcome_plan(ev: Evaluation, job: Job, snapshot_index: int) -> Plan:
+    """The (empty) plan a wholly failed pass leaves, as the full pass builds it."""
+    return Plan(eval_id=ev.id, priority=ev.priority, job=job, all_at_once=bool(job.all_at_once),
+                snapshot_index=snapshot_index)
+
+
+def _plain_ranking(senv: SchedulerEnv, job: Job) -> bool:
+    """Whether only the stack's own stages rank the job's groups (no preemption, no policy)."""
+    return senv.policy is None and not senv.preemption.enabled_for(job.type)
+
+
+def _missing_only(results: ReconcileResults) -> list[MissingPlacements] | None:
+    """The reconcile's missing-name runs when it asks for nothing else, else None."""
+    if (results.stop or results.inplace_update or results.attribute_updates or results.destructive_update
+            or any(results.desired_followup_evals.values()) or results.deployment is not None
+            or results.deployment_updates):
+        return None
+    parts = results.place.parts() if isinstance(results.place, PlaceList) else [results.place]
+    runs: list[MissingPlacements] = []
+    for part in parts:
+        if not isinstance(part, MissingPlacements) or part.downgrade_non_canary:
+            return None
+        runs.append(part)
+    return runs
+
+
+def _settles(alloc: Allocation, stamp: Stamp) -> bool:
+    """Whether reconcile's verdict on the alloc depends only on the alloc and the job (not on
+    the time or the eval): settled, or pending or running as desired with no transition."""
+    if alloc.client_status in _LIVE:
+        transition = alloc.desired_transition
+        return (alloc.desired_status == ALLOC_DESIRED_RUN and not transition.migrate
+                and not transition.reschedule and not transition.force_reschedule)
+    return settled_fate(alloc, stamp) is not None
