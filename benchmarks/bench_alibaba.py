@@ -60,11 +60,13 @@ def window_trace(start: float, end: float, out: Path) -> Path:
 class SchedulerClock:
     """Times the schedulers the workers build: each pass's own CPU time (from the eval handed in
     to the outcome handed back, without the time its plans spent with the applier), for failed
-    passes (nothing placed, eval re-blocked; those answered from the failed-pass memo apart) and
-    for the rest."""
+    passes (nothing placed, eval re-blocked) by how they were answered (sim.scheduler.failed_pass:
+    from the memo without reconciling, after reconciling, or by the full scheduler) and for the rest."""
+
+    KINDS = ("failed, memo", "failed, reconciled", "failed, full", "other")
 
     def __init__(self) -> None:
-        self.tallies = {"failed (memo)": [0, 0.0], "failed (full)": [0, 0.0], "other": [0, 0.0]}
+        self.tallies = {kind: [0, 0.0] for kind in self.KINDS}  # passes, seconds
         self._new_scheduler = worker_module.new_scheduler
 
     def install(self) -> None:
@@ -78,18 +80,20 @@ class SchedulerClock:
         return scheduler
 
     def _timed(self, gen: Generator[Any, Any, Any], state: Any) -> Generator[Any, Any, Any]:
-        replayed = _replayed(state)
-        spent, result = 0.0, None
+        spent, result, answered = 0.0, None, (0, 0)
         while True:
+            before = _memo_answers(state)
             start = time.process_time()
             try:
                 plan = next(gen) if result is None else gen.send(result)
             except StopIteration as stop:
                 spent += time.process_time() - start
+                after = _memo_answers(state)
                 outcome = stop.value
                 kind = "other"
                 if outcome.reblock and not outcome.placed:
-                    kind = "failed (memo)" if _replayed(state) > replayed else "failed (full)"
+                    kind = ("failed, memo" if after[0] > before[0] else "failed, reconciled" if after[1] > before[1]
+                            else "failed, full")
                 self.tallies[kind][0] += 1
                 self.tallies[kind][1] += spent
                 return outcome
@@ -97,16 +101,17 @@ class SchedulerClock:
             result = yield plan
 
     def report(self) -> str:
-        failed = [sum(self.tallies[k][i] for k in ("failed (memo)", "failed (full)")) for i in (0, 1)]
+        failed = [sum(self.tallies[k][i] for k in self.KINDS[:3]) for i in (0, 1)]
         lines = [f"scheduler CPU per failed pass {failed[1] / max(failed[0], 1) * 1e6:,.1f} us ({failed[0]:,} passes)"]
         for kind, (n, seconds) in self.tallies.items():
-            lines.append(f"  {kind:14s} {n:8,} passes {seconds / max(n, 1) * 1e6:9,.1f} us each {seconds:7.1f} s")
+            lines.append(f"  {kind:18s} {n:8,} passes {seconds / max(n, 1) * 1e6:9,.1f} us each {seconds:7.1f} s")
         return "\n".join(lines)
 
 
-def _replayed(state: Any) -> int:
+def _memo_answers(state: Any) -> tuple[int, int]:
+    """Passes the failed-pass memo answered so far: without reconciling, after reconciling."""
     memo = getattr(state, "derived", {}).get("failed_passes")
-    return memo.replayed if memo is not None else 0
+    return (memo.replayed, memo.settled) if memo is not None else (0, 0)
 
 
 def _report(sim: Simulation, run_s: float, tables: dict | None, results_s: float) -> None:

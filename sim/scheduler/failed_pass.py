@@ -32,6 +32,9 @@ import numpy as np
 import numpy.typing as npt
 
 from sim.scheduler.env import SchedulerEnv
+from sim.scheduler.feasible.checks import FeasibilityCache, candidate_rows
+from sim.scheduler.feasible.proposed import ClassEligibility
+from sim.scheduler.feasible.rank import group_ask
 from sim.scheduler.reconciler.results import MissingPlacements, PlaceList, ReconcileResults
 from sim.scheduler.reconciler.settled import Stamp, settled_fate
 from sim.structs.alloc import Allocation
@@ -47,14 +50,14 @@ _LIVE = (ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING)
 
 @dataclass(slots=True)
 class FitCheck:
-    """One failed group: its statically feasible candidate rows, their capacity and the ask."""
+    """One group: its statically feasible candidate rows, their capacity and the group's ask."""
 
     rows: npt.NDArray[np.intp]
     cap: npt.NDArray[np.float64]
     ask: npt.NDArray[np.float64]
 
     def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
-        """Whether some row has room for the ask (Nomad: AllocsFit, the stack's arithmetic)."""
+        """Whether some row has room for the ask (Nomad: AllocsFit, with the stack's arithmetic)."""
         if not len(self.rows):
             return False
         after = used[self.rows]
@@ -65,9 +68,9 @@ class FitCheck:
 
 @dataclass(slots=True)
 class _Memo:
-    """What a job's last wholly failed pass learnt, and the state it was learnt from."""
+    """What a job's wholly failed pass learnt, and the state it was learnt from."""
 
-    job: Job
+    spec: tuple[int, int, int]  # the job's version, create index and JobModifyIndex
     alloc_index: int
     nodes_version: int
     deployment: Deployment | None
@@ -78,10 +81,14 @@ class _Memo:
     eligibility: dict[str, bool]
     escaped: bool
 
+    def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
+        """Whether some group would find a node."""
+        return any(check.fits_somewhere(used) for check in self.checks)
+
 
 @dataclass(slots=True)
 class Replay:
-    """A re-run answered from the memo: the eval's new class eligibility and the failures."""
+    """A pass answered by the memo: the job, the eval's new class eligibility, the failed placements."""
 
     job: Job
     eligibility: dict[str, bool]
@@ -95,7 +102,8 @@ class FailedPasses:
     def __init__(self, max_jobs: int = MAX_JOBS) -> None:
         self.max_jobs = max_jobs
         self._memos: dict[JobKey, _Memo] = {}
-        self.replayed = 0  # re-runs answered from a memo (diagnostics)
+        self.replayed = 0  # passes answered from a memo without reconciling (diagnostics)
+        self.settled = 0  # passes answered after a fresh reconcile (diagnostics)
 
     @staticmethod
     def of(senv: SchedulerEnv) -> FailedPasses | None:
@@ -115,69 +123,92 @@ class FailedPasses:
         self._memos.pop(key, None)
 
     def replay(self, senv: SchedulerEnv, ev: Evaluation, batch: bool) -> Replay | None:
-        """A blocked eval's pass answered from the memo, or None when the full pass must run.
-
-        Draws the candidate shuffle exactly as the full pass's SetNodes does."""
+        """A blocked eval's pass answered without reconciling, or None when the scheduler must
+        run. Draws the candidate shuffle exactly as the full pass's SetNodes does."""
         memo = self._memos.get((ev.namespace, ev.job_id))
         if memo is None:
             return None
         state = senv.state
         job = state.job_by_id(ev.namespace, ev.job_id)
         deployment = None if batch else state.latest_deployment(ev.namespace, ev.job_id)
-        if (job is not memo.job or state.nodes.version != memo.nodes_version
+        if (job is None or (job.version, job.create_index, job.job_modify_index) != memo.spec
+                or state.nodes.version != memo.nodes_version
                 or state.job_alloc_index(ev.namespace, ev.job_id) != memo.alloc_index  # type: ignore[attr-defined]
                 or deployment is not memo.deployment
                 or (deployment is not None and deployment.modify_index != memo.deployment_index)
-                or not _plain_ranking(senv, job)):
+                or not _plain_ranking(senv, job) or memo.fits_somewhere(state.nodes.used)):
             return None
-        used = state.nodes.used
-        for check in memo.checks:
-            if check.fits_somewhere(used):
-                return None
         senv.rng.permutation(memo.candidates)  # Nomad: GenericStack.SetNodes shuffles the candidates
         self.replayed += 1
         return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
 
-    def remember(
-        self, senv: SchedulerEnv, job: Job | None, deployment: Deployment | None, results: ReconcileResults | None,
-        allocs: list[Allocation], tainted: bool, candidates: npt.NDArray[np.intp] | None,
-        statics: dict[str, tuple[npt.NDArray[np.int16], npt.NDArray[np.float64]]],
-        eligibility: tuple[dict[str, bool], bool], batch: bool,
-    ) -> None:
-        """Keep what a pass that placed nothing (one attempt, a no-op plan, every group failed)
-        learnt, when its reconcile depends on nothing the key leaves out.
+    def settle(
+        self, senv: SchedulerEnv, job: Job | None, deployment: Deployment | None, results: ReconcileResults,
+        allocs: list[Allocation], tainted: bool, batch: bool,
+    ) -> Replay | None:
+        """A blocked eval's pass answered after its reconcile (the shuffle already drawn), when
+        the reconcile only asks for missing allocs and no node fits any of them; else None."""
+        if job is None:
+            return None
+        memo = self.learn(senv, job, deployment, results, allocs, tainted, batch)
+        if memo is None:
+            return None
+        if memo.fits_somewhere(senv.state.nodes.used):
+            self.forget((job.namespace, job.id))
+            return None
+        self.settled += 1
+        return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
 
-        `statics` maps each group the pass tried to its static fail codes (per table row) and
-        ask; `candidates` are the rows the pass shuffled."""
-        if job is None or results is None or candidates is None or tainted:
-            return
+    def learn(
+        self, senv: SchedulerEnv, job: Job | None, deployment: Deployment | None, results: ReconcileResults | None,
+        allocs: list[Allocation], tainted: bool, batch: bool,
+    ) -> _Memo | None:
+        """Keep (and return) what a pass that reconciled to `results` needs to fail again, when
+        its reconcile depends on nothing the key leaves out; else forget the job's memo.
+
+        The memo holds, per group asked for, the statically feasible candidate rows and the
+        ask, and the class eligibility of a pass in which every group failed (each failing
+        select visits every candidate node)."""
+        if job is None or results is None:
+            return None
         key = (job.namespace, job.id)
         runs = _missing_only(results)
         stamp: Stamp = (batch, job.version, job.create_index, job.job_modify_index)
-        if runs is None or not _plain_ranking(senv, job) or not all(_settles(a, stamp) for a in allocs):
+        if (runs is None or tainted or not _plain_ranking(senv, job)
+                or not all(_settles(a, stamp) for a in allocs)):
             self.forget(key)
-            return
+            return None
         state = senv.state
         table = state.nodes
+        cache = FeasibilityCache.of_table(table)
+        candidates = candidate_rows(table, job)[0]
+        eligibility = ClassEligibility(table)
+        eligibility.set_job(job)
         checks: list[FitCheck] = []
-        for name in dict.fromkeys(run.task_group.name for run in runs):
-            fail, ask = statics[name]
-            rows = candidates[fail[candidates] == 0]
-            checks.append(FitCheck(rows, table.cap[rows], ask.copy()))
+        for tg in {run.task_group.name: run.task_group for run in runs}.values():
+            static = cache.group(table, job, tg)
+            rows = candidates[static.fail[candidates] == 0]
+            checks.append(FitCheck(rows, table.cap[rows], np.array(group_ask(tg), dtype=np.float64)))
+            if len(candidates):  # (a select over no node visits none)
+                eligibility.observe(tg.name, static, candidates, 0, len(candidates))
+        memo = _Memo(
+            (job.version, job.create_index, job.job_modify_index),
+            state.job_alloc_index(job.namespace, job.id), table.version,  # type: ignore[attr-defined]
+            deployment, deployment.modify_index if deployment is not None else 0, len(candidates), checks,
+            sum(len(run) for run in runs), dict(sorted(eligibility.class_eligibility().items())),
+            eligibility.has_escaped(),
+        )
         memos = self._memos
         memos.pop(key, None)
         while len(memos) >= self.max_jobs:
             del memos[next(iter(memos))]
-        memos[key] = _Memo(
-            job, state.job_alloc_index(job.namespace, job.id), table.version,  # type: ignore[attr-defined]
-            deployment, deployment.modify_index if deployment is not None else 0, len(candidates), checks,
-            sum(len(run) for run in runs), dict(eligibility[0]), eligibility[1],
-        )
+        memos[key] = memo
+        return memo
 
 
-def replayed_outcome_plan(ev: Evaluation, job: Job, snapshot_index: int) -> Plan:
-    """The (empty) plan a wholly failed pass leaves, as the full pass builds it."""
-    return Plan(eval_id=ev.id, priority=ev.priority, job=job, all_at_once=bool(job.all_at_once),
+def failed_pass_plan(ev: Evaluation, job: Job | None, snapshot_index: int) -> Plan:
+    """The (empty) plan of a pass that placed nothing, as the full pass builds it."""
+    return Plan(eval_id=ev.id, priority=ev.priority, job=job, all_at_once=bool(job and job.all_at_once),
                 snapshot_index=snapshot_index)
 
 
@@ -198,7 +229,7 @@ def _missing_only(results: ReconcileResults) -> list[MissingPlacements] | None:
         if not isinstance(part, MissingPlacements) or part.downgrade_non_canary:
             return None
         runs.append(part)
-    return runs
+    return runs or None
 
 
 def _settles(alloc: Allocation, stamp: Stamp) -> bool:
