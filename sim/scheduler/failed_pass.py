@@ -7,9 +7,16 @@ verdicts and so reaches the same class eligibility; whether a node now fits is t
 that depends on the usage. `FailedPasses` keeps, per job, what its last wholly failed pass
 learnt, under a key of everything that pass's reconcile and feasibility read: the job version,
 the index of the last write to the job's allocs, the node table's version and the deployment.
-`FailedPasses.replay` answers a re-run from that memo when no statically feasible candidate node
-fits the ask of any group that failed, drawing the same shuffle as the full pass; otherwise the
-full scheduler runs. Outputs are the full pass's, bit for bit (tests/scheduler/test_failed_pass.py).
+
+- `replay`: a re-run that finds the key unchanged and no statically feasible candidate node
+  fitting the ask of any group is re-blocked from the memo, without reconciling.
+- `settle`: a re-run whose key moved reconciles (the shuffle drawn first, as always); when the
+  reconcile only asks for missing allocs that fit nowhere, the stack is skipped and the memo
+  renewed.
+- `learn`: any other pass that placed nothing leaves its memo.
+
+Either way the pass draws the same shuffle and gives the same outcome as the full pass, bit for
+bit (tests/test_failed_pass.py); otherwise the full scheduler runs.
 
 A memo is kept only for a pass whose reconcile cannot change with time or the eval: it only
 asks for missing allocs (no stops, updates, reschedules, follow-up evals or deployment changes),
@@ -147,50 +154,49 @@ class FailedPasses:
         allocs: list[Allocation], tainted: bool, batch: bool,
     ) -> Replay | None:
         """A blocked eval's pass answered after its reconcile (the shuffle already drawn), when
-        the reconcile only asks for missing allocs and no node fits any of them; else None."""
-        if job is None:
+        the reconcile only asks for missing allocs and no node fits any of them; else None.
+        Keeps the memo for the next re-run when the reconcile depends on nothing its key leaves out."""
+        runs = _missing_only(senv, job, results, tainted)
+        if job is None or runs is None:
             return None
-        memo = self.learn(senv, job, deployment, results, allocs, tainted, batch)
-        if memo is None:
-            return None
-        if memo.fits_somewhere(senv.state.nodes.used):
+        checks = _fit_checks(senv, job, runs)
+        used = senv.state.nodes.used
+        if any(check.fits_somewhere(used) for check in checks):
             self.forget((job.namespace, job.id))
             return None
+        memo = self._keep(senv, job, deployment, runs, checks, allocs, batch)
         self.settled += 1
         return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
 
     def learn(
         self, senv: SchedulerEnv, job: Job | None, deployment: Deployment | None, results: ReconcileResults | None,
         allocs: list[Allocation], tainted: bool, batch: bool,
-    ) -> _Memo | None:
-        """Keep (and return) what a pass that reconciled to `results` needs to fail again, when
-        its reconcile depends on nothing the key leaves out; else forget the job's memo.
+    ) -> None:
+        """Keep the memo of a full pass that placed nothing (one attempt, a no-op plan, every
+        group failed) and reconciled to `results`, when it may be kept; else forget the job's."""
+        if job is None:
+            return
+        runs = _missing_only(senv, job, results, tainted) if results is not None else None
+        if runs is None:
+            self.forget((job.namespace, job.id))
+            return
+        self._keep(senv, job, deployment, runs, _fit_checks(senv, job, runs), allocs, batch)
 
-        The memo holds, per group asked for, the statically feasible candidate rows and the
-        ask, and the class eligibility of a pass in which every group failed (each failing
-        select visits every candidate node)."""
-        if job is None or results is None:
-            return None
-        key = (job.namespace, job.id)
-        runs = _missing_only(results)
-        stamp: Stamp = (batch, job.version, job.create_index, job.job_modify_index)
-        if (runs is None or tainted or not _plain_ranking(senv, job)
-                or not all(_settles(a, stamp) for a in allocs)):
-            self.forget(key)
-            return None
+    def _keep(
+        self, senv: SchedulerEnv, job: Job, deployment: Deployment | None, runs: list[MissingPlacements],
+        checks: list[FitCheck], allocs: list[Allocation], batch: bool,
+    ) -> _Memo:
+        """The memo of a pass in which every group failed (each failing select visits every
+        candidate node), stored when every alloc the reconcile read settles."""
         state = senv.state
         table = state.nodes
-        cache = FeasibilityCache.of_table(table)
         candidates = candidate_rows(table, job)[0]
         eligibility = ClassEligibility(table)
         eligibility.set_job(job)
-        checks: list[FitCheck] = []
-        for tg in {run.task_group.name: run.task_group for run in runs}.values():
-            static = cache.group(table, job, tg)
-            rows = candidates[static.fail[candidates] == 0]
-            checks.append(FitCheck(rows, table.cap[rows], np.array(group_ask(tg), dtype=np.float64)))
-            if len(candidates):  # (a select over no node visits none)
-                eligibility.observe(tg.name, static, candidates, 0, len(candidates))
+        if len(candidates):  # (a select over no node visits none)
+            cache = FeasibilityCache.of_table(table)
+            for tg in {run.task_group.name: run.task_group for run in runs}.values():
+                eligibility.observe(tg.name, cache.group(table, job, tg), candidates, 0, len(candidates))
         memo = _Memo(
             (job.version, job.create_index, job.job_modify_index),
             state.job_alloc_index(job.namespace, job.id), table.version,  # type: ignore[attr-defined]
@@ -198,11 +204,13 @@ class FailedPasses:
             sum(len(run) for run in runs), dict(sorted(eligibility.class_eligibility().items())),
             eligibility.has_escaped(),
         )
+        key = (job.namespace, job.id)
         memos = self._memos
         memos.pop(key, None)
-        while len(memos) >= self.max_jobs:
-            del memos[next(iter(memos))]
-        memos[key] = memo
+        if _all_settle(allocs, (batch, job.version, job.create_index, job.job_modify_index)):
+            while len(memos) >= self.max_jobs:
+                del memos[next(iter(memos))]
+            memos[key] = memo
         return memo
 
 
@@ -217,9 +225,13 @@ def _plain_ranking(senv: SchedulerEnv, job: Job) -> bool:
     return senv.policy is None and not senv.preemption.enabled_for(job.type)
 
 
-def _missing_only(results: ReconcileResults) -> list[MissingPlacements] | None:
-    """The reconcile's missing-name runs when it asks for nothing else, else None."""
-    if (results.stop or results.inplace_update or results.attribute_updates or results.destructive_update
+def _missing_only(
+    senv: SchedulerEnv, job: Job | None, results: ReconcileResults, tainted: bool
+) -> list[MissingPlacements] | None:
+    """The reconcile's missing-name runs when it asks for nothing else, no alloc is on a tainted
+    node and only the stack's own stages rank; else None."""
+    if (job is None or tainted or not _plain_ranking(senv, job) or results.stop or results.inplace_update
+            or results.attribute_updates or results.destructive_update
             or any(results.desired_followup_evals.values()) or results.deployment is not None
             or results.deployment_updates):
         return None
@@ -232,11 +244,27 @@ def _missing_only(results: ReconcileResults) -> list[MissingPlacements] | None:
     return runs or None
 
 
-def _settles(alloc: Allocation, stamp: Stamp) -> bool:
-    """Whether reconcile's verdict on the alloc depends only on the alloc and the job (not on
+def _fit_checks(senv: SchedulerEnv, job: Job, runs: list[MissingPlacements]) -> list[FitCheck]:
+    """Per group asked for, in order: its statically feasible candidate rows and its ask."""
+    table = senv.state.nodes
+    cache = FeasibilityCache.of_table(table)
+    candidates = candidate_rows(table, job)[0]
+    checks: list[FitCheck] = []
+    for tg in {run.task_group.name: run.task_group for run in runs}.values():
+        rows = candidates[cache.group(table, job, tg).fail[candidates] == 0]
+        checks.append(FitCheck(rows, table.cap[rows], np.array(group_ask(tg), dtype=np.float64)))
+    return checks
+
+
+def _all_settle(allocs: list[Allocation], stamp: Stamp) -> bool:
+    """Whether reconcile's verdict on each alloc depends only on the alloc and the job (not on
     the time or the eval): settled, or pending or running as desired with no transition."""
-    if alloc.client_status in _LIVE:
-        transition = alloc.desired_transition
-        return (alloc.desired_status == ALLOC_DESIRED_RUN and not transition.migrate
-                and not transition.reschedule and not transition.force_reschedule)
-    return settled_fate(alloc, stamp) is not None
+    for alloc in allocs:
+        if alloc.client_status in _LIVE and alloc.desired_status == ALLOC_DESIRED_RUN:
+            transition = alloc.desired_transition
+            if not (transition.migrate or transition.reschedule or transition.force_reschedule):
+                continue
+        elif settled_fate(alloc, stamp) is not None:
+            continue
+        return False
+    return True
