@@ -118,3 +118,15 @@ def test_the_job_alloc_index_follows_every_write_to_the_jobs_allocs() -> None:
     for (namespace, job_id), index in seen.items():
         assert state.job_alloc_index(namespace, job_id) >= index
     assert state.job_alloc_index("default", "no-such-job") == 0
+
+
+def test_a_dry_run_neither_reads_nor_leaves_a_memo() -> None:
+    """A plan's dry run (an annotated eval, perhaps of a job version the state does not hold)."""
+    _, senv, ev = _blocked_world()
+    memo = FailedPasses.of(senv)
+    assert memo is not None
+    before = {key: id(m) for key, m in memo._memos.items()}, memo.replayed, memo.settled
+    dry = ev.copy()
+    dry.annotate_plan = True
+    next(GenericScheduler(senv, batch=True).process(dry), None)
+    assert ({key: id(m) for key, m in memo._memos.items()}, memo.replayed, memo.settled) == before

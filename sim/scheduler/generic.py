@@ -143,9 +143,10 @@ class GenericScheduler:
         if ev.triggered_by not in ACCEPTED_TRIGGERS:
             desc = f"scheduler cannot handle '{ev.triggered_by}' evaluation reason"
             return self._outcome(self._set_status(None, EVAL_STATUS_FAILED, desc), None)
-        memo = FailedPasses.of(self.senv)
         # a blocked eval's re-run that can place nothing: answered by its job's failed-pass memo
-        settle = memo if memo is not None and ev.status == EVAL_STATUS_BLOCKED and not ev.annotate_plan else None
+        # (a dry run's planned job is not the state's: it neither reads nor leaves a memo)
+        memo = None if ev.annotate_plan else FailedPasses.of(self.senv)
+        settle = memo if memo is not None and ev.status == EVAL_STATUS_BLOCKED else None
         if settle is not None:
             replay = settle.replay(self.senv, self.eval, self.batch)
             if replay is not None:
