@@ -76,11 +76,11 @@ class SchedulerClock:
     def _timed_scheduler(self, eval_type: str, senv: Any) -> Any:
         scheduler = self._new_scheduler(eval_type, senv)
         process = scheduler.process
-        scheduler.process = lambda ev: self._timed(process(ev), senv.state)
+        scheduler.process = lambda ev: self._timed(process(ev), senv.state)  # type: ignore[method-assign]
         return scheduler
 
     def _timed(self, gen: Generator[Any, Any, Any], state: Any) -> Generator[Any, Any, Any]:
-        spent, result, answered = 0.0, None, (0, 0)
+        spent, result = 0.0, None
         while True:
             before = _memo_answers(state)
             start = time.process_time()
