@@ -48,7 +48,7 @@ from sim.structs.alloc import Allocation
 from sim.structs.consts import ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING, ALLOC_DESIRED_RUN
 from sim.structs.deployment import Deployment
 from sim.structs.evaluation import Evaluation
-from sim.structs.job import Job, JobKey
+from sim.structs.job import Job, JobKey, TaskGroup
 from sim.structs.plan import Plan
 
 MAX_JOBS = 8192  # memos kept (the oldest dropped first; a dropped one costs one full pass)
@@ -78,6 +78,7 @@ class _Memo:
     """What a job's wholly failed pass learnt, and the state it was learnt from."""
 
     spec: tuple[int, int, int]  # the job's version, create index and JobModifyIndex
+    groups: list[TaskGroup]  # the job's groups (a status write copies the job, sharing them)
     alloc_index: int
     nodes_version: int
     deployment: Deployment | None
@@ -139,7 +140,7 @@ class FailedPasses:
         job = state.job_by_id(ev.namespace, ev.job_id)
         deployment = None if batch else state.latest_deployment(ev.namespace, ev.job_id)
         if (job is None or (job.version, job.create_index, job.job_modify_index) != memo.spec
-                or state.nodes.version != memo.nodes_version
+                or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
                 or state.job_alloc_index(ev.namespace, ev.job_id) != memo.alloc_index  # type: ignore[attr-defined]
                 or deployment is not memo.deployment
                 or (deployment is not None and deployment.modify_index != memo.deployment_index)
@@ -198,7 +199,7 @@ class FailedPasses:
             for tg in {run.task_group.name: run.task_group for run in runs}.values():
                 eligibility.observe(tg.name, cache.group(table, job, tg), candidates, 0, len(candidates))
         memo = _Memo(
-            (job.version, job.create_index, job.job_modify_index),
+            (job.version, job.create_index, job.job_modify_index), job.task_groups,
             state.job_alloc_index(job.namespace, job.id), table.version,  # type: ignore[attr-defined]
             deployment, deployment.modify_index if deployment is not None else 0, len(candidates), checks,
             sum(len(run) for run in runs), dict(sorted(eligibility.class_eligibility().items())),
