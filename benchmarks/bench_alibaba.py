@@ -4,7 +4,9 @@ Each of the 31,756 task rows of scenarios/traces/alibaba-2017-batch-tasks.csv be
 of `instances_num` allocations (2.55 million in all) submitted at its trace time and running its
 trace duration, through the whole pipeline (job endpoint, broker, workers, plan applier, clients).
 Reports the wall time of the replay (target: under 60 s) and of building the result tables, the
-makespan (last job completion - first submission, simulated seconds), and peak memory.
+makespan (last job completion - first submission, simulated seconds), and peak memory; and the
+scheduler's own CPU time per pass (the generic scheduler's `process`, plan round trips excluded), for
+the passes that placed nothing and re-blocked their eval (failed passes) and for the others.
 
     python benchmarks/bench_alibaba.py [--limit N] [--nodes 100] [--window 13h:15h] [--until 1d] [--profile out.prof] [--no-results] [--progress]
 """
@@ -16,8 +18,11 @@ import cProfile
 import resource
 import tempfile
 import time
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
+import sim.server.worker as worker_module
 from sim.scenario.build import parse_duration
 from sim.simulation import Simulation
 
@@ -50,6 +55,63 @@ def window_trace(start: float, end: float, out: Path) -> Path:
     first = df["submit_time"].min()
     df[(df["submit_time"] - first >= start) & (df["submit_time"] - first < end)].to_csv(out)
     return out
+
+
+class SchedulerClock:
+    """Times the schedulers the workers build: each pass's own CPU time (from the eval handed in
+    to the outcome handed back, without the time its plans spent with the applier), for failed
+    passes (nothing placed, eval re-blocked) by how they were answered (sim.scheduler.failed_pass:
+    from the memo without reconciling, after reconciling, or by the full scheduler) and for the rest."""
+
+    KINDS = ("failed, memo", "failed, reconciled", "failed, full", "other")
+
+    def __init__(self) -> None:
+        self.tallies = {kind: [0, 0.0] for kind in self.KINDS}  # passes, seconds
+        self._new_scheduler = worker_module.new_scheduler
+
+    def install(self) -> None:
+        """Wrap the factory the workers call (for this process)."""
+        worker_module.new_scheduler = self._timed_scheduler  # type: ignore[assignment]
+
+    def _timed_scheduler(self, eval_type: str, senv: Any) -> Any:
+        scheduler = self._new_scheduler(eval_type, senv)
+        process = scheduler.process
+        scheduler.process = lambda ev: self._timed(process(ev), senv.state)  # type: ignore[method-assign]
+        return scheduler
+
+    def _timed(self, gen: Generator[Any, Any, Any], state: Any) -> Generator[Any, Any, Any]:
+        spent, result = 0.0, None
+        while True:
+            before = _memo_answers(state)
+            start = time.process_time()
+            try:
+                plan = next(gen) if result is None else gen.send(result)
+            except StopIteration as stop:
+                spent += time.process_time() - start
+                after = _memo_answers(state)
+                outcome = stop.value
+                kind = "other"
+                if outcome.reblock and not outcome.placed:
+                    kind = ("failed, memo" if after[0] > before[0] else "failed, reconciled" if after[1] > before[1]
+                            else "failed, full")
+                self.tallies[kind][0] += 1
+                self.tallies[kind][1] += spent
+                return outcome
+            spent += time.process_time() - start
+            result = yield plan
+
+    def report(self) -> str:
+        failed = [sum(self.tallies[k][i] for k in self.KINDS[:3]) for i in (0, 1)]
+        lines = [f"scheduler CPU per failed pass {failed[1] / max(failed[0], 1) * 1e6:,.1f} us ({failed[0]:,} passes)"]
+        for kind, (n, seconds) in self.tallies.items():
+            lines.append(f"  {kind:18s} {n:8,} passes {seconds / max(n, 1) * 1e6:9,.1f} us each {seconds:7.1f} s")
+        return "\n".join(lines)
+
+
+def _memo_answers(state: Any) -> tuple[int, int]:
+    """Passes the failed-pass memo answered so far: without reconciling, after reconciling."""
+    memo = getattr(state, "derived", {}).get("failed_passes")
+    return (memo.replayed, memo.settled) if memo is not None else (0, 0)
 
 
 def _report(sim: Simulation, run_s: float, tables: dict | None, results_s: float) -> None:
@@ -97,6 +159,8 @@ def main() -> None:
         first, last = (parse_duration(x) for x in args.window.split(":"))
         trace = window_trace(first, last, Path(tempfile.mkdtemp()) / "window.csv")
     sim = Simulation.from_scenario(scenario(args.limit, parse_duration(args.until), args.nodes, trace))
+    clock = SchedulerClock()
+    clock.install()
     prof = cProfile.Profile() if args.profile else None
     if prof:
         prof.enable()
@@ -109,6 +173,7 @@ def main() -> None:
     ran = time.perf_counter()
     tables = None if args.no_results else sim.results()
     _report(sim, ran - start, tables, time.perf_counter() - ran)
+    print(clock.report())
 
 
 if __name__ == "__main__":

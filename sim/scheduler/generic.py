@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Generator
 
 from sim.scheduler.env import SchedulerEnv, SchedulerOutcome
+from sim.scheduler.failed_pass import FailedPasses, Replay, failed_pass_plan
 from sim.scheduler.node_sets import tainted_nodes
 from sim.scheduler.placement import PlacementContext
 from sim.scheduler.reconciler.cluster import ClusterState, ReconcilerState, reconcile
@@ -44,6 +45,7 @@ from sim.structs.consts import (
 from sim.structs.deployment import Deployment
 from sim.structs.evaluation import Evaluation
 from sim.structs.ids import IdGenerator
+from sim.structs.job import Job, TaskGroup
 from sim.structs.node import Node
 from sim.structs.plan import DesiredUpdates, Plan, PlanResult
 
@@ -141,21 +143,49 @@ class GenericScheduler:
         if ev.triggered_by not in ACCEPTED_TRIGGERS:
             desc = f"scheduler cannot handle '{ev.triggered_by}' evaluation reason"
             return self._outcome(self._set_status(None, EVAL_STATUS_FAILED, desc), None)
+        # a blocked eval's re-run that can place nothing: answered by its job's failed-pass memo
+        # (a dry run's planned job is not the state's: it neither reads nor leaves a memo)
+        memo = None if ev.annotate_plan else FailedPasses.of(self.senv)
+        settle = memo if memo is not None and ev.status == EVAL_STATUS_BLOCKED else None
+        if settle is not None:
+            replay = settle.replay(self.senv, self.eval, self.batch)
+            if replay is not None:
+                return self._replayed(replay)
         limit = MAX_BATCH_ATTEMPTS if self.batch else MAX_SERVICE_ATTEMPTS
         attempts = 0
         while True:  # at least one attempt: the limits are positive
-            round_ = _Round(self.senv, self.eval, self.batch)
+            round_ = _Round(self.senv, self.eval, self.batch, settle)
             self.deployment = round_.deployment
             if (yield from self._attempt(round_)):
                 break
             attempts = 0 if progress_made(self.plan_result) else attempts + 1
             if attempts >= limit:
+                if memo is not None:
+                    memo.forget((ev.namespace, ev.job_id))
                 self._create_blocked_eval(round_, plan_failure=True)
                 desc = f"maximum attempts reached ({limit})"
                 return self._outcome(self._set_status(round_, EVAL_STATUS_FAILED, desc), round_)
-        if self.eval.status == EVAL_STATUS_BLOCKED and round_.failed_tg_allocs:
+        if memo is not None and round_.replay is None:
+            self._remember(memo, round_)
+        if self.eval.status == EVAL_STATUS_BLOCKED and (round_.failed_tg_allocs or round_.replay is not None):
             return self._reblock(round_)
         return self._outcome(self._set_status(round_, EVAL_STATUS_COMPLETE, ""), round_)
+
+    def _remember(self, memo: FailedPasses, round_: _Round) -> None:
+        """Keep what a pass that placed nothing learnt, for its eval's re-runs (failed_pass.py)."""
+        if self.last_plan is not None or not round_.failed_tg_allocs or not round_.plan.is_no_op():
+            memo.forget((self.eval.namespace, self.eval.job_id))
+            return
+        memo.learn(self.senv, round_.job, round_.deployment, round_.results, round_.allocs, round_.tainted,
+                   self.batch)
+
+    def _replayed(self, replay: Replay) -> SchedulerOutcome:
+        """`_reblock` of a pass the failed-pass memo answered without reconciling."""
+        new = self.eval.copy()
+        new.class_eligibility, new.escaped_computed_class = replay.eligibility, replay.escaped
+        new.snapshot_index = self.snapshot_index
+        return SchedulerOutcome(eval=new, reblock=True, failed_placements=replay.failed,
+                                plan=failed_pass_plan(new, replay.job, self.snapshot_index))
 
     def _attempt(self, round_: _Round) -> Generator[Plan, PlanResult, bool]:
         """Nomad: GenericScheduler.process: one reconcile, blocked eval, plan submission."""
@@ -218,7 +248,7 @@ class GenericScheduler:
     def _reblock(self, round_: _Round) -> SchedulerOutcome:
         """Nomad: Planner.ReblockEval with the eval's fresh class eligibility."""
         new = self.eval.copy()
-        new.class_eligibility, new.escaped_computed_class = round_.ctx.class_eligibility()
+        new.class_eligibility, new.escaped_computed_class = round_.class_eligibility()
         new.snapshot_index = self.snapshot_index
         outcome = self._outcome(new, round_)
         outcome.reblock = True
@@ -226,7 +256,7 @@ class GenericScheduler:
 
     def _outcome(self, ev: Evaluation, round_: _Round | None) -> SchedulerOutcome:
         """The outcome of the run: the eval to write, the evals created, the last plan."""
-        failed = count_failures(round_.failed_tg_allocs) if round_ is not None else 0
+        failed = round_.failed_placements() if round_ is not None else 0
         return SchedulerOutcome(eval=ev, create_evals=list(self.created), placed=self.placed,
                                 failed_placements=failed, plan=self.last_plan or (round_.plan if round_ else None))
 
@@ -234,8 +264,8 @@ class GenericScheduler:
 class _Round:
     """One attempt: the job, deployment and allocs as the state holds them now, and the plan."""
 
-    def __init__(self, senv: SchedulerEnv, ev: Evaluation, batch: bool) -> None:
-        self.senv, self.ev, self.batch = senv, ev, batch
+    def __init__(self, senv: SchedulerEnv, ev: Evaluation, batch: bool, settle: FailedPasses | None = None) -> None:
+        self.senv, self.ev, self.batch, self.settle = senv, ev, batch, settle
         state = senv.state
         self.job = state.job_by_id(ev.namespace, ev.job_id)
         self.plan = Plan(eval_id=ev.id, priority=ev.priority, job=self.job,
@@ -245,25 +275,40 @@ class _Round:
         self.followup_evals: list[Evaluation] = []
         self.queued: dict[str, int] = {}
         self.results: ReconcileResults | None = None
+        self.allocs: list[Allocation] = []  # the allocs reconciled (settled ones summarised)
+        self.tainted = False  # whether some of them are on tainted nodes
+        self.replay: Replay | None = None  # the failed-pass memo's answer (`settle` set): nothing placed
+        self._live: list[Allocation] = []  # the allocs the stack starts from (not client-terminal)
+        self._job_set = False
         self.ctx = PlacementContext(senv, self.job, batch, self.plan, ev)
 
     def compute(self) -> None:
         """Nomad: computeJobAllocs: reconcile, then stops, updates and placements into the plan.
 
         Settled allocs (client-terminal, reconciler/settled.py) may be left out of `allocs`: the
-        tainted nodes, lost-stopped marks and the stack only look at the others.
+        tainted nodes, lost-stopped marks and the stack only look at the others. The stack gets
+        the job when something first needs it (Nomad sets it before reconciling): a blocked
+        eval whose reconcile only asks for allocs no node fits is answered by `settle` first.
         """
         state, ev, job, plan = self.senv.state, self.ev, self.job, self.plan
         allocs, settled = job_allocs(state, job, ev.namespace, ev.job_id, self.batch, self.deployment)
         tainted = tainted_nodes(allocs, state.node_by_id)
+        self.allocs, self.tainted = allocs, bool(tainted)
         mark_lost_stopped_allocs(plan, allocs, tainted)
-        self.ctx.prepare([a for a in allocs if a.client_status not in CLIENT_TERMINAL])  # not client_terminal()
+        self._live = [a for a in allocs if a.client_status not in CLIENT_TERMINAL]  # not client_terminal()
+        self.ctx.set_nodes()
         results = reconcile(
             ReconcilerState(job, ev.job_id, ev.namespace, self.deployment, allocs, self.batch, ev.id, ev.priority,
                             same_version_ignored=True, settled=settled),
-            ClusterState(tainted, self.senv.now), self.ctx.alloc_update_fn, self.senv.ids.uuid,
+            ClusterState(tainted, self.senv.now), self._alloc_update, self.senv.ids.uuid,
         )
         self.results = results
+        if self.settle is not None:
+            self.replay = self.settle.settle(self.senv, job, self.deployment, results, allocs, self.tainted, self.batch)
+            if self.replay is not None:
+                count_queued(results.place, results.destructive_update, self.queued)
+                return
+        self._set_job()
         plan.deployment = results.deployment
         plan.deployment_updates = list(results.deployment_updates)
         for evals in results.desired_followup_evals.values():
@@ -282,6 +327,30 @@ class _Round:
             return
         count_queued(results.place, results.destructive_update, self.queued)
         self.failed_tg_allocs = self.ctx.compute_placements(results, self.deployment)
+
+    def _set_job(self) -> None:
+        if not self._job_set:
+            self._job_set = True
+            self.ctx.set_job(self._live)
+
+    def _alloc_update(self, existing: Allocation, job: Job, tg: TaskGroup) -> tuple[bool, bool, Allocation | None]:
+        """The placement context's alloc_update_fn, the stack given the job first unless the
+        alloc runs the job's JobModifyIndex (answered without the stack)."""
+        if existing.job.job_modify_index != job.job_modify_index:
+            self._set_job()
+        return self.ctx.alloc_update_fn(existing, job, tg)
+
+    def class_eligibility(self) -> tuple[dict[str, bool], bool]:
+        """Nomad: EvalEligibility.GetClasses and HasEscaped of this attempt's selects."""
+        if self.replay is not None:
+            return self.replay.eligibility, self.replay.escaped
+        return self.ctx.class_eligibility()
+
+    def failed_placements(self) -> int:
+        """Placements that found no node."""
+        if self.replay is not None:
+            return self.replay.failed
+        return count_failures(self.failed_tg_allocs)
 
     def _inplace_updates(self, updates: list[Allocation]) -> None:
         """In-place updates join the eval's deployment (health reset when it changes)."""

@@ -60,10 +60,20 @@ class PlacementContext:
 
     def prepare(self, live_allocs: list[Allocation]) -> None:
         """Nomad: setJob and setNodes: the candidate nodes and the job's existing allocs."""
+        self.set_nodes()
+        self.set_job(live_allocs)
+
+    def set_nodes(self) -> None:
+        """Nomad: setNodes: the job's candidate nodes, shuffled."""
         if self.job is None or self.job.stop:
             return
         rows, _, _ = candidate_rows(self.senv.state.nodes, self.job)
         self.stack.set_nodes(rows)  # the stack fills every metric's NodesAvailable and NodesInPool
+
+    def set_job(self, live_allocs: list[Allocation]) -> None:
+        """Nomad: setJob: the job and its existing allocs (after `set_nodes`)."""
+        if self.job is None or self.job.stop:
+            return
         self.stack.set_job(self.job, live_allocs)
 
     def stop(self, alloc: Allocation) -> None:

@@ -73,6 +73,7 @@ class StateStore:
         self.summaries = SummaryKeeper()
         self._allocs = AllocTable(self.nodes, self.summaries)
         self._deployments = DeploymentTable()
+        self._job_alloc_writes: dict[JobKey, int] = {}  # see job_alloc_index
         self._listeners: list[Callable[[int, frozenset[str]], None]] = []
         self.last_write = ""  # the kind of the latest write (Nomad's event type: JobRegistered, PlanResult, ...)
         self._changed_evals: dict[str, Evaluation] | None = None  # see record_changes
@@ -421,6 +422,11 @@ class StateStore:
         allocs = self._allocs.by_job.get((namespace, job_id), {})
         return list(islice(reversed(allocs.values()), max(len(allocs) - n, 0)))[::-1]
 
+    def job_alloc_index(self, namespace: str, job_id: str) -> int:
+        """The index of the latest write that added or changed one of the job's allocs (0: none
+        yet). Lets the scheduler's readers tell that a job's allocs are as they last saw them."""
+        return self._job_alloc_writes.get((namespace, job_id), 0)
+
     def take_client_terminal_writes(self) -> list[Allocation]:
         """Allocs written while client-terminal (before or after the write) since the last call,
         in first-write order; the first call starts the record and returns none."""
@@ -471,6 +477,7 @@ class StateStore:
                 if alloc.deployment_id:
                     deployments.on_new_alloc(alloc, now)
             keys.add((alloc.namespace, alloc.job_id))
+        self._job_alloc_writes.update(dict.fromkeys(keys, index))
         self._refresh_jobs(keys, index)
         return self._commit(["allocs", "job_summary", "deployment", "jobs"], "PlanResult")
 
@@ -499,6 +506,7 @@ class StateStore:
                 if alloc.job_id != job_id or alloc.namespace != namespace:
                     namespace, job_id = alloc.namespace, alloc.job_id
                     keys.add((namespace, job_id))
+        self._job_alloc_writes.update(dict.fromkeys(keys, index))
         self._refresh_jobs(keys, index)
         return self._commit(["allocs", "job_summary", "deployment", "jobs"], "AllocationUpdated")
 
@@ -509,6 +517,7 @@ class StateStore:
         index = self._begin()
         for alloc in allocs:
             self._allocs.set_desired_transition(alloc, transition, index)
+            self._job_alloc_writes[(alloc.namespace, alloc.job_id)] = index
         if not evals:
             return self._commit(["allocs"], "AllocationUpdateDesiredStatus")
         self._refresh_jobs(self._write_evals(evals, index), index)

@@ -1,0 +1,271 @@
+"""A blocked eval's re-run that cannot place anything, at the cost of one fit check.
+
+In an overloaded cluster most scheduler passes re-run a blocked eval whose job has not changed
+since its last pass failed: only the nodes' usage moved, and not enough. Such a pass reconciles
+to the same missing placements, shuffles the same candidate nodes, finds the same static
+verdicts and so reaches the same class eligibility; whether a node now fits is the only answer
+that depends on the usage. `FailedPasses` keeps, per job, what its last wholly failed pass
+learnt, under a key of everything that pass's reconcile and feasibility read: the job version,
+the index of the last write to the job's allocs, the node table's version and the deployment.
+
+- `replay`: a re-run that finds the key unchanged and no statically feasible candidate node
+  fitting the ask of any group is re-blocked from the memo, without reconciling.
+- `settle`: a re-run whose key moved reconciles (the shuffle drawn first, as always); when the
+  reconcile only asks for missing allocs that fit nowhere, the stack is skipped and the memo
+  renewed.
+- `learn`: any other pass that placed nothing leaves its memo.
+
+Either way the pass draws the same shuffle and gives the same outcome as the full pass, bit for
+bit (tests/test_failed_pass.py); otherwise the full scheduler runs.
+
+A memo is kept only for a pass whose reconcile cannot change with time or the eval: it only
+asks for missing allocs (no stops, updates, reschedules, follow-up evals or deployment changes),
+no alloc is on a tainted node, and every alloc it read is settled (reconciler/settled.py) or
+pending or running as desired, with no desired transition. Its groups must need nothing beyond
+resources to rank (no preemption or custom policy for the job): a node that does not fit the ask
+cannot rank, whatever other stages (ports, devices, distinct hosts) would add.
+
+Nomad: generic_sched.go, Process: a blocked eval that still cannot place everything is re-blocked
+with its new class eligibility (ReblockEval); the pass's FailedTGAllocs are dropped, so the
+re-run does not build them. It counts its failed placements (one per placement asked, as the
+full pass's metrics would: 1 + CoalescedFailures per group).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from sim.scheduler.env import SchedulerEnv
+from sim.scheduler.feasible.checks import FeasibilityCache, candidate_rows
+from sim.scheduler.feasible.proposed import ClassEligibility
+from sim.scheduler.feasible.rank import group_ask
+from sim.scheduler.reconciler.results import MissingPlacements, PlaceList, ReconcileResults
+from sim.scheduler.reconciler.settled import Stamp, settled_fate
+from sim.structs.alloc import Allocation
+from sim.structs.consts import ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING, ALLOC_DESIRED_RUN
+from sim.structs.deployment import Deployment
+from sim.structs.evaluation import Evaluation
+from sim.structs.job import Job, JobKey, TaskGroup
+from sim.structs.plan import Plan
+
+MAX_JOBS = 8192  # memos kept (the oldest dropped first; a dropped one costs one full pass)
+_LIVE = (ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING)
+
+
+@dataclass(slots=True)
+class FitCheck:
+    """One group: its statically feasible candidate rows, their capacity and the group's ask."""
+
+    rows: npt.NDArray[np.intp]
+    cap: npt.NDArray[np.float64]
+    ask: npt.NDArray[np.float64]
+
+    def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
+        """Whether some row has room for the ask (Nomad: AllocsFit, with the stack's arithmetic)."""
+        if not len(self.rows):
+            return False
+        after = used[self.rows]
+        after += self.ask
+        over: npt.NDArray[np.bool_] = (after > self.cap).any(axis=1)  # type: ignore[assignment]
+        return not over.all()
+
+
+@dataclass(slots=True)
+class _Memo:
+    """What a job's wholly failed pass learnt, and the state it was learnt from."""
+
+    spec: tuple[int, int, int]  # the job's version, create index and JobModifyIndex
+    groups: list[TaskGroup]  # the job's groups (a status write copies the job, sharing them)
+    alloc_index: int
+    nodes_version: int
+    deployment: Deployment | None
+    deployment_index: int
+    candidates: int  # candidate nodes (the length of the shuffle)
+    checks: list[FitCheck]
+    failed: int  # placements asked (all failed)
+    eligibility: dict[str, bool]
+    escaped: bool
+
+    def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
+        """Whether some group would find a node."""
+        return any(check.fits_somewhere(used) for check in self.checks)
+
+
+@dataclass(slots=True)
+class Replay:
+    """A pass answered by the memo: the job, the eval's new class eligibility, the failed placements."""
+
+    job: Job
+    eligibility: dict[str, bool]
+    escaped: bool
+    failed: int
+
+
+class FailedPasses:
+    """Per job, the memo of its last wholly failed pass (kept in the state's `derived` map)."""
+
+    def __init__(self, max_jobs: int = MAX_JOBS) -> None:
+        self.max_jobs = max_jobs
+        self._memos: dict[JobKey, _Memo] = {}
+        self.replayed = 0  # passes answered from a memo without reconciling (diagnostics)
+        self.settled = 0  # passes answered after a fresh reconcile (diagnostics)
+
+    @staticmethod
+    def of(senv: SchedulerEnv) -> FailedPasses | None:
+        """The memo of the state the scheduler reads (made on first use); None for a state
+        without the alloc write index (e.g. a read-only view)."""
+        state = senv.state
+        derived = getattr(state, "derived", None)
+        if derived is None or not hasattr(state, "job_alloc_index"):
+            return None
+        memo = derived.get("failed_passes")
+        if not isinstance(memo, FailedPasses):
+            memo = derived["failed_passes"] = FailedPasses()
+        return memo
+
+    def forget(self, key: JobKey) -> None:
+        """The job's last pass was not a wholly failed one."""
+        self._memos.pop(key, None)
+
+    def replay(self, senv: SchedulerEnv, ev: Evaluation, batch: bool) -> Replay | None:
+        """A blocked eval's pass answered without reconciling, or None when the scheduler must
+        run. Draws the candidate shuffle exactly as the full pass's SetNodes does."""
+        memo = self._memos.get((ev.namespace, ev.job_id))
+        if memo is None:
+            return None
+        state = senv.state
+        job = state.job_by_id(ev.namespace, ev.job_id)
+        deployment = None if batch else state.latest_deployment(ev.namespace, ev.job_id)
+        if (job is None or (job.version, job.create_index, job.job_modify_index) != memo.spec
+                or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
+                or state.job_alloc_index(ev.namespace, ev.job_id) != memo.alloc_index  # type: ignore[attr-defined]
+                or deployment is not memo.deployment
+                or (deployment is not None and deployment.modify_index != memo.deployment_index)
+                or not _plain_ranking(senv, job) or memo.fits_somewhere(state.nodes.used)):
+            return None
+        senv.rng.permutation(memo.candidates)  # Nomad: GenericStack.SetNodes shuffles the candidates
+        self.replayed += 1
+        return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
+
+    def settle(
+        self, senv: SchedulerEnv, job: Job | None, deployment: Deployment | None, results: ReconcileResults,
+        allocs: list[Allocation], tainted: bool, batch: bool,
+    ) -> Replay | None:
+        """A blocked eval's pass answered after its reconcile (the shuffle already drawn), when
+        the reconcile only asks for missing allocs and no node fits any of them; else None.
+        Keeps the memo for the next re-run when the reconcile depends on nothing its key leaves out."""
+        runs = _missing_only(senv, job, results, tainted)
+        if job is None or runs is None:
+            return None
+        checks = _fit_checks(senv, job, runs)
+        used = senv.state.nodes.used
+        if any(check.fits_somewhere(used) for check in checks):
+            self.forget((job.namespace, job.id))
+            return None
+        memo = self._keep(senv, job, deployment, runs, checks, allocs, batch)
+        self.settled += 1
+        return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
+
+    def learn(
+        self, senv: SchedulerEnv, job: Job | None, deployment: Deployment | None, results: ReconcileResults | None,
+        allocs: list[Allocation], tainted: bool, batch: bool,
+    ) -> None:
+        """Keep the memo of a full pass that placed nothing (one attempt, a no-op plan, every
+        group failed) and reconciled to `results`, when it may be kept; else forget the job's."""
+        if job is None:
+            return
+        runs = _missing_only(senv, job, results, tainted) if results is not None else None
+        if runs is None:
+            self.forget((job.namespace, job.id))
+            return
+        self._keep(senv, job, deployment, runs, _fit_checks(senv, job, runs), allocs, batch)
+
+    def _keep(
+        self, senv: SchedulerEnv, job: Job, deployment: Deployment | None, runs: list[MissingPlacements],
+        checks: list[FitCheck], allocs: list[Allocation], batch: bool,
+    ) -> _Memo:
+        """The memo of a pass in which every group failed (each failing select visits every
+        candidate node), stored when every alloc the reconcile read settles."""
+        state = senv.state
+        table = state.nodes
+        candidates = candidate_rows(table, job)[0]
+        eligibility = ClassEligibility(table)
+        eligibility.set_job(job)
+        if len(candidates):  # (a select over no node visits none)
+            cache = FeasibilityCache.of_table(table)
+            for tg in {run.task_group.name: run.task_group for run in runs}.values():
+                eligibility.observe(tg.name, cache.group(table, job, tg), candidates, 0, len(candidates))
+        memo = _Memo(
+            (job.version, job.create_index, job.job_modify_index), job.task_groups,
+            state.job_alloc_index(job.namespace, job.id), table.version,  # type: ignore[attr-defined]
+            deployment, deployment.modify_index if deployment is not None else 0, len(candidates), checks,
+            sum(len(run) for run in runs), dict(sorted(eligibility.class_eligibility().items())),
+            eligibility.has_escaped(),
+        )
+        key = (job.namespace, job.id)
+        memos = self._memos
+        memos.pop(key, None)
+        if _all_settle(allocs, (batch, job.version, job.create_index, job.job_modify_index)):
+            while len(memos) >= self.max_jobs:
+                del memos[next(iter(memos))]
+            memos[key] = memo
+        return memo
+
+
+def failed_pass_plan(ev: Evaluation, job: Job | None, snapshot_index: int) -> Plan:
+    """The (empty) plan of a pass that placed nothing, as the full pass builds it."""
+    return Plan(eval_id=ev.id, priority=ev.priority, job=job, all_at_once=bool(job and job.all_at_once),
+                snapshot_index=snapshot_index)
+
+
+def _plain_ranking(senv: SchedulerEnv, job: Job) -> bool:
+    """Whether only the stack's own stages rank the job's groups (no preemption, no policy)."""
+    return senv.policy is None and not senv.preemption.enabled_for(job.type)
+
+
+def _missing_only(
+    senv: SchedulerEnv, job: Job | None, results: ReconcileResults, tainted: bool
+) -> list[MissingPlacements] | None:
+    """The reconcile's missing-name runs when it asks for nothing else, no alloc is on a tainted
+    node and only the stack's own stages rank; else None."""
+    if (job is None or tainted or not _plain_ranking(senv, job) or results.stop or results.inplace_update
+            or results.attribute_updates or results.destructive_update
+            or any(results.desired_followup_evals.values()) or results.deployment is not None
+            or results.deployment_updates):
+        return None
+    parts = results.place.parts() if isinstance(results.place, PlaceList) else [results.place]
+    runs: list[MissingPlacements] = []
+    for part in parts:
+        if not isinstance(part, MissingPlacements) or part.downgrade_non_canary:
+            return None
+        runs.append(part)
+    return runs or None
+
+
+def _fit_checks(senv: SchedulerEnv, job: Job, runs: list[MissingPlacements]) -> list[FitCheck]:
+    """Per group asked for, in order: its statically feasible candidate rows and its ask."""
+    table = senv.state.nodes
+    cache = FeasibilityCache.of_table(table)
+    candidates = candidate_rows(table, job)[0]
+    checks: list[FitCheck] = []
+    for tg in {run.task_group.name: run.task_group for run in runs}.values():
+        rows = candidates[cache.group(table, job, tg).fail[candidates] == 0]
+        checks.append(FitCheck(rows, table.cap[rows], np.array(group_ask(tg), dtype=np.float64)))
+    return checks
+
+
+def _all_settle(allocs: list[Allocation], stamp: Stamp) -> bool:
+    """Whether reconcile's verdict on each alloc depends only on the alloc and the job (not on
+    the time or the eval): settled, or pending or running as desired with no transition."""
+    for alloc in allocs:
+        if alloc.client_status in _LIVE and alloc.desired_status == ALLOC_DESIRED_RUN:
+            transition = alloc.desired_transition
+            if not (transition.migrate or transition.reschedule or transition.force_reschedule):
+                continue
+        elif settled_fate(alloc, stamp) is not None:
+            continue
+        return False
+    return True

@@ -1,0 +1,132 @@
+"""The failed-pass memo (sim/scheduler/failed_pass.py) leaves every result as the full scheduler makes it.
+
+Under test: scenarios whose blocked evals re-run many times give the same tables with the memo as
+without it (the full pass then runs every time), and the memo did answer passes, both without
+reconciling and after a fresh reconcile; a memo is dropped when anything its key covers moves;
+the store's per-job alloc write index moves with every write to the job's allocs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import ROOT
+from test_golden import table_digest
+
+from sim.scheduler.env import SchedulerEnv
+from sim.scheduler.failed_pass import FailedPasses
+from sim.scheduler.generic import GenericScheduler
+from sim.simulation import Simulation
+from sim.structs.ids import IdGenerator
+
+# scenario -> overrides that overload a small cluster (blocked evals re-run on every unblock)
+CASES: dict[str, dict[str, Any]] = {
+    "alibaba-trace": {"workload[0].trace.limit": 40, "duration": "20m", "cluster.nodes[0].count": 1},
+    "mixed": {"cluster.nodes[0].count": 3, "cluster.nodes[1].count": 1, "cluster.nodes[0].resources.cpu": 4000},
+    "preemption": {},
+}
+
+
+def _run(name: str, memo: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, str], Simulation]:
+    with monkeypatch.context() as patch:
+        if not memo:
+            patch.setattr(FailedPasses, "of", staticmethod(lambda senv: None))
+        sim = Simulation.from_scenario(ROOT / "scenarios" / f"{name}.yaml", overrides=CASES[name])
+        sim.run()
+    return {table: table_digest(frame) for table, frame in sorted(sim.results().items())}, sim
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_tables_are_the_same_with_and_without_the_memo(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    full, _ = _run(name, False, monkeypatch)
+    fast, sim = _run(name, True, monkeypatch)
+    assert sorted(t for t in full if full[t] != fast[t]) == []
+    if name != "preemption":
+        memo = sim.state.derived["failed_passes"]
+        assert isinstance(memo, FailedPasses)
+        assert memo.replayed > 100 and memo.settled > 10
+
+
+def _blocked_world() -> tuple[Simulation, SchedulerEnv, Any]:
+    """The overloaded trace replay stopped while evals are blocked; one blocked eval whose pass
+    the memo answers now."""
+    sim = Simulation.from_scenario(ROOT / "scenarios" / "alibaba-trace.yaml", overrides=CASES["alibaba-trace"])
+    sim.run(600)
+    state = sim.state
+    rng = np.random.default_rng(5)
+    senv = SchedulerEnv(state=state, rng=rng, ids=IdGenerator(rng), now=sim.now)
+    memo = FailedPasses.of(senv)
+    assert memo is not None
+    blocked = [e for e in state.evals() if e.status == "blocked"]
+    answered = [e for e in blocked if memo.replay(senv, e, batch=True) is not None]
+    assert answered
+    return sim, senv, answered[0]
+
+
+def _outcome(senv: SchedulerEnv, ev: Any) -> Any:
+    gen = GenericScheduler(senv, batch=True).process(ev)
+    with pytest.raises(StopIteration) as stop:
+        next(gen)
+    return stop.value.value
+
+
+def test_a_replayed_pass_is_the_full_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same re-blocked eval, failure count and plan, and the same draws from the rng."""
+    _, senv, ev = _blocked_world()
+    start = senv.rng.bit_generator.state
+    fast = _outcome(senv, ev)
+    after_fast = senv.rng.bit_generator.state
+    senv.rng.bit_generator.state = start
+    with monkeypatch.context() as patch:
+        patch.setattr(FailedPasses, "of", staticmethod(lambda senv: None))
+        full = _outcome(senv, ev)
+    assert senv.rng.bit_generator.state == after_fast
+    assert fast.reblock and full.reblock and fast.placed == full.placed == 0
+    assert fast.eval == full.eval
+    assert fast.failed_placements == full.failed_placements > 0
+    assert fast.create_evals == full.create_evals == []
+    assert fast.plan == full.plan
+
+
+def test_the_memo_is_dropped_when_its_key_moves() -> None:
+    sim, senv, ev = _blocked_world()
+    memo = FailedPasses.of(senv)
+    assert memo is not None
+    state = sim.state
+    allocs = state.allocs_by_job(ev.namespace, ev.job_id)
+    if allocs:  # a write to one of the job's allocs
+        before = state.job_alloc_index(ev.namespace, ev.job_id)
+        state.update_alloc_desired_transition(allocs[:1], migrate=False)
+        assert state.job_alloc_index(ev.namespace, ev.job_id) > before
+        assert memo.replay(senv, ev, batch=True) is None
+    node = state.nodes.nodes[0]  # a node write moves the node table's version
+    state.update_node(node.id, scheduling_eligibility=node.scheduling_eligibility)
+    assert memo.replay(senv, ev, batch=True) is None
+
+
+def test_the_job_alloc_index_follows_every_write_to_the_jobs_allocs() -> None:
+    sim = Simulation.from_scenario(ROOT / "scenarios" / "alibaba-trace.yaml", overrides=CASES["alibaba-trace"])
+    state = sim.state
+    seen: dict[tuple[str, str], int] = {}
+    for _ in range(20):
+        sim.run(sim.now + 30)
+        for alloc in state.allocs():
+            key = (alloc.namespace, alloc.job_id)
+            seen[key] = max(seen.get(key, 0), alloc.modify_index, alloc.create_index)
+    for (namespace, job_id), index in seen.items():
+        assert state.job_alloc_index(namespace, job_id) >= index
+    assert state.job_alloc_index("default", "no-such-job") == 0
+
+
+def test_a_dry_run_neither_reads_nor_leaves_a_memo() -> None:
+    """A plan's dry run (an annotated eval, perhaps of a job version the state does not hold)."""
+    _, senv, ev = _blocked_world()
+    memo = FailedPasses.of(senv)
+    assert memo is not None
+    before = {key: id(m) for key, m in memo._memos.items()}, memo.replayed, memo.settled
+    dry = ev.copy()
+    dry.annotate_plan = True
+    next(GenericScheduler(senv, batch=True).process(dry), None)
+    assert ({key: id(m) for key, m in memo._memos.items()}, memo.replayed, memo.settled) == before
