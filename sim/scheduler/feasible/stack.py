@@ -50,7 +50,7 @@ from sim.scheduler.feasible.stack_group import (
     evaluate_chunk,
     group_inputs,
 )
-from sim.scheduler.preemption.evict import Eviction, evaluate_evict
+from sim.scheduler.preemption.evict import Eviction, evaluate_evict, freed_for_offer
 from sim.state.node_table import NodeTable
 from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import SCHEDULER_ALGORITHM_SPREAD
@@ -299,15 +299,17 @@ class _StackBase:
     ) -> RankedNode:
         node = self.table.nodes[row]
         ports: list[tuple[str, int]] = []
+        freed_ports, freed_devices = freed_for_offer(g, victims) if victims is not None and victims[1] else ((), ())
         if g.ports:
             used = self.proposed.ports.used(row)
-            if victims is not None and victims[1]:  # the port victims' ports are offered again
-                freed = {p for a in victims[0][: victims[1]] for _, p in a.ports}
-                used = {p for p in used if p not in freed}
+            if freed_ports:  # the port victims' ports are offered again
+                used = {p for p in used if p not in freed_ports}
             ports = assign_ports(used, node.min_dynamic_port, node.max_dynamic_port, g.ports, self.rng)
         devices: tuple[AllocatedDevice, ...] = ()
         if g.devices:  # the offer the ranking made on this node, made again
-            offer = assign_devices(node.resources.devices, self.proposed.held_devices(row), g.devices, self.rng)
+            held = self.proposed.held_devices(row)
+            offer = assign_devices(node.resources.devices, held - freed_devices if freed_devices else held,
+                                   g.devices, self.rng)
             if isinstance(offer, str):
                 raise RuntimeError(f"node {node.id} ranked without a device offer: {offer}")
             devices = offer.devices

@@ -7,17 +7,24 @@ over the relative cpu, memory and disk differences, plus a penalty when its grou
 `migrate.max_parallel` allocs to this plan) until the freed and free resources cover the ask;
 then the picks are re-filtered from the largest down, keeping only as many as the ask needs.
 For ports, the holders of the reserved ports asked for are evicted (bandwidth is not modelled).
+For a device request, per matching device group of the node the preemptible allocs holding its
+instances are taken lowest priority first until enough instances would be free; of those options
+the one whose kept victims have the lowest sum of distinct priorities wins (`PreemptForDevice`).
 The preemption score (a logistic function of the victims' net priority) ranks such nodes.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from typing import TypeVar
 
+from sim.scheduler.feasible.devices import node_device_matches
 from sim.scheduler.feasible.ports import port_ask
 from sim.structs.alloc import Allocation
+from sim.structs.devices import NodeDeviceResource, RequestedDevice
 
 MIN_PRIORITY_DELTA = 10  # preemptible: job priority at least this much below the placing job's
 MAX_PARALLEL_PENALTY = 50.0
@@ -25,6 +32,7 @@ PREEMPTION_SCORE_RATE = 0.0048
 PREEMPTION_SCORE_ORIGIN = 2048.0
 
 Resources = tuple[float, float, float]  # (cpu MHz, memory MB, disk MB)
+T = TypeVar("T")
 
 
 def resources_of(alloc: Allocation) -> Resources:
@@ -64,6 +72,17 @@ def net_priority(allocs: list[Allocation]) -> float:
 def preemption_score(priority: float) -> float:
     """Nomad: preemptionScore: 1 / (1 + e^(0.0048 (netPriority - 2048))), 0.5 at 2048."""
     return 1.0 / (1.0 + math.exp(PREEMPTION_SCORE_RATE * (priority - PREEMPTION_SCORE_ORIGIN)))
+
+
+def by_priority(job_priority: int, items: Iterable[T], priority: Callable[[T], int]) -> list[list[T]]:
+    """Nomad: filterAndGroupPreemptibleAllocs: those at least MIN_PRIORITY_DELTA below
+    `job_priority`, grouped by priority, lowest first (in their order within a group)."""
+    groups: dict[int, list[T]] = {}
+    for item in items:
+        p = priority(item)
+        if job_priority - p >= MIN_PRIORITY_DELTA:
+            groups.setdefault(p, []).append(item)
+    return [groups[p] for p in sorted(groups)]
 
 
 def reserved_ports(alloc: Allocation) -> set[int]:
@@ -115,11 +134,7 @@ class Preemptor:
 
     def _by_priority(self, candidates: list[_Candidate]) -> list[list[_Candidate]]:
         """Nomad: filterAndGroupPreemptibleAllocs: the preemptible ones, grouped, lowest priority first."""
-        groups: dict[int, list[_Candidate]] = {}
-        for c in candidates:
-            if self.job_priority - c.alloc.job.priority >= MIN_PRIORITY_DELTA:
-                groups.setdefault(c.alloc.job.priority, []).append(c)
-        return [groups[p] for p in sorted(groups)]
+        return by_priority(self.job_priority, candidates, lambda c: c.alloc.job.priority)
 
     def preempt_for_task_group(self, ask: Resources) -> list[Allocation]:
         """Nomad: PreemptForTaskGroup: the allocs to evict so `ask` fits, or [] when impossible.
@@ -196,3 +211,60 @@ class Preemptor:
             elif port in protected:
                 return []
         return out
+
+    def preempt_for_device(self, ask: RequestedDevice, devices: Sequence[NodeDeviceResource],
+                           used: AbstractSet[str]) -> list[Allocation]:
+        """Nomad: PreemptForDevice: the allocs to evict so `ask` gets enough instances of one
+        matching device group, or [] when no group can free enough. `used`: the instances the
+        node's device allocator holds (the node's allocs and this group's earlier offers).
+
+        Per device group (node order; Nomad iterates a map), the candidates holding its
+        instances, an alloc once with all its instances there, are taken lowest priority first
+        until held plus free instances cover the ask; then `select_best_allocs`."""
+        by_id = {d.id_tuple(): d for d in devices}
+        holders: dict[tuple[str, str, str], dict[str, tuple[Allocation, int]]] = {}
+        for c in self.candidates:
+            for held in c.alloc.devices:
+                key = (held.vendor, held.type, held.name)
+                device = by_id.get(key)
+                if device is None or not node_device_matches(device, ask):
+                    continue
+                on_device = holders.setdefault(key, {})
+                alloc, count = on_device.get(c.alloc.id, (c.alloc, 0))
+                on_device[c.alloc.id] = (alloc, count + len(held.device_ids))
+        options: list[list[tuple[Allocation, int]]] = []
+        for device in devices:
+            holding = holders.get(device.id_tuple())
+            if not holding:
+                continue
+            free = sum(1 for i in device.instance_ids if i not in used)
+            freed, chosen = 0, []
+            groups = by_priority(self.job_priority, holding.values(), lambda h: h[0].job.priority)
+            for holder in (h for group in groups for h in group):
+                freed += holder[1]
+                chosen.append(holder)
+                if freed + free >= ask.count:
+                    options.append(chosen)
+                    break
+        return select_best_allocs(options, ask.count)
+
+
+def select_best_allocs(options: list[list[tuple[Allocation, int]]], needed: int) -> list[Allocation]:
+    """Nomad: selectBestAllocs: each option's allocs by instances held, most first (a stable
+    sort; Nomad's is not), kept until they hold `needed`; the option whose kept allocs have the
+    lowest sum of distinct priorities wins (the first of equals)."""
+    best: list[Allocation] = []
+    best_priority = math.inf
+    for option in options:
+        kept: list[Allocation] = []
+        priorities: set[int] = set()
+        held = 0
+        for alloc, count in sorted(option, key=lambda h: -h[1]):
+            if held >= needed:
+                break
+            held += count
+            kept.append(alloc)
+            priorities.add(alloc.job.priority)
+        if sum(priorities) < best_priority:
+            best_priority, best = sum(priorities), kept
+    return best
