@@ -47,6 +47,7 @@ class PlacementContext:
         self.plan = plan
         self.ev = ev
         self.stack = GenericStack(senv.state.nodes, batch, senv.rng, senv.algorithm)
+        self.stack.node_allocs = senv.state.allocs_by_node
         if senv.policy is not None:
             self.stack.set_policy(senv.policy)
         # Nomad: selectNextOption reads the batch or the service switch (the generic scheduler's)
@@ -287,7 +288,7 @@ def new_alloc(
     return Allocation(
         id=alloc_id, namespace=job.namespace, eval_id=eval_id, name=name, node_id=option.node.id,
         node_name=option.node.name, job_id=job.id, job=job, task_group=tg.name, cpu=cpu, memory_mb=mem,
-        disk_mb=disk, ports=list(option.ports), devices=option.devices, metrics=metric, score=option.final_score,
+        disk_mb=disk, ports=list(option.ports), devices=option.devices, networks=option.networks, metrics=metric, score=option.final_score,
     )
 
 

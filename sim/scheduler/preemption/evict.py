@@ -16,13 +16,19 @@ its victims' net priority.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sim.scheduler.feasible.bandwidth import (
+    NetworkIndex,
+    NodeAllocs,
+    offer_task_networks,
+    proposed_allocs,
+)
 from sim.scheduler.feasible.devices import assign_device
 from sim.scheduler.feasible.ports import check_ports
 from sim.scheduler.feasible.rank import DIMENSIONS
@@ -37,11 +43,12 @@ from sim.scheduler.preemption.preemptor import (
 from sim.structs.alloc import Allocation
 from sim.structs.devices import NodeDeviceResource
 from sim.structs.job import Job
+from sim.structs.networks import AllocatedNetwork, TaskNetworkAsk
+from sim.structs.node import Node
 
 if TYPE_CHECKING:
     from sim.scheduler.feasible.proposed import ProposedState
 
-NodeAllocs = Callable[[str], list[Allocation]]  # the state's allocs on a node (Nomad: AllocsByNode)
 
 
 @dataclass(slots=True)
@@ -53,19 +60,6 @@ class Eviction:
     job: Job
     scored: bool
     preempted: list[Allocation] = field(default_factory=list)
-
-
-def proposed_allocs(proposed: ProposedState, node_allocs: NodeAllocs, node_id: str) -> list[Allocation]:
-    """Nomad: EvalContext.ProposedAllocs: the node's live allocs less the plan's stops and
-    preemptions, plus the plan's placements (an in-place update replaces its alloc)."""
-    out: dict[str, Allocation] = {}
-    for a in node_allocs(node_id):
-        if not a.terminal() and not proposed.is_stopped(a):
-            out[a.id] = a
-    for a in proposed.placed:
-        if a.node_id == node_id and not proposed.is_stopped(a):
-            out[a.id] = a
-    return list(out.values())
 
 
 @dataclass(slots=True)
@@ -152,9 +146,12 @@ def _preempt_on_node(
                           eviction.preempted)
     used = proposed.used[row].copy()
     victims: list[Allocation] = []
-    if failure.startswith("network:"):
+    if g.ports and check_ports(proposed.ports.used(row), node.min_dynamic_port, node.max_dynamic_port, g.ports):
+        index = NetworkIndex(node, current)
         preemptor.set_candidates(current)
-        victims = preemptor.preempt_for_network(v for _, v in g.ports.reserved)
+        mbits = g.tg.networks[0].mbits
+        victims = preemptor.preempt_for_network(mbits, (v for _, v in g.ports.reserved), index.avail,
+                                                index.used_bandwidth)
         if not victims:
             return PASSED_OVER
         current = _without(current, victims)
@@ -162,6 +159,11 @@ def _preempt_on_node(
         left = {p for p in proposed.ports.used(row) if p not in freed}
         if check_ports(left, node.min_dynamic_port, node.max_dynamic_port, g.ports) is not None:
             return PASSED_OVER
+    if g.task_networks and node.resources.networks:
+        left_allocs = _offer_task_networks(preemptor, node, g, current, victims)
+        if left_allocs is None:
+            return PASSED_OVER
+        current = left_allocs
     device_score = None
     if g.devices:
         offered = _offer_devices(preemptor, node.resources.devices, proposed.held_devices(row), g, current, victims)
@@ -211,6 +213,52 @@ def _offer_devices(
             total_weight += sum(abs(float(a.weight)) for a in req.affinities)
             matched += weights
     return current, (matched / total_weight if total_weight else None)
+
+
+def _offer_task_networks(
+    preemptor: Preemptor, node: Node, g: GroupInputs, current: list[Allocation], victims: list[Allocation],
+) -> list[Allocation] | None:
+    """Nomad: BinPackIterator's task networks with evict set: each task's ask offered by the
+    network index; one it cannot meet evicts PreemptForNetwork's victims (appended to
+    `victims`) and is offered again by an index without them (which keeps this group's earlier
+    offers, where Nomad's fresh index forgets them). None when an ask cannot be met; else the
+    allocs left on the node."""
+    index = NetworkIndex(node, current)
+    offers: list[AllocatedNetwork] = []
+    for ask in g.task_networks:
+        offer = index.assign(ask)
+        if isinstance(offer, str):
+            preemptor.set_candidates(current)
+            evicted = preemptor.preempt_for_network(ask.mbits, (v for _, v in ask.reserved_ports), index.avail,
+                                                    index.used_bandwidth)
+            if not evicted:
+                return None
+            victims.extend(evicted)
+            current = _without(current, evicted)
+            index = NetworkIndex(node, current)
+            for earlier in offers:
+                index.add(earlier)
+            offer = index.assign(ask)
+            if isinstance(offer, str):
+                return None
+        index.add(offer)
+        offers.append(offer)
+    return current
+
+
+def task_network_offer(
+    proposed: ProposedState, node_allocs: NodeAllocs | None, node: Node, asks: Sequence[TaskNetworkAsk],
+    victims: tuple[list[Allocation], int] | None, rng: np.random.Generator,
+) -> tuple[AllocatedNetwork, ...]:
+    """The final task networks' offer on a ranked node, without the victims that left before
+    AllocsFit (Nomad: the offer BinPack made), dynamic ports drawn from `rng`."""
+    allocs = proposed_allocs(proposed, node_allocs, node.id)
+    if victims is not None and victims[1]:
+        allocs = _without(allocs, victims[0][:victims[1]])
+    offer = offer_task_networks(node, allocs, asks, rng)
+    if isinstance(offer, str):
+        raise RuntimeError(f"node {node.id} ranked without a task network offer: {offer}")
+    return offer
 
 
 def _instances(allocs: list[Allocation]) -> set[str]:
