@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from sim.scheduler import placement
 from sim.scheduler.preemption.preemptor import (
     Preemptor,
     basic_resource_distance,
@@ -21,7 +22,6 @@ from sim.scheduler.preemption.preemptor import (
     preemption_score,
 )
 from sim.structs.devices import AllocatedDevice, NodeDeviceResource
-from sim.scheduler import placement
 from sim.structs.job import Job
 from sim.structs.networks import AllocatedNetwork, NodeNetwork
 from sim.structs.node import NodeResources
