@@ -3,15 +3,15 @@ Nomad's preemptor finds allocations to evict there.
 
 Nomad: scheduler/rank.go, BinPackIterator.Next with `evict` set, and PreemptionScoringIterator.
 The chunk first goes through the ordinary stages (stack_group.evaluate_chunk); only the nodes
-exhausted by ports, devices or AllocsFit are looked at again, one by one, in Nomad's order: the
-group network's static ports (PreemptForNetwork), each device request (PreemptForDevice), then
-AllocsFit (PreemptForTaskGroup), each step's victims leaving the node before the next step. So a
-select that needs no eviction costs one extra check per chunk. A node whose ports or devices
-cannot be freed is passed over without an exhaustion metric, as Nomad's evict path does; a node
-whose resources cannot be freed is exhausted as before. An option that evicts is scored on the
-node's usage with the AllocsFit victims still counted (as Nomad's AllocsFit utilisation is; the
-port and device victims are gone by then), plus, in the generic stack, the preemption score of
-its victims' net priority.
+exhausted by ports, task networks, devices or AllocsFit are looked at again, one by one, in
+Nomad's order: the group network's static ports and each task network (PreemptForNetwork), each
+device request (PreemptForDevice), then AllocsFit (PreemptForTaskGroup), each step's victims
+leaving the node before the next step. So a select that needs no eviction costs one extra check
+per chunk. A node whose networks or devices cannot be freed is passed over without an exhaustion
+metric, as Nomad's evict path does; a node whose resources cannot be freed is exhausted as
+before. An option that evicts is scored on the node's usage with the AllocsFit victims still
+counted (as Nomad's AllocsFit utilisation is; the network and device victims are gone by then),
+plus, in the generic stack, the preemption score of its victims' net priority.
 """
 
 from __future__ import annotations
@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from sim.scheduler.feasible.proposed import ProposedState
 
 
-
 @dataclass(slots=True)
 class Eviction:
     """What the evict path needs beyond the stack: the state's allocs per node, the placing job,
@@ -64,8 +63,8 @@ class Eviction:
 
 @dataclass(slots=True)
 class _Found:
-    """The victims on one node: those that leave before AllocsFit (port, then device victims)
-    come first; `device_score`: the device affinity score of the offer made after them."""
+    """The victims on one node: those that leave before AllocsFit (port, task network, then
+    device victims) come first; `device_score`: the device affinity score of the node's offer."""
 
     victims: list[Allocation]
     before_fit: int
@@ -84,7 +83,7 @@ def evaluate_evict(
     status, reason = result.status.copy(), result.reason.copy()
     found: dict[int, _Found] = {}  # chunk position -> its victims
     for j in exhausted.tolist():
-        outcome = _preempt_on_node(stack, g, int(rows[j]), reasons.labels[reason[j]], eviction)
+        outcome = _preempt_on_node(stack, g, int(rows[j]), eviction)
         if isinstance(outcome, _Found):
             status[j], reason[j] = RANKED, -1
             found[j] = outcome
@@ -131,9 +130,7 @@ def _device_scores(result: ChunkResult, ranked: np.ndarray) -> np.ndarray | None
     return out
 
 
-def _preempt_on_node(
-    stack: ScoringStack, g: GroupInputs, row: int, failure: str, eviction: Eviction,
-) -> _Found | str:
+def _preempt_on_node(stack: ScoringStack, g: GroupInputs, row: int, eviction: Eviction) -> _Found | str:
     """The victims on one node, or why there are none: PASSED_OVER or the exhausted dimension.
 
     Nomad: BinPackIterator.Next with evict set, for one node."""
@@ -185,8 +182,8 @@ def _preempt_on_node(
 
 
 def _offer_devices(
-    preemptor: Preemptor, devices: Sequence[NodeDeviceResource], held: AbstractSet[str], g: GroupInputs, current: list[Allocation],
-    victims: list[Allocation],
+    preemptor: Preemptor, devices: Sequence[NodeDeviceResource], held: AbstractSet[str], g: GroupInputs,
+    current: list[Allocation], victims: list[Allocation],
 ) -> tuple[list[Allocation], float | None] | None:
     """Nomad: BinPackIterator's device loop with evict set: each request offered by the node's
     allocator (`held`, which still counts the port victims, plus this group's earlier offers);
