@@ -288,7 +288,8 @@ def new_alloc(
     return Allocation(
         id=alloc_id, namespace=job.namespace, eval_id=eval_id, name=name, node_id=option.node.id,
         node_name=option.node.name, job_id=job.id, job=job, task_group=tg.name, cpu=cpu, memory_mb=mem,
-        disk_mb=disk, ports=list(option.ports), devices=option.devices, networks=option.networks, metrics=metric, score=option.final_score,
+        disk_mb=disk, ports=list(option.ports), devices=option.devices, metrics=metric, score=option.final_score,
+        networks=option.networks,
     )
 
 

@@ -72,10 +72,12 @@ class NetworkIndex:
         ports = PortAsk(ask.reserved_ports, ask.dynamic_ports)
         lo, hi = self.node.min_dynamic_port, self.node.max_dynamic_port
         for nic in self.nics:
-            for ip in nic.addresses():
-                if self.used_bandwidth.get(nic.device, 0) + ask.mbits > self.avail[nic.device]:
+            addresses = nic.addresses()
+            if self.used_bandwidth.get(nic.device, 0) + ask.mbits > self.avail[nic.device]:
+                if next(addresses, None) is not None:  # Nomad fails each address the same way
                     error = BANDWIDTH_EXCEEDED
-                    continue
+                continue
+            for ip in addresses:
                 used: AbstractSet[int] = self.used_ports.get(ip, set())
                 failed = check_ports(used, lo, hi, ports)
                 if failed is not None:
