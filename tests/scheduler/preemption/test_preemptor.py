@@ -318,3 +318,30 @@ def test_net_priority_penalises_many_victims() -> None:
     node = mock_node()
     allocs = [mock_alloc(job, node) for _ in range(3)]
     assert net_priority(allocs) == 30 + 90 / 30
+
+
+def test_an_evicting_option_keeps_its_device_affinity_score() -> None:
+    """BinPack appends the device affinity score of the offer made after the device preemption,
+    then the preemption scorer its own (Nomad: BinPackIterator, PreemptionScoringIterator)."""
+    w = World()
+    w.preemption(service=True)
+    gpus = NodeDeviceResource("nvidia", "gpu", "A100", ("g0", "g1"), (("memory", "40 GiB"),))
+    nodes = w.add_nodes(*(mock_node(resources=NodeResources(cpu=14000, memory_mb=8192, disk_mb=100 * 1024,
+                                                            devices=(gpus,))) for _ in range(2)))
+    low = w.add_job(_job(20))
+    w.add_allocs(*(mock_alloc(low, n, name=f"{low.id}.web[{i}]", client_status="running",
+                              devices=(AllocatedDevice("web", "nvidia", "gpu", "A100", ("g0", "g1")),))
+                   for i, n in enumerate(nodes)))
+
+    def tweak(d):
+        d["Priority"] = 90
+        g = group(d)
+        g["Count"], g["Networks"] = 1, []
+        g["Tasks"][0]["Resources"]["Devices"] = [{"Name": "gpu", "Count": 1, "Affinities": [
+            {"LTarget": "${device.attr.memory}", "RTarget": "40 GiB", "Operand": "=", "Weight": 50}]}]
+    h = w.process(w.eval_for(w.add_job(mock_job(tweak))))
+    (placed,) = [a for allocs in h.plans[0].node_allocation.values() for a in allocs]
+    (victim,) = h.plans[0].node_preemptions[placed.node_id]
+    assert placed.devices[0].device_ids[0] in victim.devices[0].device_ids
+    scores = placed.metrics.score_meta_data[0].scores  # type: ignore[union-attr]
+    assert scores["devices"] == 1.0 and scores["preemption"] > 0.99
