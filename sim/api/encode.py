@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sim.api.encode_devices import encode_node_devices, encode_task_devices
+from sim.api.encode_networks import encode_node_networks, encode_task_networks
 from sim.server.job_plan import desired_updates_json
 from sim.structs.alloc import Allocation, AllocMetric, TaskEvent, TaskState
 from sim.structs.deployment import Deployment, DeploymentState
@@ -280,7 +281,8 @@ def _allocated_resources(a: Allocation) -> dict[str, Any]:
         tasks[task.name] = {
             "Cpu": {"CpuShares": res.cpu if res else 0, "ReservedCores": None},
             "Memory": {"MemoryMB": res.memory_mb if res else 0, "MemoryMaxMB": res.memory_max_mb if res else 0},
-            "Networks": None, "Devices": encode_task_devices(a, task.name) if a.devices else None,
+            "Networks": encode_task_networks(a, task.name) if a.networks else None,
+            "Devices": encode_task_devices(a, task.name) if a.devices else None,
         }
     ports = [{"Label": label, "Value": value, "To": 0, "HostIP": ""} for label, value in a.ports]
     return {"Tasks": tasks, "TaskLifecycles": None,
@@ -315,8 +317,8 @@ def _node_resources(node: Node) -> dict[str, Any]:
     """Nomad: structs.NodeResources (CPU, memory, disk and the dynamic port range)."""
     r = node.resources
     return {"Cpu": {"CpuShares": r.cpu, "TotalCpuCores": 0, "ReservableCpuCores": None},
-            "Memory": {"MemoryMB": r.memory_mb}, "Disk": {"DiskMB": r.disk_mb}, "Networks": None,
-            "Devices": encode_node_devices(node), "MinDynamicPort": node.min_dynamic_port, "MaxDynamicPort": node.max_dynamic_port}
+            "Memory": {"MemoryMB": r.memory_mb}, "Disk": {"DiskMB": r.disk_mb},
+            "Networks": encode_node_networks(node), "Devices": encode_node_devices(node), "MinDynamicPort": node.min_dynamic_port, "MaxDynamicPort": node.max_dynamic_port}
 
 
 def _reserved_resources(node: Node) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric
 from sim.structs.consts import ALLOC_CLIENT_FAILED
 from sim.structs.devices import AllocatedDevice
 from sim.structs.job import Job, TaskGroup
+from sim.structs.networks import AllocatedNetwork
 from sim.structs.node import Node
 from sim.structs.plan import DesiredUpdates, Plan
 
@@ -49,6 +50,7 @@ class PlacementContext:
         self.plan = plan
         self.ev = ev
         self.stack = GenericStack(senv.state.nodes, batch, senv.rng, senv.algorithm)
+        self.stack.node_allocs = senv.state.allocs_by_node
         if senv.policy is not None:
             self.stack.set_policy(senv.policy)
         # Nomad: selectNextOption reads the batch or the service switch (the generic scheduler's)
@@ -319,20 +321,20 @@ def new_alloc(
     group's `group_ask` when the caller has it), the ports the node offered, the select's metric
     and score (Nomad: the Allocation of computePlacements)."""
     return alloc_on(alloc_id, eval_id, job, tg.name, name, option.node, list(option.ports), option.devices, metric,
-                    option.final_score, group_ask(tg) if ask is None else ask)
+                    option.final_score, group_ask(tg) if ask is None else ask, networks=option.networks)
 
 
 def alloc_on(
     alloc_id: str, eval_id: str, job: Job, group: str, name: str, node: Node, ports: list[tuple[str, int]],
     devices: tuple[AllocatedDevice, ...], metric: AllocMetric, score: float, ask: tuple[int, int, int],
-    deployment_id: str = "",
+    deployment_id: str = "", networks: tuple[AllocatedNetwork, ...] = (),
 ) -> Allocation:
     """A new alloc of `job`'s `group` on `node`, with what the select offered and the group's ask."""
     cpu, mem, disk = ask
     return Allocation(
         id=alloc_id, namespace=job.namespace, eval_id=eval_id, name=name, node_id=node.id, node_name=node.name,
         job_id=job.id, job=job, task_group=group, cpu=cpu, memory_mb=mem, disk_mb=disk, ports=ports,
-        devices=devices, metrics=metric, score=score, deployment_id=deployment_id,
+        devices=devices, metrics=metric, score=score, deployment_id=deployment_id, networks=networks,
     )
 
 

@@ -168,6 +168,7 @@ class _SystemRound:
         self.plan = Plan(eval_id=ev.id, priority=ev.priority, job=self.job,
                          all_at_once=bool(self.job and self.job.all_at_once), snapshot_index=state.index)
         self.stack = SystemStack(state.nodes, self.senv.rng, self.senv.algorithm)
+        self.stack.node_allocs = state.allocs_by_node
         if self.job is not None and self.senv.preemption.enabled_for(self.job.type):
             self.stack.enable_preemption(Eviction(state.allocs_by_node, self.job, scored=False))
         self.queued: dict[str, int] = {}

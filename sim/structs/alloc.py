@@ -21,6 +21,7 @@ from sim.structs.consts import (
     SERVER_TERMINAL,
 )
 from sim.structs.devices import AllocatedDevice
+from sim.structs.networks import AllocatedNetwork
 
 if TYPE_CHECKING:
     from sim.structs.job import Job
@@ -279,6 +280,7 @@ class Allocation:
     disk_mb: int = 0
     ports: list[tuple[str, int]] = field(default_factory=list)  # (label, host port)
     devices: tuple[AllocatedDevice, ...] = ()  # AllocatedResources.Tasks[task].Devices, flattened
+    networks: tuple[AllocatedNetwork, ...] = ()  # AllocatedResources.Tasks[task].Networks (task networks)
     desired_status: str = ALLOC_DESIRED_RUN
     desired_description: str = ""
     desired_transition: DesiredTransition = field(default_factory=DesiredTransition)

@@ -11,6 +11,7 @@ from sim.structs.consts import (
     NODE_STATUS_READY,
 )
 from sim.structs.devices import NodeDeviceResource
+from sim.structs.networks import NodeNetwork
 
 
 @dataclass(slots=True)
@@ -22,6 +23,7 @@ class NodeResources:
     disk_mb: int = 0
     reserved_ports: str = ""  # Nomad's port spec, e.g. "22,80,8000-8010"
     devices: tuple[NodeDeviceResource, ...] = ()  # NodeResources.Devices (none when reserved)
+    networks: tuple[NodeNetwork, ...] = ()  # NodeResources.Networks: NICs for task networks (none when reserved)
 
 
 MAX_RETAINED_NODE_EVENTS = 10  # Nomad: structs.MaxRetainedNodeEvents

@@ -16,6 +16,7 @@ not change, so it draws nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -149,7 +150,7 @@ class DeviceOffer:
     score: float | None  # matched affinity weight over the total (None: no device affinities)
 
 
-def assign_devices(devices: Sequence[NodeDeviceResource], held: set[str], asks: GroupAsk,
+def assign_devices(devices: Sequence[NodeDeviceResource], held: AbstractSet[str], asks: GroupAsk,
                    rng: np.random.Generator | None = None) -> DeviceOffer | str:
     """Nomad: BinPackIterator's device loop: AssignDevice per request, each offer reserved before
     the next. Returns the offer, or the error Nomad reports as "devices: <error>". With `rng`,
@@ -170,7 +171,14 @@ def assign_devices(devices: Sequence[NodeDeviceResource], held: set[str], asks: 
     return DeviceOffer(tuple(out), matched / total_weight if total_weight else None)
 
 
-def _assign(devices: Sequence[NodeDeviceResource], held: set[str], taken: set[str],
+def assign_device(devices: Sequence[NodeDeviceResource], held: AbstractSet[str], taken: AbstractSet[str],
+                  req: RequestedDevice) -> tuple[AllocatedDevice, float] | str:
+    """Nomad: deviceAllocator.AssignDevice for one request, groups and instances in node order:
+    the offer (task left empty) and its matched affinity weights, or the error."""
+    return _assign(devices, held, taken, req, None)
+
+
+def _assign(devices: Sequence[NodeDeviceResource], held: AbstractSet[str], taken: AbstractSet[str],
             req: RequestedDevice, rng: np.random.Generator | None) -> tuple[AllocatedDevice, float] | str:
     """Nomad: deviceAllocator.AssignDevice: the best scored matching group with enough free instances."""
     if not devices:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from sim.scheduler.feasible.bandwidth import NodeAllocs
 from sim.scheduler.feasible.checks import FILTER_CLASS_INELIGIBLE, FeasibilityCache
 from sim.scheduler.feasible.devices import assign_devices
 from sim.scheduler.feasible.ports import assign_ports
@@ -50,12 +51,18 @@ from sim.scheduler.feasible.stack_group import (
     evaluate_chunk,
     group_inputs,
 )
-from sim.scheduler.preemption.evict import Eviction, evaluate_evict
+from sim.scheduler.preemption.evict import (
+    Eviction,
+    evaluate_evict,
+    freed_for_offer,
+    task_network_offer,
+)
 from sim.state.node_table import NodeTable
 from sim.structs.alloc import Allocation, AllocMetric
 from sim.structs.consts import SCHEDULER_ALGORITHM_SPREAD
 from sim.structs.devices import AllocatedDevice
 from sim.structs.job import Job, TaskGroup
+from sim.structs.networks import AllocatedNetwork
 from sim.structs.node import Node
 
 if TYPE_CHECKING:
@@ -77,6 +84,7 @@ class RankedNode:
     ports: list[tuple[str, int]]  # (label, host port): static, then dynamic
     preempted_allocs: list[Allocation] | None = None  # the allocs this option evicts
     devices: tuple[AllocatedDevice, ...] = ()  # the device allocator's offer on this node
+    networks: tuple[AllocatedNetwork, ...] = ()  # the task networks' offer on this node (nodes with NICs)
 
 
 @dataclass(slots=True)
@@ -114,6 +122,7 @@ class _StackBase:
         self.policy: Policy | None = None  # scored with the other scorers (generic stack)
         self.eviction: Eviction | None = None  # set when the job's scheduler may preempt
         self.evict = False  # Nomad: BinPackIterator.evict, for the select under way
+        self.node_allocs: NodeAllocs | None = None  # the state's allocs per node (task networks need them)
 
     def set_policy(self, policy: Policy) -> None:
         """A custom ranking policy (sim.scheduler.policies.Policy): see `score_chunk` for where it enters."""
@@ -314,19 +323,25 @@ class _StackBase:
     ) -> RankedNode:
         node = self.table.nodes[row]
         ports: list[tuple[str, int]] = []
+        freed_ports, freed_devices = freed_for_offer(g, victims) if victims is not None and victims[1] else ((), ())
         if g.ports:
             used = self.proposed.ports.used(row)
-            if victims is not None and victims[1]:  # the port victims' ports are offered again
-                freed = {p for a in victims[0][: victims[1]] for _, p in a.ports}
-                used = {p for p in used if p not in freed}
+            if freed_ports:  # the port victims' ports are offered again
+                used = {p for p in used if p not in freed_ports}
             ports = assign_ports(used, node.min_dynamic_port, node.max_dynamic_port, g.ports, self.rng)
         devices: tuple[AllocatedDevice, ...] = ()
         if g.devices:  # the offer the ranking made on this node, made again
-            offer = assign_devices(node.resources.devices, self.proposed.held_devices(row), g.devices, self.rng)
+            held = self.proposed.held_devices(row)
+            offer = assign_devices(node.resources.devices, held - freed_devices if freed_devices else held,
+                                   g.devices, self.rng)
             if isinstance(offer, str):
                 raise RuntimeError(f"node {node.id} ranked without a device offer: {offer}")
             devices = offer.devices
-        return RankedNode(row, node, final_score, scores, ports, victims[0] if victims is not None else None, devices)
+        networks: tuple[AllocatedNetwork, ...] = ()
+        if g.task_networks and node.resources.networks:
+            networks = task_network_offer(self.proposed, self.node_allocs, node, g.task_networks, victims, self.rng)
+        return RankedNode(row, node, final_score, scores, ports, victims[0] if victims is not None else None, devices,
+                          networks)
 
     def _select_one(self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None, limit: int) -> tuple[RankedNode | None, AllocMetric]:
         """One node alone, with `ignore_alloc` discounted (Nomad: genericAllocUpdateFn's staged stop)."""
@@ -428,7 +443,7 @@ class GenericStack(_StackBase):
         if g.affinity is not None or g.spread_sets:
             self.limit = affinity_limit(g.count)  # as `select` sets it
         n = len(self.order)
-        if not n or not self._cacheable(g, _NO_ROWS):
+        if not n or g.task_networks or not self._cacheable(g, _NO_ROWS):  # task networks: one select at a time
             return None
         start = self.offset % n
         positions = self._order_positions_of(g)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from sim.scheduler.feasible.bandwidth import NodeAllocs, task_network_failures
 from sim.scheduler.feasible.checks import FeasibilityCache, StaticFeasibility
 from sim.scheduler.feasible.constraints import distinct_hosts_enabled
 from sim.scheduler.feasible.devices import GroupAsk, assign_devices
@@ -40,6 +41,7 @@ from sim.scheduler.feasible.spread import (
 from sim.state.node_table import NodeTable
 from sim.structs.devices import group_devices
 from sim.structs.job import Job, TaskGroup
+from sim.structs.networks import TaskNetworkAsk, task_network_asks
 
 if TYPE_CHECKING:
     from sim.scheduler.policies import Policy
@@ -77,6 +79,11 @@ class ScoringStack(Protocol):
         """The custom ranking policy, if any (sim.scheduler.policies)."""
         ...
 
+    @property
+    def node_allocs(self) -> NodeAllocs | None:
+        """The state's allocs on a node, for the stages that need them (task networks)."""
+        ...
+
     def score_chunk(
         self, g: GroupInputs, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
         cap: npt.NDArray[np.float64], lowest: float, penalty: npt.NDArray[np.int64],
@@ -103,6 +110,7 @@ class GroupInputs:
     spread_sets: list[PropertySet]
     spread_infos: dict[str, SpreadInfo]
     devices: GroupAsk = ()  # (task, requested device) in task order; empty for most groups
+    task_networks: tuple[TaskNetworkAsk, ...] = ()  # the tasks' network asks; empty for most groups
 
 
 def group_inputs(cache: FeasibilityCache, table: NodeTable, job: Job, tg: TaskGroup, system: bool) -> GroupInputs:
@@ -113,6 +121,7 @@ def group_inputs(cache: FeasibilityCache, table: NodeTable, job: Job, tg: TaskGr
         tg, cache.group(table, job, tg), np.array(group_ask(tg), dtype=np.float64), port_ask(tg),
         tg.count if tg.count is not None else 1, "" if system else distinct, [],
         affinity_scores(cache, table, affinities) if affinities else None, [], {}, group_devices(tg),
+        task_network_asks(tg),
     )
 
 
@@ -143,7 +152,7 @@ def evaluate_chunk(
 
     Nomad: the DistinctHostsIterator, DistinctPropertyIterator and BinPackIterator of
     scheduler/feasible/stack.go, for each node of the chunk."""
-    if not (g.distinct_hosts or g.property_sets or g.ports or g.devices):
+    if not (g.distinct_hosts or g.property_sets or g.ports or g.devices or g.task_networks):
         return _evaluate_fit(stack, g, rows, lowest, penalty)
     proposed = stack.proposed
     chunk_rows = rows
@@ -162,6 +171,11 @@ def evaluate_chunk(
     if g.ports:
         live = np.flatnonzero(status == RANKED)
         for j, error in proposed.ports.failures(rows[live], stack.cache.dynamic_span(stack.table), g.ports):
+            _mark(status, reason, live[j], EXHAUSTED, reasons.code(f"network: {error}"))
+    # then the task networks (NetworkIndex.AssignTaskNetwork, on nodes with NICs)
+    if g.task_networks:
+        live = np.flatnonzero(status == RANKED)
+        for j, error in task_network_failures(stack.table, proposed, stack.node_allocs, rows[live], g.task_networks):
             _mark(status, reason, live[j], EXHAUSTED, reasons.code(f"network: {error}"))
     # then the devices (the device allocator), then AllocsFit
     device_scores = _assign_devices(stack, g, rows, status, reason, reasons) if g.devices else None

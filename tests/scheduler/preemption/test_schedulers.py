@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from sim.structs.networks import AllocatedNetwork, NodeNetwork
 from sim.structs.node import NodeResources
 
 from ..fixtures import (
@@ -92,17 +93,22 @@ def test_annotated_plan_counts_preemptions() -> None:
 @pytest.mark.parametrize("job_type", ["system", "sysbatch"])
 def test_system_job_preempts_lower_priority_allocs(job_type: str) -> None:
     """Nomad: TestSystemSched_Preemption and TestSysBatch_Preemption: two nodes, the first full of
-    priority 20, 20, 40 and 100 allocs; the system job (priority 100) evicts the three below it
-    there and places on both nodes."""
+    priority 20, 20, 40 and 100 allocs holding 900 of its NIC's 1000 MBits; the system job
+    (priority 100, 800 MBits) evicts the three below it there for bandwidth and places on both
+    nodes, its task network on the NIC."""
     w = World()
     w.preemption(**{job_type: True})
-    nodes = w.add_nodes(*(mock_node(resources=NodeResources(cpu=3072, memory_mb=5034, disk_mb=20 * 1024))
+    nic = NodeNetwork("eth0", "192.168.0.100/32", 1000)
+    nodes = w.add_nodes(*(mock_node(resources=NodeResources(cpu=3072, memory_mb=5034, disk_mb=20 * 1024,
+                                                            networks=(nic,)))
                           for _ in range(2)))
     allocs = []
-    for priority, cpu, mem, disk in ((20, 512, 1024, 5120), (20, 512, 1024, 5120), (40, 1024, 25, 5120),
-                                     (100, 1024, 2048, 2048)):
+    for priority, cpu, mem, disk, mbits, port in ((20, 512, 1024, 5120, 200, None), (20, 512, 1024, 5120, 200, None),
+                                                  (40, 1024, 25, 5120, 400, None), (100, 1024, 2048, 2048, 100, 80)):
         job = w.add_job(_service(priority, cpu, mem, "batch"))
-        allocs.append(mock_alloc(job, nodes[0], cpu=cpu, memory_mb=mem, disk_mb=disk, client_status="running"))
+        net = AllocatedNetwork("web", "eth0", "192.168.0.100", mbits, (("web", port),) if port else ())
+        allocs.append(mock_alloc(job, nodes[0], cpu=cpu, memory_mb=mem, disk_mb=disk, client_status="running",
+                                 networks=(net,)))
     w.add_allocs(*allocs)
 
     def tweak(d):
@@ -121,6 +127,10 @@ def test_system_job_preempts_lower_priority_allocs(job_type: str) -> None:
         assert stored.desired_description == f"Preempted by alloc ID {preempting.id}"
     assert w.state.alloc_by_id(allocs[3].id).desired_status == "run"  # type: ignore[union-attr]
     assert h.evals[0].status == "complete"
+    for placed in (a for allocs in plan.node_allocation.values() for a in allocs):
+        (offer,) = placed.networks
+        assert (offer.device, offer.ip, offer.mbits, [label for label, _ in offer.dynamic_ports]) == \
+            ("eth0", "192.168.0.100", 800, ["http"])
 
 
 def test_sysbatch_preemption_is_off_by_default() -> None:
