@@ -16,7 +16,7 @@ import numpy as np
 
 from sim.state.node_table import NodeTable
 from sim.state.summaries import SummaryKeeper
-from sim.structs.alloc import Allocation
+from sim.structs.alloc import NO_TRANSITION, Allocation, DesiredTransition
 from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import JobKey
 
@@ -34,8 +34,9 @@ class AllocTable:
         self.nodes = nodes
         self.summaries = summaries
         self.by_id: dict[str, Allocation] = {}
-        self.by_job: dict[JobKey, dict[str, Allocation]] = defaultdict(dict)
-        self.by_node: dict[str, dict[str, Allocation]] = defaultdict(dict)
+        # allocs are never removed: a job's and a node's allocs are lists, in creation order
+        self.by_job: dict[JobKey, list[Allocation]] = defaultdict(list)
+        self.by_node: dict[str, list[Allocation]] = defaultdict(list)
         self.live: dict[JobKey, int] = defaultdict(int)  # non-terminal allocs per job (drives job status)
         self._terminal_writes: dict[str, Allocation] | None = None  # see take_client_terminal_writes
         self.changed: dict[str, Allocation] | None = None  # allocs written since last taken, when recording
@@ -54,8 +55,8 @@ class AllocTable:
         key = (alloc.namespace, alloc.job_id)
         alloc_id = alloc.id
         self.by_id[alloc_id] = alloc
-        self.by_job[key][alloc_id] = alloc
-        self.by_node[alloc.node_id][alloc_id] = alloc
+        self.by_job[key].append(alloc)
+        self.by_node[alloc.node_id].append(alloc)
         if alloc.desired_status not in SERVER_TERMINAL and alloc.client_status not in CLIENT_TERMINAL:
             self.live[key] += 1
             nodes = self.nodes  # `_reserve`, spelled out (one call per placed alloc)
@@ -147,6 +148,8 @@ class AllocTable:
 
     def set_desired_transition(self, alloc: Allocation, transition: dict[str, bool], index: int) -> None:
         """Set DesiredTransition flags (migrate, reschedule, force_reschedule) on a stored alloc."""
+        if alloc.desired_transition is NO_TRANSITION:  # the shared default: the alloc gets its own
+            alloc.desired_transition = DesiredTransition()
         for name, value in transition.items():
             setattr(alloc.desired_transition, name, value)
         alloc.modify_index = index

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from itertools import islice
 from typing import Any
 
 from sim.state.allocs import AllocTable
@@ -410,7 +409,7 @@ class StateStore:
 
     def allocs_by_job(self, namespace: str, job_id: str) -> list[Allocation]:
         """Every alloc of a job (terminal too), in creation order."""
-        return list(self._allocs.by_job.get((namespace, job_id), {}).values())
+        return list(self._allocs.by_job.get((namespace, job_id), ()))
 
     def job_alloc_count(self, namespace: str, job_id: str) -> int:
         """How many allocs a job has (terminal too)."""
@@ -418,8 +417,7 @@ class StateStore:
 
     def job_allocs_after(self, namespace: str, job_id: str, n: int) -> list[Allocation]:
         """A job's allocs after its first `n`, in creation order (O(new ones))."""
-        allocs = self._allocs.by_job.get((namespace, job_id), {})
-        return list(islice(reversed(allocs.values()), max(len(allocs) - n, 0)))[::-1]
+        return self._allocs.by_job.get((namespace, job_id), [])[n:]
 
     def take_client_terminal_writes(self) -> list[Allocation]:
         """Allocs written while client-terminal (before or after the write) since the last call,
@@ -428,7 +426,7 @@ class StateStore:
 
     def allocs_by_node(self, node_id: str) -> list[Allocation]:
         """Every alloc on a node (terminal too), in creation order."""
-        return list(self._allocs.by_node.get(node_id, {}).values())
+        return list(self._allocs.by_node.get(node_id, ()))
 
     def allocs(self) -> list[Allocation]:
         """Every allocation, in creation order."""

@@ -261,9 +261,44 @@ class AllocMetric:
             self.constraint_filtered[reason] = self.constraint_filtered.get(reason, 0) + 1
 
 
+class _NoItems(list):  # type: ignore[type-arg]
+    """The empty list every alloc shares until the field is replaced (never changed in place)."""
+
+    __slots__ = ()
+
+    def _shared(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a shared empty list of an allocation: assign a new list instead")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _shared  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _shared  # type: ignore[assignment]
+
+
+class _NoKeys(dict):  # type: ignore[type-arg]
+    """The empty dict every alloc shares until the field is replaced (never changed in place)."""
+
+    __slots__ = ()
+
+    def _shared(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a shared empty dict of an allocation: assign a new dict instead")
+
+    __setitem__ = __delitem__ = __ior__ = update = setdefault = pop = popitem = clear = _shared  # type: ignore[assignment]
+
+
+NO_ITEMS: Any = _NoItems()  # (typed Any: it stands for any empty list)
+NO_KEYS: Any = _NoKeys()
+# The transition of every alloc never given one; the store replaces it on the first write (see
+# sim.state.allocs), so it is never changed in place.
+NO_TRANSITION = DesiredTransition()
+
+
 @dataclass(slots=True)
 class Allocation:
-    """Nomad: structs.Allocation. `job` is the job version the alloc runs."""
+    """Nomad: structs.Allocation. `job` is the job version the alloc runs.
+
+    Every alloc lives for the rest of the run, so the fields that are empty for most allocs
+    (ports, reschedule tracker, extra, desired transition) share one empty value until they are
+    given or assigned one: assign a new list or dict rather than changing the shared one.
+    """
 
     id: str
     namespace: str
@@ -277,11 +312,11 @@ class Allocation:
     cpu: int = 0  # the group's total ask, as the scheduler reserved it
     memory_mb: int = 0
     disk_mb: int = 0
-    ports: list[tuple[str, int]] = field(default_factory=list)  # (label, host port)
+    ports: list[tuple[str, int]] = field(default_factory=lambda: NO_ITEMS)  # (label, host port)
     devices: tuple[AllocatedDevice, ...] = ()  # AllocatedResources.Tasks[task].Devices, flattened
     desired_status: str = ALLOC_DESIRED_RUN
     desired_description: str = ""
-    desired_transition: DesiredTransition = field(default_factory=DesiredTransition)
+    desired_transition: DesiredTransition = field(default_factory=lambda: NO_TRANSITION)
     client_status: str = ALLOC_CLIENT_PENDING
     client_description: str = ""
     task_states: dict[str, TaskState] = field(default_factory=dict)
@@ -289,7 +324,7 @@ class Allocation:
     deployment_status: AllocDeploymentStatus | None = None
     previous_allocation: str = ""
     next_allocation: str = ""
-    reschedule_tracker: list[RescheduleEvent] = field(default_factory=list)
+    reschedule_tracker: list[RescheduleEvent] = field(default_factory=lambda: NO_ITEMS)
     last_reschedule: str = ""  # RescheduleTracker.LastReschedule: "", "ok" or "no placement"
     followup_eval_id: str = ""
     preempted_allocations: list[str] | None = None  # the allocs this placement preempted
@@ -301,7 +336,7 @@ class Allocation:
     alloc_modify_index: int = 0
     create_time: float = 0.0
     modify_time: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=lambda: NO_KEYS)
     _name_index: int = field(default=-2, init=False, repr=False, compare=False)  # index() cache
 
     def server_terminal(self) -> bool:
