@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics.columns import ColumnRows
 from sim.metrics.gpus import GpuSample, gpu_cluster_frame, gpu_usage_frame
 from sim.metrics.schema import SCHEMA, frame
 from sim.metrics.series import Sample, cluster_frame, node_usage_frame, running_intervals
@@ -35,6 +36,7 @@ _EVAL_COLS = [c for c, _, _ in SCHEMA["evaluations"]]
     "plans", "conflicts", "placements", "failed_placements"))
 
 
+PER_ALLOC = ("placements", "allocations")  # tables with a row per alloc or transition: kept as columns
 DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from the samples in `tables`
 
 
@@ -55,7 +57,9 @@ class Recorder:
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self.clock = clock  # simulated time for `on_job` (the server's job watchers get no time)
-        self.rows: dict[str, list[tuple]] = {name: [] for name in SCHEMA}
+        self.rows: dict[str, Any] = {name: [] for name in SCHEMA}  # a list of tuples, or ColumnRows
+        for name in PER_ALLOC:
+            self.rows[name] = ColumnRows(len(SCHEMA[name]))
         self._evals: dict[str, list] = {}
         self._last_dequeue: dict[str, float] = {}
         self._samples: list[Sample] = []
@@ -74,7 +78,7 @@ class Recorder:
 
     def placements(self, now: float, allocs: list[Allocation]) -> None:
         """Committed placements, with the scheduler's metrics for each."""
-        rows = self.rows["placements"]
+        rows = []
         for a in allocs:
             m = a.metrics
             if m is None:
@@ -84,6 +88,8 @@ class Recorder:
                 dimension = _dimension(m)
             rows.append((now, a.eval_id, a.id, a.job_id, a.task_group, a.node_id, a.score, *counts,
                          dimension, a.cpu, a.memory_mb, a.disk_mb))
+        self.rows["placements"].extend(rows)
+        for a in allocs:
             if a.devices:
                 self.rows["devices"].extend((now, a.id, a.job_id, a.node_id, d.task, d.vendor, d.type, d.name, i)
                                             for d in a.devices for i in d.device_ids)

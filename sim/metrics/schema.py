@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from sim.metrics.columns import ColumnRows
+
 # table -> [(column, dtype, meaning)]
 SCHEMA: dict[str, list[tuple[str, str, str]]] = {
     "placements": [
@@ -192,12 +194,15 @@ TABLES: dict[str, str] = {
 }
 
 
-def frame(name: str, rows: list[tuple]) -> pd.DataFrame:
+def frame(name: str, rows: list[tuple] | ColumnRows) -> pd.DataFrame:
     """A DataFrame of SCHEMA table `name` from its rows, with the documented dtypes."""
     cols = SCHEMA[name]
-    if not rows:
+    if not len(rows):
         return empty(name)
-    df = pd.DataFrame.from_records(rows, columns=[c for c, _, _ in cols])
+    if isinstance(rows, ColumnRows):
+        df = pd.DataFrame(dict(zip([c for c, _, _ in cols], rows.flushed(), strict=True)))
+    else:
+        df = pd.DataFrame.from_records(rows, columns=[c for c, _, _ in cols])
     return df.astype({c: t for c, t, _ in cols})
 
 

@@ -1,0 +1,55 @@
+"""Rows of a metrics table kept as columns: the tables with a row per allocation or transition.
+
+A tuple per row costs 40 bytes of header and garbage-collector links besides its values; a list
+per column costs only the values. Rows are appended as tuples (as to a list) and moved into the
+columns in batches, so appending stays as cheap as a list's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+_BATCH = 4096  # rows appended before they move into the columns
+
+
+class ColumnRows:
+    """A table's rows as one list per column, read back as tuples in append order."""
+
+    __slots__ = ("columns", "_pending")
+
+    def __init__(self, width: int) -> None:
+        self.columns: tuple[list[object], ...] = tuple([] for _ in range(width))
+        self._pending: list[tuple[object, ...]] = []
+
+    def append(self, row: tuple[object, ...]) -> None:
+        """Add one row (its values in column order)."""
+        pending = self._pending
+        pending.append(row)
+        if len(pending) >= _BATCH:
+            self._flush()
+
+    def extend(self, rows: Iterable[tuple[object, ...]]) -> None:
+        """Add rows in order."""
+        self._pending.extend(rows)
+        if len(self._pending) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if pending:
+            for column, values in zip(self.columns, zip(*pending, strict=True), strict=True):
+                column.extend(values)
+
+    def flushed(self) -> tuple[list[object], ...]:
+        """The columns, with every row appended so far."""
+        self._flush()
+        return self.columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) + len(self._pending)
+
+    def __iter__(self) -> Iterator[tuple[object, ...]]:
+        return zip(*self.flushed(), strict=True)
+
+    def __getitem__(self, i: int) -> tuple[object, ...]:
+        return tuple(column[i] for column in self.flushed())
