@@ -244,6 +244,22 @@ class AllocMetric:
         node_ids = cast("tuple[str, ...]", top[2:])
         return layout.build(node_ids, _doubles(len(packed) // 8).unpack(packed))
 
+    def packed_top(self) -> tuple[()] | tuple[ScoreLayout, bytes, tuple[str, ...]] | None:
+        """The top scores as packed by `set_top_scores`: () none, (layout, float64 values as
+        bytes, node IDs), or None when `score_meta_data` holds them as a list."""
+        top = self._top
+        if top is None:
+            return None
+        if not top:
+            return ()
+        layout, packed = top[0], top[1]
+        assert isinstance(layout, ScoreLayout) and isinstance(packed, bytes)
+        return layout, packed, cast("tuple[str, ...]", top[2:])
+
+    def restore_top(self, layout: ScoreLayout, packed: bytes, node_ids: Sequence[str]) -> None:
+        """Set top scores packed as `packed_top` gives them, on a metric with none yet."""
+        self._top = (layout, packed, *node_ids)
+
     def exhausted_node(self, node_class: str, dimension: str) -> None:
         """Nomad: AllocMetric.ExhaustedNode."""
         self.nodes_exhausted += 1
@@ -269,7 +285,7 @@ class _NoItems(list):  # type: ignore[type-arg]
     def _shared(self, *args: object, **kwargs: object) -> None:
         raise TypeError("a shared empty list of an allocation: assign a new list instead")
 
-    append = extend = insert = remove = pop = clear = sort = reverse = _shared  # type: ignore[assignment]
+    append = extend = insert = remove = pop = clear = sort = reverse = _shared
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _shared  # type: ignore[assignment]
 
 
