@@ -2,51 +2,61 @@
 
 Once a job is dead, its client-terminal allocs are read only by the API and by a later version of
 the job, never in the hot loop; yet a run like a trace replay ends with millions of them. The
-allocation table (sim.state.allocs) moves each such alloc into one row here: numbers in typed
-arrays, repeated strings as codes into a string table, shared objects (job version, task states,
-candidate-node counts) as references, the top scores of its metric packed into one byte buffer,
-and the fields that are rarely set in a side dict. `build(row)` gives back an Allocation equal to
-the one compacted, field by field, its metric's packed scores bit for bit.
+allocation table (sim.state.allocs) moves such allocs here, a job's at a time, one row each:
+numbers in typed arrays, strings as codes into a table of the values seen, shared objects (job
+version, task states, candidate-node counts) by reference, the metric's packed top scores in one
+byte buffer, and the fields that are rarely set in a side dict. `build(row)` gives back an
+Allocation equal to the one compacted, field by field, its metric's packed scores bit for bit.
 """
 
 from __future__ import annotations
 
 from array import array
+from operator import attrgetter
 from typing import Any
 
 from sim.structs.alloc import NO_TRANSITION, Allocation, AllocMetric, ScoreLayout
 
-# fields kept in the side dict when they differ from the value a new alloc has
-_RARE = ("devices", "deployment_id", "deployment_status", "previous_allocation", "next_allocation",
-         "last_reschedule", "followup_eval_id", "preempted_allocations", "preempted_by_allocation")
-_RARE_DEFAULTS: tuple[object, ...] = ((), "", None, "", "", "", "", None, "")
-_SEQUENCES = ("ports", "reschedule_tracker", "extra")  # kept when not empty
 _STRINGS = ("namespace", "eval_id", "node_id", "node_name", "job_id", "task_group", "desired_status",
             "desired_description", "client_status", "client_description")
-_INTS = ("cpu", "memory_mb", "disk_mb", "create_index", "modify_index", "alloc_modify_index")
-_FLOATS = ("score", "create_time", "modify_time")
+_NUMBERS = (("cpu", "q", int), ("memory_mb", "q", int), ("disk_mb", "q", int), ("create_index", "q", int),
+            ("modify_index", "q", int), ("alloc_modify_index", "q", int), ("score", "d", float),
+            ("create_time", "d", float), ("modify_time", "d", float))
+_SHARED = ("job", "task_states")  # kept by reference
+# kept in the side dict when set: every one is falsy (None, "", (), empty) while unset
+_RARE = ("ports", "devices", "deployment_id", "deployment_status", "previous_allocation", "next_allocation",
+         "reschedule_tracker", "last_reschedule", "followup_eval_id", "preempted_by_allocation", "extra")
 _METRIC_INTS = ("nodes_evaluated", "nodes_filtered", "nodes_in_pool", "nodes_exhausted", "allocation_time",
                 "coalesced_failures")
-_METRIC_CONTAINERS = ("class_filtered", "constraint_filtered", "class_exhausted", "dimension_exhausted",
-                      "quota_exhausted", "resources_exhausted", "score_meta_data")
-_NO_METRIC, _COMPACT_METRIC, _SIDE_METRIC = 0, 1, 2
+_metric_ints = attrgetter(*_METRIC_INTS)
+_NO_COUNTERS = (0,) * len(_METRIC_INTS)
+_available = AllocMetric.__dict__["nodes_available"].__get__  # the slot as set (no container made)
+_NO_METRIC = -1  # node pool code of a row without a metric
 
 
 class StringTable:
-    """Strings numbered in first-seen order."""
+    """Values (strings, mostly) numbered in first-seen order."""
 
-    __slots__ = ("values", "_codes")
+    __slots__ = ("values", "codes")
 
     def __init__(self) -> None:
-        self.values: list[str] = []
-        self._codes: dict[str, int] = {}
+        self.values: list[Any] = []
+        self.codes: dict[Any, int] = {}
 
-    def code(self, value: str) -> int:
-        code = self._codes.get(value)
+    def code(self, value: Any) -> int:
+        code = self.codes.get(value)
         if code is None:
-            code = self._codes[value] = len(self.values)
+            code = self.codes[value] = len(self.values)
             self.values.append(value)
         return code
+
+    def code_all(self, values: list[Any]) -> map[int]:
+        """The code of each value."""
+        codes = self.codes
+        for value in dict.fromkeys(values):  # (new values numbered in first-seen order)
+            if value not in codes:
+                self.code(value)
+        return map(self.codes.__getitem__, values)
 
 
 class AllocColumns:
@@ -54,98 +64,112 @@ class AllocColumns:
 
     def __init__(self) -> None:
         self.strings = StringTable()
-        self.codes = {name: array("i") for name in _STRINGS}
-        self.ints = {name: array("q") for name in _INTS}
-        self.floats = {name: array("d") for name in _FLOATS}
         self.ids: list[str] = []
-        self.name_index = array("i")  # the index in a Nomad-style name, or -1 (the name is in `side`)
-        self.jobs: list[Any] = []
-        self.task_states: list[Any] = []
+        self.codes = {name: array("i") for name in _STRINGS}
+        self.numbers = {name: array(kind) for name, kind, _ in _NUMBERS}
+        self.shared: dict[str, list[Any]] = {name: [] for name in _SHARED}
+        self.name_index = array("i")  # the index of a Nomad-style name, or -1 (the name is in `side`)
         self.side: dict[int, dict[str, Any]] = {}
-        # metrics: the kind per row, then the compact ones' numbers, node pool, shared candidate
-        # counts, and packed top scores (layout, bytes in `top_bytes`, node ID codes in `top_nodes`)
-        self.metric_kind = array("b")
-        self.metric_ints = {name: array("q") for name in _METRIC_INTS}
+        # metrics: the node pool's code (or _NO_METRIC), the counters, the shared candidate counts,
+        # the packed top scores (layout; bytes and node ID codes up to each row's end offsets)
         self.node_pool = array("i")
+        self.metric_ints = {name: array("q") for name in _METRIC_INTS}
         self.nodes_available: list[Any] = []
         self.top_layout: list[ScoreLayout | None] = []
-        self.top_at = array("q")
-        self.top_nodes_at = array("q")
         self.top_bytes = bytearray()
         self.top_nodes = array("i")
+        self.top_end = array("q")
+        self.top_nodes_end = array("q")
 
     def __len__(self) -> int:
         return len(self.ids)
 
-    def add(self, alloc: Allocation) -> int:
-        """Store the alloc as a new row; returns the row."""
-        row = len(self.ids)
-        code = self.strings.code
-        self.ids.append(alloc.id)
-        side: dict[str, Any] = {}
-        for name in _STRINGS:
-            self.codes[name].append(code(getattr(alloc, name)))
-        for columns, kind in ((self.ints, int), (self.floats, float)):
-            for name, column in columns.items():  # (a value of another type is kept as is, in `side`)
-                value = getattr(alloc, name)
-                if type(value) is not kind:
-                    side[name], value = value, 0
-                column.append(value)
-        self.jobs.append(alloc.job)
-        self.task_states.append(alloc.task_states)
-        index = alloc.index()
-        if index < 0 or alloc.name != f"{alloc.job_id}.{alloc.task_group}[{index}]":
-            index = -1
-            side["name"] = alloc.name
-        self.name_index.append(index)
-        for name, default in zip(_RARE, _RARE_DEFAULTS, strict=True):
-            value = getattr(alloc, name)
-            if value is not default and value != default:
-                side[name] = value
-        for name in _SEQUENCES:
-            value = getattr(alloc, name)
-            if value:
-                side[name] = value
-        if alloc.desired_transition is not NO_TRANSITION:
-            side["desired_transition"] = alloc.desired_transition
-        self._add_metric(alloc.metrics, side)
-        if side:
-            self.side[row] = side
-        return row
+    def add(self, allocs: list[Allocation]) -> int:
+        """Store the allocs as new rows, in order; returns the first row."""
+        first = len(self.ids)
+        sides: dict[int, dict[str, Any]] = {}
 
-    def _add_metric(self, metric: AllocMetric | None, side: dict[str, Any]) -> None:
-        top = metric.packed_top() if metric is not None else None
-        compact = (metric is not None and top is not None
-                   and all(metric.peek(name) is None for name in _METRIC_CONTAINERS))
-        if metric is None:
-            self.metric_kind.append(_NO_METRIC)
-        elif not compact:
-            self.metric_kind.append(_SIDE_METRIC)
-            side["metrics"] = metric
-        else:
-            self.metric_kind.append(_COMPACT_METRIC)
-        ints = self.metric_ints
-        if not compact:
-            for column in ints.values():
-                column.append(0)
-            self.node_pool.append(-1)
-            self.nodes_available.append(None)
-            self.top_layout.append(None)
-        else:
-            assert metric is not None and top is not None
-            for name, column in ints.items():
-                column.append(getattr(metric, name))
-            self.node_pool.append(self.strings.code(metric.node_pool))
-            self.nodes_available.append(metric.peek("nodes_available"))
-            if top:
-                layout, packed, node_ids = top
-                self.top_layout.append(layout)
-                self.top_bytes += packed
-                self.top_nodes.extend([self.strings.code(node_id) for node_id in node_ids])
+        def side(i: int) -> dict[str, Any]:
+            return sides.setdefault(first + i, {})
+
+        self.ids.extend(a.id for a in allocs)
+        for name in _STRINGS:
+            self.codes[name].extend(self.strings.code_all(list(map(attrgetter(name), allocs))))
+        for name, _, kind in _NUMBERS:
+            values = list(map(attrgetter(name), allocs))
+            if set(map(type, values)) - {kind}:  # another type: kept as is, in the side dict
+                for i, value in enumerate(values):
+                    if type(value) is not kind:
+                        side(i)[name], values[i] = value, 0
+            self.numbers[name].extend(values)
+        for name in _SHARED:
+            self.shared[name].extend(map(attrgetter(name), allocs))
+        for i, alloc in enumerate(allocs):
+            index = alloc.index()
+            if index < 0 or alloc.name != f"{alloc.job_id}.{alloc.task_group}[{index}]":
+                side(i)["name"] = alloc.name
+                index = -1
+            self.name_index.append(index)
+        for name in _RARE:
+            values = list(map(attrgetter(name), allocs))
+            if any(values):
+                for i, value in enumerate(values):
+                    if value:
+                        side(i)[name] = value
+        for name, default in (("preempted_allocations", None), ("desired_transition", NO_TRANSITION)):
+            values = list(map(attrgetter(name), allocs))
+            if values.count(default) != len(values):
+                for i, value in enumerate(values):
+                    if value is not default:
+                        side(i)[name] = value
+        for i, made in enumerate(self._add_metrics([a.metrics for a in allocs])):
+            if made:
+                side(i)["metric"] = made
+        self.side.update(sides)
+        return first
+
+    def _add_metrics(self, metrics: list[AllocMetric | None]) -> list[dict[str, Any]]:
+        """Store the rows' metrics; returns each one's container fields to keep."""
+        pools: list[str | None] = []
+        counters: list[tuple[int, ...]] = []
+        available: list[Any] = []
+        layouts: list[ScoreLayout | None] = []
+        node_ids: list[str] = []
+        made_of: list[dict[str, Any]] = []
+        top_bytes, top_end, top_nodes_end = self.top_bytes, self.top_end, self.top_nodes_end
+        for metric in metrics:
+            if metric is None:
+                pools.append(None)
+                counters.append(_NO_COUNTERS)
+                available.append(None)
+                made: dict[str, Any] = {}
+                top = None
             else:
-                self.top_layout.append(None)
-        self.top_at.append(len(self.top_bytes))
-        self.top_nodes_at.append(len(self.top_nodes))
+                pools.append(metric.node_pool)
+                counters.append(_metric_ints(metric))
+                try:
+                    available.append(_available(metric))
+                except AttributeError:  # never set
+                    available.append(None)
+                made, top = metric.packed()
+            made_of.append(made)
+            if top is None:
+                layouts.append(None)
+            else:
+                layouts.append(top[0])
+                top_bytes += top[1]
+                node_ids.extend(top[2])
+            top_end.append(len(top_bytes))
+            top_nodes_end.append(len(self.top_nodes) + len(node_ids))
+        codes = self.strings.codes
+        self.strings.code_all([p for p in pools if p is not None])
+        self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
+        for column, values in zip(self.metric_ints.values(), zip(*counters, strict=True), strict=True):
+            column.extend(values)
+        self.nodes_available.extend(available)
+        self.top_layout.extend(layouts)
+        self.top_nodes.extend(self.strings.code_all(node_ids))
+        return made_of
 
     def job_key(self, row: int) -> tuple[str, str]:
         """(namespace, job ID) of the alloc in `row`."""
@@ -155,36 +179,30 @@ class AllocColumns:
     def build(self, row: int) -> Allocation:
         """The alloc stored in `row`, as it was compacted."""
         strings = self.strings.values
-        values: dict[str, Any] = {name: strings[self.codes[name][row]] for name in _STRINGS}
-        values.update((name, self.ints[name][row]) for name in _INTS)
-        values.update((name, self.floats[name][row]) for name in _FLOATS)
-        side = self.side.get(row)
+        values: dict[str, Any] = {name: strings[codes[row]] for name, codes in self.codes.items()}
+        values.update((name, column[row]) for name, column in self.numbers.items())
+        values.update((name, column[row]) for name, column in self.shared.items())
+        side = self.side.get(row) or {}
         index = self.name_index[row]
-        name = side["name"] if index < 0 and side else f"{values['job_id']}.{values['task_group']}[{index}]"
-        alloc = Allocation(id=self.ids[row], name=name, job=self.jobs[row], task_states=self.task_states[row],
-                           metrics=self._metric(row, side), **values)
-        if side:
-            for field, value in side.items():
-                if field not in ("name", "metrics"):
-                    setattr(alloc, field, value)
+        name = side["name"] if index < 0 else f"{values['job_id']}.{values['task_group']}[{index}]"
+        alloc = Allocation(id=self.ids[row], name=name, metrics=self._metric(row, side.get("metric")), **values)
+        for field, value in side.items():
+            if field not in ("name", "metric"):
+                setattr(alloc, field, value)
         return alloc
 
-    def _metric(self, row: int, side: dict[str, Any] | None) -> AllocMetric | None:
-        kind = self.metric_kind[row]
-        if kind == _NO_METRIC:
+    def _metric(self, row: int, made: dict[str, Any] | None) -> AllocMetric | None:
+        pool = self.node_pool[row]
+        if pool == _NO_METRIC:
             return None
-        if kind == _SIDE_METRIC:
-            assert side is not None
-            metric: AllocMetric = side["metrics"]
-            return metric
-        strings = self.strings.values
         values: dict[str, Any] = {name: column[row] for name, column in self.metric_ints.items()}
-        metric = AllocMetric(**values, node_pool=strings[self.node_pool[row]],
+        strings = self.strings.values
+        metric = AllocMetric(**values, **(made or {}), node_pool=strings[pool],
                              nodes_available=self.nodes_available[row])
         layout = self.top_layout[row]
         if layout is not None:
-            start = self.top_at[row - 1] if row else 0
-            nodes_start = self.top_nodes_at[row - 1] if row else 0
-            node_ids = [strings[code] for code in self.top_nodes[nodes_start : self.top_nodes_at[row]]]
-            metric.restore_top(layout, bytes(self.top_bytes[start : self.top_at[row]]), node_ids)
+            start = self.top_end[row - 1] if row else 0
+            nodes_start = self.top_nodes_end[row - 1] if row else 0
+            node_ids = [strings[code] for code in self.top_nodes[nodes_start : self.top_nodes_end[row]]]
+            metric.restore_top(layout, bytes(self.top_bytes[start : self.top_end[row]]), node_ids)
         return metric

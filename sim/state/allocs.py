@@ -83,8 +83,8 @@ class AllocTable:
         writer's object may be one compacted since it read it, and the write goes to the stored one."""
         if not len(self.columns):
             return allocs
-        get = self.get
-        return [get(a.id) or a for a in allocs]
+        by_id, get = self.by_id, self.get
+        return [a if by_id.get(a.id) is a else get(a.id) or a for a in allocs]
 
     # -- compaction -----------------------------------------------------------------------------
 
@@ -93,11 +93,15 @@ class AllocTable:
         allocs = self.by_job.get(key)
         if not allocs or self.live.get(key):
             return
-        add, by_id = self.columns.add, self.by_id
-        for i, alloc in enumerate(allocs):
-            if type(alloc) is not int and alloc.client_status in CLIENT_TERMINAL:  # type: ignore[union-attr]
-                allocs[i] = by_id[alloc.id] = add(alloc)  # type: ignore[union-attr, arg-type]
-                self.compacted.add(key)
+        at = [i for i, alloc in enumerate(allocs)
+              if type(alloc) is not int and alloc.client_status in CLIENT_TERMINAL]  # type: ignore[union-attr]
+        if not at:
+            return
+        done = cast("list[Allocation]", [allocs[i] for i in at])
+        by_id = self.by_id
+        for row, (i, alloc) in enumerate(zip(at, done, strict=True), self.columns.add(done)):
+            allocs[i] = by_id[alloc.id] = row
+        self.compacted.add(key)
 
     def _expand(self, key: JobKey) -> None:
         """Build a job's compacted allocs again, in place of their rows."""

@@ -134,6 +134,10 @@ _CONTAINERS: dict[str, type] = {
 }
 
 
+_MADE = tuple(name for name in _CONTAINERS if name != "nodes_available") + ("score_meta_data",)
+_NO_CONTAINERS = (None,) * len(_MADE)
+
+
 @dataclass(slots=True, init=False)
 class AllocMetric:
     """Nomad: structs.AllocMetric: what the scheduler saw while placing one alloc.
@@ -165,6 +169,9 @@ class AllocMetric:
     # The top scores while `score_meta_data` is not created: () none yet, or packed as
     # (layout, float64 values as bytes, node ID, ...); None once the list holds them.
     _top: tuple[object, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    # Whether a container field other than nodes_available may have been created or given
+    # (`made` looks only then: containers are created through reads, never assigned).
+    _made: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __init__(
         self, nodes_evaluated: int = 0, nodes_filtered: int = 0, nodes_in_pool: int = 0, node_pool: str = "",
@@ -178,6 +185,8 @@ class AllocMetric:
         self.node_pool, self.nodes_exhausted = node_pool, nodes_exhausted
         self.allocation_time, self.coalesced_failures = allocation_time, coalesced_failures
         self._top = ()
+        self._made = (class_filtered, constraint_filtered, class_exhausted, dimension_exhausted, quota_exhausted,
+                      resources_exhausted, score_meta_data) != _NO_CONTAINERS
         # containers given stay as given (the caller's object); absent ones are created on first use
         if nodes_available is not None:
             self.nodes_available = nodes_available
@@ -209,6 +218,7 @@ class AllocMetric:
             else:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
             setattr(self, name, value)
+            self._made = True
             return value
 
     def peek(self, name: str) -> Any:
@@ -217,6 +227,13 @@ class AllocMetric:
             return object.__getattribute__(self, name)
         except AttributeError:
             return None
+
+    def made(self) -> dict[str, Any]:
+        """The container fields created or given so far, nodes_available aside (whose value
+        `peek` gives), by name; a metric whose containers were never used has none."""
+        if not self._made:
+            return {}
+        return {name: value for name in _MADE if (value := self.peek(name)) is not None}
 
     def set_top_scores(self, layout: ScoreLayout, node_ids: Sequence[str], values: Sequence[float]) -> None:
         """Nomad: PopulateScoreMetaData, packed: the nodes' rows as `layout` says, best first.
@@ -244,20 +261,19 @@ class AllocMetric:
         node_ids = cast("tuple[str, ...]", top[2:])
         return layout.build(node_ids, _doubles(len(packed) // 8).unpack(packed))
 
-    def packed_top(self) -> tuple[()] | tuple[ScoreLayout, bytes, tuple[str, ...]] | None:
-        """The top scores as packed by `set_top_scores`: () none, (layout, float64 values as
-        bytes, node IDs), or None when `score_meta_data` holds them as a list."""
+    def packed(self) -> tuple[dict[str, Any], tuple[ScoreLayout, bytes, tuple[str, ...]] | None]:
+        """(`made`, the top scores as `set_top_scores` packed them: (layout, float64 values as
+        bytes, node IDs), or None when there are none or `score_meta_data` holds them)."""
+        made = self.made() if self._made else {}
         top = self._top
-        if top is None:
-            return None
         if not top:
-            return ()
+            return made, None
         layout, packed = top[0], top[1]
         assert isinstance(layout, ScoreLayout) and isinstance(packed, bytes)
-        return layout, packed, cast("tuple[str, ...]", top[2:])
+        return made, (layout, packed, cast("tuple[str, ...]", top[2:]))
 
     def restore_top(self, layout: ScoreLayout, packed: bytes, node_ids: Sequence[str]) -> None:
-        """Set top scores packed as `packed_top` gives them, on a metric with none yet."""
+        """Set top scores packed as `packed` gives them, on a metric with none yet."""
         self._top = (layout, packed, *node_ids)
 
     def exhausted_node(self, node_class: str, dimension: str) -> None:

@@ -30,7 +30,7 @@ def _metric(metric: AllocMetric | None) -> object:
     if metric is None:
         return None
     fields = {f.name: metric.peek(f.name) for f in dataclasses.fields(metric) if f.name != "_top"}
-    return fields, metric.packed_top(), metric.top_scores()
+    return fields, metric.packed(), metric.top_scores()
 
 
 def snapshot(alloc: Allocation) -> dict[str, object]:
