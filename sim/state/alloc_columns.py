@@ -12,6 +12,8 @@ Allocation equal to the one compacted, field by field, its metric's packed score
 from __future__ import annotations
 
 from array import array
+from collections.abc import Sequence
+from itertools import accumulate, islice
 from operator import attrgetter
 from typing import Any
 
@@ -30,7 +32,20 @@ _METRIC_INTS = ("nodes_evaluated", "nodes_filtered", "nodes_in_pool", "nodes_exh
                 "coalesced_failures")
 _metric_ints = attrgetter(*_METRIC_INTS)
 _NO_COUNTERS = (0,) * len(_METRIC_INTS)
-_available = AllocMetric.__dict__["nodes_available"].__get__  # the slot as set (no container made)
+_NO_PARTS: tuple[dict[str, Any], None] = ({}, None)
+_DEFAULTS = (("preempted_allocations", None), ("desired_transition", NO_TRANSITION))  # kept when not these
+_FIELDS = ("id", "name", "metrics", *_STRINGS, *(name for name, _, _ in _NUMBERS), *_SHARED, *_RARE,
+           *(name for name, _ in _DEFAULTS))
+_fields = attrgetter(*_FIELDS)
+_slot = AllocMetric.__dict__["nodes_available"].__get__
+
+
+def _available(metric: AllocMetric) -> Any:
+    """The metric's nodes_available as set, or None (no container made)."""
+    try:
+        return _slot(metric)
+    except AttributeError:
+        return None
 _NO_METRIC = -1  # node pool code of a row without a metric
 
 
@@ -50,7 +65,7 @@ class StringTable:
             self.values.append(value)
         return code
 
-    def code_all(self, values: list[Any]) -> map[int]:
+    def code_all(self, values: Sequence[Any]) -> map[int]:
         """The code of each value."""
         codes = self.codes
         for value in dict.fromkeys(values):  # (new values numbered in first-seen order)
@@ -89,87 +104,71 @@ class AllocColumns:
         first = len(self.ids)
         sides: dict[int, dict[str, Any]] = {}
 
-        def side(i: int) -> dict[str, Any]:
-            return sides.setdefault(first + i, {})
+        def keep(i: int, name: str, value: object) -> None:
+            sides.setdefault(first + i, {})[name] = value
 
-        self.ids.extend(a.id for a in allocs)
+        columns = dict(zip(_FIELDS, zip(*map(_fields, allocs), strict=True), strict=True))
+        self.ids.extend(columns["id"])
         for name in _STRINGS:
-            self.codes[name].extend(self.strings.code_all(list(map(attrgetter(name), allocs))))
+            self.codes[name].extend(self.strings.code_all(columns[name]))
         for name, _, kind in _NUMBERS:
-            values = list(map(attrgetter(name), allocs))
-            if set(map(type, values)) - {kind}:  # another type: kept as is, in the side dict
-                for i, value in enumerate(values):
+            numbers: Sequence[Any] = columns[name]
+            if set(map(type, numbers)) - {kind}:  # another type: kept as is, in the side dict
+                numbers = [value if type(value) is kind else 0 for value in numbers]
+                for i, value in enumerate(columns[name]):
                     if type(value) is not kind:
-                        side(i)[name], values[i] = value, 0
-            self.numbers[name].extend(values)
+                        keep(i, name, value)
+            self.numbers[name].extend(numbers)
         for name in _SHARED:
-            self.shared[name].extend(map(attrgetter(name), allocs))
-        for i, alloc in enumerate(allocs):
+            self.shared[name].extend(columns[name])
+        for i, (alloc, name, job_id, group) in enumerate(
+                zip(allocs, columns["name"], columns["job_id"], columns["task_group"], strict=True)):
             index = alloc.index()
-            if index < 0 or alloc.name != f"{alloc.job_id}.{alloc.task_group}[{index}]":
-                side(i)["name"] = alloc.name
+            if index < 0 or name != f"{job_id}.{group}[{index}]":
+                keep(i, "name", name)
                 index = -1
             self.name_index.append(index)
         for name in _RARE:
-            values = list(map(attrgetter(name), allocs))
+            values = columns[name]
             if any(values):
                 for i, value in enumerate(values):
                     if value:
-                        side(i)[name] = value
-        for name, default in (("preempted_allocations", None), ("desired_transition", NO_TRANSITION)):
-            values = list(map(attrgetter(name), allocs))
+                        keep(i, name, value)
+        for name, default in _DEFAULTS:
+            values = columns[name]
             if values.count(default) != len(values):
                 for i, value in enumerate(values):
                     if value is not default:
-                        side(i)[name] = value
-        for i, made in enumerate(self._add_metrics([a.metrics for a in allocs])):
+                        keep(i, name, value)
+        for i, made in enumerate(self._add_metrics(columns["metrics"])):
             if made:
-                side(i)["metric"] = made
+                keep(i, "metric", made)
         self.side.update(sides)
         return first
 
-    def _add_metrics(self, metrics: list[AllocMetric | None]) -> list[dict[str, Any]]:
+    def _add_metrics(self, metrics: tuple[AllocMetric | None, ...]) -> list[dict[str, Any]]:
         """Store the rows' metrics; returns each one's container fields to keep."""
-        pools: list[str | None] = []
-        counters: list[tuple[int, ...]] = []
-        available: list[Any] = []
-        layouts: list[ScoreLayout | None] = []
-        node_ids: list[str] = []
-        made_of: list[dict[str, Any]] = []
-        top_bytes, top_end, top_nodes_end = self.top_bytes, self.top_end, self.top_nodes_end
-        for metric in metrics:
-            if metric is None:
-                pools.append(None)
-                counters.append(_NO_COUNTERS)
-                available.append(None)
-                made: dict[str, Any] = {}
-                top = None
-            else:
-                pools.append(metric.node_pool)
-                counters.append(_metric_ints(metric))
-                try:
-                    available.append(_available(metric))
-                except AttributeError:  # never set
-                    available.append(None)
-                made, top = metric.packed()
-            made_of.append(made)
-            if top is None:
-                layouts.append(None)
-            else:
-                layouts.append(top[0])
-                top_bytes += top[1]
-                node_ids.extend(top[2])
-            top_end.append(len(top_bytes))
-            top_nodes_end.append(len(self.top_nodes) + len(node_ids))
+        parts = [_NO_PARTS if m is None else m.packed() for m in metrics]
+        pools = [None if m is None else m.node_pool for m in metrics]
         codes = self.strings.codes
         self.strings.code_all([p for p in pools if p is not None])
         self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
+        counters = [_NO_COUNTERS if m is None else _metric_ints(m) for m in metrics]
         for column, values in zip(self.metric_ints.values(), zip(*counters, strict=True), strict=True):
             column.extend(values)
-        self.nodes_available.extend(available)
-        self.top_layout.extend(layouts)
+        self.nodes_available.extend([None if m is None else _available(m) for m in metrics])
+        tops = [top for _, top in parts]
+        self.top_layout.extend([top[0] if top else None for top in tops])
+        packed = [top[1] for top in tops if top]
+        # each row's end offsets (accumulate's first value, where the previous row ended, dropped)
+        self.top_end.extend(islice(accumulate([len(top[1]) if top else 0 for top in tops],
+                                              initial=len(self.top_bytes)), 1, None))
+        self.top_bytes += b"".join(packed)
+        node_ids = [node_id for top in tops if top for node_id in top[2]]
+        self.top_nodes_end.extend(islice(accumulate([len(top[2]) if top else 0 for top in tops],
+                                                    initial=len(self.top_nodes)), 1, None))
         self.top_nodes.extend(self.strings.code_all(node_ids))
-        return made_of
+        return [made for made, _ in parts]
 
     def job_key(self, row: int) -> tuple[str, str]:
         """(namespace, job ID) of the alloc in `row`."""
