@@ -70,8 +70,12 @@ class AllocTable:
 
     def of_node(self, node_id: str) -> list[Allocation]:
         """A node's allocs, in creation order."""
-        get = self.get
-        return [get(alloc_id) for alloc_id in self.by_node.get(node_id, ())]  # type: ignore[misc]
+        ids = self.by_node.get(node_id, ())
+        if self.compacted:
+            get = self.get
+            return [get(alloc_id) for alloc_id in ids]  # type: ignore[misc]
+        by_id = self.by_id
+        return [by_id[alloc_id] for alloc_id in ids]  # type: ignore[misc]
 
     def every(self) -> list[Allocation]:
         """Every alloc in creation order; compacted ones are built for this read only."""
