@@ -1,13 +1,16 @@
 """Rows of a metrics table kept as columns: the tables with a row per allocation or transition.
 
 A tuple per row costs 40 bytes of header and garbage-collector links besides its values; a list
-per column costs only the values. Rows are appended as tuples (as to a list) and moved into the
+per column costs only the values (and a typed array not even the objects, for a column of floats
+that no one else holds). Rows are appended as tuples (as to a list) and moved into the
 columns in batches, so appending stays as cheap as a list's.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 _BATCH = 4096  # rows appended before they move into the columns
 
@@ -17,8 +20,10 @@ class ColumnRows:
 
     __slots__ = ("columns", "_pending")
 
-    def __init__(self, width: int) -> None:
-        self.columns: tuple[list[object], ...] = tuple([] for _ in range(width))
+    def __init__(self, width: int, typed: dict[int, str] | None = None) -> None:
+        """`typed`: the columns kept in a typed array (by position), with its type code."""
+        typed = typed or {}
+        self.columns: tuple[Any, ...] = tuple(array(typed[i]) if i in typed else [] for i in range(width))
         self._pending: list[tuple[object, ...]] = []
 
     def append(self, row: tuple[object, ...]) -> None:
@@ -40,7 +45,7 @@ class ColumnRows:
             for column, values in zip(self.columns, zip(*pending, strict=True), strict=True):
                 column.extend(values)
 
-    def flushed(self) -> tuple[list[object], ...]:
+    def flushed(self) -> tuple[Any, ...]:
         """The columns, with every row appended so far."""
         self._flush()
         return self.columns

@@ -11,6 +11,9 @@ table with its one-line meaning.
 
 from __future__ import annotations
 
+from array import array
+
+import numpy as np
 import pandas as pd
 
 from sim.metrics.columns import ColumnRows
@@ -200,7 +203,8 @@ def frame(name: str, rows: list[tuple] | ColumnRows) -> pd.DataFrame:
     if not len(rows):
         return empty(name)
     if isinstance(rows, ColumnRows):
-        df = pd.DataFrame(dict(zip([c for c, _, _ in cols], rows.flushed(), strict=True)))
+        df = pd.DataFrame({c: np.asarray(values) if isinstance(values, array) else values
+                           for (c, _, _), values in zip(cols, rows.flushed(), strict=True)})
     else:
         df = pd.DataFrame.from_records(rows, columns=[c for c, _, _ in cols])
     return df.astype({c: t for c, t, _ in cols})
