@@ -17,7 +17,7 @@ from itertools import accumulate, islice
 from operator import attrgetter
 from typing import Any
 
-from sim.structs.alloc import NO_TRANSITION, Allocation, AllocMetric, ScoreLayout
+from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition, ScoreLayout
 
 _STRINGS = ("namespace", "eval_id", "node_id", "node_name", "job_id", "task_group", "desired_status",
             "desired_description", "client_status", "client_description")
@@ -33,7 +33,7 @@ _METRIC_INTS = ("nodes_evaluated", "nodes_filtered", "nodes_in_pool", "nodes_exh
 _metric_ints = attrgetter(*_METRIC_INTS)
 _NO_COUNTERS = (0,) * len(_METRIC_INTS)
 _NO_PARTS: tuple[dict[str, Any], None] = ({}, None)
-_DEFAULTS = (("preempted_allocations", None), ("desired_transition", NO_TRANSITION))  # kept when not these
+_DEFAULTS = (("preempted_allocations", None), ("desired_transition", DesiredTransition()))  # kept unless equal
 _FIELDS = ("id", "name", "metrics", *_STRINGS, *(name for name, _, _ in _NUMBERS), *_SHARED, *_RARE,
            *(name for name, _ in _DEFAULTS))
 _fields = attrgetter(*_FIELDS)
@@ -138,7 +138,7 @@ class AllocColumns:
             values = columns[name]
             if values.count(default) != len(values):
                 for i, value in enumerate(values):
-                    if value is not default:
+                    if value != default:
                         keep(i, name, value)
         for i, made in enumerate(self._add_metrics(columns["metrics"])):
             if made:

@@ -17,7 +17,7 @@ import numpy as np
 from sim.state.alloc_columns import AllocColumns
 from sim.state.node_table import NodeTable
 from sim.state.summaries import SummaryKeeper
-from sim.structs.alloc import NO_TRANSITION, Allocation, DesiredTransition
+from sim.structs.alloc import Allocation
 from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import JobKey
 
@@ -225,8 +225,6 @@ class AllocTable:
 
     def set_desired_transition(self, alloc: Allocation, transition: dict[str, bool], index: int) -> None:
         """Set DesiredTransition flags (migrate, reschedule, force_reschedule) on a stored alloc."""
-        if alloc.desired_transition is NO_TRANSITION:  # the shared default: the alloc gets its own
-            alloc.desired_transition = DesiredTransition()
         for name, value in transition.items():
             setattr(alloc.desired_transition, name, value)
         alloc.modify_index = index

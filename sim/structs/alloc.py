@@ -318,9 +318,6 @@ class _NoKeys(dict):  # type: ignore[type-arg]
 
 NO_ITEMS: Any = _NoItems()  # (typed Any: it stands for any empty list)
 NO_KEYS: Any = _NoKeys()
-# The transition of every alloc never given one; the store replaces it on the first write (see
-# sim.state.allocs), so it is never changed in place.
-NO_TRANSITION = DesiredTransition()
 
 
 @dataclass(slots=True)
@@ -328,8 +325,8 @@ class Allocation:
     """Nomad: structs.Allocation. `job` is the job version the alloc runs.
 
     Every alloc lives for the rest of the run, so the fields that are empty for most allocs
-    (ports, reschedule tracker, extra, desired transition) share one empty value until they are
-    given or assigned one: assign a new list or dict rather than changing the shared one.
+    (ports, reschedule tracker, extra) share one empty value until they are given or assigned
+    one: assign a new list or dict rather than changing the shared one (which raises).
     """
 
     id: str
@@ -348,7 +345,7 @@ class Allocation:
     devices: tuple[AllocatedDevice, ...] = ()  # AllocatedResources.Tasks[task].Devices, flattened
     desired_status: str = ALLOC_DESIRED_RUN
     desired_description: str = ""
-    desired_transition: DesiredTransition = field(default_factory=lambda: NO_TRANSITION)
+    desired_transition: DesiredTransition = field(default_factory=DesiredTransition)
     client_status: str = ALLOC_CLIENT_PENDING
     client_description: str = ""
     task_states: dict[str, TaskState] = field(default_factory=dict)
