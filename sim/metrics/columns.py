@@ -12,19 +12,23 @@ from array import array
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
+
 _BATCH = 4096  # rows appended before they move into the columns
 
 
 class ColumnRows:
     """A table's rows as one list per column, read back as tuples in append order."""
 
-    __slots__ = ("columns", "_pending")
+    __slots__ = ("columns", "_pending", "_labels")
 
-    def __init__(self, width: int, typed: dict[int, str] | None = None) -> None:
-        """`typed`: the columns kept in a typed array (by position), with its type code."""
-        typed = typed or {}
+    def __init__(self, width: int, typed: dict[int, str] | None = None, labelled: tuple[int, ...] = ()) -> None:
+        """`typed`: the columns kept in a typed array (by position), with its type code;
+        `labelled`: columns of a few distinct values (statuses), kept as 2-byte codes."""
+        typed = {**(typed or {}), **dict.fromkeys(labelled, "H")}
         self.columns: tuple[Any, ...] = tuple(array(typed[i]) if i in typed else [] for i in range(width))
         self._pending: list[tuple[object, ...]] = []
+        self._labels: dict[int, dict[object, int]] = {i: {} for i in labelled}  # per column: value -> code
 
     def append(self, row: tuple[object, ...]) -> None:
         """Add one row (its values in column order)."""
@@ -41,14 +45,27 @@ class ColumnRows:
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
-        if pending:
-            for column, values in zip(self.columns, zip(*pending, strict=True), strict=True):
+        if not pending:
+            return
+        labels = self._labels
+        for i, (column, values) in enumerate(zip(self.columns, zip(*pending, strict=True), strict=True)):
+            codes = labels.get(i)
+            if codes is None:
                 column.extend(values)
+                continue
+            for value in dict.fromkeys(values):
+                codes.setdefault(value, len(codes))
+            column.extend(map(codes.__getitem__, values))
 
     def flushed(self) -> tuple[Any, ...]:
-        """The columns, with every row appended so far."""
+        """The columns, with every row appended so far (labelled ones as object arrays)."""
         self._flush()
-        return self.columns
+        columns = list(self.columns)
+        for i, codes in self._labels.items():
+            values = np.empty(len(codes), dtype=object)
+            values[:] = list(codes)
+            columns[i] = values[np.frombuffer(columns[i], dtype=np.uint16)] if len(columns[i]) else []
+        return tuple(columns)
 
     def __len__(self) -> int:
         return len(self.columns[0]) + len(self._pending)

@@ -36,8 +36,10 @@ _EVAL_COLS = [c for c, _, _ in SCHEMA["evaluations"]]
     "plans", "conflicts", "placements", "failed_placements"))
 
 
-# tables with a row per alloc or transition, kept as columns, with those kept as float64 arrays
-PER_ALLOC: dict[str, tuple[str, ...]] = {"placements": ("score",), "allocations": ()}
+# tables with a row per alloc or transition, kept as columns: (columns kept as float64 arrays,
+# columns of a few distinct values kept as codes)
+PER_ALLOC: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "placements": (("score",), ()), "allocations": ((), ("client_status", "desired_status"))}
 DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from the samples in `tables`
 
 
@@ -59,9 +61,10 @@ class Recorder:
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self.clock = clock  # simulated time for `on_job` (the server's job watchers get no time)
         self.rows: dict[str, Any] = {name: [] for name in SCHEMA}  # a list of tuples, or ColumnRows
-        for name, floats in PER_ALLOC.items():
+        for name, (floats, labelled) in PER_ALLOC.items():
             columns = [c for c, _, _ in SCHEMA[name]]
-            self.rows[name] = ColumnRows(len(columns), {columns.index(c): "d" for c in floats})
+            self.rows[name] = ColumnRows(len(columns), {columns.index(c): "d" for c in floats},
+                                         tuple(columns.index(c) for c in labelled))
         self._evals: dict[str, list] = {}
         self._last_dequeue: dict[str, float] = {}
         self._samples: list[Sample] = []
