@@ -24,8 +24,9 @@ class ColumnRows:
 
     def __init__(self, width: int, typed: dict[int, str] | None = None, labelled: tuple[int, ...] = ()) -> None:
         """`typed`: the columns kept in a typed array (by position), with its type code;
-        `labelled`: columns of a few distinct values (statuses), kept as 2-byte codes."""
-        typed = {**(typed or {}), **dict.fromkeys(labelled, "H")}
+        `labelled`: columns of repeated values (IDs of jobs, nodes, evals; statuses), kept as
+        4-byte codes into a table of the values seen."""
+        typed = {**(typed or {}), **dict.fromkeys(labelled, "I")}
         self.columns: tuple[Any, ...] = tuple(array(typed[i]) if i in typed else [] for i in range(width))
         self._pending: list[tuple[object, ...]] = []
         self._labels: dict[int, dict[object, int]] = {i: {} for i in labelled}  # per column: value -> code
@@ -64,7 +65,7 @@ class ColumnRows:
         for i, codes in self._labels.items():
             values = np.empty(len(codes), dtype=object)
             values[:] = list(codes)
-            columns[i] = values[np.frombuffer(columns[i], dtype=np.uint16)] if len(columns[i]) else []
+            columns[i] = values[np.frombuffer(columns[i], dtype=np.uint32)] if len(columns[i]) else []
         return tuple(columns)
 
     def __len__(self) -> int:

@@ -37,9 +37,10 @@ _EVAL_COLS = [c for c, _, _ in SCHEMA["evaluations"]]
 
 
 # tables with a row per alloc or transition, kept as columns: (columns kept as float64 arrays,
-# columns of a few distinct values kept as codes)
+# columns of repeated values kept as codes)
 PER_ALLOC: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "placements": (("score",), ()), "allocations": ((), ("client_status", "desired_status"))}
+    "placements": (("score",), ("eval_id", "job_id", "task_group", "node_id", "dimension_exhausted")),
+    "allocations": ((), ("job_id", "task_group", "node_id", "client_status", "desired_status"))}
 DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from the samples in `tables`
 
 

@@ -25,7 +25,7 @@ from sim.scheduler.reconciler.reschedule import (
     new_reschedule_tracker,
 )
 from sim.scheduler.reconciler.results import MissingPlacements, PlaceList
-from sim.structs.alloc import NO_ITEMS, Allocation, AllocDeploymentStatus, AllocMetric
+from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric
 from sim.structs.consts import ALLOC_CLIENT_FAILED
 from sim.structs.job import Job, TaskGroup
 from sim.structs.node import Node
@@ -287,7 +287,7 @@ def new_alloc(
     return Allocation(
         id=alloc_id, namespace=job.namespace, eval_id=eval_id, name=name, node_id=option.node.id,
         node_name=option.node.name, job_id=job.id, job=job, task_group=tg.name, cpu=cpu, memory_mb=mem,
-        disk_mb=disk, ports=list(option.ports) if option.ports else NO_ITEMS, devices=option.devices, metrics=metric, score=option.final_score,
+        disk_mb=disk, ports=list(option.ports), devices=option.devices, metrics=metric, score=option.final_score,
     )
 
 

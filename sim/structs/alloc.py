@@ -324,9 +324,9 @@ NO_KEYS: Any = _NoKeys()
 class Allocation:
     """Nomad: structs.Allocation. `job` is the job version the alloc runs.
 
-    Every alloc lives for the rest of the run, so the fields that are empty for most allocs
-    (ports, reschedule tracker, extra) share one empty value until they are given or assigned
-    one: assign a new list or dict rather than changing the shared one (which raises).
+    Every alloc lives for the rest of the run, so the fields that are empty for most allocs and
+    only ever replaced (reschedule tracker, extra) share one empty value until they are given or
+    assigned one: assign a new list or dict rather than changing the shared one (which raises).
     """
 
     id: str
@@ -341,7 +341,7 @@ class Allocation:
     cpu: int = 0  # the group's total ask, as the scheduler reserved it
     memory_mb: int = 0
     disk_mb: int = 0
-    ports: list[tuple[str, int]] = field(default_factory=lambda: NO_ITEMS)  # (label, host port)
+    ports: list[tuple[str, int]] = field(default_factory=list)  # (label, host port)
     devices: tuple[AllocatedDevice, ...] = ()  # AllocatedResources.Tasks[task].Devices, flattened
     desired_status: str = ALLOC_DESIRED_RUN
     desired_description: str = ""
