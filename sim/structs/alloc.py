@@ -170,7 +170,7 @@ class AllocMetric:
     # (layout, float64 values as bytes, node ID, ...); None once the list holds them.
     _top: tuple[object, ...] | None = field(default=None, init=False, repr=False, compare=False)
     # Whether a container field other than nodes_available may have been created or given
-    # (`made` looks only then: containers are created through reads, never assigned).
+    # (`made` looks only then): containers are created through reads or given, never assigned.
     _made: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __init__(
@@ -264,7 +264,7 @@ class AllocMetric:
     def packed(self) -> tuple[dict[str, Any], tuple[ScoreLayout, bytes, tuple[str, ...]] | None]:
         """(`made`, the top scores as `set_top_scores` packed them: (layout, float64 values as
         bytes, node IDs), or None when there are none or `score_meta_data` holds them)."""
-        made = self.made() if self._made else {}
+        made = self.made()
         top = self._top
         if not top:
             return made, None
@@ -316,8 +316,8 @@ class _NoKeys(dict):  # type: ignore[type-arg]
     __setitem__ = __delitem__ = __ior__ = update = setdefault = pop = popitem = clear = _shared  # type: ignore[assignment]
 
 
-NO_ITEMS: Any = _NoItems()  # (typed Any: it stands for any empty list)
-NO_KEYS: Any = _NoKeys()
+_NO_ITEMS: Any = _NoItems()  # (typed Any: it stands for any empty list)
+_NO_KEYS: Any = _NoKeys()
 
 
 @dataclass(slots=True)
@@ -353,7 +353,7 @@ class Allocation:
     deployment_status: AllocDeploymentStatus | None = None
     previous_allocation: str = ""
     next_allocation: str = ""
-    reschedule_tracker: list[RescheduleEvent] = field(default_factory=lambda: NO_ITEMS)
+    reschedule_tracker: list[RescheduleEvent] = field(default_factory=lambda: _NO_ITEMS)
     last_reschedule: str = ""  # RescheduleTracker.LastReschedule: "", "ok" or "no placement"
     followup_eval_id: str = ""
     preempted_allocations: list[str] | None = None  # the allocs this placement preempted
@@ -365,7 +365,7 @@ class Allocation:
     alloc_modify_index: int = 0
     create_time: float = 0.0
     modify_time: float = 0.0
-    extra: dict[str, Any] = field(default_factory=lambda: NO_KEYS)
+    extra: dict[str, Any] = field(default_factory=lambda: _NO_KEYS)
     _name_index: int = field(default=-2, init=False, repr=False, compare=False)  # index() cache
 
     def server_terminal(self) -> bool:
