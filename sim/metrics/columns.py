@@ -23,7 +23,8 @@ class ColumnRows:
     __slots__ = ("columns", "_pending", "_labels")
 
     def __init__(self, width: int, typed: dict[int, str] | None = None, labelled: tuple[int, ...] = ()) -> None:
-        """`typed`: the columns kept in a typed array (by position), with its type code;
+        """`typed`: the columns kept in a typed array (by position), with its type code (numbers
+        that fit it: a value that does not raises);
         `labelled`: columns of repeated values (IDs of jobs, nodes, evals; statuses), kept as
         4-byte codes into a table of the values seen."""
         typed = {**(typed or {}), **dict.fromkeys(labelled, "I")}

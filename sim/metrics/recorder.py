@@ -36,11 +36,12 @@ _EVAL_COLS = [c for c, _, _ in SCHEMA["evaluations"]]
     "plans", "conflicts", "placements", "failed_placements"))
 
 
-# tables with a row per alloc or transition, kept as columns: (columns kept as float64 arrays,
-# columns of repeated values kept as codes)
-PER_ALLOC: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "placements": (("score",), ("eval_id", "job_id", "task_group", "node_id", "dimension_exhausted")),
-    "allocations": ((), ("job_id", "task_group", "node_id", "client_status", "desired_status"))}
+# tables with a row per alloc or transition, kept as columns: (columns kept as typed arrays: float64
+# or counts as uint32, columns of repeated values kept as codes)
+_COUNTS = dict.fromkeys(("nodes_evaluated", "nodes_filtered", "nodes_exhausted"), "I")
+PER_ALLOC: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "placements": ({"score": "d", **_COUNTS}, ("eval_id", "job_id", "task_group", "node_id", "dimension_exhausted")),
+    "allocations": ({}, ("job_id", "task_group", "node_id", "client_status", "desired_status"))}
 DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from the samples in `tables`
 
 
@@ -62,9 +63,9 @@ class Recorder:
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self.clock = clock  # simulated time for `on_job` (the server's job watchers get no time)
         self.rows: dict[str, Any] = {name: [] for name in SCHEMA}  # a list of tuples, or ColumnRows
-        for name, (floats, labelled) in PER_ALLOC.items():
+        for name, (typed, labelled) in PER_ALLOC.items():
             columns = [c for c, _, _ in SCHEMA[name]]
-            self.rows[name] = ColumnRows(len(columns), {columns.index(c): "d" for c in floats},
+            self.rows[name] = ColumnRows(len(columns), {columns.index(c): code for c, code in typed.items()},
                                          tuple(columns.index(c) for c in labelled))
         self._evals: dict[str, list] = {}
         self._last_dequeue: dict[str, float] = {}
