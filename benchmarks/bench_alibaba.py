@@ -118,7 +118,7 @@ def _report(sim: Simulation, run_s: float, tables: dict | None, results_s: float
     state = sim.state
     jobs = state.jobs()
     dead = [j for j in jobs if j.status == "dead"]
-    print(f"jobs {len(jobs)} (dead {len(dead)})  allocations {len(state.allocs()):,}  "
+    print(f"jobs {len(jobs)} (dead {len(dead)})  allocations {state.alloc_count():,}  "
           f"simulated {sim.now:,.0f} s")
     cpu = time.process_time()
     print(f"process CPU so far {cpu:.1f} s")
@@ -139,7 +139,7 @@ def _run_by_hour(sim: Simulation, start: float) -> None:
     while sim.now < sim.scenario.duration:
         sim.run(min(sim.scenario.duration, sim.now + hour))
         print(f"  t={sim.now / hour:5.1f} h  wall {time.perf_counter() - start:7.1f} s  "
-              f"allocations {len(sim.state.allocs()):,}  scheduler runs {sim.recorder.scheduler_runs():,}",
+              f"allocations {sim.state.alloc_count():,}  scheduler runs {sim.recorder.scheduler_runs():,}",
               flush=True)
 
 

@@ -34,7 +34,7 @@ def main() -> None:
     sim = Simulation.from_scenario(SCENARIO, overrides=overrides)
     sim.run()
     ran = time.perf_counter()
-    print(f"replay {ran - start:.1f} s wall  allocations {len(sim.state.allocs()):,}  "
+    print(f"replay {ran - start:.1f} s wall  allocations {sim.state.alloc_count():,}  "
           f"scheduler runs {sim.recorder.scheduler_runs():,}  simulated {sim.now:,.0f} s")
     if not args.no_results:
         tables = sim.results()

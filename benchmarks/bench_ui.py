@@ -86,7 +86,7 @@ def main() -> None:
     t0 = time.perf_counter()
     sim = Simulation.from_scenario(scenario(args.nodes, args.jobs, args.count))
     sim.run(120)
-    allocs = len(sim.state.allocs())
+    allocs = sim.state.alloc_count()
     print(f"built {args.nodes} nodes, {allocs} allocations in {time.perf_counter() - t0:.1f} s")
     results: dict[str, object] = {"nodes": args.nodes, "allocations": allocs}
     nodes = iter([n.id for n in sim.state.nodes.nodes])

@@ -488,7 +488,7 @@ def start_together(clients: RunnerClient, runners: list[AllocRunner], group: Gro
         armed, fail_health = first.deadline_armed, group.fail_health
         for runner in runners:
             watch = runner.watch = HealthWatch(health, now, fail_health)
-            watch.deadline_armed = armed
+            watch.deadline, watch.deadline_armed = first.deadline, armed  # (one deadline float for the batch)
             watches.append(watch)
         if kind == HEALTHY_NOW:
             for runner in runners:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics.columns import ColumnRows
 from sim.metrics.gpus import GpuSample, gpu_cluster_frame, gpu_usage_frame
 from sim.metrics.schema import SCHEMA, frame
 from sim.metrics.series import Sample, cluster_frame, node_usage_frame, running_intervals
@@ -35,6 +36,12 @@ _EVAL_COLS = [c for c, _, _ in SCHEMA["evaluations"]]
     "plans", "conflicts", "placements", "failed_placements"))
 
 
+# tables with a row per alloc or transition, kept as columns: (columns kept as typed arrays: float64
+# or counts as uint32, columns of repeated values kept as codes)
+_COUNTS = dict.fromkeys(("nodes_evaluated", "nodes_filtered", "nodes_exhausted"), "I")
+PER_ALLOC: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "placements": ({"score": "d", **_COUNTS}, ("eval_id", "job_id", "task_group", "node_id", "dimension_exhausted")),
+    "allocations": ({}, ("job_id", "task_group", "node_id", "client_status", "desired_status"))}
 DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from the samples in `tables`
 
 
@@ -55,7 +62,11 @@ class Recorder:
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self.clock = clock  # simulated time for `on_job` (the server's job watchers get no time)
-        self.rows: dict[str, list[tuple]] = {name: [] for name in SCHEMA}
+        self.rows: dict[str, Any] = {name: [] for name in SCHEMA}  # a list of tuples, or ColumnRows
+        for name, (typed, labelled) in PER_ALLOC.items():
+            columns = [c for c, _, _ in SCHEMA[name]]
+            self.rows[name] = ColumnRows(len(columns), {columns.index(c): code for c, code in typed.items()},
+                                         tuple(columns.index(c) for c in labelled))
         self._evals: dict[str, list] = {}
         self._last_dequeue: dict[str, float] = {}
         self._samples: list[Sample] = []
@@ -74,7 +85,7 @@ class Recorder:
 
     def placements(self, now: float, allocs: list[Allocation]) -> None:
         """Committed placements, with the scheduler's metrics for each."""
-        rows = self.rows["placements"]
+        rows = []
         for a in allocs:
             m = a.metrics
             if m is None:
@@ -84,6 +95,8 @@ class Recorder:
                 dimension = _dimension(m)
             rows.append((now, a.eval_id, a.id, a.job_id, a.task_group, a.node_id, a.score, *counts,
                          dimension, a.cpu, a.memory_mb, a.disk_mb))
+        self.rows["placements"].extend(rows)
+        for a in allocs:
             if a.devices:
                 self.rows["devices"].extend((now, a.id, a.job_id, a.node_id, d.task, d.vendor, d.type, d.name, i)
                                             for d in a.devices for i in d.device_ids)

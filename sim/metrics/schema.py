@@ -11,7 +11,12 @@ table with its one-line meaning.
 
 from __future__ import annotations
 
+from array import array
+
+import numpy as np
 import pandas as pd
+
+from sim.metrics.columns import ColumnRows
 
 # table -> [(column, dtype, meaning)]
 SCHEMA: dict[str, list[tuple[str, str, str]]] = {
@@ -192,12 +197,16 @@ TABLES: dict[str, str] = {
 }
 
 
-def frame(name: str, rows: list[tuple]) -> pd.DataFrame:
+def frame(name: str, rows: list[tuple] | ColumnRows) -> pd.DataFrame:
     """A DataFrame of SCHEMA table `name` from its rows, with the documented dtypes."""
     cols = SCHEMA[name]
-    if not rows:
+    if not len(rows):
         return empty(name)
-    df = pd.DataFrame.from_records(rows, columns=[c for c, _, _ in cols])
+    if isinstance(rows, ColumnRows):
+        df = pd.DataFrame({c: np.asarray(values) if isinstance(values, array) else values
+                           for (c, _, _), values in zip(cols, rows.flushed(), strict=True)})
+    else:
+        df = pd.DataFrame.from_records(rows, columns=[c for c, _, _ in cols])
     return df.astype({c: t for c, t, _ in cols})
 
 

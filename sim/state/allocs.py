@@ -10,10 +10,11 @@ also bump the index, count deployments and refresh job status.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from sim.state.alloc_columns import AllocColumns
 from sim.state.node_table import NodeTable
 from sim.state.summaries import SummaryKeeper
 from sim.structs.alloc import Allocation
@@ -28,23 +29,100 @@ _INPLACE_FIELDS = ("job", "cpu", "memory_mb", "disk_mb", "deployment_id", "deplo
 
 class AllocTable:
     """Every allocation with its job and node indexes; usage of live allocs is counted on `nodes`
-    and client status changes in `summaries`."""
+    and client status changes in `summaries`.
+
+    Allocs are never removed. A dead job's client-terminal allocs are compacted into `columns`
+    (`compact_job`): `by_id` and the job's list then hold their row numbers, and the first read of
+    any of them builds the job's allocs again (`get`, `of_job`), as the objects every later read
+    and write sees. A node's allocs are kept as IDs, read through `by_id`.
+    """
 
     def __init__(self, nodes: NodeTable, summaries: SummaryKeeper) -> None:
         self.nodes = nodes
         self.summaries = summaries
-        self.by_id: dict[str, Allocation] = {}
-        self.by_job: dict[JobKey, dict[str, Allocation]] = defaultdict(dict)
-        self.by_node: dict[str, dict[str, Allocation]] = defaultdict(dict)
+        self.by_id: dict[str, Allocation | int] = {}
+        self.by_job: dict[JobKey, list[Allocation | int]] = defaultdict(list)  # in creation order
+        self.by_node: dict[str, list[str]] = defaultdict(list)  # alloc IDs, in creation order
+        self.columns = AllocColumns()
+        self.compacted: set[JobKey] = set()  # jobs with allocs in `columns`
         self.live: dict[JobKey, int] = defaultdict(int)  # non-terminal allocs per job (drives job status)
         self._terminal_writes: dict[str, Allocation] | None = None  # see take_client_terminal_writes
         self.changed: dict[str, Allocation] | None = None  # allocs written since last taken, when recording
+
+    # -- reads ----------------------------------------------------------------------------------
+
+    def get(self, alloc_id: str) -> Allocation | None:
+        """The stored alloc with this ID (its job's allocs built again if it was compacted)."""
+        alloc = self.by_id.get(alloc_id)
+        if type(alloc) is int:
+            self._expand(self.columns.job_key(alloc))
+            alloc = self.by_id[alloc_id]
+        return alloc  # type: ignore[return-value]
+
+    def of_job(self, key: JobKey, start: int = 0) -> list[Allocation]:
+        """A job's allocs from its `start`-th, in creation order."""
+        allocs = self.by_job.get(key)
+        if not allocs:
+            return []
+        if key in self.compacted:
+            self._expand(key)
+        return cast("list[Allocation]", allocs[start:] if start else list(allocs))
+
+    def of_node(self, node_id: str) -> list[Allocation]:
+        """A node's allocs, in creation order."""
+        ids = self.by_node.get(node_id, ())
+        if self.compacted:
+            get = self.get
+            return [get(alloc_id) for alloc_id in ids]  # type: ignore[misc]
+        by_id = self.by_id
+        return [by_id[alloc_id] for alloc_id in ids]  # type: ignore[misc]
+
+    def every(self) -> list[Allocation]:
+        """Every alloc in creation order; compacted ones are built for this read only."""
+        build = self.columns.build
+        return [build(a) if type(a) is int else a for a in self.by_id.values()]  # type: ignore[misc]
+
+    def own(self, allocs: list[Allocation]) -> list[Allocation]:
+        """The stored allocs of `allocs` (a write's input): once allocs have been compacted, the
+        writer's object may be one compacted since it read it, and the write goes to the stored one."""
+        if not len(self.columns):
+            return allocs
+        by_id, get = self.by_id, self.get
+        return [a if by_id.get(a.id) is a else get(a.id) or a for a in allocs]
+
+    # -- compaction -----------------------------------------------------------------------------
+
+    def compact_job(self, key: JobKey) -> None:
+        """Move a job without live allocs' client-terminal allocs into `columns`."""
+        allocs = self.by_job.get(key)
+        if not allocs or self.live.get(key):
+            return
+        at = [i for i, alloc in enumerate(allocs)
+              if type(alloc) is not int and alloc.client_status in CLIENT_TERMINAL]  # type: ignore[union-attr]
+        if not at:
+            return
+        done = cast("list[Allocation]", [allocs[i] for i in at])
+        by_id = self.by_id
+        for row, (i, alloc) in enumerate(zip(at, done, strict=True), self.columns.add(done)):
+            allocs[i] = by_id[alloc.id] = row
+        self.compacted.add(key)
+
+    def _expand(self, key: JobKey) -> None:
+        """Build a job's compacted allocs again, in place of their rows."""
+        allocs, by_id, build = self.by_job[key], self.by_id, self.columns.build
+        for i, alloc in enumerate(allocs):
+            if type(alloc) is int:
+                built = allocs[i] = build(alloc)
+                by_id[built.id] = built
+        self.compacted.discard(key)
 
     def take_client_terminal_writes(self) -> list[Allocation]:
         """Allocs written while client-terminal (before or after the write) since the last call,
         in first-write order; the first call starts the record and returns none."""
         writes, self._terminal_writes = self._terminal_writes, {}
         return list(writes.values()) if writes else []
+
+    # -- writes ---------------------------------------------------------------------------------
 
     def insert(self, alloc: Allocation, index: int, now: float) -> None:
         """Store a new alloc: indexes, live count and node usage, summary (Queued -1), and the link
@@ -54,8 +132,8 @@ class AllocTable:
         key = (alloc.namespace, alloc.job_id)
         alloc_id = alloc.id
         self.by_id[alloc_id] = alloc
-        self.by_job[key][alloc_id] = alloc
-        self.by_node[alloc.node_id][alloc_id] = alloc
+        self.by_job[key].append(alloc)
+        self.by_node[alloc.node_id].append(alloc_id)
         if alloc.desired_status not in SERVER_TERMINAL and alloc.client_status not in CLIENT_TERMINAL:
             self.live[key] += 1
             nodes = self.nodes  # `_reserve`, spelled out (one call per placed alloc)
@@ -71,7 +149,7 @@ class AllocTable:
         self.summaries.on_new_alloc(alloc, index)
         if self.changed is not None:
             self.changed[alloc_id] = alloc
-        if alloc.previous_allocation and (prev := self.by_id.get(alloc.previous_allocation)) is not None:  # Nomad: upsertAllocsImpl links the replaced alloc to its replacement
+        if alloc.previous_allocation and (prev := self.get(alloc.previous_allocation)) is not None:  # Nomad: upsertAllocsImpl links the replaced alloc to its replacement
             prev.next_allocation = alloc.id
             prev.modify_index = index
             if self.changed is not None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import replace
-from itertools import islice
 from typing import Any
 
 from sim.state.allocs import AllocTable
@@ -270,6 +269,8 @@ class StateStore:
             if job.parent_id:
                 self.summaries.on_child_status(job.namespace, job.parent_id, job.status, status, index)
             self.table_index["jobs"] = index
+            if status == JOB_STATUS_DEAD:
+                self._allocs.compact_job(key)
 
     def _refresh_jobs(self, keys: set[JobKey], index: int) -> None:
         for key in sorted(keys):
@@ -407,11 +408,11 @@ class StateStore:
 
     def alloc_by_id(self, alloc_id: str) -> Allocation | None:
         """Nomad: AllocByID."""
-        return self._allocs.by_id.get(alloc_id)
+        return self._allocs.get(alloc_id)
 
     def allocs_by_job(self, namespace: str, job_id: str) -> list[Allocation]:
         """Every alloc of a job (terminal too), in creation order."""
-        return list(self._allocs.by_job.get((namespace, job_id), {}).values())
+        return self._allocs.of_job((namespace, job_id))
 
     def job_alloc_count(self, namespace: str, job_id: str) -> int:
         """How many allocs a job has (terminal too)."""
@@ -419,8 +420,7 @@ class StateStore:
 
     def job_allocs_after(self, namespace: str, job_id: str, n: int) -> list[Allocation]:
         """A job's allocs after its first `n`, in creation order (O(new ones))."""
-        allocs = self._allocs.by_job.get((namespace, job_id), {})
-        return list(islice(reversed(allocs.values()), max(len(allocs) - n, 0)))[::-1]
+        return self._allocs.of_job((namespace, job_id), n)
 
     def job_alloc_index(self, namespace: str, job_id: str) -> int:
         """The index of the latest write that added or changed one of the job's allocs (0: none
@@ -434,11 +434,15 @@ class StateStore:
 
     def allocs_by_node(self, node_id: str) -> list[Allocation]:
         """Every alloc on a node (terminal too), in creation order."""
-        return list(self._allocs.by_node.get(node_id, {}).values())
+        return self._allocs.of_node(node_id)
 
     def allocs(self) -> list[Allocation]:
-        """Every allocation, in creation order."""
-        return list(self._allocs.by_id.values())
+        """Every allocation, in creation order (those of dead jobs built for this read only)."""
+        return self._allocs.every()
+
+    def alloc_count(self) -> int:
+        """How many allocations there are (terminal too)."""
+        return len(self._allocs.by_id)
 
     def upsert_plan_results(self, placed: list[Allocation], stopped: list[Allocation], deployment: Deployment | None,
                             deployment_updates: list[DeploymentStatusUpdate], eval_id: str) -> int:
@@ -457,9 +461,9 @@ class StateStore:
         for upd in deployment_updates:
             self._set_deployment_status(upd.deployment_id, upd.status, upd.status_description, index, now)
         table = self._allocs
-        allocs = table.by_id
+        stored = table.get
         for stop in stopped:
-            alloc = allocs.get(stop.id)
+            alloc = stored(stop.id)
             if alloc is None:
                 continue
             table.update(alloc, index, now, {
@@ -468,7 +472,7 @@ class StateStore:
                 "last_reschedule": stop.last_reschedule, "preempted_by_allocation": stop.preempted_by_allocation})
             keys.add((alloc.namespace, alloc.job_id))
         for alloc in placed:
-            existing = allocs.get(alloc.id)
+            existing = stored(alloc.id)
             if existing is not None:
                 if table.update_in_place(existing, alloc, index, now):
                     deployments.on_new_alloc(existing, now)
@@ -491,9 +495,10 @@ class StateStore:
         index = self._begin()
         now = self.clock()
         keys: set[JobKey] = set()
-        update_many = self._allocs.update_many
+        update_many, own = self._allocs.update_many, self._allocs.own
         set_health = self._deployments.set_alloc_health
         for allocs, changes in groups:
+            allocs = own(allocs)
             health = changes.get("healthy")
             if health is not None:
                 changes = {name: value for name, value in changes.items() if name != "healthy"}
@@ -515,7 +520,7 @@ class StateStore:
         """Nomad: UpdateAllocsDesiredTransitions (drainer: migrate; watcher: reschedule; alloc stop:
         migrate, with its eval in the same write)."""
         index = self._begin()
-        for alloc in allocs:
+        for alloc in self._allocs.own(allocs):
             self._allocs.set_desired_transition(alloc, transition, index)
             self._job_alloc_writes[(alloc.namespace, alloc.job_id)] = index
         if not evals:

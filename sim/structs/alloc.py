@@ -135,6 +135,10 @@ _CONTAINERS: dict[str, type] = {
 }
 
 
+_MADE = tuple(name for name in _CONTAINERS if name != "nodes_available") + ("score_meta_data",)
+_NO_CONTAINERS = (None,) * len(_MADE)
+
+
 @dataclass(slots=True, init=False)
 class AllocMetric:
     """Nomad: structs.AllocMetric: what the scheduler saw while placing one alloc.
@@ -166,6 +170,9 @@ class AllocMetric:
     # The top scores while `score_meta_data` is not created: () none yet, or packed as
     # (layout, float64 values as bytes, node ID, ...); None once the list holds them.
     _top: tuple[object, ...] | None = field(default=None, init=False, repr=False, compare=False)
+    # Whether a container field other than nodes_available may have been created or given
+    # (`made` looks only then): containers are created through reads or given, never assigned.
+    _made: bool = field(default=False, init=False, repr=False, compare=False)
 
     def __init__(
         self, nodes_evaluated: int = 0, nodes_filtered: int = 0, nodes_in_pool: int = 0, node_pool: str = "",
@@ -179,6 +186,8 @@ class AllocMetric:
         self.node_pool, self.nodes_exhausted = node_pool, nodes_exhausted
         self.allocation_time, self.coalesced_failures = allocation_time, coalesced_failures
         self._top = ()
+        self._made = (class_filtered, constraint_filtered, class_exhausted, dimension_exhausted, quota_exhausted,
+                      resources_exhausted, score_meta_data) != _NO_CONTAINERS
         # containers given stay as given (the caller's object); absent ones are created on first use
         if nodes_available is not None:
             self.nodes_available = nodes_available
@@ -210,6 +219,7 @@ class AllocMetric:
             else:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
             setattr(self, name, value)
+            self._made = True
             return value
 
     def peek(self, name: str) -> Any:
@@ -218,6 +228,13 @@ class AllocMetric:
             return object.__getattribute__(self, name)
         except AttributeError:
             return None
+
+    def made(self) -> dict[str, Any]:
+        """The container fields created or given so far, nodes_available aside (whose value
+        `peek` gives), by name; a metric whose containers were never used has none."""
+        if not self._made:
+            return {}
+        return {name: value for name in _MADE if (value := self.peek(name)) is not None}
 
     def set_top_scores(self, layout: ScoreLayout, node_ids: Sequence[str], values: Sequence[float]) -> None:
         """Nomad: PopulateScoreMetaData, packed: the nodes' rows as `layout` says, best first.
@@ -245,6 +262,21 @@ class AllocMetric:
         node_ids = cast("tuple[str, ...]", top[2:])
         return layout.build(node_ids, _doubles(len(packed) // 8).unpack(packed))
 
+    def packed(self) -> tuple[dict[str, Any], tuple[ScoreLayout, bytes, tuple[str, ...]] | None]:
+        """(`made`, the top scores as `set_top_scores` packed them: (layout, float64 values as
+        bytes, node IDs), or None when there are none or `score_meta_data` holds them)."""
+        made = self.made()
+        top = self._top
+        if not top:
+            return made, None
+        layout, packed = top[0], top[1]
+        assert isinstance(layout, ScoreLayout) and isinstance(packed, bytes)
+        return made, (layout, packed, cast("tuple[str, ...]", top[2:]))
+
+    def restore_top(self, layout: ScoreLayout, packed: bytes, node_ids: Sequence[str]) -> None:
+        """Set top scores packed as `packed` gives them, on a metric with none yet."""
+        self._top = (layout, packed, *node_ids)
+
     def exhausted_node(self, node_class: str, dimension: str) -> None:
         """Nomad: AllocMetric.ExhaustedNode."""
         self.nodes_exhausted += 1
@@ -262,9 +294,41 @@ class AllocMetric:
             self.constraint_filtered[reason] = self.constraint_filtered.get(reason, 0) + 1
 
 
+class _NoItems(list):  # type: ignore[type-arg]
+    """The empty list every alloc shares until the field is replaced (never changed in place)."""
+
+    __slots__ = ()
+
+    def _shared(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a shared empty list of an allocation: assign a new list instead")
+
+    append = extend = insert = remove = pop = clear = sort = reverse = _shared
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _shared  # type: ignore[assignment]
+
+
+class _NoKeys(dict):  # type: ignore[type-arg]
+    """The empty dict every alloc shares until the field is replaced (never changed in place)."""
+
+    __slots__ = ()
+
+    def _shared(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("a shared empty dict of an allocation: assign a new dict instead")
+
+    __setitem__ = __delitem__ = __ior__ = update = setdefault = pop = popitem = clear = _shared  # type: ignore[assignment]
+
+
+_NO_ITEMS: Any = _NoItems()  # (typed Any: it stands for any empty list)
+_NO_KEYS: Any = _NoKeys()
+
+
 @dataclass(slots=True)
 class Allocation:
-    """Nomad: structs.Allocation. `job` is the job version the alloc runs."""
+    """Nomad: structs.Allocation. `job` is the job version the alloc runs.
+
+    Every alloc lives for the rest of the run, so the fields that are empty for most allocs and
+    only ever replaced (reschedule tracker, extra) share one empty value until they are given or
+    assigned one: assign a new list or dict rather than changing the shared one (which raises).
+    """
 
     id: str
     namespace: str
@@ -291,7 +355,7 @@ class Allocation:
     deployment_status: AllocDeploymentStatus | None = None
     previous_allocation: str = ""
     next_allocation: str = ""
-    reschedule_tracker: list[RescheduleEvent] = field(default_factory=list)
+    reschedule_tracker: list[RescheduleEvent] = field(default_factory=lambda: _NO_ITEMS)
     last_reschedule: str = ""  # RescheduleTracker.LastReschedule: "", "ok" or "no placement"
     followup_eval_id: str = ""
     preempted_allocations: list[str] | None = None  # the allocs this placement preempted
@@ -303,7 +367,7 @@ class Allocation:
     alloc_modify_index: int = 0
     create_time: float = 0.0
     modify_time: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=lambda: _NO_KEYS)
     _name_index: int = field(default=-2, init=False, repr=False, compare=False)  # index() cache
 
     def server_terminal(self) -> bool:

@@ -1,0 +1,79 @@
+"""Rows of a metrics table kept as columns: the tables with a row per allocation or transition.
+
+A tuple per row costs 40 bytes of header and garbage-collector links besides its values; a list
+per column costs only the values (and a typed array not even the objects, for a column of floats
+that no one else holds). Rows are appended as tuples (as to a list) and moved into the
+columns in batches, so appending stays as cheap as a list's.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import numpy as np
+
+_BATCH = 4096  # rows appended before they move into the columns
+
+
+class ColumnRows:
+    """A table's rows as one list per column, read back as tuples in append order."""
+
+    __slots__ = ("columns", "_pending", "_labels")
+
+    def __init__(self, width: int, typed: dict[int, str] | None = None, labelled: tuple[int, ...] = ()) -> None:
+        """`typed`: the columns kept in a typed array (by position), with its type code (numbers
+        that fit it: a value that does not raises);
+        `labelled`: columns of repeated values (IDs of jobs, nodes, evals; statuses), kept as
+        4-byte codes into a table of the values seen."""
+        typed = {**(typed or {}), **dict.fromkeys(labelled, "I")}
+        self.columns: tuple[Any, ...] = tuple(array(typed[i]) if i in typed else [] for i in range(width))
+        self._pending: list[tuple[object, ...]] = []
+        self._labels: dict[int, dict[object, int]] = {i: {} for i in labelled}  # per column: value -> code
+
+    def append(self, row: tuple[object, ...]) -> None:
+        """Add one row (its values in column order)."""
+        pending = self._pending
+        pending.append(row)
+        if len(pending) >= _BATCH:
+            self._flush()
+
+    def extend(self, rows: Iterable[tuple[object, ...]]) -> None:
+        """Add rows in order."""
+        self._pending.extend(rows)
+        if len(self._pending) >= _BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        labels = self._labels
+        for i, (column, values) in enumerate(zip(self.columns, zip(*pending, strict=True), strict=True)):
+            codes = labels.get(i)
+            if codes is None:
+                column.extend(values)
+                continue
+            for value in dict.fromkeys(values):
+                codes.setdefault(value, len(codes))
+            column.extend(map(codes.__getitem__, values))
+
+    def flushed(self) -> tuple[Any, ...]:
+        """The columns, with every row appended so far (labelled ones as object arrays)."""
+        self._flush()
+        columns = list(self.columns)
+        for i, codes in self._labels.items():
+            values = np.empty(len(codes), dtype=object)
+            values[:] = list(codes)
+            columns[i] = values[np.frombuffer(columns[i], dtype=np.uint32)] if len(columns[i]) else []
+        return tuple(columns)
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) + len(self._pending)
+
+    def __iter__(self) -> Iterator[tuple[object, ...]]:
+        return zip(*self.flushed(), strict=True)
+
+    def __getitem__(self, i: int) -> tuple[object, ...]:
+        return tuple(column[i] for column in self.flushed())

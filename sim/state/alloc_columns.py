@@ -1,0 +1,207 @@
+"""Finished allocations compacted into columns.
+
+Once a job is dead, its client-terminal allocs are read only by the API and by a later version of
+the job, never in the hot loop; yet a run like a trace replay ends with millions of them. The
+allocation table (sim.state.allocs) moves such allocs here, a job's at a time, one row each:
+numbers in typed arrays, strings as codes into a table of the values seen, shared objects (job
+version, task states, candidate-node counts) by reference, the metric's packed top scores in one
+byte buffer, and the fields that are rarely set in a side dict. `build(row)` gives back an
+Allocation equal to the one compacted, field by field, its metric's packed scores bit for bit.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Sequence
+from itertools import accumulate, islice
+from operator import attrgetter
+from typing import Any
+
+from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition, ScoreLayout
+
+_STRINGS = ("namespace", "eval_id", "node_id", "node_name", "job_id", "task_group", "desired_status",
+            "desired_description", "client_status", "client_description")
+_NUMBERS = (("cpu", "q", int), ("memory_mb", "q", int), ("disk_mb", "q", int), ("create_index", "q", int),
+            ("modify_index", "q", int), ("alloc_modify_index", "q", int), ("score", "d", float),
+            ("create_time", "d", float), ("modify_time", "d", float))
+_SHARED = ("job", "task_states")  # kept by reference
+# kept in the side dict when set: every one is falsy (None, "", (), empty) while unset
+_RARE = ("ports", "devices", "deployment_id", "deployment_status", "previous_allocation", "next_allocation",
+         "reschedule_tracker", "last_reschedule", "followup_eval_id", "preempted_by_allocation", "extra")
+_METRIC_INTS = ("nodes_evaluated", "nodes_filtered", "nodes_in_pool", "nodes_exhausted", "allocation_time",
+                "coalesced_failures")
+_metric_ints = attrgetter(*_METRIC_INTS)
+_NO_COUNTERS = (0,) * len(_METRIC_INTS)
+_NO_PARTS: tuple[dict[str, Any], None] = ({}, None)
+_DEFAULTS = (("preempted_allocations", None), ("desired_transition", DesiredTransition()))  # kept unless equal
+_FIELDS = ("id", "name", "metrics", *_STRINGS, *(name for name, _, _ in _NUMBERS), *_SHARED, *_RARE,
+           *(name for name, _ in _DEFAULTS))
+_fields = attrgetter(*_FIELDS)
+_slot = AllocMetric.__dict__["nodes_available"].__get__
+
+
+def _available(metric: AllocMetric) -> Any:
+    """The metric's nodes_available as set, or None (no container made)."""
+    try:
+        return _slot(metric)
+    except AttributeError:
+        return None
+_NO_METRIC = -1  # node pool code of a row without a metric
+
+
+class StringTable:
+    """Values (strings, mostly) numbered in first-seen order."""
+
+    __slots__ = ("values", "codes")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.codes: dict[Any, int] = {}
+
+    def code(self, value: Any) -> int:
+        code = self.codes.get(value)
+        if code is None:
+            code = self.codes[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+    def code_all(self, values: Sequence[Any]) -> map[int]:
+        """The code of each value."""
+        codes = self.codes
+        for value in dict.fromkeys(values):  # (new values numbered in first-seen order)
+            if value not in codes:
+                self.code(value)
+        return map(self.codes.__getitem__, values)
+
+
+class AllocColumns:
+    """Compacted allocs, one row each, rows never reused."""
+
+    def __init__(self) -> None:
+        self.strings = StringTable()
+        self.ids: list[str] = []
+        self.codes = {name: array("i") for name in _STRINGS}
+        self.numbers = {name: array(kind) for name, kind, _ in _NUMBERS}
+        self.shared: dict[str, list[Any]] = {name: [] for name in _SHARED}
+        self.name_index = array("i")  # the index of a Nomad-style name, or -1 (the name is in `side`)
+        self.side: dict[int, dict[str, Any]] = {}
+        # metrics: the node pool's code (or _NO_METRIC), the counters, the shared candidate counts,
+        # the packed top scores (layout; bytes and node ID codes up to each row's end offsets)
+        self.node_pool = array("i")
+        self.metric_ints = {name: array("q") for name in _METRIC_INTS}
+        self.nodes_available: list[Any] = []
+        self.top_layout: list[ScoreLayout | None] = []
+        self.top_bytes = bytearray()
+        self.top_nodes = array("i")
+        self.top_end = array("q")
+        self.top_nodes_end = array("q")
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def add(self, allocs: list[Allocation]) -> int:
+        """Store the allocs as new rows, in order; returns the first row."""
+        first = len(self.ids)
+        sides: dict[int, dict[str, Any]] = {}
+
+        def keep(i: int, name: str, value: object) -> None:
+            sides.setdefault(first + i, {})[name] = value
+
+        columns = dict(zip(_FIELDS, zip(*map(_fields, allocs), strict=True), strict=True))
+        self.ids.extend(columns["id"])
+        for name in _STRINGS:
+            self.codes[name].extend(self.strings.code_all(columns[name]))
+        for name, _, kind in _NUMBERS:
+            numbers: Sequence[Any] = columns[name]
+            if set(map(type, numbers)) - {kind}:  # another type: kept as is, in the side dict
+                numbers = [value if type(value) is kind else 0 for value in numbers]
+                for i, value in enumerate(columns[name]):
+                    if type(value) is not kind:
+                        keep(i, name, value)
+            self.numbers[name].extend(numbers)
+        for name in _SHARED:
+            self.shared[name].extend(columns[name])
+        for i, (alloc, name, job_id, group) in enumerate(
+                zip(allocs, columns["name"], columns["job_id"], columns["task_group"], strict=True)):
+            index = alloc.index()
+            if index < 0 or name != f"{job_id}.{group}[{index}]":
+                keep(i, "name", name)
+                index = -1
+            self.name_index.append(index)
+        for name in _RARE:
+            values = columns[name]
+            if any(values):
+                for i, value in enumerate(values):
+                    if value:
+                        keep(i, name, value)
+        for name, default in _DEFAULTS:
+            values = columns[name]
+            if values.count(default) != len(values):
+                for i, value in enumerate(values):
+                    if value != default:
+                        keep(i, name, value)
+        for i, made in enumerate(self._add_metrics(columns["metrics"])):
+            if made:
+                keep(i, "metric", made)
+        self.side.update(sides)
+        return first
+
+    def _add_metrics(self, metrics: tuple[AllocMetric | None, ...]) -> list[dict[str, Any]]:
+        """Store the rows' metrics; returns each one's container fields to keep."""
+        parts = [_NO_PARTS if m is None else m.packed() for m in metrics]
+        pools = [None if m is None else m.node_pool for m in metrics]
+        codes = self.strings.codes
+        self.strings.code_all([p for p in pools if p is not None])
+        self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
+        counters = [_NO_COUNTERS if m is None else _metric_ints(m) for m in metrics]
+        for column, values in zip(self.metric_ints.values(), zip(*counters, strict=True), strict=True):
+            column.extend(values)
+        self.nodes_available.extend([None if m is None else _available(m) for m in metrics])
+        tops = [top for _, top in parts]
+        self.top_layout.extend([top[0] if top else None for top in tops])
+        packed = [top[1] for top in tops if top]
+        # each row's end offsets (accumulate's first value, where the previous row ended, dropped)
+        self.top_end.extend(islice(accumulate([len(top[1]) if top else 0 for top in tops],
+                                              initial=len(self.top_bytes)), 1, None))
+        self.top_bytes += b"".join(packed)
+        node_ids = [node_id for top in tops if top for node_id in top[2]]
+        self.top_nodes_end.extend(islice(accumulate([len(top[2]) if top else 0 for top in tops],
+                                                    initial=len(self.top_nodes)), 1, None))
+        self.top_nodes.extend(self.strings.code_all(node_ids))
+        return [made for made, _ in parts]
+
+    def job_key(self, row: int) -> tuple[str, str]:
+        """(namespace, job ID) of the alloc in `row`."""
+        strings = self.strings.values
+        return strings[self.codes["namespace"][row]], strings[self.codes["job_id"][row]]
+
+    def build(self, row: int) -> Allocation:
+        """The alloc stored in `row`, as it was compacted."""
+        strings = self.strings.values
+        values: dict[str, Any] = {name: strings[codes[row]] for name, codes in self.codes.items()}
+        values.update((name, column[row]) for name, column in self.numbers.items())
+        values.update((name, column[row]) for name, column in self.shared.items())
+        side = self.side.get(row) or {}
+        index = self.name_index[row]
+        name = side["name"] if index < 0 else f"{values['job_id']}.{values['task_group']}[{index}]"
+        alloc = Allocation(id=self.ids[row], name=name, metrics=self._metric(row, side.get("metric")), **values)
+        for field, value in side.items():
+            if field not in ("name", "metric"):
+                setattr(alloc, field, value)
+        return alloc
+
+    def _metric(self, row: int, made: dict[str, Any] | None) -> AllocMetric | None:
+        pool = self.node_pool[row]
+        if pool == _NO_METRIC:
+            return None
+        values: dict[str, Any] = {name: column[row] for name, column in self.metric_ints.items()}
+        strings = self.strings.values
+        metric = AllocMetric(**values, **(made or {}), node_pool=strings[pool],
+                             nodes_available=self.nodes_available[row])
+        layout = self.top_layout[row]
+        if layout is not None:
+            start = self.top_end[row - 1] if row else 0
+            nodes_start = self.top_nodes_end[row - 1] if row else 0
+            node_ids = [strings[code] for code in self.top_nodes[nodes_start : self.top_nodes_end[row]]]
+            metric.restore_top(layout, bytes(self.top_bytes[start : self.top_end[row]]), node_ids)
+        return metric
