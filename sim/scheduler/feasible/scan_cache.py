@@ -221,13 +221,13 @@ class ScanCache:
         """Up to `most` consecutive selects from position `start`, decided with array ops, as
         long as each is one where the limit iterator skips nothing; None when the first is not.
 
-        Such a select walks the nodes from where the last one stopped, without wrapping, passing
-        over those that did not rank (misses) and taking the next `limit` options, all scoring
-        > 0 (no option is set aside); MaxScore keeps the first of the best. A select places on
-        one of its own nodes, which lie behind every later select's, so none of them changes
-        what a later one reads: the selects of a run take consecutive groups of `limit` options,
-        each decided alone (stale nodes are evaluated first, in bulk: a node's verdict depends
-        on that node alone).
+        Such a select walks the nodes from where the last one stopped, passing over those that
+        did not rank (misses) and taking the next `limit` options, all scoring > 0 (no option is
+        set aside); MaxScore keeps the first of the best. The selects of a run stay within one
+        lap of the order from `start` (wrapping past its end), so a select places on one of its
+        own nodes, which no later select of the run reads again: the selects take consecutive
+        groups of `limit` options, each decided alone (stale nodes are evaluated first, in bulk:
+        a node's verdict depends on that node alone).
         """
         size = len(self.positions)
         if limit <= 0 or most <= 0 or size < limit:
@@ -235,28 +235,32 @@ class ScanCache:
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
-        end = min(size, fi + most * limit)
+        lap = fi + size  # the run's feasible indices are fi .. lap - 1, taken modulo size
+        end = min(lap, fi + most * limit)
         while True:  # the nodes the selects need: more when misses thin the options out
-            if self.valid.find(0, fi, end) >= 0:
-                stale = fi + np.flatnonzero(self._valid_np[fi:end] == 0)
+            valid = self._lap(self._valid_np, fi, end)
+            if not valid.all():
+                stale = (fi + np.flatnonzero(valid == 0)) % size
                 self._store(stale, evaluate(self.rows[stale], self.reasons))
-            plain = self._plain_np[fi:end]
-            ranked = self._status_np[fi:end] == RANKED
+            plain = self._lap(self._plain_np, fi, end)
+            ranked = self._lap(self._status_np, fi, end) == RANKED
             options = np.flatnonzero(plain)
             odd = np.flatnonzero(ranked & (plain == 0))  # scoring <= 0 (or NaN): the limit iterator decides
             if len(odd):
                 options = options[options < odd[0]]
-            if len(options) >= most * limit or end == size or len(odd):
+            if len(options) >= most * limit or end == lap or len(odd):
                 break
-            end = min(size, fi + 2 * (end - fi))
+            end = min(lap, fi + 2 * (end - fi))
         k = min(most, len(options) // limit)
         if k == 0:
             return None
-        picks = (options[: k * limit] + fi).reshape(k, limit)  # each select's options (feasible indices)
+        picks = (options[: k * limit] + fi).reshape(k, limit)  # each select's options (indices in the lap)
+        last = picks[:, -1]
+        if end > size:
+            picks = picks % size  # feasible indices
         finals = self._final_np[picks]
         best = picks[np.arange(k), finals.argmax(axis=1)]  # the first of the best
-        last = picks[:, -1]
-        last_pos = self._positions_np[last]  # each select's last node, as an order position
+        last_pos = self._positions_np[picks[:, -1]]  # each select's last node, as an order position
         starts = np.empty(k, dtype=np.int64)
         starts[0] = start
         starts[1:] = last_pos[:-1] + 1
@@ -274,11 +278,17 @@ class ScanCache:
         if len(missed):  # the select each miss belongs to, and its visit index in that select's walk
             owner = np.searchsorted(last, missed)
             firsts = np.concatenate(([fi], last[:-1] + 1))
-            misses = (owner, missed - firsts[owner], missed)
+            misses = (owner, missed - firsts[owner], missed % size)
         return ScanRun(
             self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), (int(last_pos[-1]) + 1) % self.n,
             layout, self.rows[top], values.tolist(), misses,
         )
+
+    @staticmethod
+    def _lap(column: np.ndarray, fi: int, end: int) -> np.ndarray:
+        """`column` over the lap's indices fi .. end - 1, wrapping past its end."""
+        size = len(column)
+        return column[fi:end] if end <= size else np.concatenate((column[fi:], column[: end - size]))
 
     def fill_run_metrics(self, metrics: list[AllocMetric], run: ScanRun, first_chunk: int, table: NodeTable) -> None:
         """`fill_metric` for each select of a run: its misses, then its top scores."""
