@@ -48,6 +48,8 @@ FIRST_WINDOW = 64  # feasible nodes evaluated by the first refresh; later window
 MAX_WINDOW = 4096
 DRY_CHECK_MAX = 4096  # up to this many feasible nodes, a scan that finds no option evaluates them all
 DRY_TALLY_MIN = 48  # from this many missed nodes, their metrics are tallied with vector ops
+PAIR_BINCOUNT_MAX = 1 << 16  # up to this many (group, code) pairs, `_pair_counts` counts them with bincount
+RUN_MIN_SPAN = 256  # a run first looks at this many feasible nodes (or those its selects need, if more)
 
 # The per-scorer map of a cached node (`node_scores`), as packed in a metric: BinPack and job
 # anti-affinity stored per node, no reschedule penalty, node affinity stored when the group has one.
@@ -236,7 +238,7 @@ class ScanCache:
         if fi == size:
             fi = 0
         lap = fi + size  # the run's feasible indices are fi .. lap - 1, taken modulo size
-        end = min(lap, fi + most * limit)
+        end = min(lap, fi + max(most * limit, RUN_MIN_SPAN))
         while True:  # the nodes the selects need: more when misses thin the options out
             valid = self._lap(self._valid_np, fi, end)
             if not valid.all():
@@ -527,16 +529,22 @@ class ScanCache:
 
 def _put(target: list[Any], at: np.ndarray, values: list[Any]) -> None:
     """`target[at[i]] = values[i]` for each i (one slice assignment when `at` is a contiguous range)."""
-    if len(at) and int(at[-1]) - int(at[0]) + 1 == len(at) and (np.diff(at) == 1).all():
-        start = int(at[0])
-        target[start : start + len(at)] = values
+    index = at.tolist()
+    if index and index[-1] - index[0] + 1 == len(index) and index == list(range(index[0], index[-1] + 1)):
+        target[index[0] : index[-1] + 1] = values
     else:
-        deque(map(target.__setitem__, at.tolist(), values), maxlen=0)
+        deque(map(target.__setitem__, index, values), maxlen=0)
 
 
 def _pair_counts(group: np.ndarray, codes: np.ndarray, width: int) -> dict[int, list[tuple[int, int]]]:
     """Per group, in group order: (code, how often) for each code present, in code order."""
-    pairs, counts = np.unique(group * width + codes, return_counts=True)
+    keys = group * width + codes
+    if len(keys) and int(keys.max()) < PAIR_BINCOUNT_MAX:  # counted without sorting
+        tally = np.bincount(keys)
+        pairs = np.flatnonzero(tally)
+        counts = tally[pairs]
+    else:
+        pairs, counts = np.unique(keys, return_counts=True)
     out: dict[int, list[tuple[int, int]]] = {}
     for pair, n in zip(pairs.tolist(), counts.tolist(), strict=True):
         out.setdefault(pair // width, []).append((pair % width, n))
