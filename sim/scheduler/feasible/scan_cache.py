@@ -48,6 +48,7 @@ FIRST_WINDOW = 64  # feasible nodes evaluated by the first refresh; later window
 MAX_WINDOW = 4096
 DRY_CHECK_MAX = 4096  # up to this many feasible nodes, a scan that finds no option evaluates them all
 DRY_TALLY_MIN = 48  # from this many missed nodes, their metrics are tallied with vector ops
+_FIXED_REASONS = [*DIMENSIONS, "distinct_hosts"]  # the reasons whose order in a metric map is fixed
 PAIR_BINCOUNT_MAX = 1 << 16  # up to this many (group, code) pairs, `_pair_counts` counts them with bincount
 RUN_MIN_SPAN = 256  # a run first looks at this many feasible nodes (or those its selects need, if more)
 
@@ -141,6 +142,9 @@ class ScanCache:
         self._code_np = np.full(size, -1, dtype=np.int64)
         self.ranked_valid = 0  # valid nodes that ranked
         self.reasons = ReasonCodes()
+        self._rank_np = np.zeros(0, dtype=np.int64)  # `_fixed_rank`, for the codes registered so far
+        self._class_key: np.ndarray | None = None  # the table's class codes `_class_of` was derived from
+        self._class_of = np.zeros(0, dtype=np.int64)
         self.touched = touched
         self.seen = len(touched)
         self.window = FIRST_WINDOW
@@ -413,13 +417,8 @@ class ScanCache:
         select, `visit`: its index in that select's walk), counted per (select, chunk, filtered
         or exhausted) with array ops. Reasons beyond the dimensions and distinct_hosts (ranked
         as first met) are left to `_miss_metrics`, one select at a time."""
-        labels = self.reasons.labels
         codes = self._code_np[fis]
-        rank = np.full(len(labels), -1, dtype=np.int64)  # the fixed reason order: dimensions, distinct_hosts
-        fixed = [*DIMENSIONS, "distinct_hosts"]
-        for code, label in enumerate(labels):
-            if label in fixed:
-                rank[code] = fixed.index(label)
+        rank = self._fixed_rank()
         if (rank[codes] < 0).any():
             for j in np.unique(owner).tolist():
                 mine = owner == j
@@ -435,12 +434,10 @@ class ScanCache:
         chunk = np.searchsorted(np.array(bounds), visit, side="right")
         exhausted = (self._status_np[fis] != FILTERED).astype(np.int64)
         group = (owner * len(bounds) + chunk) * 2 + exhausted  # (select, chunk, filtered | exhausted), in order
-        class_codes, class_labels = table.codes("node_class")
-        by_name = sorted(range(len(class_labels)), key=class_labels.__getitem__)
-        sorted_code = np.empty(len(class_labels), dtype=np.int64)  # class codes in label order, as _merge sorts
-        sorted_code[by_name] = np.arange(len(class_labels))
-        classes = sorted_code[class_codes[self.rows[fis]]]
-        named = classes != sorted_code[class_labels.index("")] if "" in class_labels else np.ones(len(fis), dtype=bool)
+        class_labels, class_of = self._classes(table)
+        classes = class_of[fis]
+        named = classes >= 0
+        fixed = _FIXED_REASONS
         reasons = _pair_counts(group, rank[codes], len(fixed))
         tallied = _pair_counts(group[named], classes[named], len(class_labels))
         width = len(bounds) * 2
@@ -455,12 +452,32 @@ class ScanCache:
             if g in tallied:
                 by_class = metric.class_filtered if filtered else metric.class_exhausted
                 for c, n in tallied[g]:
-                    label = class_labels[by_name[c]]
+                    label = class_labels[c]
                     by_class[label] = by_class.get(label, 0) + n
             if filtered:
                 metric.nodes_filtered += total
             else:
                 metric.nodes_exhausted += total
+
+    def _fixed_rank(self) -> np.ndarray:
+        """Per reason code, its place in the fixed reason order (dimensions, distinct_hosts); -1 for the others."""
+        labels = self.reasons.labels
+        if len(self._rank_np) != len(labels):  # codes are only ever added
+            self._rank_np = np.array([_FIXED_REASONS.index(x) if x in _FIXED_REASONS else -1 for x in labels],
+                                     dtype=np.int64)
+        return self._rank_np
+
+    def _classes(self, table: NodeTable) -> tuple[list[str], np.ndarray]:
+        """The table's node class labels and, per feasible node, its class code (-1: no class).
+        The labels are sorted, so the codes are in label order, as `_merge` sorts."""
+        class_codes, class_labels = table.codes("node_class")
+        if self._class_key is not class_codes:
+            self._class_key = class_codes
+            of = class_codes[self.rows].astype(np.int64)
+            if "" in class_labels:
+                of[of == class_labels.index("")] = -1
+            self._class_of = of
+        return class_labels, self._class_of
 
     def _dry_metrics(self, metric: AllocMetric, fi0: int, first_chunk: int, table: NodeTable) -> None:
         """`_miss_metrics` when every feasible node, visited from `fi0` on, missed: the same
