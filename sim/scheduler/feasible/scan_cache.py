@@ -246,12 +246,12 @@ class ScanCache:
         while True:  # the nodes the selects need: more when misses thin the options out
             valid = self._lap(self._valid_np, fi, end)
             if not valid.all():
-                stale = (fi + np.flatnonzero(valid == 0)) % size
+                stale = (fi + (valid == 0).nonzero()[0]) % size
                 self._store(stale, evaluate(self.rows[stale], self.reasons))
             plain = self._lap(self._plain_np, fi, end)
             ranked = self._lap(self._status_np, fi, end) == RANKED
-            options = np.flatnonzero(plain)
-            odd = np.flatnonzero(ranked & (plain == 0))  # scoring <= 0 (or NaN): the limit iterator decides
+            options = plain.nonzero()[0]
+            odd = (ranked & (plain == 0)).nonzero()[0]  # scoring <= 0 (or NaN): the limit iterator decides
             if len(odd):
                 options = options[options < odd[0]]
             if len(options) >= most * limit or end == lap or len(odd):
@@ -272,14 +272,16 @@ class ScanCache:
         starts[1:] = last_pos[:-1] + 1
         counts = (last_pos - starts) % self.n + 1
         # best first, ties in scan order (as fill_metric's stable sort)
-        top = np.take_along_axis(picks, np.argsort(-finals, axis=1, kind="stable")[:, :MAX_RETAINED_NODE_SCORES], 1)
-        columns = [self._final_np[top], self._binpack_np[top], self._anti_np[top]]
+        top = picks[np.arange(k)[:, None], np.argsort(-finals, axis=1, kind="stable")[:, :MAX_RETAINED_NODE_SCORES]]
+        columns = [self._final_np, self._binpack_np, self._anti_np]
         layout = _SCORES
         if self._affinity_np is not None:
-            columns.append(self._affinity_np[top])
+            columns.append(self._affinity_np)
             layout = _SCORES_AFFINITY
-        values = np.stack(columns, axis=2).reshape(k, -1)
-        missed = fi + np.flatnonzero(~ranked[: last[-1] - fi + 1])
+        values = np.empty((*top.shape, len(columns)), dtype=np.float64)  # per select: its top nodes' score rows
+        for c, column in enumerate(columns):
+            values[:, :, c] = column[top]
+        missed = fi + (~ranked[: last[-1] - fi + 1]).nonzero()[0]
         misses = None
         if len(missed):  # the select each miss belongs to, and its visit index in that select's walk
             owner = np.searchsorted(last, missed)
@@ -287,7 +289,7 @@ class ScanCache:
             misses = (owner, missed - firsts[owner], missed % size)
         return ScanRun(
             self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), (int(last_pos[-1]) + 1) % self.n,
-            layout, self.rows[top], values.tolist(), misses,
+            layout, self.rows[top], values.reshape(k, -1).tolist(), misses,
         )
 
     @staticmethod
