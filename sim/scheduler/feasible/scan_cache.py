@@ -234,6 +234,10 @@ class ScanCache:
         own nodes, which no later select of the run reads again: the selects take consecutive
         groups of `limit` options, each decided alone (stale nodes are evaluated first, in bulk:
         a node's verdict depends on that node alone).
+
+        When the whole lap holds fewer than `limit` options, all scoring > 0, the run is the one
+        select that takes them all: the source ran dry (every node handed out), nothing was set
+        aside, and MaxScore keeps the first of the best.
         """
         size = len(self.positions)
         if limit <= 0 or most <= 0 or size < limit:
@@ -258,10 +262,15 @@ class ScanCache:
                 break
             end = min(lap, fi + 2 * (end - fi))
         k = min(most, len(options) // limit)
-        if k == 0:
+        dry = not k
+        if k:
+            picks = (options[: k * limit] + fi).reshape(k, limit)  # each select's options (indices in the lap)
+            last = picks[:, -1]
+        elif len(options) and end == lap and not len(odd):  # the source runs dry: one select, every option
+            k, picks = 1, (options + fi).reshape(1, -1)
+            last = np.array([lap - 1])
+        else:
             return None
-        picks = (options[: k * limit] + fi).reshape(k, limit)  # each select's options (indices in the lap)
-        last = picks[:, -1]
         if end > size:
             picks = picks % size  # feasible indices
         finals = self._final_np[picks]
@@ -270,7 +279,7 @@ class ScanCache:
         starts = np.empty(k, dtype=np.int64)
         starts[0] = start
         starts[1:] = last_pos[:-1] + 1
-        counts = (last_pos - starts) % self.n + 1
+        counts = np.array([self.n]) if dry else (last_pos - starts) % self.n + 1
         # best first, ties in scan order (as fill_metric's stable sort)
         top = picks[np.arange(k)[:, None], np.argsort(-finals, axis=1, kind="stable")[:, :MAX_RETAINED_NODE_SCORES]]
         columns = [self._final_np, self._binpack_np, self._anti_np]
@@ -288,7 +297,7 @@ class ScanCache:
             firsts = np.concatenate(([fi], last[:-1] + 1))
             misses = (owner, missed - firsts[owner], missed % size)
         return ScanRun(
-            self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), (int(last_pos[-1]) + 1) % self.n,
+            self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), int(starts[-1] + counts[-1]) % self.n,
             layout, self.rows[top], values.reshape(k, -1).tolist(), misses,
         )
 
