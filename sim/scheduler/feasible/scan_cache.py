@@ -443,14 +443,14 @@ class ScanCache:
             bounds.append(end)
             size *= 4
         chunk = np.searchsorted(np.array(bounds), visit, side="right")
-        exhausted = (self._status_np[fis] != FILTERED).astype(np.int64)
+        exhausted = self._status_np[fis] != FILTERED
         group = (owner * len(bounds) + chunk) * 2 + exhausted  # (select, chunk, filtered | exhausted), in order
         class_labels, class_of = self._classes(table)
         classes = class_of[fis]
         named = classes >= 0
         fixed = _FIXED_REASONS
         reasons = _pair_counts(group, rank[codes], len(fixed))
-        tallied = _pair_counts(group[named], classes[named], len(class_labels))
+        tallied = _pair_counts(group[named], classes[named], len(class_labels)) if named.any() else {}
         width = len(bounds) * 2
         for g, counts in reasons.items():  # the metric's maps are created on first use: only those that count something
             metric, filtered = metrics[g // width], g % 2 == 0
@@ -566,8 +566,10 @@ def _put(target: list[Any], at: np.ndarray, values: list[Any]) -> None:
 
 def _pair_counts(group: np.ndarray, codes: np.ndarray, width: int) -> dict[int, list[tuple[int, int]]]:
     """Per group, in group order: (code, how often) for each code present, in code order."""
+    if not len(group):
+        return {}
     keys = group * width + codes
-    if len(keys) and int(keys.max()) < PAIR_BINCOUNT_MAX:  # counted without sorting
+    if int(keys.max()) < PAIR_BINCOUNT_MAX:  # counted without sorting
         tally = np.bincount(keys)
         pairs = np.flatnonzero(tally)
         counts = tally[pairs]
