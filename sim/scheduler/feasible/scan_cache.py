@@ -48,6 +48,9 @@ FIRST_WINDOW = 64  # feasible nodes evaluated by the first refresh; later window
 MAX_WINDOW = 4096
 DRY_CHECK_MAX = 4096  # up to this many feasible nodes, a scan that finds no option evaluates them all
 DRY_TALLY_MIN = 48  # from this many missed nodes, their metrics are tallied with vector ops
+_FIXED_REASONS = [*DIMENSIONS, "distinct_hosts"]  # the reasons whose order in a metric map is fixed
+PAIR_BINCOUNT_MAX = 1 << 16  # up to this many (group, code) pairs, `_pair_counts` counts them with bincount
+RUN_MIN_SPAN = 256  # a run first looks at this many feasible nodes (or those its selects need, if more)
 
 # The per-scorer map of a cached node (`node_scores`), as packed in a metric: BinPack and job
 # anti-affinity stored per node, no reschedule penalty, node affinity stored when the group has one.
@@ -139,6 +142,9 @@ class ScanCache:
         self._code_np = np.full(size, -1, dtype=np.int64)
         self.ranked_valid = 0  # valid nodes that ranked
         self.reasons = ReasonCodes()
+        self._rank_np = np.zeros(0, dtype=np.int64)  # `_fixed_rank`, for the codes registered so far
+        self._class_key: np.ndarray | None = None  # the table's class codes `_class_of` was derived from
+        self._class_of = np.zeros(0, dtype=np.int64)
         self.touched = touched
         self.seen = len(touched)
         self.window = FIRST_WINDOW
@@ -221,13 +227,17 @@ class ScanCache:
         """Up to `most` consecutive selects from position `start`, decided with array ops, as
         long as each is one where the limit iterator skips nothing; None when the first is not.
 
-        Such a select walks the nodes from where the last one stopped, without wrapping, passing
-        over those that did not rank (misses) and taking the next `limit` options, all scoring
-        > 0 (no option is set aside); MaxScore keeps the first of the best. A select places on
-        one of its own nodes, which lie behind every later select's, so none of them changes
-        what a later one reads: the selects of a run take consecutive groups of `limit` options,
-        each decided alone (stale nodes are evaluated first, in bulk: a node's verdict depends
-        on that node alone).
+        Such a select walks the nodes from where the last one stopped, passing over those that
+        did not rank (misses) and taking the next `limit` options, all scoring > 0 (no option is
+        set aside); MaxScore keeps the first of the best. The selects of a run stay within one
+        lap of the order from `start` (wrapping past its end), so a select places on one of its
+        own nodes, which no later select of the run reads again: the selects take consecutive
+        groups of `limit` options, each decided alone (stale nodes are evaluated first, in bulk:
+        a node's verdict depends on that node alone).
+
+        When the whole lap holds fewer than `limit` options, all scoring > 0, the run is the one
+        select that takes them all: the source ran dry (every node handed out), nothing was set
+        aside, and MaxScore keeps the first of the best.
         """
         size = len(self.positions)
         if limit <= 0 or most <= 0 or size < limit:
@@ -235,50 +245,67 @@ class ScanCache:
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
-        end = min(size, fi + most * limit)
+        lap = fi + size  # the run's feasible indices are fi .. lap - 1, taken modulo size
+        end = min(lap, fi + max(most * limit, RUN_MIN_SPAN))
         while True:  # the nodes the selects need: more when misses thin the options out
-            if self.valid.find(0, fi, end) >= 0:
-                stale = fi + np.flatnonzero(self._valid_np[fi:end] == 0)
+            valid = self._lap(self._valid_np, fi, end)
+            if not valid.all():
+                stale = (fi + (valid == 0).nonzero()[0]) % size
                 self._store(stale, evaluate(self.rows[stale], self.reasons))
-            plain = self._plain_np[fi:end]
-            ranked = self._status_np[fi:end] == RANKED
-            options = np.flatnonzero(plain)
-            odd = np.flatnonzero(ranked & (plain == 0))  # scoring <= 0 (or NaN): the limit iterator decides
+            plain = self._lap(self._plain_np, fi, end)
+            ranked = self._lap(self._status_np, fi, end) == RANKED
+            options = plain.nonzero()[0]
+            odd = (ranked & (plain == 0)).nonzero()[0]  # scoring <= 0 (or NaN): the limit iterator decides
             if len(odd):
                 options = options[options < odd[0]]
-            if len(options) >= most * limit or end == size or len(odd):
+            if len(options) >= most * limit or end == lap or len(odd):
                 break
-            end = min(size, fi + 2 * (end - fi))
+            end = min(lap, fi + 2 * (end - fi))
         k = min(most, len(options) // limit)
-        if k == 0:
+        dry = not k
+        if k:
+            picks = (options[: k * limit] + fi).reshape(k, limit)  # each select's options (indices in the lap)
+            last = picks[:, -1]
+        elif len(options) and end == lap and not len(odd):  # the source runs dry: one select, every option
+            k, picks = 1, (options + fi).reshape(1, -1)
+            last = np.array([lap - 1])
+        else:
             return None
-        picks = (options[: k * limit] + fi).reshape(k, limit)  # each select's options (feasible indices)
+        if end > size:
+            picks = picks % size  # feasible indices
         finals = self._final_np[picks]
         best = picks[np.arange(k), finals.argmax(axis=1)]  # the first of the best
-        last = picks[:, -1]
-        last_pos = self._positions_np[last]  # each select's last node, as an order position
+        last_pos = self._positions_np[picks[:, -1]]  # each select's last node, as an order position
         starts = np.empty(k, dtype=np.int64)
         starts[0] = start
         starts[1:] = last_pos[:-1] + 1
-        counts = (last_pos - starts) % self.n + 1
+        counts = np.array([self.n]) if dry else (last_pos - starts) % self.n + 1
         # best first, ties in scan order (as fill_metric's stable sort)
-        top = np.take_along_axis(picks, np.argsort(-finals, axis=1, kind="stable")[:, :MAX_RETAINED_NODE_SCORES], 1)
-        columns = [self._final_np[top], self._binpack_np[top], self._anti_np[top]]
+        top = picks[np.arange(k)[:, None], np.argsort(-finals, axis=1, kind="stable")[:, :MAX_RETAINED_NODE_SCORES]]
+        columns = [self._final_np, self._binpack_np, self._anti_np]
         layout = _SCORES
         if self._affinity_np is not None:
-            columns.append(self._affinity_np[top])
+            columns.append(self._affinity_np)
             layout = _SCORES_AFFINITY
-        values = np.stack(columns, axis=2).reshape(k, -1)
-        missed = fi + np.flatnonzero(~ranked[: last[-1] - fi + 1])
+        values = np.empty((*top.shape, len(columns)), dtype=np.float64)  # per select: its top nodes' score rows
+        for c, column in enumerate(columns):
+            values[:, :, c] = column[top]
+        missed = fi + (~ranked[: last[-1] - fi + 1]).nonzero()[0]
         misses = None
         if len(missed):  # the select each miss belongs to, and its visit index in that select's walk
             owner = np.searchsorted(last, missed)
             firsts = np.concatenate(([fi], last[:-1] + 1))
-            misses = (owner, missed - firsts[owner], missed)
+            misses = (owner, missed - firsts[owner], missed % size)
         return ScanRun(
-            self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), (int(last_pos[-1]) + 1) % self.n,
-            layout, self.rows[top], values.tolist(), misses,
+            self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), int(starts[-1] + counts[-1]) % self.n,
+            layout, self.rows[top], values.reshape(k, -1).tolist(), misses,
         )
+
+    @staticmethod
+    def _lap(column: np.ndarray, fi: int, end: int) -> np.ndarray:
+        """`column` over the lap's indices fi .. end - 1, wrapping past its end."""
+        size = len(column)
+        return column[fi:end] if end <= size else np.concatenate((column[fi:], column[: end - size]))
 
     def fill_run_metrics(self, metrics: list[AllocMetric], run: ScanRun, first_chunk: int, table: NodeTable) -> None:
         """`fill_metric` for each select of a run: its misses, then its top scores."""
@@ -401,13 +428,8 @@ class ScanCache:
         select, `visit`: its index in that select's walk), counted per (select, chunk, filtered
         or exhausted) with array ops. Reasons beyond the dimensions and distinct_hosts (ranked
         as first met) are left to `_miss_metrics`, one select at a time."""
-        labels = self.reasons.labels
         codes = self._code_np[fis]
-        rank = np.full(len(labels), -1, dtype=np.int64)  # the fixed reason order: dimensions, distinct_hosts
-        fixed = [*DIMENSIONS, "distinct_hosts"]
-        for code, label in enumerate(labels):
-            if label in fixed:
-                rank[code] = fixed.index(label)
+        rank = self._fixed_rank()
         if (rank[codes] < 0).any():
             for j in np.unique(owner).tolist():
                 mine = owner == j
@@ -421,16 +443,14 @@ class ScanCache:
             bounds.append(end)
             size *= 4
         chunk = np.searchsorted(np.array(bounds), visit, side="right")
-        exhausted = (self._status_np[fis] != FILTERED).astype(np.int64)
+        exhausted = self._status_np[fis] != FILTERED
         group = (owner * len(bounds) + chunk) * 2 + exhausted  # (select, chunk, filtered | exhausted), in order
-        class_codes, class_labels = table.codes("node_class")
-        by_name = sorted(range(len(class_labels)), key=class_labels.__getitem__)
-        sorted_code = np.empty(len(class_labels), dtype=np.int64)  # class codes in label order, as _merge sorts
-        sorted_code[by_name] = np.arange(len(class_labels))
-        classes = sorted_code[class_codes[self.rows[fis]]]
-        named = classes != sorted_code[class_labels.index("")] if "" in class_labels else np.ones(len(fis), dtype=bool)
+        class_labels, class_of = self._classes(table)
+        classes = class_of[fis]
+        named = classes >= 0
+        fixed = _FIXED_REASONS
         reasons = _pair_counts(group, rank[codes], len(fixed))
-        tallied = _pair_counts(group[named], classes[named], len(class_labels))
+        tallied = _pair_counts(group[named], classes[named], len(class_labels)) if named.any() else {}
         width = len(bounds) * 2
         for g, counts in reasons.items():  # the metric's maps are created on first use: only those that count something
             metric, filtered = metrics[g // width], g % 2 == 0
@@ -443,12 +463,32 @@ class ScanCache:
             if g in tallied:
                 by_class = metric.class_filtered if filtered else metric.class_exhausted
                 for c, n in tallied[g]:
-                    label = class_labels[by_name[c]]
+                    label = class_labels[c]
                     by_class[label] = by_class.get(label, 0) + n
             if filtered:
                 metric.nodes_filtered += total
             else:
                 metric.nodes_exhausted += total
+
+    def _fixed_rank(self) -> np.ndarray:
+        """Per reason code, its place in the fixed reason order (dimensions, distinct_hosts); -1 for the others."""
+        labels = self.reasons.labels
+        if len(self._rank_np) != len(labels):  # codes are only ever added
+            self._rank_np = np.array([_FIXED_REASONS.index(x) if x in _FIXED_REASONS else -1 for x in labels],
+                                     dtype=np.int64)
+        return self._rank_np
+
+    def _classes(self, table: NodeTable) -> tuple[list[str], np.ndarray]:
+        """The table's node class labels and, per feasible node, its class code (-1: no class).
+        The labels are sorted, so the codes are in label order, as `_merge` sorts."""
+        class_codes, class_labels = table.codes("node_class")
+        if self._class_key is not class_codes:
+            self._class_key = class_codes
+            of = class_codes[self.rows].astype(np.int64)
+            if "" in class_labels:
+                of[of == class_labels.index("")] = -1
+            self._class_of = of
+        return class_labels, self._class_of
 
     def _dry_metrics(self, metric: AllocMetric, fi0: int, first_chunk: int, table: NodeTable) -> None:
         """`_miss_metrics` when every feasible node, visited from `fi0` on, missed: the same
@@ -517,16 +557,24 @@ class ScanCache:
 
 def _put(target: list[Any], at: np.ndarray, values: list[Any]) -> None:
     """`target[at[i]] = values[i]` for each i (one slice assignment when `at` is a contiguous range)."""
-    if len(at) and int(at[-1]) - int(at[0]) + 1 == len(at) and (np.diff(at) == 1).all():
-        start = int(at[0])
-        target[start : start + len(at)] = values
+    index = at.tolist()
+    if index and index[-1] - index[0] + 1 == len(index) and index == list(range(index[0], index[-1] + 1)):
+        target[index[0] : index[-1] + 1] = values
     else:
-        deque(map(target.__setitem__, at.tolist(), values), maxlen=0)
+        deque(map(target.__setitem__, index, values), maxlen=0)
 
 
 def _pair_counts(group: np.ndarray, codes: np.ndarray, width: int) -> dict[int, list[tuple[int, int]]]:
     """Per group, in group order: (code, how often) for each code present, in code order."""
-    pairs, counts = np.unique(group * width + codes, return_counts=True)
+    if not len(group):
+        return {}
+    keys = group * width + codes
+    if int(keys.max()) < PAIR_BINCOUNT_MAX:  # counted without sorting
+        tally = np.bincount(keys)
+        pairs = np.flatnonzero(tally)
+        counts = tally[pairs]
+    else:
+        pairs, counts = np.unique(keys, return_counts=True)
     out: dict[int, list[tuple[int, int]]] = {}
     for pair, n in zip(pairs.tolist(), counts.tolist(), strict=True):
         out.setdefault(pair // width, []).append((pair % width, n))
