@@ -16,7 +16,7 @@ from conftest import ROOT
 from test_golden import table_digest
 
 from sim.scheduler.env import SchedulerEnv
-from sim.scheduler.failed_pass import FailedPasses
+from sim.scheduler.failed_pass import FailedPasses, FitCheck, NoFitCache
 from sim.scheduler.generic import GenericScheduler
 from sim.simulation import Simulation
 from sim.structs.ids import IdGenerator
@@ -130,3 +130,34 @@ def test_a_dry_run_neither_reads_nor_leaves_a_memo() -> None:
     dry.annotate_plan = True
     next(GenericScheduler(senv, batch=True).process(dry), None)
     assert ({key: id(m) for key, m in memo._memos.items()}, memo.replayed, memo.settled) == before
+
+
+def test_no_fit_cache_answers_as_the_fit_check() -> None:
+    """An ask at least as large as one that fits nowhere fits nowhere; a smaller one is checked;
+    a write to the allocs (which moves the usage) empties the cache."""
+
+    class State:
+        def __init__(self) -> None:
+            self.nodes = NodeTableStub()
+            self.table_index = {"allocs": 1}
+
+    class NodeTableStub:
+        version = 0
+        used = np.array([[900.0, 100.0], [500.0, 900.0]])
+
+        def __len__(self) -> int:
+            return 2
+
+    cap = np.array([[1000.0, 1000.0], [1000.0, 1000.0]])
+    rows = np.array([0, 1], dtype=np.intp)
+
+    def check(cpu: float, mem: float) -> FitCheck:
+        return FitCheck(rows, cap, np.array([cpu, mem]))
+
+    state, cache = State(), NoFitCache()
+    assert not cache.fits_somewhere(state, check(600.0, 200.0))
+    state.nodes.used = np.zeros((2, 2))  # usage moved without a write: the cache still answers
+    assert not cache.fits_somewhere(state, check(600.0, 300.0))  # dominated by the first ask
+    assert cache.fits_somewhere(state, check(50.0, 200.0))  # smaller in one dimension: checked
+    state.table_index["allocs"] = 2
+    assert cache.fits_somewhere(state, check(600.0, 300.0))

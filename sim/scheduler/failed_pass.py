@@ -34,6 +34,7 @@ full pass's metrics would: 1 + CoalescedFailures per group).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -62,6 +63,11 @@ class FitCheck:
     rows: npt.NDArray[np.intp]
     cap: npt.NDArray[np.float64]
     ask: npt.NDArray[np.float64]
+    rows_key: bytes = b""  # the rows, hashable (NoFitCache)
+    ask_key: tuple[float, ...] = ()  # the ask, as Python floats
+
+    def __post_init__(self) -> None:
+        self.rows_key, self.ask_key = self.rows.tobytes(), tuple(self.ask.tolist())
 
     def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
         """Whether some row has room for the ask (Nomad: AllocsFit, with the stack's arithmetic)."""
@@ -71,6 +77,39 @@ class FitCheck:
         after += self.ask
         over: npt.NDArray[np.bool_] = (after > self.cap).any(axis=1)  # type: ignore[assignment]
         return not over.all()
+
+
+class NoFitCache:
+    """Asks known to fit none of a set of rows under the nodes' current usage.
+
+    Between two writes to the allocs (the only writes that move the usage) or the node table,
+    an ask that fits nowhere on some rows still fits nowhere, and neither does any ask at least
+    as large in every dimension (a sum rounds monotonically: used + ask >= used + smaller, so a
+    dimension over the capacity stays over). Blocked evals re-run in waves after one write, and
+    many of their jobs ask the same or more on the same rows; each wave checks each rows-and-ask
+    once."""
+
+    def __init__(self) -> None:
+        self._stamp: tuple[int, int, int] | None = None
+        self._no_fit: dict[bytes, list[tuple[float, ...]]] = {}  # rows -> minimal asks that fit none
+
+    def fits_somewhere(self, state: Any, check: FitCheck) -> bool:
+        """`check.fits_somewhere` on the state's usage, answered from the cache when it can be."""
+        table = state.nodes
+        stamp = (state.table_index["allocs"], table.version, len(table))
+        if stamp != self._stamp:
+            self._stamp, self._no_fit = stamp, {}
+        known = self._no_fit.get(check.rows_key)
+        ask = check.ask_key
+        if known is not None and any(all(k <= a for k, a in zip(smaller, ask, strict=True)) for smaller in known):
+            return False
+        if check.fits_somewhere(table.used):
+            return True
+        if known is None:
+            self._no_fit[check.rows_key] = [ask]
+        else:
+            known.append(ask)
+        return False
 
 
 @dataclass(slots=True)
@@ -89,9 +128,6 @@ class _Memo:
     eligibility: dict[str, bool]
     escaped: bool
 
-    def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
-        """Whether some group would find a node."""
-        return any(check.fits_somewhere(used) for check in self.checks)
 
 
 @dataclass(slots=True)
@@ -112,19 +148,24 @@ class FailedPasses:
         self._memos: dict[JobKey, _Memo] = {}
         self.replayed = 0  # passes answered from a memo without reconciling (diagnostics)
         self.settled = 0  # passes answered after a fresh reconcile (diagnostics)
+        self.no_fit = NoFitCache()
 
     @staticmethod
     def of(senv: SchedulerEnv) -> FailedPasses | None:
         """The memo of the state the scheduler reads (made on first use); None for a state
-        without the alloc write index (e.g. a read-only view)."""
+        without the alloc write indexes (e.g. a read-only view)."""
         state = senv.state
         derived = getattr(state, "derived", None)
-        if derived is None or not hasattr(state, "job_alloc_index"):
+        if derived is None or not hasattr(state, "job_alloc_index") or not hasattr(state, "table_index"):
             return None
         memo = derived.get("failed_passes")
         if not isinstance(memo, FailedPasses):
             memo = derived["failed_passes"] = FailedPasses()
         return memo
+
+    def _fits_somewhere(self, state: Any, checks: list[FitCheck]) -> bool:
+        """Whether some group would find a node."""
+        return any(self.no_fit.fits_somewhere(state, check) for check in checks)
 
     def forget(self, key: JobKey) -> None:
         """The job's last pass was not a wholly failed one."""
@@ -144,7 +185,7 @@ class FailedPasses:
                 or state.job_alloc_index(ev.namespace, ev.job_id) != memo.alloc_index  # type: ignore[attr-defined]
                 or deployment is not memo.deployment
                 or (deployment is not None and deployment.modify_index != memo.deployment_index)
-                or not _plain_ranking(senv, job) or memo.fits_somewhere(state.nodes.used)):
+                or not _plain_ranking(senv, job) or self._fits_somewhere(state, memo.checks)):
             return None
         senv.rng.permutation(memo.candidates)  # Nomad: GenericStack.SetNodes shuffles the candidates
         self.replayed += 1
@@ -161,8 +202,7 @@ class FailedPasses:
         if job is None or runs is None:
             return None
         checks = _fit_checks(senv, job, runs)
-        used = senv.state.nodes.used
-        if any(check.fits_somewhere(used) for check in checks):
+        if self._fits_somewhere(senv.state, checks):
             self.forget((job.namespace, job.id))
             return None
         memo = self._keep(senv, job, deployment, runs, checks, allocs, batch)
