@@ -96,14 +96,37 @@ def test_the_memo_is_dropped_when_its_key_moves() -> None:
     assert memo is not None
     state = sim.state
     allocs = state.allocs_by_job(ev.namespace, ev.job_id)
-    if allocs:  # a write to one of the job's allocs
+    if allocs:  # a write to one of the job's allocs that reconcile sees (a reschedule mark)
         before = state.job_alloc_index(ev.namespace, ev.job_id)
-        state.update_alloc_desired_transition(allocs[:1], migrate=False)
+        state.update_alloc_desired_transition(allocs[:1], reschedule=True)
         assert state.job_alloc_index(ev.namespace, ev.job_id) > before
         assert memo.replay(senv, ev, batch=True) is None
     node = state.nodes.nodes[0]  # a node write moves the node table's version
     state.update_node(node.id, scheduling_eligibility=node.scheduling_eligibility)
     assert memo.replay(senv, ev, batch=True) is None
+
+
+def test_a_write_that_leaves_the_reconcile_as_it_was_keeps_the_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An alloc written without changing what reconcile makes of it (here a transition left
+    unset) keeps the memo, and the replayed pass is still the full pass."""
+    _, senv, ev = _blocked_world()
+    state = senv.state
+    allocs = state.allocs_by_job(ev.namespace, ev.job_id)
+    assert allocs
+    state.update_alloc_desired_transition(allocs[:1], migrate=False)
+    memo = FailedPasses.of(senv)
+    assert memo is not None
+    replayed, start = memo.replayed, senv.rng.bit_generator.state
+    fast = _outcome(senv, ev)
+    after_fast = senv.rng.bit_generator.state
+    assert memo.replayed == replayed + 1
+    senv.rng.bit_generator.state = start
+    with monkeypatch.context() as patch:
+        patch.setattr(FailedPasses, "of", staticmethod(lambda senv: None))
+        full = _outcome(senv, ev)
+    assert senv.rng.bit_generator.state == after_fast
+    assert fast.reblock and full.reblock and fast.placed == full.placed == 0
+    assert (fast.eval, fast.failed_placements, fast.plan) == (full.eval, full.failed_placements, full.plan)
 
 
 def test_the_job_alloc_index_follows_every_write_to_the_jobs_allocs() -> None:

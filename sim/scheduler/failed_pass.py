@@ -44,7 +44,7 @@ from sim.scheduler.feasible.checks import FeasibilityCache, candidate_rows
 from sim.scheduler.feasible.proposed import ClassEligibility
 from sim.scheduler.feasible.rank import group_ask
 from sim.scheduler.reconciler.results import MissingPlacements, PlaceList, ReconcileResults
-from sim.scheduler.reconciler.settled import Stamp, settled_fate
+from sim.scheduler.reconciler.settled import UNTAINTED, Stamp, settled_fate
 from sim.structs.alloc import Allocation
 from sim.structs.consts import ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING, ALLOC_DESIRED_RUN
 from sim.structs.deployment import Deployment
@@ -119,6 +119,7 @@ class _Memo:
     spec: tuple[int, int, int]  # the job's version, create index and JobModifyIndex
     groups: list[TaskGroup]  # the job's groups (a status write copies the job, sharing them)
     alloc_index: int
+    alloc_count: int
     nodes_version: int
     deployment: Deployment | None
     deployment_index: int
@@ -182,11 +183,15 @@ class FailedPasses:
         deployment = None if batch else state.latest_deployment(ev.namespace, ev.job_id)
         if (job is None or (job.version, job.create_index, job.job_modify_index) != memo.spec
                 or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
-                or state.job_alloc_index(ev.namespace, ev.job_id) != memo.alloc_index  # type: ignore[attr-defined]
                 or deployment is not memo.deployment
                 or (deployment is not None and deployment.modify_index != memo.deployment_index)
                 or not _plain_ranking(senv, job) or self._fits_somewhere(state, memo.checks)):
             return None
+        alloc_index = state.job_alloc_index(ev.namespace, ev.job_id)  # type: ignore[attr-defined]
+        if alloc_index != memo.alloc_index:
+            if not _counted_as_before(state, job, memo, batch):
+                return None
+            memo.alloc_index = alloc_index
         senv.rng.permutation(memo.candidates)  # Nomad: GenericStack.SetNodes shuffles the candidates
         self.replayed += 1
         return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
@@ -240,7 +245,8 @@ class FailedPasses:
                 eligibility.observe(tg.name, cache.group(table, job, tg), candidates, 0, len(candidates))
         memo = _Memo(
             (job.version, job.create_index, job.job_modify_index), job.task_groups,
-            state.job_alloc_index(job.namespace, job.id), table.version,  # type: ignore[attr-defined]
+            state.job_alloc_index(job.namespace, job.id), state.job_alloc_count(job.namespace, job.id),  # type: ignore[attr-defined]
+            table.version,
             deployment, deployment.modify_index if deployment is not None else 0, len(candidates), checks,
             sum(len(run) for run in runs), dict(sorted(eligibility.class_eligibility().items())),
             eligibility.has_escaped(),
@@ -297,13 +303,44 @@ def _fit_checks(senv: SchedulerEnv, job: Job, runs: list[MissingPlacements]) -> 
     return checks
 
 
+def _counted_as_before(state: Any, job: Job, memo: _Memo, batch: bool) -> bool:
+    """Whether a batch job's alloc writes since the memo left reconcile's verdict as it was: no
+    alloc added or removed, and each one written is still pending or running as desired with no
+    transition, or finished successfully under the job's version (settled UNTAINTED). Either way
+    it still counts towards Count, holds its name and is ignored by computeUpdates, as every
+    alloc the memo's pass read that could be written since did (client-terminal allocs stay
+    client-terminal; server-terminal and replaced ones stay so). Service jobs (deployment
+    health) always reconcile."""
+    key = (job.namespace, job.id)
+    if not batch or state.job_alloc_count(*key) != memo.alloc_count:
+        return False
+    since, modify_index = memo.alloc_index, job.job_modify_index
+    stamp = (batch, job.version, job.create_index, modify_index)
+    for alloc in state.allocs_by_job(*key):
+        if alloc.modify_index <= since:
+            continue
+        if alloc.create_index > since or alloc.job.job_modify_index != modify_index:
+            return False
+        if alloc.client_status in _LIVE:
+            if alloc.desired_status != ALLOC_DESIRED_RUN or _moving(alloc):
+                return False
+        elif settled_fate(alloc, stamp) != UNTAINTED:
+            return False
+    return True
+
+
+def _moving(alloc: Allocation) -> bool:
+    """Whether the alloc is marked to migrate or reschedule."""
+    transition = alloc.desired_transition
+    return bool(transition.migrate or transition.reschedule or transition.force_reschedule)
+
+
 def _all_settle(allocs: list[Allocation], stamp: Stamp) -> bool:
     """Whether reconcile's verdict on each alloc depends only on the alloc and the job (not on
     the time or the eval): settled, or pending or running as desired with no transition."""
     for alloc in allocs:
         if alloc.client_status in _LIVE and alloc.desired_status == ALLOC_DESIRED_RUN:
-            transition = alloc.desired_transition
-            if not (transition.migrate or transition.reschedule or transition.force_reschedule):
+            if not _moving(alloc):
                 continue
         elif settled_fate(alloc, stamp) is not None:
             continue
