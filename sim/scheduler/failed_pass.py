@@ -9,7 +9,9 @@ learnt, under a key of everything that pass's reconcile and feasibility read: th
 the index of the last write to the job's allocs, the node table's version and the deployment.
 
 - `replay`: a re-run that finds the key unchanged and no statically feasible candidate node
-  fitting the ask of any group is re-blocked from the memo, without reconciling.
+  fitting the ask of any group is re-blocked from the memo, without reconciling. A batch job's
+  alloc writes that leave its reconcile as it was (allocs started, or finished successfully)
+  keep the memo. Fit checks are shared between a wave's re-runs (`NoFitCache`).
 - `settle`: a re-run whose key moved reconciles (the shuffle drawn first, as always); when the
   reconcile only asks for missing allocs that fit nowhere, the stack is skipped and the memo
   renewed.
