@@ -16,7 +16,7 @@ from conftest import ROOT
 from test_golden import table_digest
 
 from sim.scheduler.env import SchedulerEnv
-from sim.scheduler.failed_pass import FailedPasses
+from sim.scheduler.failed_pass import FailedPasses, FitCheck, NoFitCache
 from sim.scheduler.generic import GenericScheduler
 from sim.simulation import Simulation
 from sim.structs.ids import IdGenerator
@@ -96,14 +96,37 @@ def test_the_memo_is_dropped_when_its_key_moves() -> None:
     assert memo is not None
     state = sim.state
     allocs = state.allocs_by_job(ev.namespace, ev.job_id)
-    if allocs:  # a write to one of the job's allocs
+    if allocs:  # a write to one of the job's allocs that reconcile sees (a reschedule mark)
         before = state.job_alloc_index(ev.namespace, ev.job_id)
-        state.update_alloc_desired_transition(allocs[:1], migrate=False)
+        state.update_alloc_desired_transition(allocs[:1], reschedule=True)
         assert state.job_alloc_index(ev.namespace, ev.job_id) > before
         assert memo.replay(senv, ev, batch=True) is None
     node = state.nodes.nodes[0]  # a node write moves the node table's version
     state.update_node(node.id, scheduling_eligibility=node.scheduling_eligibility)
     assert memo.replay(senv, ev, batch=True) is None
+
+
+def test_a_write_that_leaves_the_reconcile_as_it_was_keeps_the_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An alloc written without changing what reconcile makes of it (here a transition left
+    unset) keeps the memo, and the replayed pass is still the full pass."""
+    _, senv, ev = _blocked_world()
+    state = senv.state
+    allocs = state.allocs_by_job(ev.namespace, ev.job_id)
+    assert allocs
+    state.update_alloc_desired_transition(allocs[:1], migrate=False)
+    memo = FailedPasses.of(senv)
+    assert memo is not None
+    replayed, start = memo.replayed, senv.rng.bit_generator.state
+    fast = _outcome(senv, ev)
+    after_fast = senv.rng.bit_generator.state
+    assert memo.replayed == replayed + 1
+    senv.rng.bit_generator.state = start
+    with monkeypatch.context() as patch:
+        patch.setattr(FailedPasses, "of", staticmethod(lambda senv: None))
+        full = _outcome(senv, ev)
+    assert senv.rng.bit_generator.state == after_fast
+    assert fast.reblock and full.reblock and fast.placed == full.placed == 0
+    assert (fast.eval, fast.failed_placements, fast.plan) == (full.eval, full.failed_placements, full.plan)
 
 
 def test_the_job_alloc_index_follows_every_write_to_the_jobs_allocs() -> None:
@@ -130,3 +153,34 @@ def test_a_dry_run_neither_reads_nor_leaves_a_memo() -> None:
     dry.annotate_plan = True
     next(GenericScheduler(senv, batch=True).process(dry), None)
     assert ({key: id(m) for key, m in memo._memos.items()}, memo.replayed, memo.settled) == before
+
+
+def test_no_fit_cache_answers_as_the_fit_check() -> None:
+    """An ask at least as large as one that fits nowhere fits nowhere; a smaller one is checked;
+    a write to the allocs (which moves the usage) empties the cache."""
+
+    class State:
+        def __init__(self) -> None:
+            self.nodes = NodeTableStub()
+            self.table_index = {"allocs": 1}
+
+    class NodeTableStub:
+        version = 0
+        used = np.array([[900.0, 100.0], [500.0, 900.0]])
+
+        def __len__(self) -> int:
+            return 2
+
+    cap = np.array([[1000.0, 1000.0], [1000.0, 1000.0]])
+    rows = np.array([0, 1], dtype=np.intp)
+
+    def check(cpu: float, mem: float) -> FitCheck:
+        return FitCheck(rows, cap, np.array([cpu, mem]))
+
+    state, cache = State(), NoFitCache()
+    assert not cache.fits_somewhere(state, check(600.0, 200.0))
+    state.nodes.used = np.zeros((2, 2))  # usage moved without a write: the cache still answers
+    assert not cache.fits_somewhere(state, check(600.0, 300.0))  # dominated by the first ask
+    assert cache.fits_somewhere(state, check(50.0, 200.0))  # smaller in one dimension: checked
+    state.table_index["allocs"] = 2
+    assert cache.fits_somewhere(state, check(600.0, 300.0))

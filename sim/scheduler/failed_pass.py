@@ -9,7 +9,9 @@ learnt, under a key of everything that pass's reconcile and feasibility read: th
 the index of the last write to the job's allocs, the node table's version and the deployment.
 
 - `replay`: a re-run that finds the key unchanged and no statically feasible candidate node
-  fitting the ask of any group is re-blocked from the memo, without reconciling.
+  fitting the ask of any group is re-blocked from the memo, without reconciling. A batch job's
+  alloc writes that leave its reconcile as it was (allocs started, or finished successfully)
+  keep the memo. Fit checks are shared between a wave's re-runs (`NoFitCache`).
 - `settle`: a re-run whose key moved reconciles (the shuffle drawn first, as always); when the
   reconcile only asks for missing allocs that fit nowhere, the stack is skipped and the memo
   renewed.
@@ -34,6 +36,7 @@ full pass's metrics would: 1 + CoalescedFailures per group).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +46,7 @@ from sim.scheduler.feasible.checks import FeasibilityCache, candidate_rows
 from sim.scheduler.feasible.proposed import ClassEligibility
 from sim.scheduler.feasible.rank import group_ask
 from sim.scheduler.reconciler.results import MissingPlacements, PlaceList, ReconcileResults
-from sim.scheduler.reconciler.settled import Stamp, settled_fate
+from sim.scheduler.reconciler.settled import UNTAINTED, Stamp, settled_fate
 from sim.structs.alloc import Allocation
 from sim.structs.consts import ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING, ALLOC_DESIRED_RUN
 from sim.structs.deployment import Deployment
@@ -62,6 +65,11 @@ class FitCheck:
     rows: npt.NDArray[np.intp]
     cap: npt.NDArray[np.float64]
     ask: npt.NDArray[np.float64]
+    rows_key: bytes = b""  # the rows, hashable (NoFitCache)
+    ask_key: tuple[float, ...] = ()  # the ask, as Python floats
+
+    def __post_init__(self) -> None:
+        self.rows_key, self.ask_key = self.rows.tobytes(), tuple(self.ask.tolist())
 
     def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
         """Whether some row has room for the ask (Nomad: AllocsFit, with the stack's arithmetic)."""
@@ -73,6 +81,39 @@ class FitCheck:
         return not over.all()
 
 
+class NoFitCache:
+    """Asks known to fit none of a set of rows under the nodes' current usage.
+
+    Between two writes to the allocs (the only writes that move the usage) or the node table,
+    an ask that fits nowhere on some rows still fits nowhere, and neither does any ask at least
+    as large in every dimension (a sum rounds monotonically: used + ask >= used + smaller, so a
+    dimension over the capacity stays over). Blocked evals re-run in waves after one write, and
+    many of their jobs ask the same or more on the same rows; each wave checks each rows-and-ask
+    once."""
+
+    def __init__(self) -> None:
+        self._stamp: tuple[int, int, int] | None = None
+        self._no_fit: dict[bytes, list[tuple[float, ...]]] = {}  # rows -> minimal asks that fit none
+
+    def fits_somewhere(self, state: Any, check: FitCheck) -> bool:
+        """`check.fits_somewhere` on the state's usage, answered from the cache when it can be."""
+        table = state.nodes
+        stamp = (state.table_index["allocs"], table.version, len(table))
+        if stamp != self._stamp:
+            self._stamp, self._no_fit = stamp, {}
+        known = self._no_fit.get(check.rows_key)
+        ask = check.ask_key
+        if known is not None and any(all(k <= a for k, a in zip(smaller, ask, strict=True)) for smaller in known):
+            return False
+        if check.fits_somewhere(table.used):
+            return True
+        if known is None:
+            self._no_fit[check.rows_key] = [ask]
+        else:
+            known.append(ask)
+        return False
+
+
 @dataclass(slots=True)
 class _Memo:
     """What a job's wholly failed pass learnt, and the state it was learnt from."""
@@ -80,6 +121,7 @@ class _Memo:
     spec: tuple[int, int, int]  # the job's version, create index and JobModifyIndex
     groups: list[TaskGroup]  # the job's groups (a status write copies the job, sharing them)
     alloc_index: int
+    alloc_count: int
     nodes_version: int
     deployment: Deployment | None
     deployment_index: int
@@ -89,9 +131,6 @@ class _Memo:
     eligibility: dict[str, bool]
     escaped: bool
 
-    def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
-        """Whether some group would find a node."""
-        return any(check.fits_somewhere(used) for check in self.checks)
 
 
 @dataclass(slots=True)
@@ -112,19 +151,24 @@ class FailedPasses:
         self._memos: dict[JobKey, _Memo] = {}
         self.replayed = 0  # passes answered from a memo without reconciling (diagnostics)
         self.settled = 0  # passes answered after a fresh reconcile (diagnostics)
+        self.no_fit = NoFitCache()
 
     @staticmethod
     def of(senv: SchedulerEnv) -> FailedPasses | None:
         """The memo of the state the scheduler reads (made on first use); None for a state
-        without the alloc write index (e.g. a read-only view)."""
+        without the alloc write indexes (e.g. a read-only view)."""
         state = senv.state
         derived = getattr(state, "derived", None)
-        if derived is None or not hasattr(state, "job_alloc_index"):
+        if derived is None or not hasattr(state, "job_alloc_index") or not hasattr(state, "table_index"):
             return None
         memo = derived.get("failed_passes")
         if not isinstance(memo, FailedPasses):
             memo = derived["failed_passes"] = FailedPasses()
         return memo
+
+    def _fits_somewhere(self, state: Any, checks: list[FitCheck]) -> bool:
+        """Whether some group would find a node."""
+        return any(self.no_fit.fits_somewhere(state, check) for check in checks)
 
     def forget(self, key: JobKey) -> None:
         """The job's last pass was not a wholly failed one."""
@@ -141,11 +185,15 @@ class FailedPasses:
         deployment = None if batch else state.latest_deployment(ev.namespace, ev.job_id)
         if (job is None or (job.version, job.create_index, job.job_modify_index) != memo.spec
                 or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
-                or state.job_alloc_index(ev.namespace, ev.job_id) != memo.alloc_index  # type: ignore[attr-defined]
                 or deployment is not memo.deployment
                 or (deployment is not None and deployment.modify_index != memo.deployment_index)
-                or not _plain_ranking(senv, job) or memo.fits_somewhere(state.nodes.used)):
+                or not _plain_ranking(senv, job) or self._fits_somewhere(state, memo.checks)):
             return None
+        alloc_index = state.job_alloc_index(ev.namespace, ev.job_id)  # type: ignore[attr-defined]
+        if alloc_index != memo.alloc_index:
+            if not _counted_as_before(state, job, memo, batch):
+                return None
+            memo.alloc_index = alloc_index
         senv.rng.permutation(memo.candidates)  # Nomad: GenericStack.SetNodes shuffles the candidates
         self.replayed += 1
         return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
@@ -161,8 +209,7 @@ class FailedPasses:
         if job is None or runs is None:
             return None
         checks = _fit_checks(senv, job, runs)
-        used = senv.state.nodes.used
-        if any(check.fits_somewhere(used) for check in checks):
+        if self._fits_somewhere(senv.state, checks):
             self.forget((job.namespace, job.id))
             return None
         memo = self._keep(senv, job, deployment, runs, checks, allocs, batch)
@@ -200,7 +247,8 @@ class FailedPasses:
                 eligibility.observe(tg.name, cache.group(table, job, tg), candidates, 0, len(candidates))
         memo = _Memo(
             (job.version, job.create_index, job.job_modify_index), job.task_groups,
-            state.job_alloc_index(job.namespace, job.id), table.version,  # type: ignore[attr-defined]
+            state.job_alloc_index(job.namespace, job.id), state.job_alloc_count(job.namespace, job.id),  # type: ignore[attr-defined]
+            table.version,
             deployment, deployment.modify_index if deployment is not None else 0, len(candidates), checks,
             sum(len(run) for run in runs), dict(sorted(eligibility.class_eligibility().items())),
             eligibility.has_escaped(),
@@ -257,13 +305,44 @@ def _fit_checks(senv: SchedulerEnv, job: Job, runs: list[MissingPlacements]) -> 
     return checks
 
 
+def _counted_as_before(state: Any, job: Job, memo: _Memo, batch: bool) -> bool:
+    """Whether a batch job's alloc writes since the memo left reconcile's verdict as it was: no
+    alloc added or removed, and each one written is still pending or running as desired with no
+    transition, or finished successfully under the job's version (settled UNTAINTED). Either way
+    it still counts towards Count, holds its name and is ignored by computeUpdates, as every
+    alloc the memo's pass read that could be written since did (client-terminal allocs stay
+    client-terminal; server-terminal and replaced ones stay so). Service jobs (deployment
+    health) always reconcile."""
+    key = (job.namespace, job.id)
+    if not batch or state.job_alloc_count(*key) != memo.alloc_count:
+        return False
+    since, modify_index = memo.alloc_index, job.job_modify_index
+    stamp = (batch, job.version, job.create_index, modify_index)
+    for alloc in state.allocs_by_job(*key):
+        if alloc.modify_index <= since:
+            continue
+        if alloc.create_index > since or alloc.job.job_modify_index != modify_index:
+            return False
+        if alloc.client_status in _LIVE:
+            if alloc.desired_status != ALLOC_DESIRED_RUN or _moving(alloc):
+                return False
+        elif settled_fate(alloc, stamp) != UNTAINTED:
+            return False
+    return True
+
+
+def _moving(alloc: Allocation) -> bool:
+    """Whether the alloc is marked to migrate or reschedule."""
+    transition = alloc.desired_transition
+    return bool(transition.migrate or transition.reschedule or transition.force_reschedule)
+
+
 def _all_settle(allocs: list[Allocation], stamp: Stamp) -> bool:
     """Whether reconcile's verdict on each alloc depends only on the alloc and the job (not on
     the time or the eval): settled, or pending or running as desired with no transition."""
     for alloc in allocs:
         if alloc.client_status in _LIVE and alloc.desired_status == ALLOC_DESIRED_RUN:
-            transition = alloc.desired_transition
-            if not (transition.migrate or transition.reschedule or transition.force_reschedule):
+            if not _moving(alloc):
                 continue
         elif settled_fate(alloc, stamp) is not None:
             continue

@@ -180,8 +180,9 @@ class GenericScheduler:
                    self.batch)
 
     def _replayed(self, replay: Replay) -> SchedulerOutcome:
-        """`_reblock` of a pass the failed-pass memo answered without reconciling."""
-        new = self.eval.copy()
+        """`_reblock` of a pass the failed-pass memo answered without reconciling (on the
+        scheduler's own copy of the eval: nothing else reads it)."""
+        new = self.eval
         new.class_eligibility, new.escaped_computed_class = replay.eligibility, replay.escaped
         new.snapshot_index = self.snapshot_index
         return SchedulerOutcome(eval=new, reblock=True, failed_placements=replay.failed,
