@@ -75,6 +75,14 @@ def _outcome(senv: SchedulerEnv, ev: Any) -> Any:
 def test_a_replayed_pass_is_the_full_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     """Same re-blocked eval, failure count and plan, and the same draws from the rng."""
     _, senv, ev = _blocked_world()
+    fast, full = _fast_and_full(senv, ev, monkeypatch)
+    assert fast.failed_placements > 0
+    assert fast.create_evals == full.create_evals == []
+
+
+def _fast_and_full(senv: SchedulerEnv, ev: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, Any]:
+    """The pass as the memo answers it and as the full scheduler does, from the same rng state;
+    checks they draw the same numbers and give the same eval, failure count and plan."""
     start = senv.rng.bit_generator.state
     fast = _outcome(senv, ev)
     after_fast = senv.rng.bit_generator.state
@@ -84,10 +92,8 @@ def test_a_replayed_pass_is_the_full_pass(monkeypatch: pytest.MonkeyPatch) -> No
         full = _outcome(senv, ev)
     assert senv.rng.bit_generator.state == after_fast
     assert fast.reblock and full.reblock and fast.placed == full.placed == 0
-    assert fast.eval == full.eval
-    assert fast.failed_placements == full.failed_placements > 0
-    assert fast.create_evals == full.create_evals == []
-    assert fast.plan == full.plan
+    assert (fast.eval, fast.failed_placements, fast.plan) == (full.eval, full.failed_placements, full.plan)
+    return fast, full
 
 
 def test_the_memo_is_dropped_when_its_key_moves() -> None:
@@ -96,11 +102,11 @@ def test_the_memo_is_dropped_when_its_key_moves() -> None:
     assert memo is not None
     state = sim.state
     allocs = state.allocs_by_job(ev.namespace, ev.job_id)
-    if allocs:  # a write to one of the job's allocs that reconcile sees (a reschedule mark)
-        before = state.job_alloc_index(ev.namespace, ev.job_id)
-        state.update_alloc_desired_transition(allocs[:1], reschedule=True)
-        assert state.job_alloc_index(ev.namespace, ev.job_id) > before
-        assert memo.replay(senv, ev, batch=True) is None
+    assert allocs
+    before = state.job_alloc_index(ev.namespace, ev.job_id)
+    state.update_alloc_desired_transition(allocs[:1], reschedule=True)  # a write reconcile sees
+    assert state.job_alloc_index(ev.namespace, ev.job_id) > before
+    assert memo.replay(senv, ev, batch=True) is None
     node = state.nodes.nodes[0]  # a node write moves the node table's version
     state.update_node(node.id, scheduling_eligibility=node.scheduling_eligibility)
     assert memo.replay(senv, ev, batch=True) is None
@@ -116,17 +122,9 @@ def test_a_write_that_leaves_the_reconcile_as_it_was_keeps_the_memo(monkeypatch:
     state.update_alloc_desired_transition(allocs[:1], migrate=False)
     memo = FailedPasses.of(senv)
     assert memo is not None
-    replayed, start = memo.replayed, senv.rng.bit_generator.state
-    fast = _outcome(senv, ev)
-    after_fast = senv.rng.bit_generator.state
+    replayed = memo.replayed
+    _fast_and_full(senv, ev, monkeypatch)
     assert memo.replayed == replayed + 1
-    senv.rng.bit_generator.state = start
-    with monkeypatch.context() as patch:
-        patch.setattr(FailedPasses, "of", staticmethod(lambda senv: None))
-        full = _outcome(senv, ev)
-    assert senv.rng.bit_generator.state == after_fast
-    assert fast.reblock and full.reblock and fast.placed == full.placed == 0
-    assert (fast.eval, fast.failed_placements, fast.plan) == (full.eval, full.failed_placements, full.plan)
 
 
 def test_the_job_alloc_index_follows_every_write_to_the_jobs_allocs() -> None:
