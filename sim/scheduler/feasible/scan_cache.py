@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sim.scheduler.feasible.laps import Foresee, walk_laps
 from sim.scheduler.feasible.rank import (
     DIMENSIONS,
     MAX_RETAINED_NODE_SCORES,
@@ -51,6 +52,7 @@ DRY_TALLY_MIN = 48  # from this many missed nodes, their metrics are tallied wit
 _FIXED_REASONS = [*DIMENSIONS, "distinct_hosts"]  # the reasons whose order in a metric map is fixed
 PAIR_BINCOUNT_MAX = 1 << 16  # up to this many (group, code) pairs, `_pair_counts` counts them with bincount
 RUN_MIN_SPAN = 256  # a run first looks at this many feasible nodes (or those its selects need, if more)
+LAPS_MAX_OPTIONS = 32  # up to this many options in the lap, a run walks them lap after lap (laps.py)
 
 # The per-scorer map of a cached node (`node_scores`), as packed in a metric: BinPack and job
 # anti-affinity stored per node, no reschedule penalty, node affinity stored when the group has one.
@@ -61,6 +63,8 @@ _SCORES_AFFINITY = ScoreLayout(
 
 Evaluate = Callable[[np.ndarray, ReasonCodes], ChunkResult]
 """The plan-dependent stages on table rows: the owning stack's chunk evaluation with no penalty."""
+
+_Misses = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # select, visit, feasible index, code, exhausted
 
 
 class ScanResult:
@@ -82,13 +86,14 @@ class ScanRun:
     """Consecutive selects decided at once (`ScanCache.run`), one item per select: the chosen row
     and its final score, the nodes the source handed out, the top options' rows (best first,
     one row of the array per select) and their score rows as `layout` packs them; and the misses:
-    per node that did not rank, its select, its visit index in that select's walk, its feasible index."""
+    per node that did not rank, its select, its visit index in that select's walk, its feasible index,
+    its reason code and whether it was exhausted (else filtered)."""
 
     __slots__ = ("rows", "finals", "counts", "next_start", "layout", "top_rows", "top_values", "misses")
 
     def __init__(
         self, rows: list[int], finals: list[float], counts: list[int], next_start: int, layout: ScoreLayout,
-        top_rows: np.ndarray, top_values: list[list[float]], misses: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+        top_rows: list[list[int]], top_values: list[list[float]], misses: _Misses | None,
     ) -> None:
         self.rows, self.finals, self.counts, self.next_start = rows, finals, counts, next_start
         self.layout, self.top_rows, self.top_values, self.misses = layout, top_rows, top_values, misses
@@ -223,7 +228,7 @@ class ScanCache:
         best_option = replay_limit([IndexedScore(final[fi], fi) for fi in pulled], limit)
         return ScanResult(-1 if best_option is None else best_option.index, self.n, pulled, misses)
 
-    def run(self, start: int, limit: int, most: int, evaluate: Evaluate) -> ScanRun | None:
+    def run(self, start: int, limit: int, most: int, evaluate: Evaluate, foresee: Foresee | None = None) -> ScanRun | None:
         """Up to `most` consecutive selects from position `start`, decided with array ops, as
         long as each is one where the limit iterator skips nothing; None when the first is not.
 
@@ -238,7 +243,14 @@ class ScanCache:
         When the whole lap holds fewer than `limit` options, all scoring > 0, the run is the one
         select that takes them all: the source ran dry (every node handed out), nothing was set
         aside, and MaxScore keeps the first of the best.
+
+        With `foresee` (a fit-only group) and few options in the lap, the run goes on across
+        laps instead (`_run_laps`).
         """
+        if foresee is not None:
+            laps = self._run_laps(start, limit, most, evaluate, foresee)
+            if laps is not None:
+                return laps
         size = len(self.positions)
         if limit <= 0 or most <= 0 or size < limit:
             return None
@@ -295,11 +307,68 @@ class ScanCache:
         if len(missed):  # the select each miss belongs to, and its visit index in that select's walk
             owner = np.searchsorted(last, missed)
             firsts = np.concatenate(([fi], last[:-1] + 1))
-            misses = (owner, missed - firsts[owner], missed % size)
+            misses = self._static_misses(owner, missed - firsts[owner], missed % size)
         return ScanRun(
             self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), int(starts[-1] + counts[-1]) % self.n,
-            layout, self.rows[top], values.reshape(k, -1).tolist(), misses,
+            layout, self.rows[top].tolist(), values.reshape(k, -1).tolist(), misses,
         )
+
+    def _static_misses(self, owner: np.ndarray, visit: np.ndarray, fis: np.ndarray) -> _Misses:
+        """Misses whose verdicts are the cached ones."""
+        return owner, visit, fis, self._code_np[fis], self._status_np[fis] != FILTERED
+
+    def _run_laps(self, start: int, limit: int, most: int, evaluate: Evaluate, foresee: Foresee) -> ScanRun | None:
+        """`run` across laps (laps.py) when the lap holds at most LAPS_MAX_OPTIONS options, every
+        other node missing for a fixed reason; None otherwise, or when not even one select is decided."""
+        size = len(self.positions)
+        if limit <= 0 or most <= 0 or not size:
+            return None
+        if np.count_nonzero(self._plain_np | (self._valid_np == 0)) > LAPS_MAX_OPTIONS:
+            return None
+        fi = bisect_left(self.positions, start)
+        if fi == size:
+            fi = 0
+        self._refresh_all(fi, evaluate)
+        ranked = self._status_np == RANKED
+        options = np.flatnonzero(self._plain_np)
+        missed = np.flatnonzero(~ranked)
+        if (not len(options) or len(options) > LAPS_MAX_OPTIONS or len(options) + len(missed) < size
+                or (self._fixed_rank()[self._code_np[missed]] < 0).any()):
+            return None  # no option, too many, one scoring <= 0, or a reason ranked as first met
+        options = np.sort((options - fi) % size) + fi  # unrolled: from fi on, round the lap
+        at = options % size
+        columns = [self._final_np, self._binpack_np, self._anti_np]
+        if self._affinity_np is not None:
+            columns.append(self._affinity_np)
+        scores = list(zip(*(column[at].tolist() for column in columns), strict=True))
+        walk = walk_laps(options.tolist(), self.rows[at].tolist(), scores, size, fi, limit, most, foresee,
+                         MAX_RETAINED_NODE_SCORES)
+        k = len(walk.rows)
+        if not k:
+            return None
+        ends = np.array(walk.ends)
+        firsts = np.concatenate(([fi], ends[:-1] + 1))
+        last = self._positions_np[ends % size]
+        pos, counts = start, []  # each select's first order position, and the nodes it handed out
+        for dry, end_pos in zip(walk.dry, last.tolist(), strict=True):
+            if dry:
+                counts.append(self.n)
+            else:
+                counts.append((end_pos - pos) % self.n + 1)
+                pos = (end_pos + 1) % self.n
+        laps = np.arange(ends[-1] // size + 1) * size  # the misses that never change, in every lap walked
+        unrolled = (missed[None, :] + laps[:, None]).ravel()
+        unrolled = unrolled[(unrolled >= fi) & (unrolled <= ends[-1])]
+        owner = np.searchsorted(ends, unrolled)
+        misses: _Misses | None = self._static_misses(owner, unrolled - firsts[owner], unrolled % size)
+        if walk.misses:  # and the options that stopped fitting on the way
+            sel, visit, code, exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
+            fis = (firsts[sel] + visit) % size
+            misses = tuple(np.concatenate(pair) for pair in zip(misses, (sel, visit, fis, code, exhausted), strict=True))  # type: ignore[assignment]
+        if misses is not None and not len(misses[0]):
+            misses = None
+        layout = _SCORES if self._affinity_np is None else _SCORES_AFFINITY
+        return ScanRun(walk.rows, walk.finals, counts, pos, layout, walk.top_rows, walk.top_values, misses)
 
     @staticmethod
     def _lap(column: np.ndarray, fi: int, end: int) -> np.ndarray:
@@ -311,9 +380,9 @@ class ScanCache:
         """`fill_metric` for each select of a run: its misses, then its top scores."""
         if run.misses is not None:
             self._run_miss_metrics(metrics, *run.misses, first_chunk, table)
-        layout = run.layout
-        for metric, ids, values in zip(metrics, node_ids(table)[run.top_rows].tolist(), run.top_values, strict=True):
-            metric.set_top_scores(layout, ids, values)
+        layout, ids = run.layout, node_ids(table)
+        for metric, rows, values in zip(metrics, run.top_rows, run.top_values, strict=True):
+            metric.set_top_scores(layout, ids[rows].tolist(), values)
 
     def _refresh(self, fi: int, evaluate: Evaluate) -> None:
         """Recompute the stale nodes among the next `window` feasible ones in scan order."""
@@ -421,14 +490,14 @@ class ScanCache:
         self._tally_chunk(metric, group, rank, table, label)
 
     def _run_miss_metrics(
-        self, metrics: list[AllocMetric], owner: np.ndarray, visit: np.ndarray, fis: np.ndarray, first_chunk: int,
-        table: NodeTable,
+        self, metrics: list[AllocMetric], owner: np.ndarray, visit: np.ndarray, fis: np.ndarray, codes: np.ndarray,
+        exhausted: np.ndarray, first_chunk: int, table: NodeTable,
     ) -> None:
         """`_miss_metrics` for the misses of every select of a run at once (`owner`: each miss's
-        select, `visit`: its index in that select's walk), counted per (select, chunk, filtered
-        or exhausted) with array ops. Reasons beyond the dimensions and distinct_hosts (ranked
-        as first met) are left to `_miss_metrics`, one select at a time."""
-        codes = self._code_np[fis]
+        select, `visit`: its index in that select's walk, then its feasible index, reason code
+        and whether it was exhausted), counted per (select, chunk, filtered or exhausted) with
+        array ops. Reasons beyond the dimensions and distinct_hosts (ranked as first met) are
+        left to `_miss_metrics` (which reads the cached verdicts), one select at a time."""
         rank = self._fixed_rank()
         if (rank[codes] < 0).any():
             for j in np.unique(owner).tolist():
@@ -443,7 +512,6 @@ class ScanCache:
             bounds.append(end)
             size *= 4
         chunk = np.searchsorted(np.array(bounds), visit, side="right")
-        exhausted = self._status_np[fis] != FILTERED
         group = (owner * len(bounds) + chunk) * 2 + exhausted  # (select, chunk, filtered | exhausted), in order
         class_labels, class_of = self._classes(table)
         classes = class_of[fis]

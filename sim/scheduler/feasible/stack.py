@@ -22,6 +22,7 @@ import numpy.typing as npt
 from sim.scheduler.feasible.bandwidth import NodeAllocs
 from sim.scheduler.feasible.checks import FILTER_CLASS_INELIGIBLE, FeasibilityCache
 from sim.scheduler.feasible.devices import assign_devices
+from sim.scheduler.feasible.laps import Foresee
 from sim.scheduler.feasible.ports import assign_ports
 from sim.scheduler.feasible.proposed import ClassEligibility, ProposedState
 from sim.scheduler.feasible.rank import ChunkScores, anti_affinity, normalise, score_fit
@@ -48,7 +49,9 @@ from sim.scheduler.feasible.spread import (
 from sim.scheduler.feasible.stack_group import (
     GroupInputs,
     add_group_sets,
+    evaluate_ahead,
     evaluate_chunk,
+    fit_only,
     group_inputs,
 )
 from sim.scheduler.preemption.evict import (
@@ -222,8 +225,10 @@ class _StackBase:
         self, g: GroupInputs, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
         cap: npt.NDArray[np.float64], lowest: float, penalty: npt.NDArray[np.int64],
         devices: npt.NDArray[np.float64] | None = None, preemption: npt.NDArray[np.float64] | None = None,
+        placed: npt.NDArray[np.int64] | None = None,
     ) -> tuple[ChunkScores, npt.NDArray[np.float64] | None]:
-        """The ranking stages over rows that fit; also the running lowest spread boost.
+        """The ranking stages over rows that fit; also the running lowest spread boost (`placed`:
+        as the ScoringStack protocol says).
 
         Nomad: the rank iterators of scheduler/feasible/stack.go, in their order.
         """
@@ -232,6 +237,8 @@ class _StackBase:
         # ScoreNormalization.
         binpack = score_fit(used_after, cap, self.spread_fit)
         collisions = self.proposed.counts_of(g.tg.name)[rows]
+        if placed is not None:
+            collisions = collisions + placed
         anti = anti_affinity(collisions, g.count) if not self.system and collisions.any() else None
         pen = np.where(np.isin(rows, penalty), -1.0, 0.0) if len(penalty) else None
         affinity = g.affinity[rows] if g.affinity is not None else None
@@ -448,7 +455,7 @@ class GenericStack(_StackBase):
         start = self.offset % n
         positions = self._order_positions_of(g)
         cache = self._scan_cache(g, positions)
-        run = cache.run(start, self.limit, most, self._cache_evaluator(g))
+        run = cache.run(start, self.limit, most, self._cache_evaluator(g), self._foresee(g))
         if run is None:
             return None
         fail, _, infeasible = positions
@@ -519,6 +526,17 @@ class GenericStack(_StackBase):
             return self._evaluate(g, rows, -1.0, _NO_ROWS, reasons)
 
         return evaluate
+
+    def _foresee(self, g: GroupInputs) -> Foresee | None:
+        """For a fit-only group (`_cacheable` already), its verdicts with more of its allocs placed
+        (laps.py); like `_cache_evaluator`, handed to each run and never stored."""
+        if not fit_only(g):
+            return None
+
+        def foresee(rows: np.ndarray, placed: np.ndarray) -> ChunkResult:
+            return evaluate_ahead(self, g, rows, placed)
+
+        return foresee
 
     def select_on_node(
         self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None

@@ -88,10 +88,12 @@ class ScoringStack(Protocol):
         self, g: GroupInputs, rows: npt.NDArray[np.int64], used_after: npt.NDArray[np.float64],
         cap: npt.NDArray[np.float64], lowest: float, penalty: npt.NDArray[np.int64],
         devices: npt.NDArray[np.float64] | None = None, preemption: npt.NDArray[np.float64] | None = None,
+        placed: npt.NDArray[np.int64] | None = None,
     ) -> tuple[ChunkScores, npt.NDArray[np.float64] | None]:
         """The scores of rows that fit (their usage with the group placed, and capacity; `devices`:
         their device affinity scores, when the group's device asks have affinities; `preemption`: the
-        preemption scores of options that evict)."""
+        preemption scores of options that evict; `placed`: allocs of the group the plan would
+        have added to each row beyond the proposed state)."""
         ...
 
 
@@ -152,7 +154,7 @@ def evaluate_chunk(
 
     Nomad: the DistinctHostsIterator, DistinctPropertyIterator and BinPackIterator of
     scheduler/feasible/stack.go, for each node of the chunk."""
-    if not (g.distinct_hosts or g.property_sets or g.ports or g.devices or g.task_networks):
+    if fit_only(g):
         return _evaluate_fit(stack, g, rows, lowest, penalty)
     proposed = stack.proposed
     chunk_rows = rows
@@ -213,12 +215,33 @@ def _assign_devices(
     return scores if any(req.affinities for _, req in g.devices) else None
 
 
+def fit_only(g: GroupInputs) -> bool:
+    """Whether AllocsFit is the group's only plan-dependent filter (`_evaluate_fit` decides)."""
+    return not (g.distinct_hosts or g.property_sets or g.ports or g.devices or g.task_networks)
+
+
+def evaluate_ahead(
+    stack: ScoringStack, g: GroupInputs, rows: npt.NDArray[np.int64], placed: npt.NDArray[np.int64]
+) -> ChunkResult:
+    """`evaluate_chunk` (no penalty, no spread) as it would find each row once the plan had placed
+    `placed[i]` more allocs of the group on it: a fit-only group's verdict on a node depends on
+    that node's usage and the group's count there alone. The usages are whole numbers, so adding
+    the asks at once gives the same floats as adding them one at a time."""
+    if not fit_only(g) or stack.policy is not None or g.spread_sets:
+        raise ValueError("only a fit-only group's verdicts can be foreseen")
+    return _evaluate_fit(stack, g, rows, -1.0, np.zeros(0, dtype=np.int64), placed)
+
+
 def _evaluate_fit(
-    stack: ScoringStack, g: GroupInputs, rows: npt.NDArray[np.int64], lowest: float, penalty: npt.NDArray[np.int64]
+    stack: ScoringStack, g: GroupInputs, rows: npt.NDArray[np.int64], lowest: float, penalty: npt.NDArray[np.int64],
+    placed: npt.NDArray[np.int64] | None = None,
 ) -> ChunkResult:
     """`evaluate_chunk` for a group whose only plan-dependent filter is AllocsFit (the same
-    verdicts, codes and scores, with fewer array passes; a chunk where nothing fits is not scored)."""
+    verdicts, codes and scores, with fewer array passes; a chunk where nothing fits is not scored).
+    `placed`: as `evaluate_ahead`."""
     used_after = stack.proposed.used[rows]
+    if placed is not None:
+        used_after += g.ask * placed[:, None].astype(np.float64)
     used_after += g.ask
     cap = stack.table.cap[rows]
     over = used_after > cap
@@ -227,7 +250,7 @@ def _evaluate_fit(
     if not over_rows.any():
         status = np.zeros(len(rows), dtype=np.int8)  # RANKED
         reason = np.full(len(rows), -1, dtype=np.int32)
-        scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty)
+        scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty, placed=placed)
         return ChunkResult(rows, status, reason, np.arange(len(rows)), scores, lowest_after)
     status = over_rows.astype(np.int8)
     status *= EXHAUSTED
@@ -235,7 +258,8 @@ def _evaluate_fit(
     ranked = np.flatnonzero(~over_rows)
     if len(ranked) == 0 and stack.policy is None and not g.spread_sets:
         return ChunkResult(rows, status, reason, ranked, _no_scores(g, penalty, stack.system), None)
-    scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after[ranked], cap[ranked], lowest, penalty)
+    scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after[ranked], cap[ranked], lowest, penalty,
+                                             placed=placed[ranked] if placed is not None else None)
     return ChunkResult(rows, status, reason, ranked, scores, lowest_after)
 
 

@@ -186,12 +186,39 @@ def test_select_runs_match_one_select_at_a_time(case):
     if case % 4 == 1:  # every node feasible, with room: long runs
         nodes = [mock_node(node_class=str(rng.choice(["", "big"]))) for _ in nodes]
     job = _job(rng)
+    picked, _ = _compare_runs(nodes, job, case, rng, "spread" if case % 3 == 0 else "binpack")
+    if case == 0:
+        assert picked > 0  # the cases do exercise runs
+
+
+@pytest.mark.parametrize("case", range(30))
+def test_select_runs_across_laps_match_one_select_at_a_time(case):
+    """On a nearly full cluster (a lap holds a few options, the others miss), a fit-only group's
+    runs go round the order lap after lap: the same picks, metrics, offset and eligibility as
+    one select after another."""
+    rng = np.random.default_rng(7000 + case)
+    nodes = _nodes(rng, int(rng.integers(3, 120)))
+    for node in nodes:
+        node.resources = NodeResources(cpu=int(rng.choice([50, 700, 1300, 2600])), memory_mb=int(rng.choice([200, 4096])),
+                                       disk_mb=20000)
+    job = _job(rng)
     tg = job.task_groups[0]
-    algorithm = "spread" if case % 3 == 0 else "binpack"
+    tg.networks = []
+    tg.constraints = [c for c in tg.constraints if c.operand != "distinct_hosts"]
+    _, laps = _compare_runs(nodes, job, case, rng, "spread" if case % 3 == 0 else "binpack", stops=0.05)
+    if case == 0:
+        assert laps > 0  # runs that went round the order more than once
+
+
+def _compare_runs(nodes: list, job, case: int, rng: np.random.Generator, algorithm: str, stops: float = 0.15) -> tuple[int, int]:
+    """Drive one stack by runs and one by single selects through the same placements and stops,
+    checking every pick; returns the selects decided by runs and the runs that went round the
+    order more than once."""
+    tg = job.task_groups[0]
     runs, single = (_stack(nodes, job, case, True, algorithm) for _ in range(2))
-    placed, picked = [], 0
+    placed, picked, laps = [], 0, 0
     for _ in range(int(rng.integers(5, 40))):
-        if rng.random() < 0.15 and placed:
+        if rng.random() < stops and placed:
             alloc = placed.pop(int(rng.integers(len(placed))))
             runs.stop(alloc)
             single.stop(alloc)
@@ -209,6 +236,7 @@ def test_select_runs_match_one_select_at_a_time(case):
                 placed.append(alloc)
             continue
         assert 1 <= len(run.rows) <= most
+        laps += sum(m.nodes_evaluated for m in run.metrics) > len(nodes)
         allocs = []
         for row, final, metric in zip(run.rows, run.finals, run.metrics, strict=True):
             ports = runs.offer_ports(run, row)
@@ -226,8 +254,7 @@ def test_select_runs_match_one_select_at_a_time(case):
         assert runs.rng.bit_generator.state == single.rng.bit_generator.state
     assert (runs.proposed.used == single.proposed.used).all()
     assert runs.class_eligibility() == single.class_eligibility()
-    if case == 0:
-        assert picked > 0  # the cases do exercise runs
+    return picked, laps
 
 
 def test_a_run_spans_the_windows_of_consecutive_selects():
