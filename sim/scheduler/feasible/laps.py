@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -25,17 +26,6 @@ Foresee = Callable[[np.ndarray, np.ndarray], ChunkResult]
 """Rows and, per row, how many more allocs of the group the plan places there: their verdicts."""
 
 PLAIN, MISS, ODD = 0, 1, 2  # an option (ranked, > 0); filtered or exhausted; ranked <= 0 or NaN
-
-
-@dataclass(slots=True)
-class _Option:
-    """One option of the lap and its verdicts with 0, 1, ... more allocs of the group on it."""
-
-    row: int
-    kind: list[int]
-    scores: list[tuple[float, ...]]  # final, binpack, anti-affinity[, affinity] (PLAIN and ODD verdicts)
-    miss: list[tuple[int, bool]]  # (reason code, exhausted) (MISS verdicts)
-    placed: int = 0
 
 
 @dataclass(slots=True)
@@ -62,29 +52,37 @@ def walk_laps(
     """Up to `most` selects from unrolled feasible index `first` over a lap of `size` feasible
     nodes whose options are at `options` (feasible indices, ascending from `first` on, each
     less than `first + size`), on `rows`, scoring `first_scores` now."""
-    opts = [_Option(row, [PLAIN], [s], [(0, False)]) for row, s in zip(rows, first_scores, strict=True)]
+    m = len(rows)
+    # per option, its verdicts with 0, 1, ... more allocs of the group on it: kind, then scores
+    # (final, binpack, anti-affinity[, affinity]) or (reason code, exhausted)
+    kinds: list[list[int]] = [[PLAIN] for _ in range(m)]
+    verdicts: list[list[tuple[Any, ...]]] = [[s] for s in first_scores]
+    placed = [0] * m
     out = LapSelects(first)
-    m, i, lap = len(opts), 0, 0
+    i = lap = 0
     cur, depth = first, 1
     while len(out.rows) < most:
-        start, chosen, misses = cur, [], []
+        start = cur
+        stop = start + size
+        chosen: list[int] = []
+        missed: list[tuple[int, int, int, bool]] = []
+        u = start
         while True:
             u = options[i] + lap
-            if u >= start + size:  # once round the lap: the source ran dry
+            if u >= stop:  # once round the lap: the source ran dry
                 break
-            option = opts[i]
-            j = option.placed
-            if j == len(option.kind):
+            j, kind_of = placed[i], kinds[i]
+            if j == len(kind_of):
                 depth = max(j + 1, min(4 * depth, most + 1))
-                _foresee(opts, depth, foresee)
-            kind = option.kind[j]
-            if kind == ODD:
-                return out
+                _foresee(rows, kinds, verdicts, depth, foresee)
+            kind = kind_of[j]
             if kind == PLAIN:
-                chosen.append(option)
+                chosen.append(i)
+            elif kind == MISS:
+                code, exhausted = verdicts[i][j]
+                missed.append((len(out.rows), u - start, code, exhausted))
             else:
-                code, exhausted = option.miss[j]
-                misses.append((len(out.rows), u - start, code, exhausted))
+                return out
             i += 1
             if i == m:
                 i, lap = 0, lap + size
@@ -93,44 +91,44 @@ def walk_laps(
         if not chosen:  # no option left in the lap: the one-select path fails it
             return out
         dry = len(chosen) < limit
-        end = start + size - 1 if dry else u
-        scored = [option.scores[option.placed] for option in chosen]
-        best = max(range(len(chosen)), key=lambda t: scored[t][0])  # the first of the best
-        ranked = sorted(range(len(chosen)), key=lambda t: scored[t][0], reverse=True)[:top]  # ties in scan order
+        scored = [verdicts[t][placed[t]] for t in chosen]
+        finals = [v[0] for v in scored]
+        best = finals.index(max(finals))  # the first of the best
+        ranked = sorted(range(len(chosen)), key=finals.__getitem__, reverse=True)[:top]  # ties in scan order
         winner = chosen[best]
-        out.rows.append(winner.row)
-        out.finals.append(scored[best][0])
-        out.ends.append(end)
+        out.rows.append(rows[winner])
+        out.finals.append(finals[best])
+        out.ends.append(start + size - 1 if dry else u)
         out.dry.append(dry)
-        out.top_rows.append([chosen[t].row for t in ranked])
+        out.top_rows.append([rows[chosen[t]] for t in ranked])
         out.top_values.append([v for t in ranked for v in scored[t]])
-        out.misses += misses
-        winner.placed += 1
-        cur = end + 1
+        if missed:
+            out.misses += missed
+        placed[winner] += 1
+        cur = out.ends[-1] + 1
     return out
 
 
-def _foresee(opts: list[_Option], depth: int, foresee: Foresee) -> None:
+def _foresee(
+    rows: list[int], kinds: list[list[int]], verdicts: list[list[tuple[Any, ...]]], depth: int, foresee: Foresee
+) -> None:
     """Each option's verdicts up to `depth` - 1 more allocs, as far as it stays an option."""
-    want = [(k, j) for k, o in enumerate(opts) if o.kind[-1] == PLAIN for j in range(len(o.kind), depth)]
-    owner = [k for k, _ in want]
-    chunk = foresee(np.array([opts[k].row for k in owner], dtype=np.int64), np.array([j for _, j in want], dtype=np.int64))
+    want = [(k, j) for k, kind_of in enumerate(kinds) if kind_of[-1] == PLAIN for j in range(len(kind_of), depth)]
+    chunk = foresee(np.array([rows[k] for k, _ in want], dtype=np.int64), np.array([j for _, j in want], dtype=np.int64))
     status, reason = chunk.status.tolist(), chunk.reason.tolist()
     s = chunk.scores
     columns = [s.final.tolist(), s.binpack.tolist(), [0.0] * len(s.final) if s.anti is None else s.anti.tolist()]
     if s.affinity is not None:
         columns.append(s.affinity.tolist())
     scored = dict(zip(chunk.ranked.tolist(), zip(*columns, strict=True), strict=True))
-    for at, k in enumerate(owner):
-        option = opts[k]
-        if option.kind[-1] != PLAIN:  # not an option from an earlier depth on: never placed on again
+    for at, (k, _) in enumerate(want):
+        kind_of = kinds[k]
+        if kind_of[-1] != PLAIN:  # not an option from an earlier depth on: never placed on again
             continue
         if status[at] == RANKED:
             values = scored[at]
-            option.kind.append(PLAIN if values[0] > 0.0 else ODD)
-            option.scores.append(values)
-            option.miss.append((0, False))
+            kind_of.append(PLAIN if values[0] > 0.0 else ODD)
+            verdicts[k].append(values)
         else:
-            option.kind.append(MISS)
-            option.scores.append(())
-            option.miss.append((reason[at], status[at] != FILTERED))
+            kind_of.append(MISS)
+            verdicts[k].append((reason[at], status[at] != FILTERED))

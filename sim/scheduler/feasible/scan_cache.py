@@ -52,7 +52,7 @@ DRY_TALLY_MIN = 48  # from this many missed nodes, their metrics are tallied wit
 _FIXED_REASONS = [*DIMENSIONS, "distinct_hosts"]  # the reasons whose order in a metric map is fixed
 PAIR_BINCOUNT_MAX = 1 << 16  # up to this many (group, code) pairs, `_pair_counts` counts them with bincount
 RUN_MIN_SPAN = 256  # a run first looks at this many feasible nodes (or those its selects need, if more)
-LAPS_MAX_OPTIONS = 32  # up to this many options in the lap, a run walks them lap after lap (laps.py)
+LAPS_MAX_OPTIONS = 256  # up to this many options in the lap, too few for the run, it walks them lap after lap (laps.py)
 
 # The per-scorer map of a cached node (`node_scores`), as packed in a metric: BinPack and job
 # anti-affinity stored per node, no reschedule penalty, node affinity stored when the group has one.
@@ -318,8 +318,9 @@ class ScanCache:
         return owner, visit, fis, self._code_np[fis], self._status_np[fis] != FILTERED
 
     def _run_laps(self, start: int, limit: int, most: int, evaluate: Evaluate, foresee: Foresee) -> ScanRun | None:
-        """`run` across laps (laps.py) when the lap holds at most LAPS_MAX_OPTIONS options, every
-        other node missing for a fixed reason; None otherwise, or when not even one select is decided."""
+        """`run` across laps (laps.py) when the lap holds at most LAPS_MAX_OPTIONS options, fewer
+        than the selects take, every other node missing for a fixed reason; None otherwise, or
+        when not even one select is decided."""
         size = len(self.positions)
         if limit <= 0 or most <= 0 or not size:
             return None
@@ -332,9 +333,9 @@ class ScanCache:
         ranked = self._status_np == RANKED
         options = np.flatnonzero(self._plain_np)
         missed = np.flatnonzero(~ranked)
-        if (not len(options) or len(options) > LAPS_MAX_OPTIONS or len(options) + len(missed) < size
+        if (not len(options) or len(options) > min(LAPS_MAX_OPTIONS, most * limit - 1) or len(options) + len(missed) < size
                 or (self._fixed_rank()[self._code_np[missed]] < 0).any()):
-            return None  # no option, too many, one scoring <= 0, or a reason ranked as first met
+            return None  # no option, enough for one lap, one scoring <= 0, or a reason ranked as first met
         options = np.sort((options - fi) % size) + fi  # unrolled: from fi on, round the lap
         at = options % size
         columns = [self._final_np, self._binpack_np, self._anti_np]
