@@ -112,23 +112,30 @@ def walk_laps(
 def _foresee(
     rows: list[int], kinds: list[list[int]], verdicts: list[list[tuple[Any, ...]]], depth: int, foresee: Foresee
 ) -> None:
-    """Each option's verdicts up to `depth` - 1 more allocs, as far as it stays an option."""
-    want = [(k, j) for k, kind_of in enumerate(kinds) if kind_of[-1] == PLAIN for j in range(len(kind_of), depth)]
-    chunk = foresee(np.array([rows[k] for k, _ in want], dtype=np.int64), np.array([j for _, j in want], dtype=np.int64))
-    status, reason = chunk.status.tolist(), chunk.reason.tolist()
-    s = chunk.scores
-    columns = [s.final.tolist(), s.binpack.tolist(), [0.0] * len(s.final) if s.anti is None else s.anti.tolist()]
-    if s.affinity is not None:
-        columns.append(s.affinity.tolist())
-    scored = dict(zip(chunk.ranked.tolist(), zip(*columns, strict=True), strict=True))
-    for at, (k, _) in enumerate(want):
-        kind_of = kinds[k]
-        if kind_of[-1] != PLAIN:  # not an option from an earlier depth on: never placed on again
-            continue
-        if status[at] == RANKED:
-            values = scored[at]
-            kind_of.append(PLAIN if values[0] > 0.0 else ODD)
-            verdicts[k].append(values)
-        else:
-            kind_of.append(MISS)
-            verdicts[k].append((reason[at], status[at] != FILTERED))
+    """Each option's verdicts up to `depth` - 1 more allocs, as far as it stays an option (the
+    verdicts past its first miss or odd one are kept too: the walk never reads them)."""
+    want = [(k, len(kind_of)) for k, kind_of in enumerate(kinds) if kind_of[-1] == PLAIN and len(kind_of) < depth]
+    if not want:
+        return
+    spans = [depth - j for _, j in want]
+    owner = np.repeat(np.array([k for k, _ in want], dtype=np.int64), spans)
+    placed = np.arange(len(owner)) - np.repeat(np.cumsum(spans) - spans, spans) + np.repeat([j for _, j in want], spans)
+    chunk = foresee(np.array(rows, dtype=np.int64)[owner], placed)
+    ranked, s = chunk.ranked, chunk.scores
+    final = np.full(len(owner), np.nan)
+    final[ranked] = s.final
+    kind = np.where(chunk.status == RANKED, np.where(final > 0.0, PLAIN, ODD), MISS).tolist()
+    def full(column: np.ndarray | None) -> list[float]:  # per row; 0.0 where none (the cache's convention)
+        values = np.zeros(len(owner))
+        if column is not None:
+            values[ranked] = column
+        return values.tolist()
+
+    columns = [full(s.final), full(s.binpack), full(s.anti)] + ([full(s.affinity)] if s.affinity is not None else [])
+    scored = list(zip(*columns, strict=True))
+    missed = list(zip(chunk.reason.tolist(), (chunk.status != FILTERED).tolist(), strict=True))
+    at = 0
+    for (k, _), span in zip(want, spans, strict=True):
+        kinds[k] += kind[at : at + span]
+        verdicts[k] += [scored[a] if kind[a] != MISS else missed[a] for a in range(at, at + span)]
+        at += span
