@@ -14,16 +14,24 @@ iterator's skips) or that finds no option at all, and leaves those to the one-se
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from sim.scheduler.feasible.select import FILTERED, RANKED, ChunkResult
 
-Foresee = Callable[[np.ndarray, np.ndarray], ChunkResult]
-"""Rows and, per row, how many more allocs of the group the plan places there: their verdicts."""
+
+class Foresee(Protocol):
+    """A fit-only group's verdicts on nodes with more of its allocs placed."""
+
+    def room(self, rows: np.ndarray) -> np.ndarray:
+        """How many more allocs of the group fit on each row (a bound: `verdicts` decides)."""
+        ...
+
+    def verdicts(self, rows: np.ndarray, placed: np.ndarray) -> ChunkResult:
+        """The plan-dependent stages on each row with `placed[i]` more allocs of the group there."""
+        ...
 
 PLAIN, MISS, ODD = 0, 1, 2  # an option (ranked, > 0); filtered or exhausted; ranked <= 0 or NaN
 
@@ -53,6 +61,7 @@ def walk_laps(
     nodes whose options are at `options` (feasible indices, ascending from `first` on, each
     less than `first + size`), on `rows`, scoring `first_scores` now."""
     m = len(rows)
+    room = foresee.room(np.array(rows, dtype=np.int64)).tolist()
     # per option, its verdicts with 0, 1, ... more allocs of the group on it: kind, then scores
     # (final, binpack, anti-affinity[, affinity]) or (reason code, exhausted)
     kinds: list[list[int]] = [[PLAIN] for _ in range(m)]
@@ -60,7 +69,8 @@ def walk_laps(
     placed = [0] * m
     out = LapSelects(first)
     i = lap = 0
-    cur, depth = first, 1
+    cur, depth = first, max(4, 2 * most // m + 1)
+    _foresee(rows, kinds, verdicts, [min(r, depth, most) + 1 for r in room], foresee)  # up to the first that misses
     while len(out.rows) < most:
         start = cur
         stop = start + size
@@ -74,7 +84,7 @@ def walk_laps(
             j, kind_of = placed[i], kinds[i]
             if j == len(kind_of):
                 depth = max(j + 1, min(4 * depth, most + 1))
-                _foresee(rows, kinds, verdicts, depth, foresee)
+                _foresee(rows, kinds, verdicts, [depth] * m, foresee)
             kind = kind_of[j]
             if kind == PLAIN:
                 chosen.append(i)
@@ -110,17 +120,18 @@ def walk_laps(
 
 
 def _foresee(
-    rows: list[int], kinds: list[list[int]], verdicts: list[list[tuple[Any, ...]]], depth: int, foresee: Foresee
+    rows: list[int], kinds: list[list[int]], verdicts: list[list[tuple[Any, ...]]], depths: list[int],
+    foresee: Foresee,
 ) -> None:
-    """Each option's verdicts up to `depth` - 1 more allocs, as far as it stays an option (the
+    """Each option's verdicts up to `depths[k]` - 1 more allocs, as long as it stays an option (the
     verdicts past its first miss or odd one are kept too: the walk never reads them)."""
-    want = [(k, len(kind_of)) for k, kind_of in enumerate(kinds) if kind_of[-1] == PLAIN and len(kind_of) < depth]
+    want = [(k, len(kind_of)) for k, kind_of in enumerate(kinds) if kind_of[-1] == PLAIN and len(kind_of) < depths[k]]
     if not want:
         return
-    spans = [depth - j for _, j in want]
+    spans = [depths[k] - j for k, j in want]
     owner = np.repeat(np.array([k for k, _ in want], dtype=np.int64), spans)
     placed = np.arange(len(owner)) - np.repeat(np.cumsum(spans) - spans, spans) + np.repeat([j for _, j in want], spans)
-    chunk = foresee(np.array(rows, dtype=np.int64)[owner], placed)
+    chunk = foresee.verdicts(np.array(rows, dtype=np.int64)[owner], placed)
     ranked, s = chunk.ranked, chunk.scores
     final = np.full(len(owner), np.nan)
     final[ranked] = s.final

@@ -361,13 +361,13 @@ class ScanCache:
         unrolled = (missed[None, :] + laps[:, None]).ravel()
         unrolled = unrolled[(unrolled >= fi) & (unrolled <= ends[-1])]
         owner = np.searchsorted(ends, unrolled)
-        misses: _Misses | None = self._static_misses(owner, unrolled - firsts[owner], unrolled % size)
+        owner, visit, fis, code, exhausted = self._static_misses(owner, unrolled - firsts[owner], unrolled % size)
         if walk.misses:  # and the options that stopped fitting on the way
-            sel, visit, code, exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
-            fis = (firsts[sel] + visit) % size
-            misses = tuple(np.concatenate(pair) for pair in zip(misses, (sel, visit, fis, code, exhausted), strict=True))  # type: ignore[assignment]
-        if misses is not None and not len(misses[0]):
-            misses = None
+            sel, seen, their_code, their_exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
+            owner, visit = np.concatenate((owner, sel)), np.concatenate((visit, seen))
+            fis = np.concatenate((fis, (firsts[sel] + seen) % size))
+            code, exhausted = np.concatenate((code, their_code)), np.concatenate((exhausted, their_exhausted))
+        misses = (owner, visit, fis, code, exhausted) if len(owner) else None
         layout = _SCORES if self._affinity_np is None else _SCORES_AFFINITY
         return ScanRun(walk.rows, walk.finals, counts, pos, layout, walk.top_rows, walk.top_values, misses)
 

@@ -47,9 +47,9 @@ from sim.scheduler.feasible.spread import (
     spread_scores,
 )
 from sim.scheduler.feasible.stack_group import (
+    Ahead,
     GroupInputs,
     add_group_sets,
-    evaluate_ahead,
     evaluate_chunk,
     fit_only,
     group_inputs,
@@ -530,13 +530,7 @@ class GenericStack(_StackBase):
     def _foresee(self, g: GroupInputs) -> Foresee | None:
         """For a fit-only group (`_cacheable` already), its verdicts with more of its allocs placed
         (laps.py); like `_cache_evaluator`, handed to each run and never stored."""
-        if not fit_only(g):
-            return None
-
-        def foresee(rows: np.ndarray, placed: np.ndarray) -> ChunkResult:
-            return evaluate_ahead(self, g, rows, placed)
-
-        return foresee
+        return Ahead(self, g) if fit_only(g) else None
 
     def select_on_node(
         self, tg: TaskGroup, row: int, ignore_alloc: Allocation | None = None

@@ -220,16 +220,30 @@ def fit_only(g: GroupInputs) -> bool:
     return not (g.distinct_hosts or g.property_sets or g.ports or g.devices or g.task_networks)
 
 
-def evaluate_ahead(
-    stack: ScoringStack, g: GroupInputs, rows: npt.NDArray[np.int64], placed: npt.NDArray[np.int64]
-) -> ChunkResult:
-    """`evaluate_chunk` (no penalty, no spread) as it would find each row once the plan had placed
-    `placed[i]` more allocs of the group on it: a fit-only group's verdict on a node depends on
-    that node's usage and the group's count there alone. The usages are whole numbers, so adding
-    the asks at once gives the same floats as adding them one at a time."""
-    if not fit_only(g) or stack.policy is not None or g.spread_sets:
-        raise ValueError("only a fit-only group's verdicts can be foreseen")
-    return _evaluate_fit(stack, g, rows, -1.0, np.zeros(0, dtype=np.int64), placed)
+class Ahead:
+    """A fit-only group's verdicts with more of its allocs placed (laps.Foresee): its verdict on
+    a node depends on that node's usage and the group's count there alone."""
+
+    def __init__(self, stack: ScoringStack, g: GroupInputs) -> None:
+        if not fit_only(g) or stack.policy is not None or g.spread_sets:
+            raise ValueError("only a fit-only group's verdicts can be foreseen")
+        self.stack, self.g = stack, g
+
+    def room(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """How many more of the group's asks fit on each row, by AllocsFit alone."""
+        ask = self.g.ask
+        free = self.stack.table.cap[rows] - self.stack.proposed.used[rows]
+        asked = ask > 0
+        if not asked.any():
+            return np.full(len(rows), np.iinfo(np.int64).max // 4, dtype=np.int64)
+        fits: npt.NDArray[np.int64] = np.maximum(np.floor_divide(free[:, asked], ask[asked]).min(axis=1), 0).astype(np.int64)
+        return fits
+
+    def verdicts(self, rows: npt.NDArray[np.int64], placed: npt.NDArray[np.int64]) -> ChunkResult:
+        """`evaluate_chunk` (no penalty, no spread) with `placed[i]` more allocs on rows[i]. The
+        usages are whole numbers, so adding the asks at once gives the floats adding them one
+        at a time would."""
+        return _evaluate_fit(self.stack, self.g, rows, -1.0, _NO_PENALTY, placed)
 
 
 def _evaluate_fit(
@@ -261,6 +275,9 @@ def _evaluate_fit(
     scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after[ranked], cap[ranked], lowest, penalty,
                                              placed=placed[ranked] if placed is not None else None)
     return ChunkResult(rows, status, reason, ranked, scores, lowest_after)
+
+
+_NO_PENALTY = np.zeros(0, dtype=np.int64)
 
 
 def _no_scores(g: GroupInputs, penalty: npt.NDArray[np.int64], binpack_only: bool) -> ChunkScores:
