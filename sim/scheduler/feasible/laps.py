@@ -15,7 +15,7 @@ iterator's skips) or that finds no option at all, and leaves those to the one-se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -62,15 +62,16 @@ def walk_laps(
     less than `first + size`), on `rows`, scoring `first_scores` now."""
     m = len(rows)
     room = foresee.room(np.array(rows, dtype=np.int64)).tolist()
-    # per option, its verdicts with 0, 1, ... more allocs of the group on it: kind, then scores
-    # (final, binpack, anti-affinity[, affinity]) or (reason code, exhausted)
+    # per option, its verdicts with 0, 1, ... more allocs of the group on it: the kind, the
+    # scores (final, binpack, anti-affinity[, affinity]) and, for a miss, (reason code, exhausted)
     kinds: list[list[int]] = [[PLAIN] for _ in range(m)]
-    verdicts: list[list[tuple[Any, ...]]] = [[s] for s in first_scores]
+    verdicts: list[list[tuple[float, ...]]] = [[s] for s in first_scores]
+    why: list[list[tuple[int, bool]]] = [[(-1, False)] for _ in range(m)]
     placed = [0] * m
     out = LapSelects(first)
     i = lap = 0
     cur, depth = first, max(4, 2 * most // m + 1)
-    _foresee(rows, kinds, verdicts, [min(r, depth, most) + 1 for r in room], foresee)  # up to the first that misses
+    _foresee(rows, kinds, verdicts, why, [min(r, depth, most) + 1 for r in room], foresee)  # up to the first that misses
     while len(out.rows) < most:
         start = cur
         stop = start + size
@@ -84,12 +85,12 @@ def walk_laps(
             j, kind_of = placed[i], kinds[i]
             if j == len(kind_of):
                 depth = max(j + 1, min(4 * depth, most + 1))
-                _foresee(rows, kinds, verdicts, [depth] * m, foresee)
+                _foresee(rows, kinds, verdicts, why, [depth] * m, foresee)
             kind = kind_of[j]
             if kind == PLAIN:
                 chosen.append(i)
             elif kind == MISS:
-                code, exhausted = verdicts[i][j]
+                code, exhausted = why[i][j]
                 missed.append((len(out.rows), u - start, code, exhausted))
             else:
                 return out
@@ -120,8 +121,8 @@ def walk_laps(
 
 
 def _foresee(
-    rows: list[int], kinds: list[list[int]], verdicts: list[list[tuple[Any, ...]]], depths: list[int],
-    foresee: Foresee,
+    rows: list[int], kinds: list[list[int]], verdicts: list[list[tuple[float, ...]]], why: list[list[tuple[int, bool]]],
+    depths: list[int], foresee: Foresee,
 ) -> None:
     """Each option's verdicts up to `depths[k]` - 1 more allocs, as long as it stays an option (the
     verdicts past its first miss or odd one are kept too: the walk never reads them)."""
@@ -147,6 +148,8 @@ def _foresee(
     missed = list(zip(chunk.reason.tolist(), (chunk.status != FILTERED).tolist(), strict=True))
     at = 0
     for (k, _), span in zip(want, spans, strict=True):
-        kinds[k] += kind[at : at + span]
-        verdicts[k] += [scored[a] if kind[a] != MISS else missed[a] for a in range(at, at + span)]
-        at += span
+        end = at + span
+        kinds[k] += kind[at:end]
+        verdicts[k] += scored[at:end]
+        why[k] += missed[at:end]
+        at = end

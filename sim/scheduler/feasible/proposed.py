@@ -50,8 +50,11 @@ class ProposedState:
         self._gpu_used: np.ndarray | None = None  # the table's gpu_used, copied on the first edit
         self.job_count = np.zeros(n, dtype=np.int64)
         self.group_count: dict[str, np.ndarray] = {}
-        self.counted: dict[str, _Counted] = {}
-        self.existing = [a for a in allocs if not a.terminal()]
+        self._state_allocs = allocs
+        self._counted: dict[str, _Counted] | None = None  # `counted`, made on first use
+        self._added: dict[str, _Counted] = {}  # the plan's new allocs' entries while `counted` is not made
+        self._state_ids: set[str] | None = None
+        self._existing: list[Allocation] | None = None
         self.placed: list[Allocation] = []
         self.stopped: list[Allocation] = []
         self._stops: dict[str, _Counted | None] = {}
@@ -61,15 +64,15 @@ class ProposedState:
             self._count_existing(allocs)
 
     def _count_existing(self, allocs: list[Allocation]) -> None:
-        """`_count` (without resources: the table holds them) of each alloc in state, counts in bulk."""
-        index, counted, touched, job_id = self.table.index_of, self.counted, self.touched, self.job_id
+        """`_count` (without resources: the table holds them) of each alloc in state: the counts in
+        bulk; their entries in `counted` wait for its first use."""
+        index, touched, job_id = self.table.index_of, self.touched, self.job_id
         by_group: dict[str, list[int]] = {}
         for alloc in allocs:
             if alloc.client_status in CLIENT_TERMINAL:  # Allocation.ClientTerminalStatus
                 continue
             row = index.get(alloc.node_id)
             if row is not None:
-                counted[alloc.id] = _Counted(row, alloc.task_group, alloc.desired_status not in SERVER_TERMINAL, alloc)
                 touched.append(row)
                 if alloc.job_id == job_id:
                     by_group.setdefault(alloc.task_group, []).append(row)
@@ -78,6 +81,40 @@ class ProposedState:
             counts = np.bincount(rows, minlength=n)
             self.job_count += counts
             self.counts_of(group)[:] = counts
+
+    @property
+    def counted(self) -> dict[str, _Counted]:
+        """Alloc ID -> its entry, for every alloc the proposed state counts (state's, then the plan's)."""
+        counted = self._counted
+        if counted is None:
+            counted = self._counted = {}
+            index = self.table.index_of
+            for alloc in self._state_allocs:
+                if alloc.client_status in CLIENT_TERMINAL:
+                    continue
+                row = index.get(alloc.node_id)
+                if row is not None:
+                    counted[alloc.id] = _Counted(row, alloc.task_group, alloc.desired_status not in SERVER_TERMINAL, alloc)
+            counted.update(self._added)
+            self._added = {}
+        return counted
+
+    @property
+    def existing(self) -> list[Allocation]:
+        """The state's allocs the reset started from that are not terminal."""
+        if self._existing is None:
+            self._existing = [a for a in self._state_allocs if not a.terminal()]
+        return self._existing
+
+    def _counts_id(self, alloc_id: str) -> bool:
+        """Whether an alloc of this ID is counted (without making `counted` when only the state's are)."""
+        if self._counted is not None:
+            return alloc_id in self._counted
+        if alloc_id in self._added:
+            return True
+        if self._state_ids is None:
+            self._state_ids = {a.id for a in self._state_allocs}  # a superset: `counted` decides
+        return alloc_id in self._state_ids and alloc_id in self.counted
 
     def counts_of(self, group: str) -> np.ndarray:
         """Per node, how many proposed allocs of this job's group run there."""
@@ -123,11 +160,11 @@ class ProposedState:
     def place_new(self, rows: list[int], allocs: list[Allocation], group: str, ask: npt.NDArray[np.float64]) -> None:
         """`place` of each alloc on its row, in order, for new allocs of this job's `group` that
         each ask `ask` (cpu, memory, disk): the counts and usage grow in one pass."""
-        counted = self.counted
-        if any(alloc.id in counted for alloc in allocs):  # an ID already counted replaces its alloc
+        if any(self._counts_id(alloc.id) for alloc in allocs):  # an ID already counted replaces its alloc
             for row, alloc in zip(rows, allocs, strict=True):
                 self.place(row, alloc)
             return
+        counted = self._added if self._counted is None else self._counted
         for row, alloc in zip(rows, allocs, strict=True):
             counted[alloc.id] = _Counted(row, group, True, alloc)
             if alloc.ports:

@@ -241,6 +241,42 @@ def test_proposed_reset_counts_allocs_in_bulk():
     assert state.existing == [a for a in allocs if not a.terminal()]
 
 
+@pytest.mark.parametrize("first", ["place_new", "stop", "place"])
+def test_proposed_entries_made_late_are_made_in_order(first):
+    """The state's entries in `counted` are made on first use: placements before then still
+    come after them, a placed ID of a state alloc replaces it, and stops find their entries."""
+    nodes = [mock_node() for _ in range(4)]
+    table = table_of(nodes)
+    job = mock_job()
+    allocs = [mock_alloc(job, nodes[i % 4]) for i in range(8)]
+    new = [mock_alloc(job, nodes[i % 4]) for i in range(3)]
+    state = ProposedState(table)
+    state.reset(job, allocs)
+    ask = np.array([500.0, 256.0, 150.0])
+    if first == "place_new":
+        state.place_new([0, 1, 2], new, "web", ask)
+    elif first == "stop":
+        state.stop(allocs[2])
+        state.place_new([0, 1, 2], new, "web", ask)
+    else:
+        state.place_new([0, 1, 2], new, "web", ask)
+        state.place(1, allocs[5])  # a state alloc's ID placed again: it moves to node 1
+    expected = [a.id for a in allocs if not (first == "stop" and a is allocs[2])] + [a.id for a in new]
+    if first == "place":
+        expected.remove(allocs[5].id)
+        expected.append(allocs[5].id)
+    assert list(state.counted) == expected
+    counts = np.bincount([i % 4 for i in range(8)] + [0, 1, 2], minlength=4)
+    if first == "stop":
+        counts[2] -= 1
+    if first == "place":
+        counts[1] += 1
+        counts[5 % 4] -= 1
+    assert state.counts_of("web").tolist() == counts.tolist()
+    state.place_new([3], [mock_alloc(job, nodes[3], id=allocs[0].id)], "web", ask)  # a state ID: replaced one by one
+    assert list(state.counted)[-1] == allocs[0].id and state.counts_of("web")[0] == counts[0] - 1
+
+
 @pytest.mark.parametrize("escape", ["", "job", "group"])
 def test_class_eligibility_shortcut_matches_general_rule(escape):
     """An all-feasible group marks each visited class eligible, as the per-node rule does
