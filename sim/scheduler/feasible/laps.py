@@ -40,8 +40,9 @@ PLAIN, MISS, ODD = 0, 1, 2  # an option (ranked, > 0); filtered or exhausted; ra
 class LapSelects:
     """What the walk decided, per select: the chosen row and its scores, the last node handed
     out (an unrolled feasible index: `first` + visits), the top options' rows and score rows,
-    whether the source ran dry; and the options that missed on the way (select, visit, code,
-    exhausted)."""
+    whether the source ran dry; and the options that stopped fitting: (unrolled feasible index
+    of the first visit that found it missing, reason code, exhausted). It misses at every later
+    visit too (nothing more is placed on it), so the walk drops it from the options."""
 
     first: int
     rows: list[int] = field(default_factory=list)
@@ -50,7 +51,7 @@ class LapSelects:
     dry: list[bool] = field(default_factory=list)
     top_rows: list[list[int]] = field(default_factory=list)
     top_values: list[list[float]] = field(default_factory=list)
-    misses: list[tuple[int, int, int, bool]] = field(default_factory=list)
+    misses: list[tuple[int, int, bool]] = field(default_factory=list)
 
 
 def walk_laps(
@@ -69,33 +70,36 @@ def walk_laps(
     why: list[list[tuple[int, bool]]] = [[(-1, False)] for _ in range(m)]
     placed = [0] * m
     out = LapSelects(first)
-    i = lap = 0
+    alive = list(range(m))  # the options that still fit, in lap order
+    i = lap = n = 0
     cur, depth = first, max(4, 2 * most // m + 1)
     _foresee(rows, kinds, verdicts, why, [min(r, depth, most) + 1 for r in room], foresee)  # up to the first that misses
-    while len(out.rows) < most:
+    while n < most:
         start = cur
         stop = start + size
         chosen: list[int] = []
-        missed: list[tuple[int, int, int, bool]] = []
         u = start
-        while True:
-            u = options[i] + lap
+        while alive:
+            k = alive[i]
+            u = options[k] + lap
             if u >= stop:  # once round the lap: the source ran dry
                 break
-            j, kind_of = placed[i], kinds[i]
+            j, kind_of = placed[k], kinds[k]
             if j == len(kind_of):
                 depth = max(j + 1, min(4 * depth, most + 1))
                 _foresee(rows, kinds, verdicts, why, [depth] * m, foresee)
             kind = kind_of[j]
-            if kind == PLAIN:
-                chosen.append(i)
-            elif kind == MISS:
-                code, exhausted = why[i][j]
-                missed.append((len(out.rows), u - start, code, exhausted))
-            else:
+            if kind == MISS:
+                out.misses.append((u, *why[k][j]))
+                del alive[i]
+                if i == len(alive):
+                    i, lap = 0, lap + size
+                continue
+            if kind == ODD:
                 return out
+            chosen.append(k)
             i += 1
-            if i == m:
+            if i == len(alive):
                 i, lap = 0, lap + size
             if len(chosen) == limit:
                 break
@@ -107,16 +111,16 @@ def walk_laps(
         best = finals.index(max(finals))  # the first of the best
         ranked = sorted(range(len(chosen)), key=finals.__getitem__, reverse=True)[:top]  # ties in scan order
         winner = chosen[best]
+        end = start + size - 1 if dry else u
         out.rows.append(rows[winner])
         out.finals.append(finals[best])
-        out.ends.append(start + size - 1 if dry else u)
+        out.ends.append(end)
         out.dry.append(dry)
         out.top_rows.append([rows[chosen[t]] for t in ranked])
         out.top_values.append([v for t in ranked for v in scored[t]])
-        if missed:
-            out.misses += missed
         placed[winner] += 1
-        cur = out.ends[-1] + 1
+        cur = end + 1
+        n += 1
     return out
 
 

@@ -357,17 +357,21 @@ class ScanCache:
             else:
                 counts.append((end_pos - pos) % self.n + 1)
                 pos = (end_pos + 1) % self.n
-        laps = np.arange(ends[-1] // size + 1) * size  # the misses that never change, in every lap walked
+        last_end = int(ends[-1])
+        laps = np.arange(last_end // size + 1) * size  # the misses that never change, in every lap walked
         unrolled = (missed[None, :] + laps[:, None]).ravel()
-        unrolled = unrolled[(unrolled >= fi) & (unrolled <= ends[-1])]
+        unrolled = unrolled[(unrolled >= fi) & (unrolled <= last_end)]
+        code, exhausted = self._code_np[unrolled % size], self._status_np[unrolled % size] != FILTERED
+        if walk.misses:  # and the options that stopped fitting, from their first miss on
+            since, their_code, their_exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
+            times = np.maximum((last_end - since) // size + 1, 0)
+            total = int(times.sum())
+            lap_of = np.arange(total) - np.repeat(np.cumsum(times) - times, times)
+            unrolled = np.concatenate((unrolled, np.repeat(since, times) + size * lap_of))
+            code = np.concatenate((code, np.repeat(their_code, times)))
+            exhausted = np.concatenate((exhausted, np.repeat(their_exhausted, times)))
         owner = np.searchsorted(ends, unrolled)
-        owner, visit, fis, code, exhausted = self._static_misses(owner, unrolled - firsts[owner], unrolled % size)
-        if walk.misses:  # and the options that stopped fitting on the way
-            sel, seen, their_code, their_exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
-            owner, visit = np.concatenate((owner, sel)), np.concatenate((visit, seen))
-            fis = np.concatenate((fis, (firsts[sel] + seen) % size))
-            code, exhausted = np.concatenate((code, their_code)), np.concatenate((exhausted, their_exhausted))
-        misses = (owner, visit, fis, code, exhausted) if len(owner) else None
+        misses = (owner, unrolled - firsts[owner], unrolled % size, code, exhausted) if len(unrolled) else None
         layout = _SCORES if self._affinity_np is None else _SCORES_AFFINITY
         return ScanRun(walk.rows, walk.finals, counts, pos, layout, walk.top_rows, walk.top_values, misses)
 
