@@ -106,15 +106,19 @@ class ProposedState:
             self._existing = [a for a in self._state_allocs if not a.terminal()]
         return self._existing
 
-    def _counts_id(self, alloc_id: str) -> bool:
-        """Whether an alloc of this ID is counted (without making `counted` when only the state's are)."""
-        if self._counted is not None:
-            return alloc_id in self._counted
-        if alloc_id in self._added:
-            return True
+    def _counts_any(self, allocs: list[Allocation]) -> bool:
+        """Whether an alloc of one of these IDs is counted (without making `counted` unless an ID
+        is one of the state's allocs)."""
+        counted = self._counted
+        if counted is not None:
+            return any(alloc.id in counted for alloc in allocs)
         if self._state_ids is None:
             self._state_ids = {a.id for a in self._state_allocs}  # a superset: `counted` decides
-        return alloc_id in self._state_ids and alloc_id in self.counted
+        ids, added = self._state_ids, self._added
+        if not any(alloc.id in ids or alloc.id in added for alloc in allocs):
+            return False
+        counted = self.counted
+        return any(alloc.id in counted for alloc in allocs)
 
     def counts_of(self, group: str) -> np.ndarray:
         """Per node, how many proposed allocs of this job's group run there."""
@@ -160,7 +164,7 @@ class ProposedState:
     def place_new(self, rows: list[int], allocs: list[Allocation], group: str, ask: npt.NDArray[np.float64]) -> None:
         """`place` of each alloc on its row, in order, for new allocs of this job's `group` that
         each ask `ask` (cpu, memory, disk): the counts and usage grow in one pass."""
-        if any(self._counts_id(alloc.id) for alloc in allocs):  # an ID already counted replaces its alloc
+        if self._counts_any(allocs):  # an ID already counted replaces its alloc
             for row, alloc in zip(rows, allocs, strict=True):
                 self.place(row, alloc)
             return

@@ -19,6 +19,7 @@ from __future__ import annotations
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -93,7 +94,7 @@ class ScanRun:
 
     def __init__(
         self, rows: list[int], finals: list[float], counts: list[int], next_start: int, layout: ScoreLayout,
-        top_rows: list[list[int]], top_values: list[list[float]], misses: _Misses | None,
+        top_rows: np.ndarray | list[list[int]], top_values: list[list[float]], misses: _Misses | None,
     ) -> None:
         self.rows, self.finals, self.counts, self.next_start = rows, finals, counts, next_start
         self.layout, self.top_rows, self.top_values, self.misses = layout, top_rows, top_values, misses
@@ -310,7 +311,7 @@ class ScanCache:
             misses = self._static_misses(owner, missed - firsts[owner], missed % size)
         return ScanRun(
             self.rows[best].tolist(), self._final_np[best].tolist(), counts.tolist(), int(starts[-1] + counts[-1]) % self.n,
-            layout, self.rows[top].tolist(), values.reshape(k, -1).tolist(), misses,
+            layout, self.rows[top], values.reshape(k, -1).tolist(), misses,
         )
 
     def _static_misses(self, owner: np.ndarray, visit: np.ndarray, fis: np.ndarray) -> _Misses:
@@ -385,9 +386,18 @@ class ScanCache:
         """`fill_metric` for each select of a run: its misses, then its top scores."""
         if run.misses is not None:
             self._run_miss_metrics(metrics, *run.misses, first_chunk, table)
-        layout, ids = run.layout, node_ids(table)
-        for metric, rows, values in zip(metrics, run.top_rows, run.top_values, strict=True):
-            metric.set_top_scores(layout, ids[rows].tolist(), values)
+        ids = node_ids(table)
+        if isinstance(run.top_rows, np.ndarray):  # a row per select
+            top_ids = ids[run.top_rows].tolist()
+        else:
+            flat = ids[list(chain.from_iterable(run.top_rows))].tolist()
+            top_ids, at = [], 0
+            for rows in run.top_rows:
+                top_ids.append(flat[at : at + len(rows)])
+                at += len(rows)
+        layout = run.layout
+        for metric, top, values in zip(metrics, top_ids, run.top_values, strict=True):
+            metric.set_top_scores(layout, top, values)
 
     def _refresh(self, fi: int, evaluate: Evaluate) -> None:
         """Recompute the stale nodes among the next `window` feasible ones in scan order."""
