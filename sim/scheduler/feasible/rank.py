@@ -81,8 +81,12 @@ def score_fit(used_after: Floats, cap: Floats, spread: bool = False) -> Floats:
     Nomad: nomad/structs/funcs.go, ScoreFitBinPack (clamp(20 - total)) or ScoreFitSpread
     (clamp(total - 2)) with total = 10^freeCpu + 10^freeMem over capacity net of reserved.
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        powers = np.power(10.0, 1.0 - used_after[:, :2] / cap[:, :2])
+    cap2 = cap[:, :2]
+    if (cap2 > 0.0).all():  # nothing to ignore (entering np.errstate costs more than the scores)
+        powers = np.power(10.0, 1.0 - used_after[:, :2] / cap2)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            powers = np.power(10.0, 1.0 - used_after[:, :2] / cap2)
     total = powers[:, 0] + powers[:, 1]
     raw = total - 2.0 if spread else 20.0 - total
     return np.minimum(np.maximum(raw, 0.0), BINPACK_MAX_FIT_SCORE) / BINPACK_MAX_FIT_SCORE
@@ -90,8 +94,11 @@ def score_fit(used_after: Floats, cap: Floats, spread: bool = False) -> Floats:
 
 def anti_affinity(collisions: npt.NDArray[np.int64], desired_count: int) -> Floats:
     """Nomad: JobAntiAffinityIterator: -(collisions + 1) / count where the group already runs, else 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
+    if desired_count:
         penalty = (-1.0 - collisions) / float(desired_count)
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            penalty = (-1.0 - collisions) / float(desired_count)
     return np.where(collisions > 0, penalty, 0.0)
 
 
