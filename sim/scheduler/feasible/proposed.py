@@ -11,6 +11,9 @@ live here too.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import compress
+from operator import attrgetter
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +26,8 @@ from sim.state.node_table import GPU_TYPE, NodeTable
 from sim.structs.alloc import Allocation
 from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import Job
+
+_NODE_ID, _GROUP, _JOB_ID = attrgetter("node_id"), attrgetter("task_group"), attrgetter("job_id")
 
 
 @dataclass(slots=True)
@@ -53,7 +58,6 @@ class ProposedState:
         self._state_allocs = allocs
         self._counted: dict[str, _Counted] | None = None  # `counted`, made on first use
         self._added: dict[str, _Counted] = {}  # the plan's new allocs' entries while `counted` is not made
-        self._state_ids: set[str] | None = None
         self._existing: list[Allocation] | None = None
         self.placed: list[Allocation] = []
         self.stopped: list[Allocation] = []
@@ -65,20 +69,25 @@ class ProposedState:
 
     def _count_existing(self, allocs: list[Allocation]) -> None:
         """`_count` (without resources: the table holds them) of each alloc in state: the counts in
-        bulk; their entries in `counted` wait for its first use."""
-        index, touched, job_id = self.table.index_of, self.touched, self.job_id
-        by_group: dict[str, list[int]] = {}
-        for alloc in allocs:
-            if alloc.client_status in CLIENT_TERMINAL:  # Allocation.ClientTerminalStatus
-                continue
-            row = index.get(alloc.node_id)
-            if row is not None:
-                touched.append(row)
-                if alloc.job_id == job_id:
-                    by_group.setdefault(alloc.task_group, []).append(row)
+        bulk, with a few passes over the allocs; their entries in `counted` wait for its first use."""
+        live = [a for a in allocs if a.client_status not in CLIENT_TERMINAL]  # Allocation.ClientTerminalStatus
+        found = list(map(self.table.index_of.get, map(_NODE_ID, live)))
+        if None in found:  # allocs on nodes gone from the table count nowhere
+            known = [row is not None for row in found]
+            live, found = list(compress(live, known)), list(compress(found, known))
+        rows = cast(list[int], found)
+        self.touched += rows
+        groups = list(map(_GROUP, live))
+        jobs = list(map(_JOB_ID, live))
+        at = np.array(rows, dtype=np.intp)
+        if jobs.count(self.job_id) != len(jobs):  # other jobs' allocs count only on usage
+            mine = [job == self.job_id for job in jobs]
+            at, groups = at[np.array(mine, dtype=bool)], list(compress(groups, mine))
         n = len(self.table)
-        for group, rows in by_group.items():
-            counts = np.bincount(rows, minlength=n)
+        order = dict.fromkeys(groups)  # the groups as first met
+        for group in order:
+            picked = at if len(order) == 1 else at[np.array([g == group for g in groups], dtype=bool)]
+            counts = np.bincount(picked, minlength=n)
             self.job_count += counts
             self.counts_of(group)[:] = counts
 
@@ -105,20 +114,6 @@ class ProposedState:
         if self._existing is None:
             self._existing = [a for a in self._state_allocs if not a.terminal()]
         return self._existing
-
-    def _counts_any(self, allocs: list[Allocation]) -> bool:
-        """Whether an alloc of one of these IDs is counted (without making `counted` unless an ID
-        is one of the state's allocs)."""
-        counted = self._counted
-        if counted is not None:
-            return any(alloc.id in counted for alloc in allocs)
-        if self._state_ids is None:
-            self._state_ids = {a.id for a in self._state_allocs}  # a superset: `counted` decides
-        ids, added = self._state_ids, self._added
-        if not any(alloc.id in ids or alloc.id in added for alloc in allocs):
-            return False
-        counted = self.counted
-        return any(alloc.id in counted for alloc in allocs)
 
     def counts_of(self, group: str) -> np.ndarray:
         """Per node, how many proposed allocs of this job's group run there."""
@@ -163,12 +158,13 @@ class ProposedState:
 
     def place_new(self, rows: list[int], allocs: list[Allocation], group: str, ask: npt.NDArray[np.float64]) -> None:
         """`place` of each alloc on its row, in order, for new allocs of this job's `group` that
-        each ask `ask` (cpu, memory, disk): the counts and usage grow in one pass."""
-        if self._counts_any(allocs):  # an ID already counted replaces its alloc
+        each ask `ask` (cpu, memory, disk): the counts and usage grow in one pass. New allocs
+        have new IDs, none of the state's (a placement the plan already counts is replaced)."""
+        counted = self._added if self._counted is None else self._counted
+        if any(alloc.id in counted for alloc in allocs):  # an ID already counted replaces its alloc
             for row, alloc in zip(rows, allocs, strict=True):
                 self.place(row, alloc)
             return
-        counted = self._added if self._counted is None else self._counted
         for row, alloc in zip(rows, allocs, strict=True):
             counted[alloc.id] = _Counted(row, group, True, alloc)
             if alloc.ports:

@@ -244,7 +244,8 @@ def test_proposed_reset_counts_allocs_in_bulk():
 @pytest.mark.parametrize("first", ["place_new", "stop", "place"])
 def test_proposed_entries_made_late_are_made_in_order(first):
     """The state's entries in `counted` are made on first use: placements before then still
-    come after them, a placed ID of a state alloc replaces it, and stops find their entries."""
+    come after them, a placed ID of a state alloc replaces it, and stops find their entries;
+    a new alloc placed again replaces itself."""
     nodes = [mock_node() for _ in range(4)]
     table = table_of(nodes)
     job = mock_job()
@@ -273,8 +274,8 @@ def test_proposed_entries_made_late_are_made_in_order(first):
         counts[1] += 1
         counts[5 % 4] -= 1
     assert state.counts_of("web").tolist() == counts.tolist()
-    state.place_new([3], [mock_alloc(job, nodes[3], id=allocs[0].id)], "web", ask)  # a state ID: replaced one by one
-    assert list(state.counted)[-1] == allocs[0].id and state.counts_of("web")[0] == counts[0] - 1
+    state.place_new([3], [mock_alloc(job, nodes[3], id=new[0].id)], "web", ask)  # a placed ID: replaced one by one
+    assert list(state.counted)[-1] == new[0].id and state.counts_of("web")[0] == counts[0] - 1
 
 
 @pytest.mark.parametrize("escape", ["", "job", "group"])
