@@ -70,6 +70,7 @@ def walk_laps(
     why: list[list[tuple[int, bool]]] = [[(-1, False)] for _ in range(m)]
     placed = [0] * m
     out = LapSelects(first)
+    picked, finals, ends, dry_ones, top_rows, top_values = out.rows, out.finals, out.ends, out.dry, out.top_rows, out.top_values
     alive = list(range(m))  # the options that still fit, in lap order
     i = lap = n = 0
     cur, depth = first, max(4, 2 * most // m + 1)
@@ -106,18 +107,25 @@ def walk_laps(
         if not chosen:  # no option left in the lap: the one-select path fails it
             return out
         dry = len(chosen) < limit
-        scored = [verdicts[t][placed[t]] for t in chosen]
-        finals = [v[0] for v in scored]
-        best = finals.index(max(finals))  # the first of the best
-        ranked = sorted(range(len(chosen)), key=finals.__getitem__, reverse=True)[:top]  # ties in scan order
-        winner = chosen[best]
+        if len(chosen) == 2 and top >= 2:  # the batch limit: the first of the best, ties in scan order
+            a, b = chosen
+            va, vb = verdicts[a][placed[a]], verdicts[b][placed[b]]
+            if vb[0] > va[0]:
+                a, b, va, vb = b, a, vb, va
+            winner, ranked, values = a, [rows[a], rows[b]], [*va, *vb]
+        else:
+            scored = [verdicts[t][placed[t]] for t in chosen]
+            scores = [v[0] for v in scored]
+            order = sorted(range(len(chosen)), key=scores.__getitem__, reverse=True)[:top]  # ties in scan order
+            winner = chosen[scores.index(max(scores))]  # the first of the best
+            ranked, values = [rows[chosen[t]] for t in order], [v for t in order for v in scored[t]]
         end = start + size - 1 if dry else u
-        out.rows.append(rows[winner])
-        out.finals.append(finals[best])
-        out.ends.append(end)
-        out.dry.append(dry)
-        out.top_rows.append([rows[chosen[t]] for t in ranked])
-        out.top_values.append([v for t in ranked for v in scored[t]])
+        picked.append(rows[winner])
+        finals.append(verdicts[winner][placed[winner]][0])
+        ends.append(end)
+        dry_ones.append(dry)
+        top_rows.append(ranked)
+        top_values.append(values)
         placed[winner] += 1
         cur = end + 1
         n += 1

@@ -59,8 +59,8 @@ def _job(rng: np.random.Generator):
     return job
 
 
-def _stack(nodes: list, job, seed: int, fast: bool, algorithm: str = "binpack") -> GenericStack:
-    stack = GenericStack(table_of(nodes), False, np.random.default_rng(seed), algorithm)
+def _stack(nodes: list, job, seed: int, fast: bool, algorithm: str = "binpack", batch: bool = False) -> GenericStack:
+    stack = GenericStack(table_of(nodes), batch, np.random.default_rng(seed), algorithm)
     stack.fast_scan_limit = FAST_SCAN_LIMIT if fast else 0
     stack.set_job(job, [])
     stack.set_nodes(np.arange(len(nodes)))
@@ -205,17 +205,20 @@ def test_select_runs_across_laps_match_one_select_at_a_time(case):
     tg = job.task_groups[0]
     tg.networks = []
     tg.constraints = [c for c in tg.constraints if c.operand != "distinct_hosts"]
-    _, laps = _compare_runs(nodes, job, case, rng, "spread" if case % 3 == 0 else "binpack", stops=0.05)
+    _, laps = _compare_runs(nodes, job, case, rng, "spread" if case % 3 == 0 else "binpack", stops=0.05,
+                            batch=case % 2 == 0)  # a batch job's limit is 2
     if case == 0:
         assert laps > 0  # runs that went round the order more than once
 
 
-def _compare_runs(nodes: list, job, case: int, rng: np.random.Generator, algorithm: str, stops: float = 0.15) -> tuple[int, int]:
+def _compare_runs(
+    nodes: list, job, case: int, rng: np.random.Generator, algorithm: str, stops: float = 0.15, batch: bool = False
+) -> tuple[int, int]:
     """Drive one stack by runs and one by single selects through the same placements and stops,
     checking every pick; returns the selects decided by runs and the runs that went round the
     order more than once."""
     tg = job.task_groups[0]
-    runs, single = (_stack(nodes, job, case, True, algorithm) for _ in range(2))
+    runs, single = (_stack(nodes, job, case, True, algorithm, batch) for _ in range(2))
     placed, picked, laps = [], 0, 0
     for _ in range(int(rng.integers(5, 40))):
         if rng.random() < stops and placed:
