@@ -531,27 +531,26 @@ class ScanCache:
         class_labels, class_of = self._classes(table)
         classes = class_of[fis]
         named = classes >= 0
-        fixed = _FIXED_REASONS
-        reasons = _pair_counts(group, rank[codes], len(fixed))
-        tallied = _pair_counts(group[named], classes[named], len(class_labels)) if named.any() else {}
         width = len(bounds) * 2
-        for g, counts in reasons.items():  # the metric's maps are created on first use: only those that count something
-            metric, filtered = metrics[g // width], g % 2 == 0
-            target = metric.constraint_filtered if filtered else metric.dimension_exhausted
-            total = 0
-            for r, n in counts:
-                label = fixed[r]
+        # the metric's maps are created on first use: only those that count something; each map's
+        # keys enter by chunk, then in code order (reasons and classes go to different maps)
+        for g, r, n in _pair_counts(group, rank[codes], len(_FIXED_REASONS)):
+            metric = metrics[g // width]
+            label = _FIXED_REASONS[r]
+            if g % 2 == 0:
+                target = metric.constraint_filtered
                 target[label] = target.get(label, 0) + n
-                total += n
-            if g in tallied:
-                by_class = metric.class_filtered if filtered else metric.class_exhausted
-                for c, n in tallied[g]:
-                    label = class_labels[c]
-                    by_class[label] = by_class.get(label, 0) + n
-            if filtered:
-                metric.nodes_filtered += total
+                metric.nodes_filtered += n
             else:
-                metric.nodes_exhausted += total
+                target = metric.dimension_exhausted
+                target[label] = target.get(label, 0) + n
+                metric.nodes_exhausted += n
+        if named.any():
+            for g, c, n in _pair_counts(group[named], classes[named], len(class_labels)):
+                metric = metrics[g // width]
+                by_class = metric.class_filtered if g % 2 == 0 else metric.class_exhausted
+                label = class_labels[c]
+                by_class[label] = by_class.get(label, 0) + n
 
     def _fixed_rank(self) -> np.ndarray:
         """Per reason code, its place in the fixed reason order (dimensions, distinct_hosts); -1 for the others."""
@@ -647,10 +646,10 @@ def _put(target: list[Any], at: np.ndarray, values: list[Any]) -> None:
         deque(map(target.__setitem__, index, values), maxlen=0)
 
 
-def _pair_counts(group: np.ndarray, codes: np.ndarray, width: int) -> dict[int, list[tuple[int, int]]]:
-    """Per group, in group order: (code, how often) for each code present, in code order."""
+def _pair_counts(group: np.ndarray, codes: np.ndarray, width: int) -> zip[tuple[int, int, int]]:
+    """(group, code, how often) for each pair present, in group then code order."""
     if not len(group):
-        return {}
+        return zip()
     keys = group * width + codes
     if int(keys.max()) < PAIR_BINCOUNT_MAX:  # counted without sorting
         tally = np.bincount(keys)
@@ -658,10 +657,7 @@ def _pair_counts(group: np.ndarray, codes: np.ndarray, width: int) -> dict[int, 
         counts = tally[pairs]
     else:
         pairs, counts = np.unique(keys, return_counts=True)
-    out: dict[int, list[tuple[int, int]]] = {}
-    for pair, n in zip(pairs.tolist(), counts.tolist(), strict=True):
-        out.setdefault(pair // width, []).append((pair % width, n))
-    return out
+    return zip((pairs // width).tolist(), (pairs % width).tolist(), counts.tolist(), strict=True)
 
 
 def _bincount2(group: np.ndarray, groups: int, codes: np.ndarray, width: int) -> list[list[int]]:
