@@ -38,13 +38,13 @@ PLAIN, MISS, ODD = 0, 1, 2  # an option (ranked, > 0); filtered or exhausted; ra
 
 @dataclass(slots=True)
 class LapSelects:
-    """What the walk decided, per select: the chosen row and its scores, the last node handed
-    out (an unrolled feasible index: `first` + visits), the top options' rows and score rows,
-    whether the source ran dry; and the options that stopped fitting: (unrolled feasible index
-    of the first visit that found it missing, reason code, exhausted). It misses at every later
-    visit too (nothing more is placed on it), so the walk drops it from the options."""
+    """What the walk decided, per select: the chosen row and its final score, the last node
+    handed out (an unrolled feasible index: past the lap's end in later laps), the top options'
+    rows and score rows, whether the source ran dry; and the options that stopped fitting:
+    (unrolled feasible index of the first visit that found it missing, reason code, exhausted).
+    Such an option misses at every later visit too (nothing more is placed on it), so the walk
+    drops it."""
 
-    first: int
     rows: list[int] = field(default_factory=list)
     finals: list[float] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
@@ -69,7 +69,7 @@ def walk_laps(
     verdicts: list[list[tuple[float, ...]]] = [[s] for s in first_scores]
     why: list[list[tuple[int, bool]]] = [[(-1, False)] for _ in range(m)]
     placed = [0] * m
-    out = LapSelects(first)
+    out = LapSelects()
     picked, finals, ends, dry_ones, top_rows, top_values = out.rows, out.finals, out.ends, out.dry, out.top_rows, out.top_values
     alive = list(range(m))  # the options that still fit, in lap order
     i = lap = n = 0

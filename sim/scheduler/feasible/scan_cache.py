@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.scheduler.feasible.laps import Foresee, walk_laps
+from sim.scheduler.feasible.laps import Foresee, LapSelects, walk_laps
 from sim.scheduler.feasible.rank import (
     DIMENSIONS,
     MAX_RETAINED_NODE_SCORES,
@@ -85,8 +85,8 @@ class ScanResult:
 
 class ScanRun:
     """Consecutive selects decided at once (`ScanCache.run`), one item per select: the chosen row
-    and its final score, the nodes the source handed out, the top options' rows (best first,
-    one row of the array per select) and their score rows as `layout` packs them; and the misses:
+    and its final score, the nodes the source handed out, the top options' rows (best first: a
+    row of the array, or a list, per select) and their score rows as `layout` packs them; and the misses:
     per node that did not rank, its select, its visit index in that select's walk, its feasible index,
     its reason code and whether it was exhausted (else filtered)."""
 
@@ -345,36 +345,48 @@ class ScanCache:
         scores = list(zip(*(column[at].tolist() for column in columns), strict=True))
         walk = walk_laps(options.tolist(), self.rows[at].tolist(), scores, size, fi, limit, most, foresee,
                          MAX_RETAINED_NODE_SCORES)
-        k = len(walk.rows)
-        if not k:
+        if not walk.rows:
             return None
-        ends = np.array(walk.ends)
-        firsts = np.concatenate(([fi], ends[:-1] + 1))
-        last = self._positions_np[ends % size]
-        pos, counts = start, []  # each select's first order position, and the nodes it handed out
-        for dry, end_pos in zip(walk.dry, last.tolist(), strict=True):
-            if dry:
-                counts.append(self.n)
+        counts, next_start = self._lap_counts(start, walk)
+        layout = _SCORES if self._affinity_np is None else _SCORES_AFFINITY
+        return ScanRun(walk.rows, walk.finals, counts, next_start, layout, walk.top_rows, walk.top_values,
+                       self._lap_misses(fi, missed, walk))
+
+    def _lap_counts(self, start: int, walk: LapSelects) -> tuple[list[int], int]:
+        """Each select's NodesEvaluated (every node when the source ran dry), and where the next starts."""
+        size, n, pos = len(self.positions), self.n, start
+        counts = []
+        for dry, end_pos in zip(walk.dry, self._positions_np[np.array(walk.ends) % size].tolist(), strict=True):
+            if dry:  # the next select starts where this one did
+                counts.append(n)
             else:
-                counts.append((end_pos - pos) % self.n + 1)
-                pos = (end_pos + 1) % self.n
+                counts.append((end_pos - pos) % n + 1)
+                pos = (end_pos + 1) % n
+        return counts, pos
+
+    def _lap_misses(self, fi: int, missed: np.ndarray, walk: LapSelects) -> _Misses | None:
+        """The misses of a walk from feasible index `fi`: the nodes that missed from the start
+        (`missed`), in every lap walked, and the options that stopped fitting, from their first
+        miss on."""
+        size = len(self.positions)
+        ends = np.array(walk.ends)
         last_end = int(ends[-1])
-        laps = np.arange(last_end // size + 1) * size  # the misses that never change, in every lap walked
+        laps = np.arange(last_end // size + 1) * size
         unrolled = (missed[None, :] + laps[:, None]).ravel()
         unrolled = unrolled[(unrolled >= fi) & (unrolled <= last_end)]
         code, exhausted = self._code_np[unrolled % size], self._status_np[unrolled % size] != FILTERED
-        if walk.misses:  # and the options that stopped fitting, from their first miss on
+        if walk.misses:
             since, their_code, their_exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
             times = np.maximum((last_end - since) // size + 1, 0)
-            total = int(times.sum())
-            lap_of = np.arange(total) - np.repeat(np.cumsum(times) - times, times)
+            lap_of = np.arange(int(times.sum())) - np.repeat(np.cumsum(times) - times, times)
             unrolled = np.concatenate((unrolled, np.repeat(since, times) + size * lap_of))
             code = np.concatenate((code, np.repeat(their_code, times)))
             exhausted = np.concatenate((exhausted, np.repeat(their_exhausted, times)))
+        if not len(unrolled):
+            return None
         owner = np.searchsorted(ends, unrolled)
-        misses = (owner, unrolled - firsts[owner], unrolled % size, code, exhausted) if len(unrolled) else None
-        layout = _SCORES if self._affinity_np is None else _SCORES_AFFINITY
-        return ScanRun(walk.rows, walk.finals, counts, pos, layout, walk.top_rows, walk.top_values, misses)
+        firsts = np.concatenate(([fi], ends[:-1] + 1))
+        return owner, unrolled - firsts[owner], unrolled % size, code, exhausted
 
     @staticmethod
     def _lap(column: np.ndarray, fi: int, end: int) -> np.ndarray:
