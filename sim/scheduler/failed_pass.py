@@ -210,8 +210,7 @@ class FailedPasses:
             return None
         checks = _fit_checks(senv, job, runs)
         if self._fits_somewhere(senv.state, checks):
-            self.forget((job.namespace, job.id))
-            return None
+            return None  # (a memo still under its key stays: a retry after a rejected plan may use it)
         memo = self._keep(senv, job, deployment, runs, checks, allocs, batch)
         self.settled += 1
         return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)

@@ -154,6 +154,10 @@ class GenericScheduler:
         limit = MAX_BATCH_ATTEMPTS if self.batch else MAX_SERVICE_ATTEMPTS
         attempts = 0
         while True:  # at least one attempt: the limits are positive
+            if settle is not None and self.last_plan is not None:  # a retry: the memo may answer it too
+                replay = settle.replay(self.senv, self.eval, self.batch)
+                if replay is not None:
+                    return self._replayed(replay)
             round_ = _Round(self.senv, self.eval, self.batch, settle)
             self.deployment = round_.deployment
             if (yield from self._attempt(round_)):
@@ -180,13 +184,15 @@ class GenericScheduler:
                    self.batch)
 
     def _replayed(self, replay: Replay) -> SchedulerOutcome:
-        """`_reblock` of a pass the failed-pass memo answered without reconciling (on the
-        scheduler's own copy of the eval: nothing else reads it)."""
+        """`_reblock` of an attempt the failed-pass memo answered without reconciling (on the
+        scheduler's own copy of the eval: nothing else reads it), after any earlier attempt's
+        rejected plan."""
         new = self.eval
         new.class_eligibility, new.escaped_computed_class = replay.eligibility, replay.escaped
         new.snapshot_index = self.snapshot_index
-        return SchedulerOutcome(eval=new, reblock=True, failed_placements=replay.failed,
-                                plan=failed_pass_plan(new, replay.job, self.snapshot_index))
+        return SchedulerOutcome(eval=new, create_evals=list(self.created), reblock=True, placed=self.placed,
+                                failed_placements=replay.failed,
+                                plan=self.last_plan or failed_pass_plan(new, replay.job, self.snapshot_index))
 
     def _attempt(self, round_: _Round) -> Generator[Plan, PlanResult, bool]:
         """Nomad: GenericScheduler.process: one reconcile, blocked eval, plan submission."""
