@@ -141,7 +141,6 @@ class _Memo:
     deployment: Deployment | None
     deployment_index: int
     candidates: int  # candidate nodes (the length of the shuffle)
-    asked: tuple[str, ...]  # the groups asked for, in order (one check each)
     checks: list[FitCheck]
     failed: int  # placements asked (all failed)
     eligibility: dict[str, bool]
@@ -169,6 +168,7 @@ class FailedPasses:
         self.settled = 0  # passes answered after a fresh reconcile (diagnostics)
         self.no_fit = NoFitCache()
         self._fit_seen: tuple[JobKey, tuple[int, int, int]] | None = None  # a replay found room (when)
+        self._derivations: dict[JobKey, tuple[tuple[object, ...], _Derived]] = {}  # see `_derived`
         self._scratch: dict[int, npt.NDArray[np.int64]] = {}  # by length: arrays to shuffle
 
     @staticmethod
@@ -177,11 +177,12 @@ class FailedPasses:
         without the alloc write indexes (e.g. a read-only view)."""
         state = senv.state
         derived = getattr(state, "derived", None)
+        memo = derived.get("failed_passes") if derived is not None else None
+        if isinstance(memo, FailedPasses):
+            return memo
         if derived is None or not hasattr(state, "job_alloc_index") or not hasattr(state, "table_index"):
             return None
-        memo = derived.get("failed_passes")
-        if not isinstance(memo, FailedPasses):
-            memo = derived["failed_passes"] = FailedPasses()
+        memo = derived["failed_passes"] = FailedPasses()
         return memo
 
     def _shuffled(self, n: int) -> npt.NDArray[np.int64]:
@@ -193,7 +194,11 @@ class FailedPasses:
 
     def _fits_somewhere(self, state: Any, checks: list[FitCheck]) -> bool:
         """Whether some group would find a node."""
-        return any(self.no_fit.fits_somewhere(state, check) for check in checks)
+        fits = self.no_fit.fits_somewhere
+        for check in checks:
+            if fits(state, check):
+                return True
+        return False
 
     def forget(self, key: JobKey) -> None:
         """The job's last pass was not a wholly failed one."""
@@ -260,16 +265,19 @@ class FailedPasses:
         self._keep(senv, job, deployment, runs, self._derived(senv, job, runs), allocs, batch)
 
     def _derived(self, senv: SchedulerEnv, job: Job, runs: list[MissingPlacements]) -> _Derived:
-        """What the job's groups asked for make of the node table: the job's last memo's when
-        it was made of the same job, groups asked and node table."""
+        """What the job's groups asked for make of the node table: the last one computed for
+        the job when it was of the same job, groups asked and node table (kept across the
+        job's placing passes)."""
         asked = tuple({run.task_group.name: None for run in runs})
-        spec = (job.version, job.create_index, job.job_modify_index)
         table = senv.state.nodes
-        memo = self._memos.get((job.namespace, job.id))
-        if (memo is not None and memo.spec == spec and memo.groups is job.task_groups and memo.asked == asked
-                and memo.nodes_version == table.version):
-            return _Derived(memo.candidates, asked, memo.checks, memo.eligibility, memo.escaped)
-        return _derive(table, job, runs, asked)
+        inputs = (job.version, job.create_index, job.job_modify_index, job.task_groups, asked, table.version)
+        key = (job.namespace, job.id)
+        kept = self._derivations.pop(key, None)
+        derived = kept[1] if kept is not None and _same(kept[0], inputs) else _derive(table, job, runs, asked)
+        while len(self._derivations) >= self.max_jobs:
+            del self._derivations[next(iter(self._derivations))]
+        self._derivations[key] = (inputs, derived)
+        return derived
 
     def _keep(
         self, senv: SchedulerEnv, job: Job, deployment: Deployment | None, runs: list[MissingPlacements],
@@ -282,8 +290,7 @@ class FailedPasses:
             (job.version, job.create_index, job.job_modify_index), job.task_groups,
             state.job_alloc_index(job.namespace, job.id), state.job_alloc_count(job.namespace, job.id),  # type: ignore[attr-defined]
             state.nodes.version,
-            deployment, deployment.modify_index if deployment is not None else 0, derived.candidates, derived.asked,
-            derived.checks, sum(len(run) for run in runs), derived.eligibility, derived.escaped,
+            deployment, deployment.modify_index if deployment is not None else 0, derived.candidates, derived.checks, sum(len(run) for run in runs), derived.eligibility, derived.escaped,
         )
         key = (job.namespace, job.id)
         memos = self._memos
@@ -299,6 +306,12 @@ def failed_pass_plan(ev: Evaluation, job: Job | None, snapshot_index: int) -> Pl
     """The (empty) plan of a pass that placed nothing, as the full pass builds it."""
     return Plan(eval_id=ev.id, priority=ev.priority, job=job, all_at_once=bool(job and job.all_at_once),
                 snapshot_index=snapshot_index)
+
+
+def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Whether two `_derived` inputs are equal (the groups list by identity: a status write
+    copies the job, sharing it)."""
+    return a[3] is b[3] and a[:3] == b[:3] and a[4:] == b[4:]
 
 
 def _plain_ranking(senv: SchedulerEnv, job: Job) -> bool:
@@ -331,7 +344,6 @@ class _Derived:
     every group's failing select leaves (it visits every candidate)."""
 
     candidates: int
-    asked: tuple[str, ...]
     checks: list[FitCheck]
     eligibility: dict[str, bool]
     escaped: bool
@@ -352,7 +364,7 @@ def _derive(table: Any, job: Job, runs: list[MissingPlacements], asked: tuple[st
         checks.append(FitCheck(rows, table.cap[rows], np.array(group_ask(tg), dtype=np.float64)))
         if len(candidates):  # (a select over no node visits none)
             eligibility.observe(name, feasible, candidates, 0, len(candidates))
-    return _Derived(len(candidates), asked, checks, dict(sorted(eligibility.class_eligibility().items())),
+    return _Derived(len(candidates), checks, dict(sorted(eligibility.class_eligibility().items())),
                     eligibility.has_escaped())
 
 
@@ -393,7 +405,8 @@ def _all_settle(allocs: list[Allocation], stamp: Stamp) -> bool:
     the time or the eval): settled, or pending or running as desired with no transition."""
     for alloc in allocs:
         if alloc.client_status in _LIVE and alloc.desired_status == ALLOC_DESIRED_RUN:
-            if not _moving(alloc):
+            transition = alloc.desired_transition  # (_moving, inline)
+            if not (transition.migrate or transition.reschedule or transition.force_reschedule):
                 continue
         elif settled_fate(alloc, stamp) is not None:
             continue
