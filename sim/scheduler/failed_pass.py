@@ -9,12 +9,14 @@ learnt, under a key of everything that pass's reconcile and feasibility read: th
 the index of the last write to the job's allocs, the node table's version and the deployment.
 
 - `replay`: a re-run that finds the key unchanged and no statically feasible candidate node
-  fitting the ask of any group is re-blocked from the memo, without reconciling. A batch job's
-  alloc writes that leave its reconcile as it was (allocs started, or finished successfully)
-  keep the memo. Fit checks are shared between a wave's re-runs (`NoFitCache`).
+  fitting the ask of any group is re-blocked from the memo, without reconciling; so is its
+  retry after the applier rejected its plan (the other worker's plan took the room). A batch
+  job's alloc writes that leave its reconcile as it was (allocs started, or finished
+  successfully) keep the memo. Fit checks are shared between a wave's re-runs (`NoFitCache`).
 - `settle`: a re-run whose key moved reconciles (the shuffle drawn first, as always); when the
   reconcile only asks for missing allocs that fit nowhere, the stack is skipped and the memo
-  renewed.
+  renewed. What the groups asked for make of the node table (rows, fit checks, eligibility) is
+  kept per job while the job and the node table stay as they were.
 - `learn`: any other pass that placed nothing leaves its memo.
 
 Either way the pass draws the same shuffle and gives the same outcome as the full pass, bit for
@@ -290,7 +292,8 @@ class FailedPasses:
             (job.version, job.create_index, job.job_modify_index), job.task_groups,
             state.job_alloc_index(job.namespace, job.id), state.job_alloc_count(job.namespace, job.id),  # type: ignore[attr-defined]
             state.nodes.version,
-            deployment, deployment.modify_index if deployment is not None else 0, derived.candidates, derived.checks, sum(len(run) for run in runs), derived.eligibility, derived.escaped,
+            deployment, deployment.modify_index if deployment is not None else 0, derived.candidates,
+            derived.checks, sum(len(run) for run in runs), derived.eligibility, derived.escaped,
         )
         key = (job.namespace, job.id)
         memos = self._memos
