@@ -58,6 +58,7 @@ from sim.structs.job import Job, JobKey, TaskGroup
 from sim.structs.plan import Plan
 
 MAX_JOBS = 8192  # memos kept (the oldest dropped first; a dropped one costs one full pass)
+MAX_DERIVED = 1024  # jobs whose derivations are kept beyond their memo (see `FailedPasses._derived`)
 _LIVE = (ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING)
 
 
@@ -276,7 +277,7 @@ class FailedPasses:
         key = (job.namespace, job.id)
         kept = self._derivations.pop(key, None)
         derived = kept[1] if kept is not None and _same(kept[0], inputs) else _derive(table, job, runs, asked)
-        while len(self._derivations) >= self.max_jobs:
+        while len(self._derivations) >= MAX_DERIVED:
             del self._derivations[next(iter(self._derivations))]
         self._derivations[key] = (inputs, derived)
         return derived
