@@ -20,6 +20,7 @@ from sim.scheduler.failed_pass import FailedPasses, FitCheck, NoFitCache
 from sim.scheduler.generic import GenericScheduler
 from sim.simulation import Simulation
 from sim.structs.ids import IdGenerator
+from sim.structs.plan import PlanResult
 
 # scenario -> overrides that overload a small cluster (blocked evals re-run on every unblock)
 CASES: dict[str, dict[str, Any]] = {
@@ -94,6 +95,44 @@ def _fast_and_full(senv: SchedulerEnv, ev: Any, monkeypatch: pytest.MonkeyPatch)
     assert fast.reblock and full.reblock and fast.placed == full.placed == 0
     assert (fast.eval, fast.failed_placements, fast.plan) == (full.eval, full.failed_placements, full.plan)
     return fast, full
+
+
+def _retried(senv: SchedulerEnv, ev: Any) -> Any:
+    """The pass with room on every node for its first attempt, whose plan the applier then
+    rejects whole (the usage back as it was): the retry finds no node."""
+    used, memo = senv.state.nodes.used, FailedPasses.of(senv)
+    before = used.copy()
+    used[:] = 0.0
+    if memo is not None:
+        memo.no_fit = NoFitCache()  # (the usage moved without a write)
+    gen = GenericScheduler(senv, batch=True).process(ev)
+    plan = next(gen)
+    assert plan.node_allocation
+    used[:] = before
+    if memo is not None:
+        memo.no_fit = NoFitCache()
+    with pytest.raises(StopIteration) as stop:
+        gen.send(PlanResult(refresh_index=senv.state.index, rejected_nodes=list(plan.node_allocation)))
+    return stop.value.value
+
+
+def test_a_retry_after_a_rejected_plan_is_answered_by_the_memo(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same outcome (the rejected plan kept as the last one), same draws, as the full retry."""
+    _, senv, ev = _blocked_world()
+    memo = FailedPasses.of(senv)
+    assert memo is not None
+    start, pool, replayed = senv.rng.bit_generator.state, list(senv.ids._pool), memo.replayed
+    fast = _retried(senv, ev)
+    assert memo.replayed == replayed + 1
+    after_fast = senv.rng.bit_generator.state
+    senv.rng.bit_generator.state, senv.ids._pool = start, pool  # (the same alloc IDs)
+    with monkeypatch.context() as patch:
+        patch.setattr(FailedPasses, "of", staticmethod(lambda senv: None))
+        full = _retried(senv, ev)
+    assert senv.rng.bit_generator.state == after_fast
+    assert fast.reblock and full.reblock and fast.placed == full.placed == 0
+    assert fast.failed_placements == full.failed_placements > 0
+    assert (fast.eval, fast.plan, fast.create_evals) == (full.eval, full.plan, full.create_evals)
 
 
 def test_the_memo_is_dropped_when_its_key_moves() -> None:

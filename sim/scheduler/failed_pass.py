@@ -9,12 +9,14 @@ learnt, under a key of everything that pass's reconcile and feasibility read: th
 the index of the last write to the job's allocs, the node table's version and the deployment.
 
 - `replay`: a re-run that finds the key unchanged and no statically feasible candidate node
-  fitting the ask of any group is re-blocked from the memo, without reconciling. A batch job's
-  alloc writes that leave its reconcile as it was (allocs started, or finished successfully)
-  keep the memo. Fit checks are shared between a wave's re-runs (`NoFitCache`).
+  fitting the ask of any group is re-blocked from the memo, without reconciling; so is its
+  retry after the applier rejected its plan (the other worker's plan took the room). A batch
+  job's alloc writes that leave its reconcile as it was (allocs started, or finished
+  successfully) keep the memo. Fit checks are shared between a wave's re-runs (`NoFitCache`).
 - `settle`: a re-run whose key moved reconciles (the shuffle drawn first, as always); when the
   reconcile only asks for missing allocs that fit nowhere, the stack is skipped and the memo
-  renewed.
+  renewed. What the groups asked for make of the node table (rows, fit checks, eligibility) is
+  kept per job while the job and the node table stay as they were.
 - `learn`: any other pass that placed nothing leaves its memo.
 
 Either way the pass draws the same shuffle and gives the same outcome as the full pass, bit for
@@ -36,6 +38,7 @@ full pass's metrics would: 1 + CoalescedFailures per group).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import le
 from typing import Any
 
 import numpy as np
@@ -55,6 +58,7 @@ from sim.structs.job import Job, JobKey, TaskGroup
 from sim.structs.plan import Plan
 
 MAX_JOBS = 8192  # memos kept (the oldest dropped first; a dropped one costs one full pass)
+MAX_DERIVED = 1024  # jobs whose derivations are kept beyond their memo (see `FailedPasses._derived`)
 _LIVE = (ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING)
 
 
@@ -89,28 +93,42 @@ class NoFitCache:
     as large in every dimension (a sum rounds monotonically: used + ask >= used + smaller, so a
     dimension over the capacity stays over). Blocked evals re-run in waves after one write, and
     many of their jobs ask the same or more on the same rows; each wave checks each rows-and-ask
-    once."""
+    once. Per rows: every ask answered (a set) and the minimal ones among them."""
 
     def __init__(self) -> None:
         self._stamp: tuple[int, int, int] | None = None
-        self._no_fit: dict[bytes, list[tuple[float, ...]]] = {}  # rows -> minimal asks that fit none
+        self._no_fit: dict[bytes, tuple[set[tuple[float, ...]], list[tuple[float, ...]]]] = {}
+
+    @staticmethod
+    def stamp(state: Any) -> tuple[int, int, int]:
+        """What the usage and the rows depend on: the last alloc write, the node table's version and size."""
+        table = state.nodes
+        return state.table_index["allocs"], table.version, len(table)
 
     def fits_somewhere(self, state: Any, check: FitCheck) -> bool:
         """`check.fits_somewhere` on the state's usage, answered from the cache when it can be."""
         table = state.nodes
-        stamp = (state.table_index["allocs"], table.version, len(table))
+        stamp = self.stamp(state)
         if stamp != self._stamp:
             self._stamp, self._no_fit = stamp, {}
         known = self._no_fit.get(check.rows_key)
         ask = check.ask_key
-        if known is not None and any(all(k <= a for k, a in zip(smaller, ask, strict=True)) for smaller in known):
-            return False
+        if known is not None:
+            answered, minimal = known
+            if ask in answered:
+                return False
+            for smaller in minimal:
+                if all(map(le, smaller, ask)):
+                    answered.add(ask)
+                    return False
         if check.fits_somewhere(table.used):
             return True
         if known is None:
-            self._no_fit[check.rows_key] = [ask]
+            self._no_fit[check.rows_key] = ({ask}, [ask])
         else:
-            known.append(ask)
+            answered.add(ask)
+            minimal[:] = [k for k in minimal if not all(map(le, ask, k))]
+            minimal.append(ask)
         return False
 
 
@@ -152,6 +170,9 @@ class FailedPasses:
         self.replayed = 0  # passes answered from a memo without reconciling (diagnostics)
         self.settled = 0  # passes answered after a fresh reconcile (diagnostics)
         self.no_fit = NoFitCache()
+        self._fit_seen: tuple[JobKey, tuple[int, int, int]] | None = None  # a replay found room (when)
+        self._derivations: dict[JobKey, tuple[tuple[object, ...], _Derived]] = {}  # see `_derived`
+        self._scratch: dict[int, npt.NDArray[np.int64]] = {}  # by length: arrays to shuffle
 
     @staticmethod
     def of(senv: SchedulerEnv) -> FailedPasses | None:
@@ -159,16 +180,28 @@ class FailedPasses:
         without the alloc write indexes (e.g. a read-only view)."""
         state = senv.state
         derived = getattr(state, "derived", None)
+        memo = derived.get("failed_passes") if derived is not None else None
+        if isinstance(memo, FailedPasses):
+            return memo
         if derived is None or not hasattr(state, "job_alloc_index") or not hasattr(state, "table_index"):
             return None
-        memo = derived.get("failed_passes")
-        if not isinstance(memo, FailedPasses):
-            memo = derived["failed_passes"] = FailedPasses()
+        memo = derived["failed_passes"] = FailedPasses()
         return memo
+
+    def _shuffled(self, n: int) -> npt.NDArray[np.int64]:
+        """A scratch array of n items to shuffle."""
+        scratch = self._scratch.get(n)
+        if scratch is None:
+            scratch = self._scratch[n] = np.zeros(n, dtype=np.int64)
+        return scratch
 
     def _fits_somewhere(self, state: Any, checks: list[FitCheck]) -> bool:
         """Whether some group would find a node."""
-        return any(self.no_fit.fits_somewhere(state, check) for check in checks)
+        fits = self.no_fit.fits_somewhere
+        for check in checks:
+            if fits(state, check):
+                return True
+        return False
 
     def forget(self, key: JobKey) -> None:
         """The job's last pass was not a wholly failed one."""
@@ -187,14 +220,19 @@ class FailedPasses:
                 or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
                 or deployment is not memo.deployment
                 or (deployment is not None and deployment.modify_index != memo.deployment_index)
-                or not _plain_ranking(senv, job) or self._fits_somewhere(state, memo.checks)):
+                or not _plain_ranking(senv, job)):
+            return None
+        if self._fits_somewhere(state, memo.checks):
+            self._fit_seen = ((ev.namespace, ev.job_id), self.no_fit.stamp(state))
             return None
         alloc_index = state.job_alloc_index(ev.namespace, ev.job_id)  # type: ignore[attr-defined]
         if alloc_index != memo.alloc_index:
             if not _counted_as_before(state, job, memo, batch):
                 return None
             memo.alloc_index = alloc_index
-        senv.rng.permutation(memo.candidates)  # Nomad: GenericStack.SetNodes shuffles the candidates
+        # Nomad: GenericStack.SetNodes shuffles the candidates (permutation(n) is a shuffle of n
+        # items: the same draws, without making the arrays)
+        senv.rng.shuffle(self._shuffled(memo.candidates))
         self.replayed += 1
         return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
 
@@ -206,13 +244,12 @@ class FailedPasses:
         the reconcile only asks for missing allocs and no node fits any of them; else None.
         Keeps the memo for the next re-run when the reconcile depends on nothing its key leaves out."""
         runs = _missing_only(senv, job, results, tainted)
-        if job is None or runs is None:
-            return None
-        checks = _fit_checks(senv, job, runs)
-        if self._fits_somewhere(senv.state, checks):
-            self.forget((job.namespace, job.id))
-            return None
-        memo = self._keep(senv, job, deployment, runs, checks, allocs, batch)
+        if job is None or runs is None or self._fit_seen == ((job.namespace, job.id), self.no_fit.stamp(senv.state)):
+            return None  # (this pass's replay found room under the same key: so would the reconcile's asks)
+        derived = self._derived(senv, job, runs)
+        if self._fits_somewhere(senv.state, derived.checks):
+            return None  # (a memo still under its key stays: a retry after a rejected plan may use it)
+        memo = self._keep(senv, job, deployment, runs, derived, allocs, batch)
         self.settled += 1
         return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
 
@@ -228,30 +265,36 @@ class FailedPasses:
         if runs is None:
             self.forget((job.namespace, job.id))
             return
-        self._keep(senv, job, deployment, runs, _fit_checks(senv, job, runs), allocs, batch)
+        self._keep(senv, job, deployment, runs, self._derived(senv, job, runs), allocs, batch)
+
+    def _derived(self, senv: SchedulerEnv, job: Job, runs: list[MissingPlacements]) -> _Derived:
+        """What the job's groups asked for make of the node table: the last one computed for
+        the job when it was of the same job, groups asked and node table (kept across the
+        job's placing passes)."""
+        asked = tuple({run.task_group.name: None for run in runs})
+        table = senv.state.nodes
+        inputs = (job.version, job.create_index, job.job_modify_index, job.task_groups, asked, table.version)
+        key = (job.namespace, job.id)
+        kept = self._derivations.pop(key, None)
+        derived = kept[1] if kept is not None and _same(kept[0], inputs) else _derive(table, job, runs, asked)
+        while len(self._derivations) >= MAX_DERIVED:
+            del self._derivations[next(iter(self._derivations))]
+        self._derivations[key] = (inputs, derived)
+        return derived
 
     def _keep(
         self, senv: SchedulerEnv, job: Job, deployment: Deployment | None, runs: list[MissingPlacements],
-        checks: list[FitCheck], allocs: list[Allocation], batch: bool,
+        derived: _Derived, allocs: list[Allocation], batch: bool,
     ) -> _Memo:
         """The memo of a pass in which every group failed (each failing select visits every
         candidate node), stored when every alloc the reconcile read settles."""
         state = senv.state
-        table = state.nodes
-        candidates = candidate_rows(table, job)[0]
-        eligibility = ClassEligibility(table)
-        eligibility.set_job(job)
-        if len(candidates):  # (a select over no node visits none)
-            cache = FeasibilityCache.of_table(table)
-            for tg in {run.task_group.name: run.task_group for run in runs}.values():
-                eligibility.observe(tg.name, cache.group(table, job, tg), candidates, 0, len(candidates))
         memo = _Memo(
             (job.version, job.create_index, job.job_modify_index), job.task_groups,
             state.job_alloc_index(job.namespace, job.id), state.job_alloc_count(job.namespace, job.id),  # type: ignore[attr-defined]
-            table.version,
-            deployment, deployment.modify_index if deployment is not None else 0, len(candidates), checks,
-            sum(len(run) for run in runs), dict(sorted(eligibility.class_eligibility().items())),
-            eligibility.has_escaped(),
+            state.nodes.version,
+            deployment, deployment.modify_index if deployment is not None else 0, derived.candidates,
+            derived.checks, sum(len(run) for run in runs), derived.eligibility, derived.escaped,
         )
         key = (job.namespace, job.id)
         memos = self._memos
@@ -267,6 +310,12 @@ def failed_pass_plan(ev: Evaluation, job: Job | None, snapshot_index: int) -> Pl
     """The (empty) plan of a pass that placed nothing, as the full pass builds it."""
     return Plan(eval_id=ev.id, priority=ev.priority, job=job, all_at_once=bool(job and job.all_at_once),
                 snapshot_index=snapshot_index)
+
+
+def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
+    """Whether two `_derived` inputs are equal (the groups list by identity: a status write
+    copies the job, sharing it)."""
+    return a[3] is b[3] and a[:3] == b[:3] and a[4:] == b[4:]
 
 
 def _plain_ranking(senv: SchedulerEnv, job: Job) -> bool:
@@ -293,16 +342,34 @@ def _missing_only(
     return runs or None
 
 
-def _fit_checks(senv: SchedulerEnv, job: Job, runs: list[MissingPlacements]) -> list[FitCheck]:
-    """Per group asked for, in order: its statically feasible candidate rows and its ask."""
-    table = senv.state.nodes
+@dataclass(slots=True)
+class _Derived:
+    """The candidate nodes' count, per group asked its fit check, and the class eligibility
+    every group's failing select leaves (it visits every candidate)."""
+
+    candidates: int
+    checks: list[FitCheck]
+    eligibility: dict[str, bool]
+    escaped: bool
+
+
+def _derive(table: Any, job: Job, runs: list[MissingPlacements], asked: tuple[str, ...]) -> _Derived:
+    """`_Derived` of the job's groups asked for, computed."""
     cache = FeasibilityCache.of_table(table)
     candidates = candidate_rows(table, job)[0]
+    eligibility = ClassEligibility(table)
+    eligibility.set_job(job)
     checks: list[FitCheck] = []
-    for tg in {run.task_group.name: run.task_group for run in runs}.values():
-        rows = candidates[cache.group(table, job, tg).fail[candidates] == 0]
+    groups = {run.task_group.name: run.task_group for run in runs}
+    for name in asked:
+        tg = groups[name]
+        feasible = cache.group(table, job, tg)
+        rows = candidates[feasible.fail[candidates] == 0]
         checks.append(FitCheck(rows, table.cap[rows], np.array(group_ask(tg), dtype=np.float64)))
-    return checks
+        if len(candidates):  # (a select over no node visits none)
+            eligibility.observe(name, feasible, candidates, 0, len(candidates))
+    return _Derived(len(candidates), checks, dict(sorted(eligibility.class_eligibility().items())),
+                    eligibility.has_escaped())
 
 
 def _counted_as_before(state: Any, job: Job, memo: _Memo, batch: bool) -> bool:
@@ -342,7 +409,8 @@ def _all_settle(allocs: list[Allocation], stamp: Stamp) -> bool:
     the time or the eval): settled, or pending or running as desired with no transition."""
     for alloc in allocs:
         if alloc.client_status in _LIVE and alloc.desired_status == ALLOC_DESIRED_RUN:
-            if not _moving(alloc):
+            transition = alloc.desired_transition  # (_moving, inline)
+            if not (transition.migrate or transition.reschedule or transition.force_reschedule):
                 continue
         elif settled_fate(alloc, stamp) is not None:
             continue

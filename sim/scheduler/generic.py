@@ -154,6 +154,10 @@ class GenericScheduler:
         limit = MAX_BATCH_ATTEMPTS if self.batch else MAX_SERVICE_ATTEMPTS
         attempts = 0
         while True:  # at least one attempt: the limits are positive
+            if settle is not None and self.last_plan is not None:  # a retry: the memo may answer it too
+                replay = settle.replay(self.senv, self.eval, self.batch)
+                if replay is not None:
+                    return self._replayed(replay)
             round_ = _Round(self.senv, self.eval, self.batch, settle)
             self.deployment = round_.deployment
             if (yield from self._attempt(round_)):
@@ -180,13 +184,15 @@ class GenericScheduler:
                    self.batch)
 
     def _replayed(self, replay: Replay) -> SchedulerOutcome:
-        """`_reblock` of a pass the failed-pass memo answered without reconciling (on the
-        scheduler's own copy of the eval: nothing else reads it)."""
+        """`_reblock` of an attempt the failed-pass memo answered without reconciling (on the
+        scheduler's own copy of the eval: nothing else reads it), after any earlier attempt's
+        rejected plan."""
         new = self.eval
         new.class_eligibility, new.escaped_computed_class = replay.eligibility, replay.escaped
         new.snapshot_index = self.snapshot_index
-        return SchedulerOutcome(eval=new, reblock=True, failed_placements=replay.failed,
-                                plan=failed_pass_plan(new, replay.job, self.snapshot_index))
+        return SchedulerOutcome(eval=new, create_evals=list(self.created), reblock=True, placed=self.placed,
+                                failed_placements=replay.failed,
+                                plan=self.last_plan or failed_pass_plan(new, replay.job, self.snapshot_index))
 
     def _attempt(self, round_: _Round) -> Generator[Plan, PlanResult, bool]:
         """Nomad: GenericScheduler.process: one reconcile, blocked eval, plan submission."""
@@ -279,24 +285,25 @@ class _Round:
         self.allocs: list[Allocation] = []  # the allocs reconciled (settled ones summarised)
         self.tainted = False  # whether some of them are on tainted nodes
         self.replay: Replay | None = None  # the failed-pass memo's answer (`settle` set): nothing placed
-        self._live: list[Allocation] = []  # the allocs the stack starts from (not client-terminal)
+        self._unsettled: list[Allocation] = []  # the allocs the stack starts from (the non-terminal ones)
         self._job_set = False
         self.ctx = PlacementContext(senv, self.job, batch, self.plan, ev)
 
     def compute(self) -> None:
         """Nomad: computeJobAllocs: reconcile, then stops, updates and placements into the plan.
 
-        Settled allocs (client-terminal, reconciler/settled.py) may be left out of `allocs`: the
-        tainted nodes, lost-stopped marks and the stack only look at the others. The stack gets
-        the job when something first needs it (Nomad sets it before reconciling): a blocked
-        eval whose reconcile only asks for allocs no node fits is answered by `settle` first.
+        Settled allocs (client-terminal) and a batch job's plain live ones on untainted nodes
+        (reconciler/settled.py) may be left out of `allocs`: the tainted nodes and lost-stopped
+        marks only look at the others, the stack at every non-terminal one. The stack gets the
+        job when something first needs it (Nomad sets it before reconciling): a blocked eval
+        whose reconcile only asks for allocs no node fits is answered by `settle` first.
         """
         state, ev, job, plan = self.senv.state, self.ev, self.job, self.plan
-        allocs, settled = job_allocs(state, job, ev.namespace, ev.job_id, self.batch, self.deployment)
+        allocs, settled, self._unsettled = job_allocs(state, job, ev.namespace, ev.job_id, self.batch,
+                                                      self.deployment)
         tainted = tainted_nodes(allocs, state.node_by_id)
         self.allocs, self.tainted = allocs, bool(tainted)
         mark_lost_stopped_allocs(plan, allocs, tainted)
-        self._live = [a for a in allocs if a.client_status not in CLIENT_TERMINAL]  # not client_terminal()
         self.ctx.set_nodes()
         results = reconcile(
             ReconcilerState(job, ev.job_id, ev.namespace, self.deployment, allocs, self.batch, ev.id, ev.priority,
@@ -332,7 +339,7 @@ class _Round:
     def _set_job(self) -> None:
         if not self._job_set:
             self._job_set = True
-            self.ctx.set_job(self._live)
+            self.ctx.set_job([a for a in self._unsettled if a.client_status not in CLIENT_TERMINAL])
 
     def _alloc_update(self, existing: Allocation, job: Job, tg: TaskGroup) -> tuple[bool, bool, Allocation | None]:
         """The placement context's alloc_update_fn, the stack given the job first unless the

@@ -23,18 +23,14 @@ def tainted_nodes(
     Nomad: scheduler/util.go, taintedNodes.
     """
     out: dict[str, Node | None] = {}
-    seen: set[str] = set()
-    for alloc in allocs:
-        if alloc.node_id in seen:
-            continue
-        seen.add(alloc.node_id)
-        node = node_by_id(alloc.node_id)
+    for node_id in dict.fromkeys([alloc.node_id for alloc in allocs]):  # each node once, first seen first
+        node = node_by_id(node_id)
         if (
             node is None
             or node.status in (NODE_STATUS_DOWN, NODE_STATUS_DISCONNECTED)
             or node.drain
         ):
-            out[alloc.node_id] = node
+            out[node_id] = node
     return out
 
 

@@ -12,12 +12,18 @@ only on its own fields and the job version (no node, time, eval or deployment in
 - UNTAINTED: (batch) finished without failing: untainted, holds its name, counts towards
   Count, and is ignored by computeUpdates (same JobModifyIndex).
 
-Failed, migrating and still running allocs are never settled. `SettledIndex` keeps, per job, the
-unsettled allocs in creation order and per group a summary of the settled ones, updated from the
-state's record of client-terminal writes; `reconcile` takes the unsettled allocs plus the summary
-(its result is the same as with every alloc, tests/scheduler/reconciler/test_settled.py). The
-index lives in `StateStore.derived`; it is a pure function of the store, so runs stay
-deterministic.
+Failed, migrating and still running allocs are never settled. A batch job's *plain* live allocs
+(pending or running as desired, no transition, of the job's version, on nodes that are not
+tainted) are not settled but are summarised the same way: reconcile treats them exactly as
+UNTAINTED ones (untainted, holding their names, counting towards Count, ignored by
+computeUpdates), and a big job has thousands of them.
+
+`SettledIndex` keeps, per job, the unsettled allocs in creation order (the plain live ones
+marked) and per group a summary of the settled and plain ones, updated from the state's record
+of client-terminal writes and, for the plain ones, from the alloc modify indexes after the job's
+alloc write index moves; `reconcile` takes the other allocs plus the summary (its result is the
+same as with every alloc, tests/scheduler/reconciler/test_settled.py). The index lives in
+`StateStore.derived`; it is a pure function of the store, so runs stay deterministic.
 """
 
 from __future__ import annotations
@@ -30,9 +36,13 @@ from sim.scheduler.reconciler.names import IndexMultiset
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
     ALLOC_CLIENT_FAILED,
+    ALLOC_CLIENT_PENDING,
+    ALLOC_CLIENT_RUNNING,
     ALLOC_DESIRED_RUN,
     CLIENT_TERMINAL,
     JOB_TYPE_BATCH,
+    NODE_STATUS_DISCONNECTED,
+    NODE_STATUS_DOWN,
     SERVER_TERMINAL,
 )
 from sim.structs.deployment import Deployment
@@ -72,6 +82,18 @@ def settled_fate(alloc: Allocation, stamp: Stamp) -> int | None:
     if alloc.desired_status != ALLOC_DESIRED_RUN or job.job_modify_index != modify_index:
         return None
     return UNTAINTED
+
+
+def plain_live(alloc: Allocation, stamp: Stamp) -> bool:
+    """Whether a batch job's live alloc is one reconcile treats as a settled UNTAINTED one while
+    its node is not tainted: pending or running as desired, no transition, no canary, of the
+    job's version (filter_by_rescheduleable's untainted batch case, ignored by computeUpdates)."""
+    if not stamp[0] or (alloc.client_status != ALLOC_CLIENT_RUNNING and alloc.client_status != ALLOC_CLIENT_PENDING):
+        return False
+    job, transition = alloc.job, alloc.desired_transition
+    return (alloc.desired_status == ALLOC_DESIRED_RUN and not transition.migrate and not transition.reschedule
+            and not transition.force_reschedule and not alloc.is_canary() and job.job_modify_index == stamp[3]
+            and job.version == stamp[1] and job.create_index == stamp[2])
 
 
 @dataclass(slots=True)
@@ -115,7 +137,8 @@ class SettledGroup:
 class _JobSettled:
     """One job's allocs split into unsettled ones (in creation order) and settled summaries."""
 
-    __slots__ = ("stamp", "version", "create_index", "unsettled", "fate", "groups", "seen", "stale", "_parts")
+    __slots__ = ("stamp", "version", "create_index", "unsettled", "fate", "groups", "seen", "stale", "_parts",
+                 "plain", "nodes", "alloc_index")
 
     def __init__(self, stamp: Stamp) -> None:
         self.stamp = stamp
@@ -126,6 +149,9 @@ class _JobSettled:
         self.seen = 0  # allocs of the job learnt, in creation order
         self.stale = False  # a settled alloc stopped being settled: rebuild
         self._parts: dict[Part, Part] = {}  # one tuple per distinct part
+        self.plain: dict[str, Part] = {}  # unsettled plain live alloc ID -> its part (as UNTAINTED)
+        self.nodes: dict[str, int] = {}  # the plain live allocs' nodes (how many on each)
+        self.alloc_index = 0  # the job's alloc write index when the plain ones were last checked
 
     def _part(self, alloc: Allocation, fate: int) -> Part:
         job = alloc.job
@@ -134,18 +160,47 @@ class _JobSettled:
 
     def _settle(self, alloc: Allocation, fate: int) -> None:
         part = self.fate[alloc.id] = self._part(alloc, fate)
+        self._group(alloc).count(alloc, part, 1)
+
+    def _group(self, alloc: Allocation) -> SettledGroup:
         group = self.groups.get(alloc.task_group)
         if group is None:
             group = self.groups[alloc.task_group] = SettledGroup()
-        group.count(alloc, part, 1)
+        return group
+
+    def _mark_plain(self, alloc: Allocation, plain: bool) -> None:
+        """Count a live alloc in the summary (plain) or take it back out."""
+        if plain:
+            part = self.plain[alloc.id] = self._part(alloc, UNTAINTED)
+            self.nodes[alloc.node_id] = self.nodes.get(alloc.node_id, 0) + 1
+            self._group(alloc).count(alloc, part, 1)
+            return
+        self._group(alloc).count(alloc, self.plain.pop(alloc.id), -1)
+        left = self.nodes[alloc.node_id] - 1
+        if left:
+            self.nodes[alloc.node_id] = left
+        else:
+            del self.nodes[alloc.node_id]
 
     def learn(self, alloc: Allocation) -> None:
         """A new alloc of the job (in creation order)."""
         fate = settled_fate(alloc, self.stamp)
         if fate is None:
             self.unsettled[alloc.id] = alloc
+            if plain_live(alloc, self.stamp):
+                self._mark_plain(alloc, True)
         else:
             self._settle(alloc, fate)
+
+    def check_plain(self, since: int) -> None:
+        """Re-check the unsettled allocs written after index `since` (written in place, the
+        same objects): each is summarised as plain exactly when it is."""
+        stamp, plain = self.stamp, self.plain
+        for alloc in self.unsettled.values():
+            if alloc.modify_index > since:
+                now = plain_live(alloc, stamp)
+                if now != (alloc.id in plain):
+                    self._mark_plain(alloc, now)
 
     def refresh(self, alloc: Allocation) -> None:
         """An alloc already learnt changed."""
@@ -154,6 +209,8 @@ class _JobSettled:
             fate = settled_fate(alloc, self.stamp)
             if fate is not None:
                 del self.unsettled[alloc_id]
+                if alloc_id in self.plain:
+                    self._mark_plain(alloc, False)
                 self._settle(alloc, fate)
             return
         old = self.fate.get(alloc_id)
@@ -182,6 +239,7 @@ class SettledIndex:
         self._jobs: OrderedDict[tuple[str, str], _JobSettled] = OrderedDict()
         self.fast_runs = 0  # reconciles given the summary (diagnostics)
         self.full_runs = 0
+        self._healthy: tuple[int, frozenset[str]] = (-1, frozenset())  # (node table version, untainted nodes)
 
     def _sync(self, state: Any, key: tuple[str, str], stamp: Stamp) -> _JobSettled:
         """The job's entry, up to date with every write the state made since the last call."""
@@ -194,11 +252,16 @@ class SettledIndex:
         total = state.job_alloc_count(*key)
         if entry is None or entry.stamp != stamp or entry.stale:
             entry = jobs[key] = _JobSettled(stamp)
+            entry.alloc_index = state.job_alloc_index(*key)  # (every alloc is learnt as it is now)
             for alloc in state.allocs_by_job(*key):
                 entry.learn(alloc)
         elif total > entry.seen:
             for alloc in state.job_allocs_after(*key, entry.seen):
                 entry.learn(alloc)
+        alloc_index = state.job_alloc_index(*key)
+        if alloc_index != entry.alloc_index:
+            entry.check_plain(entry.alloc_index)
+            entry.alloc_index = alloc_index
         entry.seen = total
         jobs.move_to_end(key)
         while len(jobs) > self.max_jobs:
@@ -207,21 +270,39 @@ class SettledIndex:
 
     def view(
         self, state: Any, job: Job | None, namespace: str, job_id: str, batch: bool, deployment: Deployment | None
-    ) -> tuple[list[Allocation], dict[str, SettledGroup] | None]:
-        """(allocs, settled summaries by group) for `reconcile`: the unsettled allocs and the
-        summaries when they give the same result, else every alloc and None."""
+    ) -> tuple[list[Allocation], dict[str, SettledGroup] | None, list[Allocation]]:
+        """(allocs, summaries by group, unsettled allocs) for `reconcile`: the unsettled allocs
+        but the plain live ones, the summaries of the settled and plain ones when they give the
+        same result, and every unsettled alloc in creation order (every non-terminal one among
+        them); else every alloc, None and every alloc."""
         if job is None or job.stopped():
             self.full_runs += 1
-            return state.allocs_by_job(namespace, job_id), None
+            allocs = state.allocs_by_job(namespace, job_id)
+            return allocs, None, allocs
         stamp = (batch, job.version, job.create_index, job.job_modify_index)
         entry = self._sync(state, (namespace, job_id), stamp)
-        live = list(entry.unsettled.values())
+        unsettled = list(entry.unsettled.values())
+        plain = entry.plain
+        live = [a for a in unsettled if a.id not in plain] if plain else unsettled
         groups = {name: g for name, g in entry.groups.items() if g.total}
-        if groups and not _applies(job, deployment, entry, groups, live):
+        if groups and (not _applies(job, deployment, entry, groups, live)
+                       or (entry.nodes and not entry.nodes.keys() <= self._untainted_nodes(state))):
             self.full_runs += 1
-            return state.allocs_by_job(namespace, job_id), None
+            allocs = state.allocs_by_job(namespace, job_id)
+            return allocs, None, allocs
         self.fast_runs += 1
-        return live, groups
+        return live, groups, unsettled
+
+    def _untainted_nodes(self, state: Any) -> frozenset[str]:
+        """The registered nodes that are not down, disconnected or draining (node_sets.tainted_nodes)."""
+        table = state.nodes
+        if self._healthy[0] != table.version:
+            untainted = frozenset(
+                n.id for n in table.live()
+                if n.status != NODE_STATUS_DOWN and n.status != NODE_STATUS_DISCONNECTED and not n.drain
+            )
+            self._healthy = (table.version, untainted)
+        return self._healthy[1]
 
 
 def _applies(
@@ -251,12 +332,13 @@ def _applies(
 
 def job_allocs(
     state: Any, job: Job | None, namespace: str, job_id: str, batch: bool, deployment: Deployment | None
-) -> tuple[list[Allocation], dict[str, SettledGroup] | None]:
+) -> tuple[list[Allocation], dict[str, SettledGroup] | None, list[Allocation]]:
     """`SettledIndex.view` on the state's index (made on first use); a state without one gives
-    every alloc and None."""
+    every alloc, None and every alloc."""
     derived = getattr(state, "derived", None)
     if derived is None or not hasattr(state, "take_client_terminal_writes"):
-        return state.allocs_by_job(namespace, job_id), None
+        allocs = state.allocs_by_job(namespace, job_id)
+        return allocs, None, allocs
     index: SettledIndex | None = derived.get("settled_allocs")
     if index is None:
         index = derived["settled_allocs"] = SettledIndex()

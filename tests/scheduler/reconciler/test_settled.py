@@ -49,6 +49,7 @@ class _History:
         self.nodes = [mock_node() for _ in range(5)]
         self.state.upsert_nodes(self.nodes)
         self.ids = Ids("a")
+        self.plain_left_out = 0  # fast-path reconciles that summarised plain live allocs
         job = mock_job(job_type)
         job.task_groups[0].count = int(self.rng.integers(4, 12))
         if self.rng.random() < 0.5:
@@ -155,16 +156,18 @@ class _History:
         for path in ("full", "fast"):
             if path == "full":
                 allocs, settled = state.allocs_by_job("default", job.id), None
+                unsettled = allocs
             else:
-                allocs, settled = job_allocs(state, job, "default", job.id, batch, deployment)
+                allocs, settled, unsettled = job_allocs(state, job, "default", job.id, batch, deployment)
                 fast_used = bool(settled)
+                self.plain_left_out += bool(settled) and len(allocs) < len(unsettled)
             tainted = tainted_nodes(allocs, state.node_by_id)
             plan = Plan(eval_id="e", priority=50, job=job)
             mark_lost_stopped_allocs(plan, allocs, tainted)
             inputs = ReconcilerState(job, job.id, "default", deployment, allocs, batch, "eval-1", 50,
                                      same_version_ignored=True, settled=settled)
             result = reconcile(inputs, ClusterState(tainted, self.now), _update_fn, Ids("f"))
-            live = [a.id for a in allocs if a.client_status not in CLIENT_TERMINAL]
+            live = [a.id for a in unsettled if a.client_status not in CLIENT_TERMINAL]  # the stack's
             out.append((result, plan.node_update, live))
         (full, full_lost, full_live), (fast, fast_lost, fast_live) = out
         assert fast_lost == full_lost
@@ -175,7 +178,7 @@ class _History:
 @pytest.mark.parametrize("job_type", ["batch", "service"])
 def test_fast_path_matches_full_reconcile_on_random_histories(job_type: str) -> None:
     """Every field of the reconcile results is the same with the settled summary as without."""
-    fast_runs = 0
+    fast_runs = plain_runs = 0
     for seed in range(30):
         history = _History(seed, job_type)
         for _ in range(40):
@@ -184,7 +187,9 @@ def test_fast_path_matches_full_reconcile_on_random_histories(job_type: str) -> 
             fast_runs += used
             for f in fields(ReconcileResults):
                 assert getattr(fast, f.name) == getattr(full, f.name), (seed, f.name)
+        plain_runs += history.plain_left_out
     assert fast_runs > 100  # the summary was really used
+    assert (plain_runs > 50) if job_type == "batch" else plain_runs == 0  # with plain live allocs too
 
 
 def _batch_world(n: int) -> tuple[StateStore, list[Allocation]]:
@@ -204,17 +209,34 @@ def _batch_world(n: int) -> tuple[StateStore, list[Allocation]]:
 
 
 def test_settled_index_follows_writes_between_runs() -> None:
-    """A completed batch alloc leaves the unsettled list once the state records its completion."""
+    """A completed batch alloc leaves the unsettled list once the state records its completion;
+    running ones stay there but are summarised (plain) rather than reconciled one by one."""
     state, allocs = _batch_world(3)
     job = state.job_by_id("default", "mock-batch")
-    live, settled = job_allocs(state, job, "default", job.id, True, None)
-    assert [a.id for a in live] == [a.id for a in allocs] and settled == {}
+    live, settled, unsettled = job_allocs(state, job, "default", job.id, True, None)
+    assert [a.id for a in unsettled] == [a.id for a in allocs] and live == []
+    assert settled["web"].untainted == 3 and settled["web"].names.used == {0, 1, 2}
     done = {"client_status": "complete", "task_states": {"web": TaskState(state="dead", finished_at=1000.0)}}
     state.update_allocs_from_client([(allocs[0], done)])
-    live, settled = job_allocs(state, job, "default", job.id, True, None)
-    assert [a.id for a in live] == [a.id for a in allocs[1:]]
-    assert settled["web"].untainted == 1 and settled["web"].names.used == {0}
+    live, settled, unsettled = job_allocs(state, job, "default", job.id, True, None)
+    assert [a.id for a in unsettled] == [a.id for a in allocs[1:]] and live == []
+    assert settled["web"].untainted == 3 and settled["web"].names.used == {0, 1, 2}
     assert settled_fate(allocs[0], (True, job.version, job.create_index, job.job_modify_index)) == UNTAINTED
+
+
+def test_plain_live_allocs_are_summarised_until_written_otherwise_or_their_node_is_tainted() -> None:
+    state, allocs = _batch_world(3)
+    job = state.job_by_id("default", "mock-batch")
+    state.update_alloc_desired_transition(allocs[1:2], migrate=True)
+    live, settled, _ = job_allocs(state, job, "default", job.id, True, None)
+    assert [a.id for a in live] == [allocs[1].id]
+    assert settled["web"].untainted == 2 and settled["web"].names.used == {0, 2}
+    state.update_alloc_desired_transition(allocs[1:2], migrate=False)
+    live, settled, _ = job_allocs(state, job, "default", job.id, True, None)
+    assert live == [] and settled["web"].untainted == 3
+    state.update_node(allocs[0].node_id, drain=True)
+    live, settled, unsettled = job_allocs(state, job, "default", job.id, True, None)
+    assert settled is None and [a.id for a in live] == [a.id for a in unsettled] == [a.id for a in allocs]
 
 
 def test_settled_index_drops_least_recently_used_jobs() -> None:
@@ -226,8 +248,9 @@ def test_settled_index_drops_least_recently_used_jobs() -> None:
     first = index.view(state, job, "default", job.id, True, None)
     index.view(state, job, "default", "other", True, None)
     again = index.view(state, job, "default", job.id, True, None)
-    assert [a.id for a in again[0]] == [a.id for a in first[0]] == [allocs[0].id, allocs[2].id]
-    assert again[1]["web"].untainted == 1
+    assert [a.id for a in again[2]] == [a.id for a in first[2]] == [allocs[0].id, allocs[2].id]
+    assert again[0] == first[0] == []
+    assert again[1] is not None and again[1]["web"].untainted == 3
 
 
 @pytest.mark.parametrize("seed", range(40))
