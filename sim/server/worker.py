@@ -74,9 +74,13 @@ class Worker:
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         ctx = self.context
-        broker = ctx.broker
+        env, broker = ctx.env, ctx.broker
         while True:
-            ev, token = yield broker.dequeue(self.types)
+            # An eval ready now is taken without an event when no other event is due at this
+            # instant: the event would be the next one processed, so nothing runs in between.
+            # (Every event this loop resumes on has the worker as its only callback.)
+            found = broker.try_dequeue(self.types) if env.peek() > env.now else None
+            ev, token = found if found is not None else (yield broker.dequeue(self.types))
             self.busy = True
             ctx.recorder.eval_dequeued(ev, ctx.env.now)
             outcome = yield from self._process(ev, token)
