@@ -74,18 +74,22 @@ class Worker:
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         ctx = self.context
-        env, broker = ctx.env, ctx.broker
+        broker = ctx.broker
         while True:
-            # An eval ready now is taken without an event when no other event is due at this
-            # instant: the event would be the next one processed, so nothing runs in between.
-            # (Every event this loop resumes on has the worker as its only callback.)
-            found = broker.try_dequeue(self.types) if env.peek() > env.now else None
+            found = self._ready_now()
             ev, token = found if found is not None else (yield broker.dequeue(self.types))
             self.busy = True
             ctx.recorder.eval_dequeued(ev, ctx.env.now)
             outcome = yield from self._process(ev, token)
             self._finish(outcome, token)
             self.busy = False
+
+    def _ready_now(self) -> tuple[Evaluation, str] | None:
+        """An eval ready now, taken without a dequeue event when no other event is due at this
+        instant: that event would be the next one processed, so nothing would run in between.
+        (Every event the worker resumes on has the worker as its only callback.)"""
+        env = self.context.env
+        return self.context.broker.try_dequeue(self.types) if env.peek() > env.now else None
 
     def _process(self, ev: Evaluation, token: str) -> Generator[simpy.Event, Any, SchedulerOutcome]:
         ctx, cfg = self.context, self.context.config
