@@ -8,7 +8,7 @@ makespan (last job completion - first submission, simulated seconds), and peak m
 scheduler's own CPU time per pass (the generic scheduler's `process`, plan round trips excluded), for
 the passes that placed nothing and re-blocked their eval (failed passes) and for the others.
 
-    python benchmarks/bench_alibaba.py [--limit N] [--nodes 100] [--window 13h:15h] [--until 1d] [--profile out.prof] [--no-results] [--progress] [--time-every 4]
+    python benchmarks/bench_alibaba.py [--limit N] [--nodes 100] [--window 13h:15h] [--until 1d] [--profile out.prof] [--no-results] [--progress] [--time-every 1]
 """
 
 from __future__ import annotations
@@ -63,13 +63,14 @@ class SchedulerClock:
     passes (nothing placed, eval re-blocked) by how they were answered (sim.scheduler.failed_pass:
     from the memo without reconciling, after reconciling, or by the full scheduler) and for the rest.
 
-    Every pass is counted; one pass in `every` (by arrival) is timed, and each kind's seconds are
-    its timed passes' mean times its count: a CPU clock read is a system call (about 1 us here),
-    too dear to make twice per pass when a pass costs tens of microseconds."""
+    Every pass is counted; one pass in `every` (by arrival; every pass by default, none with 0)
+    is timed, and each kind's seconds are its timed passes' mean times its count. (Timing costs two
+    CPU-clock reads per pass, about 0.7 us of CPU each here. Sampling suits the failed passes,
+    which cost about the same each, but not the placing ones, whose costs vary a hundredfold.)"""
 
     KINDS = ("failed, memo", "failed, reconciled", "failed, full", "other")
 
-    def __init__(self, every: int = 4) -> None:
+    def __init__(self, every: int = 1) -> None:
         self.every = every
         self.counts = dict.fromkeys(self.KINDS, 0)
         self.timed = {kind: [0, 0.0] for kind in self.KINDS}  # timed passes, their seconds
@@ -89,46 +90,39 @@ class SchedulerClock:
         scheduler = self._new_scheduler(eval_type, senv)
         process = scheduler.process
         self._passes += 1
-        wrap = self._timed if self._passes % self.every == 0 else self._counted
-        scheduler.process = lambda ev: wrap(process(ev), senv.state)  # type: ignore[method-assign]
+        timed = self.every > 0 and self._passes % self.every == 0
+        scheduler.process = lambda ev: self._timed(process(ev), senv.state, timed)  # type: ignore[method-assign]
         return scheduler
 
-    def _counted(self, gen: Generator[Any, Any, Any], state: Any) -> Generator[Any, Any, Any]:
-        before = _memo_answers(state)
-        outcome = yield from gen
-        self.counts[self._kind(outcome, before, state)] += 1
-        return outcome
-
-    def _timed(self, gen: Generator[Any, Any, Any], state: Any) -> Generator[Any, Any, Any]:
+    def _timed(self, gen: Generator[Any, Any, Any], state: Any, timed: bool) -> Generator[Any, Any, Any]:
         spent, result = 0.0, None
-        before = _memo_answers(state)
         while True:
-            start = time.process_time()
+            before = _memo_answers(state)
+            start = time.process_time() if timed else 0.0
             try:
                 plan = next(gen) if result is None else gen.send(result)
             except StopIteration as stop:
-                spent += time.process_time() - start
+                spent += time.process_time() - start if timed else 0.0
                 outcome = stop.value
-                kind = self._kind(outcome, before, state)
+                kind = "other"
+                if outcome.reblock and not outcome.placed:
+                    after = _memo_answers(state)
+                    kind = ("failed, memo" if after[0] > before[0] else "failed, reconciled" if after[1] > before[1]
+                            else "failed, full")
                 self.counts[kind] += 1
-                self.timed[kind][0] += 1
-                self.timed[kind][1] += spent
+                if timed:
+                    self.timed[kind][0] += 1
+                    self.timed[kind][1] += spent
                 return outcome
-            spent += time.process_time() - start
+            if timed:
+                spent += time.process_time() - start
             result = yield plan
-
-    @staticmethod
-    def _kind(outcome: Any, before: tuple[int, int], state: Any) -> str:
-        if not outcome.reblock or outcome.placed:
-            return "other"
-        after = _memo_answers(state)
-        return "failed, memo" if after[0] > before[0] else "failed, reconciled" if after[1] > before[1] else "failed, full"
 
     def report(self) -> str:
         tallies = self.tallies
         failed = [sum(tallies[k][i] for k in self.KINDS[:3]) for i in (0, 1)]
-        lines = [f"scheduler CPU per failed pass {failed[1] / max(failed[0], 1) * 1e6:,.1f} us ({failed[0]:,} passes; "
-                 f"one pass in {self.every} timed)"]
+        sampled = "" if self.every == 1 else f"; one pass in {self.every} timed" if self.every else "; none timed"
+        lines = [f"scheduler CPU per failed pass {failed[1] / max(failed[0], 1) * 1e6:,.1f} us ({failed[0]:,} passes{sampled})"]
         for kind, (n, seconds) in tallies.items():
             lines.append(f"  {kind:18s} {n:8,} passes {seconds / max(n, 1) * 1e6:9,.1f} us each {seconds:7.1f} s")
         return "\n".join(lines)
@@ -178,8 +172,8 @@ def main() -> None:
     parser.add_argument("--profile", help="write a cProfile of the replay here")
     parser.add_argument("--no-results", action="store_true", help="skip building the result tables")
     parser.add_argument("--progress", action="store_true", help="print wall time per simulated hour")
-    parser.add_argument("--time-every", type=int, default=4, metavar="N",
-                        help="time one scheduler pass in N with the CPU clock (default 4; 1 times every pass)")
+    parser.add_argument("--time-every", type=int, default=1, metavar="N",
+                        help="time one scheduler pass in N with the CPU clock (default 1: every pass; 0: none)")
     args = parser.parse_args()
     start = time.perf_counter()
     trace = TRACE
