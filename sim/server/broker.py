@@ -217,8 +217,8 @@ class EvalBroker:
         self._nack_timers.start((unack, unack.gen))
 
     def _nack_timer_live(self, timer: tuple[_Unacked, int]) -> bool:
-        unack, gen = timer
-        return self._unack.get(unack.eval.id) is unack and unack.gen == gen and not unack.paused
+        unack, gen = timer  # (the gen moves on at every ack: most timers fail the first test)
+        return unack.gen == gen and not unack.paused and self._unack.get(unack.eval.id) is unack
 
     def _nack_timer_fired(self, timer: tuple[_Unacked, int]) -> None:
         self.nack(timer[0].eval.id, timer[0].token)
