@@ -36,7 +36,7 @@ class TimerQueue(Generic[T]):
         self._armed = False  # whether the oldest entry's event is in the environment's queue
 
     def start(self, item: T) -> None:
-        """Start a timer for `item`. Disarm it by making `live(item)` false."""
+        """Start a timer for `item`. Disarm it by making `live(item)` false, for good."""
         env = self.env
         self._entries.append((env.now + self.delay, next(env._eid), item))  # type: ignore[attr-defined]
         if not self._armed:
