@@ -48,7 +48,11 @@ DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from th
 def _dimension(metric: AllocMetric | None) -> str:
     """The most exhausted dimension (ties: the greatest name), read without creating the map."""
     dims = metric.peek("dimension_exhausted") if metric is not None else None
-    return max(dims.items(), key=lambda kv: (kv[1], kv[0]))[0] if dims else ""
+    if not dims:
+        return ""
+    if len(dims) == 1:
+        return next(iter(dims))
+    return max(dims.items(), key=lambda kv: (kv[1], kv[0]))[0]
 
 
 class Recorder:
@@ -103,9 +107,11 @@ class Recorder:
 
     def failed_placements(self, now: float, ev: Evaluation) -> None:
         """Placements that found no node: one row per group, as the scheduler coalesces them."""
-        for tg, m in sorted(ev.failed_tg_allocs.items()):
-            self.rows["placements"].append((now, ev.id, "", ev.job_id, tg, "", NAN, m.nodes_evaluated,
-                                            m.nodes_filtered, m.nodes_exhausted, _dimension(m), NAN, NAN, NAN))
+        failed, rows = ev.failed_tg_allocs, self.rows["placements"]
+        for tg in sorted(failed) if len(failed) > 1 else failed:
+            m = failed[tg]
+            rows.append((now, ev.id, "", ev.job_id, tg, "", NAN, m.nodes_evaluated, m.nodes_filtered,
+                         m.nodes_exhausted, _dimension(m), NAN, NAN, NAN))
 
     # -- evaluations: one row per eval, filled in as it progresses --------------------------
 

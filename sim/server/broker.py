@@ -5,8 +5,9 @@ same job, or delayed by `wait` / `wait_until`) until a worker dequeues them. A d
 unacked until the worker acks or nacks it; a nack (or the nack timeout) re-enqueues it after a
 growing delay, and at the delivery limit the eval is handed to `on_failed` (Nomad's `_failed`
 queue, drained at once by the leader's reaper). Waiting workers are SimPy events served in FIFO
-order; timers are plain timeouts whose callbacks check a generation number, so cancelling a timer
-costs nothing.
+order; timers check a generation number when due, so cancelling a timer costs nothing. The nack
+timers (one per delivery, nearly all disarmed by the ack) share one event at a time
+(sim.server.timers).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import simpy
 
 from sim.errors import SimError
 from sim.server.config import ControlPlaneConfig
+from sim.server.timers import TimerQueue
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import JobKey
 
@@ -74,6 +76,8 @@ class EvalBroker:
         self._tokens = 0
         self._total_pending = 0
         self._total_failed = 0
+        self._nack_timers: TimerQueue[tuple[_Unacked, int]] = TimerQueue(
+            env, config.eval_nack_timeout, self._nack_timer_fired, self._nack_timer_live)
 
     # -- enqueue ----------------------------------------------------------------------------
 
@@ -146,13 +150,16 @@ class EvalBroker:
     def dequeue(self, types: list[str]) -> simpy.Event:
         """Nomad: eval_broker.go, Dequeue. The event's value is (eval, token)."""
         event = self.env.event()
-        if not self._dispatch_pending:
-            found = self._scan(types)
-            if found is not None:
-                event.succeed(found)
-                return event
-        self._waiters.append(_Waiter(list(types), event))
+        found = self.try_dequeue(types)
+        if found is not None:
+            event.succeed(found)
+        else:
+            self._waiters.append(_Waiter(list(types), event))
         return event
+
+    def try_dequeue(self, types: list[str]) -> tuple[Evaluation, str] | None:
+        """Dequeue without waiting: (eval, token) if one is ready now, else None."""
+        return None if self._dispatch_pending else self._scan(types)
 
     def _schedule_dispatch(self) -> None:
         """Serve waiters after everything enqueued at this instant (Nomad: EnqueueAll's lock)."""
@@ -207,12 +214,14 @@ class EvalBroker:
     def _start_nack_timer(self, unack: _Unacked) -> None:
         unack.gen += 1
         unack.paused = False
-        timer = self.env.timeout(self.config.eval_nack_timeout)
-        timer.callbacks.append(partial(self._nack_timer_fired, unack, unack.gen))
+        self._nack_timers.start((unack, unack.gen))
 
-    def _nack_timer_fired(self, unack: _Unacked, gen: int, _event: simpy.Event) -> None:
-        if self._unack.get(unack.eval.id) is unack and unack.gen == gen and not unack.paused:
-            self.nack(unack.eval.id, unack.token)
+    def _nack_timer_live(self, timer: tuple[_Unacked, int]) -> bool:
+        unack, gen = timer  # (the gen moves on at every ack: most timers fail the first test)
+        return unack.gen == gen and not unack.paused and self._unack.get(unack.eval.id) is unack
+
+    def _nack_timer_fired(self, timer: tuple[_Unacked, int]) -> None:
+        self.nack(timer[0].eval.id, timer[0].token)
 
     def _outstanding(self, eval_id: str, token: str) -> _Unacked:
         unack = self._unack.get(eval_id)

@@ -76,12 +76,20 @@ class Worker:
         ctx = self.context
         broker = ctx.broker
         while True:
-            ev, token = yield broker.dequeue(self.types)
+            found = self._ready_now()
+            ev, token = found if found is not None else (yield broker.dequeue(self.types))
             self.busy = True
             ctx.recorder.eval_dequeued(ev, ctx.env.now)
             outcome = yield from self._process(ev, token)
             self._finish(outcome, token)
             self.busy = False
+
+    def _ready_now(self) -> tuple[Evaluation, str] | None:
+        """An eval ready now, taken without a dequeue event when no other event is due at this
+        instant: that event would be the next one processed, so nothing would run in between.
+        (Every event the worker resumes on has the worker as its only callback.)"""
+        env = self.context.env
+        return self.context.broker.try_dequeue(self.types) if env.peek() > env.now else None
 
     def _process(self, ev: Evaluation, token: str) -> Generator[simpy.Event, Any, SchedulerOutcome]:
         ctx, cfg = self.context, self.context.config
