@@ -40,8 +40,9 @@ _EVAL_COLS = [c for c, _, _ in SCHEMA["evaluations"]]
 # or counts as uint32, columns of repeated values kept as codes)
 _COUNTS = dict.fromkeys(("nodes_evaluated", "nodes_filtered", "nodes_exhausted"), "I")
 PER_ALLOC: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
-    "placements": ({"score": "d", **_COUNTS}, ("eval_id", "job_id", "task_group", "node_id", "dimension_exhausted")),
-    "allocations": ({}, ("job_id", "task_group", "node_id", "client_status", "desired_status"))}
+    "placements": ({**dict.fromkeys(("time", "score", "cpu", "memory", "disk"), "d"), **_COUNTS},
+                   ("eval_id", "job_id", "task_group", "node_id", "dimension_exhausted")),
+    "allocations": ({"time": "d"}, ("job_id", "task_group", "node_id", "client_status", "desired_status"))}
 DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from the samples in `tables`
 
 

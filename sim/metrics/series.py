@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.metrics import strings
 from sim.metrics.schema import SCHEMA, empty
 
 TERMINAL_CLIENT = ("complete", "failed", "lost")
@@ -35,13 +36,22 @@ Sample = tuple[float, np.ndarray, np.ndarray, np.ndarray | None]  # time, used, 
 def running_intervals(allocations: pd.DataFrame) -> pd.DataFrame:
     """One row per alloc that ever ran: alloc_id, job_id, task_group, node_id, start, end (NaN: still running)."""
     status = allocations["client_status"]
-    cols = ["alloc_id", "job_id", "task_group", "node_id", "time"]
-    run = allocations.loc[status == "running", cols].drop_duplicates("alloc_id")
-    end = allocations.loc[status.isin(TERMINAL_CLIENT), ["alloc_id", "time"]].drop_duplicates("alloc_id")
-    out = run.merge(end, on="alloc_id", how="left", suffixes=("_start", "_end"))
-    out = out.rename(columns={"time_start": "start", "time_end": "end"})
+    ids = pd.factorize(allocations["alloc_id"], use_na_sentinel=False)[0]
+    time = allocations["time"].to_numpy(float)
+    run = _first_rows(ids, (status == "running").to_numpy(bool, na_value=False))
+    end = _first_rows(ids, status.isin(TERMINAL_CLIENT).to_numpy(bool, na_value=False))
+    ends = np.full(len(ids) and int(ids.max()) + 1, np.nan)
+    ends[ids[end]] = time[end]
+    out = pd.DataFrame({c: allocations[c].take(run).array for c in ("alloc_id", "job_id", "task_group", "node_id")})
+    out["start"], out["end"] = time[run], ends[ids[run]]
     out.loc[out["end"] < out["start"], "end"] = np.nan
-    return out.reset_index(drop=True)
+    return out
+
+
+def _first_rows(keys: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The rows where `mask` holds, keeping each key's first only (in row order)."""
+    rows = np.flatnonzero(mask)
+    return rows[np.sort(np.unique(keys[rows], return_index=True)[1])]
 
 
 def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
@@ -49,17 +59,15 @@ def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, runs
     used = np.zeros((len(times) + 1, len(node_ids), 3))
     if runs.empty:
         return used[:-1]
-    res = placements.loc[placements["alloc_id"] != "", ["alloc_id", *DIMS]]
-    runs = runs.merge(res.drop_duplicates("alloc_id"), on="alloc_id", how="inner")
-    rows = pd.Series(np.arange(len(node_ids)), index=node_ids).reindex(runs["node_id"]).to_numpy()
-    keep = ~np.isnan(rows)
-    runs, rows = runs[keep], rows[keep].astype(np.int64)
-    first = np.searchsorted(times, runs["start"].to_numpy(float), side="left")
-    ends = runs["end"].fillna(np.inf).to_numpy(float)
-    last = np.searchsorted(times, ends, side="left")
-    amount = runs[list(DIMS)].to_numpy(float)
-    np.add.at(used, (first, rows), amount)
-    np.add.at(used, (last, rows), -amount)
+    placed = (placements["alloc_id"] != "").to_numpy(bool, na_value=False)
+    at = strings.first_index(runs["alloc_id"], placements["alloc_id"][placed])  # the alloc's placement
+    row = strings.first_index(runs["node_id"], node_ids)
+    keep = (at >= 0) & (row >= 0)
+    first = np.searchsorted(times, runs["start"].to_numpy(float)[keep], side="left")
+    last = np.searchsorted(times, runs["end"].fillna(np.inf).to_numpy(float)[keep], side="left")
+    amount = placements.loc[placed, list(DIMS)].to_numpy(float)[at[keep]]
+    np.add.at(used, (first, row[keep]), amount)
+    np.add.at(used, (last, row[keep]), -amount)
     return np.cumsum(used, axis=0)[:-1]
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics import strings
 from sim.metrics.deployments import DEPLOYMENTS_SCHEMA, deployments_table
 from sim.metrics.schema import SCHEMA
 from sim.metrics.series import TERMINAL_CLIENT, running_intervals
@@ -122,16 +123,17 @@ def jobs_table(job_log: dict, state: Any, tables: dict[str, pd.DataFrame], dags:
     if jobs.empty:
         return _typed([], JOBS_SCHEMA)
     placed = tables["placements"]
-    placed = placed[placed["alloc_id"] != ""]
+    placed = placed.loc[placed["alloc_id"] != "", ["job_id", "time"]]  # (only the columns read: copies)
     allocs = tables["allocations"]
     runs = running_intervals(allocs) if runs is None else runs
     ids = jobs["job_id"]
     jobs["placed_allocs"] = ids.map(placed.groupby("job_id").size()).fillna(0).astype("int64")
-    bad = allocs[allocs["client_status"].isin(("failed", "lost"))].drop_duplicates("alloc_id")
+    status = allocs["client_status"]
+    bad = allocs.loc[status.isin(("failed", "lost")), ["alloc_id", "job_id"]].drop_duplicates("alloc_id")
     jobs["failed_allocs"] = ids.map(bad.groupby("job_id").size()).fillna(0).astype("int64")
     jobs["first_placement"] = ids.map(placed.groupby("job_id")["time"].min())
     jobs["all_started"] = ids.map(_kth_start(runs, jobs.set_index("job_id")["desired_allocs"]))
-    ended = allocs[allocs["client_status"].isin(TERMINAL_CLIENT)].groupby("job_id")["time"].max()
+    ended = allocs.loc[status.isin(TERMINAL_CLIENT), ["job_id", "time"]].groupby("job_id")["time"].max()
     jobs["completed"] = ids.map(ended).where(jobs["status"] == "dead")
     batch = jobs["type"].isin(BATCH_TYPES)
     jobs["makespan"] = (jobs["completed"] - jobs["submit"]).where(batch)
@@ -221,11 +223,19 @@ def with_node_names(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> d
     out = {}
     for table, frame in tables.items():
         if "node_id" in frame.columns and "node_name" not in frame.columns and table != "nodes":
-            frame = frame.copy()
+            frame = frame.copy(deep=False)
             at = frame.columns.get_loc("node_id") + 1
-            frame.insert(at, "node_name", frame["node_id"].map(names).fillna("").astype("string"))
+            frame.insert(at, "node_name", _names(frame["node_id"], names))
         out[table] = frame
     return out
+
+
+def _names(node_ids: pd.Series, names: dict[str, str]) -> pd.Series:
+    """The name of each node ID ("" for none), mapped once per distinct ID."""
+    codes, distinct = pd.factorize(node_ids)  # (NA: -1, the last name below)
+    table = [*pd.Series(distinct, dtype=object).map(names).fillna(""), ""]
+    made = strings.from_codes(np.where(codes < 0, len(table) - 1, codes), table)
+    return pd.Series(made, index=node_ids.index) if made is not None else node_ids.map(names).fillna("").astype("string")
 
 
 WAIT_TIMES_SCHEMA: list[tuple[str, str, str]] = [
