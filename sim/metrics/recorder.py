@@ -76,7 +76,7 @@ class Recorder:
         self._gpu_samples: list[GpuSample | None] = []  # per node sample (None: no GPUs then)
         self._cluster: list[tuple[float, int, int, int]] = []
         self.job_log: dict[tuple[str, str], list] = {}  # (namespace, job) -> [first write, type, parent, priority, writes]
-        self.runs: pd.DataFrame | None = None  # the allocs' running intervals, set by tables()
+        self.runs: pd.DataFrame | None = None  # the allocs' running intervals (job_id, start, end), set by tables()
 
     def add(self, table: str, *row: object) -> None:
         """Append one row (values in SCHEMA column order)."""
@@ -226,9 +226,10 @@ class Recorder:
         rows = dict(self.rows)
         rows["evaluations"] = self._eval_rows()
         out = {name: frame(name, rows[name]) for name in SCHEMA if name not in DERIVED}
-        self.runs = running_intervals(out["allocations"])
-        out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"], self.runs)
-        out["cluster"] = cluster_frame(out["node_usage"], self._cluster, self.runs, out["placements"])
+        self.runs = runs = running_intervals(out["allocations"], ("job_id",))  # (the ID the jobs table reads)
+        out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"],
+                                             out["allocations"], runs)
+        out["cluster"] = cluster_frame(out["node_usage"], self._cluster, runs, out["placements"])
         out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])
         out["gpu_cluster"] = gpu_cluster_frame(out["gpu_usage"], out["devices"], out["placements"])
         return out

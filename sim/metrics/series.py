@@ -33,17 +33,19 @@ DIMS = ("cpu", "memory", "disk")
 Sample = tuple[float, np.ndarray, np.ndarray, np.ndarray | None]  # time, used, status, present (None: all)
 
 
-def running_intervals(allocations: pd.DataFrame) -> pd.DataFrame:
-    """One row per alloc that ever ran: alloc_id, job_id, task_group, node_id, start, end (NaN: still running)."""
+def running_intervals(allocations: pd.DataFrame, columns: tuple[str, ...] = ("alloc_id", "job_id", "task_group", "node_id")
+                      ) -> pd.DataFrame:
+    """One row per alloc that ever ran: the `columns` of its first running row, start, end (NaN:
+    still running); the index is that row's position in `allocations`."""
     status = allocations["client_status"]
-    ids = pd.factorize(allocations["alloc_id"], use_na_sentinel=False)[0]
+    codes = pd.factorize(allocations["alloc_id"], use_na_sentinel=False)[0]
     time = allocations["time"].to_numpy(float)
-    run = _first_rows(ids, (status == "running").to_numpy(bool, na_value=False))
-    end = _first_rows(ids, status.isin(TERMINAL_CLIENT).to_numpy(bool, na_value=False))
-    ends = np.full(len(ids) and int(ids.max()) + 1, np.nan)
-    ends[ids[end]] = time[end]
-    out = pd.DataFrame({c: allocations[c].take(run).array for c in ("alloc_id", "job_id", "task_group", "node_id")})
-    out["start"], out["end"] = time[run], ends[ids[run]]
+    run = _first_rows(codes, (status == "running").to_numpy(bool, na_value=False))
+    end = _first_rows(codes, status.isin(TERMINAL_CLIENT).to_numpy(bool, na_value=False))
+    ends = np.full(len(codes) and int(codes.max()) + 1, np.nan)
+    ends[codes[end]] = time[end]
+    out = pd.DataFrame({c: allocations[c].take(run).array for c in columns}, index=run)
+    out["start"], out["end"] = time[run], ends[codes[run]]
     out.loc[out["end"] < out["start"], "end"] = np.nan
     return out
 
@@ -54,14 +56,16 @@ def _first_rows(keys: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return rows[np.sort(np.unique(keys[rows], return_index=True)[1])]
 
 
-def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
+def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, allocations: pd.DataFrame,
+          runs: pd.DataFrame) -> np.ndarray:
     """(samples, nodes, 3): resources of the allocs running on each node at each sample."""
     used = np.zeros((len(times) + 1, len(node_ids), 3))
     if runs.empty:
         return used[:-1]
     placed = (placements["alloc_id"] != "").to_numpy(bool, na_value=False)
-    at = strings.first_index(runs["alloc_id"], placements["alloc_id"][placed])  # the alloc's placement
-    row = strings.first_index(runs["node_id"], node_ids)
+    rows = runs.index.to_numpy()  # (each run's row in `allocations`)
+    at = strings.first_index(allocations["alloc_id"], placements["alloc_id"][placed])[rows]  # its placement
+    row = strings.first_index(allocations["node_id"], node_ids)[rows]
     keep = (at >= 0) & (row >= 0)
     first = np.searchsorted(times, runs["start"].to_numpy(float)[keep], side="left")
     last = np.searchsorted(times, runs["end"].fillna(np.inf).to_numpy(float)[keep], side="left")
@@ -72,8 +76,9 @@ def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, runs
 
 
 def node_usage_frame(samples: list[Sample], node_ids: list[str], capacity: np.ndarray, placements: pd.DataFrame,
-                     runs: pd.DataFrame) -> pd.DataFrame:
-    """The `node_usage` table from the node samples, the placements and the running intervals.
+                     allocations: pd.DataFrame, runs: pd.DataFrame) -> pd.DataFrame:
+    """The `node_usage` table from the node samples, the placements, the allocations and their
+    running intervals (`running_intervals`).
 
     Each sample has a row per node registered at its time: nodes that joined later (rows beyond
     the sample's) and nodes that left (masked in the sample) are absent.
@@ -82,7 +87,7 @@ def node_usage_frame(samples: list[Sample], node_ids: list[str], capacity: np.nd
         return empty("node_usage")
     n, reps = len(node_ids), len(samples)
     times = np.array([s[0] for s in samples], dtype=float)
-    used = _used(times, node_ids, placements, runs).reshape(reps * n, 3)
+    used = _used(times, node_ids, placements, allocations, runs).reshape(reps * n, 3)
     if all(len(u) == n and present is None for _, u, _, present in samples):  # a fixed set of nodes
         alive: slice | np.ndarray = slice(None)
         allocated = np.concatenate([u for _, u, _, _ in samples])
