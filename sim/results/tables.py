@@ -109,11 +109,14 @@ def _kth_start(runs: pd.DataFrame, desired: pd.Series) -> pd.Series:
     """Per job: the start time of its `desired`-th alloc to start (NaN if fewer started)."""
     if runs.empty:
         return pd.Series(dtype=float)
-    ordered = runs.sort_values(["job_id", "start"], kind="stable")
-    rank = ordered.groupby("job_id", sort=False).cumcount() + 1
-    want = ordered["job_id"].map(desired)
-    hit = ordered[rank.to_numpy() == want.to_numpy()]
-    return hit.set_index("job_id")["start"]
+    job, jobs = pd.factorize(runs["job_id"])  # (by code, not by string: the ranks within a job are the same)
+    start = runs["start"].to_numpy(float)
+    order = np.lexsort((start, job))  # (stable: equal starts keep their order)
+    job, start = job[order], start[order]
+    rank = np.arange(1, len(job) + 1) - np.searchsorted(job, job, side="left")
+    want = np.append(pd.Series(jobs).map(desired).to_numpy(float), np.nan)  # (NA job: code -1, no hit)
+    hit = rank == want[job]
+    return pd.Series(start[hit], index=jobs[job[hit]])
 
 
 def jobs_table(job_log: dict, state: Any, tables: dict[str, pd.DataFrame], dags: dict[str, str] | None = None,
@@ -122,18 +125,18 @@ def jobs_table(job_log: dict, state: Any, tables: dict[str, pd.DataFrame], dags:
     jobs = _job_rows(job_log, state)
     if jobs.empty:
         return _typed([], JOBS_SCHEMA)
-    placed = tables["placements"]
-    placed = placed.loc[placed["alloc_id"] != "", ["job_id", "time"]]  # (only the columns read: copies)
-    allocs = tables["allocations"]
+    placements, allocs = tables["placements"], tables["allocations"]
+    # per job over the rows that count, the others' times masked (NaN) rather than the rows copied
+    placed = placements["time"].where(placements["alloc_id"] != "").groupby(placements["job_id"])
     runs = running_intervals(allocs) if runs is None else runs
     ids = jobs["job_id"]
-    jobs["placed_allocs"] = ids.map(placed.groupby("job_id").size()).fillna(0).astype("int64")
+    jobs["placed_allocs"] = ids.map(placed.count()).fillna(0).astype("int64")
     status = allocs["client_status"]
     bad = allocs.loc[status.isin(("failed", "lost")), ["alloc_id", "job_id"]].drop_duplicates("alloc_id")
     jobs["failed_allocs"] = ids.map(bad.groupby("job_id").size()).fillna(0).astype("int64")
-    jobs["first_placement"] = ids.map(placed.groupby("job_id")["time"].min())
+    jobs["first_placement"] = ids.map(placed.min())
     jobs["all_started"] = ids.map(_kth_start(runs, jobs.set_index("job_id")["desired_allocs"]))
-    ended = allocs.loc[status.isin(TERMINAL_CLIENT), ["job_id", "time"]].groupby("job_id")["time"].max()
+    ended = allocs["time"].where(status.isin(TERMINAL_CLIENT)).groupby(allocs["job_id"]).max()
     jobs["completed"] = ids.map(ended).where(jobs["status"] == "dead")
     batch = jobs["type"].isin(BATCH_TYPES)
     jobs["makespan"] = (jobs["completed"] - jobs["submit"]).where(batch)

@@ -1,16 +1,20 @@
 """The results tables' Arrow-built string columns and positional joins (sim.metrics.strings, the
-running intervals of sim.metrics.series) against the pandas paths they replace, on random cases."""
+running intervals and node usage of sim.metrics.series, the jobs table's all_started) against
+the pandas paths they replace, on random cases."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import tiny_scenario
 
 from sim.metrics import strings
 from sim.metrics.columns import ColumnRows
 from sim.metrics.schema import SCHEMA, frame
-from sim.metrics.series import TERMINAL_CLIENT, running_intervals
+from sim.metrics.series import TERMINAL_CLIENT, node_usage_frame, running_intervals
+from sim.results.tables import _kth_start
+from sim.simulation import Simulation
 
 IDS = [f"id-{i}" for i in range(12)]
 STATUSES = ["pending", "running", "complete", "failed", "lost"]
@@ -83,3 +87,38 @@ def test_frame_of_columns_equals_frame_of_tuples(seed: int) -> None:
     stored.extend(rows[31:])
     pd.testing.assert_frame_equal(frame("placements", stored), frame("placements", rows))
     assert repr(list(stored)) == repr(rows)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_kth_start_matches_the_sort_and_map(seed: int) -> None:
+    """The jobs table's all_started: per job, the start of its desired-th run (ties in start order)."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 30))
+    runs = pd.DataFrame({"job_id": pd.Series([f"j{i}" for i in rng.integers(0, 5, n)], dtype="string"),
+                         "start": rng.integers(0, 6, n).astype(float), "end": np.nan})
+    desired = pd.Series(rng.integers(0, 5, 4), index=[f"j{i}" for i in range(4)])
+    ordered = runs.sort_values(["job_id", "start"], kind="stable")
+    rank = ordered.groupby("job_id", sort=False).cumcount() + 1
+    hit = ordered[rank.to_numpy() == ordered["job_id"].map(desired).to_numpy()]
+    expected = hit.set_index("job_id")["start"]
+    got = _kth_start(runs, desired)
+    assert dict(zip(got.index, got, strict=True)) == dict(zip(expected.index, expected, strict=True))
+
+
+def test_node_usage_joined_by_codes_or_by_alloc_id() -> None:
+    """The recorder's alloc codes join runs to placements as the alloc-ID join does."""
+    sim = Simulation.from_scenario(tiny_scenario(workload=[
+        {"at": 0, "register": {"ID": f"b{i}", "Type": "batch", "TaskGroups": [{"Name": "g", "Count": 3, "Tasks": [
+            {"Name": "t", "Driver": "exec", "Config": {"command": "x"}, "Meta": {"sim.runtime": f"{60 * (i + 1)}s"},
+             "Resources": {"CPU": 500, "MemoryMB": 256}}]}]}} for i in range(4)],
+        metrics={"sample_every": "30s"}))
+    sim.run(900)
+    rec = sim.recorder
+    placements, allocs = (frame(name, rec.rows[name]) for name in ("placements", "allocations"))
+    codes = rec._alloc_codes()
+    runs = running_intervals(allocs, ("job_id",), codes.allocations)
+    pd.testing.assert_frame_equal(runs, running_intervals(allocs, ("job_id",)))
+    args = (rec._samples, rec._node_ids, rec._node_cap, placements, allocs, runs)
+    by_codes = node_usage_frame(*args, codes)
+    assert by_codes["cpu_used"].sum() > 0
+    pd.testing.assert_frame_equal(by_codes, node_usage_frame(*args))
