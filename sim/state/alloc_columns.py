@@ -21,9 +21,10 @@ from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition, ScoreL
 
 _STRINGS = ("namespace", "eval_id", "node_id", "node_name", "job_id", "task_group", "desired_status",
             "desired_description", "client_status", "client_description")
-_NUMBERS = (("cpu", "q", int), ("memory_mb", "q", int), ("disk_mb", "q", int), ("create_index", "q", int),
-            ("modify_index", "q", int), ("alloc_modify_index", "q", int), ("score", "d", float),
+_NUMBERS = (("cpu", "i", int), ("memory_mb", "i", int), ("disk_mb", "i", int), ("create_index", "i", int),
+            ("modify_index", "i", int), ("alloc_modify_index", "i", int), ("score", "d", float),
             ("create_time", "d", float), ("modify_time", "d", float))
+_INT32 = range(-(2**31), 2**31)  # what an "i" column holds (other values go to the side dict)
 _SHARED = ("job", "task_states")  # kept by reference
 # kept in the side dict when set: every one is falsy (None, "", (), empty) while unset
 _RARE = ("ports", "devices", "deployment_id", "deployment_status", "previous_allocation", "next_allocation",
@@ -111,13 +112,16 @@ class AllocColumns:
         self.ids.extend(columns["id"])
         for name in _STRINGS:
             self.codes[name].extend(self.strings.code_all(columns[name]))
-        for name, _, kind in _NUMBERS:
+        for name, code, kind in _NUMBERS:
             numbers: Sequence[Any] = columns[name]
-            if set(map(type, numbers)) - {kind}:  # another type: kept as is, in the side dict
-                numbers = [value if type(value) is kind else 0 for value in numbers]
-                for i, value in enumerate(columns[name]):
-                    if type(value) is not kind:
+            if set(map(type, numbers)) - {kind} or (
+                    code == "i" and numbers and not (min(numbers) in _INT32 and max(numbers) in _INT32)):
+                # another type, or an int too large for the column: kept as is, in the side dict
+                fits = [type(value) is kind and (code != "i" or value in _INT32) for value in numbers]
+                for i, (value, fit) in enumerate(zip(numbers, fits, strict=True)):
+                    if not fit:
                         keep(i, name, value)
+                numbers = [value if fit else 0 for value, fit in zip(numbers, fits, strict=True)]
             self.numbers[name].extend(numbers)
         for name in _SHARED:
             self.shared[name].extend(columns[name])
