@@ -89,7 +89,7 @@ class AllocColumns:
         # metrics: the node pool's code (or _NO_METRIC), the counters, the shared candidate counts,
         # the packed top scores (layout; bytes and node ID codes up to each row's end offsets)
         self.node_pool = array("i")
-        self.metric_ints = {name: array("q") for name in _METRIC_INTS}
+        self.metric_ints = {name: array("i") for name in _METRIC_INTS}
         self.nodes_available: list[Any] = []
         self.top_layout: list[ScoreLayout | None] = []
         self.top_bytes = bytearray()
@@ -158,6 +158,11 @@ class AllocColumns:
         self.strings.code_all([p for p in pools if p is not None])
         self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
         counters = [_NO_COUNTERS if m is None else _metric_ints(m) for m in metrics]
+        made = [made for made, _ in parts]
+        for i, values in enumerate(counters):
+            if not all(type(value) is int and value in _INT32 for value in values):  # kept whole, with `made`
+                made[i] = {**made[i], **dict(zip(_METRIC_INTS, values, strict=True))}
+                counters[i] = _NO_COUNTERS
         for column, values in zip(self.metric_ints.values(), zip(*counters, strict=True), strict=True):
             column.extend(values)
         self.nodes_available.extend([None if m is None else _available(m) for m in metrics])
@@ -172,7 +177,7 @@ class AllocColumns:
         self.top_nodes_end.extend(islice(accumulate([len(top[2]) if top else 0 for top in tops],
                                                     initial=len(self.top_nodes)), 1, None))
         self.top_nodes.extend(self.strings.code_all(node_ids))
-        return [made for made, _ in parts]
+        return made
 
     def job_key(self, row: int) -> tuple[str, str]:
         """(namespace, job ID) of the alloc in `row`."""
@@ -200,7 +205,7 @@ class AllocColumns:
             return None
         values: dict[str, Any] = {name: column[row] for name, column in self.metric_ints.items()}
         strings = self.strings.values
-        metric = AllocMetric(**values, **(made or {}), node_pool=strings[pool],
+        metric = AllocMetric(**{**values, **(made or {})}, node_pool=strings[pool],
                              nodes_available=self.nodes_available[row])
         layout = self.top_layout[row]
         if layout is not None:

@@ -7,6 +7,7 @@ is the same in both runs.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -75,10 +76,15 @@ def test_compacted_allocs_read_back_the_same(name: str, monkeypatch: pytest.Monk
 
 
 def test_numbers_beyond_the_int32_columns_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An int too large for its 4-byte column (or of another type) is kept whole, in the side dict."""
+    """An int too large for its 4-byte column (or of another type) is kept whole, in the side dict
+    (a metric's counters with its containers)."""
     allocs = run("periodic-batch", False, monkeypatch).state.allocs()[:4]
+    metric = copy.copy(allocs[2].metrics)
+    assert metric is not None
+    metric.allocation_time, metric.nodes_evaluated = 2**40, 2**31
     odd = [dataclasses.replace(allocs[0], cpu=2**40, create_index=-(2**31) - 1),
-           dataclasses.replace(allocs[1], modify_index=2**31, disk_mb=2**31 - 1), allocs[2],
+           dataclasses.replace(allocs[1], modify_index=2**31, disk_mb=2**31 - 1),
+           dataclasses.replace(allocs[2], metrics=metric),
            dataclasses.replace(allocs[3], memory_mb=-(2**31), score=1)]
     columns = AllocColumns()
     first = columns.add(odd)
