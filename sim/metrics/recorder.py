@@ -242,10 +242,11 @@ class Recorder:
         rows["evaluations"] = self._eval_rows()
         out = {name: frame(name, rows[name]) for name in SCHEMA if name not in DERIVED}
         codes = self._alloc_codes()
-        self.runs = runs = running_intervals(out["allocations"], ("job_id",), codes.allocations)  # (the ID jobs read)
+        # kept for the jobs table, with the one ID column it reads
+        self.runs = runs = running_intervals(out["allocations"], ("job_id",), codes.allocations)
         out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"],
                                              out["allocations"], runs, codes)
-        del codes
+        del codes  # (8 bytes a row: freed before the other tables are built)
         out["cluster"] = cluster_frame(out["node_usage"], self._cluster, runs, out["placements"])
         out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])
         out["gpu_cluster"] = gpu_cluster_frame(out["gpu_usage"], out["devices"], out["placements"])
