@@ -83,7 +83,7 @@ class Recorder:
         self._gpu_samples: list[GpuSample | None] = []  # per node sample (None: no GPUs then)
         self._cluster: list[tuple[float, int, int, int]] = []
         self.job_log: dict[tuple[str, str], list] = {}  # (namespace, job) -> [first write, type, parent, priority, writes]
-        self.runs: pd.DataFrame | None = None  # the allocs' running intervals (job_id, start, end), set by tables()
+        self._runs: pd.DataFrame | None = None  # the allocs' running intervals, set by tables()
 
     def add(self, table: str, *row: object) -> None:
         """Append one row (values in SCHEMA column order)."""
@@ -236,14 +236,20 @@ class Recorder:
         ids = [self.rows[name].stored()[_ALLOC_ID[name]] for name in ("allocations", "placements")]
         return AllocCodes(*(np.fromiter(map(number, column), np.int64, len(column)) for column in ids))
 
+    def take_runs(self) -> pd.DataFrame | None:
+        """The running intervals (job_id, start, end) the last `tables()` computed, handed over
+        once: the recorder keeps no copy (None when already taken)."""
+        runs, self._runs = self._runs, None
+        return runs
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table of SCHEMA as a DataFrame with the documented dtypes."""
         rows = dict(self.rows)
         rows["evaluations"] = self._eval_rows()
         out = {name: frame(name, rows[name]) for name in SCHEMA if name not in DERIVED}
         codes = self._alloc_codes()
-        # kept for the jobs table, with the one ID column it reads
-        self.runs = runs = running_intervals(out["allocations"], ("job_id",), codes.allocations)
+        # kept for the jobs table (`take_runs`), with the one ID column it reads
+        self._runs = runs = running_intervals(out["allocations"], ("job_id",), codes.allocations)
         out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"],
                                              out["allocations"], runs, codes)
         del codes  # (8 bytes a row: freed before the other tables are built)

@@ -177,7 +177,7 @@ def derived_tables(sim: World, workload: Workload, tables: dict[str, pd.DataFram
     workflow = workload.workflow
     membership = workflow.job_dags() if workflow is not None else {}
     out = dict(tables)
-    jobs = jobs_table(sim.recorder.job_log, sim.state, tables, membership, runs=sim.recorder.runs)
+    jobs = jobs_table(sim.recorder.job_log, sim.state, tables, membership, runs=sim.recorder.take_runs())
     if workflow is not None:
         durations = dict(zip(jobs["job_id"], (jobs["completed"] - jobs["submit"]).to_numpy(float), strict=True))
         critical = {j for comp in workflow.components()
