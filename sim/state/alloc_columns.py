@@ -50,6 +50,11 @@ def _available(metric: AllocMetric) -> Any:
 _NO_METRIC = -1  # node pool code of a row without a metric
 
 
+def _int32(values: Sequence[Any]) -> bool:
+    """Every value is an int that a 4-byte column holds."""
+    return not values or (set(map(type, values)) <= {int} and min(values) in _INT32 and max(values) in _INT32)
+
+
 class StringTable:
     """Values (strings, mostly) numbered in first-seen order."""
 
@@ -114,8 +119,7 @@ class AllocColumns:
             self.codes[name].extend(self.strings.code_all(columns[name]))
         for name, code, kind in _NUMBERS:
             numbers: Sequence[Any] = columns[name]
-            if set(map(type, numbers)) - {kind} or (
-                    code == "i" and numbers and not (min(numbers) in _INT32 and max(numbers) in _INT32)):
+            if not (_int32(numbers) if code == "i" else set(map(type, numbers)) <= {kind}):
                 # another type, or an int too large for the column: kept as is, in the side dict
                 fits = [type(value) is kind and (code != "i" or value in _INT32) for value in numbers]
                 for i, (value, fit) in enumerate(zip(numbers, fits, strict=True)):
@@ -159,10 +163,11 @@ class AllocColumns:
         self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
         counters = [_NO_COUNTERS if m is None else _metric_ints(m) for m in metrics]
         made = [made for made, _ in parts]
-        for i, values in enumerate(counters):
-            if not all(type(value) is int and value in _INT32 for value in values):  # kept whole, with `made`
-                made[i] = {**made[i], **dict(zip(_METRIC_INTS, values, strict=True))}
-                counters[i] = _NO_COUNTERS
+        if not all(_int32(values) for values in zip(*counters, strict=True)):
+            for i, values in enumerate(counters):
+                if not _int32(values):  # kept whole, with the containers
+                    made[i] = {**made[i], **dict(zip(_METRIC_INTS, values, strict=True))}
+                    counters[i] = _NO_COUNTERS
         for column, values in zip(self.metric_ints.values(), zip(*counters, strict=True), strict=True):
             column.extend(values)
         self.nodes_available.extend([None if m is None else _available(m) for m in metrics])
