@@ -10,11 +10,26 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 _BATCH = 4096  # rows appended before they move into the columns
+
+
+class Labelled(NamedTuple):
+    """A column of repeated values: per row a code into `values`."""
+
+    codes: np.ndarray  # uint32
+    values: list[Any]
+
+    def decoded(self) -> np.ndarray | list[Any]:
+        """The values of the rows, as an object array."""
+        if not len(self.codes):
+            return []
+        table = np.empty(len(self.values), dtype=object)
+        table[:] = self.values
+        return table[self.codes]
 
 
 class ColumnRows:
@@ -59,15 +74,17 @@ class ColumnRows:
                 codes.setdefault(value, len(codes))
             column.extend(map(codes.__getitem__, values))
 
+    def stored(self) -> list[Any]:
+        """The columns as kept, with every row appended so far: a list or typed array each, a
+        labelled one as `Labelled` (its codes copied out, so appending later stays possible)."""
+        self._flush()
+        labels = self._labels
+        return [Labelled(np.frombuffer(column, dtype=np.uint32).copy(), list(labels[i])) if i in labels else column
+                for i, column in enumerate(self.columns)]
+
     def flushed(self) -> tuple[Any, ...]:
         """The columns, with every row appended so far (labelled ones as object arrays)."""
-        self._flush()
-        columns = list(self.columns)
-        for i, codes in self._labels.items():
-            values = np.empty(len(codes), dtype=object)
-            values[:] = list(codes)
-            columns[i] = values[np.frombuffer(columns[i], dtype=np.uint32)] if len(columns[i]) else []
-        return tuple(columns)
+        return tuple(column.decoded() if isinstance(column, Labelled) else column for column in self.stored())
 
     def __len__(self) -> int:
         return len(self.columns[0]) + len(self._pending)

@@ -19,7 +19,13 @@ import pandas as pd
 from sim.metrics.columns import ColumnRows
 from sim.metrics.gpus import GpuSample, gpu_cluster_frame, gpu_usage_frame
 from sim.metrics.schema import SCHEMA, frame
-from sim.metrics.series import Sample, cluster_frame, node_usage_frame, running_intervals
+from sim.metrics.series import (
+    AllocCodes,
+    Sample,
+    cluster_frame,
+    node_usage_frame,
+    running_intervals,
+)
 
 if TYPE_CHECKING:
     from sim.state.node_table import NodeTable
@@ -40,8 +46,10 @@ _EVAL_COLS = [c for c, _, _ in SCHEMA["evaluations"]]
 # or counts as uint32, columns of repeated values kept as codes)
 _COUNTS = dict.fromkeys(("nodes_evaluated", "nodes_filtered", "nodes_exhausted"), "I")
 PER_ALLOC: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
-    "placements": ({"score": "d", **_COUNTS}, ("eval_id", "job_id", "task_group", "node_id", "dimension_exhausted")),
-    "allocations": ({}, ("job_id", "task_group", "node_id", "client_status", "desired_status"))}
+    "placements": ({**dict.fromkeys(("time", "score", "cpu", "memory", "disk"), "d"), **_COUNTS},
+                   ("eval_id", "job_id", "task_group", "node_id", "dimension_exhausted")),
+    "allocations": ({"time": "d"}, ("job_id", "task_group", "node_id", "client_status", "desired_status"))}
+_ALLOC_ID = {name: [c for c, _, _ in SCHEMA[name]].index("alloc_id") for name in PER_ALLOC}
 DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from the samples in `tables`
 
 
@@ -79,7 +87,7 @@ class Recorder:
         self._gpu_samples: list[GpuSample | None] = []  # per node sample (None: no GPUs then)
         self._cluster: list[tuple[float, int, int, int]] = []
         self.job_log: dict[tuple[str, str], list] = {}  # (namespace, job) -> [first write, type, parent, priority, writes]
-        self.runs: pd.DataFrame | None = None  # the allocs' running intervals, set by tables()
+        self._runs: pd.DataFrame | None = None  # the allocs' running intervals, set by tables()
 
     def add(self, table: str, *row: object) -> None:
         """Append one row (values in SCHEMA column order)."""
@@ -226,14 +234,32 @@ class Recorder:
 
     # -- output -----------------------------------------------------------------------------
 
+    def _alloc_codes(self) -> AllocCodes:
+        """The alloc ID of every allocations and placements row as a number, from the stored Python
+        strings (their hashes are cached: lighter than hashing the tables' Arrow copies)."""
+        numbers: dict[object, int] = {}
+        number = lambda alloc_id: numbers.setdefault(alloc_id, len(numbers))  # noqa: E731
+        ids = [self.rows[name].stored()[_ALLOC_ID[name]] for name in ("allocations", "placements")]
+        return AllocCodes(*(np.fromiter(map(number, column), np.int64, len(column)) for column in ids))
+
+    def take_runs(self) -> pd.DataFrame | None:
+        """The running intervals (job_id, start, end) the last `tables()` computed, handed over
+        once: the recorder keeps no copy (None when already taken)."""
+        runs, self._runs = self._runs, None
+        return runs
+
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table of SCHEMA as a DataFrame with the documented dtypes."""
         rows = dict(self.rows)
         rows["evaluations"] = self._eval_rows()
         out = {name: frame(name, rows[name]) for name in SCHEMA if name not in DERIVED}
-        self.runs = running_intervals(out["allocations"])
-        out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"], self.runs)
-        out["cluster"] = cluster_frame(out["node_usage"], self._cluster, self.runs, out["placements"])
+        codes = self._alloc_codes()
+        # kept for the jobs table (`take_runs`), with the one ID column it reads
+        self._runs = runs = running_intervals(out["allocations"], ("job_id",), codes.allocations)
+        out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"],
+                                             out["allocations"], runs, codes)
+        del codes  # (8 bytes a row: freed before the other tables are built)
+        out["cluster"] = cluster_frame(out["node_usage"], self._cluster, runs, out["placements"])
         out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])
         out["gpu_cluster"] = gpu_cluster_frame(out["gpu_usage"], out["devices"], out["placements"])
         return out

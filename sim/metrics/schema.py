@@ -12,11 +12,13 @@ table with its one-line meaning.
 from __future__ import annotations
 
 from array import array
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from sim.metrics.columns import ColumnRows
+from sim.metrics import strings
+from sim.metrics.columns import ColumnRows, Labelled
 
 # table -> [(column, dtype, meaning)]
 SCHEMA: dict[str, list[tuple[str, str, str]]] = {
@@ -203,11 +205,21 @@ def frame(name: str, rows: list[tuple] | ColumnRows) -> pd.DataFrame:
     if not len(rows):
         return empty(name)
     if isinstance(rows, ColumnRows):
-        df = pd.DataFrame({c: np.asarray(values) if isinstance(values, array) else values
-                           for (c, _, _), values in zip(cols, rows.flushed(), strict=True)})
+        df = pd.DataFrame({c: _column(values, t) for (c, t, _), values in zip(cols, rows.stored(), strict=True)})
     else:
         df = pd.DataFrame.from_records(rows, columns=[c for c, _, _ in cols])
     return df.astype({c: t for c, t, _ in cols})
+
+
+def _column(values: list[Any] | array | Labelled, dtype: str) -> Any:
+    """One stored column as the DataFrame's (strings built in Arrow, else as `frame`'s astype takes them)."""
+    if isinstance(values, Labelled):
+        made = strings.from_codes(values.codes, values.values) if dtype == "string" else None
+        return values.decoded() if made is None else made
+    if isinstance(values, array):
+        return np.asarray(values)
+    made = strings.from_list(values) if dtype == "string" else None
+    return values if made is None else made
 
 
 def empty(name: str) -> pd.DataFrame:

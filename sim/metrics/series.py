@@ -22,9 +22,12 @@ was placed.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 
+from sim.metrics import strings
 from sim.metrics.schema import SCHEMA, empty
 
 TERMINAL_CLIENT = ("complete", "failed", "lost")
@@ -32,40 +35,74 @@ DIMS = ("cpu", "memory", "disk")
 Sample = tuple[float, np.ndarray, np.ndarray, np.ndarray | None]  # time, used, status, present (None: all)
 
 
-def running_intervals(allocations: pd.DataFrame) -> pd.DataFrame:
-    """One row per alloc that ever ran: alloc_id, job_id, task_group, node_id, start, end (NaN: still running)."""
+def running_intervals(allocations: pd.DataFrame, columns: tuple[str, ...] = ("alloc_id", "job_id", "task_group", "node_id"),
+                      codes: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per alloc that ever ran: the `columns` of its first running row, start, end (NaN:
+    still running); the index is that row's position in `allocations`. `codes`: each row's alloc ID
+    as a number, if known (`AllocCodes`)."""
     status = allocations["client_status"]
-    cols = ["alloc_id", "job_id", "task_group", "node_id", "time"]
-    run = allocations.loc[status == "running", cols].drop_duplicates("alloc_id")
-    end = allocations.loc[status.isin(TERMINAL_CLIENT), ["alloc_id", "time"]].drop_duplicates("alloc_id")
-    out = run.merge(end, on="alloc_id", how="left", suffixes=("_start", "_end"))
-    out = out.rename(columns={"time_start": "start", "time_end": "end"})
+    if codes is None:
+        codes = pd.factorize(allocations["alloc_id"], use_na_sentinel=False)[0]
+    time = allocations["time"].to_numpy(float)
+    run = _first_rows(codes, (status == "running").to_numpy(bool, na_value=False))
+    end = _first_rows(codes, status.isin(TERMINAL_CLIENT).to_numpy(bool, na_value=False))
+    ends = np.full(len(codes) and int(codes.max()) + 1, np.nan)
+    ends[codes[end]] = time[end]
+    out = pd.DataFrame({c: allocations[c].take(run).array for c in columns}, index=run)
+    out["start"], out["end"] = time[run], ends[codes[run]]
     out.loc[out["end"] < out["start"], "end"] = np.nan
-    return out.reset_index(drop=True)
+    return out
 
 
-def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, runs: pd.DataFrame) -> np.ndarray:
+class AllocCodes(NamedTuple):
+    """The alloc ID of each row of the allocations and the placements tables as a number (the same
+    ID, the same number in both)."""
+
+    allocations: np.ndarray
+    placements: np.ndarray
+
+
+def _first_rows(keys: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The rows where `mask` holds, keeping each key's first only (in row order)."""
+    rows = np.flatnonzero(mask)
+    return rows[np.sort(np.unique(keys[rows], return_index=True)[1])]
+
+
+def _placement_of(runs: pd.DataFrame, placements: pd.DataFrame, allocations: pd.DataFrame,
+                  codes: AllocCodes | None) -> np.ndarray:
+    """Each run's row in `placements` (its alloc's first placement; -1: none)."""
+    placed = (placements["alloc_id"] != "").to_numpy(bool, na_value=False)
+    rows = runs.index.to_numpy()  # (each run's row in `allocations`)
+    if codes is None:
+        at = strings.first_index(allocations["alloc_id"], placements["alloc_id"][placed])[rows]
+        return np.append(np.flatnonzero(placed), -1)[at]
+    first = _first_rows(codes.placements, placed)
+    of = np.full(int(max(codes.allocations.max(), codes.placements.max(initial=0))) + 1, -1)
+    of[codes.placements[first]] = first
+    return of[codes.allocations[rows]]
+
+
+def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, allocations: pd.DataFrame,
+          runs: pd.DataFrame, codes: AllocCodes | None) -> np.ndarray:
     """(samples, nodes, 3): resources of the allocs running on each node at each sample."""
     used = np.zeros((len(times) + 1, len(node_ids), 3))
     if runs.empty:
         return used[:-1]
-    res = placements.loc[placements["alloc_id"] != "", ["alloc_id", *DIMS]]
-    runs = runs.merge(res.drop_duplicates("alloc_id"), on="alloc_id", how="inner")
-    rows = pd.Series(np.arange(len(node_ids)), index=node_ids).reindex(runs["node_id"]).to_numpy()
-    keep = ~np.isnan(rows)
-    runs, rows = runs[keep], rows[keep].astype(np.int64)
-    first = np.searchsorted(times, runs["start"].to_numpy(float), side="left")
-    ends = runs["end"].fillna(np.inf).to_numpy(float)
-    last = np.searchsorted(times, ends, side="left")
-    amount = runs[list(DIMS)].to_numpy(float)
-    np.add.at(used, (first, rows), amount)
-    np.add.at(used, (last, rows), -amount)
+    at = _placement_of(runs, placements, allocations, codes)
+    row = strings.first_index(allocations["node_id"], node_ids)[runs.index.to_numpy()]
+    keep = (at >= 0) & (row >= 0)
+    first = np.searchsorted(times, runs["start"].to_numpy(float)[keep], side="left")
+    last = np.searchsorted(times, runs["end"].fillna(np.inf).to_numpy(float)[keep], side="left")
+    amount = placements[list(DIMS)].to_numpy(float)[at[keep]]
+    np.add.at(used, (first, row[keep]), amount)
+    np.add.at(used, (last, row[keep]), -amount)
     return np.cumsum(used, axis=0)[:-1]
 
 
 def node_usage_frame(samples: list[Sample], node_ids: list[str], capacity: np.ndarray, placements: pd.DataFrame,
-                     runs: pd.DataFrame) -> pd.DataFrame:
-    """The `node_usage` table from the node samples, the placements and the running intervals.
+                     allocations: pd.DataFrame, runs: pd.DataFrame, codes: AllocCodes | None = None) -> pd.DataFrame:
+    """The `node_usage` table from the node samples, the placements, the allocations and their
+    running intervals (`running_intervals`); `codes`, if known, join runs to placements.
 
     Each sample has a row per node registered at its time: nodes that joined later (rows beyond
     the sample's) and nodes that left (masked in the sample) are absent.
@@ -74,7 +111,7 @@ def node_usage_frame(samples: list[Sample], node_ids: list[str], capacity: np.nd
         return empty("node_usage")
     n, reps = len(node_ids), len(samples)
     times = np.array([s[0] for s in samples], dtype=float)
-    used = _used(times, node_ids, placements, runs).reshape(reps * n, 3)
+    used = _used(times, node_ids, placements, allocations, runs, codes).reshape(reps * n, 3)
     if all(len(u) == n and present is None for _, u, _, present in samples):  # a fixed set of nodes
         alive: slice | np.ndarray = slice(None)
         allocated = np.concatenate([u for _, u, _, _ in samples])

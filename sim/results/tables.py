@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics import strings
 from sim.metrics.deployments import DEPLOYMENTS_SCHEMA, deployments_table
 from sim.metrics.schema import SCHEMA
 from sim.metrics.series import TERMINAL_CLIENT, running_intervals
@@ -108,11 +109,14 @@ def _kth_start(runs: pd.DataFrame, desired: pd.Series) -> pd.Series:
     """Per job: the start time of its `desired`-th alloc to start (NaN if fewer started)."""
     if runs.empty:
         return pd.Series(dtype=float)
-    ordered = runs.sort_values(["job_id", "start"], kind="stable")
-    rank = ordered.groupby("job_id", sort=False).cumcount() + 1
-    want = ordered["job_id"].map(desired)
-    hit = ordered[rank.to_numpy() == want.to_numpy()]
-    return hit.set_index("job_id")["start"]
+    job, jobs = pd.factorize(runs["job_id"])  # (by code, not by string: the ranks within a job are the same)
+    start = runs["start"].to_numpy(float)
+    order = np.lexsort((start, job))  # (stable: equal starts keep their order)
+    job, start = job[order], start[order]
+    rank = np.arange(1, len(job) + 1) - np.searchsorted(job, job, side="left")
+    want = np.append(pd.Series(jobs).map(desired).to_numpy(float), np.nan)  # (NA job: code -1, no hit)
+    hit = rank == want[job]
+    return pd.Series(start[hit], index=jobs[job[hit]])
 
 
 def jobs_table(job_log: dict, state: Any, tables: dict[str, pd.DataFrame], dags: dict[str, str] | None = None,
@@ -121,17 +125,18 @@ def jobs_table(job_log: dict, state: Any, tables: dict[str, pd.DataFrame], dags:
     jobs = _job_rows(job_log, state)
     if jobs.empty:
         return _typed([], JOBS_SCHEMA)
-    placed = tables["placements"]
-    placed = placed[placed["alloc_id"] != ""]
-    allocs = tables["allocations"]
+    placements, allocs = tables["placements"], tables["allocations"]
+    # per job over the rows that count, the others' times masked (NaN) rather than the rows copied
+    placed = placements["time"].where(placements["alloc_id"] != "").groupby(placements["job_id"])
     runs = running_intervals(allocs) if runs is None else runs
     ids = jobs["job_id"]
-    jobs["placed_allocs"] = ids.map(placed.groupby("job_id").size()).fillna(0).astype("int64")
-    bad = allocs[allocs["client_status"].isin(("failed", "lost"))].drop_duplicates("alloc_id")
+    jobs["placed_allocs"] = ids.map(placed.count()).fillna(0).astype("int64")
+    status = allocs["client_status"]
+    bad = allocs.loc[status.isin(("failed", "lost")), ["alloc_id", "job_id"]].drop_duplicates("alloc_id")
     jobs["failed_allocs"] = ids.map(bad.groupby("job_id").size()).fillna(0).astype("int64")
-    jobs["first_placement"] = ids.map(placed.groupby("job_id")["time"].min())
+    jobs["first_placement"] = ids.map(placed.min())
     jobs["all_started"] = ids.map(_kth_start(runs, jobs.set_index("job_id")["desired_allocs"]))
-    ended = allocs[allocs["client_status"].isin(TERMINAL_CLIENT)].groupby("job_id")["time"].max()
+    ended = allocs["time"].where(status.isin(TERMINAL_CLIENT)).groupby(allocs["job_id"]).max()
     jobs["completed"] = ids.map(ended).where(jobs["status"] == "dead")
     batch = jobs["type"].isin(BATCH_TYPES)
     jobs["makespan"] = (jobs["completed"] - jobs["submit"]).where(batch)
@@ -172,7 +177,7 @@ def derived_tables(sim: World, workload: Workload, tables: dict[str, pd.DataFram
     workflow = workload.workflow
     membership = workflow.job_dags() if workflow is not None else {}
     out = dict(tables)
-    jobs = jobs_table(sim.recorder.job_log, sim.state, tables, membership, runs=sim.recorder.runs)
+    jobs = jobs_table(sim.recorder.job_log, sim.state, tables, membership, runs=sim.recorder.take_runs())
     if workflow is not None:
         durations = dict(zip(jobs["job_id"], (jobs["completed"] - jobs["submit"]).to_numpy(float), strict=True))
         critical = {j for comp in workflow.components()
@@ -221,11 +226,19 @@ def with_node_names(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> d
     out = {}
     for table, frame in tables.items():
         if "node_id" in frame.columns and "node_name" not in frame.columns and table != "nodes":
-            frame = frame.copy()
+            frame = frame.copy(deep=False)
             at = frame.columns.get_loc("node_id") + 1
-            frame.insert(at, "node_name", frame["node_id"].map(names).fillna("").astype("string"))
+            frame.insert(at, "node_name", _names(frame["node_id"], names))
         out[table] = frame
     return out
+
+
+def _names(node_ids: pd.Series, names: dict[str, str]) -> pd.Series:
+    """The name of each node ID ("" for none), mapped once per distinct ID."""
+    codes, distinct = pd.factorize(node_ids)  # (NA: -1, the last name below)
+    table = [*pd.Series(distinct, dtype=object).map(names).fillna(""), ""]
+    made = strings.from_codes(np.where(codes < 0, len(table) - 1, codes), table)
+    return pd.Series(made, index=node_ids.index) if made is not None else node_ids.map(names).fillna("").astype("string")
 
 
 WAIT_TIMES_SCHEMA: list[tuple[str, str, str]] = [

@@ -21,9 +21,10 @@ from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition, ScoreL
 
 _STRINGS = ("namespace", "eval_id", "node_id", "node_name", "job_id", "task_group", "desired_status",
             "desired_description", "client_status", "client_description")
-_NUMBERS = (("cpu", "q", int), ("memory_mb", "q", int), ("disk_mb", "q", int), ("create_index", "q", int),
-            ("modify_index", "q", int), ("alloc_modify_index", "q", int), ("score", "d", float),
+_NUMBERS = (("cpu", "i", int), ("memory_mb", "i", int), ("disk_mb", "i", int), ("create_index", "i", int),
+            ("modify_index", "i", int), ("alloc_modify_index", "i", int), ("score", "d", float),
             ("create_time", "d", float), ("modify_time", "d", float))
+_INT32 = range(-(2**31), 2**31)  # what an "i" column holds (other values go to the side dict)
 _SHARED = ("job", "task_states")  # kept by reference
 # kept in the side dict when set: every one is falsy (None, "", (), empty) while unset
 _RARE = ("ports", "devices", "deployment_id", "deployment_status", "previous_allocation", "next_allocation",
@@ -47,6 +48,11 @@ def _available(metric: AllocMetric) -> Any:
     except AttributeError:
         return None
 _NO_METRIC = -1  # node pool code of a row without a metric
+
+
+def _int32(values: Sequence[Any]) -> bool:
+    """Every value is an int that a 4-byte column holds."""
+    return not values or (set(map(type, values)) <= {int} and min(values) in _INT32 and max(values) in _INT32)
 
 
 class StringTable:
@@ -88,7 +94,7 @@ class AllocColumns:
         # metrics: the node pool's code (or _NO_METRIC), the counters, the shared candidate counts,
         # the packed top scores (layout; bytes and node ID codes up to each row's end offsets)
         self.node_pool = array("i")
-        self.metric_ints = {name: array("q") for name in _METRIC_INTS}
+        self.metric_ints = {name: array("i") for name in _METRIC_INTS}
         self.nodes_available: list[Any] = []
         self.top_layout: list[ScoreLayout | None] = []
         self.top_bytes = bytearray()
@@ -111,13 +117,15 @@ class AllocColumns:
         self.ids.extend(columns["id"])
         for name in _STRINGS:
             self.codes[name].extend(self.strings.code_all(columns[name]))
-        for name, _, kind in _NUMBERS:
+        for name, code, kind in _NUMBERS:
             numbers: Sequence[Any] = columns[name]
-            if set(map(type, numbers)) - {kind}:  # another type: kept as is, in the side dict
-                numbers = [value if type(value) is kind else 0 for value in numbers]
-                for i, value in enumerate(columns[name]):
-                    if type(value) is not kind:
+            if not (_int32(numbers) if code == "i" else set(map(type, numbers)) <= {kind}):
+                # another type, or an int too large for the column: kept as is, in the side dict
+                fits = [type(value) is kind and (code != "i" or value in _INT32) for value in numbers]
+                for i, (value, fit) in enumerate(zip(numbers, fits, strict=True)):
+                    if not fit:
                         keep(i, name, value)
+                numbers = [value if fit else 0 for value, fit in zip(numbers, fits, strict=True)]
             self.numbers[name].extend(numbers)
         for name in _SHARED:
             self.shared[name].extend(columns[name])
@@ -154,6 +162,12 @@ class AllocColumns:
         self.strings.code_all([p for p in pools if p is not None])
         self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
         counters = [_NO_COUNTERS if m is None else _metric_ints(m) for m in metrics]
+        made = [made for made, _ in parts]
+        if not all(_int32(values) for values in zip(*counters, strict=True)):
+            for i, values in enumerate(counters):
+                if not _int32(values):  # kept whole, with the containers
+                    made[i] = {**made[i], **dict(zip(_METRIC_INTS, values, strict=True))}
+                    counters[i] = _NO_COUNTERS
         for column, values in zip(self.metric_ints.values(), zip(*counters, strict=True), strict=True):
             column.extend(values)
         self.nodes_available.extend([None if m is None else _available(m) for m in metrics])
@@ -168,7 +182,7 @@ class AllocColumns:
         self.top_nodes_end.extend(islice(accumulate([len(top[2]) if top else 0 for top in tops],
                                                     initial=len(self.top_nodes)), 1, None))
         self.top_nodes.extend(self.strings.code_all(node_ids))
-        return [made for made, _ in parts]
+        return made
 
     def job_key(self, row: int) -> tuple[str, str]:
         """(namespace, job ID) of the alloc in `row`."""
@@ -196,7 +210,7 @@ class AllocColumns:
             return None
         values: dict[str, Any] = {name: column[row] for name, column in self.metric_ints.items()}
         strings = self.strings.values
-        metric = AllocMetric(**values, **(made or {}), node_pool=strings[pool],
+        metric = AllocMetric(**{**values, **(made or {})}, node_pool=strings[pool],
                              nodes_available=self.nodes_available[row])
         layout = self.top_layout[row]
         if layout is not None:

@@ -7,6 +7,7 @@ is the same in both runs.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 from conftest import ROOT
 
 from sim.simulation import Simulation
+from sim.state.alloc_columns import AllocColumns
 from sim.state.allocs import AllocTable
 from sim.structs.alloc import Allocation, AllocMetric
 
@@ -71,3 +73,19 @@ def test_compacted_allocs_read_back_the_same(name: str, monkeypatch: pytest.Monk
     for node in compacted.state.nodes.nodes:
         assert ([snapshot(a) for a in compacted.state.allocs_by_node(node.id)]
                 == [snapshot(a) for a in plain.state.allocs_by_node(node.id)])
+
+
+def test_numbers_beyond_the_int32_columns_read_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An int too large for its 4-byte column (or of another type) is kept whole, in the side dict
+    (a metric's counters with its containers)."""
+    allocs = run("periodic-batch", False, monkeypatch).state.allocs()[:4]
+    metric = copy.copy(allocs[2].metrics)
+    assert metric is not None
+    metric.allocation_time, metric.nodes_evaluated = 2**40, 2**31
+    odd = [dataclasses.replace(allocs[0], cpu=2**40, create_index=-(2**31) - 1),
+           dataclasses.replace(allocs[1], modify_index=2**31, disk_mb=2**31 - 1),
+           dataclasses.replace(allocs[2], metrics=metric),
+           dataclasses.replace(allocs[3], memory_mb=-(2**31), score=1)]
+    columns = AllocColumns()
+    first = columns.add(odd)
+    assert [snapshot(columns.build(first + i)) for i in range(4)] == [snapshot(a) for a in odd]

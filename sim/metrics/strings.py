@@ -1,0 +1,56 @@
+"""Columns of pandas' "string" dtype built in Arrow, without a Python object per row.
+
+`astype("string")` on a column of Python strings makes an object array first (8 bytes a row),
+and pandas' merges and maps on Arrow strings make a Python str per row; for millions of rows of
+alloc IDs these are the largest transient costs of building the results tables. `from_list` and
+`from_codes` give the column `astype` would (pyarrow storage, NA for None), or None where
+pandas' "string" dtype is not stored in Arrow or a value is not a string (the caller then takes
+the `astype` path); `first_index` joins string columns by position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+
+
+def _arrow() -> bool:
+    """pandas' "string" dtype is stored in Arrow (its default when pyarrow is installed)."""
+    return bool(pd.StringDtype().storage == "pyarrow")
+
+
+def _wrap(values: Any) -> pd.arrays.ArrowStringArray:
+    return pd.arrays.ArrowStringArray(pa.chunked_array([values]))
+
+
+def from_list(values: list[Any]) -> pd.arrays.ArrowStringArray | None:
+    """The strings (None: NA) of a list."""
+    if not _arrow():
+        return None
+    try:
+        return _wrap(pa.array(values, type=pa.large_string()))
+    except (pa.ArrowTypeError, pa.ArrowInvalid):
+        return None
+
+
+def from_codes(codes: np.ndarray, values: list[Any]) -> pd.arrays.ArrowStringArray | None:
+    """Per row `values[code]`."""
+    table = from_list(values)
+    if table is None:
+        return None
+    return _wrap(table._pa_array.chunk(0).take(pa.array(codes)))
+
+
+def first_index(values: pd.Series, among: pd.Series | list[Any]) -> np.ndarray:
+    """Per value, the position of its first occurrence in `among` (-1: absent), as a left join on
+    the first of duplicate keys would match it (without a Python string per row)."""
+    among = pd.Series(among, dtype=values.dtype) if isinstance(among, list) else among
+    if _arrow() and isinstance(values.array, pd.arrays.ArrowStringArray) and isinstance(
+            among.array, pd.arrays.ArrowStringArray):
+        found = pc.index_in(values.array._pa_array, value_set=among.array._pa_array.combine_chunks())
+        return found.fill_null(-1).to_numpy().astype(np.int64)
+    first = ~among.duplicated().to_numpy()
+    return np.append(np.flatnonzero(first), -1)[pd.Index(among[first]).get_indexer(values)]
