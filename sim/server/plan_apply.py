@@ -139,11 +139,8 @@ def fit_new_allocs(state: StateStore, plan: Plan) -> dict[str, bool]:
     ok = (rows >= 0) & (np.bincount(owner, weights=other, minlength=len(nodes)) == 0)
     ok[ok] = table.ready[rows[ok]]  # ready: registered, status ready, eligible (and not draining)
     asks = np.fromiter(chain.from_iterable(map(_ASK, allocs)), dtype=np.float64, count=3 * len(allocs)).reshape(-1, 3)
-    turn = np.arange(len(allocs)) - np.repeat(np.cumsum(sizes) - sizes, sizes)  # place among the node's allocs
     free = table.cap[rows] - table.used[rows]
-    for j in range(int(sizes.max())):  # the j-th alloc of every node that has one
-        sel = turn == j
-        free[owner[sel]] -= asks[sel]
+    np.subtract.at(free, owner, asks)  # unbuffered, in plan order: each node's allocs one at a time
     fits: list[bool] = np.all(free >= 0, axis=1).tolist()
     return {node_id: fit for node_id, fit, known in zip(nodes, fits, ok.tolist(), strict=True) if known}
 

@@ -142,15 +142,18 @@ def _foresee(
     if not want:
         return
     spans = [depths[k] - j for k, j in want]
-    owner = np.repeat(np.array([k for k, _ in want], dtype=np.int64), spans)
-    placed = np.arange(len(owner)) - np.repeat(np.cumsum(spans) - spans, spans) + np.repeat([j for _, j in want], spans)
-    chunk = foresee.verdicts(np.array(rows, dtype=np.int64)[owner], placed)
+    owner_rows: list[int] = []
+    placed: list[int] = []
+    for k, j in want:
+        owner_rows += [rows[k]] * (depths[k] - j)
+        placed += range(j, depths[k])
+    chunk = foresee.verdicts(np.array(owner_rows, dtype=np.int64), np.array(placed, dtype=np.int64))
     ranked, s = chunk.ranked, chunk.scores
-    final = np.full(len(owner), np.nan)
+    final = np.full(len(placed), np.nan)
     final[ranked] = s.final
     kind = np.where(chunk.status == RANKED, np.where(final > 0.0, PLAIN, ODD), MISS).tolist()
     def full(column: np.ndarray | None) -> list[float]:  # per row; 0.0 where none (the cache's convention)
-        values = np.zeros(len(owner))
+        values = np.zeros(len(placed))
         if column is not None:
             values[ranked] = column
         return values.tolist()
