@@ -79,8 +79,8 @@ def walk_laps(
         start = cur
         stop = start + size
         chosen: list[int] = []
-        u = start
-        while alive:
+        got, u, alive_n = 0, start, len(alive)
+        while alive_n:
             k = alive[i]
             u = options[k] + lap
             if u >= stop:  # once round the lap: the source ran dry
@@ -90,24 +90,26 @@ def walk_laps(
                 depth = max(j + 1, min(4 * depth, most + 1))
                 _foresee(rows, kinds, verdicts, why, [depth] * m, foresee)
             kind = kind_of[j]
-            if kind == MISS:
-                out.misses.append((u, *why[k][j]))
+            if kind != PLAIN:
+                if kind == ODD:
+                    return out
+                out.misses.append((u, *why[k][j]))  # a MISS
                 del alive[i]
-                if i == len(alive):
+                alive_n -= 1
+                if i == alive_n:
                     i, lap = 0, lap + size
                 continue
-            if kind == ODD:
-                return out
             chosen.append(k)
+            got += 1
             i += 1
-            if i == len(alive):
+            if i == alive_n:
                 i, lap = 0, lap + size
-            if len(chosen) == limit:
+            if got == limit:
                 break
-        if not chosen:  # no option left in the lap: the one-select path fails it
+        if not got:  # no option left in the lap: the one-select path fails it
             return out
-        dry = len(chosen) < limit
-        if len(chosen) == 2 and top >= 2:  # the batch limit: the first of the best, ties in scan order
+        dry = got < limit
+        if got == 2 and top >= 2:  # the batch limit: the first of the best, ties in scan order
             a, b = chosen
             va, vb = verdicts[a][placed[a]], verdicts[b][placed[b]]
             if vb[0] > va[0]:
