@@ -146,9 +146,9 @@ def _foresee(
     spans = [depths[k] - j for k, j in want]
     owner_rows: list[int] = []
     placed: list[int] = []
-    for k, j in want:
-        owner_rows += [rows[k]] * (depths[k] - j)
-        placed += range(j, depths[k])
+    for (k, j), span in zip(want, spans, strict=True):
+        owner_rows += [rows[k]] * span
+        placed += range(j, j + span)
     chunk = foresee.verdicts(np.array(owner_rows, dtype=np.int64), np.array(placed, dtype=np.int64))
     ranked, s = chunk.ranked, chunk.scores
     final = np.full(len(placed), np.nan)
