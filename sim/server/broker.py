@@ -7,7 +7,7 @@ growing delay, and at the delivery limit the eval is handed to `on_failed` (Noma
 queue, drained at once by the leader's reaper). Waiting workers are SimPy events served in FIFO
 order; timers check a generation number when due, so cancelling a timer costs nothing. The nack
 timers (one per delivery, nearly all disarmed by the ack) share one event at a time
-(sim.server.timers).
+(sim.server.timers) and hold the delivery's eval ID and token, not the eval, until due.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class Worker:
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         ctx = self.context
-        broker, env, think_base = ctx.broker, ctx.env, ctx.config.think_time_base
+        broker, env = ctx.broker, ctx.env
         while True:
             found = self._ready_now()
             ev, token = found if found is not None else (yield broker.dequeue(self.types))
@@ -88,7 +88,7 @@ class Worker:
             else:
                 outcome = yield from self._submit_plans(ev, token, senv, gen, plan)
             if outcome.plan is None or outcome.plan.is_no_op():
-                yield env.timeout(think_base)
+                yield env.timeout(ctx.config.think_time_base)
             self._finish(outcome, token)
             self.busy = False
 
