@@ -76,6 +76,7 @@ class SchedulerClock:
         self.timed = {kind: [0, 0.0] for kind in self.KINDS}  # timed passes, their seconds
         self._passes = 0
         self._new_scheduler = worker_module.new_scheduler
+        self._memo: Any = None  # the state's failed-pass memo, once made (then kept for the run)
 
     @property
     def tallies(self) -> dict[str, tuple[int, float]]:
@@ -97,7 +98,7 @@ class SchedulerClock:
     def _timed(self, gen: Generator[Any, Any, Any], state: Any, timed: bool) -> Generator[Any, Any, Any]:
         spent, result = 0.0, None
         while True:
-            before = _memo_answers(state)
+            before = self._memo_answers(state)
             start = time.process_time() if timed else 0.0
             try:
                 plan = next(gen) if result is None else gen.send(result)
@@ -106,7 +107,7 @@ class SchedulerClock:
                 outcome = stop.value
                 kind = "other"
                 if outcome.reblock and not outcome.placed:
-                    after = _memo_answers(state)
+                    after = self._memo_answers(state)
                     kind = ("failed, memo" if after[0] > before[0] else "failed, reconciled" if after[1] > before[1]
                             else "failed, full")
                 self.counts[kind] += 1
@@ -118,6 +119,15 @@ class SchedulerClock:
                 spent += time.process_time() - start
             result = yield plan
 
+    def _memo_answers(self, state: Any) -> tuple[int, int]:
+        """Passes the failed-pass memo answered so far: without reconciling, after reconciling."""
+        memo = self._memo
+        if memo is None:
+            memo = self._memo = getattr(state, "derived", {}).get("failed_passes")
+            if memo is None:
+                return 0, 0
+        return memo.replayed, memo.settled
+
     def report(self) -> str:
         tallies = self.tallies
         failed = [sum(tallies[k][i] for k in self.KINDS[:3]) for i in (0, 1)]
@@ -126,12 +136,6 @@ class SchedulerClock:
         for kind, (n, seconds) in tallies.items():
             lines.append(f"  {kind:18s} {n:8,} passes {seconds / max(n, 1) * 1e6:9,.1f} us each {seconds:7.1f} s")
         return "\n".join(lines)
-
-
-def _memo_answers(state: Any) -> tuple[int, int]:
-    """Passes the failed-pass memo answered so far: without reconciling, after reconciling."""
-    memo = getattr(state, "derived", {}).get("failed_passes")
-    return (memo.replayed, memo.settled) if memo is not None else (0, 0)
 
 
 def _report(sim: Simulation, run_s: float, tables: dict | None, results_s: float) -> None:

@@ -7,7 +7,7 @@ growing delay, and at the delivery limit the eval is handed to `on_failed` (Noma
 queue, drained at once by the leader's reaper). Waiting workers are SimPy events served in FIFO
 order; timers check a generation number when due, so cancelling a timer costs nothing. The nack
 timers (one per delivery, nearly all disarmed by the ack) share one event at a time
-(sim.server.timers).
+(sim.server.timers) and hold the delivery's eval ID and token, not the eval, until due.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from sim.structs.job import JobKey
 
 ReadyEntry = tuple[int, int, int, Evaluation]
 PendingEntry = tuple[int, int, int, int, Evaluation]
+_NackTimer = tuple[str, str, int]  # (eval ID, delivery token, generation): no Evaluation held till due
 
 
 class BrokerError(SimError):
@@ -76,7 +77,7 @@ class EvalBroker:
         self._tokens = 0
         self._total_pending = 0
         self._total_failed = 0
-        self._nack_timers: TimerQueue[tuple[_Unacked, int]] = TimerQueue(
+        self._nack_timers: TimerQueue[_NackTimer] = TimerQueue(
             env, config.eval_nack_timeout, self._nack_timer_fired, self._nack_timer_live)
 
     # -- enqueue ----------------------------------------------------------------------------
@@ -214,14 +215,15 @@ class EvalBroker:
     def _start_nack_timer(self, unack: _Unacked) -> None:
         unack.gen += 1
         unack.paused = False
-        self._nack_timers.start((unack, unack.gen))
+        self._nack_timers.start((unack.eval.id, unack.token, unack.gen))
 
-    def _nack_timer_live(self, timer: tuple[_Unacked, int]) -> bool:
-        unack, gen = timer  # (the gen moves on at every ack: most timers fail the first test)
-        return unack.gen == gen and not unack.paused and self._unack.get(unack.eval.id) is unack
+    def _nack_timer_live(self, timer: _NackTimer) -> bool:
+        eval_id, token, gen = timer  # (tokens are unique per delivery; the gen moves on at every ack)
+        unack = self._unack.get(eval_id)
+        return unack is not None and unack.gen == gen and not unack.paused and unack.token == token
 
-    def _nack_timer_fired(self, timer: tuple[_Unacked, int]) -> None:
-        self.nack(timer[0].eval.id, timer[0].token)
+    def _nack_timer_fired(self, timer: _NackTimer) -> None:
+        self.nack(timer[0], timer[1])
 
     def _outstanding(self, eval_id: str, token: str) -> _Unacked:
         unack = self._unack.get(eval_id)

@@ -74,13 +74,21 @@ class Worker:
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         ctx = self.context
-        broker = ctx.broker
+        broker, env = ctx.broker, ctx.env
         while True:
             found = self._ready_now()
             ev, token = found if found is not None else (yield broker.dequeue(self.types))
             self.busy = True
-            ctx.recorder.eval_dequeued(ev, ctx.env.now)
-            outcome = yield from self._process(ev, token)
+            ctx.recorder.eval_dequeued(ev, env.now)
+            senv, gen = self._scheduler_pass(ev)
+            try:
+                plan = next(gen)
+            except StopIteration as stop:  # no plan (most passes): no generator in between
+                outcome: SchedulerOutcome = stop.value
+            else:
+                outcome = yield from self._submit_plans(ev, token, senv, gen, plan)
+            if outcome.plan is None or outcome.plan.is_no_op():
+                yield env.timeout(ctx.config.think_time_base)
             self._finish(outcome, token)
             self.busy = False
 
@@ -91,30 +99,31 @@ class Worker:
         env = self.context.env
         return self.context.broker.try_dequeue(self.types) if env.peek() > env.now else None
 
-    def _process(self, ev: Evaluation, token: str) -> Generator[simpy.Event, Any, SchedulerOutcome]:
-        ctx, cfg = self.context, self.context.config
+    def _scheduler_pass(self, ev: Evaluation) -> tuple[SchedulerEnv, Generator[Plan, Any, SchedulerOutcome]]:
+        """The scheduler's environment for this pass and its (unstarted) pass over `ev`."""
+        ctx = self.context
         sched_config = ctx.state.scheduler_config  # Nomad: each pass reads the state's SchedulerConfig
         senv = SchedulerEnv(state=ctx.state, rng=ctx.rng, ids=ctx.ids, now=ctx.env.now,
                             algorithm=sched_config.effective_algorithm(), policy=ctx.policy,
                             preemption=sched_config.preemption_config)
-        gen = new_scheduler(ev.type, senv).process(ev)
-        try:
-            plan = next(gen)
-            while True:
-                yield ctx.env.timeout(_think_time(cfg, plan))
-                ctx.recorder.plan_submitted(ev, ctx.env.now)
-                ctx.broker.pause_nack_timeout(ev.id, token)
-                result = yield ctx.plan_queue.submit(plan)
-                ctx.broker.resume_nack_timeout(ev.id, token)
-                senv.now = ctx.env.now
+        return senv, new_scheduler(ev.type, senv).process(ev)
+
+    def _submit_plans(self, ev: Evaluation, token: str, senv: SchedulerEnv, gen: Generator[Plan, Any, SchedulerOutcome],
+                      plan: Plan) -> Generator[simpy.Event, Any, SchedulerOutcome]:
+        """Think, submit each plan the scheduler yields and hand it the result, until it is done."""
+        ctx, cfg = self.context, self.context.config
+        while True:
+            yield ctx.env.timeout(_think_time(cfg, plan))
+            ctx.recorder.plan_submitted(ev, ctx.env.now)
+            ctx.broker.pause_nack_timeout(ev.id, token)
+            result = yield ctx.plan_queue.submit(plan)
+            ctx.broker.resume_nack_timeout(ev.id, token)
+            senv.now = ctx.env.now
+            try:
                 plan = gen.send(result)
-        except StopIteration as stop:
-            outcome: SchedulerOutcome = stop.value
-        else:  # pragma: no cover - the loop only ends through StopIteration
-            raise AssertionError("scheduler did not finish")
-        if outcome.plan is None or outcome.plan.is_no_op():
-            yield ctx.env.timeout(cfg.think_time_base)
-        return outcome
+            except StopIteration as stop:
+                outcome: SchedulerOutcome = stop.value
+                return outcome
 
     def _finish(self, outcome: SchedulerOutcome, token: str) -> None:
         """Write the eval and its follow-ups, re-block or ack. Nomad: Worker.UpdateEval & co."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 
 import numpy as np
@@ -495,3 +496,33 @@ def test_many_evals_are_fast(h):
         done += 1
     h.env.run(until=100)
     assert done == 10_000 and h.counts() == (0, 0, 0, 0)
+
+
+def test_nack_timer_of_an_earlier_delivery_does_not_nack_the_next(h):
+    """A nack timer belongs to one delivery (token): after a nack and redelivery, the first
+    delivery's timer (due at 60 s, same generation) leaves the second (due at 71 s) alone."""
+    ev = make_eval()
+    h.broker.enqueue(ev)
+    _, token = h.take()
+    h.env.run(until=10)
+    h.broker.nack(ev.id, token)
+    h.env.run(until=11.001)
+    _, token2 = h.take()
+    h.env.run(until=60.5)
+    assert h.broker.outstanding(ev.id) == token2
+    h.env.run(until=71.1)
+    assert h.broker.outstanding(ev.id) is None
+
+
+def test_disarmed_nack_timer_holds_no_eval(h):
+    """Disarmed nack timers stay queued until the oldest is due, without the acked Evaluation."""
+    ev = make_eval()
+    h.broker.enqueue(ev)
+    _, token = h.take()
+    h.broker.ack(ev.id, token)
+    entries = list(h.broker._nack_timers._entries)
+    reached, layer = [], entries
+    for _ in range(3):  # entry, timer item, its parts
+        layer = gc.get_referents(*layer)
+        reached += layer
+    assert len(entries) == 1 and not any(x is ev for x in reached)
