@@ -88,12 +88,9 @@ class SchedulerClock:
         worker_module.new_scheduler = self._timed_scheduler  # type: ignore[assignment]
 
     def _timed_scheduler(self, eval_type: str, senv: Any) -> Any:
-        scheduler = self._new_scheduler(eval_type, senv)
-        process = scheduler.process
         self._passes += 1
         timed = self.every > 0 and self._passes % self.every == 0
-        scheduler.process = lambda ev: self._timed(process(ev), senv.state, timed)  # type: ignore[method-assign]
-        return scheduler
+        return _TimedScheduler(self, self._new_scheduler(eval_type, senv), senv.state, timed)
 
     def _timed(self, gen: Generator[Any, Any, Any], state: Any, timed: bool) -> Generator[Any, Any, Any]:
         spent, result = 0.0, None
@@ -136,6 +133,20 @@ class SchedulerClock:
         for kind, (n, seconds) in tallies.items():
             lines.append(f"  {kind:18s} {n:8,} passes {seconds / max(n, 1) * 1e6:9,.1f} us each {seconds:7.1f} s")
         return "\n".join(lines)
+
+
+class _TimedScheduler:
+    """A scheduler whose passes the clock times. A wrapper rather than a `process` attribute set
+    on the scheduler: that lambda would make every scheduler a reference cycle, left to the
+    cyclic collector with everything its pass made (9% of the 14h window's CPU)."""
+
+    __slots__ = ("clock", "scheduler", "state", "timed")
+
+    def __init__(self, clock: SchedulerClock, scheduler: Any, state: Any, timed: bool) -> None:
+        self.clock, self.scheduler, self.state, self.timed = clock, scheduler, state, timed
+
+    def process(self, ev: Any) -> Generator[Any, Any, Any]:
+        return self.clock._timed(self.scheduler.process(ev), self.state, self.timed)
 
 
 def _report(sim: Simulation, run_s: float, tables: dict | None, results_s: float) -> None:
