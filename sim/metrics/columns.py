@@ -14,13 +14,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from sim.state.narrow import UNSIGNED, IntColumn
+
 _BATCH = 4096  # rows appended before they move into the columns
 
 
 class Labelled(NamedTuple):
     """A column of repeated values: per row a code into `values`."""
 
-    codes: np.ndarray  # uint32
+    codes: np.ndarray  # unsigned ints
     values: list[Any]
 
     def decoded(self) -> np.ndarray | list[Any]:
@@ -41,9 +43,10 @@ class ColumnRows:
         """`typed`: the columns kept in a typed array (by position), with its type code (numbers
         that fit it: a value that does not raises);
         `labelled`: columns of repeated values (IDs of jobs, nodes, evals; statuses), kept as
-        4-byte codes into a table of the values seen."""
-        typed = {**(typed or {}), **dict.fromkeys(labelled, "I")}
-        self.columns: tuple[Any, ...] = tuple(array(typed[i]) if i in typed else [] for i in range(width))
+        codes into a table of the values seen (1 to 4 bytes each: as many as the table needs)."""
+        typed = typed or {}
+        self.columns: tuple[Any, ...] = tuple(
+            IntColumn(UNSIGNED) if i in labelled else array(typed[i]) if i in typed else [] for i in range(width))
         self._pending: list[tuple[object, ...]] = []
         self._labels: dict[int, dict[object, int]] = {i: {} for i in labelled}  # per column: value -> code
 
@@ -72,14 +75,14 @@ class ColumnRows:
                 continue
             for value in dict.fromkeys(values):
                 codes.setdefault(value, len(codes))
-            column.extend(map(codes.__getitem__, values))
+            column.extend(list(map(codes.__getitem__, values)))
 
     def stored(self) -> list[Any]:
         """The columns as kept, with every row appended so far: a list or typed array each, a
         labelled one as `Labelled` (its codes copied out, so appending later stays possible)."""
         self._flush()
         labels = self._labels
-        return [Labelled(np.frombuffer(column, dtype=np.uint32).copy(), list(labels[i])) if i in labels else column
+        return [Labelled(np.array(column.values), list(labels[i])) if i in labels else column
                 for i, column in enumerate(self.columns)]
 
     def flushed(self) -> tuple[Any, ...]:
