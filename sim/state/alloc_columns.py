@@ -188,11 +188,6 @@ class AllocColumns:
         self.top_nodes.extend(list(self.strings.code_all(node_ids)))
         return made
 
-    def job_key(self, row: int) -> tuple[str, str]:
-        """(namespace, job ID) of the alloc in `row`."""
-        strings = self.strings.values
-        return strings[self.codes["namespace"][row]], strings[self.codes["job_id"][row]]
-
     def build(self, row: int) -> Allocation:
         """The alloc stored in `row`, as it was compacted."""
         strings = self.strings.values
