@@ -111,13 +111,8 @@ class AllocTable:
         key = (key[0], key[1])  # (the marker: a plain tuple)
         for i, alloc in zip(at, done, strict=True):
             allocs[i] = by_id[alloc.id] = key
-        old = self.compacted.get(key)
-        if old is None:  # (the rows of the first compaction, in list order)
-            self.compacted[key] = rows = IntColumn()
-            rows.extend(range(first, first + len(at)))
-            return
-        # merged with the rows already compacted, in list order
-        earlier, later, new = iter(old), iter(range(first, first + len(at))), set(at)
+        # the job's rows in list order: the new ones among those compacted earlier
+        earlier, later, new = iter(self.compacted.get(key, ())), iter(range(first, first + len(at))), set(at)
         self.compacted[key] = rows = IntColumn()
         rows.extend([next(later) if i in new else next(earlier) for i, a in enumerate(allocs) if type(a) is tuple])
 

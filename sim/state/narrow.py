@@ -38,9 +38,6 @@ class IntColumn:
                 self.values = array(wider, self.values)
         self.values.extend(values)
 
-    def append(self, value: int) -> None:
-        self.extend((value,))
-
     def __getitem__(self, i: int) -> int:
         return self.values[i]
 

@@ -19,7 +19,7 @@ def test_values_read_back_as_appended(seed: int) -> None:
         values = [rng.randrange(-(2**bits) if signed else 0, 2**bits) for _ in range(rng.randrange(0, 50))]
         if rng.random() < 0.3:
             for value in values:
-                column.append(value)
+                column.extend([value])
         else:
             column.extend(values)
         expected += values
@@ -37,5 +37,5 @@ def test_widening_stops_at_last() -> None:
     column.extend([1, -(2**31)])
     assert column.values.typecode == "i"
     with pytest.raises(OverflowError):
-        column.append(2**31)
+        column.extend([2**31])
     assert list(column) == [1, -(2**31)]
