@@ -4,8 +4,8 @@ Once a job is dead, its client-terminal allocs are read only by the API and by a
 the job, never in the hot loop; yet a run like a trace replay ends with millions of them. The
 allocation table (sim.state.allocs) moves such allocs here, a job's at a time, one row each:
 numbers in typed arrays, strings as codes into a table of the values seen, shared objects (job
-version, task states, candidate-node counts) by reference, the metric's packed top scores in one
-byte buffer, and the fields that are rarely set in a side dict. `build(row)` gives back an
+version, task states, candidate-node counts) as codes into the distinct ones, the metric's
+packed top scores in one byte buffer, and the fields that are rarely set in a side dict. `build(row)` gives back an
 Allocation equal to the one compacted, field by field, its metric's packed scores bit for bit.
 """
 
@@ -18,7 +18,7 @@ from operator import attrgetter
 from typing import Any
 
 from sim.state.narrow import IntColumn
-from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition, ScoreLayout
+from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition
 
 _STRINGS = ("namespace", "eval_id", "node_id", "node_name", "job_id", "task_group", "desired_status",
             "desired_description", "client_status", "client_description")
@@ -81,6 +81,28 @@ class StringTable:
         return map(self.codes.__getitem__, values)
 
 
+class SharedColumn:
+    """Objects kept by reference, each shared by many rows (a job's version, task states, candidate
+    counts): per row a code into the distinct objects seen, told apart by identity."""
+
+    __slots__ = ("objects", "rows", "_codes")
+
+    def __init__(self) -> None:
+        self.objects: list[Any] = []
+        self.rows = IntColumn()
+        self._codes: dict[int, int] = {}  # id(object) -> code (`objects` keeps it alive)
+
+    def extend(self, values: Sequence[Any]) -> None:
+        codes, objects, ids = self._codes, self.objects, list(map(id, values))
+        for key, value in {key: value for key, value in zip(ids, values, strict=True) if key not in codes}.items():
+            codes[key] = len(objects)
+            objects.append(value)
+        self.rows.extend(list(map(codes.__getitem__, ids)))
+
+    def __getitem__(self, row: int) -> Any:
+        return self.objects[self.rows[row]]
+
+
 class AllocColumns:
     """Compacted allocs, one row each, rows never reused."""
 
@@ -90,15 +112,15 @@ class AllocColumns:
         self.codes = {name: IntColumn() for name in _STRINGS}
         self.numbers: dict[str, IntColumn | array[float]] = {
             name: IntColumn(last="i") if kind == "i" else array(kind) for name, kind, _ in _NUMBERS}
-        self.shared: dict[str, list[Any]] = {name: [] for name in _SHARED}
+        self.shared = {name: SharedColumn() for name in _SHARED}
         self.name_index = IntColumn()  # the index of a Nomad-style name, or -1 (the name is in `side`)
         self.side: dict[int, dict[str, Any]] = {}
         # metrics: the node pool's code (or _NO_METRIC), the counters, the shared candidate counts,
         # the packed top scores (layout; bytes and node ID codes up to each row's end offsets)
         self.node_pool = IntColumn()
         self.metric_ints = {name: IntColumn(last="i") for name in _METRIC_INTS}
-        self.nodes_available: list[Any] = []
-        self.top_layout: list[ScoreLayout | None] = []
+        self.nodes_available = SharedColumn()
+        self.top_layout = SharedColumn()  # ScoreLayout or None
         self.top_bytes = bytearray()
         self.top_nodes = IntColumn()
         self.top_end = IntColumn()
