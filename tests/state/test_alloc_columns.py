@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT
 
 from sim.simulation import Simulation
-from sim.state.alloc_columns import AllocColumns
+from sim.state.alloc_columns import AllocColumns, SharedColumn
 from sim.state.allocs import AllocTable
 from sim.structs.alloc import Allocation, AllocMetric
 
@@ -108,3 +108,13 @@ def test_a_job_compacted_twice_reads_back_in_creation_order(monkeypatch: pytest.
     got = table.of_job(key)
     assert [snapshot(a) for a in got] == expected
     assert got[4] is allocs[4] and all(table.get(a.id) is a for a in got) and not table.compacted
+
+
+def test_shared_objects_read_back_by_identity() -> None:
+    """SharedColumn gives each row its own object back, equal objects told apart."""
+    a, b = {"t": 1}, {"t": 1}
+    values = [a, a, None, b, a, b, None]
+    column = SharedColumn()
+    column.extend(values[:3])
+    column.extend(values[3:])
+    assert all(column[i] is value for i, value in enumerate(values)) and len(column.objects) == 3
