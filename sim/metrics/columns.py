@@ -14,13 +14,15 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from sim.state.narrow import UNSIGNED, IntColumn
+
 _BATCH = 4096  # rows appended before they move into the columns
 
 
 class Labelled(NamedTuple):
     """A column of repeated values: per row a code into `values`."""
 
-    codes: np.ndarray  # uint32
+    codes: np.ndarray  # unsigned ints
     values: list[Any]
 
     def decoded(self) -> np.ndarray | list[Any]:
@@ -32,6 +34,13 @@ class Labelled(NamedTuple):
         return table[self.codes]
 
 
+def _column(code: str | None) -> list[Any] | array[Any] | IntColumn:
+    """An empty column: a list (no type code), an unsigned int column (up to `code`) or a typed array."""
+    if code is None:
+        return []
+    return IntColumn(UNSIGNED, last=code) if code in UNSIGNED else array(code)
+
+
 class ColumnRows:
     """A table's rows as one list per column, read back as tuples in append order."""
 
@@ -39,11 +48,12 @@ class ColumnRows:
 
     def __init__(self, width: int, typed: dict[int, str] | None = None, labelled: tuple[int, ...] = ()) -> None:
         """`typed`: the columns kept in a typed array (by position), with its type code (numbers
-        that fit it: a value that does not raises);
+        that fit it: a value that does not raises; an unsigned int code is the widest of a column
+        that starts at one byte a value);
         `labelled`: columns of repeated values (IDs of jobs, nodes, evals; statuses), kept as
-        4-byte codes into a table of the values seen."""
+        codes into a table of the values seen (1 to 4 bytes each: as many as the table needs)."""
         typed = {**(typed or {}), **dict.fromkeys(labelled, "I")}
-        self.columns: tuple[Any, ...] = tuple(array(typed[i]) if i in typed else [] for i in range(width))
+        self.columns: tuple[Any, ...] = tuple(_column(typed.get(i)) for i in range(width))
         self._pending: list[tuple[object, ...]] = []
         self._labels: dict[int, dict[object, int]] = {i: {} for i in labelled}  # per column: value -> code
 
@@ -72,15 +82,15 @@ class ColumnRows:
                 continue
             for value in dict.fromkeys(values):
                 codes.setdefault(value, len(codes))
-            column.extend(map(codes.__getitem__, values))
+            column.extend(list(map(codes.__getitem__, values)))
 
     def stored(self) -> list[Any]:
         """The columns as kept, with every row appended so far: a list or typed array each, a
         labelled one as `Labelled` (its codes copied out, so appending later stays possible)."""
         self._flush()
         labels = self._labels
-        return [Labelled(np.frombuffer(column, dtype=np.uint32).copy(), list(labels[i])) if i in labels else column
-                for i, column in enumerate(self.columns)]
+        return [Labelled(np.array(column.values), list(labels[i])) if i in labels
+                else column.values if isinstance(column, IntColumn) else column for i, column in enumerate(self.columns)]
 
     def flushed(self) -> tuple[Any, ...]:
         """The columns, with every row appended so far (labelled ones as object arrays)."""

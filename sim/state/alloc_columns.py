@@ -4,8 +4,8 @@ Once a job is dead, its client-terminal allocs are read only by the API and by a
 the job, never in the hot loop; yet a run like a trace replay ends with millions of them. The
 allocation table (sim.state.allocs) moves such allocs here, a job's at a time, one row each:
 numbers in typed arrays, strings as codes into a table of the values seen, shared objects (job
-version, task states, candidate-node counts) by reference, the metric's packed top scores in one
-byte buffer, and the fields that are rarely set in a side dict. `build(row)` gives back an
+version, task states, candidate-node counts) as codes into the distinct ones, the metric's
+packed top scores in one byte buffer, and the fields that are rarely set in a side dict. `build(row)` gives back an
 Allocation equal to the one compacted, field by field, its metric's packed scores bit for bit.
 """
 
@@ -17,7 +17,8 @@ from itertools import accumulate, islice
 from operator import attrgetter
 from typing import Any
 
-from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition, ScoreLayout
+from sim.state.narrow import IntColumn
+from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition
 
 _STRINGS = ("namespace", "eval_id", "node_id", "node_name", "job_id", "task_group", "desired_status",
             "desired_description", "client_status", "client_description")
@@ -80,27 +81,50 @@ class StringTable:
         return map(self.codes.__getitem__, values)
 
 
+class SharedColumn:
+    """Objects kept by reference, each shared by many rows (a job's version, task states, candidate
+    counts): per row a code into the distinct objects seen, told apart by identity."""
+
+    __slots__ = ("objects", "rows", "_codes")
+
+    def __init__(self) -> None:
+        self.objects: list[Any] = []
+        self.rows = IntColumn()
+        self._codes: dict[int, int] = {}  # id(object) -> code (`objects` keeps it alive)
+
+    def extend(self, values: Sequence[Any]) -> None:
+        codes, objects, ids = self._codes, self.objects, list(map(id, values))
+        for key, value in {key: value for key, value in zip(ids, values, strict=True) if key not in codes}.items():
+            codes[key] = len(objects)
+            objects.append(value)
+        self.rows.extend(list(map(codes.__getitem__, ids)))
+
+    def __getitem__(self, row: int) -> Any:
+        return self.objects[self.rows[row]]
+
+
 class AllocColumns:
     """Compacted allocs, one row each, rows never reused."""
 
     def __init__(self) -> None:
         self.strings = StringTable()
         self.ids: list[str] = []
-        self.codes = {name: array("i") for name in _STRINGS}
-        self.numbers = {name: array(kind) for name, kind, _ in _NUMBERS}
-        self.shared: dict[str, list[Any]] = {name: [] for name in _SHARED}
-        self.name_index = array("i")  # the index of a Nomad-style name, or -1 (the name is in `side`)
+        self.codes = {name: IntColumn() for name in _STRINGS}
+        self.numbers: dict[str, IntColumn | array[float]] = {
+            name: IntColumn(last="i") if kind == "i" else array(kind) for name, kind, _ in _NUMBERS}
+        self.shared = {name: SharedColumn() for name in _SHARED}
+        self.name_index = IntColumn()  # the index of a Nomad-style name, or -1 (the name is in `side`)
         self.side: dict[int, dict[str, Any]] = {}
         # metrics: the node pool's code (or _NO_METRIC), the counters, the shared candidate counts,
         # the packed top scores (layout; bytes and node ID codes up to each row's end offsets)
-        self.node_pool = array("i")
-        self.metric_ints = {name: array("i") for name in _METRIC_INTS}
-        self.nodes_available: list[Any] = []
-        self.top_layout: list[ScoreLayout | None] = []
+        self.node_pool = IntColumn()
+        self.metric_ints = {name: IntColumn(last="i") for name in _METRIC_INTS}
+        self.nodes_available = SharedColumn()
+        self.top_layout = SharedColumn()  # ScoreLayout or None
         self.top_bytes = bytearray()
-        self.top_nodes = array("i")
-        self.top_end = array("q")
-        self.top_nodes_end = array("q")
+        self.top_nodes = IntColumn()
+        self.top_end = IntColumn()
+        self.top_nodes_end = IntColumn()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -116,7 +140,7 @@ class AllocColumns:
         columns = dict(zip(_FIELDS, zip(*map(_fields, allocs), strict=True), strict=True))
         self.ids.extend(columns["id"])
         for name in _STRINGS:
-            self.codes[name].extend(self.strings.code_all(columns[name]))
+            self.codes[name].extend(list(self.strings.code_all(columns[name])))
         for name, code, kind in _NUMBERS:
             numbers: Sequence[Any] = columns[name]
             if not (_int32(numbers) if code == "i" else set(map(type, numbers)) <= {kind}):
@@ -126,16 +150,18 @@ class AllocColumns:
                     if not fit:
                         keep(i, name, value)
                 numbers = [value if fit else 0 for value, fit in zip(numbers, fits, strict=True)]
-            self.numbers[name].extend(numbers)
+            self.numbers[name].extend(numbers)  # type: ignore[arg-type]
         for name in _SHARED:
             self.shared[name].extend(columns[name])
+        indexes = []
         for i, (alloc, name, job_id, group) in enumerate(
                 zip(allocs, columns["name"], columns["job_id"], columns["task_group"], strict=True)):
             index = alloc.index()
             if index < 0 or name != f"{job_id}.{group}[{index}]":
                 keep(i, "name", name)
                 index = -1
-            self.name_index.append(index)
+            indexes.append(index)
+        self.name_index.extend(indexes)
         for name in _RARE:
             values = columns[name]
             if any(values):
@@ -175,19 +201,14 @@ class AllocColumns:
         self.top_layout.extend([top[0] if top else None for top in tops])
         packed = [top[1] for top in tops if top]
         # each row's end offsets (accumulate's first value, where the previous row ended, dropped)
-        self.top_end.extend(islice(accumulate([len(top[1]) if top else 0 for top in tops],
-                                              initial=len(self.top_bytes)), 1, None))
+        self.top_end.extend(list(islice(accumulate([len(top[1]) if top else 0 for top in tops],
+                                                   initial=len(self.top_bytes)), 1, None)))
         self.top_bytes += b"".join(packed)
         node_ids = [node_id for top in tops if top for node_id in top[2]]
-        self.top_nodes_end.extend(islice(accumulate([len(top[2]) if top else 0 for top in tops],
-                                                    initial=len(self.top_nodes)), 1, None))
-        self.top_nodes.extend(self.strings.code_all(node_ids))
+        self.top_nodes_end.extend(list(islice(accumulate([len(top[2]) if top else 0 for top in tops],
+                                                         initial=len(self.top_nodes)), 1, None)))
+        self.top_nodes.extend(list(self.strings.code_all(node_ids)))
         return made
-
-    def job_key(self, row: int) -> tuple[str, str]:
-        """(namespace, job ID) of the alloc in `row`."""
-        strings = self.strings.values
-        return strings[self.codes["namespace"][row]], strings[self.codes["job_id"][row]]
 
     def build(self, row: int) -> Allocation:
         """The alloc stored in `row`, as it was compacted."""
@@ -216,6 +237,6 @@ class AllocColumns:
         if layout is not None:
             start = self.top_end[row - 1] if row else 0
             nodes_start = self.top_nodes_end[row - 1] if row else 0
-            node_ids = [strings[code] for code in self.top_nodes[nodes_start : self.top_nodes_end[row]]]
+            node_ids = [strings[code] for code in self.top_nodes.values[nodes_start : self.top_nodes_end[row]]]
             metric.restore_top(layout, bytes(self.top_bytes[start : self.top_end[row]]), node_ids)
         return metric

@@ -15,6 +15,7 @@ from typing import Any, cast
 import numpy as np
 
 from sim.state.alloc_columns import AllocColumns
+from sim.state.narrow import IntColumn
 from sim.state.node_table import NodeTable
 from sim.state.summaries import SummaryKeeper
 from sim.structs.alloc import Allocation
@@ -32,19 +33,20 @@ class AllocTable:
     and client status changes in `summaries`.
 
     Allocs are never removed. A dead job's client-terminal allocs are compacted into `columns`
-    (`compact_job`): `by_id` and the job's list then hold their row numbers, and the first read of
-    any of them builds the job's allocs again (`get`, `of_job`), as the objects every later read
-    and write sees. A node's allocs are kept as IDs, read through `by_id`.
+    (`compact_job`): `by_id` and the job's list then hold the job's key in their place (one object
+    for all, where row numbers would be an int object each), `compacted` the job's rows in list order,
+    and the first read of any of them builds the job's allocs again (`get`, `of_job`), as the
+    objects every later read and write sees. A node's allocs are kept as IDs, read through `by_id`.
     """
 
     def __init__(self, nodes: NodeTable, summaries: SummaryKeeper) -> None:
         self.nodes = nodes
         self.summaries = summaries
-        self.by_id: dict[str, Allocation | int] = {}
-        self.by_job: dict[JobKey, list[Allocation | int]] = defaultdict(list)  # in creation order
+        self.by_id: dict[str, Allocation | JobKey] = {}
+        self.by_job: dict[JobKey, list[Allocation | JobKey]] = defaultdict(list)  # in creation order
         self.by_node: dict[str, list[str]] = defaultdict(list)  # alloc IDs, in creation order
         self.columns = AllocColumns()
-        self.compacted: set[JobKey] = set()  # jobs with allocs in `columns`
+        self.compacted: dict[JobKey, IntColumn] = {}  # jobs with allocs in `columns`: their rows, in list order
         self.live: dict[JobKey, int] = defaultdict(int)  # non-terminal allocs per job (drives job status)
         self._terminal_writes: dict[str, Allocation] | None = None  # see take_client_terminal_writes
         self.changed: dict[str, Allocation] | None = None  # allocs written since last taken, when recording
@@ -54,8 +56,8 @@ class AllocTable:
     def get(self, alloc_id: str) -> Allocation | None:
         """The stored alloc with this ID (its job's allocs built again if it was compacted)."""
         alloc = self.by_id.get(alloc_id)
-        if type(alloc) is int:
-            self._expand(self.columns.job_key(alloc))
+        if type(alloc) is tuple:
+            self._expand(alloc)
             alloc = self.by_id[alloc_id]
         return alloc  # type: ignore[return-value]
 
@@ -79,8 +81,11 @@ class AllocTable:
 
     def every(self) -> list[Allocation]:
         """Every alloc in creation order; compacted ones are built for this read only."""
-        build = self.columns.build
-        return [build(a) if type(a) is int else a for a in self.by_id.values()]  # type: ignore[misc]
+        if not self.compacted:
+            return list(self.by_id.values())  # type: ignore[arg-type]
+        build, ids = self.columns.build, self.columns.ids
+        row_of = dict(zip(ids, range(len(ids)), strict=True))  # (an ID's last row is its current one)
+        return [build(row_of[alloc_id]) if type(a) is tuple else a for alloc_id, a in self.by_id.items()]  # type: ignore[misc]
 
     def own(self, allocs: list[Allocation]) -> list[Allocation]:
         """The stored allocs of `allocs` (a write's input): once allocs have been compacted, the
@@ -98,23 +103,27 @@ class AllocTable:
         if not allocs or self.live.get(key):
             return
         at = [i for i, alloc in enumerate(allocs)
-              if type(alloc) is not int and alloc.client_status in CLIENT_TERMINAL]  # type: ignore[union-attr]
+              if type(alloc) is not tuple and alloc.client_status in CLIENT_TERMINAL]  # type: ignore[union-attr]
         if not at:
             return
         done = cast("list[Allocation]", [allocs[i] for i in at])
-        by_id = self.by_id
-        for row, (i, alloc) in enumerate(zip(at, done, strict=True), self.columns.add(done)):
-            allocs[i] = by_id[alloc.id] = row
-        self.compacted.add(key)
+        first, by_id = self.columns.add(done), self.by_id
+        key = (key[0], key[1])  # (the marker: a plain tuple)
+        for i, alloc in zip(at, done, strict=True):
+            allocs[i] = by_id[alloc.id] = key
+        # the job's rows in list order: the new ones among those compacted earlier
+        earlier, later, new = iter(self.compacted.get(key, ())), iter(range(first, first + len(at))), set(at)
+        self.compacted[key] = rows = IntColumn()
+        rows.extend([next(later) if i in new else next(earlier) for i, a in enumerate(allocs) if type(a) is tuple])
 
     def _expand(self, key: JobKey) -> None:
         """Build a job's compacted allocs again, in place of their rows."""
         allocs, by_id, build = self.by_job[key], self.by_id, self.columns.build
+        rows = iter(self.compacted.pop(key))
         for i, alloc in enumerate(allocs):
-            if type(alloc) is int:
-                built = allocs[i] = build(alloc)
+            if type(alloc) is tuple:
+                built = allocs[i] = build(next(rows))
                 by_id[built.id] = built
-        self.compacted.discard(key)
 
     def take_client_terminal_writes(self) -> list[Allocation]:
         """Allocs written while client-terminal (before or after the write) since the last call,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from conftest import ROOT
 
 from sim.simulation import Simulation
-from sim.state.alloc_columns import AllocColumns
+from sim.state.alloc_columns import AllocColumns, SharedColumn
 from sim.state.allocs import AllocTable
 from sim.structs.alloc import Allocation, AllocMetric
 
@@ -89,3 +89,32 @@ def test_numbers_beyond_the_int32_columns_read_back(monkeypatch: pytest.MonkeyPa
     columns = AllocColumns()
     first = columns.add(odd)
     assert [snapshot(columns.build(first + i)) for i in range(4)] == [snapshot(a) for a in odd]
+
+
+def test_a_job_compacted_twice_reads_back_in_creation_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Allocs finished after a first compaction get later rows: reads still follow the job's list."""
+    allocs = [dataclasses.replace(a, client_status="running")
+              for a in run("periodic-batch", False, monkeypatch).state.allocs()[:7]]
+    key = (allocs[0].namespace, allocs[0].job_id)
+    table = AllocTable(cast(Any, None), cast(Any, None))
+    table.by_job[key] = list(allocs)
+    table.by_id.update((a.id, a) for a in allocs)
+    for finished in ({0, 2, 3}, {1, 5}, {6}):
+        for i in finished:
+            allocs[i].client_status = "complete"
+        table.compact_job(key)
+    assert len(table.columns) == 6
+    expected = [snapshot(a) for a in allocs]
+    got = table.of_job(key)
+    assert [snapshot(a) for a in got] == expected
+    assert got[4] is allocs[4] and all(table.get(a.id) is a for a in got) and not table.compacted
+
+
+def test_shared_objects_read_back_by_identity() -> None:
+    """SharedColumn gives each row its own object back, equal objects told apart."""
+    a, b = {"t": 1}, {"t": 1}
+    values = [a, a, None, b, a, b, None]
+    column = SharedColumn()
+    column.extend(values[:3])
+    column.extend(values[3:])
+    assert all(column[i] is value for i, value in enumerate(values)) and len(column.objects) == 3
