@@ -165,7 +165,12 @@ def _report(sim: Simulation, run_s: float, tables: dict | None, results_s: float
         makespan = j["completed"].max() - j["submit"].min()
         print(f"results {results_s:.1f} s wall  makespan {makespan:,.0f} s simulated  "
               f"mean slowdown {j['slowdown'].mean():.3f}")
-    print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB")
+    print(f"peak memory {_peak_mb():,.0f} MB")
+
+
+def _peak_mb() -> float:
+    """Peak RSS of this process so far, in MB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _run_by_hour(sim: Simulation, start: float) -> None:
@@ -174,7 +179,8 @@ def _run_by_hour(sim: Simulation, start: float) -> None:
     while sim.now < sim.scenario.duration:
         sim.run(min(sim.scenario.duration, sim.now + hour))
         print(f"  t={sim.now / hour:5.1f} h  wall {time.perf_counter() - start:7.1f} s  "
-              f"allocations {sim.state.alloc_count():,}  scheduler runs {sim.recorder.scheduler_runs():,}",
+              f"allocations {sim.state.alloc_count():,}  scheduler runs {sim.recorder.scheduler_runs():,}  "
+              f"peak {_peak_mb():,.0f} MB",
               flush=True)
 
 
@@ -208,6 +214,7 @@ def main() -> None:
         prof.disable()
         prof.dump_stats(args.profile)
     ran = time.perf_counter()
+    print(f"peak memory of the replay {_peak_mb():,.0f} MB")
     tables = None if args.no_results else sim.results()
     _report(sim, ran - start, tables, time.perf_counter() - ran)
     print(clock.report())
