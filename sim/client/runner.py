@@ -268,17 +268,17 @@ class AllocRunner:
             set_state(ts, TASK_STATE_DEAD, now)
         self._changed(now)
 
-    def _exit_in_step(self, i: int, code: int, after: dict[tuple[int, int], tuple[Any, ...]]) -> bool:
+    def _exit_in_step(self, i: int, code: int, after: dict[tuple[int, int], tuple[Any, ...]]) -> str | None:
         """`_exit(0, i, 1, code)` of a runner still sharing the tasks it started with (or their
         shared successors) when the outcome is the same for every runner sharing them: a batch
         task's first run exited 0, so it is dead. The tasks and states after the exit are made
-        once and shared in turn (`after`: by the tasks before, for one instant). False: not such
-        an exit (`_exit` decides)."""
+        once and shared in turn (`after`: by the tasks before, for one instant). Returns the new
+        client status, for the caller's `_set_status`; None: not such an exit (`_exit` decides)."""
         tasks = self.tasks
         task = tasks[i]
         if (not self.borrowed or code != 0 or self.epoch != 0 or task.run != 1 or task.tracker is not None
                 or task.state.state != TASK_STATE_RUNNING or self.alloc.job.type not in NO_SUCCESS_RESTART):
-            return False
+            return None
         key = (id(tasks), i)
         found = after.get(key)
         if found is None or found[0] is not tasks:
@@ -289,8 +289,7 @@ class AllocRunner:
             ts.state, ts.finished_at = TASK_STATE_DEAD, now
             found = after[key] = (tasks, new_tasks, new_states, *client_status(new_states))
         _, self.tasks, self.states, status, self.description = found
-        self._set_status(status, self.clients.env.now)
-        return True
+        return status  # type: ignore[no-any-return]
 
     def _kill_siblings(self, failed: TaskRun, now: float) -> None:
         """Nomad: a failed task takes its live siblings down (`Sibling Task Failed`)."""
@@ -429,14 +428,20 @@ class AllocRunner:
 
     def _set_status(self, status: str, now: float) -> None:
         """Record a client status change and queue a report."""
-        if status != self.status:
-            self.status = status
+        if self._take_status(status):
             self.clients.record(self.alloc, status, now)
-            if status in CLIENT_TERMINAL:
-                self.done = True
-                if status == ALLOC_CLIENT_FAILED and self.alloc.deployment_id and self.health is None:
-                    self.health = False  # Nomad: clientAlloc marks a failed deployment alloc without health unhealthy
         self.clients.mark_dirty(self)
+
+    def _take_status(self, status: str) -> bool:
+        """`_set_status` without the row and the report: whether the status changed."""
+        if status == self.status:
+            return False
+        self.status = status
+        if status in CLIENT_TERMINAL:
+            self.done = True
+            if status == ALLOC_CLIENT_FAILED and self.alloc.deployment_id and self.health is None:
+                self.health = False  # Nomad: clientAlloc marks a failed deployment alloc without health unhealthy
+        return True
 
     def report(self) -> dict[str, Any]:
         """The changes the client sends the server for this alloc (Nomad: clientAlloc)."""
@@ -516,12 +521,18 @@ class RunnerBatch:
     def fire(self, timers: tuple[tuple[int, int, int], ...]) -> None:
         """The timers due now, for each runner in turn, as each runner's own timers would fire."""
         after: dict[tuple[int, int], tuple[Any, ...]] = {}  # exits shared by runners in step
+        if len(timers) == 1 and timers[0][0] == _EXIT:
+            self._exit_all(timers[0][1], timers[0][2], after)
+            return
         watches = self.watches
         for k, runner in enumerate(self.runners):
             for kind, i, code in timers:
                 if kind == _EXIT:
-                    if not runner._exit_in_step(i, code, after):
+                    status = runner._exit_in_step(i, code, after)
+                    if status is None:
                         runner._exit(0, i, 1, code)
+                    else:
+                        runner._set_status(status, runner.clients.env.now)
                     continue
                 watch = watches[k]  # runner._health_timer(watch, kind == _CHECK):
                 if watch is not runner.watch or watch.verdict is not None or runner.done:
@@ -531,3 +542,30 @@ class RunnerBatch:
                     continue
                 runner._set_health(healthy)
                 runner.clients.mark_dirty(runner)
+
+    def _exit_all(self, i: int, code: int, after: dict[tuple[int, int], tuple[Any, ...]]) -> None:
+        """`fire` of one exit timer: each runner's exit in turn, with the rows and reports of the
+        runners exiting in step taken in bulk (`record_all`, `mark_all_dirty`) before any other
+        runner's exit and whenever the status changes, so rows, reports and events keep their order."""
+        clients = self.runners[0].clients
+        now = clients.env.now
+        batch: list[AllocRunner] = []  # exited in step to `status`, not reported yet
+        changed: list[AllocRunner] = []  # of those, the ones whose status changed (a row each)
+        status = None
+        for runner in self.runners:
+            new = runner._exit_in_step(i, code, after)
+            if new != status or new is None:
+                if batch:
+                    clients.record_all(changed, status, now)  # type: ignore[arg-type]
+                    clients.mark_all_dirty(batch)
+                    batch, changed = [], []
+                if new is None:
+                    runner._exit(0, i, 1, code)
+                    continue
+                status = new
+            if runner._take_status(new):
+                changed.append(runner)
+            batch.append(runner)
+        if batch:
+            clients.record_all(changed, status, now)  # type: ignore[arg-type]
+            clients.mark_all_dirty(batch)

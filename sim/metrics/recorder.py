@@ -96,22 +96,24 @@ class Recorder:
     # -- placements ---------------------------------------------------------------------------
 
     def placements(self, now: float, allocs: list[Allocation]) -> None:
-        """Committed placements, with the scheduler's metrics for each."""
+        """Committed placements, with the scheduler's metrics for each (read once per run of
+        allocs sharing one metric)."""
         rows = []
+        last: object = rows  # (no metric yet)
+        counts: tuple[int, int, int] = (0, 0, 0)
+        dimension = ""
         for a in allocs:
             m = a.metrics
-            if m is None:
-                counts, dimension = (0, 0, 0), ""
-            else:
-                counts = (m.nodes_evaluated, m.nodes_filtered, m.nodes_exhausted)
-                dimension = _dimension(m)
+            if m is not last:
+                last = m
+                counts, dimension = ((0, 0, 0), "") if m is None else (
+                    (m.nodes_evaluated, m.nodes_filtered, m.nodes_exhausted), _dimension(m))
             rows.append((now, a.eval_id, a.id, a.job_id, a.task_group, a.node_id, a.score, *counts,
                          dimension, a.cpu, a.memory_mb, a.disk_mb))
-        self.rows["placements"].extend(rows)
-        for a in allocs:
             if a.devices:
                 self.rows["devices"].extend((now, a.id, a.job_id, a.node_id, d.task, d.vendor, d.type, d.name, i)
                                             for d in a.devices for i in d.device_ids)
+        self.rows["placements"].extend(rows)
 
     def failed_placements(self, now: float, ev: Evaluation) -> None:
         """Placements that found no node: one row per group, as the scheduler coalesces them."""

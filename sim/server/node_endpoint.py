@@ -125,7 +125,9 @@ class NodeEndpoint:
         health: list[Allocation] = []
         for allocs, changes in groups:
             status = changes.get("client_status")
-            if not status or status in CLIENT_TERMINAL:  # (a report without a status keeps the alloc's)
+            if status in CLIENT_TERMINAL:
+                self._terminal_reports(allocs, status, evals, settled, freed)
+            elif not status:  # (a report without a status keeps the alloc's)
                 for alloc in allocs:
                     old_status = alloc.client_status
                     new_status = status or old_status
@@ -144,6 +146,21 @@ class NodeEndpoint:
         if health:
             self.deployments.on_alloc_health(health)
         return index
+
+    def _terminal_reports(self, allocs: list[Allocation], status: str, evals: dict[tuple[str, str], Evaluation],
+                          settled: set[tuple[str, str]], freed: list[Allocation]) -> None:
+        """The loop of `update_alloc_groups` for a group reported terminal (`status`): each alloc's
+        follow-up eval check (a run of allocs of one job checked once, unless failed: the first
+        decides for the rest), and the allocs it frees."""
+        each = status == ALLOC_CLIENT_FAILED
+        namespace = job_id = None
+        for alloc in allocs:
+            if each or alloc.job_id != job_id or alloc.namespace != namespace:
+                namespace, job_id = key = (alloc.namespace, alloc.job_id)
+                if key not in evals and (each or key not in settled):
+                    self._followup_eval(alloc, status, evals, settled)
+        if status != ALLOC_CLIENT_LOST:
+            freed += [alloc for alloc in allocs if alloc.client_status != status]
 
     def _followup_eval(self, alloc: Allocation, new_status: str, evals: dict[tuple[str, str], Evaluation],
                        settled: set[tuple[str, str]]) -> None:
@@ -165,12 +182,8 @@ class NodeEndpoint:
 
     def _unblock_freed(self, freed: list[Allocation], index: int) -> None:
         """Nomad: fsm.applyAllocClientUpdate: a finished alloc frees capacity on its node."""
-        seen: set[str] = set()
-        for alloc in freed:
-            if alloc.node_id in seen:
-                continue
-            seen.add(alloc.node_id)
-            node = self.state.node_by_id(alloc.node_id)
+        for node_id in dict.fromkeys([alloc.node_id for alloc in freed]):
+            node = self.state.node_by_id(node_id)
             if node is not None:
                 self.blocked.unblock(node.computed_class, index)
                 self.blocked.unblock_node(node.id, index)

@@ -114,16 +114,18 @@ class Server:
     def _record_plan(self, applied: AppliedPlan) -> None:
         """After a plan's commit, before its other subscribers: the metrics of the commit."""
         now = self.env.now
+        recorder, stored_alloc = self.recorder, self.state.alloc_by_id
         ev = self.state.eval_by_id(applied.plan.eval_id)
         fresh = [a for a in applied.placed if a.create_index == a.modify_index]
         if ev is not None:
-            self.recorder.plan_applied(ev, now, len(fresh), bool(applied.result.rejected_nodes))
-        self.recorder.placements(now, fresh)
-        placed_by_id = {a.id: a for a in applied.placed}
-        for evicted in [a for allocs in applied.result.node_preemptions.values() for a in allocs]:
-            victim, preempting = self.state.alloc_by_id(evicted.id), placed_by_id.get(evicted.preempted_by_allocation)
-            if victim is not None and preempting is not None:
-                self.recorder.preemption(now, preempting, victim)
-        stored = [self.state.alloc_by_id(stop.id) for stop in applied.stopped]
-        for a in fresh + [a for a in stored if a is not None]:  # one `allocations` row per change
-            self.recorder.add("allocations", now, a.id, a.job_id, a.task_group, a.node_id, a.client_status, a.desired_status)
+            recorder.plan_applied(ev, now, len(fresh), bool(applied.result.rejected_nodes))
+        recorder.placements(now, fresh)
+        if applied.result.node_preemptions:
+            placed_by_id = {a.id: a for a in applied.placed}
+            for evicted in [a for allocs in applied.result.node_preemptions.values() for a in allocs]:
+                victim, preempting = stored_alloc(evicted.id), placed_by_id.get(evicted.preempted_by_allocation)
+                if victim is not None and preempting is not None:
+                    recorder.preemption(now, preempting, victim)
+        changed = fresh + [a for stop in applied.stopped if (a := stored_alloc(stop.id)) is not None]
+        recorder.rows["allocations"].extend(  # one row per change
+            [(now, a.id, a.job_id, a.task_group, a.node_id, a.client_status, a.desired_status) for a in changed])
