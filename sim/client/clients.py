@@ -22,9 +22,9 @@ import simpy
 
 from sim.client.behavior import BehaviorResolver
 from sim.client.runner import AllocRunner, start_together
-from sim.client.tasks import GroupSpec, SharedEvents, TaskRun, running_tasks
+from sim.client.tasks import GroupSpec, SharedEvents, running_tasks
 from sim.state.store import StateStore
-from sim.structs.alloc import Allocation, TaskState
+from sim.structs.alloc import Allocation
 from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import Job
 
@@ -159,45 +159,52 @@ class Clients:
             runner = runners.get(stop.id)
             if runner is not None:
                 runner.kill()
-        stored_alloc, down, env = self.state.alloc_by_id, self.down, self.env
+        down = self.down
         job = group = spec = None  # placements come in runs of one job group: resolve it once per run
-        run: list[AllocRunner] = []  # registered, to start together
-        tasks: list[TaskRun] = []
-        states: dict[str, TaskState] = {}
+        run: list[Allocation] = []  # to start together
         in_deployment = False
-        for alloc in placed:
-            stored = stored_alloc(alloc.id) or alloc
-            runner = runners.get(alloc.id)
+        for stored in self.state.stored_allocs(placed):
+            runner = runners.get(stored.id)
             if runner is not None:
                 if run:
-                    run = self._start_run(run)
+                    run = self._start_run(run, spec)
                 runner.update(stored)
             elif (stored.desired_status not in SERVER_TERMINAL and stored.client_status not in CLIENT_TERMINAL
                   and stored.node_id not in down):
                 if stored.job is not job or stored.task_group != group:
                     if run:
-                        run = self._start_run(run)
+                        run = self._start_run(run, spec)
                     job, group, spec = stored.job, stored.task_group, self.group_spec(stored)
                 assert spec is not None
                 if not spec.instant:
                     self._start_runner(self._add_runner(stored, spec))
                     continue
                 if run and bool(stored.deployment_id) != in_deployment:
-                    run = self._start_run(run)
+                    run = self._start_run(run, spec)
                 if not run:
                     in_deployment = bool(stored.deployment_id)
-                    arrivals, started_event = self.events.arrival_and_start(env.now)
-                    tasks, states = running_tasks(spec, arrivals, started_event, env.now)
-                runner = AllocRunner.borrowing(self, stored, spec, tasks, states, env.now)
-                self._register(runner)
-                run.append(runner)
+                run.append(stored)
         if run:
-            self._start_run(run)
+            self._start_run(run, spec)
 
-    def _start_run(self, run: list[AllocRunner]) -> list[AllocRunner]:
-        """Start a run of registered runners (of one group) together; a new run starts empty."""
+    def _start_run(self, allocs: list[Allocation], spec: GroupSpec | None) -> list[Allocation]:
+        """Make, register and start together the runners of a run of allocs of one instant group,
+        sharing its `running_tasks`; a new run starts empty."""
+        assert spec is not None
+        now = self.env.now
+        arrivals, started_event = self.events.arrival_and_start(now)
+        tasks, states = running_tasks(spec, arrivals, started_event, now)
+        run = [AllocRunner.borrowing(self, alloc, spec, tasks, states, now) for alloc in allocs]
+        self.runners.update([(runner.alloc.id, runner) for runner in run])
+        by_node = self._by_node
+        for runner in run:
+            alloc = runner.alloc
+            node = by_node.get(alloc.node_id)
+            if node is None:
+                node = by_node[alloc.node_id] = {}
+            node[alloc.id] = runner
         try:
-            start_together(self, run, run[0].group, self.env.now)
+            start_together(self, run, spec, now)
         except Exception as err:  # fails these allocs, never the run
             for runner in run:
                 runner.crash(err)

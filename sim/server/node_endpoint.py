@@ -181,11 +181,15 @@ class NodeEndpoint:
             evals[key] = self.raft.new_eval(job, TRIGGER_RETRY_FAILED_ALLOC)
 
     def _unblock_freed(self, freed: list[Allocation], index: int) -> None:
-        """Nomad: fsm.applyAllocClientUpdate: a finished alloc frees capacity on its node."""
+        """Nomad: fsm.applyAllocClientUpdate: a finished alloc frees capacity on its node. (A
+        class unblocked once at `index` is not again: the first call released all it would.)"""
+        classes: set[str] = set()
         for node_id in dict.fromkeys([alloc.node_id for alloc in freed]):
             node = self.state.node_by_id(node_id)
             if node is not None:
-                self.blocked.unblock(node.computed_class, index)
+                if node.computed_class not in classes:
+                    classes.add(node.computed_class)
+                    self.blocked.unblock(node.computed_class, index)
                 self.blocked.unblock_node(node.id, index)
 
     # -- node evaluations ---------------------------------------------------------------------

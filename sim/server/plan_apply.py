@@ -131,10 +131,10 @@ def fit_new_allocs(state: StateStore, plan: Plan) -> dict[str, bool]:
     groups = [placing_of[node_id] for node_id in nodes]
     sizes = np.fromiter(map(len, groups), dtype=np.intp, count=len(groups))
     allocs = list(chain.from_iterable(groups))
-    stored = state.alloc_by_id
     # a placement that asks ports or devices, or updates an alloc in state, leaves its node to the per-node check
-    other = np.fromiter((bool(a.ports or a.devices) or stored(a.id) is not None for a in allocs), dtype=bool,
-                        count=len(allocs))
+    other = np.array(state.allocs_stored(map(_ID, allocs)), dtype=bool)
+    if any(map(_PORTS, allocs)) or any(map(_DEVICES, allocs)):
+        other |= np.fromiter((bool(a.ports or a.devices) for a in allocs), dtype=bool, count=len(allocs))
     owner = np.repeat(np.arange(len(nodes)), sizes)
     ok = (rows >= 0) & (np.bincount(owner, weights=other, minlength=len(nodes)) == 0)
     ok[ok] = table.ready[rows[ok]]  # ready: registered, status ready, eligible (and not draining)
@@ -146,6 +146,7 @@ def fit_new_allocs(state: StateStore, plan: Plan) -> dict[str, bool]:
 
 
 _ASK = attrgetter("cpu", "memory_mb", "disk_mb")
+_ID, _PORTS, _DEVICES = attrgetter("id"), attrgetter("ports"), attrgetter("devices")
 
 
 def evaluate_plan(state: StateStore, plan: Plan) -> PlanResult:

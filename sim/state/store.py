@@ -410,6 +410,16 @@ class StateStore:
         """Nomad: AllocByID."""
         return self._allocs.get(alloc_id)
 
+    def stored_allocs(self, allocs: list[Allocation]) -> list[Allocation]:
+        """`alloc_by_id(a.id) or a` for each alloc: the stored version, or the alloc itself."""
+        by_id, get = self._allocs.by_id, self._allocs.get
+        return [found if (found := by_id.get(a.id)) is not None and type(found) is not tuple else get(a.id) or a
+                for a in allocs]
+
+    def allocs_stored(self, alloc_ids: Iterable[str]) -> list[bool]:
+        """Whether the state holds an alloc of each ID (`alloc_by_id(i) is not None`, with nothing built)."""
+        return list(map(self._allocs.by_id.__contains__, alloc_ids))
+
     def allocs_by_job(self, namespace: str, job_id: str) -> list[Allocation]:
         """Every alloc of a job (terminal too), in creation order."""
         return self._allocs.of_job((namespace, job_id))
@@ -471,9 +481,9 @@ class StateStore:
                 "client_status": stop.client_status, "followup_eval_id": stop.followup_eval_id,
                 "last_reschedule": stop.last_reschedule, "preempted_by_allocation": stop.preempted_by_allocation})
             keys.add((alloc.namespace, alloc.job_id))
+        by_id = table.by_id
         for alloc in placed:
-            existing = stored(alloc.id)
-            if existing is not None:
+            if alloc.id in by_id and (existing := stored(alloc.id)) is not None:
                 if table.update_in_place(existing, alloc, index, now):
                     deployments.on_new_alloc(existing, now)
             else:
