@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,6 +42,31 @@ def _column(code: str | None) -> list[Any] | array[Any] | IntColumn:
     return IntColumn(UNSIGNED, last=code) if code in UNSIGNED else array(code)
 
 
+_CODE_TYPES = "BHI"  # a labelled column's codes widen through these (as an IntColumn up to "I" would)
+_HOLDS = {code: 2 ** (8 * array(code).itemsize) for code in _CODE_TYPES}  # how many codes each holds
+
+
+class _Codes:
+    """A labelled column's codes, in the narrowest unsigned type that holds every code of its
+    table: as an IntColumn of them would be (the highest code in the table is one of the rows'
+    since the rows brought every value in), without reading the codes to widen."""
+
+    __slots__ = ("values",)
+
+    def __init__(self) -> None:
+        self.values = array("B")
+
+    def extend(self, codes: Iterable[int], table_size: int) -> None:
+        values = self.values
+        if table_size > _HOLDS[values.typecode]:
+            wider = next((c for c in _CODE_TYPES if table_size <= _HOLDS[c]), _CODE_TYPES[-1])
+            values = self.values = array(wider, values)
+        values.extend(codes)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
 class ColumnRows:
     """A table's rows as one list per column, read back as tuples in append order."""
 
@@ -52,8 +78,8 @@ class ColumnRows:
         that starts at one byte a value);
         `labelled`: columns of repeated values (IDs of jobs, nodes, evals; statuses), kept as
         codes into a table of the values seen (1 to 4 bytes each: as many as the table needs)."""
-        typed = {**(typed or {}), **dict.fromkeys(labelled, "I")}
-        self.columns: tuple[Any, ...] = tuple(_column(typed.get(i)) for i in range(width))
+        typed = typed or {}
+        self.columns: tuple[Any, ...] = tuple(_Codes() if i in labelled else _column(typed.get(i)) for i in range(width))
         self._pending: list[tuple[object, ...]] = []
         self._labels: dict[int, dict[object, int]] = {i: {} for i in labelled}  # per column: value -> code
 
@@ -75,14 +101,15 @@ class ColumnRows:
         if not pending:
             return
         labels = self._labels
-        for i, (column, values) in enumerate(zip(self.columns, zip(*pending, strict=True), strict=True)):
+        for i, column in enumerate(self.columns):  # (a column at a time: lighter than zip(*pending))
+            values = list(map(itemgetter(i), pending))
             codes = labels.get(i)
             if codes is None:
                 column.extend(values)
                 continue
             for value in dict.fromkeys(values):
                 codes.setdefault(value, len(codes))
-            column.extend(list(map(codes.__getitem__, values)))
+            column.extend(map(codes.__getitem__, values), len(codes))
 
     def stored(self) -> list[Any]:
         """The columns as kept, with every row appended so far: a list or typed array each, a
