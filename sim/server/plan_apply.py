@@ -121,28 +121,53 @@ def fit_new_allocs(state: StateStore, plan: Plan) -> dict[str, bool]:
     """`evaluate_node_plan`'s verdict on each node where the plan only adds new allocs (nothing
     stopped or preempted there, no ports or devices asked) and that is ready, decided together
     with array ops: each node's free capacity less its new allocs' asks, one alloc at a time in
-    plan order, as the per-node check subtracts them. The other nodes are left out."""
+    plan order, as the per-node check subtracts them. The other nodes are left out. (A plan of
+    up to `_FEW` allocs is decided in Python floats: the same operations, without numpy's per-call cost.)"""
     table, placing_of, update, preempted = state.nodes, plan.node_allocation, plan.node_update, plan.node_preemptions
     nodes = list(placing_of.keys() - update.keys() - preempted.keys() if update or preempted else placing_of)
     if not nodes:
         return {}
-    index_of = table.index_of
-    rows = np.array([index_of.get(node_id, -1) for node_id in nodes], dtype=np.intp)
     groups = [placing_of[node_id] for node_id in nodes]
-    sizes = np.fromiter(map(len, groups), dtype=np.intp, count=len(groups))
     allocs = list(chain.from_iterable(groups))
     # a placement that asks ports or devices, or updates an alloc in state, leaves its node to the per-node check
-    other = np.array(state.allocs_stored(map(_ID, allocs)), dtype=bool)
+    other = state.allocs_stored(map(_ID, allocs))
     if any(map(_PORTS, allocs)) or any(map(_DEVICES, allocs)):
-        other |= np.fromiter((bool(a.ports or a.devices) for a in allocs), dtype=bool, count=len(allocs))
+        other = [known or bool(a.ports or a.devices) for known, a in zip(other, allocs, strict=True)]
+    if len(allocs) <= _FEW:
+        return _fit_each(state, nodes, groups, other)
+    index_of = table.index_of
+    rows = np.array([index_of.get(node_id, -1) for node_id in nodes], dtype=np.intp)
+    sizes = np.fromiter(map(len, groups), dtype=np.intp, count=len(groups))
     owner = np.repeat(np.arange(len(nodes)), sizes)
-    ok = (rows >= 0) & (np.bincount(owner, weights=other, minlength=len(nodes)) == 0)
+    ok = (rows >= 0) & (np.bincount(owner, weights=np.array(other, dtype=bool), minlength=len(nodes)) == 0)
     ok[ok] = table.ready[rows[ok]]  # ready: registered, status ready, eligible (and not draining)
     asks = np.fromiter(chain.from_iterable(map(_ASK, allocs)), dtype=np.float64, count=3 * len(allocs)).reshape(-1, 3)
     free = table.cap[rows] - table.used[rows]
     np.subtract.at(free, owner, asks)  # unbuffered, in plan order: each node's allocs one at a time
     fits: list[bool] = np.all(free >= 0, axis=1).tolist()
     return {node_id: fit for node_id, fit, known in zip(nodes, fits, ok.tolist(), strict=True) if known}
+
+
+_FEW = 64
+
+
+def _fit_each(state: StateStore, nodes: list[str], groups: list[list[Allocation]], other: list[bool]) -> dict[str, bool]:
+    """`fit_new_allocs` a node at a time in Python floats (float64, as the arrays: the same results)."""
+    table = state.nodes
+    index_of, ready, cap, used = table.index_of, table.ready, table.cap, table.used
+    out: dict[str, bool] = {}
+    end = 0
+    for node_id, allocs in zip(nodes, groups, strict=True):
+        start, end = end, end + len(allocs)
+        row = index_of.get(node_id)
+        if row is None or any(other[start:end]) or not ready[row]:
+            continue
+        (cpu, mem, disk), (used_cpu, used_mem, used_disk) = cap[row].tolist(), used[row].tolist()
+        cpu, mem, disk = cpu - used_cpu, mem - used_mem, disk - used_disk
+        for alloc in allocs:
+            cpu, mem, disk = cpu - alloc.cpu, mem - alloc.memory_mb, disk - alloc.disk_mb
+        out[node_id] = cpu >= 0 and mem >= 0 and disk >= 0
+    return out
 
 
 _ASK = attrgetter("cpu", "memory_mb", "disk_mb")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import simpy
 
+from sim.server import plan_apply
 from sim.server.plan_apply import (
     AppliedPlan,
     PlanQueue,
@@ -215,10 +216,14 @@ def test_devices_are_freed_when_the_alloc_ends(change: dict) -> None:
     assert evaluate_node_plan(state, _plan(_holding("a", "g0", "g1")), "n1") == (True, "")
 
 
-def test_new_allocs_checked_together_as_one_node_at_a_time() -> None:
+@pytest.mark.parametrize("few", [0, 1000])
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_new_allocs_checked_together_as_one_node_at_a_time(few: int, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     """fit_new_allocs gives each node it decides the per-node check's verdict, and leaves to that
-    check every node with a stop, an update, ports, or that is not ready or eligible."""
-    rng = np.random.default_rng(7)
+    check every node with a stop, an update, ports, or that is not ready or eligible (with arrays,
+    and for a small plan in Python)."""
+    monkeypatch.setattr(plan_apply, "_FEW", few)
+    rng = np.random.default_rng(seed)
     nodes = [_node(f"n{i}", cpu=int(rng.integers(100, 600)), mem=int(rng.integers(100, 600)),
                    disk=int(rng.integers(0, 400))) for i in range(40)]
     nodes.append(_node("down", status="down"))
