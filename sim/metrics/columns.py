@@ -105,7 +105,7 @@ class ColumnRows:
             values = list(map(itemgetter(i), pending))
             codes = labels.get(i)
             if codes is None:
-                column.extend(values)
+                column.extend(array(column.typecode, values) if type(column) is array else values)
                 continue
             for value in dict.fromkeys(values):
                 codes.setdefault(value, len(codes))
