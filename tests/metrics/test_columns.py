@@ -1,5 +1,5 @@
 """ColumnRows: rows kept as columns read back as the rows appended, labelled codes as narrow as
-an IntColumn of them would be."""
+an IntColumn of them would be; the placement rows' exhausted dimension."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 from sim.metrics.columns import ColumnRows, Labelled
+from sim.metrics.recorder import Recorder, _dimension
 from sim.state.narrow import UNSIGNED, IntColumn
+from sim.structs.alloc import Allocation, AllocMetric
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -40,3 +42,27 @@ def test_rows_read_back_and_codes_widen_as_an_int_column(seed: int) -> None:
     assert label.codes.dtype == np.array(reference.values).dtype
     assert label.codes.tolist() == list(reference.values)
     assert label.values == list(codes)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_placement_rows_give_each_metric_its_most_exhausted_dimension(seed: int) -> None:
+    """`Recorder.placements` skips the lookup for metrics that made no container, and repeats
+    a shared metric's values: each row's dimension is still `_dimension` of the alloc's metric."""
+    rng = np.random.default_rng(seed)
+    metrics: list[AllocMetric | None] = [None, AllocMetric(nodes_evaluated=3)]
+    for _ in range(30):
+        m = AllocMetric(nodes_evaluated=int(rng.integers(0, 9)))
+        for _ in range(int(rng.integers(0, 4))):
+            m.exhausted_node("c", str(rng.choice(["cpu", "memory", "disk", ""])))
+        if rng.random() < 0.3:
+            m.filter_node("c", "constraint")
+        metrics.append(m)
+    metrics.append(AllocMetric(dimension_exhausted={"memory": 2, "cpu": 2}))
+    allocs = [Allocation(id=f"a{i}", namespace="default", eval_id="e", name=f"j.g[{i}]", node_id="n",
+                         node_name="n", job_id="j", job=None, task_group="g", metrics=metrics[int(k)])  # type: ignore[arg-type]
+              for i, k in enumerate(rng.integers(0, len(metrics), 80))]
+    recorder = Recorder()
+    recorder.placements(1.0, allocs)
+    dims = [row[10] for row in recorder.rows["placements"]]
+    assert dims == [_dimension(a.metrics) for a in allocs]
+    assert any(dims) and not all(dims)
