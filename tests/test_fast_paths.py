@@ -379,6 +379,7 @@ def _together(clients_type: type[Clients]) -> dict:
     state.upsert_job(stricter)  # svc-exit-5 runs the new version in place: its next exit fails, its siblings' restart
     update = dataclasses.replace(by_id["svc-exit-5"], job=state.job_by_id("default", "svc-exit"))
     updated.append(update)
+    updated.append(dataclasses.replace(by_id["fixed-1"]))  # updated in place: its exit no longer in step with its run's
     second = [a for job in jobs for a in _allocs(job, 7, 5, deployment[job.id])]
     apply(second[:9] + updated[:2] + second[9:30] + updated[2:] + second[30:], [])
     env.run(until=5)

@@ -546,26 +546,32 @@ class RunnerBatch:
     def _exit_all(self, i: int, code: int, after: dict[tuple[int, int], tuple[Any, ...]]) -> None:
         """`fire` of one exit timer: each runner's exit in turn, with the rows and reports of the
         runners exiting in step taken in bulk (`record_all`, `mark_all_dirty`) before any other
-        runner's exit and whenever the status changes, so rows, reports and events keep their order."""
+        runner's exit, whenever the status changes, and at the end (even on an error), so rows,
+        reports and events keep their order."""
         clients = self.runners[0].clients
         now = clients.env.now
         batch: list[AllocRunner] = []  # exited in step to `status`, not reported yet
         changed: list[AllocRunner] = []  # of those, the ones whose status changed (a row each)
-        status = None
-        for runner in self.runners:
-            new = runner._exit_in_step(i, code, after)
-            if new != status or new is None:
-                if batch:
-                    clients.record_all(changed, status, now)  # type: ignore[arg-type]
-                    clients.mark_all_dirty(batch)
-                    batch, changed = [], []
-                if new is None:
-                    runner._exit(0, i, 1, code)
-                    continue
-                status = new
-            if runner._take_status(new):
-                changed.append(runner)
-            batch.append(runner)
-        if batch:
-            clients.record_all(changed, status, now)  # type: ignore[arg-type]
+        status = ""
+
+        def report() -> None:
+            clients.record_all(changed, status, now)
             clients.mark_all_dirty(batch)
+
+        try:
+            for runner in self.runners:
+                new = runner._exit_in_step(i, code, after)
+                if new != status or new is None:
+                    if batch:
+                        report()
+                        batch, changed = [], []
+                    if new is None:
+                        runner._exit(0, i, 1, code)
+                        continue
+                    status = new
+                if runner._take_status(new):
+                    changed.append(runner)
+                batch.append(runner)
+        finally:
+            if batch:
+                report()

@@ -98,7 +98,7 @@ class Recorder:
     def placements(self, now: float, allocs: list[Allocation]) -> None:
         """Committed placements, with the scheduler's metrics for each (read once per run of
         allocs sharing one metric)."""
-        rows = []
+        rows: list[tuple[object, ...]] = []
         last: object = rows  # (no metric yet)
         counts: tuple[int, int, int] = (0, 0, 0)
         dimension = ""
