@@ -130,7 +130,7 @@ def fit_new_allocs(state: StateStore, plan: Plan) -> dict[str, bool]:
     groups = [placing_of[node_id] for node_id in nodes]
     allocs = list(chain.from_iterable(groups))
     # a placement that asks ports or devices, or updates an alloc in state, leaves its node to the per-node check
-    other = state.allocs_stored(map(_ID, allocs))
+    other = state.holds_allocs(map(_ID, allocs))
     if any(map(_PORTS, allocs)) or any(map(_DEVICES, allocs)):
         other = [known or bool(a.ports or a.devices) for known, a in zip(other, allocs, strict=True)]
     if len(allocs) <= _FEW:

@@ -415,7 +415,7 @@ class StateStore:
         by_id, get = self._allocs.by_id, self._allocs.get
         return [a if by_id.get(a.id) is a else get(a.id) or a for a in allocs]
 
-    def allocs_stored(self, alloc_ids: Iterable[str]) -> list[bool]:
+    def holds_allocs(self, alloc_ids: Iterable[str]) -> list[bool]:
         """Whether the state holds an alloc of each ID (`alloc_by_id(i) is not None`, with nothing built)."""
         return list(map(self._allocs.by_id.__contains__, alloc_ids))
 
