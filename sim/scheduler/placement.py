@@ -73,7 +73,7 @@ class PlacementContext:
         self.stack.set_nodes(rows)  # the stack fills every metric's NodesAvailable and NodesInPool
 
     def set_job(self, live_allocs: list[Allocation]) -> None:
-        """Nomad: setJob: the job and its existing allocs (after `set_nodes`)."""
+        """Nomad: setJob: the job and its allocs in state (after `set_nodes`; client-terminal ones count nowhere)."""
         if self.job is None or self.job.stop:
             return
         self.stack.set_job(self.job, live_allocs)

@@ -132,12 +132,9 @@ class ScanCache:
         self.plain = bytearray(size)  # 1: ranked with a positive score (an option the limit takes as is)
         self._valid_np = np.frombuffer(self.valid, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
         self._plain_np = np.frombuffer(self.plain, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
-        self.status = [RANKED] * size
-        self.final = [0.0] * size
-        self.binpack = [0.0] * size
-        self.anti = [0.0] * size
-        self.affinity: list[float] | None = None
-        # the score columns as numpy too, for runs of selects decided at once (`run`)
+        # the Python lists of status, final, binpack, anti-affinity (and affinity) scores that the
+        # scalar scan reads: made from the numpy columns on first use, then kept in step (`_lists`)
+        self._columns: tuple[list[int], list[float], list[float], list[float], list[float] | None] | None = None
         self._final_np = np.zeros(size, dtype=np.float64)
         self._binpack_np = np.zeros(size, dtype=np.float64)
         self._anti_np = np.zeros(size, dtype=np.float64)
@@ -162,7 +159,7 @@ class ScanCache:
             self.valid[:] = bytes(len(self.valid))
             self.ranked_valid = 0
             return
-        fi_of_row, valid, status = self.fi_of_row, self.valid, self.status
+        fi_of_row, valid, status = self.fi_of_row, self.valid, self._status_np
         for row in touched[self.seen:]:
             fi = fi_of_row[row]
             if fi >= 0 and valid[fi]:
@@ -185,11 +182,11 @@ class ScanCache:
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
-        valid, status, final = self.valid, self.status, self.final
+        valid = self.valid
         end = fi + limit
         if end <= size and valid.find(0, fi, end) < 0 and self.plain.find(0, fi, end) < 0:
             # The usual case: the next `limit` nodes are all options, none set aside.
-            scores = final[fi:end]
+            scores = self._lists()[1][fi:end]
             best = fi + max(range(limit), key=scores.__getitem__)  # the first of the best
             return ScanResult(best, (self.positions[end - 1] - start) % self.n + 1, range(fi, end), [])
         if self.ranked_valid == 0 and size <= DRY_CHECK_MAX:  # maybe no node fits: check them all at once
@@ -200,6 +197,7 @@ class ScanCache:
             self._refresh_all(fi, evaluate)
             if self.ranked_valid == 0:
                 return ScanResult(-1, self.n, [], [], dry_from=fi)
+        status, final = self._lists()[:2]  # (kept in step by `_refresh`, once made)
         skipped = returned = 0
         best, best_score = -1, 0.0
         pulled: list[int] = []
@@ -253,8 +251,8 @@ class ScanCache:
             if laps is not None:
                 return laps
         size = len(self.positions)
-        if limit <= 0 or most <= 0 or size < limit:
-            return None
+        if limit <= 0 or most <= 0 or size < limit or (self.valid.find(0) < 0 and self.plain.find(1) < 0):
+            return None  # (every verdict known and no option: no select of a run)
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
@@ -426,6 +424,8 @@ class ScanCache:
 
     def _refresh_all(self, fi: int, evaluate: Evaluate) -> None:
         """Recompute every stale node, in scan order from feasible index `fi`."""
+        if self.valid.find(0) < 0:
+            return
         valid = self._valid_np
         stale = np.concatenate((fi + np.flatnonzero(valid[fi:] == 0), np.flatnonzero(valid[:fi] == 0)))
         if len(stale):
@@ -447,25 +447,45 @@ class ScanCache:
             if self._affinity_np is None:
                 self._affinity_np = np.zeros(len(self.positions), dtype=np.float64)
             self._affinity_np[ranked_np] = scores.affinity
-        # the Python lists the scalar scan reads
-        _put(self.status, stale, chunk.status.tolist())
-        _put(self.final, ranked_np, scores.final.tolist())
-        _put(self.binpack, ranked_np, scores.binpack.tolist())
-        _put(self.anti, ranked_np, [0.0] * len(ranked_np) if scores.anti is None else scores.anti.tolist())
+        if self._columns is None:  # the Python lists are made from the numpy columns when first read
+            return
+        status, final, binpack, anti, affinity = self._columns
+        _put(status, stale, chunk.status.tolist())
+        _put(final, ranked_np, scores.final.tolist())
+        _put(binpack, ranked_np, scores.binpack.tolist())
+        _put(anti, ranked_np, [0.0] * len(ranked_np) if scores.anti is None else scores.anti.tolist())
         if scores.affinity is not None:
-            if self.affinity is None:
-                self.affinity = [0.0] * len(self.positions)
-            _put(self.affinity, ranked_np, scores.affinity.tolist())
+            if affinity is None:
+                affinity = [0.0] * len(self.positions)
+                self._columns = (status, final, binpack, anti, affinity)
+            _put(affinity, ranked_np, scores.affinity.tolist())
+
+    def _lists(self) -> tuple[list[int], list[float], list[float], list[float], list[float] | None]:
+        """(status, final, binpack, anti-affinity, affinity or None) per feasible node as Python
+        lists, which `_store` keeps in step once made."""
+        columns = self._columns
+        if columns is None:
+            affinity = self._affinity_np
+            columns = self._columns = (
+                self._status_np.tolist(), self._final_np.tolist(), self._binpack_np.tolist(), self._anti_np.tolist(),
+                None if affinity is None else affinity.tolist(),
+            )
+        return columns
 
     # -- what a scan leaves in the metric -----------------------------------------------------
 
+    def final_of(self, fi: int) -> float:
+        """A ranked node's final score."""
+        return self._lists()[1][fi]
+
     def node_scores(self, fi: int) -> dict[str, float]:
         """The per-scorer map of a ranked node (as ChunkScores.node_scores without spread or policy)."""
+        _, _, binpack, anti, affinity = self._lists()
         return {
-            SCORER_BINPACK: self.binpack[fi],
-            SCORER_ANTI_AFFINITY: self.anti[fi],
+            SCORER_BINPACK: binpack[fi],
+            SCORER_ANTI_AFFINITY: anti[fi],
             SCORER_PENALTY: 0.0,
-            SCORER_AFFINITY: 0.0 if self.affinity is None else self.affinity[fi],
+            SCORER_AFFINITY: 0.0 if affinity is None else affinity[fi],
         }
 
     def fill_metric(self, metric: AllocMetric, result: ScanResult, first_chunk: int, table: NodeTable) -> None:
@@ -478,13 +498,14 @@ class ScanCache:
             self._miss_metrics(metric, [(j, (fi0 + j) % size) for j in range(size)], first_chunk, table)
         elif result.misses:
             self._miss_metrics(metric, result.misses, first_chunk, table)
-        pulled, final = result.pulled, self.final
+        pulled = result.pulled
         if not pulled:
             return
+        _, final, binpack, anti, affinity = self._lists()
         scores = final[pulled.start : pulled.stop] if isinstance(pulled, range) else [final[fi] for fi in pulled]
         # best first, ties in scan order (a stable sort keeps equal keys in order, reversed or not)
         top = sorted(range(len(pulled)), key=scores.__getitem__, reverse=True)[:MAX_RETAINED_NODE_SCORES]
-        nodes, row_list, binpack, anti, affinity = table.nodes, self.row_list, self.binpack, self.anti, self.affinity
+        nodes, row_list = table.nodes, self.row_list
         node_ids: list[str] = []
         values: list[float] = []
         for i in top:
@@ -625,7 +646,7 @@ class ScanCache:
     def _tally_chunk(
         self, metric: AllocMetric, fis: list[int], rank: dict[str, int], table: NodeTable, label: dict[int, str]
     ) -> None:
-        status, row_list, nodes = self.status, self.row_list, table.nodes
+        status, row_list, nodes = self._lists()[0], self.row_list, table.nodes
         reasons: tuple[dict[str, int], dict[str, int]] = ({}, {})  # filtered, exhausted
         classes: tuple[dict[str, int], dict[str, int]] = ({}, {})
         for fi in fis:
