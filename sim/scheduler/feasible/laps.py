@@ -43,7 +43,8 @@ class LapSelects:
     rows and score rows, whether the source ran dry; and the options that stopped fitting:
     (unrolled feasible index of the first visit that found it missing, reason code, exhausted).
     Such an option misses at every later visit too (nothing more is placed on it), so the walk
-    drops it."""
+    drops it. `missed` holds those options' indices (in `misses`' order); `dead`: the walk
+    stopped as no option was left, every one having missed."""
 
     rows: list[int] = field(default_factory=list)
     finals: list[float] = field(default_factory=list)
@@ -52,6 +53,8 @@ class LapSelects:
     top_rows: list[list[int]] = field(default_factory=list)
     top_values: list[list[float]] = field(default_factory=list)
     misses: list[tuple[int, int, bool]] = field(default_factory=list)
+    missed: list[int] = field(default_factory=list)
+    dead: bool = False
 
 
 def walk_laps(
@@ -94,6 +97,7 @@ def walk_laps(
                 if kind == ODD:
                     return out
                 out.misses.append((u, *why[k][j]))  # a MISS
+                out.missed.append(k)
                 del alive[i]
                 alive_n -= 1
                 if i == alive_n:
@@ -107,6 +111,7 @@ def walk_laps(
             if got == limit:
                 break
         if not got:  # no option left in the lap: the one-select path fails it
+            out.dead = True  # (every option was visited in this lap and missed: none is alive)
             return out
         dry = got < limit
         if got == 2 and top >= 2:  # the batch limit: the first of the best, ties in scan order

@@ -151,13 +151,22 @@ class ScanCache:
         self.touched = touched
         self.seen = len(touched)
         self.window = FIRST_WINDOW
+        # after a run whose walk left no option: (its picks' rows, per option's feasible index
+        # its verdict then: (reason code, exhausted)), which `sync` stores when the picks are all
+        # that changed
+        self._foreseen: tuple[list[int], dict[int, tuple[int, bool]]] | None = None
 
     def sync(self, touched: list[int]) -> None:
         """Invalidate the nodes the proposed state changed since the last select."""
+        foreseen, self._foreseen = self._foreseen, None
         if touched is not self.touched:  # the proposed state was reset: start over
             self.touched, self.seen = touched, 0
             self.valid[:] = bytes(len(self.valid))
             self.ranked_valid = 0
+            return
+        if foreseen is not None and touched[self.seen:] == foreseen[0]:
+            self._store_foreseen(foreseen[1])
+            self.seen = len(touched)
             return
         fi_of_row, valid, status = self.fi_of_row, self.valid, self._status_np
         for row in touched[self.seen:]:
@@ -167,6 +176,22 @@ class ScanCache:
                 if status[fi] == RANKED:
                     self.ranked_valid -= 1
         self.seen = len(touched)
+
+    def _store_foreseen(self, verdicts: dict[int, tuple[int, bool]]) -> None:
+        """Store the verdicts a walk foresaw for the options it placed on, all misses (as `_store`
+        of their evaluation would: a fit-only group's verdict on a node depends on the node's
+        usage and its allocs of the group alone, which the walk's picks set)."""
+        columns, valid = self._columns, self.valid
+        for fi, (code, exhausted) in verdicts.items():
+            if valid[fi] and self._status_np[fi] == RANKED:
+                self.ranked_valid -= 1
+            valid[fi] = 1
+            self.plain[fi] = 0
+            status = EXHAUSTED if exhausted else FILTERED
+            self._status_np[fi] = status
+            self._code_np[fi] = code
+            if columns is not None:
+                columns[0][fi] = status
 
     def scan(self, start: int, limit: int, evaluate: Evaluate) -> ScanResult | None:
         """Nomad's LimitIterator and MaxScore over the cached verdicts from position `start`;
@@ -345,6 +370,9 @@ class ScanCache:
                          MAX_RETAINED_NODE_SCORES)
         if not walk.rows:
             return None
+        if walk.dead:  # every option missed at its last visit: what the next sync would have to recompute
+            fis, misses = at.tolist(), walk.misses
+            self._foreseen = (walk.rows, {fis[k]: misses[i][1:] for i, k in enumerate(walk.missed)})
         counts, next_start = self._lap_counts(start, walk)
         layout = _SCORES if self._affinity_np is None else _SCORES_AFFINITY
         return ScanRun(walk.rows, walk.finals, counts, next_start, layout, walk.top_rows, walk.top_values,
