@@ -156,17 +156,15 @@ def _foresee(
         placed += range(j, j + span)
     chunk = foresee.verdicts(np.array(owner_rows, dtype=np.int64), np.array(placed, dtype=np.int64))
     ranked, s = chunk.ranked, chunk.scores
-    final = np.full(len(placed), np.nan)
-    final[ranked] = s.final
-    kind = np.where(chunk.status == RANKED, np.where(final > 0.0, PLAIN, ODD), MISS).tolist()
-    def full(column: np.ndarray | None) -> list[float]:  # per row; 0.0 where none (the cache's convention)
-        values = np.zeros(len(placed))
+    kind_np = np.full(len(placed), MISS)
+    kind_np[ranked] = np.where(s.final > 0.0, PLAIN, ODD)  # (a NaN score is odd)
+    kind = kind_np.tolist()
+    parts = [s.final, s.binpack, s.anti] + ([s.affinity] if s.affinity is not None else [])
+    values = np.zeros((len(placed), len(parts)))  # per row; 0.0 where none (the cache's convention)
+    for c, column in enumerate(parts):
         if column is not None:
-            values[ranked] = column
-        return values.tolist()
-
-    columns = [full(s.final), full(s.binpack), full(s.anti)] + ([full(s.affinity)] if s.affinity is not None else [])
-    scored = list(zip(*columns, strict=True))
+            values[ranked, c] = column
+    scored = list(map(tuple, values.tolist()))
     missed = list(zip(chunk.reason.tolist(), (chunk.status != FILTERED).tolist(), strict=True))
     at = 0
     for (k, _), span in zip(want, spans, strict=True):
