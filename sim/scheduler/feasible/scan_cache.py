@@ -400,7 +400,8 @@ class ScanCache:
         laps = np.arange(last_end // size + 1) * size
         unrolled = (missed[None, :] + laps[:, None]).ravel()
         unrolled = unrolled[(unrolled >= fi) & (unrolled <= last_end)]
-        code, exhausted = self._code_np[unrolled % size], self._status_np[unrolled % size] != FILTERED
+        static = unrolled % size
+        code, exhausted = self._code_np[static], self._status_np[static] != FILTERED
         if walk.misses:
             since, their_code, their_exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
             times = np.maximum((last_end - since) // size + 1, 0)
