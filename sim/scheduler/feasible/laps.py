@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from sim.scheduler.feasible.select import FILTERED, RANKED, ChunkResult
+from sim.scheduler.feasible.select import FILTERED, ChunkResult
 
 
 class Foresee(Protocol):
