@@ -590,9 +590,6 @@ class ScanCache:
             size *= 4
         chunk = np.searchsorted(np.array(bounds), visit, side="right")
         group = (owner * len(bounds) + chunk) * 2 + exhausted  # (select, chunk, filtered | exhausted), in order
-        class_labels, class_of = self._classes(table)
-        classes = class_of[fis]
-        named = classes >= 0
         width = len(bounds) * 2
         # the metric's maps are created on first use: only those that count something; each map's
         # keys enter by chunk, then in code order (reasons and classes go to different maps)
@@ -607,6 +604,11 @@ class ScanCache:
                 target = metric.dimension_exhausted
                 target[label] = target.get(label, 0) + n
                 metric.nodes_exhausted += n
+        class_labels, class_of = self._classes(table)
+        if not any(class_labels):  # no node of a named class
+            return
+        classes = class_of[fis]
+        named = classes >= 0
         if named.any():
             for g, c, n in _pair_counts(group[named], classes[named], len(class_labels)):
                 metric = metrics[g // width]
@@ -656,19 +658,21 @@ class ScanCache:
         group = np.repeat(np.arange(len(sizes) * 2, step=2), sizes) + exhausted  # (chunk, filtered|exhausted)
         class_codes, class_labels = table.codes("node_class")
         reasons = _bincount2(group, 2 * len(sizes), remap[codes], len(ranked))
-        classes = _bincount2(group, 2 * len(sizes), class_codes[self.rows[visit]], len(class_labels))
+        classes = None  # (None: no node of a named class, no class map counts anything)
+        if any(class_labels):
+            classes = _bincount2(group, 2 * len(sizes), class_codes[self.rows[visit]], len(class_labels))
         for g in range(2 * len(sizes)):
             total = sum(reasons[g])
             if not total:
                 continue
             if g % 2 == 0:  # the metric's maps are created on first use: only those that count something
                 _add_row(metric.constraint_filtered, reasons[g], ranked, skip_empty=False)
-                if _counts_a_class(classes[g], class_labels):
+                if classes is not None and _counts_a_class(classes[g], class_labels):
                     _add_row(metric.class_filtered, classes[g], class_labels, skip_empty=True)
                 metric.nodes_filtered += total
             else:
                 _add_row(metric.dimension_exhausted, reasons[g], ranked, skip_empty=False)
-                if _counts_a_class(classes[g], class_labels):
+                if classes is not None and _counts_a_class(classes[g], class_labels):
                     _add_row(metric.class_exhausted, classes[g], class_labels, skip_empty=True)
                 metric.nodes_exhausted += total
 
