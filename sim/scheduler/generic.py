@@ -34,7 +34,6 @@ from sim.structs.consts import (
     ALLOC_LOST,
     BLOCKED_EVAL_DESC,
     BLOCKED_EVAL_MAX_PLAN_DESC,
-    CLIENT_TERMINAL,
     EVAL_STATUS_BLOCKED,
     EVAL_STATUS_COMPLETE,
     EVAL_STATUS_FAILED,
@@ -339,7 +338,7 @@ class _Round:
     def _set_job(self) -> None:
         if not self._job_set:
             self._job_set = True
-            self.ctx.set_job([a for a in self._unsettled if a.client_status not in CLIENT_TERMINAL])
+            self.ctx.set_job(self._unsettled)  # (the stack leaves out the client-terminal ones)
 
     def _alloc_update(self, existing: Allocation, job: Job, tg: TaskGroup) -> tuple[bool, bool, Allocation | None]:
         """The placement context's alloc_update_fn, the stack given the job first unless the

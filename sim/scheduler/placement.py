@@ -72,11 +72,11 @@ class PlacementContext:
         rows, _, _ = candidate_rows(self.senv.state.nodes, self.job)
         self.stack.set_nodes(rows)  # the stack fills every metric's NodesAvailable and NodesInPool
 
-    def set_job(self, live_allocs: list[Allocation]) -> None:
-        """Nomad: setJob: the job and its existing allocs (after `set_nodes`)."""
+    def set_job(self, allocs: list[Allocation]) -> None:
+        """Nomad: setJob: the job and its allocs in state (after `set_nodes`; client-terminal ones count nowhere)."""
         if self.job is None or self.job.stop:
             return
-        self.stack.set_job(self.job, live_allocs)
+        self.stack.set_job(self.job, allocs)
 
     def stop(self, alloc: Allocation) -> None:
         """A planned stop frees its resources for later placements in this attempt."""

@@ -19,7 +19,7 @@ from typing import Protocol
 
 import numpy as np
 
-from sim.scheduler.feasible.select import FILTERED, RANKED, ChunkResult
+from sim.scheduler.feasible.select import FILTERED, ChunkResult
 
 
 class Foresee(Protocol):
@@ -43,7 +43,8 @@ class LapSelects:
     rows and score rows, whether the source ran dry; and the options that stopped fitting:
     (unrolled feasible index of the first visit that found it missing, reason code, exhausted).
     Such an option misses at every later visit too (nothing more is placed on it), so the walk
-    drops it."""
+    drops it. `missed` holds those options' indices (in `misses`' order); `dead`: the walk
+    stopped as no option was left, every one having missed."""
 
     rows: list[int] = field(default_factory=list)
     finals: list[float] = field(default_factory=list)
@@ -52,6 +53,8 @@ class LapSelects:
     top_rows: list[list[int]] = field(default_factory=list)
     top_values: list[list[float]] = field(default_factory=list)
     misses: list[tuple[int, int, bool]] = field(default_factory=list)
+    missed: list[int] = field(default_factory=list)
+    dead: bool = False
 
 
 def walk_laps(
@@ -94,6 +97,7 @@ def walk_laps(
                 if kind == ODD:
                     return out
                 out.misses.append((u, *why[k][j]))  # a MISS
+                out.missed.append(k)
                 del alive[i]
                 alive_n -= 1
                 if i == alive_n:
@@ -107,6 +111,7 @@ def walk_laps(
             if got == limit:
                 break
         if not got:  # no option left in the lap: the one-select path fails it
+            out.dead = True  # (every option was visited in this lap and missed: none is alive)
             return out
         dry = got < limit
         if got == 2 and top >= 2:  # the batch limit: the first of the best, ties in scan order
@@ -151,17 +156,15 @@ def _foresee(
         placed += range(j, j + span)
     chunk = foresee.verdicts(np.array(owner_rows, dtype=np.int64), np.array(placed, dtype=np.int64))
     ranked, s = chunk.ranked, chunk.scores
-    final = np.full(len(placed), np.nan)
-    final[ranked] = s.final
-    kind = np.where(chunk.status == RANKED, np.where(final > 0.0, PLAIN, ODD), MISS).tolist()
-    def full(column: np.ndarray | None) -> list[float]:  # per row; 0.0 where none (the cache's convention)
-        values = np.zeros(len(placed))
+    kind_np = np.full(len(placed), MISS)
+    kind_np[ranked] = np.where(s.final > 0.0, PLAIN, ODD)  # (a NaN score is odd)
+    kind = kind_np.tolist()
+    parts = [s.final, s.binpack, s.anti] + ([s.affinity] if s.affinity is not None else [])
+    values = np.zeros((len(placed), len(parts)))  # per row; 0.0 where none (the cache's convention)
+    for c, column in enumerate(parts):
         if column is not None:
-            values[ranked] = column
-        return values.tolist()
-
-    columns = [full(s.final), full(s.binpack), full(s.anti)] + ([full(s.affinity)] if s.affinity is not None else [])
-    scored = list(zip(*columns, strict=True))
+            values[ranked, c] = column
+    scored = list(map(tuple, values.tolist()))
     missed = list(zip(chunk.reason.tolist(), (chunk.status != FILTERED).tolist(), strict=True))
     at = 0
     for (k, _), span in zip(want, spans, strict=True):

@@ -28,6 +28,7 @@ from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import Job
 
 _NODE_ID, _GROUP, _JOB_ID = attrgetter("node_id"), attrgetter("task_group"), attrgetter("job_id")
+_CLIENT_STATUS = attrgetter("client_status")
 
 
 @dataclass(slots=True)
@@ -70,7 +71,9 @@ class ProposedState:
     def _count_existing(self, allocs: list[Allocation]) -> None:
         """`_count` (without resources: the table holds them) of each alloc in state: the counts in
         bulk, with a few passes over the allocs; their entries in `counted` wait for its first use."""
-        live = [a for a in allocs if a.client_status not in CLIENT_TERMINAL]  # Allocation.ClientTerminalStatus
+        live = allocs  # the client-terminal ones left out (Allocation.ClientTerminalStatus), in one test when none is
+        if not CLIENT_TERMINAL.isdisjoint(map(_CLIENT_STATUS, allocs)):
+            live = [a for a in allocs if a.client_status not in CLIENT_TERMINAL]
         found = list(map(self.table.index_of.get, map(_NODE_ID, live)))
         if None in found:  # allocs on nodes gone from the table count nowhere
             known = [row is not None for row in found]

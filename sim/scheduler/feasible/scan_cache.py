@@ -132,12 +132,9 @@ class ScanCache:
         self.plain = bytearray(size)  # 1: ranked with a positive score (an option the limit takes as is)
         self._valid_np = np.frombuffer(self.valid, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
         self._plain_np = np.frombuffer(self.plain, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
-        self.status = [RANKED] * size
-        self.final = [0.0] * size
-        self.binpack = [0.0] * size
-        self.anti = [0.0] * size
-        self.affinity: list[float] | None = None
-        # the score columns as numpy too, for runs of selects decided at once (`run`)
+        # the Python lists of status, final, binpack, anti-affinity (and affinity) scores that the
+        # scalar scan reads: made from the numpy columns on first use, then kept in step (`_lists`)
+        self._columns: tuple[list[int], list[float], list[float], list[float], list[float] | None] | None = None
         self._final_np = np.zeros(size, dtype=np.float64)
         self._binpack_np = np.zeros(size, dtype=np.float64)
         self._anti_np = np.zeros(size, dtype=np.float64)
@@ -154,15 +151,24 @@ class ScanCache:
         self.touched = touched
         self.seen = len(touched)
         self.window = FIRST_WINDOW
+        # after a run whose walk left no option: (its picks' rows, per option's feasible index
+        # its verdict then: (reason code, exhausted)), which `sync` stores when the picks are all
+        # that changed
+        self._foreseen: tuple[list[int], dict[int, tuple[int, bool]]] | None = None
 
     def sync(self, touched: list[int]) -> None:
         """Invalidate the nodes the proposed state changed since the last select."""
+        foreseen, self._foreseen = self._foreseen, None
         if touched is not self.touched:  # the proposed state was reset: start over
             self.touched, self.seen = touched, 0
             self.valid[:] = bytes(len(self.valid))
             self.ranked_valid = 0
             return
-        fi_of_row, valid, status = self.fi_of_row, self.valid, self.status
+        if foreseen is not None and touched[self.seen:] == foreseen[0]:
+            self._store_foreseen(foreseen[1])
+            self.seen = len(touched)
+            return
+        fi_of_row, valid, status = self.fi_of_row, self.valid, self._status_np
         for row in touched[self.seen:]:
             fi = fi_of_row[row]
             if fi >= 0 and valid[fi]:
@@ -170,6 +176,22 @@ class ScanCache:
                 if status[fi] == RANKED:
                     self.ranked_valid -= 1
         self.seen = len(touched)
+
+    def _store_foreseen(self, verdicts: dict[int, tuple[int, bool]]) -> None:
+        """Store the verdicts a walk foresaw for the options it placed on, all misses (as `_store`
+        of their evaluation would: a fit-only group's verdict on a node depends on the node's
+        usage and its allocs of the group alone, which the walk's picks set)."""
+        columns, valid = self._columns, self.valid
+        for fi, (code, exhausted) in verdicts.items():
+            if valid[fi] and self._status_np[fi] == RANKED:
+                self.ranked_valid -= 1
+            valid[fi] = 1
+            self.plain[fi] = 0
+            status = EXHAUSTED if exhausted else FILTERED
+            self._status_np[fi] = status
+            self._code_np[fi] = code
+            if columns is not None:
+                columns[0][fi] = status
 
     def scan(self, start: int, limit: int, evaluate: Evaluate) -> ScanResult | None:
         """Nomad's LimitIterator and MaxScore over the cached verdicts from position `start`;
@@ -185,11 +207,11 @@ class ScanCache:
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
-        valid, status, final = self.valid, self.status, self.final
+        valid = self.valid
         end = fi + limit
         if end <= size and valid.find(0, fi, end) < 0 and self.plain.find(0, fi, end) < 0:
             # The usual case: the next `limit` nodes are all options, none set aside.
-            scores = final[fi:end]
+            scores = self._lists()[1][fi:end]
             best = fi + max(range(limit), key=scores.__getitem__)  # the first of the best
             return ScanResult(best, (self.positions[end - 1] - start) % self.n + 1, range(fi, end), [])
         if self.ranked_valid == 0 and size <= DRY_CHECK_MAX:  # maybe no node fits: check them all at once
@@ -200,6 +222,7 @@ class ScanCache:
             self._refresh_all(fi, evaluate)
             if self.ranked_valid == 0:
                 return ScanResult(-1, self.n, [], [], dry_from=fi)
+        status, final = self._lists()[:2]  # (kept in step by `_refresh`, once made)
         skipped = returned = 0
         best, best_score = -1, 0.0
         pulled: list[int] = []
@@ -253,8 +276,8 @@ class ScanCache:
             if laps is not None:
                 return laps
         size = len(self.positions)
-        if limit <= 0 or most <= 0 or size < limit:
-            return None
+        if limit <= 0 or most <= 0 or size < limit or (self.valid.find(0) < 0 and self.plain.find(1) < 0):
+            return None  # (every verdict known and no option: no select of a run)
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
@@ -347,6 +370,9 @@ class ScanCache:
                          MAX_RETAINED_NODE_SCORES)
         if not walk.rows:
             return None
+        if walk.dead:  # every option missed at its last visit: what the next sync would have to recompute
+            fis, misses = at.tolist(), walk.misses
+            self._foreseen = (walk.rows, {fis[k]: misses[i][1:] for i, k in enumerate(walk.missed)})
         counts, next_start = self._lap_counts(start, walk)
         layout = _SCORES if self._affinity_np is None else _SCORES_AFFINITY
         return ScanRun(walk.rows, walk.finals, counts, next_start, layout, walk.top_rows, walk.top_values,
@@ -374,7 +400,8 @@ class ScanCache:
         laps = np.arange(last_end // size + 1) * size
         unrolled = (missed[None, :] + laps[:, None]).ravel()
         unrolled = unrolled[(unrolled >= fi) & (unrolled <= last_end)]
-        code, exhausted = self._code_np[unrolled % size], self._status_np[unrolled % size] != FILTERED
+        static = unrolled % size
+        code, exhausted = self._code_np[static], self._status_np[static] != FILTERED
         if walk.misses:
             since, their_code, their_exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
             times = np.maximum((last_end - since) // size + 1, 0)
@@ -426,6 +453,8 @@ class ScanCache:
 
     def _refresh_all(self, fi: int, evaluate: Evaluate) -> None:
         """Recompute every stale node, in scan order from feasible index `fi`."""
+        if self.valid.find(0) < 0:
+            return
         valid = self._valid_np
         stale = np.concatenate((fi + np.flatnonzero(valid[fi:] == 0), np.flatnonzero(valid[:fi] == 0)))
         if len(stale):
@@ -447,25 +476,45 @@ class ScanCache:
             if self._affinity_np is None:
                 self._affinity_np = np.zeros(len(self.positions), dtype=np.float64)
             self._affinity_np[ranked_np] = scores.affinity
-        # the Python lists the scalar scan reads
-        _put(self.status, stale, chunk.status.tolist())
-        _put(self.final, ranked_np, scores.final.tolist())
-        _put(self.binpack, ranked_np, scores.binpack.tolist())
-        _put(self.anti, ranked_np, [0.0] * len(ranked_np) if scores.anti is None else scores.anti.tolist())
+        if self._columns is None:  # the Python lists are made from the numpy columns when first read
+            return
+        status, final, binpack, anti, affinity = self._columns
+        _put(status, stale, chunk.status.tolist())
+        _put(final, ranked_np, scores.final.tolist())
+        _put(binpack, ranked_np, scores.binpack.tolist())
+        _put(anti, ranked_np, [0.0] * len(ranked_np) if scores.anti is None else scores.anti.tolist())
         if scores.affinity is not None:
-            if self.affinity is None:
-                self.affinity = [0.0] * len(self.positions)
-            _put(self.affinity, ranked_np, scores.affinity.tolist())
+            if affinity is None:
+                affinity = [0.0] * len(self.positions)
+                self._columns = (status, final, binpack, anti, affinity)
+            _put(affinity, ranked_np, scores.affinity.tolist())
+
+    def _lists(self) -> tuple[list[int], list[float], list[float], list[float], list[float] | None]:
+        """(status, final, binpack, anti-affinity, affinity or None) per feasible node as Python
+        lists, which `_store` keeps in step once made."""
+        columns = self._columns
+        if columns is None:
+            affinity = self._affinity_np
+            columns = self._columns = (
+                self._status_np.tolist(), self._final_np.tolist(), self._binpack_np.tolist(), self._anti_np.tolist(),
+                None if affinity is None else affinity.tolist(),
+            )
+        return columns
 
     # -- what a scan leaves in the metric -----------------------------------------------------
 
+    def final_of(self, fi: int) -> float:
+        """A ranked node's final score."""
+        return self._lists()[1][fi]
+
     def node_scores(self, fi: int) -> dict[str, float]:
         """The per-scorer map of a ranked node (as ChunkScores.node_scores without spread or policy)."""
+        _, _, binpack, anti, affinity = self._lists()
         return {
-            SCORER_BINPACK: self.binpack[fi],
-            SCORER_ANTI_AFFINITY: self.anti[fi],
+            SCORER_BINPACK: binpack[fi],
+            SCORER_ANTI_AFFINITY: anti[fi],
             SCORER_PENALTY: 0.0,
-            SCORER_AFFINITY: 0.0 if self.affinity is None else self.affinity[fi],
+            SCORER_AFFINITY: 0.0 if affinity is None else affinity[fi],
         }
 
     def fill_metric(self, metric: AllocMetric, result: ScanResult, first_chunk: int, table: NodeTable) -> None:
@@ -478,13 +527,14 @@ class ScanCache:
             self._miss_metrics(metric, [(j, (fi0 + j) % size) for j in range(size)], first_chunk, table)
         elif result.misses:
             self._miss_metrics(metric, result.misses, first_chunk, table)
-        pulled, final = result.pulled, self.final
+        pulled = result.pulled
         if not pulled:
             return
+        _, final, binpack, anti, affinity = self._lists()
         scores = final[pulled.start : pulled.stop] if isinstance(pulled, range) else [final[fi] for fi in pulled]
         # best first, ties in scan order (a stable sort keeps equal keys in order, reversed or not)
         top = sorted(range(len(pulled)), key=scores.__getitem__, reverse=True)[:MAX_RETAINED_NODE_SCORES]
-        nodes, row_list, binpack, anti, affinity = table.nodes, self.row_list, self.binpack, self.anti, self.affinity
+        nodes, row_list = table.nodes, self.row_list
         node_ids: list[str] = []
         values: list[float] = []
         for i in top:
@@ -540,9 +590,6 @@ class ScanCache:
             size *= 4
         chunk = np.searchsorted(np.array(bounds), visit, side="right")
         group = (owner * len(bounds) + chunk) * 2 + exhausted  # (select, chunk, filtered | exhausted), in order
-        class_labels, class_of = self._classes(table)
-        classes = class_of[fis]
-        named = classes >= 0
         width = len(bounds) * 2
         # the metric's maps are created on first use: only those that count something; each map's
         # keys enter by chunk, then in code order (reasons and classes go to different maps)
@@ -557,6 +604,11 @@ class ScanCache:
                 target = metric.dimension_exhausted
                 target[label] = target.get(label, 0) + n
                 metric.nodes_exhausted += n
+        class_labels, class_of = self._classes(table)
+        if not any(class_labels):  # no node of a named class
+            return
+        classes = class_of[fis]
+        named = classes >= 0
         if named.any():
             for g, c, n in _pair_counts(group[named], classes[named], len(class_labels)):
                 metric = metrics[g // width]
@@ -606,26 +658,28 @@ class ScanCache:
         group = np.repeat(np.arange(len(sizes) * 2, step=2), sizes) + exhausted  # (chunk, filtered|exhausted)
         class_codes, class_labels = table.codes("node_class")
         reasons = _bincount2(group, 2 * len(sizes), remap[codes], len(ranked))
-        classes = _bincount2(group, 2 * len(sizes), class_codes[self.rows[visit]], len(class_labels))
+        classes = None  # (None: no node of a named class, no class map counts anything)
+        if any(class_labels):
+            classes = _bincount2(group, 2 * len(sizes), class_codes[self.rows[visit]], len(class_labels))
         for g in range(2 * len(sizes)):
             total = sum(reasons[g])
             if not total:
                 continue
             if g % 2 == 0:  # the metric's maps are created on first use: only those that count something
                 _add_row(metric.constraint_filtered, reasons[g], ranked, skip_empty=False)
-                if _counts_a_class(classes[g], class_labels):
+                if classes is not None and _counts_a_class(classes[g], class_labels):
                     _add_row(metric.class_filtered, classes[g], class_labels, skip_empty=True)
                 metric.nodes_filtered += total
             else:
                 _add_row(metric.dimension_exhausted, reasons[g], ranked, skip_empty=False)
-                if _counts_a_class(classes[g], class_labels):
+                if classes is not None and _counts_a_class(classes[g], class_labels):
                     _add_row(metric.class_exhausted, classes[g], class_labels, skip_empty=True)
                 metric.nodes_exhausted += total
 
     def _tally_chunk(
         self, metric: AllocMetric, fis: list[int], rank: dict[str, int], table: NodeTable, label: dict[int, str]
     ) -> None:
-        status, row_list, nodes = self.status, self.row_list, table.nodes
+        status, row_list, nodes = self._lists()[0], self.row_list, table.nodes
         reasons: tuple[dict[str, int], dict[str, int]] = ({}, {})  # filtered, exhausted
         classes: tuple[dict[str, int], dict[str, int]] = ({}, {})
         for fi in fis:

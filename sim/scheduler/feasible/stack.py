@@ -407,7 +407,7 @@ class GenericStack(_StackBase):
         self.nodes_available = {dc: c for dc, c in zip(labels, counts, strict=False) if c}
 
     def set_job(self, job: Job, allocs: list[Allocation]) -> None:
-        """Nomad: GenericStack.SetJob; `allocs` are the job's allocs in state that are not client-terminal."""
+        """Nomad: GenericStack.SetJob; `allocs`: the job's allocs in state (the client-terminal ones count nowhere)."""
         super().set_job(job, allocs)
         self._order_positions.clear()
         self._scan_caches.clear()
@@ -515,7 +515,7 @@ class GenericStack(_StackBase):
         best = result.best
         if best < 0:
             return None, metric, result.count
-        return self._ranked_node(g, cache.row_list[best], cache.final[best], cache.node_scores(best)), metric, result.count
+        return self._ranked_node(g, cache.row_list[best], cache.final_of(best), cache.node_scores(best)), metric, result.count
 
     def _cache_evaluator(self, g: GroupInputs) -> Evaluate:
         """The stages a scan cache of `g` is filled with. Handed to each scan, never stored in

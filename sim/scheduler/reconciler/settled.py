@@ -283,7 +283,8 @@ class SettledIndex:
         entry = self._sync(state, (namespace, job_id), stamp)
         unsettled = list(entry.unsettled.values())
         plain = entry.plain
-        live = [a for a in unsettled if a.id not in plain] if plain else unsettled
+        # (every plain alloc is unsettled: when all of them are plain, none is live)
+        live = unsettled if not plain else [] if len(plain) == len(unsettled) else [a for a in unsettled if a.id not in plain]
         groups = {name: g for name, g in entry.groups.items() if g.total}
         if groups and (not _applies(job, deployment, entry, groups, live)
                        or (entry.nodes and not entry.nodes.keys() <= self._untainted_nodes(state))):

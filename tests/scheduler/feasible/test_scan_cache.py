@@ -268,3 +268,40 @@ def test_a_run_spans_the_windows_of_consecutive_selects():
     run = stack.select_run(job.task_groups[0], 100)
     assert run is not None and len(run.rows) == 64 // stack.limit
     assert [m.nodes_evaluated for m in run.metrics] == [stack.limit] * len(run.rows)
+
+
+@pytest.mark.parametrize("case", range(30))
+def test_verdicts_a_dead_walk_foresaw_are_those_recomputed(case):
+    """After a run across laps that left no option, the next sync stores the misses the walk
+    foresaw on the nodes it placed on instead of recomputing them: the cached verdicts are
+    those a full recompute gives."""
+    rng = np.random.default_rng(9000 + case)
+    nodes = _nodes(rng, int(rng.integers(3, 60)))
+    for node in nodes:
+        node.resources = NodeResources(cpu=int(rng.choice([50, 700, 1300, 2600])), memory_mb=int(rng.choice([200, 4096])),
+                                       disk_mb=20000)
+    job = _job(rng)
+    tg = job.task_groups[0]
+    tg.networks = []
+    tg.constraints = [c for c in tg.constraints if c.operand != "distinct_hosts"]
+    stack = _stack(nodes, job, case, True, batch=case % 2 == 0)
+    dead = 0
+    for _ in range(20):
+        run = stack.select_run(tg, int(rng.choice([5, 50, 10_000])))  # (10,000: till no node fits)
+        if run is None:
+            break
+        stack.place_picks(run, [mock_alloc(job, nodes[row]) for row in run.rows])
+        cache = stack._scan_caches[tg.name]
+        foreseen = cache._foreseen
+        dead += foreseen is not None
+        cache.sync(stack.proposed.touched)
+        evaluate = stack._cache_evaluator(stack._group(tg))
+        cache._refresh_all(0, evaluate)  # (the nodes the picks changed, unless foreseen)
+        got = (cache._status_np.copy(), cache._code_np.copy(), bytes(cache.valid), bytes(cache.plain), cache.ranked_valid)
+        cache.valid[:] = bytes(len(cache.valid))  # recompute every verdict
+        cache.ranked_valid = 0
+        cache._refresh_all(0, evaluate)
+        assert got[2] == bytes(cache.valid) and got[3] == bytes(cache.plain) and got[4] == cache.ranked_valid
+        assert (got[0] == cache._status_np).all() and (got[1][got[0] != 0] == cache._code_np[got[0] != 0]).all()
+    if case == 2:
+        assert dead > 0  # the cases do exercise walks that leave no option
