@@ -11,6 +11,7 @@ from conftest import tiny_scenario
 
 from sim.metrics import strings
 from sim.metrics.columns import ColumnRows
+from sim.metrics.recorder import alloc_codes
 from sim.metrics.schema import SCHEMA, frame
 from sim.metrics.series import TERMINAL_CLIENT, node_usage_frame, running_intervals
 from sim.results.tables import _kth_start
@@ -115,7 +116,9 @@ def test_node_usage_joined_by_codes_or_by_alloc_id() -> None:
     sim.run(900)
     rec = sim.recorder
     placements, allocs = (frame(name, rec.rows[name]) for name in ("placements", "allocations"))
-    codes = rec._alloc_codes()
+    codes = alloc_codes(allocs, placements)
+    for from_tables, from_rows in zip(codes, rec._alloc_codes(), strict=True):  # the same numbers
+        np.testing.assert_array_equal(from_tables, from_rows)
     runs = running_intervals(allocs, ("job_id",), codes.allocations)
     pd.testing.assert_frame_equal(runs, running_intervals(allocs, ("job_id",)))
     args = (rec._samples, rec._node_ids, rec._node_cap, placements, allocs, runs)
