@@ -240,7 +240,7 @@ class Recorder:
         numbers: dict[object, int] = {}
         number = lambda alloc_id: numbers.setdefault(alloc_id, len(numbers))  # noqa: E731
         ids = [self.rows[name].stored()[_ALLOC_ID[name]] for name in ("allocations", "placements")]
-        return AllocCodes(*(np.fromiter(map(number, column), np.int64, len(column)) for column in ids))
+        return AllocCodes(*(np.fromiter(map(number, column), np.int32, len(column)) for column in ids))
 
     def _per_alloc(self, name: str) -> pd.DataFrame:
         """A PER_ALLOC table. Its rows are handed over: each stored column is freed as soon as the
