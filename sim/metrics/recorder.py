@@ -77,7 +77,7 @@ class Recorder:
         self.clock = clock  # simulated time for `on_job` (the server's job watchers get no time)
         self.rows: dict[str, Any] = {name: [] for name in SCHEMA}  # a list of tuples, or ColumnRows
         for name in PER_ALLOC:
-            self.rows[name] = _Rows.of(name)
+            self.rows[name] = _Rows(name)
         self._evals: dict[str, list] = {}
         self._last_dequeue: dict[str, float] = {}
         self._samples: list[Sample] = []
@@ -246,11 +246,7 @@ class Recorder:
         """A PER_ALLOC table. Its rows are handed over: each stored column is freed as soon as the
         table's is built (the table's peak memory holds one copy of the rows, not two); the
         recorder keeps the table for the next call, which adds the rows appended since."""
-        taken = self.rows[name]
-        self.rows[name] = _Rows.of(name, before=len(taken))
-        columns = taken.stored()
-        del taken
-        new = frame_of_columns(name, columns)
+        new = frame_of_columns(name, self.rows[name].hand_over())
         built = self._built.get(name)
         if built is not None and len(built):
             new = pd.concat([built, new], ignore_index=True) if len(new) else built
@@ -284,19 +280,22 @@ class Recorder:
 class _Rows(ColumnRows):
     """A PER_ALLOC table's rows; `len` counts those handed over to its table too (`before`)."""
 
-    __slots__ = ("before",)
+    __slots__ = ("name", "before")
 
-    def __init__(self, width: int, typed: dict[int, str], labelled: tuple[int, ...], before: int) -> None:
-        super().__init__(width, typed, labelled)
-        self.before = before
-
-    @classmethod
-    def of(cls, name: str, before: int = 0) -> _Rows:
-        """Empty rows of table `name`, after `before` handed over."""
+    def __init__(self, name: str) -> None:
         typed, labelled = PER_ALLOC[name]
         columns = [c for c, _, _ in SCHEMA[name]]
-        return cls(len(columns), {columns.index(c): code for c, code in typed.items()},
-                   tuple(columns.index(c) for c in labelled), before)
+        super().__init__(len(columns), {columns.index(c): code for c, code in typed.items()},
+                         tuple(columns.index(c) for c in labelled))
+        self.name, self.before = name, 0
+
+    def hand_over(self) -> list[Any]:
+        """The rows since the last hand-over, as `stored` gives them; this object keeps none of
+        them (so each column is freed once its taker lets it go)."""
+        stored, empty = self.stored(), _Rows(self.name)
+        self.before = len(self)
+        self.columns, self._pending, self._labels = empty.columns, empty._pending, empty._labels
+        return stored
 
     def __len__(self) -> int:
         return self.before + super().__len__()
