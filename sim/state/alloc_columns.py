@@ -125,14 +125,19 @@ class MadeColumn:
             code = codes.get(key)
             if code is None:
                 code = codes[key] = len(values)
-                values.append(containers)
+                values.append(_copied(containers))
             rows.append(code)
             rest.append({})
         self.rows.extend(rows)
         return rest
 
     def __getitem__(self, row: int) -> dict[str, Any]:
-        return {name: type(value)(value) for name, value in self.values[self.rows[row]].items()}
+        return _copied(self.values[self.rows[row]])
+
+
+def _copied(made: dict[str, Any]) -> dict[str, Any]:
+    """The containers copied (their values are scalars)."""
+    return {name: type(value)(value) for name, value in made.items()}
 
 
 class SharedColumn:
