@@ -71,6 +71,8 @@ class Recorder:
     `plan_applied`, `eval_done`, `placements`, `failed_placements`, `preemption`; the server and clients
     `add("allocations", ...)`; the simulation samples `sample_nodes` and `sample_cluster`; as a
     server job watcher, `on_job` logs every job write (the `jobs` table's submit times).
+    `tables()` takes the per-alloc rows (PER_ALLOC) over into its tables: from then on `rows` of
+    those holds the rows recorded since (its `len` still counts every row).
     """
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
