@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sim.metrics import strings
 from sim.metrics.columns import ColumnRows
 from sim.metrics.gpus import GpuSample, gpu_cluster_frame, gpu_usage_frame
-from sim.metrics.schema import SCHEMA, frame
+from sim.metrics.schema import SCHEMA, frame, frame_of_columns
 from sim.metrics.series import (
     AllocCodes,
     Sample,
@@ -70,15 +71,15 @@ class Recorder:
     `plan_applied`, `eval_done`, `placements`, `failed_placements`, `preemption`; the server and clients
     `add("allocations", ...)`; the simulation samples `sample_nodes` and `sample_cluster`; as a
     server job watcher, `on_job` logs every job write (the `jobs` table's submit times).
+    `tables()` takes the per-alloc rows (PER_ALLOC) over into its tables: from then on `rows` of
+    those holds the rows recorded since (its `len` still counts every row).
     """
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self.clock = clock  # simulated time for `on_job` (the server's job watchers get no time)
         self.rows: dict[str, Any] = {name: [] for name in SCHEMA}  # a list of tuples, or ColumnRows
-        for name, (typed, labelled) in PER_ALLOC.items():
-            columns = [c for c, _, _ in SCHEMA[name]]
-            self.rows[name] = ColumnRows(len(columns), {columns.index(c): code for c, code in typed.items()},
-                                         tuple(columns.index(c) for c in labelled))
+        for name in PER_ALLOC:
+            self.rows[name] = _Rows(name)
         self._evals: dict[str, list] = {}
         self._last_dequeue: dict[str, float] = {}
         self._samples: list[Sample] = []
@@ -88,6 +89,7 @@ class Recorder:
         self._cluster: list[tuple[float, int, int, int]] = []
         self.job_log: dict[tuple[str, str], list] = {}  # (namespace, job) -> [first write, type, parent, priority, writes]
         self._runs: pd.DataFrame | None = None  # the allocs' running intervals, set by tables()
+        self._built: dict[str, pd.DataFrame] = {}  # PER_ALLOC tables of the rows handed over (`_per_alloc`)
 
     def add(self, table: str, *row: object) -> None:
         """Append one row (values in SCHEMA column order)."""
@@ -238,12 +240,23 @@ class Recorder:
     # -- output -----------------------------------------------------------------------------
 
     def _alloc_codes(self) -> AllocCodes:
-        """The alloc ID of every allocations and placements row as a number, from the stored Python
-        strings (their hashes are cached: lighter than hashing the tables' Arrow copies)."""
+        """`alloc_codes` of the rows not handed over yet, from their Python strings (lighter than
+        hashing the tables' Arrow copies: the strings' hashes are cached)."""
         numbers: dict[object, int] = {}
         number = lambda alloc_id: numbers.setdefault(alloc_id, len(numbers))  # noqa: E731
         ids = [self.rows[name].stored()[_ALLOC_ID[name]] for name in ("allocations", "placements")]
-        return AllocCodes(*(np.fromiter(map(number, column), np.int64, len(column)) for column in ids))
+        return AllocCodes(*(np.fromiter(map(number, column), np.int32, len(column)) for column in ids))
+
+    def _per_alloc(self, name: str) -> pd.DataFrame:
+        """A PER_ALLOC table. Its rows are handed over: each stored column is freed as soon as the
+        table's is built (the table's peak memory holds one copy of the rows, not two); the
+        recorder keeps the table for the next call, which adds the rows appended since."""
+        new = frame_of_columns(name, self.rows[name].hand_over())
+        built = self._built.get(name)
+        if built is not None and len(built):
+            new = pd.concat([built, new], ignore_index=True) if len(new) else built
+        self._built[name] = new
+        return new.copy(deep=False)  # (columns a caller adds stay its own)
 
     def take_runs(self) -> pd.DataFrame | None:
         """The running intervals (job_id, start, end) the last `tables()` computed, handed over
@@ -253,10 +266,11 @@ class Recorder:
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table of SCHEMA as a DataFrame with the documented dtypes."""
-        rows = dict(self.rows)
-        rows["evaluations"] = self._eval_rows()
-        out = {name: frame(name, rows[name]) for name in SCHEMA if name not in DERIVED}
-        codes = self._alloc_codes()
+        codes = None if self._built else self._alloc_codes()  # (before the rows are handed over)
+        out = {name: self._per_alloc(name) if name in PER_ALLOC else
+               frame(name, self._eval_rows() if name == "evaluations" else self.rows[name])
+               for name in SCHEMA if name not in DERIVED}
+        codes = codes or alloc_codes(out["allocations"], out["placements"])
         # kept for the jobs table (`take_runs`), with the one ID column it reads
         self._runs = runs = running_intervals(out["allocations"], ("job_id",), codes.allocations)
         out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"],
@@ -266,6 +280,35 @@ class Recorder:
         out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])
         out["gpu_cluster"] = gpu_cluster_frame(out["gpu_usage"], out["devices"], out["placements"])
         return out
+
+
+class _Rows(ColumnRows):
+    """A PER_ALLOC table's rows; `len` counts those handed over to its table too (`before`)."""
+
+    __slots__ = ("name", "before")
+
+    def __init__(self, name: str) -> None:
+        typed, labelled = PER_ALLOC[name]
+        columns = [c for c, _, _ in SCHEMA[name]]
+        super().__init__(len(columns), {columns.index(c): code for c, code in typed.items()},
+                         tuple(columns.index(c) for c in labelled))
+        self.name, self.before = name, 0
+
+    def hand_over(self) -> list[Any]:
+        """The rows since the last hand-over, as `stored` gives them; this object keeps none of
+        them (so each column is freed once its taker lets it go)."""
+        stored, empty = self.stored(), _Rows(self.name)
+        self.before = len(self)
+        self.columns, self._pending, self._labels = empty.columns, empty._pending, empty._labels
+        return stored
+
+    def __len__(self) -> int:
+        return self.before + super().__len__()
+
+
+def alloc_codes(allocations: pd.DataFrame, placements: pd.DataFrame) -> AllocCodes:
+    """The alloc ID of every allocations and placements row as a number (from the tables)."""
+    return AllocCodes(*strings.numbered(allocations["alloc_id"], placements["alloc_id"]))
 
 
 def control_plane_counts(server: Any) -> tuple[int, int, int]:

@@ -205,10 +205,23 @@ def frame(name: str, rows: list[tuple] | ColumnRows) -> pd.DataFrame:
     if not len(rows):
         return empty(name)
     if isinstance(rows, ColumnRows):
-        df = pd.DataFrame({c: _column(values, t) for (c, t, _), values in zip(cols, rows.stored(), strict=True)})
-    else:
-        df = pd.DataFrame.from_records(rows, columns=[c for c, _, _ in cols])
+        return frame_of_columns(name, rows.stored())
+    df = pd.DataFrame.from_records(rows, columns=[c for c, _, _ in cols])
     return df.astype({c: t for c, t, _ in cols})
+
+
+def frame_of_columns(name: str, columns: list[Any]) -> pd.DataFrame:
+    """`frame` of stored columns (`ColumnRows.stored`), each let go as soon as its own is built
+    (when the caller holds no other reference, it is freed before the next is built)."""
+    cols = SCHEMA[name]
+    first = columns[0]
+    if not len(first.codes if isinstance(first, Labelled) else first):
+        return empty(name)
+    built = {}
+    for i, (c, t, _) in enumerate(cols):
+        built[c] = pd.Series(_column(columns[i], t)).astype(t)
+        columns[i] = None
+    return pd.DataFrame(built, copy=False)
 
 
 def _column(values: list[Any] | array | Labelled, dtype: str) -> Any:
@@ -217,7 +230,7 @@ def _column(values: list[Any] | array | Labelled, dtype: str) -> Any:
         made = strings.from_codes(values.codes, values.values) if dtype == "string" else None
         return values.decoded() if made is None else made
     if isinstance(values, array):
-        return np.asarray(values)
+        return np.array(values)  # (a copy: the typed array stays free to grow)
     made = strings.from_list(values) if dtype == "string" else None
     return values if made is None else made
 

@@ -93,7 +93,8 @@ def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, allo
     keep = (at >= 0) & (row >= 0)
     first = np.searchsorted(times, runs["start"].to_numpy(float)[keep], side="left")
     last = np.searchsorted(times, runs["end"].fillna(np.inf).to_numpy(float)[keep], side="left")
-    amount = placements[list(DIMS)].to_numpy(float)[at[keep]]
+    placed = at[keep]
+    amount = np.column_stack([placements[d].to_numpy(float)[placed] for d in DIMS])  # (the runs' rows only)
     np.add.at(used, (first, row[keep]), amount)
     np.add.at(used, (last, row[keep]), -amount)
     return np.cumsum(used, axis=0)[:-1]

@@ -5,7 +5,7 @@ and pandas' merges and maps on Arrow strings make a Python str per row; for mill
 alloc IDs these are the largest transient costs of building the results tables. `from_list` and
 `from_codes` give the column `astype` would (pyarrow storage, NA for None), or None where
 pandas' "string" dtype is not stored in Arrow or a value is not a string (the caller then takes
-the `astype` path); `first_index` joins string columns by position."""
+the `astype` path); `first_index` joins string columns by position, `numbered` numbers their values, `mapped` maps them."""
 
 from __future__ import annotations
 
@@ -54,3 +54,22 @@ def first_index(values: pd.Series, among: pd.Series | list[Any]) -> np.ndarray:
         return found.fill_null(-1).to_numpy().astype(np.int64)
     first = ~among.duplicated().to_numpy()
     return np.append(np.flatnonzero(first), -1)[pd.Index(among[first]).get_indexer(values)]
+
+
+def numbered(*columns: pd.Series) -> list[np.ndarray]:
+    """Each column's values as numbers, in first-seen order over the columns in turn (the same
+    value, the same number in every column); Arrow strings are joined without a copy."""
+    codes = pd.factorize(pd.concat(columns, ignore_index=True), use_na_sentinel=False)[0]
+    return np.split(codes, np.cumsum([len(column) for column in columns[:-1]]).tolist())
+
+
+def mapped(values: pd.Series, mapping: dict[Any, Any], missing: str) -> pd.arrays.ArrowStringArray | None:
+    """Per value `mapping[value]`, `missing` for NA, for a value not in `mapping` or mapped to NA
+    (as `values.map(mapping).fillna(missing)`), with 4 bytes a row besides the result."""
+    if not (_arrow() and isinstance(values.array, pd.arrays.ArrowStringArray)):
+        return None
+    table = from_list([missing if pd.isna(name) else name for name in mapping.values()] + [missing])
+    if table is None:
+        return None
+    at = pc.index_in(values.array._pa_array, value_set=pa.array(list(mapping), type=pa.large_string()))
+    return pd.arrays.ArrowStringArray(table._pa_array.chunk(0).take(at.fill_null(len(mapping))))

@@ -235,6 +235,9 @@ def with_node_names(tables: dict[str, pd.DataFrame], names: dict[str, str]) -> d
 
 def _names(node_ids: pd.Series, names: dict[str, str]) -> pd.Series:
     """The name of each node ID ("" for none), mapped once per distinct ID."""
+    made = strings.mapped(node_ids, names, "")
+    if made is not None:
+        return pd.Series(made, index=node_ids.index)
     codes, distinct = pd.factorize(node_ids)  # (NA: -1, the last name below)
     table = [*pd.Series(distinct, dtype=object).map(names).fillna(""), ""]
     made = strings.from_codes(np.where(codes < 0, len(table) - 1, codes), table)

@@ -5,7 +5,8 @@ the job, never in the hot loop; yet a run like a trace replay ends with millions
 allocation table (sim.state.allocs) moves such allocs here, a job's at a time, one row each:
 numbers in typed arrays, strings as codes into a table of the values seen, shared objects (job
 version, task states, candidate-node counts) as codes into the distinct ones, the metric's
-packed top scores in one byte buffer, and the fields that are rarely set in a side dict. `build(row)` gives back an
+containers of scalars as codes into the distinct values, its packed top scores in one byte
+buffer, and the fields that are rarely set in a side dict. `build(row)` gives back an
 Allocation equal to the one compacted, field by field, its metric's packed scores bit for bit.
 """
 
@@ -17,7 +18,7 @@ from itertools import accumulate, islice
 from operator import attrgetter
 from typing import Any
 
-from sim.state.narrow import IntColumn
+from sim.state.narrow import UNSIGNED, IntColumn
 from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition
 
 _STRINGS = ("namespace", "eval_id", "node_id", "node_name", "job_id", "task_group", "desired_status",
@@ -81,6 +82,64 @@ class StringTable:
         return map(self.codes.__getitem__, values)
 
 
+_SCALARS = frozenset((str, int, float, bool, type(None)))
+
+
+def _frozen(made: dict[str, Any]) -> tuple[Any, ...] | None:
+    """A metric's containers as a hashable value (types included, as 1 == 1.0 == True), when each
+    is a dict or list of scalars; None otherwise."""
+    key: list[Any] = []
+    for name, value in made.items():
+        kind = type(value)
+        items = value.items() if kind is dict else enumerate(value) if kind is list else None
+        if items is None:
+            return None
+        flat = tuple((k, v, type(v)) for k, v in items)
+        if not all(type(v) in _SCALARS and type(k) in _SCALARS for k, v, _ in flat):
+            return None
+        key.append((name, kind, flat))
+    return tuple(key)
+
+
+class MadeColumn:
+    """Metrics' containers of scalars (`AllocMetric.made`: exhausted dimensions, filtered classes),
+    alike across many rows: per row a code into the distinct values seen (0: none), each row
+    rebuilt with containers of its own."""
+
+    __slots__ = ("values", "rows", "_codes")
+
+    def __init__(self) -> None:
+        self.values: list[dict[str, Any]] = [{}]
+        self.rows = IntColumn(UNSIGNED)
+        self._codes: dict[tuple[Any, ...], int] = {}
+
+    def extend(self, made: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Store each row's containers that `_frozen` takes; returns the others (kept elsewhere)."""
+        codes, values, rows, rest = self._codes, self.values, [], []
+        for containers in made:
+            key = _frozen(containers) if containers else None
+            if key is None:
+                rows.append(0)
+                rest.append(containers)
+                continue
+            code = codes.get(key)
+            if code is None:
+                code = codes[key] = len(values)
+                values.append(_copied(containers))
+            rows.append(code)
+            rest.append({})
+        self.rows.extend(rows)
+        return rest
+
+    def __getitem__(self, row: int) -> dict[str, Any]:
+        return _copied(self.values[self.rows[row]])
+
+
+def _copied(made: dict[str, Any]) -> dict[str, Any]:
+    """The containers copied (their values are scalars)."""
+    return {name: type(value)(value) for name, value in made.items()}
+
+
 class SharedColumn:
     """Objects kept by reference, each shared by many rows (a job's version, task states, candidate
     counts): per row a code into the distinct objects seen, told apart by identity."""
@@ -120,6 +179,7 @@ class AllocColumns:
         self.node_pool = IntColumn()
         self.metric_ints = {name: IntColumn(last="i") for name in _METRIC_INTS}
         self.nodes_available = SharedColumn()
+        self.made = MadeColumn()
         self.top_layout = SharedColumn()  # ScoreLayout or None
         self.top_bytes = bytearray()
         self.top_nodes = IntColumn()
@@ -208,7 +268,7 @@ class AllocColumns:
         self.top_nodes_end.extend(list(islice(accumulate([len(top[2]) if top else 0 for top in tops],
                                                          initial=len(self.top_nodes)), 1, None)))
         self.top_nodes.extend(list(self.strings.code_all(node_ids)))
-        return made
+        return self.made.extend(made)
 
     def build(self, row: int) -> Allocation:
         """The alloc stored in `row`, as it was compacted."""
@@ -231,7 +291,7 @@ class AllocColumns:
             return None
         values: dict[str, Any] = {name: column[row] for name, column in self.metric_ints.items()}
         strings = self.strings.values
-        metric = AllocMetric(**{**values, **(made or {})}, node_pool=strings[pool],
+        metric = AllocMetric(**{**values, **self.made[row], **(made or {})}, node_pool=strings[pool],
                              nodes_available=self.nodes_available[row])
         layout = self.top_layout[row]
         if layout is not None:

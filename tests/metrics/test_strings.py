@@ -11,6 +11,7 @@ from conftest import tiny_scenario
 
 from sim.metrics import strings
 from sim.metrics.columns import ColumnRows
+from sim.metrics.recorder import alloc_codes
 from sim.metrics.schema import SCHEMA, frame
 from sim.metrics.series import TERMINAL_CLIENT, node_usage_frame, running_intervals
 from sim.results.tables import _kth_start
@@ -115,10 +116,31 @@ def test_node_usage_joined_by_codes_or_by_alloc_id() -> None:
     sim.run(900)
     rec = sim.recorder
     placements, allocs = (frame(name, rec.rows[name]) for name in ("placements", "allocations"))
-    codes = rec._alloc_codes()
+    codes = alloc_codes(allocs, placements)
+    for from_tables, from_rows in zip(codes, rec._alloc_codes(), strict=True):  # the same numbers
+        np.testing.assert_array_equal(from_tables, from_rows)
     runs = running_intervals(allocs, ("job_id",), codes.allocations)
     pd.testing.assert_frame_equal(runs, running_intervals(allocs, ("job_id",)))
     args = (rec._samples, rec._node_ids, rec._node_cap, placements, allocs, runs)
     by_codes = node_usage_frame(*args, codes)
     assert by_codes["cpu_used"].sum() > 0
     pd.testing.assert_frame_equal(by_codes, node_usage_frame(*args))
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_mapped_equals_map_and_fillna(seed: int) -> None:
+    """Node names by ID in Arrow: as `map(...).fillna(...)` gives them (NA, absent and NA-named IDs
+    included, chunked columns too)."""
+    rng = np.random.default_rng(seed)
+    ids = [*IDS, None, "absent", "é"]
+    mapping: dict[str, object] = {i: f"name-{k}" for k, i in enumerate(IDS[: int(rng.integers(0, 12))])}
+    if mapping and rng.random() < 0.5:
+        mapping[next(iter(mapping))] = None
+    values = pd.Series([ids[i] for i in rng.integers(0, len(ids), 40)], dtype="string")
+    if rng.random() < 0.5:
+        values = pd.concat([values, values.iloc[:7]], ignore_index=True)  # (two chunks)
+    expected = values.astype(object).map(mapping).fillna("").astype("string")
+    made = strings.mapped(values, mapping, "")
+    if made is not None:
+        pd.testing.assert_series_equal(pd.Series(made), expected)
+    assert strings.mapped(values.astype(pd.StringDtype("python")), mapping, "") is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import random
 from typing import Any, cast
 
 import pytest
@@ -118,3 +119,46 @@ def test_shared_objects_read_back_by_identity() -> None:
     column.extend(values[:3])
     column.extend(values[3:])
     assert all(column[i] is value for i, value in enumerate(values)) and len(column.objects) == 3
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_metric_containers_read_back_equal_and_their_own(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A metric's containers of scalars are kept once per distinct value (types told apart: 1, 1.0
+    and True), others in the side dict; each row reads back equal containers of its own."""
+    rng = random.Random(seed)
+    allocs = run("periodic-batch", False, monkeypatch).state.allocs()
+    values = [1, 1.0, True, 2, "x", None, 0.5]
+    odd = []
+    for i in range(40):
+        made: dict[str, Any] = {}
+        for name in rng.sample(["dimension_exhausted", "class_filtered", "constraint_filtered", "class_exhausted",
+                                "quota_exhausted"], rng.randint(0, 3)):
+            keys = rng.sample(["cpu", "memory", "disk", "c1"], rng.randint(0, 2))
+            made[name] = (keys if name == "quota_exhausted"
+                          else {k: rng.choice(values) for k in keys})
+        if rng.random() < 0.15:
+            made["class_filtered"] = {"nested": {"a": 1}}  # not scalars: the side dict
+        if i < 3:
+            made = {"dimension_exhausted": {"cpu": values[i]}}  # 1, 1.0, True: equal, not alike
+        metric = AllocMetric(nodes_evaluated=rng.randint(0, 3), **made)
+        odd.append(dataclasses.replace(allocs[i % len(allocs)], metrics=metric))
+    expected = copy.deepcopy([snapshot(a) for a in odd])
+    columns = AllocColumns()
+    first = columns.add(odd[:25])
+    columns.add(odd[25:])
+    built = [columns.build(first + i) for i in range(len(odd))]
+    assert [snapshot(a) for a in built] == expected
+    for a, b in zip(built, odd, strict=True):
+        for name, value in b.metrics.made().items():  # type: ignore[union-attr]
+            got = a.metrics.peek(name)  # type: ignore[union-attr]
+            assert [type(v) for v in (value.values() if isinstance(value, dict) else value)] == \
+                [type(v) for v in (got.values() if isinstance(got, dict) else got)]
+    containers = [id(c) for a in built for c in a.metrics.made().values()]  # type: ignore[union-attr]
+    assert len(containers) == len(set(containers)) > 0
+    assert len(columns.made.values) < 1 + sum(1 for a in odd if a.metrics.made())  # type: ignore[union-attr]
+    for a in odd:  # (the compacted allocs' own containers of scalars, changed later, are not the rows')
+        made = a.metrics.made()  # type: ignore[union-attr]
+        if "nested" not in made.get("class_filtered", {}):
+            for value in made.values():
+                value.append("later") if isinstance(value, list) else value.update(later=1)
+    assert [snapshot(columns.build(first + i)) for i in range(len(odd))] == expected
