@@ -20,6 +20,7 @@ import simpy
 from sim.metrics.recorder import Recorder
 from sim.scheduler.env import SchedulerEnv, SchedulerOutcome
 from sim.scheduler.factory import new_scheduler
+from sim.scheduler.generic import replay_blocked
 from sim.server.blocked import BlockedEvals
 from sim.server.broker import BrokerError, EvalBroker
 from sim.server.config import ControlPlaneConfig
@@ -74,12 +75,20 @@ class Worker:
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         ctx = self.context
-        broker, env = ctx.broker, ctx.env
+        broker, env, state = ctx.broker, ctx.env, ctx.state
         while True:
             found = self._ready_now()
             ev, token = found if found is not None else (yield broker.dequeue(self.types))
             self.busy = True
             ctx.recorder.eval_dequeued(ev, env.now)
+            # a blocked eval's re-run that can place nothing: re-blocked from its job's failed-pass memo
+            answer = replay_blocked(state, ctx.rng, ctx.policy, state.scheduler_config.preemption_config, ev)
+            if answer is not None:
+                yield env.timeout(ctx.config.think_time_base)
+                self._reblock(answer[0], token, answer[1])
+                self._ack(answer[0], token)
+                self.busy = False
+                continue
             senv, gen = self._scheduler_pass(ev)
             try:
                 plan = next(gen)
@@ -130,14 +139,13 @@ class Worker:
         ctx = self.context
         ev = outcome.eval
         if outcome.reblock:
-            if _queued_changed(ctx.state, ev):
-                ctx.state.upsert_evals([ev])
-            ctx.blocked.reblock(ev, token)  # under the scheduler's snapshot index, as Nomad
-        else:
-            cancelled: list[Evaluation] = []  # the job's blocked evals a successful eval cancels
-            ctx.state.upsert_evals([ev], cancelled)
-            for old in cancelled:
-                ctx.recorder.eval_done(old, ctx.env.now)
+            self._reblock(ev, token, outcome.failed_placements, outcome.create_evals)
+            self._ack(ev, token)
+            return
+        cancelled: list[Evaluation] = []  # the job's blocked evals a successful eval cancels
+        ctx.state.upsert_evals([ev], cancelled)
+        for old in cancelled:
+            ctx.recorder.eval_done(old, ctx.env.now)
         if outcome.create_evals:
             ctx.raft.create_evals(outcome.create_evals)
         ctx.recorder.eval_done(ev, ctx.env.now, outcome.failed_placements)
@@ -147,6 +155,23 @@ class Worker:
             # Nomad: fsm.go handleUpsertedEval. A failed eval (max plan attempts) keeps the
             # blocked eval it just created.
             ctx.blocked.untrack(ev.namespace, ev.job_id)
+        self._ack(ev, token)
+
+    def _reblock(self, ev: Evaluation, token: str, failed: int, created: list[Evaluation] | None = None) -> None:
+        """Hand a blocked eval that still could not place everything back to the blocked
+        tracker (under the scheduler's snapshot index, as Nomad) and record its pass (a
+        re-blocked eval is never complete: nothing to untrack). Nomad: Worker.ReblockEval."""
+        ctx = self.context
+        if _queued_changed(ctx.state, ev):
+            ctx.state.upsert_evals([ev])
+        ctx.blocked.reblock(ev, token)
+        if created:
+            ctx.raft.create_evals(created)
+        ctx.recorder.eval_reblocked(ev, ctx.env.now, failed)
+
+    def _ack(self, ev: Evaluation, token: str) -> None:
+        """Ack the delivery, then write the evals found redundant."""
+        ctx = self.context
         try:
             ctx.broker.ack(ev.id, token)
         except BrokerError:  # the nack timer fired first; Nomad's worker only logs this
