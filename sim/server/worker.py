@@ -185,8 +185,11 @@ def _queued_changed(state: StateStore, ev: Evaluation) -> bool:
     summary = state.job_summary(ev.namespace, ev.job_id)
     if summary is None:
         return False
-    return any(tg in ev.queued_allocations and ev.queued_allocations[tg] != group.queued
-               for tg, group in summary.summary.items())
+    queued = ev.queued_allocations
+    for tg, group in summary.summary.items():
+        if tg in queued and queued[tg] != group.queued:
+            return True
+    return False
 
 
 def _think_time(cfg: ControlPlaneConfig, plan: Plan) -> float:
