@@ -193,7 +193,7 @@ class Recorder:
     def eval_reblocked(self, ev: Evaluation, now: float, failed_placements: int) -> None:
         """`eval_done` and `failed_placements` of a blocked eval's pass that re-blocked it. Its
         re-runs share the failed groups' metrics it was blocked with: their rows are made once."""
-        rec = self._evals[ev.id]  # (dequeued)
+        rec = self._eval(ev)
         rec[_COMPLETED] = now
         rec[_STATUS] = ev.status
         rec[_FAILED] += failed_placements
