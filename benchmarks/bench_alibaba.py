@@ -4,9 +4,10 @@ Each of the 31,756 task rows of scenarios/traces/alibaba-2017-batch-tasks.csv be
 of `instances_num` allocations (2.55 million in all) submitted at its trace time and running its
 trace duration, through the whole pipeline (job endpoint, broker, workers, plan applier, clients).
 Reports the wall time of the replay (target: under 60 s) and of building the result tables, the
-makespan (last job completion - first submission, simulated seconds), and peak memory; and the
-scheduler's own CPU time per pass (the generic scheduler's `process`, plan round trips excluded), for
-the passes that placed nothing and re-blocked their eval (failed passes) and for the others.
+makespan (last job completion - first submission, simulated seconds), and peak memory; the
+replay's CPU time; and the scheduler's own CPU time per pass (the generic scheduler's `process` or
+the workers' fast lane for blocked evals, plan round trips excluded), for the passes that placed
+nothing and re-blocked their eval (failed passes) and for the others.
 
     python benchmarks/bench_alibaba.py [--limit N] [--nodes 100] [--window 13h:15h] [--until 1d] [--profile out.prof] [--no-results] [--progress] [--time-every 1]
 """
