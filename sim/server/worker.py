@@ -182,10 +182,12 @@ class Worker:
 def _queued_changed(state: StateStore, ev: Evaluation) -> bool:
     """Nomad: Worker.ReblockEval: a re-blocked eval is written only when its QueuedAllocations
     differ from the job summary's Queued counters; otherwise it goes back to the tracker as is."""
+    queued = ev.queued_allocations
+    if not queued:  # (a blocked eval the scheduler created has none)
+        return False
     summary = state.job_summary(ev.namespace, ev.job_id)
     if summary is None:
         return False
-    queued = ev.queued_allocations
     for tg, group in summary.summary.items():
         if tg in queued and queued[tg] != group.queued:
             return True
