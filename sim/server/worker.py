@@ -2,7 +2,8 @@
 
 Nomad: nomad/worker.go. A worker charges simulated think time (a base per plan plus a cost per
 placement) before each plan it submits, so workers that overlap in time conflict in the plan
-applier as real ones do.
+applier as real ones do. A blocked eval's re-run that its job's failed-pass memo answers takes a
+fast lane (sim.scheduler.generic.replay_blocked): no scheduler is built for it.
 
 Wiring: `Worker(context, name)`: the workers of a server share one `WorkerContext`, the parts of
 the server a Nomad worker reaches (broker, blocked evals, plan queue, state, eval writes).
