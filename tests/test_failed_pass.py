@@ -15,9 +15,10 @@ import pytest
 from conftest import ROOT
 from test_golden import table_digest
 
+import sim.server.worker as worker_module
 from sim.scheduler.env import SchedulerEnv
 from sim.scheduler.failed_pass import FailedPasses, FitCheck, NoFitCache
-from sim.scheduler.generic import GenericScheduler
+from sim.scheduler.generic import GenericScheduler, replay_blocked
 from sim.simulation import Simulation
 from sim.structs.ids import IdGenerator
 from sim.structs.plan import PlanResult
@@ -33,7 +34,7 @@ CASES: dict[str, dict[str, Any]] = {
 def _run(name: str, memo: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, str], Simulation]:
     with monkeypatch.context() as patch:
         if not memo:
-            patch.setattr(FailedPasses, "of", staticmethod(lambda senv: None))
+            patch.setattr(FailedPasses, "of_state", staticmethod(lambda state: None))
         sim = Simulation.from_scenario(ROOT / "scenarios" / f"{name}.yaml", overrides=CASES[name])
         sim.run()
     return {table: table_digest(frame) for table, frame in sorted(sim.results().items())}, sim
@@ -95,6 +96,56 @@ def _fast_and_full(senv: SchedulerEnv, ev: Any, monkeypatch: pytest.MonkeyPatch)
     assert fast.reblock and full.reblock and fast.placed == full.placed == 0
     assert (fast.eval, fast.failed_placements, fast.plan) == (full.eval, full.failed_placements, full.plan)
     return fast, full
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_tables_are_the_same_with_and_without_the_workers_fast_lane(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker's fast lane (replay_blocked: no scheduler built) against the scheduler's own
+    memo answers."""
+    answered = []
+
+    def counted(*args: Any) -> Any:
+        answer = replay_blocked(*args)
+        answered.append(answer is not None)
+        return answer
+
+    with monkeypatch.context() as patch:
+        patch.setattr(worker_module, "replay_blocked", lambda *args: None)
+        slow, _ = _run(name, True, monkeypatch)
+    with monkeypatch.context() as patch:
+        patch.setattr(worker_module, "replay_blocked", counted)
+        fast, _ = _run(name, True, monkeypatch)
+    assert sorted(t for t in slow if slow[t] != fast[t]) == []
+    if name != "preemption":
+        assert sum(answered) > 100
+
+
+def test_the_fast_lane_is_the_schedulers_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On every blocked eval of an overloaded run: `replay_blocked` answers when the scheduler's
+    pass is answered by the memo at once, with the same eval, failure count and draws; otherwise
+    it draws nothing."""
+    sim, senv, _ = _blocked_world()
+    state, memo = sim.state, FailedPasses.of(senv)
+    assert memo is not None
+    preemption = state.scheduler_config.preemption_config
+    blocked = [e for e in state.evals() if e.status == "blocked"]
+    answers = 0
+    for ev in blocked:
+        start, replayed = senv.rng.bit_generator.state, memo.replayed
+        fast = replay_blocked(state, senv.rng, None, preemption, ev)
+        after_fast = senv.rng.bit_generator.state
+        if fast is None:
+            assert after_fast == start and memo.replayed == replayed
+            continue
+        answers += 1
+        senv.rng.bit_generator.state = start
+        full = _outcome(senv, ev)
+        assert memo.replayed == replayed + 2  # (both answered by the memo)
+        assert senv.rng.bit_generator.state == after_fast
+        assert full.reblock and full.create_evals == [] and full.plan.is_no_op()
+        assert (fast[0], fast[1]) == (full.eval, full.failed_placements)
+        assert fast[0] is not ev and fast[0].class_eligibility is not ev.class_eligibility
+    assert answers
 
 
 def _retried(senv: SchedulerEnv, ev: Any) -> Any:

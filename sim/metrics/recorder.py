@@ -64,6 +64,14 @@ def _dimension(metric: AllocMetric | None) -> str:
     return max(dims.items(), key=lambda kv: (kv[1], kv[0]))[0]
 
 
+def _failed_rows(ev: Evaluation) -> list[tuple]:
+    """The placements rows of the eval's failed groups, but their time: one per group, sorted."""
+    failed = ev.failed_tg_allocs
+    groups = sorted(failed.items()) if len(failed) > 1 else failed.items()
+    return [(ev.id, "", ev.job_id, tg, "", NAN, m.nodes_evaluated, m.nodes_filtered, m.nodes_exhausted,
+             _dimension(m), NAN, NAN, NAN) for tg, m in groups]
+
+
 class Recorder:
     """Collects rows for every table of SCHEMA during a run.
 
@@ -82,6 +90,7 @@ class Recorder:
             self.rows[name] = _Rows(name)
         self._evals: dict[str, list] = {}
         self._last_dequeue: dict[str, float] = {}
+        self._reblocked: dict[str, tuple[object, list[tuple]]] = {}  # `eval_reblocked`'s rows, by eval ID
         self._samples: list[Sample] = []
         self._node_ids: list[str] = []
         self._node_cap: np.ndarray = np.zeros((0, 3))
@@ -120,11 +129,7 @@ class Recorder:
 
     def failed_placements(self, now: float, ev: Evaluation) -> None:
         """Placements that found no node: one row per group, as the scheduler coalesces them."""
-        failed, rows = ev.failed_tg_allocs, self.rows["placements"]
-        for tg in sorted(failed) if len(failed) > 1 else failed:
-            m = failed[tg]
-            rows.append((now, ev.id, "", ev.job_id, tg, "", NAN, m.nodes_evaluated, m.nodes_filtered,
-                         m.nodes_exhausted, _dimension(m), NAN, NAN, NAN))
+        self.rows["placements"].extend((now, *tail) for tail in _failed_rows(ev))
 
     # -- evaluations: one row per eval, filled in as it progresses --------------------------
 
@@ -184,10 +189,27 @@ class Recorder:
 
     def eval_done(self, ev: Evaluation, now: float, failed_placements: int = 0) -> None:
         """The eval reached a terminal (or blocked) status."""
+        self._reblocked.pop(ev.id, None)
         rec = self._eval(ev)
         rec[_COMPLETED] = now
         rec[_STATUS] = ev.status
         rec[_FAILED] += failed_placements
+
+    def eval_reblocked(self, ev: Evaluation, now: float, failed_placements: int) -> None:
+        """`eval_done` and `failed_placements` of a blocked eval's pass that re-blocked it. Its
+        re-runs share the failed groups' metrics it was blocked with: their rows are made once."""
+        rec = self._eval(ev)
+        rec[_COMPLETED] = now
+        rec[_STATUS] = ev.status
+        rec[_FAILED] += failed_placements
+        failed = ev.failed_tg_allocs
+        if failed:
+            kept = self._reblocked.get(ev.id)
+            if kept is None or kept[0] is not failed:
+                kept = self._reblocked[ev.id] = (failed, _failed_rows(ev))
+            append = self.rows["placements"].append
+            for tail in kept[1]:
+                append((now, *tail))
 
     def _eval_rows(self) -> list[tuple]:
         out = []

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from operator import le
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -56,6 +56,10 @@ from sim.structs.deployment import Deployment
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import Job, JobKey, TaskGroup
 from sim.structs.plan import Plan
+from sim.structs.scheduler_config import PreemptionConfig
+
+if TYPE_CHECKING:
+    from sim.scheduler.policies import Policy
 
 MAX_JOBS = 8192  # memos kept (the oldest dropped first; a dropped one costs one full pass)
 MAX_DERIVED = 1024  # jobs whose derivations are kept beyond their memo (see `FailedPasses._derived`)
@@ -178,7 +182,11 @@ class FailedPasses:
     def of(senv: SchedulerEnv) -> FailedPasses | None:
         """The memo of the state the scheduler reads (made on first use); None for a state
         without the alloc write indexes (e.g. a read-only view)."""
-        state = senv.state
+        return FailedPasses.of_state(senv.state)
+
+    @staticmethod
+    def of_state(state: Any) -> FailedPasses | None:
+        """`of` a state."""
         derived = getattr(state, "derived", None)
         memo = derived.get("failed_passes") if derived is not None else None
         if isinstance(memo, FailedPasses):
@@ -210,31 +218,42 @@ class FailedPasses:
     def replay(self, senv: SchedulerEnv, ev: Evaluation, batch: bool) -> Replay | None:
         """A blocked eval's pass answered without reconciling, or None when the scheduler must
         run. Draws the candidate shuffle exactly as the full pass's SetNodes does."""
-        memo = self._memos.get((ev.namespace, ev.job_id))
+        found = self.match(senv.state, senv.rng, senv.policy, senv.preemption, ev, batch)
+        if found is None:
+            return None
+        job, memo = found
+        return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
+
+    def match(
+        self, state: Any, rng: np.random.Generator, policy: Policy | None, preemption: PreemptionConfig,
+        ev: Evaluation, batch: bool,
+    ) -> tuple[Job, _Memo] | None:
+        """`replay`, answered with the job and its memo (the shuffle drawn, the count kept)."""
+        key = (ev.namespace, ev.job_id)
+        memo = self._memos.get(key)
         if memo is None:
             return None
-        state = senv.state
-        job = state.job_by_id(ev.namespace, ev.job_id)
-        deployment = None if batch else state.latest_deployment(ev.namespace, ev.job_id)
-        if (job is None or (job.version, job.create_index, job.job_modify_index) != memo.spec
-                or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
-                or deployment is not memo.deployment
+        job = state.job_by_id(*key)
+        deployment = None if batch else state.latest_deployment(*key)
+        if (job is None or job.task_groups is not memo.groups
+                or (job.version, job.create_index, job.job_modify_index) != memo.spec
+                or state.nodes.version != memo.nodes_version or deployment is not memo.deployment
                 or (deployment is not None and deployment.modify_index != memo.deployment_index)
-                or not _plain_ranking(senv, job)):
+                or not _plain_ranking(policy, preemption, job)):
             return None
         if self._fits_somewhere(state, memo.checks):
-            self._fit_seen = ((ev.namespace, ev.job_id), self.no_fit.stamp(state))
+            self._fit_seen = (key, self.no_fit.stamp(state))
             return None
-        alloc_index = state.job_alloc_index(ev.namespace, ev.job_id)  # type: ignore[attr-defined]
+        alloc_index = state.job_alloc_index(*key)
         if alloc_index != memo.alloc_index:
             if not _counted_as_before(state, job, memo, batch):
                 return None
             memo.alloc_index = alloc_index
         # Nomad: GenericStack.SetNodes shuffles the candidates (permutation(n) is a shuffle of n
         # items: the same draws, without making the arrays)
-        senv.rng.shuffle(self._shuffled(memo.candidates))
+        rng.shuffle(self._shuffled(memo.candidates))
         self.replayed += 1
-        return Replay(job, dict(memo.eligibility), memo.escaped, memo.failed)
+        return job, memo
 
     def settle(
         self, senv: SchedulerEnv, job: Job | None, deployment: Deployment | None, results: ReconcileResults,
@@ -318,9 +337,9 @@ def _same(a: tuple[object, ...], b: tuple[object, ...]) -> bool:
     return a[3] is b[3] and a[:3] == b[:3] and a[4:] == b[4:]
 
 
-def _plain_ranking(senv: SchedulerEnv, job: Job) -> bool:
+def _plain_ranking(policy: Policy | None, preemption: PreemptionConfig, job: Job) -> bool:
     """Whether only the stack's own stages rank the job's groups (no preemption, no policy)."""
-    return senv.policy is None and not senv.preemption.enabled_for(job.type)
+    return policy is None and not preemption.enabled_for(job.type)
 
 
 def _missing_only(
@@ -328,8 +347,8 @@ def _missing_only(
 ) -> list[MissingPlacements] | None:
     """The reconcile's missing-name runs when it asks for nothing else, no alloc is on a tainted
     node and only the stack's own stages rank; else None."""
-    if (job is None or tainted or not _plain_ranking(senv, job) or results.stop or results.inplace_update
-            or results.attribute_updates or results.destructive_update
+    if (job is None or tainted or not _plain_ranking(senv.policy, senv.preemption, job) or results.stop
+            or results.inplace_update or results.attribute_updates or results.destructive_update
             or any(results.desired_followup_evals.values()) or results.deployment is not None
             or results.deployment_updates):
         return None

@@ -12,8 +12,11 @@ counts) live here too; the system scheduler imports them.
 from __future__ import annotations
 
 from collections.abc import Generator
+from typing import TYPE_CHECKING
 
-from sim.scheduler.env import SchedulerEnv, SchedulerOutcome
+import numpy as np
+
+from sim.scheduler.env import SchedulerEnv, SchedulerOutcome, SchedulerState
 from sim.scheduler.failed_pass import FailedPasses, Replay, failed_pass_plan
 from sim.scheduler.node_sets import tainted_nodes
 from sim.scheduler.placement import PlacementContext
@@ -37,6 +40,9 @@ from sim.structs.consts import (
     EVAL_STATUS_BLOCKED,
     EVAL_STATUS_COMPLETE,
     EVAL_STATUS_FAILED,
+    JOB_TYPE_BATCH,
+    JOB_TYPE_SYSBATCH,
+    JOB_TYPE_SYSTEM,
     NODE_STATUS_DOWN,
     TRIGGER_MAX_PLANS,
     TRIGGER_QUEUED_ALLOCS,
@@ -47,7 +53,12 @@ from sim.structs.ids import IdGenerator
 from sim.structs.job import Job, TaskGroup
 from sim.structs.node import Node
 from sim.structs.plan import DesiredUpdates, Plan, PlanResult
+from sim.structs.scheduler_config import PreemptionConfig
 
+if TYPE_CHECKING:
+    from sim.scheduler.policies import Policy
+
+_SYSTEM_TYPES = (JOB_TYPE_SYSTEM, JOB_TYPE_SYSBATCH)  # evals for the system scheduler (factory.py)
 MAX_SERVICE_ATTEMPTS = 5
 MAX_BATCH_ATTEMPTS = 2
 ACCEPTED_TRIGGERS = frozenset({
@@ -116,6 +127,26 @@ def count_queued(place: PlaceList | list[PlacementRequest], destructive: list[De
 def count_failures(failed: dict[str, AllocMetric]) -> int:
     """Placements that found no node: one per metric plus its coalesced failures."""
     return sum(1 + m.coalesced_failures for m in failed.values())
+
+
+def replay_blocked(state: SchedulerState, rng: np.random.Generator, policy: Policy | None,
+                   preemption: PreemptionConfig, ev: Evaluation) -> tuple[Evaluation, int] | None:
+    """`GenericScheduler.process` of a blocked eval whose first attempt its job's failed-pass
+    memo answers (`_replayed`): the eval to re-block and its failed placements; None when the
+    scheduler must run (or another scheduler: system evals). The same draws and eval, without
+    building the scheduler, its environment, its outcome or its empty plan."""
+    if (ev.status != EVAL_STATUS_BLOCKED or ev.annotate_plan or ev.type in _SYSTEM_TYPES
+            or ev.triggered_by not in ACCEPTED_TRIGGERS):
+        return None
+    memo = FailedPasses.of_state(state)
+    found = None if memo is None else memo.match(state, rng, policy, preemption, ev, ev.type == JOB_TYPE_BATCH)
+    if found is None:
+        return None
+    answer = found[1]
+    new = ev.copy()
+    new.class_eligibility, new.escaped_computed_class = dict(answer.eligibility), answer.escaped
+    new.snapshot_index = state.index
+    return new, answer.failed
 
 
 class GenericScheduler:

@@ -143,7 +143,7 @@ class EvalBroker:
             return
         queue = self._ready.setdefault(ev.type, [])
         heapq.heappush(queue, (-ev.priority, ev.create_index, self._seq, ev))
-        if not self._dispatch_pending and any(ev.type in w.types for w in self._waiters):
+        if self._waiters and not self._dispatch_pending and any(ev.type in w.types for w in self._waiters):
             self._schedule_dispatch()
 
     # -- dequeue ----------------------------------------------------------------------------

@@ -92,6 +92,8 @@ class FSM:
     def reap_cancelable(self) -> None:
         """After an ack: write the evals the broker or the blocked tracker found redundant as
         canceled. Nomad: leader.go, reapCancelableEvaluations and reapDupBlockedEvaluations."""
+        if not self.broker.cancelable and not self.blocked.duplicates:  # (after nearly every ack)
+            return
         stale = self.broker.drain_cancelable()
         for old in stale:
             old.status_description = "canceled after more recent eval was processed"

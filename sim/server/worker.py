@@ -2,7 +2,8 @@
 
 Nomad: nomad/worker.go. A worker charges simulated think time (a base per plan plus a cost per
 placement) before each plan it submits, so workers that overlap in time conflict in the plan
-applier as real ones do.
+applier as real ones do. A blocked eval's re-run that its job's failed-pass memo answers takes a
+fast lane (sim.scheduler.generic.replay_blocked): no scheduler is built for it.
 
 Wiring: `Worker(context, name)`: the workers of a server share one `WorkerContext`, the parts of
 the server a Nomad worker reaches (broker, blocked evals, plan queue, state, eval writes).
@@ -20,6 +21,7 @@ import simpy
 from sim.metrics.recorder import Recorder
 from sim.scheduler.env import SchedulerEnv, SchedulerOutcome
 from sim.scheduler.factory import new_scheduler
+from sim.scheduler.generic import replay_blocked
 from sim.server.blocked import BlockedEvals
 from sim.server.broker import BrokerError, EvalBroker
 from sim.server.config import ControlPlaneConfig
@@ -74,12 +76,20 @@ class Worker:
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         ctx = self.context
-        broker, env = ctx.broker, ctx.env
+        broker, env, state = ctx.broker, ctx.env, ctx.state
         while True:
             found = self._ready_now()
             ev, token = found if found is not None else (yield broker.dequeue(self.types))
             self.busy = True
             ctx.recorder.eval_dequeued(ev, env.now)
+            # a blocked eval's re-run that can place nothing: re-blocked from its job's failed-pass memo
+            answer = replay_blocked(state, ctx.rng, ctx.policy, state.scheduler_config.preemption_config, ev)
+            if answer is not None:
+                yield env.timeout(ctx.config.think_time_base)
+                self._reblock(answer[0], token, answer[1])
+                self._ack(answer[0], token)
+                self.busy = False
+                continue
             senv, gen = self._scheduler_pass(ev)
             try:
                 plan = next(gen)
@@ -130,14 +140,13 @@ class Worker:
         ctx = self.context
         ev = outcome.eval
         if outcome.reblock:
-            if _queued_changed(ctx.state, ev):
-                ctx.state.upsert_evals([ev])
-            ctx.blocked.reblock(ev, token)  # under the scheduler's snapshot index, as Nomad
-        else:
-            cancelled: list[Evaluation] = []  # the job's blocked evals a successful eval cancels
-            ctx.state.upsert_evals([ev], cancelled)
-            for old in cancelled:
-                ctx.recorder.eval_done(old, ctx.env.now)
+            self._reblock(ev, token, outcome.failed_placements, outcome.create_evals)
+            self._ack(ev, token)
+            return
+        cancelled: list[Evaluation] = []  # the job's blocked evals a successful eval cancels
+        ctx.state.upsert_evals([ev], cancelled)
+        for old in cancelled:
+            ctx.recorder.eval_done(old, ctx.env.now)
         if outcome.create_evals:
             ctx.raft.create_evals(outcome.create_evals)
         ctx.recorder.eval_done(ev, ctx.env.now, outcome.failed_placements)
@@ -147,6 +156,23 @@ class Worker:
             # Nomad: fsm.go handleUpsertedEval. A failed eval (max plan attempts) keeps the
             # blocked eval it just created.
             ctx.blocked.untrack(ev.namespace, ev.job_id)
+        self._ack(ev, token)
+
+    def _reblock(self, ev: Evaluation, token: str, failed: int, created: list[Evaluation] | None = None) -> None:
+        """Hand a blocked eval that still could not place everything back to the blocked
+        tracker (under the scheduler's snapshot index, as Nomad) and record its pass (a
+        re-blocked eval is never complete: nothing to untrack). Nomad: Worker.ReblockEval."""
+        ctx = self.context
+        if _queued_changed(ctx.state, ev):
+            ctx.state.upsert_evals([ev])
+        ctx.blocked.reblock(ev, token)
+        if created:
+            ctx.raft.create_evals(created)
+        ctx.recorder.eval_reblocked(ev, ctx.env.now, failed)
+
+    def _ack(self, ev: Evaluation, token: str) -> None:
+        """Ack the delivery, then write the evals found redundant."""
+        ctx = self.context
         try:
             ctx.broker.ack(ev.id, token)
         except BrokerError:  # the nack timer fired first; Nomad's worker only logs this
@@ -157,11 +183,16 @@ class Worker:
 def _queued_changed(state: StateStore, ev: Evaluation) -> bool:
     """Nomad: Worker.ReblockEval: a re-blocked eval is written only when its QueuedAllocations
     differ from the job summary's Queued counters; otherwise it goes back to the tracker as is."""
+    queued = ev.queued_allocations
+    if not queued:  # (a blocked eval the scheduler created has none)
+        return False
     summary = state.job_summary(ev.namespace, ev.job_id)
     if summary is None:
         return False
-    return any(tg in ev.queued_allocations and ev.queued_allocations[tg] != group.queued
-               for tg, group in summary.summary.items())
+    for tg, group in summary.summary.items():
+        if tg in queued and queued[tg] != group.queued:
+            return True
+    return False
 
 
 def _think_time(cfg: ControlPlaneConfig, plan: Plan) -> float:

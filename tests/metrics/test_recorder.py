@@ -13,6 +13,7 @@ from sim.metrics.recorder import Recorder
 from sim.metrics.schema import SCHEMA, TABLES
 from sim.results.tables import table_schemas
 from sim.simulation import Simulation
+from sim.structs.alloc import AllocMetric
 from sim.structs.evaluation import Evaluation
 
 JOBS = ROOT / "scenarios" / "jobs"
@@ -72,6 +73,35 @@ def test_eval_row_follows_its_lifecycle():
     assert (row["dequeues"], row["plans"], row["conflicts"], row["placements"], row["failed_placements"]) == (2, 1, 1, 3, 1)
     assert row["status"] == "complete"
     assert rec.scheduler_runs() == 2
+
+
+def test_a_reblocked_evals_rows_are_those_of_eval_done_and_failed_placements():
+    """`eval_reblocked` (its failed rows made once per eval) against `eval_done` then
+    `failed_placements`, over re-runs of blocked evals with random failed groups."""
+    rng = np.random.default_rng(7)
+    fast, slow = Recorder(), Recorder()
+    evals = []
+    for i in range(6):
+        failed = {f"g{g}": AllocMetric(nodes_evaluated=int(rng.integers(100)), nodes_exhausted=int(rng.integers(9)),
+                                       dimension_exhausted={d: int(rng.integers(1, 4)) for d in ("cpu", "memory")[:g % 3]})
+                  for g in rng.permutation(int(rng.integers(4)))}
+        evals.append(Evaluation(id=f"e{i}", namespace="default", priority=50, type="batch",
+                                triggered_by="queued-allocs", job_id=f"j{i % 4}", status="blocked", failed_tg_allocs=failed))
+    for step in range(60):
+        i = int(rng.integers(len(evals)))
+        if step % 17 == 16:  # the eval blocked anew, with other failed groups: its rows made again
+            evals[i].failed_tg_allocs = {name: AllocMetric(nodes_evaluated=step) for name in evals[i].failed_tg_allocs}
+        ev = evals[i].copy()  # (a re-run's copy shares the failed groups)
+        for rec in (fast, slow):
+            rec.eval_dequeued(ev, float(step))
+        fast.eval_reblocked(ev, step + 0.5, step % 3)
+        slow.eval_done(ev, step + 0.5, step % 3)
+        if ev.failed_tg_allocs:
+            slow.failed_placements(step + 0.5, ev)
+    got, want = fast.tables(), slow.tables()
+    assert len(want["placements"]) > 60
+    for table in ("evaluations", "placements"):
+        pd.testing.assert_frame_equal(got[table], want[table])
 
 
 def test_placements_carry_the_reserved_resources(mixed):
