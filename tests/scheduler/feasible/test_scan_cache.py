@@ -197,7 +197,17 @@ def test_select_runs_across_laps_match_one_select_at_a_time(case):
     runs go round the order lap after lap: the same picks, metrics, offset and eligibility as
     one select after another."""
     rng = np.random.default_rng(7000 + case)
-    nodes = _nodes(rng, int(rng.integers(3, 120)))
+    nodes, job, _ = _fit_only_on_small_nodes(rng, 120)
+    _, laps = _compare_runs(nodes, job, case, rng, "spread" if case % 3 == 0 else "binpack", stops=0.05,
+                            batch=case % 2 == 0)  # a batch job's limit is 2
+    if case == 0:
+        assert laps > 0  # runs that went round the order more than once
+
+
+def _fit_only_on_small_nodes(rng: np.random.Generator, max_nodes: int) -> tuple:
+    """3 to `max_nodes` small nodes (a few allocs fill one) and a job whose first group only
+    needs resources to rank (no networks, no distinct hosts): nodes, job, group."""
+    nodes = _nodes(rng, int(rng.integers(3, max_nodes)))
     for node in nodes:
         node.resources = NodeResources(cpu=int(rng.choice([50, 700, 1300, 2600])), memory_mb=int(rng.choice([200, 4096])),
                                        disk_mb=20000)
@@ -205,10 +215,7 @@ def test_select_runs_across_laps_match_one_select_at_a_time(case):
     tg = job.task_groups[0]
     tg.networks = []
     tg.constraints = [c for c in tg.constraints if c.operand != "distinct_hosts"]
-    _, laps = _compare_runs(nodes, job, case, rng, "spread" if case % 3 == 0 else "binpack", stops=0.05,
-                            batch=case % 2 == 0)  # a batch job's limit is 2
-    if case == 0:
-        assert laps > 0  # runs that went round the order more than once
+    return nodes, job, tg
 
 
 def _compare_runs(
@@ -276,14 +283,7 @@ def test_verdicts_a_dead_walk_foresaw_are_those_recomputed(case):
     foresaw on the nodes it placed on instead of recomputing them: the cached verdicts are
     those a full recompute gives."""
     rng = np.random.default_rng(9000 + case)
-    nodes = _nodes(rng, int(rng.integers(3, 60)))
-    for node in nodes:
-        node.resources = NodeResources(cpu=int(rng.choice([50, 700, 1300, 2600])), memory_mb=int(rng.choice([200, 4096])),
-                                       disk_mb=20000)
-    job = _job(rng)
-    tg = job.task_groups[0]
-    tg.networks = []
-    tg.constraints = [c for c in tg.constraints if c.operand != "distinct_hosts"]
+    nodes, job, tg = _fit_only_on_small_nodes(rng, 60)
     stack = _stack(nodes, job, case, True, batch=case % 2 == 0)
     dead = 0
     for _ in range(20):
