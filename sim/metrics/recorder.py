@@ -119,7 +119,7 @@ class Recorder:
                 last = m
                 # (a metric that never made a container has no exhausted dimensions: not looked up)
                 counts, dimension = ((0, 0, 0), "") if m is None else (
-                    (m.nodes_evaluated, m.nodes_filtered, m.nodes_exhausted), _dimension(m) if m._made else "")
+                    (m.nodes_evaluated, m.nodes_filtered, m.nodes_exhausted), _dimension(m) if m.made_any() else "")
             rows.append((now, a.eval_id, a.id, a.job_id, a.task_group, a.node_id, a.score, *counts,
                          dimension, a.cpu, a.memory_mb, a.disk_mb))
             if a.devices:

@@ -229,6 +229,10 @@ class AllocMetric:
         except AttributeError:
             return None
 
+    def made_any(self) -> bool:
+        """Whether any container field was ever created or given (else all are empty)."""
+        return self._made
+
     def made(self) -> dict[str, Any]:
         """The container fields created or given so far, nodes_available aside (whose value
         `peek` gives), by name; a metric whose containers were never used has none."""
