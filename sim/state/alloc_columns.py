@@ -33,22 +33,44 @@ _RARE = ("ports", "devices", "deployment_id", "deployment_status", "previous_all
          "reschedule_tracker", "last_reschedule", "followup_eval_id", "preempted_by_allocation", "extra")
 _METRIC_INTS = ("nodes_evaluated", "nodes_filtered", "nodes_in_pool", "nodes_exhausted", "allocation_time",
                 "coalesced_failures")
-_metric_ints = attrgetter(*_METRIC_INTS)
+# a metric's pool, counters, and what `AllocMetric.packed` reads (read in C, no call per metric)
+_metric_row = attrgetter("node_pool", *_METRIC_INTS, "_made", "_top")
 _NO_COUNTERS = (0,) * len(_METRIC_INTS)
-_NO_PARTS: tuple[dict[str, Any], None] = ({}, None)
+_NO_ROW = (None, *_NO_COUNTERS, False, None)
 _DEFAULTS = (("preempted_allocations", None), ("desired_transition", DesiredTransition()))  # kept unless equal
+_transition = attrgetter("migrate", "reschedule", "force_reschedule")
+_NO_TRANSITION = {_transition(DesiredTransition())}
 _FIELDS = ("id", "name", "metrics", *_STRINGS, *(name for name, _, _ in _NUMBERS), *_SHARED, *_RARE,
            *(name for name, _ in _DEFAULTS))
 _fields = attrgetter(*_FIELDS)
 _slot = AllocMetric.__dict__["nodes_available"].__get__
 
 
-def _available(metric: AllocMetric) -> Any:
-    """The metric's nodes_available as set, or None (no container made)."""
+def _available(metric: AllocMetric | None) -> Any:
+    """The metric's nodes_available as set, or None (no metric, or no container made)."""
     try:
-        return _slot(metric)
+        return None if metric is None else _slot(metric)
     except AttributeError:
         return None
+
+
+def _nodes_available(metrics: Sequence[AllocMetric | None]) -> list[Any]:
+    """Each metric's nodes_available as set, or None; read in C when every metric has one."""
+    if set(map(type, metrics)) == {AllocMetric}:
+        try:
+            return list(map(_slot, metrics))
+        except AttributeError:
+            pass
+    return list(map(_available, metrics))
+
+
+def _all_default(values: Sequence[Any], default: Any) -> bool:
+    """Every value equals `default` (DesiredTransitions by their fields, without a __eq__ call each)."""
+    if type(default) is DesiredTransition and set(map(type, values)) == {DesiredTransition}:
+        return set(map(_transition, values)) == _NO_TRANSITION
+    return values.count(default) == len(values)
+
+
 _NO_METRIC = -1  # node pool code of a row without a metric
 
 
@@ -115,6 +137,9 @@ class MadeColumn:
 
     def extend(self, made: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store each row's containers that `_frozen` takes; returns the others (kept elsewhere)."""
+        if not any(made):
+            self.rows.extend([0] * len(made))
+            return made
         codes, values, rows, rest = self._codes, self.values, [], []
         for containers in made:
             key = _frozen(containers) if containers else None
@@ -153,9 +178,11 @@ class SharedColumn:
 
     def extend(self, values: Sequence[Any]) -> None:
         codes, objects, ids = self._codes, self.objects, list(map(id, values))
-        for key, value in {key: value for key, value in zip(ids, values, strict=True) if key not in codes}.items():
-            codes[key] = len(objects)
-            objects.append(value)
+        # (one value per distinct ID, in first-seen order: the same object wherever its ID repeats)
+        for key, value in dict(zip(ids, values, strict=True)).items():
+            if key not in codes:
+                codes[key] = len(objects)
+                objects.append(value)
         self.rows.extend(list(map(codes.__getitem__, ids)))
 
     def __getitem__(self, row: int) -> Any:
@@ -213,14 +240,13 @@ class AllocColumns:
             self.numbers[name].extend(numbers)  # type: ignore[arg-type]
         for name in _SHARED:
             self.shared[name].extend(columns[name])
-        indexes = []
-        for i, (alloc, name, job_id, group) in enumerate(
-                zip(allocs, columns["name"], columns["job_id"], columns["task_group"], strict=True)):
-            index = alloc.index()
-            if index < 0 or name != f"{job_id}.{group}[{index}]":
-                keep(i, "name", name)
-                index = -1
-            indexes.append(index)
+        names, indexes = columns["name"], list(map(Allocation.index, allocs))
+        nomad = tuple(map("{}.{}[{}]".format, columns["job_id"], columns["task_group"], indexes))
+        if min(indexes) < 0 or names != nomad:  # (a Nomad-style name is stored as its index)
+            for i, (name, expected, index) in enumerate(zip(names, nomad, indexes, strict=True)):
+                if index < 0 or name != expected:
+                    keep(i, "name", name)
+                    indexes[i] = -1
         self.name_index.extend(indexes)
         for name in _RARE:
             values = columns[name]
@@ -230,7 +256,7 @@ class AllocColumns:
                         keep(i, name, value)
         for name, default in _DEFAULTS:
             values = columns[name]
-            if values.count(default) != len(values):
+            if not _all_default(values, default):
                 for i, value in enumerate(values):
                     if value != default:
                         keep(i, name, value)
@@ -242,30 +268,35 @@ class AllocColumns:
 
     def _add_metrics(self, metrics: tuple[AllocMetric | None, ...]) -> list[dict[str, Any]]:
         """Store the rows' metrics; returns each one's container fields to keep."""
-        parts = [_NO_PARTS if m is None else m.packed() for m in metrics]
-        pools = [None if m is None else m.node_pool for m in metrics]
+        rows = [_NO_ROW if m is None else _metric_row(m) for m in metrics]
+        pools, *ints, flags, tops = zip(*rows, strict=True)
         codes = self.strings.codes
         self.strings.code_all([p for p in pools if p is not None])
         self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
-        counters = [_NO_COUNTERS if m is None else _metric_ints(m) for m in metrics]
-        made = [made for made, _ in parts]
-        if not all(_int32(values) for values in zip(*counters, strict=True)):
+        # (`packed`: the containers made, and the top scores when some are packed)
+        made = [m.made() for m, flag in zip(metrics, flags, strict=True) if flag] if any(flags) else []  # type: ignore[union-attr]
+        if made:
+            more = iter(made)
+            made = [next(more) if flag else {} for flag in flags]
+        else:
+            made = [{}] * len(metrics)
+        if not all(map(_int32, ints)):
+            counters = list(zip(*ints, strict=True))
             for i, values in enumerate(counters):
                 if not _int32(values):  # kept whole, with the containers
                     made[i] = {**made[i], **dict(zip(_METRIC_INTS, values, strict=True))}
                     counters[i] = _NO_COUNTERS
-        for column, values in zip(self.metric_ints.values(), zip(*counters, strict=True), strict=True):
+            ints = list(zip(*counters, strict=True))
+        for column, values in zip(self.metric_ints.values(), ints, strict=True):
             column.extend(values)
-        self.nodes_available.extend([None if m is None else _available(m) for m in metrics])
-        tops = [top for _, top in parts]
+        self.nodes_available.extend(_nodes_available(metrics))
         self.top_layout.extend([top[0] if top else None for top in tops])
-        packed = [top[1] for top in tops if top]
         # each row's end offsets (accumulate's first value, where the previous row ended, dropped)
         self.top_end.extend(list(islice(accumulate([len(top[1]) if top else 0 for top in tops],
                                                    initial=len(self.top_bytes)), 1, None)))
-        self.top_bytes += b"".join(packed)
-        node_ids = [node_id for top in tops if top for node_id in top[2]]
-        self.top_nodes_end.extend(list(islice(accumulate([len(top[2]) if top else 0 for top in tops],
+        self.top_bytes += b"".join([top[1] for top in tops if top])
+        node_ids = [node_id for top in tops if top for node_id in top[2:]]
+        self.top_nodes_end.extend(list(islice(accumulate([len(top) - 2 if top else 0 for top in tops],
                                                          initial=len(self.top_nodes)), 1, None)))
         self.top_nodes.extend(list(self.strings.code_all(node_ids)))
         return self.made.extend(made)

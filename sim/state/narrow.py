@@ -27,15 +27,18 @@ class IntColumn:
         self.values = array(self._codes[0])
 
     def extend(self, values: Sequence[int]) -> None:
-        """Append the values (a sequence: its range is checked before any is stored)."""
-        if not values:
+        """Append the values (a sequence: when one does not fit, none is stored and the column
+        is widened to the narrowest type that holds them all before they are)."""
+        stored = len(self.values)
+        try:
+            self.values.extend(values)
             return
+        except OverflowError:
+            del self.values[stored:]  # (the values appended before the one that did not fit)
         low, high = min(values), max(values)
-        code = self.values.typecode
-        if low not in _RANGE[code] or high not in _RANGE[code]:
-            wider = next((c for c in self._codes if low in _RANGE[c] and high in _RANGE[c]), self._codes[-1])
-            if wider != code:
-                self.values = array(wider, self.values)
+        wider = next((c for c in self._codes if low in _RANGE[c] and high in _RANGE[c]), self._codes[-1])
+        if wider != self.values.typecode:
+            self.values = array(wider, self.values)
         self.values.extend(values)
 
     def __getitem__(self, i: int) -> int:
