@@ -111,10 +111,13 @@ class AllocTable:
         key = (key[0], key[1])  # (the marker: a plain tuple)
         for i, alloc in zip(at, done, strict=True):
             allocs[i] = by_id[alloc.id] = key
-        # the job's rows in list order: the new ones among those compacted earlier
-        earlier, later, new = iter(self.compacted.get(key, ())), iter(range(first, first + len(at))), set(at)
+        # the job's rows in list order: the new ones among those compacted earlier (if all are new, just them)
+        order: range | list[int] = range(first, first + len(at))
+        if len(at) < len(allocs):
+            earlier, later, new = iter(self.compacted.get(key, ())), iter(order), set(at)
+            order = [next(later) if i in new else next(earlier) for i, a in enumerate(allocs) if type(a) is tuple]
         self.compacted[key] = rows = IntColumn()
-        rows.extend([next(later) if i in new else next(earlier) for i, a in enumerate(allocs) if type(a) is tuple])
+        rows.extend(order)
 
     def _expand(self, key: JobKey) -> None:
         """Build a job's compacted allocs again, in place of their rows."""

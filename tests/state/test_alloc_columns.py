@@ -18,7 +18,7 @@ from conftest import ROOT
 from sim.simulation import Simulation
 from sim.state.alloc_columns import AllocColumns, SharedColumn
 from sim.state.allocs import AllocTable
-from sim.structs.alloc import Allocation, AllocMetric
+from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition
 
 CASES: dict[str, dict[str, Any]] = {
     "periodic-batch": {},
@@ -90,6 +90,33 @@ def test_numbers_beyond_the_int32_columns_read_back(monkeypatch: pytest.MonkeyPa
     columns = AllocColumns()
     first = columns.add(odd)
     assert [snapshot(columns.build(first + i)) for i in range(4)] == [snapshot(a) for a in odd]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_odd_names_transitions_and_metrics_read_back(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Names not of Nomad's form, transitions other than the default (or of another type), and rows
+    without a metric or without candidate counts, mixed at random among plain rows, read back equal."""
+    rng = random.Random(seed)
+    allocs = run("periodic-batch", False, monkeypatch).state.allocs()[:30]
+    odd = []
+    for alloc in allocs:
+        changes: dict[str, Any] = {}
+        if rng.random() < 0.2:
+            changes["name"] = rng.choice(["web", f"{alloc.job_id}.{alloc.task_group}[07]", "x[-1]",
+                                          f"{alloc.job_id}.other[{alloc.index()}]"])
+        if rng.random() < 0.2:
+            changes["desired_transition"] = rng.choice([DesiredTransition(migrate=True), DesiredTransition(),
+                                                        DesiredTransition(reschedule=1)])  # type: ignore[arg-type]
+        if rng.random() < 0.2:
+            changes["metrics"] = None
+        elif rng.random() < 0.2:
+            changes["metrics"] = AllocMetric(nodes_evaluated=3, node_pool="default")
+        odd.append(dataclasses.replace(alloc, **changes))
+    columns = AllocColumns()
+    first = columns.add(odd)
+    assert [snapshot(columns.build(first + i)) for i in range(len(odd))] == [snapshot(a) for a in odd]
+    assert [type(columns.build(first + i).desired_transition.reschedule) for i in range(len(odd))] == [
+        type(a.desired_transition.reschedule) for a in odd]
 
 
 def test_a_job_compacted_twice_reads_back_in_creation_order(monkeypatch: pytest.MonkeyPatch) -> None:
