@@ -272,3 +272,35 @@ def test_no_fit_cache_answers_as_the_fit_check() -> None:
     assert cache.fits_somewhere(state, check(50.0, 200.0))  # smaller in one dimension: checked
     state.table_index["allocs"] = 2
     assert cache.fits_somewhere(state, check(600.0, 300.0))
+
+
+def test_no_fit_cache_answers_as_the_fit_check_on_random_cases() -> None:
+    """`FitCheck.fits_somewhere` answers as a row-by-row check, and `NoFitCache.fits_somewhere` as
+    both, across writes (a new stamp) and waves of asks, larger and smaller, on shared rows."""
+    rng = np.random.default_rng(7)
+
+    class State:
+        def __init__(self) -> None:
+            self.nodes = NodeTableStub()
+            self.table_index = {"allocs": 1}
+
+    class NodeTableStub:
+        version = 0
+        used = np.zeros((6, 2))
+
+        def __len__(self) -> int:
+            return 6
+
+    cap = np.full((6, 2), 1000.0)
+    row_sets = [np.array(r, dtype=np.intp) for r in ([0, 1, 2], [3, 4, 5], [1, 4], [])]
+    state, cache = State(), NoFitCache()
+    for _ in range(300):
+        if rng.random() < 0.2:
+            state.table_index["allocs"] += 1
+            state.nodes.used = rng.choice([0.0, 400.0, 800.0, 950.0], size=(6, 2))
+        picked = [row_sets[int(rng.integers(len(row_sets)))] for _ in range(int(rng.integers(1, 4)))]
+        checks = [FitCheck(rows, cap[rows], rng.choice([50.0, 100.0, 300.0, 700.0], size=2)) for rows in picked]
+        for check in checks:
+            fits = bool((state.nodes.used[check.rows] + check.ask <= check.cap).all(axis=1).any())
+            assert check.fits_somewhere(state.nodes.used) == fits
+            assert cache.fits_somewhere(state, check) == fits

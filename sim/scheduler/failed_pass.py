@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 MAX_JOBS = 8192  # memos kept (the oldest dropped first; a dropped one costs one full pass)
 MAX_DERIVED = 1024  # jobs whose derivations are kept beyond their memo (see `FailedPasses._derived`)
 _LIVE = (ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING)
+_any, _all = np.logical_or.reduce, np.logical_and.reduce
 
 
 @dataclass(slots=True)
@@ -83,10 +84,10 @@ class FitCheck:
         """Whether some row has room for the ask (Nomad: AllocsFit, with the stack's arithmetic)."""
         if not len(self.rows):
             return False
-        after = used[self.rows]
+        # (take and the ufuncs' reduce: a fifth faster than fancy indexing and ndarray.any/all)
+        after = used.take(self.rows, axis=0)
         after += self.ask
-        over: npt.NDArray[np.bool_] = (after > self.cap).any(axis=1)  # type: ignore[assignment]
-        return not over.all()
+        return not _all(_any(after > self.cap, axis=1))
 
 
 class NoFitCache:
