@@ -243,21 +243,31 @@ def test_a_dry_run_neither_reads_nor_leaves_a_memo() -> None:
     assert ({key: id(m) for key, m in memo._memos.items()}, memo.replayed, memo.settled) == before
 
 
+class _NodeTableStub:
+    """What `NoFitCache` reads of the node table: usage, version and size."""
+
+    version = 0
+
+    def __init__(self, used: np.ndarray) -> None:
+        self.used = used
+        self.size = len(used)
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class _CacheState:
+    """What `NoFitCache` reads of a state: the node table and the index of the last alloc write."""
+
+    def __init__(self, used: np.ndarray) -> None:
+        self.nodes = _NodeTableStub(used)
+        self.table_index = {"allocs": 1}
+
+
 def test_no_fit_cache_answers_as_the_fit_check() -> None:
     """An ask at least as large as one that fits nowhere fits nowhere; a smaller one is checked;
     a write to the allocs (which moves the usage) empties the cache."""
 
-    class State:
-        def __init__(self) -> None:
-            self.nodes = NodeTableStub()
-            self.table_index = {"allocs": 1}
-
-    class NodeTableStub:
-        version = 0
-        used = np.array([[900.0, 100.0], [500.0, 900.0]])
-
-        def __len__(self) -> int:
-            return 2
 
     cap = np.array([[1000.0, 1000.0], [1000.0, 1000.0]])
     rows = np.array([0, 1], dtype=np.intp)
@@ -265,7 +275,7 @@ def test_no_fit_cache_answers_as_the_fit_check() -> None:
     def check(cpu: float, mem: float) -> FitCheck:
         return FitCheck(rows, cap, np.array([cpu, mem]))
 
-    state, cache = State(), NoFitCache()
+    state, cache = _CacheState(np.array([[900.0, 100.0], [500.0, 900.0]])), NoFitCache()
     assert not cache.fits_somewhere(state, check(600.0, 200.0))
     state.nodes.used = np.zeros((2, 2))  # usage moved without a write: the cache still answers
     assert not cache.fits_somewhere(state, check(600.0, 300.0))  # dominated by the first ask
@@ -279,21 +289,10 @@ def test_no_fit_cache_answers_as_the_fit_check_on_random_cases() -> None:
     both, across writes (a new stamp) and waves of asks, larger and smaller, on shared rows."""
     rng = np.random.default_rng(7)
 
-    class State:
-        def __init__(self) -> None:
-            self.nodes = NodeTableStub()
-            self.table_index = {"allocs": 1}
-
-    class NodeTableStub:
-        version = 0
-        used = np.zeros((6, 2))
-
-        def __len__(self) -> int:
-            return 6
 
     cap = np.full((6, 2), 1000.0)
     row_sets = [np.array(r, dtype=np.intp) for r in ([0, 1, 2], [3, 4, 5], [1, 4], [])]
-    state, cache = State(), NoFitCache()
+    state, cache = _CacheState(np.zeros((6, 2))), NoFitCache()
     for _ in range(300):
         if rng.random() < 0.2:
             state.table_index["allocs"] += 1

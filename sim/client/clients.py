@@ -195,14 +195,7 @@ class Clients:
         arrivals, started_event = self.events.arrival_and_start(now)
         tasks, states = running_tasks(spec, arrivals, started_event, now)
         run = [AllocRunner.borrowing(self, alloc, spec, tasks, states, now) for alloc in allocs]
-        self.runners.update([(runner.alloc.id, runner) for runner in run])
-        by_node = self._by_node
-        for runner in run:
-            alloc = runner.alloc
-            node = by_node.get(alloc.node_id)
-            if node is None:
-                node = by_node[alloc.node_id] = {}
-            node[alloc.id] = runner
+        self._register(run)
         try:
             start_together(self, run, spec, now)
         except Exception as err:  # fails these allocs, never the run
@@ -222,16 +215,19 @@ class Clients:
 
     def _add_runner(self, alloc: Allocation, spec: GroupSpec | None = None) -> AllocRunner:
         runner = AllocRunner(self, alloc, spec)
-        self._register(runner)
+        self._register([runner])
         return runner
 
-    def _register(self, runner: AllocRunner) -> None:
-        alloc = runner.alloc
-        self.runners[alloc.id] = runner
-        node = self._by_node.get(alloc.node_id)
-        if node is None:
-            node = self._by_node[alloc.node_id] = {}
-        node[alloc.id] = runner
+    def _register(self, runners: list[AllocRunner]) -> None:
+        """Track the runners by alloc ID and by node."""
+        self.runners.update([(runner.alloc.id, runner) for runner in runners])
+        by_node = self._by_node
+        for runner in runners:
+            alloc = runner.alloc
+            node = by_node.get(alloc.node_id)
+            if node is None:
+                node = by_node[alloc.node_id] = {}
+            node[alloc.id] = runner
 
     def runner(self, alloc_id: str) -> AllocRunner | None:
         """The live runner of an alloc (None once it finished and reported, or never ran)."""
