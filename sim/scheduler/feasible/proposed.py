@@ -10,6 +10,7 @@ live here too.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress
 from operator import attrgetter
@@ -29,6 +30,58 @@ from sim.structs.job import Job
 
 _NODE_ID, _GROUP, _JOB_ID = attrgetter("node_id"), attrgetter("task_group"), attrgetter("job_id")
 _CLIENT_STATUS = attrgetter("client_status")
+
+
+class JobCounts:
+    """A job's allocs that are not client-terminal, counted per task group and node row (the
+    counts `ProposedState.reset` makes from them), kept in step by their owner: `set` whenever an
+    alloc of the job is learnt or its client status may have changed."""
+
+    __slots__ = ("index_of", "at", "groups", "unknown")
+
+    def __init__(self, table: NodeTable) -> None:
+        self.index_of = table.index_of
+        self.at: dict[str, tuple[str, int]] = {}  # counted alloc ID -> (group, row; -1: node not in the table)
+        self.groups: dict[str, dict[int, int]] = {}  # group -> row -> allocs there
+        self.unknown = 0  # counted allocs whose node the table did not know (it may since): counts unusable
+
+    def set(self, alloc: Allocation, live: bool) -> None:
+        """Count the alloc (live: not client-terminal) or stop counting it."""
+        entry = self.at.get(alloc.id)
+        if live == (entry is not None):
+            return
+        if entry is None:
+            group, row = alloc.task_group, self.index_of.get(alloc.node_id, -1)
+            self.at[alloc.id] = (group, row)
+            if row < 0:
+                self.unknown += 1
+                return
+            rows = self.groups.get(group)
+            if rows is None:
+                rows = self.groups[group] = {}
+            rows[row] = rows.get(row, 0) + 1
+            return
+        del self.at[alloc.id]
+        group, row = entry
+        if row < 0:
+            self.unknown -= 1
+            return
+        rows = self.groups[group]
+        left = rows[row] - 1
+        if left:
+            rows[row] = left
+        else:
+            del rows[row]
+
+
+class CountedAllocs(list[Allocation]):
+    """A job's allocs (in creation order) with `counts` of them, kept by their owner."""
+
+    __slots__ = ("counts",)
+
+    def __init__(self, allocs: Iterable[Allocation], counts: JobCounts) -> None:
+        super().__init__(allocs)
+        self.counts = counts
 
 
 @dataclass(slots=True)
@@ -65,8 +118,19 @@ class ProposedState:
         self._stops: dict[str, _Counted | None] = {}
         self.property_sets: list[PropertySet] = []
         self.touched: list[int] = []  # every row whose usage, ports or counts changed, in order
-        if allocs:
+        if type(allocs) is CountedAllocs and not allocs.counts.unknown:
+            self._copy_counts(allocs.counts)
+        elif allocs:
             self._count_existing(allocs)
+
+    def _copy_counts(self, counts: JobCounts) -> None:
+        """`_count_existing` from the job's counts (its rows are not `touched`: a reset makes
+        every reader of `touched` start over)."""
+        for group, rows in counts.groups.items():
+            if rows:
+                at = np.fromiter(rows, dtype=np.intp, count=len(rows))
+                self.counts_of(group)[at] = n = np.fromiter(rows.values(), dtype=np.int64, count=len(rows))
+                self.job_count[at] += n
 
     def _count_existing(self, allocs: list[Allocation]) -> None:
         """`_count` (without resources: the table holds them) of each alloc in state: the counts in

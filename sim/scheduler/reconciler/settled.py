@@ -32,7 +32,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from sim.scheduler.feasible.proposed import CountedAllocs, JobCounts
 from sim.scheduler.reconciler.names import IndexMultiset
+from sim.state.node_table import NodeTable
 from sim.structs.alloc import Allocation
 from sim.structs.consts import (
     ALLOC_CLIENT_FAILED,
@@ -138,9 +140,9 @@ class _JobSettled:
     """One job's allocs split into unsettled ones (in creation order) and settled summaries."""
 
     __slots__ = ("stamp", "version", "create_index", "unsettled", "fate", "groups", "seen", "stale", "_parts",
-                 "plain", "nodes", "alloc_index")
+                 "plain", "nodes", "alloc_index", "counts")
 
-    def __init__(self, stamp: Stamp) -> None:
+    def __init__(self, stamp: Stamp, table: NodeTable) -> None:
         self.stamp = stamp
         self.version, self.create_index = stamp[1], stamp[2]
         self.unsettled: dict[str, Allocation] = {}
@@ -152,6 +154,7 @@ class _JobSettled:
         self.plain: dict[str, Part] = {}  # unsettled plain live alloc ID -> its part (as UNTAINTED)
         self.nodes: dict[str, int] = {}  # the plain live allocs' nodes (how many on each)
         self.alloc_index = 0  # the job's alloc write index when the plain ones were last checked
+        self.counts = JobCounts(table)  # the unsettled allocs that are not client-terminal (the stack's start)
 
     def _part(self, alloc: Allocation, fate: int) -> Part:
         job = alloc.job
@@ -187,6 +190,7 @@ class _JobSettled:
         fate = settled_fate(alloc, self.stamp)
         if fate is None:
             self.unsettled[alloc.id] = alloc
+            self.counts.set(alloc, alloc.client_status not in CLIENT_TERMINAL)
             if plain_live(alloc, self.stamp):
                 self._mark_plain(alloc, True)
         else:
@@ -206,6 +210,7 @@ class _JobSettled:
         """An alloc already learnt changed."""
         alloc_id = alloc.id
         if alloc_id in self.unsettled:
+            self.counts.set(alloc, alloc.client_status not in CLIENT_TERMINAL)
             fate = settled_fate(alloc, self.stamp)
             if fate is not None:
                 del self.unsettled[alloc_id]
@@ -251,7 +256,7 @@ class SettledIndex:
         entry = jobs.get(key)
         total = state.job_alloc_count(*key)
         if entry is None or entry.stamp != stamp or entry.stale:
-            entry = jobs[key] = _JobSettled(stamp)
+            entry = jobs[key] = _JobSettled(stamp, state.nodes)
             entry.alloc_index = state.job_alloc_index(*key)  # (every alloc is learnt as it is now)
             for alloc in state.allocs_by_job(*key):
                 entry.learn(alloc)
@@ -281,7 +286,7 @@ class SettledIndex:
             return allocs, None, allocs
         stamp = (batch, job.version, job.create_index, job.job_modify_index)
         entry = self._sync(state, (namespace, job_id), stamp)
-        unsettled = list(entry.unsettled.values())
+        unsettled = CountedAllocs(entry.unsettled.values(), entry.counts)
         plain = entry.plain
         # (every plain alloc is unsettled: when all of them are plain, none is live)
         live = unsettled if not plain else [] if len(plain) == len(unsettled) else [a for a in unsettled if a.id not in plain]
@@ -289,7 +294,7 @@ class SettledIndex:
         if groups and (not _applies(job, deployment, entry, groups, live)
                        or (entry.nodes and not entry.nodes.keys() <= self._untainted_nodes(state))):
             self.full_runs += 1
-            allocs = state.allocs_by_job(namespace, job_id)
+            allocs = CountedAllocs(state.allocs_by_job(namespace, job_id), entry.counts)  # (the settled ones count nowhere)
             return allocs, None, allocs
         self.fast_runs += 1
         return live, groups, unsettled

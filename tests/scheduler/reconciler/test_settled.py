@@ -12,6 +12,7 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 
+from sim.scheduler.feasible.proposed import CountedAllocs, ProposedState
 from sim.scheduler.generic import mark_lost_stopped_allocs
 from sim.scheduler.node_sets import tainted_nodes
 from sim.scheduler.reconciler.cluster import ClusterState, ReconcilerState, reconcile
@@ -50,6 +51,7 @@ class _History:
         self.state.upsert_nodes(self.nodes)
         self.ids = Ids("a")
         self.plain_left_out = 0  # fast-path reconciles that summarised plain live allocs
+        self.counted_resets = 0  # stack resets from the index's counts
         job = mock_job(job_type)
         job.task_groups[0].count = int(self.rng.integers(4, 12))
         if self.rng.random() < 0.5:
@@ -169,16 +171,32 @@ class _History:
             result = reconcile(inputs, ClusterState(tainted, self.now), _update_fn, Ids("f"))
             live = [a.id for a in unsettled if a.client_status not in CLIENT_TERMINAL]  # the stack's
             out.append((result, plan.node_update, live))
+            if path == "fast" and type(unsettled) is CountedAllocs:
+                self.counted_resets += _same_reset(state, job, unsettled)
         (full, full_lost, full_live), (fast, fast_lost, fast_live) = out
         assert fast_lost == full_lost
         assert fast_live == full_live
         return full, fast, fast_used
 
 
+def _same_reset(state: StateStore, job, allocs: CountedAllocs) -> bool:
+    """Whether the stack's reset from the index's counts was used, asserting it counts as one
+    from the allocs one by one."""
+    by_counts, by_allocs = ProposedState(state.nodes), ProposedState(state.nodes)
+    by_counts.reset(job, allocs)
+    by_allocs.reset(job, list(allocs))
+    assert np.array_equal(by_counts.job_count, by_allocs.job_count)
+    for group in {*by_counts.group_count, *by_allocs.group_count}:
+        assert np.array_equal(by_counts.counts_of(group), by_allocs.counts_of(group)), group
+    assert by_counts.existing == by_allocs.existing
+    return not allocs.counts.unknown
+
+
 @pytest.mark.parametrize("job_type", ["batch", "service"])
 def test_fast_path_matches_full_reconcile_on_random_histories(job_type: str) -> None:
-    """Every field of the reconcile results is the same with the settled summary as without."""
-    fast_runs = plain_runs = 0
+    """Every field of the reconcile results is the same with the settled summary as without, and
+    the stack's reset from the index's counts is the same as from the allocs."""
+    fast_runs = plain_runs = counted_resets = 0
     for seed in range(30):
         history = _History(seed, job_type)
         for _ in range(40):
@@ -188,6 +206,8 @@ def test_fast_path_matches_full_reconcile_on_random_histories(job_type: str) -> 
             for f in fields(ReconcileResults):
                 assert getattr(fast, f.name) == getattr(full, f.name), (seed, f.name)
         plain_runs += history.plain_left_out
+        counted_resets += history.counted_resets
+    assert counted_resets > 1000  # the counts were really used
     assert fast_runs > 100  # the summary was really used
     assert (plain_runs > 50) if job_type == "batch" else plain_runs == 0  # with plain live allocs too
 
