@@ -13,6 +13,7 @@ copied unless an operation other than `next_lazy` needs the merged set.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from heapq import heappop, heappush
 from itertools import chain, filterfalse, islice
 from typing import overload
 
@@ -28,13 +29,15 @@ class IndexMultiset:
     """Name indexes used by a changing set of allocs: each index once in `used`, further uses
     counted in `extra`. `version` changes with every change (lazy readers check it)."""
 
-    __slots__ = ("used", "extra", "version", "_low")
+    __slots__ = ("used", "extra", "version", "_low", "_holes", "_prune_at")
 
     def __init__(self) -> None:
         self.used: set[int] = set()
         self.extra: dict[int, int] = {}
         self.version = 0
-        self._low = 0  # every index below it is used
+        self._low = 0  # every index below it is used or in `_holes`
+        self._holes: list[int] = []  # a heap of the indexes below `_low` freed since (some used again)
+        self._prune_at = 1024  # `_holes` size from which the ones used again are dropped
 
     def add(self, idx: int) -> None:
         """Count one more use of `idx`."""
@@ -54,11 +57,19 @@ class IndexMultiset:
             del self.extra[idx]
         else:
             self.used.discard(idx)
-            self._low = min(self._low, max(idx, 0))
+            if 0 <= idx < self._low:
+                heappush(self._holes, idx)
 
     def low(self) -> int:
-        """The lowest index >= 0 not used (amortised O(1) while indexes are only added)."""
-        low, used = self._low, self.used
+        """The lowest index >= 0 not used (amortised O(log n) per change)."""
+        low, used, holes = self._low, self.used, self._holes
+        if len(holes) > self._prune_at:  # (a sorted list is a heap)
+            holes[:] = sorted({i for i in holes if i not in used})
+            self._prune_at = 2 * len(holes) + 1024
+        while holes and holes[0] in used:
+            heappop(holes)
+        if holes:
+            return holes[0]
         while low in used:
             low += 1
         self._low = low
