@@ -165,6 +165,13 @@ class _JobSettled:
         part = self.fate[alloc.id] = self._part(alloc, fate)
         self._group(alloc).count(alloc, part, 1)
 
+    def _leave_node(self, alloc: Allocation) -> None:
+        left = self.nodes[alloc.node_id] - 1
+        if left:
+            self.nodes[alloc.node_id] = left
+        else:
+            del self.nodes[alloc.node_id]
+
     def _group(self, alloc: Allocation) -> SettledGroup:
         group = self.groups.get(alloc.task_group)
         if group is None:
@@ -179,11 +186,7 @@ class _JobSettled:
             self._group(alloc).count(alloc, part, 1)
             return
         self._group(alloc).count(alloc, self.plain.pop(alloc.id), -1)
-        left = self.nodes[alloc.node_id] - 1
-        if left:
-            self.nodes[alloc.node_id] = left
-        else:
-            del self.nodes[alloc.node_id]
+        self._leave_node(alloc)
 
     def learn(self, alloc: Allocation) -> None:
         """A new alloc of the job (in creation order)."""
@@ -214,7 +217,13 @@ class _JobSettled:
             fate = settled_fate(alloc, self.stamp)
             if fate is not None:
                 del self.unsettled[alloc_id]
-                if alloc_id in self.plain:
+                plain = self.plain.get(alloc_id)
+                if plain is not None and plain is self._part(alloc, fate):  # counted as it settles: moves
+                    del self.plain[alloc_id]
+                    self._leave_node(alloc)
+                    self.fate[alloc_id] = plain
+                    return
+                if plain is not None:
                     self._mark_plain(alloc, False)
                 self._settle(alloc, fate)
             return

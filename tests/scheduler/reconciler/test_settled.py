@@ -7,6 +7,7 @@ every write twice: with every alloc, and with the unsettled allocs plus the Sett
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import fields, replace
 
 import numpy as np
@@ -173,6 +174,8 @@ class _History:
             out.append((result, plan.node_update, live))
             if path == "fast" and type(unsettled) is CountedAllocs:
                 self.counted_resets += _same_reset(state, job, unsettled)
+                entry = state.derived["settled_allocs"]._jobs[("default", job.id)]
+                assert entry.nodes == Counter(a.node_id for a in unsettled if a.id in entry.plain)
         (full, full_lost, full_live), (fast, fast_lost, fast_live) = out
         assert fast_lost == full_lost
         assert fast_live == full_live
