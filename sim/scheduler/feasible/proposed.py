@@ -4,8 +4,9 @@ Nomad: scheduler/feasible/context.go. ProposedAllocs = the state's allocs on a n
 plan's stops and preemptions, plus the plan's placements (an in-place update replaces the alloc
 of the same ID). Here that is a copy of the table's usage columns and port sets, edited by each
 planned place, stop or preemption, plus per-node counts of this job's allocs (for anti-affinity
-and distinct_hosts) and the feed of the property sets. EvalEligibility's computed-class verdicts
-live here too.
+and distinct_hosts) and the feed of the property sets; a job's allocs given as `CountedAllocs`
+bring those counts along (kept by the reconciler's settled index). EvalEligibility's computed-class
+verdicts live here too.
 """
 
 from __future__ import annotations

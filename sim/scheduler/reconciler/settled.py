@@ -22,7 +22,9 @@ computeUpdates), and a big job has thousands of them.
 marked) and per group a summary of the settled and plain ones, updated from the state's record
 of client-terminal writes and, for the plain ones, from the alloc modify indexes after the job's
 alloc write index moves; `reconcile` takes the other allocs plus the summary (its result is the
-same as with every alloc, tests/scheduler/reconciler/test_settled.py). The index lives in
+same as with every alloc, tests/scheduler/reconciler/test_settled.py). The unsettled allocs come
+with the per-group node counts of those not client-terminal (`JobCounts`, kept from the same
+writes), which the stack starts from instead of counting every alloc again. The index lives in
 `StateStore.derived`; it is a pure function of the store, so runs stay deterministic.
 """
 
