@@ -124,9 +124,8 @@ class ScanCache:
         self.positions: list[int] = feasible.tolist()
         self.rows = order[feasible]
         self.row_list: list[int] = self.rows.tolist()
-        self.fi_of_row = [-1] * table_len
-        for fi, row in enumerate(self.row_list):
-            self.fi_of_row[row] = fi
+        self.table_len = table_len
+        self._fi_of_row: list[int] | None = None  # per table row, its feasible index (-1: none); made on first use
         size = len(self.row_list)
         self.valid = bytearray(size)
         self.plain = bytearray(size)  # 1: ranked with a positive score (an option the limit takes as is)
@@ -168,7 +167,9 @@ class ScanCache:
             self._store_foreseen(foreseen[1])
             self.seen = len(touched)
             return
-        fi_of_row, valid, status = self.fi_of_row, self.valid, self._status_np
+        if len(touched) == self.seen:
+            return
+        fi_of_row, valid, status = self.fi_of_row(), self.valid, self._status_np
         for row in touched[self.seen:]:
             fi = fi_of_row[row]
             if fi >= 0 and valid[fi]:
@@ -176,6 +177,15 @@ class ScanCache:
                 if status[fi] == RANKED:
                     self.ranked_valid -= 1
         self.seen = len(touched)
+
+    def fi_of_row(self) -> list[int]:
+        """Per table row, its index among the feasible nodes (-1: not one of them)."""
+        fi_of_row = self._fi_of_row
+        if fi_of_row is None:
+            fi_of_row = self._fi_of_row = [-1] * self.table_len
+            for fi, row in enumerate(self.row_list):
+                fi_of_row[row] = fi
+        return fi_of_row
 
     def _store_foreseen(self, verdicts: dict[int, tuple[int, bool]]) -> None:
         """Store the verdicts a walk foresaw for the options it placed on, all misses (as `_store`
@@ -271,6 +281,8 @@ class ScanCache:
         With `foresee` (a fit-only group) and few options in the lap, the run goes on across
         laps instead (`_run_laps`).
         """
+        if self.ranked_valid == 0 and self.valid.find(0) < 0:
+            return None  # every verdict known and no node ranked: no option for any select
         if foresee is not None:
             laps = self._run_laps(start, limit, most, evaluate, foresee)
             if laps is not None:
@@ -402,7 +414,7 @@ class ScanCache:
         unrolled = unrolled[(unrolled >= fi) & (unrolled <= last_end)]
         static = unrolled % size
         code, exhausted = self._code_np[static], self._status_np[static] != FILTERED
-        if walk.misses:
+        if walk.misses and walk.misses[0][0] <= last_end:  # (in visit order: the first is the earliest)
             since, their_code, their_exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
             times = np.maximum((last_end - since) // size + 1, 0)
             lap_of = np.arange(int(times.sum())) - np.repeat(np.cumsum(times) - times, times)
