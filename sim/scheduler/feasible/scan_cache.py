@@ -16,7 +16,7 @@ chunked scan.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
 from itertools import chain
@@ -360,31 +360,34 @@ class ScanCache:
         size = len(self.positions)
         if limit <= 0 or most <= 0 or not size:
             return None
-        if np.count_nonzero(self._plain_np | (self._valid_np == 0)) > LAPS_MAX_OPTIONS:
+        if size > LAPS_MAX_OPTIONS and np.count_nonzero(self._plain_np | (self._valid_np == 0)) > LAPS_MAX_OPTIONS:
             return None
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
         self._refresh_all(fi, evaluate)
-        ranked = self._status_np == RANKED
         options = np.flatnonzero(self._plain_np)
-        missed = np.flatnonzero(~ranked)
+        missed = np.flatnonzero(self._status_np != RANKED)
         if (not len(options) or len(options) > min(LAPS_MAX_OPTIONS, most * limit - 1) or len(options) + len(missed) < size
                 or (self._fixed_rank()[self._code_np[missed]] < 0).any()):
             return None  # no option, enough for one lap, one scoring <= 0, or a reason ranked as first met
-        options = np.sort((options - fi) % size) + fi  # unrolled: from fi on, round the lap
-        at = options % size
+        found = options.tolist()
+        k = bisect_left(found, fi)
+        at_list = found[k:] + found[:k]  # from fi on, round the lap
+        unrolled = found[k:] + [o + size for o in found[:k]]
+        at = np.array(at_list, dtype=np.int64)
         columns = [self._final_np, self._binpack_np, self._anti_np]
         if self._affinity_np is not None:
             columns.append(self._affinity_np)
-        scores = list(zip(*(column[at].tolist() for column in columns), strict=True))
-        walk = walk_laps(options.tolist(), self.rows[at].tolist(), scores, size, fi, limit, most, foresee,
+        scores = list(zip(*np.stack(columns)[:, at].tolist(), strict=True))
+        row_list = self.row_list
+        walk = walk_laps(unrolled, [row_list[a] for a in at_list], scores, size, fi, limit, most, foresee,
                          MAX_RETAINED_NODE_SCORES)
         if not walk.rows:
             return None
         if walk.dead:  # every option missed at its last visit: what the next sync would have to recompute
-            fis, misses = at.tolist(), walk.misses
-            self._foreseen = (walk.rows, {fis[k]: misses[i][1:] for i, k in enumerate(walk.missed)})
+            misses = walk.misses
+            self._foreseen = (walk.rows, {at_list[k]: misses[i][1:] for i, k in enumerate(walk.missed)})
         counts, next_start = self._lap_counts(start, walk)
         layout = _SCORES if self._affinity_np is None else _SCORES_AFFINITY
         return ScanRun(walk.rows, walk.finals, counts, next_start, layout, walk.top_rows, walk.top_values,
@@ -392,12 +395,13 @@ class ScanCache:
 
     def _lap_counts(self, start: int, walk: LapSelects) -> tuple[list[int], int]:
         """Each select's NodesEvaluated (every node when the source ran dry), and where the next starts."""
-        size, n, pos = len(self.positions), self.n, start
+        size, n, pos, positions = len(self.positions), self.n, start, self.positions
         counts = []
-        for dry, end_pos in zip(walk.dry, self._positions_np[np.array(walk.ends) % size].tolist(), strict=True):
+        for dry, end in zip(walk.dry, walk.ends, strict=True):
             if dry:  # the next select starts where this one did
                 counts.append(n)
             else:
+                end_pos = positions[end % size]
                 counts.append((end_pos - pos) % n + 1)
                 pos = (end_pos + 1) % n
         return counts, pos
@@ -407,25 +411,35 @@ class ScanCache:
         (`missed`), in every lap walked, and the options that stopped fitting, from their first
         miss on."""
         size = len(self.positions)
-        ends = np.array(walk.ends)
-        last_end = int(ends[-1])
-        laps = np.arange(last_end // size + 1) * size
-        unrolled = (missed[None, :] + laps[:, None]).ravel()
-        unrolled = unrolled[(unrolled >= fi) & (unrolled <= last_end)]
-        static = unrolled % size
+        last_end = walk.ends[-1]
+        laps = last_end // size + 1
+        # `missed` unrolled over the laps (ascending), cut to the visits fi .. last_end
+        missed_list = missed.tolist()
+        first = bisect_left(missed_list, fi)
+        stop = (laps - 1) * len(missed_list) + bisect_right(missed_list, last_end % size)
+        if laps == 1:
+            static = missed[first:stop]
+            unrolled = static
+        else:
+            static = np.tile(missed, laps)[first:stop]
+            unrolled = static + np.repeat(np.arange(0, laps * size, size), len(missed_list))[first:stop]
         code, exhausted = self._code_np[static], self._status_np[static] != FILTERED
         if walk.misses and walk.misses[0][0] <= last_end:  # (in visit order: the first is the earliest)
             since, their_code, their_exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
             times = np.maximum((last_end - since) // size + 1, 0)
             lap_of = np.arange(int(times.sum())) - np.repeat(np.cumsum(times) - times, times)
             unrolled = np.concatenate((unrolled, np.repeat(since, times) + size * lap_of))
+            static = unrolled % size
             code = np.concatenate((code, np.repeat(their_code, times)))
             exhausted = np.concatenate((exhausted, np.repeat(their_exhausted, times)))
         if not len(unrolled):
             return None
-        owner = np.searchsorted(ends, unrolled)
-        firsts = np.concatenate(([fi], ends[:-1] + 1))
-        return owner, unrolled - firsts[owner], unrolled % size, code, exhausted
+        ends = walk.ends
+        if len(ends) == 1:  # one select: every miss is its own
+            return np.zeros(len(unrolled), dtype=np.int64), unrolled - fi, static, code, exhausted
+        owner = np.searchsorted(np.array(ends), unrolled)
+        firsts = np.array([fi] + [e + 1 for e in ends[:-1]])
+        return owner, unrolled - firsts[owner], static, code, exhausted
 
     @staticmethod
     def _lap(column: np.ndarray, fi: int, end: int) -> np.ndarray:
