@@ -366,8 +366,8 @@ class ScanCache:
         if fi == size:
             fi = 0
         self._refresh_all(fi, evaluate)
-        options = np.flatnonzero(self._plain_np)
-        missed = np.flatnonzero(self._status_np != RANKED)
+        options = self._plain_np.nonzero()[0]
+        missed = (self._status_np != RANKED).nonzero()[0]
         if (not len(options) or len(options) > min(LAPS_MAX_OPTIONS, most * limit - 1) or len(options) + len(missed) < size
                 or (self._fixed_rank()[self._code_np[missed]] < 0).any()):
             return None  # no option, enough for one lap, one scoring <= 0, or a reason ranked as first met
@@ -421,17 +421,25 @@ class ScanCache:
             static = missed[first:stop]
             unrolled = static
         else:
-            static = np.tile(missed, laps)[first:stop]
-            unrolled = static + np.repeat(np.arange(0, laps * size, size), len(missed_list))[first:stop]
+            unrolled = (missed[None, :] + np.arange(0, laps * size, size)[:, None]).ravel()[first:stop]
+            static = unrolled % size
         code, exhausted = self._code_np[static], self._status_np[static] != FILTERED
         if walk.misses and walk.misses[0][0] <= last_end:  # (in visit order: the first is the earliest)
-            since, their_code, their_exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
-            times = np.maximum((last_end - since) // size + 1, 0)
-            lap_of = np.arange(int(times.sum())) - np.repeat(np.cumsum(times) - times, times)
-            unrolled = np.concatenate((unrolled, np.repeat(since, times) + size * lap_of))
+            # each option that stopped fitting, at every visit from its first miss on
+            visits: list[int] = []
+            codes: list[int] = []
+            exhausts: list[bool] = []
+            for since, their_code, their_exhausted in walk.misses:
+                if since > last_end:  # (so are the later ones)
+                    break
+                times = (last_end - since) // size + 1
+                visits += range(since, since + times * size, size)
+                codes += [their_code] * times
+                exhausts += [their_exhausted] * times
+            unrolled = np.concatenate((unrolled, np.array(visits, dtype=np.int64)))
             static = unrolled % size
-            code = np.concatenate((code, np.repeat(their_code, times)))
-            exhausted = np.concatenate((exhausted, np.repeat(their_exhausted, times)))
+            code = np.concatenate((code, np.array(codes, dtype=np.int64)))
+            exhausted = np.concatenate((exhausted, np.array(exhausts, dtype=bool)))
         if not len(unrolled):
             return None
         ends = walk.ends
@@ -482,7 +490,8 @@ class ScanCache:
         if self.valid.find(0) < 0:
             return
         valid = self._valid_np
-        stale = np.concatenate((fi + np.flatnonzero(valid[fi:] == 0), np.flatnonzero(valid[:fi] == 0)))
+        stale = (valid == 0).nonzero()[0] if not fi else np.concatenate(
+            (fi + (valid[fi:] == 0).nonzero()[0], (valid[:fi] == 0).nonzero()[0]))
         if len(stale):
             self._store(stale, evaluate(self.rows[stale], self.reasons))
 

@@ -239,7 +239,7 @@ class _StackBase:
         collisions = self.proposed.counts_of(g.tg.name)[rows]
         if placed is not None:
             collisions = collisions + placed
-        anti = anti_affinity(collisions, g.count) if not self.system and collisions.any() else None
+        anti = anti_affinity(collisions, g.count) if not self.system and np.count_nonzero(collisions) else None
         pen = np.where(np.isin(rows, penalty), -1.0, 0.0) if len(penalty) else None
         affinity = g.affinity[rows] if g.affinity is not None else None
         spread, lowest_after = None, None
