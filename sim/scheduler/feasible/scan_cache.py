@@ -62,6 +62,10 @@ _SCORES_AFFINITY = ScoreLayout(
     ((SCORER_BINPACK, None), (SCORER_ANTI_AFFINITY, None), (SCORER_PENALTY, 0.0), (SCORER_AFFINITY, None))
 )
 
+_BYTES = np.dtype(np.uint8)
+_NO_CODES = np.zeros(0, dtype=np.int64)
+_NO_CODES.flags.writeable = False
+
 Evaluate = Callable[[np.ndarray, ReasonCodes], ChunkResult]
 """The plan-dependent stages on table rows: the owning stack's chunk evaluation with no penalty."""
 
@@ -129,24 +133,22 @@ class ScanCache:
         size = len(self.row_list)
         self.valid = bytearray(size)
         self.plain = bytearray(size)  # 1: ranked with a positive score (an option the limit takes as is)
-        self._valid_np = np.frombuffer(self.valid, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
-        self._plain_np = np.frombuffer(self.plain, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
+        self._valid_np = np.frombuffer(self.valid, dtype=_BYTES) if size else np.zeros(0, dtype=_BYTES)
+        self._plain_np = np.frombuffer(self.plain, dtype=_BYTES) if size else np.zeros(0, dtype=_BYTES)
         # the Python lists of status, final, binpack, anti-affinity (and affinity) scores that the
         # scalar scan reads: made from the numpy columns on first use, then kept in step (`_lists`)
         self._columns: tuple[list[int], list[float], list[float], list[float], list[float] | None] | None = None
-        self._final_np = np.zeros(size, dtype=np.float64)
-        self._binpack_np = np.zeros(size, dtype=np.float64)
-        self._anti_np = np.zeros(size, dtype=np.float64)
+        self._final_np, self._binpack_np, self._anti_np = np.zeros((3, size), dtype=np.float64)
         self._affinity_np: np.ndarray | None = None
         self._positions_np = feasible
         # `status` as numpy, and each node's reason code in `reasons` as last stored (-1: ranked)
-        self._status_np = np.zeros(size, dtype=np.int64)
-        self._code_np = np.full(size, -1, dtype=np.int64)
+        self._status_np, self._code_np = np.zeros((2, size), dtype=np.int64)
+        self._code_np -= 1
         self.ranked_valid = 0  # valid nodes that ranked
         self.reasons = ReasonCodes()
-        self._rank_np = np.zeros(0, dtype=np.int64)  # `_fixed_rank`, for the codes registered so far
+        self._rank_np = _NO_CODES  # `_fixed_rank`, for the codes registered so far (replaced, never changed)
         self._class_key: np.ndarray | None = None  # the table's class codes `_class_of` was derived from
-        self._class_of = np.zeros(0, dtype=np.int64)
+        self._class_of = _NO_CODES
         self.touched = touched
         self.seen = len(touched)
         self.window = FIRST_WINDOW
@@ -610,8 +612,8 @@ class ScanCache:
         and whether it was exhausted), counted per (select, chunk, filtered or exhausted) with
         array ops. Reasons beyond the dimensions and distinct_hosts (ranked as first met) are
         left to `_miss_metrics` (which reads the cached verdicts), one select at a time."""
-        rank = self._fixed_rank()
-        if (rank[codes] < 0).any():
+        ranks = self._fixed_rank()[codes]
+        if np.count_nonzero(ranks < 0):
             for j in np.unique(owner).tolist():
                 mine = owner == j
                 self._miss_metrics(metrics[j], list(zip(visit[mine].tolist(), fis[mine].tolist(), strict=True)),
@@ -628,7 +630,7 @@ class ScanCache:
         width = len(bounds) * 2
         # the metric's maps are created on first use: only those that count something; each map's
         # keys enter by chunk, then in code order (reasons and classes go to different maps)
-        for g, r, n in _pair_counts(group, rank[codes], len(_FIXED_REASONS)):
+        for g, r, n in _pair_counts(group, ranks, len(_FIXED_REASONS)):
             metric = metrics[g // width]
             label = _FIXED_REASONS[r]
             if g % 2 == 0:
@@ -639,9 +641,9 @@ class ScanCache:
                 target = metric.dimension_exhausted
                 target[label] = target.get(label, 0) + n
                 metric.nodes_exhausted += n
-        class_labels, class_of = self._classes(table)
-        if not any(class_labels):  # no node of a named class
+        if not any(table.codes("node_class")[1]):  # no node of a named class
             return
+        class_labels, class_of = self._classes(table)
         classes = class_of[fis]
         named = classes >= 0
         if named.any():
@@ -754,7 +756,7 @@ def _pair_counts(group: np.ndarray, codes: np.ndarray, width: int) -> zip[tuple[
     keys = group * width + codes
     if int(keys.max()) < PAIR_BINCOUNT_MAX:  # counted without sorting
         tally = np.bincount(keys)
-        pairs = np.flatnonzero(tally)
+        pairs = tally.nonzero()[0]
         counts = tally[pairs]
     else:
         pairs, counts = np.unique(keys, return_counts=True)

@@ -232,12 +232,15 @@ class Ahead:
     def room(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """How many more of the group's asks fit on each row, by AllocsFit alone."""
         ask = self.g.ask
-        free = self.stack.table.cap[rows] - self.stack.proposed.used[rows]
-        asked = ask > 0
-        if not asked.any():
+        asked = [j for j, x in enumerate(ask.tolist()) if x > 0]
+        if not asked:
             return np.full(len(rows), np.iinfo(np.int64).max // 4, dtype=np.int64)
-        fits: npt.NDArray[np.int64] = np.maximum(np.floor_divide(free[:, asked], ask[asked]).min(axis=1), 0).astype(np.int64)
-        return fits
+        free = self.stack.table.cap[rows] - self.stack.proposed.used[rows]
+        fits = np.floor_divide(free[:, asked[0]], ask[asked[0]])
+        for j in asked[1:]:  # (the least over the asked dimensions, column by column: few rows)
+            np.minimum(fits, np.floor_divide(free[:, j], ask[j]), out=fits)
+        room: npt.NDArray[np.int64] = np.maximum(fits, 0).astype(np.int64)
+        return room
 
     def verdicts(self, rows: npt.NDArray[np.int64], placed: npt.NDArray[np.int64]) -> ChunkResult:
         """`evaluate_chunk` (no penalty, no spread) with `placed[i]` more allocs on rows[i]. The
