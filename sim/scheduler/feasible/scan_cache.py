@@ -138,7 +138,8 @@ class ScanCache:
         # the Python lists of status, final, binpack, anti-affinity (and affinity) scores that the
         # scalar scan reads: made from the numpy columns on first use, then kept in step (`_lists`)
         self._columns: tuple[list[int], list[float], list[float], list[float], list[float] | None] | None = None
-        self._final_np, self._binpack_np, self._anti_np = np.zeros((3, size), dtype=np.float64)
+        self._score_block = np.zeros((3, size), dtype=np.float64)
+        self._final_np, self._binpack_np, self._anti_np = self._score_block
         self._affinity_np: np.ndarray | None = None
         self._positions_np = feasible
         # `status` as numpy, and each node's reason code in `reasons` as last stored (-1: ranked)
@@ -378,10 +379,10 @@ class ScanCache:
         at_list = found[k:] + found[:k]  # from fi on, round the lap
         unrolled = found[k:] + [o + size for o in found[:k]]
         at = np.array(at_list, dtype=np.int64)
-        columns = [self._final_np, self._binpack_np, self._anti_np]
+        block = self._score_block[:, at]  # final, binpack, anti-affinity
         if self._affinity_np is not None:
-            columns.append(self._affinity_np)
-        scores = list(zip(*np.stack(columns)[:, at].tolist(), strict=True))
+            block = np.vstack((block, self._affinity_np[at]))
+        scores = list(zip(*block.tolist(), strict=True))
         row_list = self.row_list
         walk = walk_laps(unrolled, [row_list[a] for a in at_list], scores, size, fi, limit, most, foresee,
                          MAX_RETAINED_NODE_SCORES)
@@ -677,9 +678,8 @@ class ScanCache:
         """`_miss_metrics` when every feasible node, visited from `fi0` on, missed: the same
         tallies per chunk of the chunked scan, counted with one bincount per metric map."""
         size = len(self.positions)
-        visit = np.concatenate((np.arange(fi0, size), np.arange(fi0))) if fi0 else np.arange(size)
-        codes = self._code_np[visit]  # every node missed: each one's code was stored
-        exhausted = (self._status_np[visit] == EXHAUSTED).astype(np.int64)
+        codes = _rotated(self._code_np, fi0)  # in visit order; every node missed: each one's code was stored
+        exhausted = (_rotated(self._status_np, fi0) == EXHAUSTED).astype(np.int64)
         labels = self.reasons.labels
         ranked: list[str] = [*DIMENSIONS, "distinct_hosts"]  # then the others as first met
         remap = np.zeros(len(labels), dtype=np.int64)
@@ -697,7 +697,7 @@ class ScanCache:
         reasons = _bincount2(group, 2 * len(sizes), remap[codes], len(ranked))
         classes = None  # (None: no node of a named class, no class map counts anything)
         if any(class_labels):
-            classes = _bincount2(group, 2 * len(sizes), class_codes[self.rows[visit]], len(class_labels))
+            classes = _bincount2(group, 2 * len(sizes), class_codes[_rotated(self.rows, fi0)], len(class_labels))
         for g in range(2 * len(sizes)):
             total = sum(reasons[g])
             if not total:
@@ -738,6 +738,11 @@ class ScanCache:
             if classes[1]:
                 _merge(metric.class_exhausted, classes[1], None)
             metric.nodes_exhausted += sum(exhausted.values())
+
+
+def _rotated(column: np.ndarray, start: int) -> np.ndarray:
+    """`column` from index `start` on, then its first `start` items."""
+    return np.concatenate((column[start:], column[:start])) if start else column
 
 
 def _put(target: list[Any], at: np.ndarray, values: list[Any]) -> None:
