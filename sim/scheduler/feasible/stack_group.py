@@ -270,8 +270,10 @@ def _evaluate_fit(
         return ChunkResult(rows, status, reason, np.arange(len(rows)), scores, lowest_after)
     status = over_rows.astype(np.int8)
     status *= EXHAUSTED
-    reason = np.where(over_rows, over.argmax(axis=1), -1).astype(np.int32)
-    ranked = (~over_rows).nonzero()[0]
+    fits = ~over_rows
+    reason = over.argmax(axis=1).astype(np.int32)  # the first dimension over capacity
+    reason[fits] = -1
+    ranked = fits.nonzero()[0]
     if len(ranked) == 0 and stack.policy is None and not g.spread_sets:
         return ChunkResult(rows, status, reason, ranked, _no_scores(g, penalty, stack.system), None)
     scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after[ranked], cap[ranked], lowest, penalty,
