@@ -19,7 +19,6 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -109,6 +108,14 @@ def node_ids(table: NodeTable) -> np.ndarray:
     ids = table.derived.get("node_ids")
     if not isinstance(ids, np.ndarray) or len(ids) != len(table):
         ids = table.derived["node_ids"] = np.array([node.id for node in table.nodes], dtype=object)
+    return ids
+
+
+def node_id_list(table: NodeTable) -> list[str]:
+    """`node_ids` as a list (kept with the table likewise)."""
+    ids = table.derived.get("node_id_list")
+    if not isinstance(ids, list) or len(ids) != len(table):
+        ids = table.derived["node_id_list"] = [node.id for node in table.nodes]
     return ids
 
 
@@ -462,15 +469,11 @@ class ScanCache:
         """`fill_metric` for each select of a run: its misses, then its top scores."""
         if run.misses is not None:
             self._run_miss_metrics(metrics, *run.misses, first_chunk, table)
-        ids = node_ids(table)
         if isinstance(run.top_rows, np.ndarray):  # a row per select
-            top_ids = ids[run.top_rows].tolist()
+            top_ids = node_ids(table)[run.top_rows].tolist()
         else:
-            flat = ids[list(chain.from_iterable(run.top_rows))].tolist()
-            top_ids, at = [], 0
-            for rows in run.top_rows:
-                top_ids.append(flat[at : at + len(rows)])
-                at += len(rows)
+            id_of = node_id_list(table).__getitem__
+            top_ids = [list(map(id_of, rows)) for rows in run.top_rows]
         layout = run.layout
         for metric, top, values in zip(metrics, top_ids, run.top_values, strict=True):
             metric.set_top_scores(layout, top, values)
