@@ -206,6 +206,17 @@ class AllocMetric:
         if score_meta_data is not None:
             self.score_meta_data, self._top = score_meta_data, None
 
+    @classmethod
+    def of_scan(cls, nodes_evaluated: int, nodes_in_pool: int, node_pool: str, nodes_available: dict[str, int]) -> AllocMetric:
+        """`AllocMetric(nodes_evaluated, 0, nodes_in_pool, node_pool, nodes_available)`, the metric
+        a select starts (the fields set one by one: the constructor's keywords cost more)."""
+        metric = cls.__new__(cls)
+        metric.nodes_evaluated, metric.nodes_in_pool, metric.node_pool = nodes_evaluated, nodes_in_pool, node_pool
+        metric.nodes_available = nodes_available
+        metric.nodes_filtered = metric.nodes_exhausted = metric.allocation_time = metric.coalesced_failures = 0
+        metric._top, metric._made = (), False
+        return metric
+
     if not TYPE_CHECKING:  # (kept from mypy: it would type every unknown attribute as Any)
 
         def __getattr__(self, name: str) -> Any:

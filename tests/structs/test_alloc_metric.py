@@ -92,3 +92,17 @@ def test_equality_copy_replace_and_pickle_see_the_full_struct():
                    replace(_packed(), nodes_filtered=1)):
         assert copied.score_meta_data == ROWS and copied.nodes_evaluated == 2
     assert replace(_packed(), class_filtered={"c": 1}).class_filtered == {"c": 1}
+
+
+def test_a_scan_metric_is_the_constructed_one():
+    """`AllocMetric.of_scan` gives what the constructor gives from the same fields, as it is
+    used after (containers made on first use, top scores packed)."""
+    available = {"dc1": 3}
+    made, built = AllocMetric.of_scan(7, 9, "pool", available), AllocMetric(7, 0, 9, "pool", available)
+    assert not made.made_any() and made.peek("constraint_filtered") is None and made.top_scores() == []
+    assert made.nodes_available is available and made == built  # (comparing reads every field)
+    for metric in (made, built):
+        metric.constraint_filtered["cpu"] = 2
+        metric.nodes_exhausted += 1
+        metric.coalesced_failures += 3
+    assert made == built and made.made() == built.made()

@@ -156,15 +156,19 @@ def _foresee(
         placed += range(j, j + span)
     chunk = foresee.verdicts(np.array(owner_rows, dtype=np.int64), np.array(placed, dtype=np.int64))
     ranked, s = chunk.ranked, chunk.scores
-    kind_np = np.full(len(placed), MISS)
-    kind_np[ranked] = np.where(s.final > 0.0, PLAIN, ODD)  # (a NaN score is odd)
-    kind = kind_np.tolist()
     parts = [s.final, s.binpack, s.anti] + ([s.affinity] if s.affinity is not None else [])
-    values = np.zeros((len(placed), len(parts)))  # per row; 0.0 where none (the cache's convention)
-    for c, column in enumerate(parts):
-        if column is not None:
-            values[ranked, c] = column
-    scored = list(map(tuple, values.tolist()))
+    if not len(ranked):  # every one missed (0.0 for the scores: the cache's convention)
+        kind = [MISS] * len(placed)
+        scored = [(0.0,) * len(parts)] * len(placed)
+    else:
+        kind_np = np.full(len(placed), MISS)
+        kind_np[ranked] = np.where(s.final > 0.0, PLAIN, ODD)  # (a NaN score is odd)
+        kind = kind_np.tolist()
+        values = np.zeros((len(placed), len(parts)))  # per row; 0.0 where none (the cache's convention)
+        for c, column in enumerate(parts):
+            if column is not None:
+                values[ranked, c] = column
+        scored = list(map(tuple, values.tolist()))
     missed = list(zip(chunk.reason.tolist(), (chunk.status != FILTERED).tolist(), strict=True))
     at = 0
     for (k, _), span in zip(want, spans, strict=True):

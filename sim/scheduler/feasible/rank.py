@@ -82,7 +82,7 @@ def score_fit(used_after: Floats, cap: Floats, spread: bool = False) -> Floats:
     (clamp(total - 2)) with total = 10^freeCpu + 10^freeMem over capacity net of reserved.
     """
     cap2 = cap[:, :2]
-    if (cap2 > 0.0).all():  # nothing to ignore (entering np.errstate costs more than the scores)
+    if np.count_nonzero(cap2 > 0.0) == cap2.size:  # nothing to ignore (entering np.errstate costs more than the scores)
         powers = np.power(10.0, 1.0 - used_after[:, :2] / cap2)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):

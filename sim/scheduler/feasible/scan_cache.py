@@ -16,10 +16,9 @@ chunked scan.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
-from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -61,6 +60,10 @@ _SCORES = ScoreLayout(((SCORER_BINPACK, None), (SCORER_ANTI_AFFINITY, None), (SC
 _SCORES_AFFINITY = ScoreLayout(
     ((SCORER_BINPACK, None), (SCORER_ANTI_AFFINITY, None), (SCORER_PENALTY, 0.0), (SCORER_AFFINITY, None))
 )
+
+_BYTES = np.dtype(np.uint8)
+_NO_CODES = np.zeros(0, dtype=np.int64)
+_NO_CODES.flags.writeable = False
 
 Evaluate = Callable[[np.ndarray, ReasonCodes], ChunkResult]
 """The plan-dependent stages on table rows: the owning stack's chunk evaluation with no penalty."""
@@ -108,6 +111,14 @@ def node_ids(table: NodeTable) -> np.ndarray:
     return ids
 
 
+def node_id_list(table: NodeTable) -> list[str]:
+    """`node_ids` as a list (kept with the table likewise)."""
+    ids = table.derived.get("node_id_list")
+    if not isinstance(ids, list) or len(ids) != len(table):
+        ids = table.derived["node_id_list"] = [node.id for node in table.nodes]
+    return ids
+
+
 class ScanCache:
     """Per feasible node of one group (in the stack's shuffled order): its cached verdict.
 
@@ -124,30 +135,28 @@ class ScanCache:
         self.positions: list[int] = feasible.tolist()
         self.rows = order[feasible]
         self.row_list: list[int] = self.rows.tolist()
-        self.fi_of_row = [-1] * table_len
-        for fi, row in enumerate(self.row_list):
-            self.fi_of_row[row] = fi
+        self.table_len = table_len
+        self._fi_of_row: list[int] | None = None  # per table row, its feasible index (-1: none); made on first use
         size = len(self.row_list)
         self.valid = bytearray(size)
         self.plain = bytearray(size)  # 1: ranked with a positive score (an option the limit takes as is)
-        self._valid_np = np.frombuffer(self.valid, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
-        self._plain_np = np.frombuffer(self.plain, dtype=np.uint8) if size else np.zeros(0, dtype=np.uint8)
+        self._valid_np = np.frombuffer(self.valid, dtype=_BYTES) if size else np.zeros(0, dtype=_BYTES)
+        self._plain_np = np.frombuffer(self.plain, dtype=_BYTES) if size else np.zeros(0, dtype=_BYTES)
         # the Python lists of status, final, binpack, anti-affinity (and affinity) scores that the
         # scalar scan reads: made from the numpy columns on first use, then kept in step (`_lists`)
         self._columns: tuple[list[int], list[float], list[float], list[float], list[float] | None] | None = None
-        self._final_np = np.zeros(size, dtype=np.float64)
-        self._binpack_np = np.zeros(size, dtype=np.float64)
-        self._anti_np = np.zeros(size, dtype=np.float64)
+        self._score_block = np.zeros((3, size), dtype=np.float64)
+        self._final_np, self._binpack_np, self._anti_np = self._score_block
         self._affinity_np: np.ndarray | None = None
         self._positions_np = feasible
         # `status` as numpy, and each node's reason code in `reasons` as last stored (-1: ranked)
-        self._status_np = np.zeros(size, dtype=np.int64)
-        self._code_np = np.full(size, -1, dtype=np.int64)
+        self._status_np, self._code_np = np.zeros((2, size), dtype=np.int64)
+        self._code_np -= 1
         self.ranked_valid = 0  # valid nodes that ranked
         self.reasons = ReasonCodes()
-        self._rank_np = np.zeros(0, dtype=np.int64)  # `_fixed_rank`, for the codes registered so far
+        self._rank_np = _NO_CODES  # `_fixed_rank`, for the codes registered so far (replaced, never changed)
         self._class_key: np.ndarray | None = None  # the table's class codes `_class_of` was derived from
-        self._class_of = np.zeros(0, dtype=np.int64)
+        self._class_of = _NO_CODES
         self.touched = touched
         self.seen = len(touched)
         self.window = FIRST_WINDOW
@@ -168,7 +177,9 @@ class ScanCache:
             self._store_foreseen(foreseen[1])
             self.seen = len(touched)
             return
-        fi_of_row, valid, status = self.fi_of_row, self.valid, self._status_np
+        if len(touched) == self.seen:
+            return
+        fi_of_row, valid, status = self.fi_of_row(), self.valid, self._status_np
         for row in touched[self.seen:]:
             fi = fi_of_row[row]
             if fi >= 0 and valid[fi]:
@@ -176,6 +187,15 @@ class ScanCache:
                 if status[fi] == RANKED:
                     self.ranked_valid -= 1
         self.seen = len(touched)
+
+    def fi_of_row(self) -> list[int]:
+        """Per table row, its index among the feasible nodes (-1: not one of them)."""
+        fi_of_row = self._fi_of_row
+        if fi_of_row is None:
+            fi_of_row = self._fi_of_row = [-1] * self.table_len
+            for fi, row in enumerate(self.row_list):
+                fi_of_row[row] = fi
+        return fi_of_row
 
     def _store_foreseen(self, verdicts: dict[int, tuple[int, bool]]) -> None:
         """Store the verdicts a walk foresaw for the options it placed on, all misses (as `_store`
@@ -271,6 +291,8 @@ class ScanCache:
         With `foresee` (a fit-only group) and few options in the lap, the run goes on across
         laps instead (`_run_laps`).
         """
+        if self.ranked_valid == 0 and self.valid.find(0) < 0:
+            return None  # every verdict known and no node ranked: no option for any select
         if foresee is not None:
             laps = self._run_laps(start, limit, most, evaluate, foresee)
             if laps is not None:
@@ -348,31 +370,34 @@ class ScanCache:
         size = len(self.positions)
         if limit <= 0 or most <= 0 or not size:
             return None
-        if np.count_nonzero(self._plain_np | (self._valid_np == 0)) > LAPS_MAX_OPTIONS:
+        if size > LAPS_MAX_OPTIONS and np.count_nonzero(self._plain_np | (self._valid_np == 0)) > LAPS_MAX_OPTIONS:
             return None
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
         self._refresh_all(fi, evaluate)
-        ranked = self._status_np == RANKED
-        options = np.flatnonzero(self._plain_np)
-        missed = np.flatnonzero(~ranked)
+        options = self._plain_np.nonzero()[0]
+        missed = (self._status_np != RANKED).nonzero()[0]
         if (not len(options) or len(options) > min(LAPS_MAX_OPTIONS, most * limit - 1) or len(options) + len(missed) < size
                 or (self._fixed_rank()[self._code_np[missed]] < 0).any()):
             return None  # no option, enough for one lap, one scoring <= 0, or a reason ranked as first met
-        options = np.sort((options - fi) % size) + fi  # unrolled: from fi on, round the lap
-        at = options % size
-        columns = [self._final_np, self._binpack_np, self._anti_np]
+        found = options.tolist()
+        k = bisect_left(found, fi)
+        at_list = found[k:] + found[:k]  # from fi on, round the lap
+        unrolled = found[k:] + [o + size for o in found[:k]]
+        at = np.array(at_list, dtype=np.int64)
+        block = self._score_block[:, at]  # final, binpack, anti-affinity
         if self._affinity_np is not None:
-            columns.append(self._affinity_np)
-        scores = list(zip(*(column[at].tolist() for column in columns), strict=True))
-        walk = walk_laps(options.tolist(), self.rows[at].tolist(), scores, size, fi, limit, most, foresee,
+            block = np.vstack((block, self._affinity_np[at]))
+        scores = list(zip(*block.tolist(), strict=True))
+        row_list = self.row_list
+        walk = walk_laps(unrolled, [row_list[a] for a in at_list], scores, size, fi, limit, most, foresee,
                          MAX_RETAINED_NODE_SCORES)
         if not walk.rows:
             return None
         if walk.dead:  # every option missed at its last visit: what the next sync would have to recompute
-            fis, misses = at.tolist(), walk.misses
-            self._foreseen = (walk.rows, {fis[k]: misses[i][1:] for i, k in enumerate(walk.missed)})
+            misses = walk.misses
+            self._foreseen = (walk.rows, {at_list[k]: misses[i][1:] for i, k in enumerate(walk.missed)})
         counts, next_start = self._lap_counts(start, walk)
         layout = _SCORES if self._affinity_np is None else _SCORES_AFFINITY
         return ScanRun(walk.rows, walk.finals, counts, next_start, layout, walk.top_rows, walk.top_values,
@@ -380,12 +405,13 @@ class ScanCache:
 
     def _lap_counts(self, start: int, walk: LapSelects) -> tuple[list[int], int]:
         """Each select's NodesEvaluated (every node when the source ran dry), and where the next starts."""
-        size, n, pos = len(self.positions), self.n, start
+        size, n, pos, positions = len(self.positions), self.n, start, self.positions
         counts = []
-        for dry, end_pos in zip(walk.dry, self._positions_np[np.array(walk.ends) % size].tolist(), strict=True):
+        for dry, end in zip(walk.dry, walk.ends, strict=True):
             if dry:  # the next select starts where this one did
                 counts.append(n)
             else:
+                end_pos = positions[end % size]
                 counts.append((end_pos - pos) % n + 1)
                 pos = (end_pos + 1) % n
         return counts, pos
@@ -395,25 +421,43 @@ class ScanCache:
         (`missed`), in every lap walked, and the options that stopped fitting, from their first
         miss on."""
         size = len(self.positions)
-        ends = np.array(walk.ends)
-        last_end = int(ends[-1])
-        laps = np.arange(last_end // size + 1) * size
-        unrolled = (missed[None, :] + laps[:, None]).ravel()
-        unrolled = unrolled[(unrolled >= fi) & (unrolled <= last_end)]
-        static = unrolled % size
+        last_end = walk.ends[-1]
+        laps = last_end // size + 1
+        # `missed` unrolled over the laps (ascending), cut to the visits fi .. last_end
+        missed_list = missed.tolist()
+        first = bisect_left(missed_list, fi)
+        stop = (laps - 1) * len(missed_list) + bisect_right(missed_list, last_end % size)
+        if laps == 1:
+            static = missed[first:stop]
+            unrolled = static
+        else:
+            unrolled = (missed[None, :] + np.arange(0, laps * size, size)[:, None]).ravel()[first:stop]
+            static = unrolled % size
         code, exhausted = self._code_np[static], self._status_np[static] != FILTERED
-        if walk.misses:
-            since, their_code, their_exhausted = (np.array(c) for c in zip(*walk.misses, strict=True))
-            times = np.maximum((last_end - since) // size + 1, 0)
-            lap_of = np.arange(int(times.sum())) - np.repeat(np.cumsum(times) - times, times)
-            unrolled = np.concatenate((unrolled, np.repeat(since, times) + size * lap_of))
-            code = np.concatenate((code, np.repeat(their_code, times)))
-            exhausted = np.concatenate((exhausted, np.repeat(their_exhausted, times)))
+        if walk.misses and walk.misses[0][0] <= last_end:  # (in visit order: the first is the earliest)
+            # each option that stopped fitting, at every visit from its first miss on
+            visits: list[int] = []
+            codes: list[int] = []
+            exhausts: list[bool] = []
+            for since, their_code, their_exhausted in walk.misses:
+                if since > last_end:  # (so are the later ones)
+                    break
+                times = (last_end - since) // size + 1
+                visits += range(since, since + times * size, size)
+                codes += [their_code] * times
+                exhausts += [their_exhausted] * times
+            unrolled = np.concatenate((unrolled, np.array(visits, dtype=np.int64)))
+            static = unrolled % size
+            code = np.concatenate((code, np.array(codes, dtype=np.int64)))
+            exhausted = np.concatenate((exhausted, np.array(exhausts, dtype=bool)))
         if not len(unrolled):
             return None
-        owner = np.searchsorted(ends, unrolled)
-        firsts = np.concatenate(([fi], ends[:-1] + 1))
-        return owner, unrolled - firsts[owner], unrolled % size, code, exhausted
+        ends = walk.ends
+        if len(ends) == 1:  # one select: every miss is its own
+            return np.zeros(len(unrolled), dtype=np.int64), unrolled - fi, static, code, exhausted
+        owner = np.searchsorted(np.array(ends), unrolled)
+        firsts = np.array([fi] + [e + 1 for e in ends[:-1]])
+        return owner, unrolled - firsts[owner], static, code, exhausted
 
     @staticmethod
     def _lap(column: np.ndarray, fi: int, end: int) -> np.ndarray:
@@ -425,15 +469,11 @@ class ScanCache:
         """`fill_metric` for each select of a run: its misses, then its top scores."""
         if run.misses is not None:
             self._run_miss_metrics(metrics, *run.misses, first_chunk, table)
-        ids = node_ids(table)
         if isinstance(run.top_rows, np.ndarray):  # a row per select
-            top_ids = ids[run.top_rows].tolist()
+            top_ids = node_ids(table)[run.top_rows].tolist()
         else:
-            flat = ids[list(chain.from_iterable(run.top_rows))].tolist()
-            top_ids, at = [], 0
-            for rows in run.top_rows:
-                top_ids.append(flat[at : at + len(rows)])
-                at += len(rows)
+            id_of = node_id_list(table).__getitem__
+            top_ids = [list(map(id_of, rows)) for rows in run.top_rows]
         layout = run.layout
         for metric, top, values in zip(metrics, top_ids, run.top_values, strict=True):
             metric.set_top_scores(layout, top, values)
@@ -456,7 +496,8 @@ class ScanCache:
         if self.valid.find(0) < 0:
             return
         valid = self._valid_np
-        stale = np.concatenate((fi + np.flatnonzero(valid[fi:] == 0), np.flatnonzero(valid[:fi] == 0)))
+        stale = (valid == 0).nonzero()[0] if not fi else np.concatenate(
+            (fi + (valid[fi:] == 0).nonzero()[0], (valid[:fi] == 0).nonzero()[0]))
         if len(stale):
             self._store(stale, evaluate(self.rows[stale], self.reasons))
 
@@ -575,8 +616,8 @@ class ScanCache:
         and whether it was exhausted), counted per (select, chunk, filtered or exhausted) with
         array ops. Reasons beyond the dimensions and distinct_hosts (ranked as first met) are
         left to `_miss_metrics` (which reads the cached verdicts), one select at a time."""
-        rank = self._fixed_rank()
-        if (rank[codes] < 0).any():
+        ranks = self._fixed_rank()[codes]
+        if np.count_nonzero(ranks < 0):
             for j in np.unique(owner).tolist():
                 mine = owner == j
                 self._miss_metrics(metrics[j], list(zip(visit[mine].tolist(), fis[mine].tolist(), strict=True)),
@@ -593,7 +634,7 @@ class ScanCache:
         width = len(bounds) * 2
         # the metric's maps are created on first use: only those that count something; each map's
         # keys enter by chunk, then in code order (reasons and classes go to different maps)
-        for g, r, n in _pair_counts(group, rank[codes], len(_FIXED_REASONS)):
+        for g, r, n in _pair_counts(group, ranks, len(_FIXED_REASONS)):
             metric = metrics[g // width]
             label = _FIXED_REASONS[r]
             if g % 2 == 0:
@@ -604,9 +645,9 @@ class ScanCache:
                 target = metric.dimension_exhausted
                 target[label] = target.get(label, 0) + n
                 metric.nodes_exhausted += n
-        class_labels, class_of = self._classes(table)
-        if not any(class_labels):  # no node of a named class
+        if not any(table.codes("node_class")[1]):  # no node of a named class
             return
+        class_labels, class_of = self._classes(table)
         classes = class_of[fis]
         named = classes >= 0
         if named.any():
@@ -640,9 +681,8 @@ class ScanCache:
         """`_miss_metrics` when every feasible node, visited from `fi0` on, missed: the same
         tallies per chunk of the chunked scan, counted with one bincount per metric map."""
         size = len(self.positions)
-        visit = np.concatenate((np.arange(fi0, size), np.arange(fi0))) if fi0 else np.arange(size)
-        codes = self._code_np[visit]  # every node missed: each one's code was stored
-        exhausted = (self._status_np[visit] == EXHAUSTED).astype(np.int64)
+        codes = _rotated(self._code_np, fi0)  # in visit order; every node missed: each one's code was stored
+        exhausted = (_rotated(self._status_np, fi0) == EXHAUSTED).astype(np.int64)
         labels = self.reasons.labels
         ranked: list[str] = [*DIMENSIONS, "distinct_hosts"]  # then the others as first met
         remap = np.zeros(len(labels), dtype=np.int64)
@@ -660,7 +700,7 @@ class ScanCache:
         reasons = _bincount2(group, 2 * len(sizes), remap[codes], len(ranked))
         classes = None  # (None: no node of a named class, no class map counts anything)
         if any(class_labels):
-            classes = _bincount2(group, 2 * len(sizes), class_codes[self.rows[visit]], len(class_labels))
+            classes = _bincount2(group, 2 * len(sizes), class_codes[_rotated(self.rows, fi0)], len(class_labels))
         for g in range(2 * len(sizes)):
             total = sum(reasons[g])
             if not total:
@@ -703,6 +743,11 @@ class ScanCache:
             metric.nodes_exhausted += sum(exhausted.values())
 
 
+def _rotated(column: np.ndarray, start: int) -> np.ndarray:
+    """`column` from index `start` on, then its first `start` items."""
+    return np.concatenate((column[start:], column[:start])) if start else column
+
+
 def _put(target: list[Any], at: np.ndarray, values: list[Any]) -> None:
     """`target[at[i]] = values[i]` for each i (one slice assignment when `at` is a contiguous range)."""
     index = at.tolist()
@@ -719,7 +764,7 @@ def _pair_counts(group: np.ndarray, codes: np.ndarray, width: int) -> zip[tuple[
     keys = group * width + codes
     if int(keys.max()) < PAIR_BINCOUNT_MAX:  # counted without sorting
         tally = np.bincount(keys)
-        pairs = np.flatnonzero(tally)
+        pairs = tally.nonzero()[0]
         counts = tally[pairs]
     else:
         pairs, counts = np.unique(keys, return_counts=True)

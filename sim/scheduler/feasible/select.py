@@ -282,12 +282,15 @@ class IndexedScore:
 # -- metrics of a scan --------------------------------------------------------------------------
 
 
+_DIMENSION_CODES = {label: i for i, label in enumerate(DIMENSIONS)}
+
+
 class ReasonCodes:
     """Metric reason strings of one select as small integer codes (cpu, memory, disk first)."""
 
     def __init__(self) -> None:
         self.labels: list[str] = list(DIMENSIONS)
-        self._codes = {label: i for i, label in enumerate(self.labels)}
+        self._codes = _DIMENSION_CODES.copy()
 
     def code(self, label: str) -> int:
         """The code of a reason, registering it on first use."""

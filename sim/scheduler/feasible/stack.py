@@ -239,7 +239,7 @@ class _StackBase:
         collisions = self.proposed.counts_of(g.tg.name)[rows]
         if placed is not None:
             collisions = collisions + placed
-        anti = anti_affinity(collisions, g.count) if not self.system and collisions.any() else None
+        anti = anti_affinity(collisions, g.count) if not self.system and np.count_nonzero(collisions) else None
         pen = np.where(np.isin(rows, penalty), -1.0, 0.0) if len(penalty) else None
         affinity = g.affinity[rows] if g.affinity is not None else None
         spread, lowest_after = None, None
@@ -296,9 +296,8 @@ class _StackBase:
     def _new_metric(self, evaluated: int) -> AllocMetric:
         # NodesAvailable: one map shared by every metric until the next set_nodes, which replaces
         # it (never changed in place, by the stack or the metrics' readers)
-        # (by position: nodes_evaluated, nodes_filtered, nodes_in_pool, node_pool, nodes_available; keywords cost more)
-        return AllocMetric(evaluated, 0, self.nodes_in_pool, self.job.node_pool if self.job is not None else "",
-                           self.nodes_available)
+        return AllocMetric.of_scan(evaluated, self.nodes_in_pool, self.job.node_pool if self.job is not None else "",
+                                   self.nodes_available)
 
     def _visit_metric(
         self, g: GroupInputs, order: np.ndarray, start: int, count: int, fail: np.ndarray, infeasible: np.ndarray

@@ -232,12 +232,15 @@ class Ahead:
     def room(self, rows: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """How many more of the group's asks fit on each row, by AllocsFit alone."""
         ask = self.g.ask
-        free = self.stack.table.cap[rows] - self.stack.proposed.used[rows]
-        asked = ask > 0
-        if not asked.any():
+        asked = [j for j, x in enumerate(ask.tolist()) if x > 0]
+        if not asked:
             return np.full(len(rows), np.iinfo(np.int64).max // 4, dtype=np.int64)
-        fits: npt.NDArray[np.int64] = np.maximum(np.floor_divide(free[:, asked], ask[asked]).min(axis=1), 0).astype(np.int64)
-        return fits
+        free = self.stack.table.cap[rows] - self.stack.proposed.used[rows]
+        fits = np.floor_divide(free[:, asked[0]], ask[asked[0]])
+        for j in asked[1:]:  # (the least over the asked dimensions, column by column: few rows)
+            np.minimum(fits, np.floor_divide(free[:, j], ask[j]), out=fits)
+        room: npt.NDArray[np.int64] = np.maximum(fits, 0).astype(np.int64)
+        return room
 
     def verdicts(self, rows: npt.NDArray[np.int64], placed: npt.NDArray[np.int64]) -> ChunkResult:
         """`evaluate_chunk` (no penalty, no spread) with `placed[i]` more allocs on rows[i]. The
@@ -259,17 +262,18 @@ def _evaluate_fit(
     used_after += g.ask
     cap = stack.table.cap[rows]
     over = used_after > cap
-    # numpy's stubs type any(axis=...) as possibly a scalar; on a 2-D array it is a 1-D array
-    over_rows: npt.NDArray[np.bool_] = over.any(axis=1)  # type: ignore[assignment]
-    if not over_rows.any():
+    over_rows = any_per_row(over)
+    if not np.count_nonzero(over_rows):
         status = np.zeros(len(rows), dtype=np.int8)  # RANKED
         reason = np.full(len(rows), -1, dtype=np.int32)
         scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty, placed=placed)
         return ChunkResult(rows, status, reason, np.arange(len(rows)), scores, lowest_after)
     status = over_rows.astype(np.int8)
     status *= EXHAUSTED
-    reason = np.where(over_rows, over.argmax(axis=1), -1).astype(np.int32)
-    ranked = np.flatnonzero(~over_rows)
+    fits = ~over_rows
+    reason = over.argmax(axis=1).astype(np.int32)  # the first dimension over capacity
+    reason[fits] = -1
+    ranked = fits.nonzero()[0]
     if len(ranked) == 0 and stack.policy is None and not g.spread_sets:
         return ChunkResult(rows, status, reason, ranked, _no_scores(g, penalty, stack.system), None)
     scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after[ranked], cap[ranked], lowest, penalty,
@@ -278,6 +282,15 @@ def _evaluate_fit(
 
 
 _NO_PENALTY = np.zeros(0, dtype=np.int64)
+
+
+def any_per_row(over: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """`over.any(axis=1)` for a 2-D array of a few columns (the dimensions), column by column:
+    on short chunks, numpy's reduction along an axis costs more than its work."""
+    rows = over[:, 0].copy()
+    for j in range(1, over.shape[1]):
+        rows |= over[:, j]
+    return rows
 
 
 def _no_scores(g: GroupInputs, penalty: npt.NDArray[np.int64], binpack_only: bool) -> ChunkScores:

@@ -18,7 +18,7 @@ from sim.scheduler.feasible.proposed import ClassEligibility, ProposedState
 from sim.scheduler.feasible.scan_cache import DRY_TALLY_MIN, ScanResult
 from sim.scheduler.feasible.select import ReasonCodes
 from sim.scheduler.feasible.stack import GenericStack
-from sim.scheduler.feasible.stack_group import GroupInputs
+from sim.scheduler.feasible.stack_group import Ahead, GroupInputs, any_per_row
 from sim.structs.job import Constraint, NetworkResource, Port
 from sim.structs.node import NodeResources
 
@@ -304,3 +304,28 @@ def test_class_eligibility_shortcut_matches_general_rule(escape):
     assert verdicts[0] == verdicts[1]
     seen = {nodes[r].computed_class for r in (1, 5, 2, 4)}
     assert verdicts[0] == {c: True for c in sorted(seen)}
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_column_reductions_match_numpy_reductions(seed):
+    """`any_per_row` is `any(axis=1)`, and a fit-only group's room (the least over the asked
+    dimensions, column by column) is the floor of free over ask, minimised along the row."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 40))
+    over = rng.random((n, 3)) < rng.random()
+    assert (any_per_row(over) == over.any(axis=1)).all() and any_per_row(over).dtype == np.bool_
+    job = mock_job()
+    job.task_groups[0].networks = []  # a fit-only group
+    stack = _stack(_nodes(rng, max(n, 1)), job, seed, True)
+    stack.proposed.used[:] = np.floor(stack.table.cap * rng.random(stack.table.cap.shape))
+    g = stack._group(stack.job.task_groups[0])
+    g.ask = np.array(rng.choice([0.0, 1.0, 7.0, 250.0], 3))
+    rows = rng.permutation(len(stack.table))
+    room = Ahead(stack, g).room(rows)
+    asked = g.ask > 0
+    if asked.any():
+        free = stack.table.cap[rows] - stack.proposed.used[rows]
+        expected = np.maximum(np.floor_divide(free[:, asked], g.ask[asked]).min(axis=1), 0).astype(np.int64)
+    else:
+        expected = np.full(len(rows), np.iinfo(np.int64).max // 4, dtype=np.int64)
+    assert room.dtype == np.int64 and (room == expected).all()
