@@ -10,6 +10,7 @@ also bump the index, count deployments and refresh job status.
 from __future__ import annotations
 
 from collections import defaultdict
+from operator import attrgetter, is_
 from typing import Any, cast
 
 import numpy as np
@@ -23,6 +24,7 @@ from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import JobKey
 
 _NO_PORTS: tuple[int, ...] = ()
+_ID = attrgetter("id")
 _BULK_RELEASE = 16  # allocs of one update from which freed usage is subtracted in one numpy pass
 _INPLACE_FIELDS = ("job", "cpu", "memory_mb", "disk_mb", "deployment_id", "deployment_status", "eval_id", "metrics",
                    "last_reschedule")
@@ -90,10 +92,15 @@ class AllocTable:
     def own(self, allocs: list[Allocation]) -> list[Allocation]:
         """The stored allocs of `allocs` (a write's input): once allocs have been compacted, the
         writer's object may be one compacted since it read it, and the write goes to the stored one."""
-        if not len(self.columns):
+        return self.stored(allocs) if len(self.columns) else allocs
+
+    def stored(self, allocs: list[Allocation]) -> list[Allocation]:
+        """`get(a.id) or a` for each alloc (the list itself when each is the stored one)."""
+        held = list(map(self.by_id.get, map(_ID, allocs)))
+        if all(map(is_, held, allocs)):
             return allocs
-        by_id, get = self.by_id, self.get
-        return [a if by_id.get(a.id) is a else get(a.id) or a for a in allocs]
+        get = self.get
+        return [a if h is a else get(a.id) or a for a, h in zip(allocs, held, strict=True)]
 
     # -- compaction -----------------------------------------------------------------------------
 
