@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate, islice, repeat
-from operator import attrgetter, is_
+from itertools import accumulate, chain, islice, repeat
+from operator import attrgetter, is_, itemgetter
 from typing import Any
 
 from sim.state.narrow import UNSIGNED, IntColumn
@@ -37,6 +37,8 @@ _METRIC_INTS = ("nodes_evaluated", "nodes_filtered", "nodes_in_pool", "nodes_exh
 _metric_row = attrgetter("node_pool", *_METRIC_INTS, "_made", "_top")
 _NO_COUNTERS = (0,) * len(_METRIC_INTS)
 _NO_ROW = (None, *_NO_COUNTERS, False, None)
+_NO_TOP = (None, b"")  # a row without packed top scores: no layout, no bytes, no node IDs
+_LAYOUT, _PACKED, _NODE_IDS = itemgetter(0), itemgetter(1), itemgetter(slice(2, None))
 _DEFAULTS = (("preempted_allocations", None), ("desired_transition", DesiredTransition()))  # kept unless equal
 _transition = attrgetter("migrate", "reschedule", "force_reschedule")
 _NO_TRANSITION = {_transition(DesiredTransition())}
@@ -303,15 +305,15 @@ class AllocColumns:
         for column, values in zip(self.metric_ints.values(), ints, strict=True):
             column.extend(values)
         self.nodes_available.extend(_nodes_available(metrics))
-        self.top_layout.extend([top[0] if top else None for top in tops])
+        if not all(tops):
+            tops = tuple(top or _NO_TOP for top in tops)
+        self.top_layout.extend(list(map(_LAYOUT, tops)))
+        packed, node_ids = list(map(_PACKED, tops)), list(map(_NODE_IDS, tops))
         # each row's end offsets (accumulate's first value, where the previous row ended, dropped)
-        self.top_end.extend(list(islice(accumulate([len(top[1]) if top else 0 for top in tops],
-                                                   initial=len(self.top_bytes)), 1, None)))
-        self.top_bytes += b"".join([top[1] for top in tops if top])
-        node_ids = [node_id for top in tops if top for node_id in top[2:]]
-        self.top_nodes_end.extend(list(islice(accumulate([len(top) - 2 if top else 0 for top in tops],
-                                                         initial=len(self.top_nodes)), 1, None)))
-        self.top_nodes.extend(self.strings.code_all(node_ids))
+        self.top_end.extend(list(islice(accumulate(map(len, packed), initial=len(self.top_bytes)), 1, None)))
+        self.top_bytes += b"".join(packed)
+        self.top_nodes_end.extend(list(islice(accumulate(map(len, node_ids), initial=len(self.top_nodes)), 1, None)))
+        self.top_nodes.extend(self.strings.code_all(list(chain.from_iterable(node_ids))))
         return self.made.extend(made)
 
     def build(self, row: int) -> Allocation:

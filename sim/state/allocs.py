@@ -10,6 +10,7 @@ also bump the index, count deployments and refresh job status.
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import repeat
 from operator import attrgetter, is_
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from sim.structs.job import JobKey
 
 _NO_PORTS: tuple[int, ...] = ()
 _ID = attrgetter("id")
+_CLIENT_STATUS = attrgetter("client_status")
 _BULK_RELEASE = 16  # allocs of one update from which freed usage is subtracted in one numpy pass
 _INPLACE_FIELDS = ("job", "cpu", "memory_mb", "disk_mb", "deployment_id", "deployment_status", "eval_id", "metrics",
                    "last_reschedule")
@@ -109,20 +111,27 @@ class AllocTable:
         allocs = self.by_job.get(key)
         if not allocs or self.live.get(key):
             return
-        at = [i for i, alloc in enumerate(allocs)
-              if type(alloc) is not tuple and alloc.client_status in CLIENT_TERMINAL]  # type: ignore[union-attr]
-        if not at:
-            return
-        done = cast("list[Allocation]", [allocs[i] for i in at])
-        first, by_id = self.columns.add(done), self.by_id
+        at: range | list[int]
+        if key not in self.compacted and CLIENT_TERMINAL.issuperset(map(_CLIENT_STATUS, allocs)):
+            at = range(len(allocs))  # (the common case: none compacted yet, every one finished)
+        else:
+            at = [i for i, alloc in enumerate(allocs)
+                  if type(alloc) is not tuple and alloc.client_status in CLIENT_TERMINAL]  # type: ignore[union-attr]
+            if not at:
+                return
+        done = cast("list[Allocation]", [allocs[i] for i in at] if type(at) is list else list(allocs))
+        first = self.columns.add(done)
         key = (key[0], key[1])  # (the marker: a plain tuple)
-        for i, alloc in zip(at, done, strict=True):
-            allocs[i] = by_id[alloc.id] = key
+        self.by_id.update(zip(map(_ID, done), repeat(key)))
         # the job's rows in list order: the new ones among those compacted earlier (if all are new, just them)
         order: range | list[int] = range(first, first + len(at))
         if len(at) < len(allocs):
+            for i in at:
+                allocs[i] = key
             earlier, later, new = iter(self.compacted.get(key, ())), iter(order), set(at)
             order = [next(later) if i in new else next(earlier) for i, a in enumerate(allocs) if type(a) is tuple]
+        else:
+            allocs[:] = repeat(key, len(allocs))
         self.compacted[key] = rows = IntColumn()
         rows.extend(order)
 
