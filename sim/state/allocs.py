@@ -27,6 +27,9 @@ from sim.structs.job import JobKey
 _NO_PORTS: tuple[int, ...] = ()
 _ID = attrgetter("id")
 _CLIENT_STATUS = attrgetter("client_status")
+_NODE_ID = attrgetter("node_id")
+_USAGE = attrgetter("cpu", "memory_mb", "disk_mb")
+_HELD = attrgetter("ports", "devices")
 _BULK_RELEASE = 16  # allocs of one update from which freed usage is subtracted in one numpy pass
 _INPLACE_FIELDS = ("job", "cpu", "memory_mb", "disk_mb", "deployment_id", "deployment_status", "eval_id", "metrics",
                    "last_reschedule")
@@ -222,8 +225,10 @@ class AllocTable:
         if len(fields) == 3 and fields[0][0] == "client_status" and fields[1][0] == "client_description" \
                 and fields[2][0] == "task_states":  # a client's report: the fields spelled out
             status, description, states = fields[0][1], fields[1][1], fields[2][1]
-        live, summaries, terminal_writes = self.live, self.summaries, self._terminal_writes
+        live, terminal_writes = self.live, self._terminal_writes
         freed: list[Allocation] | None = [] if len(allocs) >= _BULK_RELEASE else None
+        moved: list[Allocation] = []  # client status changed: counted in the summaries after the loop
+        olds: list[str] = []
         for alloc in allocs:
             old_client = alloc.client_status
             old_desired = alloc.desired_status
@@ -245,9 +250,12 @@ class AllocTable:
                 else:
                     freed.append(alloc)
             if new_client != old_client:
-                summaries.on_client_status(alloc, old_client, index)
+                moved.append(alloc)
+                olds.append(old_client)
             if terminal_writes is not None and (new_client in CLIENT_TERMINAL or old_client in CLIENT_TERMINAL):
                 terminal_writes[alloc.id] = alloc
+        if moved:
+            self.summaries.on_client_statuses(moved, olds, index)
         if freed:
             self._release_all(freed)
 
@@ -273,9 +281,10 @@ class AllocTable:
         """`_release` of each alloc in turn, the usage in one vectorised pass (`np.subtract.at`
         subtracts repeated rows one after the other, in order, as `_release` would)."""
         nodes = self.nodes
-        index_of = nodes.index_of
-        rows = [index_of[alloc.node_id] for alloc in allocs]
-        np.subtract.at(nodes.used, rows, [(alloc.cpu, alloc.memory_mb, alloc.disk_mb) for alloc in allocs])
+        rows = list(map(nodes.index_of.__getitem__, map(_NODE_ID, allocs)))
+        np.subtract.at(nodes.used, rows, list(map(_USAGE, allocs)))
+        if not any(map(any, map(_HELD, allocs))):
+            return  # (no ports, no devices)
         used_ports = nodes.used_ports
         for row, alloc in zip(rows, allocs, strict=True):
             if alloc.ports:
