@@ -45,6 +45,7 @@ _NO_TRANSITION = {_transition(DesiredTransition())}
 _FIELDS = ("id", "name", "metrics", *_STRINGS, *(name for name, _, _ in _NUMBERS), *_SHARED, *_RARE,
            *(name for name, _ in _DEFAULTS))
 _fields = attrgetter(*_FIELDS)
+_NAME_INDEX = attrgetter("_name_index")
 _slot = AllocMetric.__dict__["nodes_available"].__get__
 
 
@@ -255,7 +256,9 @@ class AllocColumns:
             self.numbers[name].extend(numbers)  # type: ignore[arg-type]
         for name in _SHARED:
             self.shared[name].extend(columns[name])
-        names, indexes = columns["name"], list(map(Allocation.index, allocs))
+        names, indexes = columns["name"], list(map(_NAME_INDEX, allocs))  # (`index()` as cached)
+        if -2 in indexes:  # (some not cached yet)
+            indexes = list(map(Allocation.index, allocs))
         nomad = tuple(map("{}.{}[{}]".format, columns["job_id"], columns["task_group"], indexes))
         if min(indexes) < 0 or names != nomad:  # (a Nomad-style name is stored as its index)
             for i, (name, expected, index) in enumerate(zip(names, nomad, indexes, strict=True)):
