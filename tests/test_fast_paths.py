@@ -215,6 +215,38 @@ def test_summary_transitions_follow_the_bucket_rules(start: int) -> None:
             assert summary.modify_index == 9
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_summary_runs_count_as_one_alloc_at_a_time(seed: int) -> None:
+    """`on_client_statuses` (a run of one job group's allocs making the same change at once) leaves
+    the counters `on_client_status` of each alloc in turn leaves, on random runs and counters."""
+    import random
+
+    rng = random.Random(seed)
+    jobs = [_job("j"), _job("k")]
+    allocs, olds = [], []
+    for _ in range(rng.randint(1, 12)):  # runs of allocs alike (as a client's reports come), of 1 to 6
+        job, group, old = rng.choice(jobs), rng.choice(["g", "h"]), rng.choice(STATUSES)
+        new = rng.choice([s for s in STATUSES if s != old])
+        for _ in range(rng.randint(1, 6)):
+            allocs.append(Allocation(id=f"a{len(allocs)}", namespace="default", eval_id="e", name=f"{job.id}.g[0]",
+                                     node_id="n", node_name="n", job_id=job.id, job=job, task_group=group,
+                                     client_status=new))
+            olds.append(old)
+    keepers = []
+    for _ in range(2):
+        keeper = SummaryKeeper()
+        for job in jobs:
+            keeper._summaries[("default", job.id)] = JobSummary(job.id, "default", {
+                g: TaskGroupSummary(**{name: random.Random(seed + ord(g)).randint(0, 3)
+                                       for name in ("starting", "running", "complete", "failed", "lost", "unknown")})
+                for g in ("g", "h")})
+        keepers.append(keeper)
+    for alloc, old in zip(allocs, olds, strict=True):
+        keepers[0].on_client_status(alloc, old, 9)
+    keepers[1].on_client_statuses(allocs, olds, 9)
+    assert [keepers[1].get(("default", j.id)) for j in jobs] == [keepers[0].get(("default", j.id)) for j in jobs]
+
+
 def _report_evals(batched: bool) -> list[tuple[str, str]]:
     """(job, trigger) of the evals that reports of a live and a purged job ask for, sent in one batch or
     one at a time (keeping the first eval per job, as one batch does)."""

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate, islice
-from operator import attrgetter
+from itertools import accumulate, chain, islice, repeat
+from operator import attrgetter, is_, itemgetter
 from typing import Any
 
 from sim.state.narrow import UNSIGNED, IntColumn
@@ -29,7 +29,7 @@ _NUMBERS = (("cpu", "i", int), ("memory_mb", "i", int), ("disk_mb", "i", int), (
 _INT32 = range(-(2**31), 2**31)  # what an "i" column holds (other values go to the side dict)
 _SHARED = ("job", "task_states")  # kept by reference
 # kept in the side dict when set: every one is falsy (None, "", (), empty) while unset
-_RARE = ("ports", "devices", "deployment_id", "deployment_status", "previous_allocation", "next_allocation",
+_RARE = ("ports", "devices", "networks", "deployment_id", "deployment_status", "previous_allocation", "next_allocation",
          "reschedule_tracker", "last_reschedule", "followup_eval_id", "preempted_by_allocation", "extra")
 _METRIC_INTS = ("nodes_evaluated", "nodes_filtered", "nodes_in_pool", "nodes_exhausted", "allocation_time",
                 "coalesced_failures")
@@ -37,12 +37,15 @@ _METRIC_INTS = ("nodes_evaluated", "nodes_filtered", "nodes_in_pool", "nodes_exh
 _metric_row = attrgetter("node_pool", *_METRIC_INTS, "_made", "_top")
 _NO_COUNTERS = (0,) * len(_METRIC_INTS)
 _NO_ROW = (None, *_NO_COUNTERS, False, None)
+_NO_TOP = (None, b"")  # a row without packed top scores: no layout, no bytes, no node IDs
+_LAYOUT, _PACKED, _NODE_IDS = itemgetter(0), itemgetter(1), itemgetter(slice(2, None))
 _DEFAULTS = (("preempted_allocations", None), ("desired_transition", DesiredTransition()))  # kept unless equal
 _transition = attrgetter("migrate", "reschedule", "force_reschedule")
 _NO_TRANSITION = {_transition(DesiredTransition())}
 _FIELDS = ("id", "name", "metrics", *_STRINGS, *(name for name, _, _ in _NUMBERS), *_SHARED, *_RARE,
            *(name for name, _ in _DEFAULTS))
 _fields = attrgetter(*_FIELDS)
+_NAME_INDEX = attrgetter("_name_index")
 _slot = AllocMetric.__dict__["nodes_available"].__get__
 
 
@@ -95,13 +98,15 @@ class StringTable:
             self.values.append(value)
         return code
 
-    def code_all(self, values: Sequence[Any]) -> map[int]:
+    def code_all(self, values: Sequence[Any]) -> list[int]:
         """The code of each value."""
+        if values and values[0] == values[-1] and values.count(values[0]) == len(values):
+            return [self.code(values[0])] * len(values)  # (one value: a job's namespace, status, ...)
         codes = self.codes
         for value in dict.fromkeys(values):  # (new values numbered in first-seen order)
             if value not in codes:
                 self.code(value)
-        return map(self.codes.__getitem__, values)
+        return list(map(codes.__getitem__, values))
 
 
 _SCALARS = frozenset((str, int, float, bool, type(None)))
@@ -113,13 +118,16 @@ def _frozen(made: dict[str, Any]) -> tuple[Any, ...] | None:
     key: list[Any] = []
     for name, value in made.items():
         kind = type(value)
-        items = value.items() if kind is dict else enumerate(value) if kind is list else None
-        if items is None:
+        if kind is dict:
+            keys, values = tuple(value), tuple(value.values())
+        elif kind is list:
+            keys, values = (), tuple(value)  # (a list's keys are its positions)
+        else:
             return None
-        flat = tuple((k, v, type(v)) for k, v in items)
-        if not all(type(v) in _SCALARS and type(k) in _SCALARS for k, v, _ in flat):
+        types = tuple(map(type, values))
+        if not (_SCALARS.issuperset(types) and _SCALARS.issuperset(map(type, keys))):
             return None
-        key.append((name, kind, flat))
+        key.append((name, kind, keys, values, types))
     return tuple(key)
 
 
@@ -177,13 +185,21 @@ class SharedColumn:
         self._codes: dict[int, int] = {}  # id(object) -> code (`objects` keeps it alive)
 
     def extend(self, values: Sequence[Any]) -> None:
-        codes, objects, ids = self._codes, self.objects, list(map(id, values))
+        if values and all(map(is_, values, repeat(values[0], len(values)))):  # one object: a job's version, ...
+            self.rows.extend([self._code(values[0])] * len(values))
+            return
+        ids = list(map(id, values))
         # (one value per distinct ID, in first-seen order: the same object wherever its ID repeats)
-        for key, value in dict(zip(ids, values, strict=True)).items():
-            if key not in codes:
-                codes[key] = len(objects)
-                objects.append(value)
-        self.rows.extend(list(map(codes.__getitem__, ids)))
+        for value in dict(zip(ids, values, strict=True)).values():
+            self._code(value)
+        self.rows.extend(list(map(self._codes.__getitem__, ids)))
+
+    def _code(self, value: Any) -> int:
+        code = self._codes.get(id(value))
+        if code is None:
+            code = self._codes[id(value)] = len(self.objects)
+            self.objects.append(value)
+        return code
 
     def __getitem__(self, row: int) -> Any:
         return self.objects[self.rows[row]]
@@ -227,7 +243,7 @@ class AllocColumns:
         columns = dict(zip(_FIELDS, zip(*map(_fields, allocs), strict=True), strict=True))
         self.ids.extend(columns["id"])
         for name in _STRINGS:
-            self.codes[name].extend(list(self.strings.code_all(columns[name])))
+            self.codes[name].extend(self.strings.code_all(columns[name]))
         for name, code, kind in _NUMBERS:
             numbers: Sequence[Any] = columns[name]
             if not (_int32(numbers) if code == "i" else set(map(type, numbers)) <= {kind}):
@@ -240,7 +256,9 @@ class AllocColumns:
             self.numbers[name].extend(numbers)  # type: ignore[arg-type]
         for name in _SHARED:
             self.shared[name].extend(columns[name])
-        names, indexes = columns["name"], list(map(Allocation.index, allocs))
+        names, indexes = columns["name"], list(map(_NAME_INDEX, allocs))  # (`index()` as cached)
+        if -2 in indexes:  # (some not cached yet)
+            indexes = list(map(Allocation.index, allocs))
         nomad = tuple(map("{}.{}[{}]".format, columns["job_id"], columns["task_group"], indexes))
         if min(indexes) < 0 or names != nomad:  # (a Nomad-style name is stored as its index)
             for i, (name, expected, index) in enumerate(zip(names, nomad, indexes, strict=True)):
@@ -290,15 +308,15 @@ class AllocColumns:
         for column, values in zip(self.metric_ints.values(), ints, strict=True):
             column.extend(values)
         self.nodes_available.extend(_nodes_available(metrics))
-        self.top_layout.extend([top[0] if top else None for top in tops])
+        if not all(tops):
+            tops = tuple(top or _NO_TOP for top in tops)
+        self.top_layout.extend(list(map(_LAYOUT, tops)))
+        packed, node_ids = list(map(_PACKED, tops)), list(map(_NODE_IDS, tops))
         # each row's end offsets (accumulate's first value, where the previous row ended, dropped)
-        self.top_end.extend(list(islice(accumulate([len(top[1]) if top else 0 for top in tops],
-                                                   initial=len(self.top_bytes)), 1, None)))
-        self.top_bytes += b"".join([top[1] for top in tops if top])
-        node_ids = [node_id for top in tops if top for node_id in top[2:]]
-        self.top_nodes_end.extend(list(islice(accumulate([len(top) - 2 if top else 0 for top in tops],
-                                                         initial=len(self.top_nodes)), 1, None)))
-        self.top_nodes.extend(list(self.strings.code_all(node_ids)))
+        self.top_end.extend(list(islice(accumulate(map(len, packed), initial=len(self.top_bytes)), 1, None)))
+        self.top_bytes += b"".join(packed)
+        self.top_nodes_end.extend(list(islice(accumulate(map(len, node_ids), initial=len(self.top_nodes)), 1, None)))
+        self.top_nodes.extend(self.strings.code_all(list(chain.from_iterable(node_ids))))
         return self.made.extend(made)
 
     def build(self, row: int) -> Allocation:

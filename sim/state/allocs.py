@@ -10,6 +10,8 @@ also bump the index, count deployments and refresh job status.
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import repeat
+from operator import attrgetter, is_
 from typing import Any, cast
 
 import numpy as np
@@ -23,6 +25,11 @@ from sim.structs.consts import CLIENT_TERMINAL, SERVER_TERMINAL
 from sim.structs.job import JobKey
 
 _NO_PORTS: tuple[int, ...] = ()
+_ID = attrgetter("id")
+_CLIENT_STATUS = attrgetter("client_status")
+_NODE_ID = attrgetter("node_id")
+_USAGE = attrgetter("cpu", "memory_mb", "disk_mb")
+_HELD = attrgetter("ports", "devices")
 _BULK_RELEASE = 16  # allocs of one update from which freed usage is subtracted in one numpy pass
 _INPLACE_FIELDS = ("job", "cpu", "memory_mb", "disk_mb", "deployment_id", "deployment_status", "eval_id", "metrics",
                    "last_reschedule")
@@ -90,10 +97,15 @@ class AllocTable:
     def own(self, allocs: list[Allocation]) -> list[Allocation]:
         """The stored allocs of `allocs` (a write's input): once allocs have been compacted, the
         writer's object may be one compacted since it read it, and the write goes to the stored one."""
-        if not len(self.columns):
+        return self.stored(allocs) if len(self.columns) else allocs
+
+    def stored(self, allocs: list[Allocation]) -> list[Allocation]:
+        """`get(a.id) or a` for each alloc (the list itself when each is the stored one)."""
+        held = list(map(self.by_id.get, map(_ID, allocs)))
+        if all(map(is_, held, allocs)):
             return allocs
-        by_id, get = self.by_id, self.get
-        return [a if by_id.get(a.id) is a else get(a.id) or a for a in allocs]
+        get = self.get
+        return [a if h is a else get(a.id) or a for a, h in zip(allocs, held, strict=True)]
 
     # -- compaction -----------------------------------------------------------------------------
 
@@ -102,20 +114,27 @@ class AllocTable:
         allocs = self.by_job.get(key)
         if not allocs or self.live.get(key):
             return
-        at = [i for i, alloc in enumerate(allocs)
-              if type(alloc) is not tuple and alloc.client_status in CLIENT_TERMINAL]  # type: ignore[union-attr]
-        if not at:
-            return
-        done = cast("list[Allocation]", [allocs[i] for i in at])
-        first, by_id = self.columns.add(done), self.by_id
+        at: range | list[int]
+        if key not in self.compacted and CLIENT_TERMINAL.issuperset(map(_CLIENT_STATUS, allocs)):
+            at = range(len(allocs))  # (the common case: none compacted yet, every one finished)
+        else:
+            at = [i for i, alloc in enumerate(allocs)
+                  if type(alloc) is not tuple and alloc.client_status in CLIENT_TERMINAL]  # type: ignore[union-attr]
+            if not at:
+                return
+        done = cast("list[Allocation]", [allocs[i] for i in at] if type(at) is list else list(allocs))
+        first = self.columns.add(done)
         key = (key[0], key[1])  # (the marker: a plain tuple)
-        for i, alloc in zip(at, done, strict=True):
-            allocs[i] = by_id[alloc.id] = key
+        self.by_id.update(zip(map(_ID, done), repeat(key)))
         # the job's rows in list order: the new ones among those compacted earlier (if all are new, just them)
         order: range | list[int] = range(first, first + len(at))
         if len(at) < len(allocs):
+            for i in at:
+                allocs[i] = key
             earlier, later, new = iter(self.compacted.get(key, ())), iter(order), set(at)
             order = [next(later) if i in new else next(earlier) for i, a in enumerate(allocs) if type(a) is tuple]
+        else:
+            allocs[:] = repeat(key, len(allocs))
         self.compacted[key] = rows = IntColumn()
         rows.extend(order)
 
@@ -206,8 +225,10 @@ class AllocTable:
         if len(fields) == 3 and fields[0][0] == "client_status" and fields[1][0] == "client_description" \
                 and fields[2][0] == "task_states":  # a client's report: the fields spelled out
             status, description, states = fields[0][1], fields[1][1], fields[2][1]
-        live, summaries, terminal_writes = self.live, self.summaries, self._terminal_writes
+        live, terminal_writes = self.live, self._terminal_writes
         freed: list[Allocation] | None = [] if len(allocs) >= _BULK_RELEASE else None
+        moved: list[Allocation] = []  # client status changed: counted in the summaries after the loop
+        olds: list[str] = []
         for alloc in allocs:
             old_client = alloc.client_status
             old_desired = alloc.desired_status
@@ -229,9 +250,12 @@ class AllocTable:
                 else:
                     freed.append(alloc)
             if new_client != old_client:
-                summaries.on_client_status(alloc, old_client, index)
+                moved.append(alloc)
+                olds.append(old_client)
             if terminal_writes is not None and (new_client in CLIENT_TERMINAL or old_client in CLIENT_TERMINAL):
                 terminal_writes[alloc.id] = alloc
+        if moved:
+            self.summaries.on_client_statuses(moved, olds, index)
         if freed:
             self._release_all(freed)
 
@@ -257,9 +281,10 @@ class AllocTable:
         """`_release` of each alloc in turn, the usage in one vectorised pass (`np.subtract.at`
         subtracts repeated rows one after the other, in order, as `_release` would)."""
         nodes = self.nodes
-        index_of = nodes.index_of
-        rows = [index_of[alloc.node_id] for alloc in allocs]
-        np.subtract.at(nodes.used, rows, [(alloc.cpu, alloc.memory_mb, alloc.disk_mb) for alloc in allocs])
+        rows = list(map(nodes.index_of.__getitem__, map(_NODE_ID, allocs)))
+        np.subtract.at(nodes.used, rows, list(map(_USAGE, allocs)))
+        if not any(map(any, map(_HELD, allocs))):
+            return  # (no ports, no devices)
         used_ports = nodes.used_ports
         for row, alloc in zip(rows, allocs, strict=True):
             if alloc.ports:

@@ -412,8 +412,7 @@ class StateStore:
 
     def stored_allocs(self, allocs: list[Allocation]) -> list[Allocation]:
         """`alloc_by_id(a.id) or a` for each alloc: the stored version, or the alloc itself."""
-        by_id, get = self._allocs.by_id, self._allocs.get
-        return [a if by_id.get(a.id) is a else get(a.id) or a for a in allocs]
+        return self._allocs.stored(allocs)
 
     def holds_allocs(self, alloc_ids: Iterable[str]) -> list[bool]:
         """Whether the state holds an alloc of each ID (`alloc_by_id(i) is not None`, with nothing built)."""

@@ -105,8 +105,9 @@ class SummaryKeeper:
                 setattr(group, bucket, getattr(group, bucket) + 1)
         summary.modify_index = index
 
-    def on_client_status(self, alloc: Allocation, old: str, index: int) -> None:
-        """A client status change: count the new bucket, uncount the old unless cumulative.
+    def on_client_status(self, alloc: Allocation, old: str, index: int, count: int = 1) -> None:
+        """A client status change: count the new bucket, uncount the old unless cumulative
+        (`count` times: as many allocs of the alloc's job group making the same change).
 
         Nomad: updateSummaryWithAlloc (client status changed).
         """
@@ -116,22 +117,36 @@ class SummaryKeeper:
         summary, group = found
         new = alloc.client_status
         if new == ALLOC_CLIENT_RUNNING:  # the common transitions first, spelled out
-            group.running += 1
+            group.running += count
         elif new == ALLOC_CLIENT_COMPLETE:
-            group.complete += 1
+            group.complete += count
         else:
             new_bucket = _BUCKET.get(new)
             if new_bucket:
-                setattr(group, new_bucket, getattr(group, new_bucket) + 1)
+                setattr(group, new_bucket, getattr(group, new_bucket) + count)
+        # (a counter uncounted `count` times, never below 0)
         if old == ALLOC_CLIENT_PENDING:
-            group.starting = group.starting - 1 if group.starting > 0 else 0
+            group.starting = max(group.starting - count, 0)
         elif old == ALLOC_CLIENT_RUNNING:
-            group.running = group.running - 1 if group.running > 0 else 0
+            group.running = max(group.running - count, 0)
         elif old in _DECREMENTED:
             old_bucket = _BUCKET[old]
-            count = getattr(group, old_bucket)
-            setattr(group, old_bucket, count - 1 if count > 0 else 0)
+            setattr(group, old_bucket, max(getattr(group, old_bucket) - count, 0))
         summary.modify_index = index
+
+    def on_client_statuses(self, allocs: list[Allocation], olds: list[str], index: int) -> None:
+        """`on_client_status` of each alloc in turn (from its status in `olds`), a run of allocs
+        of one job group making the same change at once."""
+        i, n = 0, len(allocs)
+        while i < n:
+            alloc, old = allocs[i], olds[i]
+            job, group, status, j = alloc.job, alloc.task_group, alloc.client_status, i + 1
+            while (j < n and olds[j] == old and (other := allocs[j]).job is job and other.task_group == group
+                   and other.client_status == status and other.job_id == alloc.job_id
+                   and other.namespace == alloc.namespace):
+                j += 1
+            self.on_client_status(alloc, old, index, j - i)
+            i = j
 
     def on_child_status(self, namespace: str, parent_id: str, old: str, new: str, index: int = 0) -> None:
         """Keep a parent's Children counts in step with a child's status (a change bumps its ModifyIndex).

@@ -137,6 +137,8 @@ _CONTAINERS: dict[str, type] = {
 
 _MADE = tuple(name for name in _CONTAINERS if name != "nodes_available") + ("score_meta_data",)
 _NO_CONTAINERS = (None,) * len(_MADE)
+_BIT = {name: 1 << i for i, name in enumerate((*_MADE, "nodes_available"))}  # AllocMetric._made's bits
+_MADE_BITS = tuple((name, _BIT[name]) for name in _MADE)
 
 
 @dataclass(slots=True, init=False)
@@ -170,9 +172,9 @@ class AllocMetric:
     # The top scores while `score_meta_data` is not created: () none yet, or packed as
     # (layout, float64 values as bytes, node ID, ...); None once the list holds them.
     _top: tuple[object, ...] | None = field(default=None, init=False, repr=False, compare=False)
-    # Whether a container field other than nodes_available may have been created or given
-    # (`made` looks only then): containers are created through reads or given, never assigned.
-    _made: bool = field(default=False, init=False, repr=False, compare=False)
+    # Which container fields were created or given, a bit each (`_BIT`; 0: none): containers are
+    # created through reads or given, never assigned.
+    _made: int = field(default=0, init=False, repr=False, compare=False)
 
     def __init__(
         self, nodes_evaluated: int = 0, nodes_filtered: int = 0, nodes_in_pool: int = 0, node_pool: str = "",
@@ -186,8 +188,10 @@ class AllocMetric:
         self.node_pool, self.nodes_exhausted = node_pool, nodes_exhausted
         self.allocation_time, self.coalesced_failures = allocation_time, coalesced_failures
         self._top = ()
-        self._made = (class_filtered, constraint_filtered, class_exhausted, dimension_exhausted, quota_exhausted,
-                      resources_exhausted, score_meta_data) != _NO_CONTAINERS
+        given = (class_filtered, constraint_filtered, class_exhausted, dimension_exhausted, quota_exhausted,
+                 resources_exhausted, score_meta_data)
+        self._made = 0 if given == _NO_CONTAINERS else sum(
+            bit for (_, bit), value in zip(_MADE_BITS, given, strict=True) if value is not None)
         # containers given stay as given (the caller's object); absent ones are created on first use
         if nodes_available is not None:
             self.nodes_available = nodes_available
@@ -230,7 +234,7 @@ class AllocMetric:
             else:
                 raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
             setattr(self, name, value)
-            self._made = True
+            self._made |= _BIT[name]
             return value
 
     def peek(self, name: str) -> Any:
@@ -242,14 +246,15 @@ class AllocMetric:
 
     def made_any(self) -> bool:
         """Whether any container field was ever created or given (else all are empty)."""
-        return self._made
+        return self._made != 0
 
     def made(self) -> dict[str, Any]:
         """The container fields created or given so far, nodes_available aside (whose value
         `peek` gives), by name; a metric whose containers were never used has none."""
-        if not self._made:
+        made = self._made
+        if not made:
             return {}
-        return {name: value for name in _MADE if (value := self.peek(name)) is not None}
+        return {name: getattr(self, name) for name, bit in _MADE_BITS if made & bit}
 
     def set_top_scores(self, layout: ScoreLayout, node_ids: Sequence[str], values: Sequence[float]) -> None:
         """Nomad: PopulateScoreMetaData, packed: the nodes' rows as `layout` says, best first.

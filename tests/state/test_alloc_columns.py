@@ -19,6 +19,7 @@ from sim.simulation import Simulation
 from sim.state.alloc_columns import AllocColumns, SharedColumn
 from sim.state.allocs import AllocTable
 from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition
+from sim.structs.networks import AllocatedNetwork
 
 CASES: dict[str, dict[str, Any]] = {
     "periodic-batch": {},
@@ -94,8 +95,8 @@ def test_numbers_beyond_the_int32_columns_read_back(monkeypatch: pytest.MonkeyPa
 
 @pytest.mark.parametrize("seed", range(5))
 def test_odd_names_transitions_and_metrics_read_back(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Names not of Nomad's form, transitions other than the default (or of another type), and rows
-    without a metric or without candidate counts, mixed at random among plain rows, read back equal."""
+    """Names not of Nomad's form, transitions other than the default (or of another type), task
+    networks, and rows without a metric or without candidate counts, mixed at random among plain rows, read back equal."""
     rng = random.Random(seed)
     allocs = run("periodic-batch", False, monkeypatch).state.allocs()[:30]
     odd = []
@@ -107,6 +108,8 @@ def test_odd_names_transitions_and_metrics_read_back(seed: int, monkeypatch: pyt
         if rng.random() < 0.2:
             changes["desired_transition"] = rng.choice([DesiredTransition(migrate=True), DesiredTransition(),
                                                         DesiredTransition(reschedule=1)])  # type: ignore[arg-type]
+        if rng.random() < 0.2:
+            changes["networks"] = (AllocatedNetwork("web", "eth0", "10.0.0.1", 10, dynamic_ports=(("http", 20000),)),)
         if rng.random() < 0.2:
             changes["metrics"] = None
         elif rng.random() < 0.2:
