@@ -112,10 +112,20 @@ class NoFitCache:
 
     def fits_somewhere(self, state: Any, check: FitCheck) -> bool:
         """`check.fits_somewhere` on the state's usage, answered from the cache when it can be."""
+        return self.fits_any(state, (check,))
+
+    def fits_any(self, state: Any, checks: list[FitCheck] | tuple[FitCheck, ...]) -> bool:
+        """Whether some check finds room (`fits_somewhere` of each in turn)."""
         table = state.nodes
-        stamp = self.stamp(state)
+        stamp = (state.table_index["allocs"], table.version, len(table))  # (`stamp`, inline)
         if stamp != self._stamp:
             self._stamp, self._no_fit = stamp, {}
+        for check in checks:
+            if self._fits(table, check):
+                return True
+        return False
+
+    def _fits(self, table: Any, check: FitCheck) -> bool:
         known = self._no_fit.get(check.rows_key)
         ask = check.ask_key
         if known is not None:
@@ -204,14 +214,6 @@ class FailedPasses:
             scratch = self._scratch[n] = np.zeros(n, dtype=np.int64)
         return scratch
 
-    def _fits_somewhere(self, state: Any, checks: list[FitCheck]) -> bool:
-        """Whether some group would find a node."""
-        fits = self.no_fit.fits_somewhere
-        for check in checks:
-            if fits(state, check):
-                return True
-        return False
-
     def forget(self, key: JobKey) -> None:
         """The job's last pass was not a wholly failed one."""
         self._memos.pop(key, None)
@@ -235,15 +237,16 @@ class FailedPasses:
         if memo is None:
             return None
         job = state.job_by_id(*key)
-        deployment = None if batch else state.latest_deployment(*key)
-        if (job is None or job.task_groups is not memo.groups
+        if (job is None or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
                 or (job.version, job.create_index, job.job_modify_index) != memo.spec
-                or state.nodes.version != memo.nodes_version or deployment is not memo.deployment
-                or (deployment is not None and deployment.modify_index != memo.deployment_index)
-                or not _plain_ranking(policy, preemption, job)):
+                or policy is not None or preemption.enabled_for(job.type)):  # (`_plain_ranking`, inline)
             return None
-        if self._fits_somewhere(state, memo.checks):
-            self._fit_seen = (key, self.no_fit.stamp(state))
+        deployment = None if batch else state.latest_deployment(*key)
+        if deployment is not memo.deployment or (deployment is not None and deployment.modify_index != memo.deployment_index):
+            return None
+        no_fit = self.no_fit
+        if no_fit.fits_any(state, memo.checks):
+            self._fit_seen = (key, no_fit.stamp(state))
             return None
         alloc_index = state.job_alloc_index(*key)
         if alloc_index != memo.alloc_index:
@@ -267,7 +270,7 @@ class FailedPasses:
         if job is None or runs is None or self._fit_seen == ((job.namespace, job.id), self.no_fit.stamp(senv.state)):
             return None  # (this pass's replay found room under the same key: so would the reconcile's asks)
         derived = self._derived(senv, job, runs)
-        if self._fits_somewhere(senv.state, derived.checks):
+        if self.no_fit.fits_any(senv.state, derived.checks):
             return None  # (a memo still under its key stays: a retry after a rejected plan may use it)
         memo = self._keep(senv, job, deployment, runs, derived, allocs, batch)
         self.settled += 1
