@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 MAX_JOBS = 8192  # memos kept (the oldest dropped first; a dropped one costs one full pass)
 MAX_DERIVED = 1024  # jobs whose derivations are kept beyond their memo (see `FailedPasses._derived`)
 _LIVE = (ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING)
-_any, _all = np.logical_or.reduce, np.logical_and.reduce
+_all = np.logical_and.reduce
 
 
 @dataclass(slots=True)
@@ -76,18 +76,27 @@ class FitCheck:
     ask: npt.NDArray[np.float64]
     rows_key: bytes = b""  # the rows, hashable (NoFitCache)
     ask_key: tuple[float, ...] = ()  # the ask, as Python floats
+    prefix: bool = False  # the rows are the table's first ones, in order (all of them, usually)
 
     def __post_init__(self) -> None:
         self.rows_key, self.ask_key = self.rows.tobytes(), tuple(self.ask.tolist())
+        self.prefix = bool(np.array_equal(self.rows, np.arange(len(self.rows))))
 
     def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
         """Whether some row has room for the ask (Nomad: AllocsFit, with the stack's arithmetic)."""
-        if not len(self.rows):
+        rows = self.rows
+        if not len(rows):
             return False
-        # (take and the ufuncs' reduce: a fifth faster than fancy indexing and ndarray.any/all)
-        after = used.take(self.rows, axis=0)
-        after += self.ask
-        return not _all(_any(after > self.cap, axis=1))
+        # (take, or a slice for the first rows; the dimensions or-ed as columns: a third faster
+        # than a reduce along the rows' few dimensions)
+        after = np.add(used[: len(rows)], self.ask) if self.prefix else used.take(rows, axis=0)
+        if not self.prefix:
+            after += self.ask
+        over = np.greater(after, self.cap)
+        blocked = over[:, 0]
+        for dim in range(1, over.shape[1]):
+            blocked = blocked | over[:, dim]
+        return not _all(blocked)
 
 
 class NoFitCache:
