@@ -94,6 +94,13 @@ class EvalBroker:
         """
         self._process_enqueue(ev, token)
 
+    def enqueue_all(self, evals: list[tuple[Evaluation, str]]) -> None:
+        """Nomad: eval_broker.go, EnqueueAll: `requeue` each (eval, token) in turn, `enqueue`
+        for the token "" (an eval not outstanding)."""
+        process = self._process_enqueue
+        for ev, token in evals:
+            process(ev, token)
+
     def _process_enqueue(self, ev: Evaluation, token: str) -> None:
         """Nomad: eval_broker.go, processEnqueue."""
         if ev.id in self._dequeues:
