@@ -303,3 +303,19 @@ def test_no_fit_cache_answers_as_the_fit_check_on_random_cases() -> None:
             fits = bool((state.nodes.used[check.rows] + check.ask <= check.cap).all(axis=1).any())
             assert check.fits_somewhere(state.nodes.used) == fits
             assert cache.fits_somewhere(state, check) == fits
+
+
+def test_fit_check_answers_as_a_row_by_row_check_on_the_first_rows_and_others() -> None:
+    """`FitCheck.fits_somewhere` (a slice for the table's first rows, a take for others) answers
+    as each row's used + ask <= capacity, in three dimensions, at and around the capacity."""
+    rng = np.random.default_rng(11)
+    for _ in range(400):
+        n = int(rng.integers(1, 9))
+        cap = rng.choice([100.0, 1000.0, 0.1 + 0.2], size=(n, 3))
+        used = cap - rng.choice([0.0, 0.1, 0.3, 50.0, 900.0], size=(n, 3))
+        first = int(rng.integers(0, n + 1))
+        for rows in (np.arange(first, dtype=np.intp), np.sort(rng.choice(n, first, replace=False)).astype(np.intp)):
+            check = FitCheck(rows, cap[rows], rng.choice([0.0, 0.1, 0.2, 50.0, 100.0], size=3))
+            assert check.prefix == (rows.tolist() == list(range(len(rows))))
+            fits = any(all(u + a <= c for u, a, c in zip(used[r], check.ask, cap[r], strict=True)) for r in rows)
+            assert check.fits_somewhere(used) == fits

@@ -151,7 +151,7 @@ class Recorder:
 
     def eval_dequeued(self, ev: Evaluation, now: float) -> None:
         """A worker took the eval from the broker."""
-        rec = self._eval(ev)
+        rec = self._evals.get(ev.id) or self._eval(ev)
         if rec[_DEQUEUED] != rec[_DEQUEUED]:
             rec[_DEQUEUED] = now
         rec[_DEQUEUES] += 1
@@ -198,7 +198,7 @@ class Recorder:
     def eval_reblocked(self, ev: Evaluation, now: float, failed_placements: int) -> None:
         """`eval_done` and `failed_placements` of a blocked eval's pass that re-blocked it. Its
         re-runs share the failed groups' metrics it was blocked with: their rows are made once."""
-        rec = self._eval(ev)
+        rec = self._evals.get(ev.id) or self._eval(ev)
         rec[_COMPLETED] = now
         rec[_STATUS] = ev.status
         rec[_FAILED] += failed_placements

@@ -64,7 +64,7 @@ if TYPE_CHECKING:
 MAX_JOBS = 8192  # memos kept (the oldest dropped first; a dropped one costs one full pass)
 MAX_DERIVED = 1024  # jobs whose derivations are kept beyond their memo (see `FailedPasses._derived`)
 _LIVE = (ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING)
-_any, _all = np.logical_or.reduce, np.logical_and.reduce
+_all = np.logical_and.reduce
 
 
 @dataclass(slots=True)
@@ -76,18 +76,29 @@ class FitCheck:
     ask: npt.NDArray[np.float64]
     rows_key: bytes = b""  # the rows, hashable (NoFitCache)
     ask_key: tuple[float, ...] = ()  # the ask, as Python floats
+    prefix: bool = False  # the rows are the table's first ones, in order (all of them, usually)
 
     def __post_init__(self) -> None:
         self.rows_key, self.ask_key = self.rows.tobytes(), tuple(self.ask.tolist())
+        self.prefix = bool(np.array_equal(self.rows, np.arange(len(self.rows))))
 
     def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
         """Whether some row has room for the ask (Nomad: AllocsFit, with the stack's arithmetic)."""
-        if not len(self.rows):
+        rows = self.rows
+        if not len(rows):
             return False
-        # (take and the ufuncs' reduce: a fifth faster than fancy indexing and ndarray.any/all)
-        after = used.take(self.rows, axis=0)
-        after += self.ask
-        return not _all(_any(after > self.cap, axis=1))
+        # (a slice for the first rows, else take; the dimensions or-ed as columns: a third
+        # faster than a reduce along the rows' few dimensions)
+        if self.prefix:
+            after = np.add(used[: len(rows)], self.ask)
+        else:
+            after = used.take(rows, axis=0)
+            after += self.ask
+        over = np.greater(after, self.cap)
+        blocked = over[:, 0]
+        for dim in range(1, over.shape[1]):
+            blocked = blocked | over[:, dim]
+        return not _all(blocked)
 
 
 class NoFitCache:
@@ -112,10 +123,20 @@ class NoFitCache:
 
     def fits_somewhere(self, state: Any, check: FitCheck) -> bool:
         """`check.fits_somewhere` on the state's usage, answered from the cache when it can be."""
+        return self.fits_any(state, (check,))
+
+    def fits_any(self, state: Any, checks: list[FitCheck] | tuple[FitCheck, ...]) -> bool:
+        """Whether some check finds room (`fits_somewhere` of each in turn)."""
         table = state.nodes
-        stamp = self.stamp(state)
+        stamp = (state.table_index["allocs"], table.version, len(table))  # (`stamp`, inline)
         if stamp != self._stamp:
             self._stamp, self._no_fit = stamp, {}
+        for check in checks:
+            if self._fits(table, check):
+                return True
+        return False
+
+    def _fits(self, table: Any, check: FitCheck) -> bool:
         known = self._no_fit.get(check.rows_key)
         ask = check.ask_key
         if known is not None:
@@ -204,14 +225,6 @@ class FailedPasses:
             scratch = self._scratch[n] = np.zeros(n, dtype=np.int64)
         return scratch
 
-    def _fits_somewhere(self, state: Any, checks: list[FitCheck]) -> bool:
-        """Whether some group would find a node."""
-        fits = self.no_fit.fits_somewhere
-        for check in checks:
-            if fits(state, check):
-                return True
-        return False
-
     def forget(self, key: JobKey) -> None:
         """The job's last pass was not a wholly failed one."""
         self._memos.pop(key, None)
@@ -235,15 +248,16 @@ class FailedPasses:
         if memo is None:
             return None
         job = state.job_by_id(*key)
-        deployment = None if batch else state.latest_deployment(*key)
-        if (job is None or job.task_groups is not memo.groups
+        if (job is None or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
                 or (job.version, job.create_index, job.job_modify_index) != memo.spec
-                or state.nodes.version != memo.nodes_version or deployment is not memo.deployment
-                or (deployment is not None and deployment.modify_index != memo.deployment_index)
-                or not _plain_ranking(policy, preemption, job)):
+                or policy is not None or preemption.enabled_for(job.type)):  # (`_plain_ranking`, inline)
             return None
-        if self._fits_somewhere(state, memo.checks):
-            self._fit_seen = (key, self.no_fit.stamp(state))
+        deployment = None if batch else state.latest_deployment(*key)
+        if deployment is not memo.deployment or (deployment is not None and deployment.modify_index != memo.deployment_index):
+            return None
+        no_fit = self.no_fit
+        if no_fit.fits_any(state, memo.checks):
+            self._fit_seen = (key, no_fit.stamp(state))
             return None
         alloc_index = state.job_alloc_index(*key)
         if alloc_index != memo.alloc_index:
@@ -267,7 +281,7 @@ class FailedPasses:
         if job is None or runs is None or self._fit_seen == ((job.namespace, job.id), self.no_fit.stamp(senv.state)):
             return None  # (this pass's replay found room under the same key: so would the reconcile's asks)
         derived = self._derived(senv, job, runs)
-        if self._fits_somewhere(senv.state, derived.checks):
+        if self.no_fit.fits_any(senv.state, derived.checks):
             return None  # (a memo still under its key stays: a retry after a rejected plan may use it)
         memo = self._keep(senv, job, deployment, runs, derived, allocs, batch)
         self.settled += 1

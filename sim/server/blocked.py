@@ -159,8 +159,10 @@ class BlockedEvals:
             self.unblock_failed()
 
     def _release_ids(self, eval_ids: list[str]) -> None:
-        for eval_id in eval_ids:
-            self._release(self._forget(eval_id))
+        """Stop tracking the evals and hand them back to the broker in one go (Nomad: Unblock's
+        EnqueueAll; forgetting one does not change how the broker takes another)."""
+        if eval_ids:
+            self.broker.enqueue_all([(tracked.eval, tracked.token) for tracked in map(self._forget, eval_ids)])
 
     def _release(self, tracked: _Tracked) -> None:
         """Hand an eval back to the broker (after the ack if it is still outstanding)."""

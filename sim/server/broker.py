@@ -94,6 +94,13 @@ class EvalBroker:
         """
         self._process_enqueue(ev, token)
 
+    def enqueue_all(self, evals: list[tuple[Evaluation, str]]) -> None:
+        """Nomad: eval_broker.go, EnqueueAll: `requeue` each (eval, token) in turn, `enqueue`
+        for the token "" (an eval not outstanding)."""
+        process = self._process_enqueue
+        for ev, token in evals:
+            process(ev, token)
+
     def _process_enqueue(self, ev: Evaluation, token: str) -> None:
         """Nomad: eval_broker.go, processEnqueue."""
         if ev.id in self._dequeues:
@@ -203,11 +210,11 @@ class EvalBroker:
         ev = heapq.heappop(self._ready[sched])[3]
         self._tokens += 1
         token = f"{self._tokens:08x}-0000-4000-8000-000000000000"
-        unack = _Unacked(ev, token)
-        self._unack[ev.id] = unack
-        self._dequeues[ev.id] += 1
+        eval_id = ev.id
+        self._unack[eval_id] = _Unacked(ev, token, 1)  # its nack timer's first generation (`_start_nack_timer`)
+        self._dequeues[eval_id] += 1
         self._unacked_by_type[ev.type] = self._unacked_by_type.get(ev.type, 0) + 1
-        self._start_nack_timer(unack)
+        self._nack_timers.start((eval_id, token, 1))
         return ev, token
 
     # -- nack timer -------------------------------------------------------------------------

