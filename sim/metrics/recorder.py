@@ -18,8 +18,8 @@ import pandas as pd
 
 from sim.metrics import strings
 from sim.metrics.columns import ColumnRows
-from sim.metrics.heap import trim_heap
 from sim.metrics.gpus import GpuSample, gpu_cluster_frame, gpu_usage_frame
+from sim.metrics.heap import trim_heap
 from sim.metrics.schema import SCHEMA, frame, frame_of_columns
 from sim.metrics.series import (
     AllocCodes,
