@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics import strings
+from sim.metrics.heap import trim_heap
 from sim.metrics.deployments import DEPLOYMENTS_SCHEMA, deployments_table
 from sim.metrics.schema import SCHEMA
 from sim.metrics.series import TERMINAL_CLIENT, running_intervals
@@ -214,6 +215,8 @@ def with_derived(final: FinalState, tables: dict[str, pd.DataFrame],
     membership = workflow.job_dags() if workflow is not None else {}
     out = dict(tables)
     jobs = _jobs_table(final.jobs, tables, membership, runs=runs)
+    del runs
+    trim_heap()  # (what the jobs table's group-bys freed, before the node names are built)
     if workflow is not None:
         durations = dict(zip(jobs["job_id"], (jobs["completed"] - jobs["submit"]).to_numpy(float), strict=True))
         critical = {j for comp in workflow.components()
