@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from sim.metrics import strings
-from sim.metrics.heap import trim_heap
 from sim.metrics.deployments import DEPLOYMENTS_SCHEMA, deployments_table
+from sim.metrics.heap import trim_heap
 from sim.metrics.schema import SCHEMA
 from sim.metrics.series import TERMINAL_CLIENT, running_intervals
 from sim.scenario.topology import NODES_SCHEMA
