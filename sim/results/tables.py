@@ -136,14 +136,15 @@ def _jobs_table(jobs: pd.DataFrame, tables: dict[str, pd.DataFrame], dags: dict[
         return _typed([], JOBS_SCHEMA)
     placements, allocs = tables["placements"], tables["allocations"]
     # per job over the rows that count, the others' times masked (NaN) rather than the rows copied
-    placed = placements["time"].where(placements["alloc_id"] != "").groupby(placements["job_id"])
-    runs = running_intervals(allocs) if runs is None else runs
     ids = jobs["job_id"]
+    placed = placements["time"].where(placements["alloc_id"] != "").groupby(placements["job_id"])
     jobs["placed_allocs"] = ids.map(placed.count()).fillna(0).astype("int64")
+    jobs["first_placement"] = ids.map(placed.min())
+    del placed  # (its arrays as long as the placements: freed before the allocations' are made)
+    runs = running_intervals(allocs) if runs is None else runs
     status = allocs["client_status"]
     bad = allocs.loc[status.isin(("failed", "lost")), ["alloc_id", "job_id"]].drop_duplicates("alloc_id")
     jobs["failed_allocs"] = ids.map(bad.groupby("job_id").size()).fillna(0).astype("int64")
-    jobs["first_placement"] = ids.map(placed.min())
     jobs["all_started"] = ids.map(_kth_start(runs, jobs.set_index("job_id")["desired_allocs"]))
     ended = allocs["time"].where(status.isin(TERMINAL_CLIENT)).groupby(allocs["job_id"]).max()
     jobs["completed"] = ids.map(ended).where(jobs["status"] == "dead")
