@@ -135,8 +135,8 @@ def _jobs_table(jobs: pd.DataFrame, tables: dict[str, pd.DataFrame], dags: dict[
     if jobs.empty:
         return _typed([], JOBS_SCHEMA)
     placements, allocs = tables["placements"], tables["allocations"]
-    # per job over the rows that count, the others' times masked (NaN) rather than the rows copied
     ids = jobs["job_id"]
+    # per job over the rows that count, the others' times masked (NaN) rather than the rows copied
     placed = placements["time"].where(placements["alloc_id"] != "").groupby(placements["job_id"])
     jobs["placed_allocs"] = ids.map(placed.count()).fillna(0).astype("int64")
     jobs["first_placement"] = ids.map(placed.min())
@@ -189,7 +189,7 @@ class FinalState:
 
     jobs: pd.DataFrame  # the jobs' rows of `_job_rows`
     launches: list[Any]  # the periodic launches
-    workflow: Workflow | None
+    workflow: Workflow | None  # (it holds the state: a run with DAGs keeps it until its tables are built)
     nodes: pd.DataFrame  # the nodes table
     deployments: pd.DataFrame  # the deployments table
     keep: Collection[str] | None  # the tables the scenario's `metrics.tables` names (None: all)
