@@ -22,6 +22,7 @@ import simpy
 from sim.client.behavior import BehaviorResolver
 from sim.client.clients import Clients
 from sim.errors import SimError, ValidationError
+from sim.metrics.heap import trim_heap
 from sim.metrics.recorder import Recorder, control_plane_counts
 from sim.scenario.types import NodeGroup, Scenario
 from sim.server.server import Server
@@ -128,6 +129,16 @@ class World:
         """Run `seconds` more of simulated time; returns the new time."""
         self.run(self.env.now + max(0.0, float(seconds)))
         return self.now
+
+    def release(self) -> None:
+        """End the world for good (a run that is over, its results built next): the state, the
+        server, the clients and every pending event are dropped and collected; the recorder, the
+        scenario and the time reached stay. The world cannot run after."""
+        self.env = simpy.Environment(initial_time=self.env.now)
+        del self.state, self.server, self.clients
+        self.node_watchers.clear()
+        gc.collect()
+        trim_heap()
 
     def busy(self) -> bool:
         """Whether any eval is pending or in flight, or any deployment is running."""

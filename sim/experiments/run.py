@@ -71,7 +71,9 @@ def run_to_folder(scenario: Scenario, out: str | Path, seed: int | None = None, 
                   csv: bool = False, advance: Callable[[Simulation, float], None] | None = None,
                   overwrite: bool = False, checkpoint_every: float | None = None,
                   ) -> tuple[dict[str, float], Simulation]:
-    """Run a scenario and write its results folder; returns (summary, simulation).
+    """Run a scenario and write its results folder; returns (summary, simulation). The final
+    tables are built once the simulation is released (`Simulation.final_results`): it keeps its
+    recorder, `now` and `workload.errors`, but cannot run on.
 
     `advance(sim, until)` runs the simulation (default `sim.run(until)`; the CLI passes one that
     draws a progress bar). `overwrite` replaces the results of an earlier run in `out`;
@@ -102,7 +104,7 @@ def run_to_folder(scenario: Scenario, out: str | Path, seed: int | None = None, 
                 write_tables(out, sim.results(), csv=csv)
                 write_run(out, {**facts, "status": "running", "checkpoint_time": sim.now,
                                 "wall_seconds": time.monotonic() - started})
-        summary = write_tables(out, sim.results(), csv=csv)
+        summary = write_tables(out, sim.final_results(), csv=csv)  # (the run's state released first)
     except KeyboardInterrupt:
         if sim is None:
             write_run(out, {**facts, "status": "interrupted", "simulated_until": 0.0})

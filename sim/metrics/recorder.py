@@ -19,6 +19,7 @@ import pandas as pd
 from sim.metrics import strings
 from sim.metrics.columns import ColumnRows
 from sim.metrics.gpus import GpuSample, gpu_cluster_frame, gpu_usage_frame
+from sim.metrics.heap import trim_heap
 from sim.metrics.schema import SCHEMA, frame, frame_of_columns
 from sim.metrics.series import (
     AllocCodes,
@@ -274,6 +275,7 @@ class Recorder:
         table's is built (the table's peak memory holds one copy of the rows, not two); the
         recorder keeps the table for the next call, which adds the rows appended since."""
         new = frame_of_columns(name, self.rows[name].hand_over())
+        trim_heap()  # (the freed columns' pages: for the next table's Arrow buffers)
         built = self._built.get(name)
         if built is not None and len(built):
             new = pd.concat([built, new], ignore_index=True) if len(new) else built
@@ -289,6 +291,7 @@ class Recorder:
     def tables(self) -> dict[str, pd.DataFrame]:
         """Every table of SCHEMA as a DataFrame with the documented dtypes."""
         codes = None if self._built else self._alloc_codes()  # (before the rows are handed over)
+        trim_heap()
         out = {name: self._per_alloc(name) if name in PER_ALLOC else
                frame(name, self._eval_rows() if name == "evaluations" else self.rows[name])
                for name in SCHEMA if name not in DERIVED}
@@ -298,6 +301,7 @@ class Recorder:
         out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"],
                                              out["allocations"], runs, codes)
         del codes  # (8 bytes a row: freed before the other tables are built)
+        trim_heap()  # (and what building node_usage freed)
         out["cluster"] = cluster_frame(out["node_usage"], self._cluster, runs, out["placements"])
         out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])
         out["gpu_cluster"] = gpu_cluster_frame(out["gpu_usage"], out["devices"], out["placements"])

@@ -12,6 +12,8 @@ the recorder's tables, and keeps only the tables a scenario's `metrics.tables` n
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,12 +21,14 @@ import pandas as pd
 
 from sim.metrics import strings
 from sim.metrics.deployments import DEPLOYMENTS_SCHEMA, deployments_table
+from sim.metrics.heap import trim_heap
 from sim.metrics.schema import SCHEMA
 from sim.metrics.series import TERMINAL_CLIENT, running_intervals
 from sim.scenario.topology import NODES_SCHEMA
 from sim.workload.dags import DAGS_SCHEMA, critical_path, dags_table
 
 if TYPE_CHECKING:
+    from sim.workload.dags import Workflow
     from sim.workload.replay import Workload
     from sim.world import World
 
@@ -122,19 +126,25 @@ def _kth_start(runs: pd.DataFrame, desired: pd.Series) -> pd.Series:
 def jobs_table(job_log: dict, state: Any, tables: dict[str, pd.DataFrame], dags: dict[str, str] | None = None,
                critical: set[str] | None = None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
     """The `jobs` table (JOBS_SCHEMA); `runs` are the allocs' running intervals if already computed."""
-    jobs = _job_rows(job_log, state)
+    return _jobs_table(_job_rows(job_log, state), tables, dags, critical, runs)
+
+
+def _jobs_table(jobs: pd.DataFrame, tables: dict[str, pd.DataFrame], dags: dict[str, str] | None = None,
+                critical: set[str] | None = None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """`jobs_table` from the jobs' rows of `_job_rows` (the table takes them over)."""
     if jobs.empty:
         return _typed([], JOBS_SCHEMA)
     placements, allocs = tables["placements"], tables["allocations"]
+    ids = jobs["job_id"]
     # per job over the rows that count, the others' times masked (NaN) rather than the rows copied
     placed = placements["time"].where(placements["alloc_id"] != "").groupby(placements["job_id"])
-    runs = running_intervals(allocs) if runs is None else runs
-    ids = jobs["job_id"]
     jobs["placed_allocs"] = ids.map(placed.count()).fillna(0).astype("int64")
+    jobs["first_placement"] = ids.map(placed.min())
+    del placed  # (its arrays as long as the placements: freed before the allocations' are made)
+    runs = running_intervals(allocs) if runs is None else runs
     status = allocs["client_status"]
     bad = allocs.loc[status.isin(("failed", "lost")), ["alloc_id", "job_id"]].drop_duplicates("alloc_id")
     jobs["failed_allocs"] = ids.map(bad.groupby("job_id").size()).fillna(0).astype("int64")
-    jobs["first_placement"] = ids.map(placed.min())
     jobs["all_started"] = ids.map(_kth_start(runs, jobs.set_index("job_id")["desired_allocs"]))
     ended = allocs["time"].where(status.isin(TERMINAL_CLIENT)).groupby(allocs["job_id"]).max()
     jobs["completed"] = ids.map(ended).where(jobs["status"] == "dead")
@@ -172,34 +182,61 @@ def children_table(jobs: pd.DataFrame, launches: list[Any]) -> pd.DataFrame:
     return _typed(out, CHILDREN_SCHEMA)
 
 
+@dataclass
+class FinalState:
+    """What the derived tables read from a run's final state (and workload): taken before the
+    recorder's tables are built, so the state can be released first (`Simulation.final_results`)."""
+
+    jobs: pd.DataFrame  # the jobs' rows of `_job_rows`
+    launches: list[Any]  # the periodic launches
+    workflow: Workflow | None  # (it holds the state: a run with DAGs keeps it until its tables are built)
+    nodes: pd.DataFrame  # the nodes table
+    deployments: pd.DataFrame  # the deployments table
+    keep: Collection[str] | None  # the tables the scenario's `metrics.tables` names (None: all)
+
+
+def final_state(sim: World, workload: Workload) -> FinalState:
+    """The final state's part of the derived tables, read now."""
+    periodic = getattr(sim.server, "periodic", None)
+    return FinalState(_job_rows(sim.recorder.job_log, sim.state), list(getattr(periodic, "launches", []) or []),
+                      workload.workflow, workload.topology.frame(), deployments_table(sim.state),
+                      sim.scenario.metrics.tables)
+
+
 def derived_tables(sim: World, workload: Workload, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """The tables built from the final state: jobs, children, dags, nodes, deployments."""
-    workflow = workload.workflow
+    return with_derived(final_state(sim, workload), tables, sim.recorder.take_runs())
+
+
+def with_derived(final: FinalState, tables: dict[str, pd.DataFrame],
+                 runs: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """The recorder's `tables` with those built from the final state; `runs` are the allocs'
+    running intervals if already computed."""
+    workflow = final.workflow
     membership = workflow.job_dags() if workflow is not None else {}
     out = dict(tables)
-    jobs = jobs_table(sim.recorder.job_log, sim.state, tables, membership, runs=sim.recorder.take_runs())
+    jobs = _jobs_table(final.jobs, tables, membership, runs=runs)
+    del runs
+    trim_heap()  # (what the jobs table's group-bys freed, before the node names are built)
     if workflow is not None:
         durations = dict(zip(jobs["job_id"], (jobs["completed"] - jobs["submit"]).to_numpy(float), strict=True))
         critical = {j for comp in workflow.components()
                     for j in critical_path(workflow.graph.subgraph(comp), durations)[0]}
         jobs["on_critical_path"] = jobs["job_id"].isin(critical)
     out["jobs"] = jobs
-    periodic = getattr(sim.server, "periodic", None)
-    out["children"] = children_table(jobs, list(getattr(periodic, "launches", []) or []))
+    out["children"] = children_table(jobs, final.launches)
     out["dags"] = dags = dags_table(workflow, jobs)
     if len(dags):
         per_dag = dags.set_index("dag")
         jobs["dag_critical_path"] = jobs["dag"].map(per_dag["critical_path"]).fillna("").astype("string")
         jobs["dag_makespan"] = jobs["dag"].map(per_dag["makespan"]).astype("float64")
-    out["nodes"] = nodes = workload.topology.frame()
-    out["deployments"] = deployments_table(sim.state)
+    out["nodes"] = nodes = final.nodes
+    out["deployments"] = final.deployments
     out["wait_times"] = wait_times_table(jobs)
     out = with_node_names(out, dict(zip(nodes["node_id"], nodes["name"], strict=True)))
-    keep = sim.scenario.metrics.tables
-    if keep is not None:
-        out = {name: frame for name, frame in out.items() if name in keep}
+    if final.keep is not None:
+        out = {name: frame for name, frame in out.items() if name in final.keep}
     return out
-
 
 
 def table_schemas() -> dict[str, list[tuple[str, str, str]]]:

@@ -73,6 +73,12 @@ class Workload:
             self._schedule(action)
         self.events = NodeEvents(sim, self.topology, self.reject)
 
+    def release(self) -> None:
+        """The run is over (`Simulation.release`): drop the references to its world; the errors,
+        topology, trace reports and counts stay."""
+        del self.env, self.server, self.events
+        self.workflow = None
+
     # -- scheduling ---------------------------------------------------------------------------
 
     def _schedule(self, action: Any) -> None:
