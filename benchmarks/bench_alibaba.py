@@ -161,7 +161,8 @@ class SchedulerClock:
         failed = [sum(tallies[k][i] for k in self.KINDS[:4]) for i in (0, 1)]
         sampled = "" if self.every == 1 else f"; one pass in {self.every} timed" if self.every else "; none timed"
         rest = (replay_cpu - tallies["other"][1]) / max(failed[0], 1)
-        lines = [f"replay CPU {replay_cpu:.1f} s; less the placing passes' scheduler CPU, per failed pass {rest * 1e6:,.1f} us",
+        per_failed = f"per failed pass {rest * 1e6:,.1f} us" if failed[0] else "no failed pass"
+        lines = [f"replay CPU {replay_cpu:.1f} s; less the placing passes' scheduler CPU, {per_failed}",
                  f"scheduler CPU per failed pass {failed[1] / max(failed[0], 1) * 1e6:,.1f} us ({failed[0]:,} passes{sampled})"]
         for kind, (n, seconds) in tallies.items():
             lines.append(f"  {kind:18s} {n:8,} passes {seconds / max(n, 1) * 1e6:9,.1f} us each {seconds:7.1f} s")
