@@ -219,7 +219,7 @@ class AllocTable:
         if self.changed is not None:
             self.changed.update((a.id, a) for a in allocs)
         if self._writes is not None:
-            self._writes.update(zip(map(_ID, allocs), allocs))
+            self._writes.update(zip(map(_ID, allocs), allocs, strict=True))
         fields = [(name, value) for name, value in changes.items() if value is not None and value != ""]
         status: Any = None
         description: Any = None
