@@ -21,9 +21,10 @@ computeUpdates), and a big job has thousands of them.
 `SettledIndex` keeps, per job, the unsettled allocs in creation order (the plain live ones
 marked) and per group a summary of the settled and plain ones, updated by the delta: only the
 allocs in the state's record of alloc writes are looked at again; `reconcile` takes the other
-allocs plus the summary (its result is the same as with every alloc, tests/scheduler/reconciler/test_settled.py). The unsettled allocs come
-with the per-group node counts of those not client-terminal (`JobCounts`, kept from the same
-writes), which the stack starts from instead of counting every alloc again. The index lives in
+allocs plus the summary (its result is the same as with every alloc,
+tests/scheduler/reconciler/test_settled.py). The unsettled allocs come with the per-group node
+counts of those not client-terminal (`JobCounts`, kept from the same writes), which the stack
+starts from instead of counting every alloc again. The index lives in
 `StateStore.derived`; it is a pure function of the store, so runs stay deterministic.
 """
 
