@@ -55,7 +55,7 @@ class AllocTable:
         self.columns = AllocColumns()
         self.compacted: dict[JobKey, IntColumn] = {}  # jobs with allocs in `columns`: their rows, in list order
         self.live: dict[JobKey, int] = defaultdict(int)  # non-terminal allocs per job (drives job status)
-        self._terminal_writes: dict[str, Allocation] | None = None  # see take_client_terminal_writes
+        self._writes: dict[str, Allocation] | None = None  # see take_writes
         self.changed: dict[str, Allocation] | None = None  # allocs written since last taken, when recording
 
     # -- reads ----------------------------------------------------------------------------------
@@ -147,10 +147,10 @@ class AllocTable:
                 built = allocs[i] = build(next(rows))
                 by_id[built.id] = built
 
-    def take_client_terminal_writes(self) -> list[Allocation]:
-        """Allocs written while client-terminal (before or after the write) since the last call,
-        in first-write order; the first call starts the record and returns none."""
-        writes, self._terminal_writes = self._terminal_writes, {}
+    def take_writes(self) -> list[Allocation]:
+        """Stored allocs written since the last call (new ones not among them), in first-write
+        order; the first call starts the record and returns none."""
+        writes, self._writes = self._writes, {}
         return list(writes.values()) if writes else []
 
     # -- writes ---------------------------------------------------------------------------------
@@ -185,8 +185,8 @@ class AllocTable:
             prev.modify_index = index
             if self.changed is not None:
                 self.changed[prev.id] = prev
-            if self._terminal_writes is not None and prev.client_status in CLIENT_TERMINAL:
-                self._terminal_writes[prev.id] = prev
+            if self._writes is not None:
+                self._writes[prev.id] = prev
 
     def update_in_place(self, existing: Allocation, updated: Allocation, index: int, now: float) -> bool:
         """An in-place update: the same alloc runs the new job version (and maybe a new deployment).
@@ -194,8 +194,8 @@ class AllocTable:
         live = not existing.terminal()
         if live:
             self._release(existing)
-        if self._terminal_writes is not None and existing.client_status in CLIENT_TERMINAL:
-            self._terminal_writes[existing.id] = existing
+        if self._writes is not None:
+            self._writes[existing.id] = existing
         new_deployment = bool(updated.deployment_id) and updated.deployment_id != existing.deployment_id
         for name in _INPLACE_FIELDS:
             setattr(existing, name, getattr(updated, name))
@@ -218,6 +218,8 @@ class AllocTable:
         """`update` of each alloc in turn with the same changes (not modified)."""
         if self.changed is not None:
             self.changed.update((a.id, a) for a in allocs)
+        if self._writes is not None:
+            self._writes.update(zip(map(_ID, allocs), allocs, strict=True))
         fields = [(name, value) for name, value in changes.items() if value is not None and value != ""]
         status: Any = None
         description: Any = None
@@ -225,7 +227,7 @@ class AllocTable:
         if len(fields) == 3 and fields[0][0] == "client_status" and fields[1][0] == "client_description" \
                 and fields[2][0] == "task_states":  # a client's report: the fields spelled out
             status, description, states = fields[0][1], fields[1][1], fields[2][1]
-        live, terminal_writes = self.live, self._terminal_writes
+        live = self.live
         freed: list[Allocation] | None = [] if len(allocs) >= _BULK_RELEASE else None
         moved: list[Allocation] = []  # client status changed: counted in the summaries after the loop
         olds: list[str] = []
@@ -252,8 +254,6 @@ class AllocTable:
             if new_client != old_client:
                 moved.append(alloc)
                 olds.append(old_client)
-            if terminal_writes is not None and (new_client in CLIENT_TERMINAL or old_client in CLIENT_TERMINAL):
-                terminal_writes[alloc.id] = alloc
         if moved:
             self.summaries.on_client_statuses(moved, olds, index)
         if freed:
@@ -264,8 +264,8 @@ class AllocTable:
         for name, value in transition.items():
             setattr(alloc.desired_transition, name, value)
         alloc.modify_index = index
-        if self._terminal_writes is not None and alloc.client_status in CLIENT_TERMINAL:
-            self._terminal_writes[alloc.id] = alloc
+        if self._writes is not None:
+            self._writes[alloc.id] = alloc
         if self.changed is not None:
             self.changed[alloc.id] = alloc
 

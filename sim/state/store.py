@@ -435,10 +435,10 @@ class StateStore:
         yet). Lets the scheduler's readers tell that a job's allocs are as they last saw them."""
         return self._job_alloc_writes.get((namespace, job_id), 0)
 
-    def take_client_terminal_writes(self) -> list[Allocation]:
-        """Allocs written while client-terminal (before or after the write) since the last call,
-        in first-write order; the first call starts the record and returns none."""
-        return self._allocs.take_client_terminal_writes()
+    def take_alloc_writes(self) -> list[Allocation]:
+        """Stored allocs written since the last call (new ones not among them), in first-write
+        order; the first call starts the record and returns none."""
+        return self._allocs.take_writes()
 
     def allocs_by_node(self, node_id: str) -> list[Allocation]:
         """Every alloc on a node (terminal too), in creation order."""

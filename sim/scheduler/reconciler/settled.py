@@ -19,12 +19,12 @@ UNTAINTED ones (untainted, holding their names, counting towards Count, ignored 
 computeUpdates), and a big job has thousands of them.
 
 `SettledIndex` keeps, per job, the unsettled allocs in creation order (the plain live ones
-marked) and per group a summary of the settled and plain ones, updated from the state's record
-of client-terminal writes and, for the plain ones, from the alloc modify indexes after the job's
-alloc write index moves; `reconcile` takes the other allocs plus the summary (its result is the
-same as with every alloc, tests/scheduler/reconciler/test_settled.py). The unsettled allocs come
-with the per-group node counts of those not client-terminal (`JobCounts`, kept from the same
-writes), which the stack starts from instead of counting every alloc again. The index lives in
+marked) and per group a summary of the settled and plain ones, updated by the delta: only the
+allocs in the state's record of alloc writes are looked at again; `reconcile` takes the other
+allocs plus the summary (its result is the same as with every alloc,
+tests/scheduler/reconciler/test_settled.py). The unsettled allocs come with the per-group node
+counts of those not client-terminal (`JobCounts`, kept from the same writes), which the stack
+starts from instead of counting every alloc again. The index lives in
 `StateStore.derived`; it is a pure function of the store, so runs stay deterministic.
 """
 
@@ -142,7 +142,7 @@ class _JobSettled:
     """One job's allocs split into unsettled ones (in creation order) and settled summaries."""
 
     __slots__ = ("stamp", "version", "create_index", "unsettled", "fate", "groups", "seen", "stale", "_parts",
-                 "plain", "nodes", "alloc_index", "counts")
+                 "plain", "nodes", "counts")
 
     def __init__(self, stamp: Stamp, table: NodeTable) -> None:
         self.stamp = stamp
@@ -155,7 +155,6 @@ class _JobSettled:
         self._parts: dict[Part, Part] = {}  # one tuple per distinct part
         self.plain: dict[str, Part] = {}  # unsettled plain live alloc ID -> its part (as UNTAINTED)
         self.nodes: dict[str, int] = {}  # the plain live allocs' nodes (how many on each)
-        self.alloc_index = 0  # the job's alloc write index when the plain ones were last checked
         self.counts = JobCounts(table)  # the unsettled allocs that are not client-terminal (the stack's start)
 
     def _part(self, alloc: Allocation, fate: int) -> Part:
@@ -201,23 +200,18 @@ class _JobSettled:
         else:
             self._settle(alloc, fate)
 
-    def check_plain(self, since: int) -> None:
-        """Re-check the unsettled allocs written after index `since` (written in place, the
-        same objects): each is summarised as plain exactly when it is."""
-        stamp, plain = self.stamp, self.plain
-        for alloc in self.unsettled.values():
-            if alloc.modify_index > since:
-                now = plain_live(alloc, stamp)
-                if now != (alloc.id in plain):
-                    self._mark_plain(alloc, now)
-
     def refresh(self, alloc: Allocation) -> None:
-        """An alloc already learnt changed."""
+        """An alloc of the job was written: count, settle and summarise it as it now is."""
         alloc_id = alloc.id
         if alloc_id in self.unsettled:
-            self.counts.set(alloc, alloc.client_status not in CLIENT_TERMINAL)
-            fate = settled_fate(alloc, self.stamp)
-            if fate is not None:
+            live = alloc.client_status not in CLIENT_TERMINAL
+            self.counts.set(alloc, live)
+            fate = None if live else settled_fate(alloc, self.stamp)
+            if fate is None:
+                now_plain = plain_live(alloc, self.stamp)
+                if now_plain != (alloc_id in self.plain):
+                    self._mark_plain(alloc, now_plain)
+            else:
                 del self.unsettled[alloc_id]
                 plain = self.plain.get(alloc_id)
                 if plain is not None and plain is self._part(alloc, fate):  # counted as it settles: moves
@@ -260,7 +254,7 @@ class SettledIndex:
     def _sync(self, state: Any, key: tuple[str, str], stamp: Stamp) -> _JobSettled:
         """The job's entry, up to date with every write the state made since the last call."""
         jobs = self._jobs
-        for alloc in state.take_client_terminal_writes():
+        for alloc in state.take_alloc_writes():
             entry = jobs.get((alloc.namespace, alloc.job_id))
             if entry is not None:
                 entry.refresh(alloc)
@@ -268,16 +262,11 @@ class SettledIndex:
         total = state.job_alloc_count(*key)
         if entry is None or entry.stamp != stamp or entry.stale:
             entry = jobs[key] = _JobSettled(stamp, state.nodes)
-            entry.alloc_index = state.job_alloc_index(*key)  # (every alloc is learnt as it is now)
             for alloc in state.allocs_by_job(*key):
                 entry.learn(alloc)
         elif total > entry.seen:
             for alloc in state.job_allocs_after(*key, entry.seen):
                 entry.learn(alloc)
-        alloc_index = state.job_alloc_index(*key)
-        if alloc_index != entry.alloc_index:
-            entry.check_plain(entry.alloc_index)
-            entry.alloc_index = alloc_index
         entry.seen = total
         jobs.move_to_end(key)
         while len(jobs) > self.max_jobs:
@@ -353,7 +342,7 @@ def job_allocs(
     """`SettledIndex.view` on the state's index (made on first use); a state without one gives
     every alloc, None and every alloc."""
     derived = getattr(state, "derived", None)
-    if derived is None or not hasattr(state, "take_client_terminal_writes"):
+    if derived is None or not hasattr(state, "take_alloc_writes"):
         allocs = state.allocs_by_job(namespace, job_id)
         return allocs, None, allocs
     index: SettledIndex | None = derived.get("settled_allocs")

@@ -19,7 +19,14 @@ from sim.scheduler.node_sets import tainted_nodes
 from sim.scheduler.reconciler.cluster import ClusterState, ReconcilerState, reconcile
 from sim.scheduler.reconciler.names import AllocNameIndex, IndexMultiset, alloc_name
 from sim.scheduler.reconciler.results import ReconcileResults
-from sim.scheduler.reconciler.settled import UNTAINTED, SettledIndex, job_allocs, settled_fate
+from sim.scheduler.reconciler.settled import (
+    UNTAINTED,
+    SettledGroup,
+    SettledIndex,
+    _JobSettled,
+    job_allocs,
+    settled_fate,
+)
 from sim.state.store import StateStore
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, TaskState
 from sim.structs.consts import CLIENT_TERMINAL
@@ -176,10 +183,27 @@ class _History:
                 self.counted_resets += _same_reset(state, job, unsettled)
                 entry = state.derived["settled_allocs"]._jobs[("default", job.id)]
                 assert entry.nodes == Counter(a.node_id for a in unsettled if a.id in entry.plain)
+                _same_as_rebuilt(entry, state.allocs_by_job("default", job.id), state)
         (full, full_lost, full_live), (fast, fast_lost, fast_live) = out
         assert fast_lost == full_lost
         assert fast_live == full_live
         return full, fast, fast_used
+
+
+def _same_as_rebuilt(entry: _JobSettled, allocs: list[Allocation], state: StateStore) -> None:
+    """The entry kept by the delta of the state's writes is the one learnt from every alloc now."""
+    rebuilt = _JobSettled(entry.stamp, state.nodes)
+    for alloc in allocs:
+        rebuilt.learn(alloc)
+    assert list(entry.unsettled) == list(rebuilt.unsettled)
+    assert entry.fate == rebuilt.fate and entry.plain == rebuilt.plain and entry.nodes == rebuilt.nodes
+    assert entry.counts.at == rebuilt.counts.at
+    assert {g: rows for g, rows in entry.counts.groups.items() if rows} == rebuilt.counts.groups
+    for name in {*entry.groups, *rebuilt.groups}:
+        kept, built = entry.groups.get(name, SettledGroup()), rebuilt.groups.get(name, SettledGroup())
+        assert (kept.total, kept.old, kept.ignored, kept.untainted, kept.same_version, kept.deployments) == \
+            (built.total, built.old, built.ignored, built.untainted, built.same_version, built.deployments)
+        assert Counter(kept.names.used) + Counter(kept.names.extra) == Counter(built.names.used) + Counter(built.names.extra)
 
 
 def _same_reset(state: StateStore, job, allocs: CountedAllocs) -> bool:
