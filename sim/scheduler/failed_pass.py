@@ -128,7 +128,7 @@ class NoFitCache:
     def fits_any(self, state: Any, checks: list[FitCheck] | tuple[FitCheck, ...]) -> bool:
         """Whether some check finds room (`fits_somewhere` of each in turn)."""
         table = state.nodes
-        stamp = (state.table_index["allocs"], table.version, len(table))  # (`stamp`, inline)
+        stamp = self.stamp(state)
         if stamp != self._stamp:
             self._stamp, self._no_fit = stamp, {}
         for check in checks:
@@ -250,7 +250,7 @@ class FailedPasses:
         job = state.job_by_id(*key)
         if (job is None or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
                 or (job.version, job.create_index, job.job_modify_index) != memo.spec
-                or policy is not None or preemption.enabled_for(job.type)):  # (`_plain_ranking`, inline)
+                or not _plain_ranking(policy, preemption, job)):
             return None
         deployment = None if batch else state.latest_deployment(*key)
         if deployment is not memo.deployment or (deployment is not None and deployment.modify_index != memo.deployment_index):

@@ -218,7 +218,7 @@ class AllocMetric:
         metric.nodes_evaluated, metric.nodes_in_pool, metric.node_pool = nodes_evaluated, nodes_in_pool, node_pool
         metric.nodes_available = nodes_available
         metric.nodes_filtered = metric.nodes_exhausted = metric.allocation_time = metric.coalesced_failures = 0
-        metric._top, metric._made = (), False
+        metric._top, metric._made = (), 0
         return metric
 
     if not TYPE_CHECKING:  # (kept from mypy: it would type every unknown attribute as Any)
