@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from sim.api.jobs import JobsApi
-from sim.results.tables import derived_tables, final_state, with_derived
+from sim.results.tables import FinalState, final_state, with_derived
 from sim.scenario.load import load_scenario
 from sim.scenario.types import Scenario
 from sim.workload.replay import Workload
@@ -37,17 +37,21 @@ class Simulation(World):
 
     def results(self) -> dict[str, pd.DataFrame]:
         """Every results table as a DataFrame (schemas: `sim.results.tables.table_schemas`)."""
-        self.recorder.rows["deployment_events"] = list(self.state.deployment_log)
-        return derived_tables(self, self.workload, self.recorder.tables())
+        final = self._final_state()
+        return with_derived(final, self.recorder.tables(), self.recorder.take_runs())
 
     def final_results(self) -> dict[str, pd.DataFrame]:
         """`results()` of a run that is over, built without the run's state: what the tables read
         from the state is read first, then the simulation is released (`release`), then the
         recorder's tables are built (the peak memory holds the tables, not the state too)."""
-        final = final_state(self, self.workload)
-        self.recorder.rows["deployment_events"] = list(self.state.deployment_log)
+        final = self._final_state()
         self.release()
         return with_derived(final, self.recorder.tables(), self.recorder.take_runs())
+
+    def _final_state(self) -> FinalState:
+        """What the tables read from the state now (the deployment log into the recorder's rows)."""
+        self.recorder.rows["deployment_events"] = list(self.state.deployment_log)
+        return final_state(self, self.workload)
 
     def release(self) -> None:
         """End the run for good (see `World.release`): the API and the workload's references to

@@ -5,7 +5,7 @@ the state store and its timeline from the event tables: first placement, the tim
 number of allocs had all started, its completion (for a job that ended: its last alloc's terminal
 transition), and for batch jobs the makespan (completion - submit), the longest alloc run time
 and the slowdown (makespan / run time). `children` has one row per periodic launch (skipped ones
-included) or dispatched child. `derived_tables` adds these, `dags`, `nodes` and `deployments` to
+included) or dispatched child. `with_derived` adds these, `dags`, `nodes` and `deployments` to
 the recorder's tables, and keeps only the tables a scenario's `metrics.tables` names.
 """
 
@@ -201,11 +201,6 @@ def final_state(sim: World, workload: Workload) -> FinalState:
     return FinalState(_job_rows(sim.recorder.job_log, sim.state), list(getattr(periodic, "launches", []) or []),
                       workload.workflow, workload.topology.frame(), deployments_table(sim.state),
                       sim.scenario.metrics.tables)
-
-
-def derived_tables(sim: World, workload: Workload, tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The tables built from the final state: jobs, children, dags, nodes, deployments."""
-    return with_derived(final_state(sim, workload), tables, sim.recorder.take_runs())
 
 
 def with_derived(final: FinalState, tables: dict[str, pd.DataFrame],

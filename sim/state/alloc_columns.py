@@ -292,12 +292,8 @@ class AllocColumns:
         self.strings.code_all([p for p in pools if p is not None])
         self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
         # (`packed`: the containers made, and the top scores when some are packed)
-        made = [m.made() for m, flag in zip(metrics, flags, strict=True) if flag] if any(flags) else []  # type: ignore[union-attr]
-        if made:
-            more = iter(made)
-            made = [next(more) if flag else {} for flag in flags]
-        else:
-            made = [{}] * len(metrics)
+        made = ([m.made() if flag else {} for m, flag in zip(metrics, flags, strict=True)]  # type: ignore[union-attr]
+                if any(flags) else [{}] * len(metrics))
         if not all(map(_int32, ints)):
             counters = list(zip(*ints, strict=True))
             for i, values in enumerate(counters):
