@@ -3,9 +3,9 @@
 Each of the 31,756 task rows of scenarios/traces/alibaba-2017-batch-tasks.csv becomes a batch job
 of `instances_num` allocations (2.55 million in all) submitted at its trace time and running its
 trace duration, through the whole pipeline (job endpoint, broker, workers, plan applier, clients).
-Reports the wall time of the replay (target: under 60 s) and of building the result tables, the
-makespan (last job completion - first submission, simulated seconds), and peak memory; the
-replay's CPU time; and the scheduler's own CPU time per pass (the generic scheduler's `process` or
+Reports the wall time of the replay (target: under 60 s) and of writing the results folder (as
+`nomadsim run` writes it, into a temporary folder), the makespan (last job completion - first
+submission, simulated seconds, read back from that folder), and peak memory; the replay's CPU time; and the scheduler's own CPU time per pass (the generic scheduler's `process` or
 the workers' fast lane for blocked evals, plan round trips excluded), for the passes that placed
 nothing and re-blocked their eval (failed passes) and for the others.
 
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import sim.server.worker as worker_module
+from sim.results.folder import write_final
 from sim.scenario.build import parse_duration
 from sim.simulation import Simulation
 
@@ -194,12 +195,22 @@ def _report_run(sim: Simulation, run_s: float) -> None:
     print(f"scheduler runs {runs:,}  ({run_s / max(runs, 1) * 1e6:,.0f} us of replay wall per run, all else included)")
 
 
-def _report_results(tables: dict | None, results_s: float) -> None:
-    if tables is not None:
-        j = tables["jobs"]
-        makespan = j["completed"].max() - j["submit"].min()
-        print(f"results {results_s:.1f} s wall  makespan {makespan:,.0f} s simulated  "
-              f"mean slowdown {j['slowdown'].mean():.3f}")
+def _write_results(sim: Simulation) -> tuple[float, float]:
+    """Write the results folder as `nomadsim run` does (sim.results.folder.write_final) into a
+    temporary folder, and read back its jobs table: (makespan, mean slowdown)."""
+    import pandas as pd
+
+    with tempfile.TemporaryDirectory() as out:
+        write_final(Path(out), sim)
+        j = pd.read_parquet(Path(out) / "jobs.parquet", columns=["submit", "completed", "slowdown"])
+    return j["completed"].max() - j["submit"].min(), j["slowdown"].mean()
+
+
+def _report_results(read: tuple[float, float] | None, results_s: float) -> None:
+    if read is not None:
+        makespan, slowdown = read
+        print(f"results folder {results_s:.1f} s wall  makespan {makespan:,.0f} s simulated  "
+              f"mean slowdown {slowdown:.3f}")
     print(f"process CPU so far {time.process_time():.1f} s")
     print(f"peak memory {_peak_mb():,.0f} MB")
 
@@ -227,7 +238,7 @@ def main() -> None:
     parser.add_argument("--window", help="replay only rows submitted in START:END (e.g. 13h:15h)")
     parser.add_argument("--until", default="1d", help="simulated time to run (default 1d)")
     parser.add_argument("--profile", help="write a cProfile of the replay here")
-    parser.add_argument("--no-results", action="store_true", help="skip building the result tables")
+    parser.add_argument("--no-results", action="store_true", help="skip writing the results folder")
     parser.add_argument("--progress", action="store_true", help="print wall time per simulated hour")
     parser.add_argument("--time-every", type=int, default=1, metavar="N",
                         help="time one scheduler pass in N (monotonic clock) (default 1: every pass; 0: none)")
@@ -255,8 +266,8 @@ def main() -> None:
     _report_run(sim, ran - start)
     clock.release()  # (the run is over: the tables are built once its state is released)
     built = time.perf_counter()
-    tables = None if args.no_results else sim.final_results()
-    _report_results(tables, time.perf_counter() - built)
+    read = None if args.no_results else _write_results(sim)
+    _report_results(read, time.perf_counter() - built)
     print(clock.report(replay_cpu))
 
 

@@ -7,13 +7,14 @@ scenario's jobs and events, and the results tables.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from sim.api.jobs import JobsApi
-from sim.results.tables import FinalState, final_state, with_derived
+from sim.results.tables import FinalState, final_state, named_emit, with_derived
 from sim.scenario.load import load_scenario
 from sim.scenario.types import Scenario
 from sim.workload.replay import Workload
@@ -40,13 +41,19 @@ class Simulation(World):
         final = self._final_state()
         return with_derived(final, self.recorder.tables(), self.recorder.take_runs())
 
-    def final_results(self) -> dict[str, pd.DataFrame]:
+    def final_results(self, emit: Callable[[str, pd.DataFrame], None] | None = None) -> dict[str, pd.DataFrame]:
         """`results()` of a run that is over, built without the run's state: what the tables read
         from the state is read first, then the simulation is released (`release`), then the
-        recorder's tables are built (the peak memory holds the tables, not the state too)."""
+        recorder's tables are built (the peak memory holds the tables, not the state too).
+
+        With `emit`, the tables with a row per allocation (placements, allocations) are handed to
+        `emit(name, table)` (as in `results()`) once built, and only the columns the other tables
+        read of them (`sim.metrics.recorder.STREAMED`) are returned: the peak memory then holds one
+        of them whole, not both (`sim.results.folder.write_final`)."""
         final = self._final_state()
         self.release()
-        return with_derived(final, self.recorder.tables(), self.recorder.take_runs())
+        tables = self.recorder.tables(None if emit is None else named_emit(final, emit))
+        return with_derived(final, tables, self.recorder.take_runs())
 
     def _final_state(self) -> FinalState:
         """What the tables read from the state now (the deployment log into the recorder's rows)."""

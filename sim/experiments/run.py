@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.errors import SimError
-from sim.results.folder import write_config, write_failure, write_run, write_tables
+from sim.results.folder import write_config, write_failure, write_final, write_run, write_tables
 from sim.scenario.types import Scenario
 from sim.simulation import Simulation
 
@@ -72,8 +72,9 @@ def run_to_folder(scenario: Scenario, out: str | Path, seed: int | None = None, 
                   overwrite: bool = False, checkpoint_every: float | None = None,
                   ) -> tuple[dict[str, float], Simulation]:
     """Run a scenario and write its results folder; returns (summary, simulation). The final
-    tables are built once the simulation is released (`Simulation.final_results`): it keeps its
-    recorder, `now` and `workload.errors`, but cannot run on.
+    tables are built once the simulation is released and written as they are built
+    (`sim.results.folder.write_final`): it keeps its recorder, `now` and `workload.errors`, but
+    cannot run on nor build its tables again.
 
     `advance(sim, until)` runs the simulation (default `sim.run(until)`; the CLI passes one that
     draws a progress bar). `overwrite` replaces the results of an earlier run in `out`;
@@ -104,7 +105,7 @@ def run_to_folder(scenario: Scenario, out: str | Path, seed: int | None = None, 
                 write_tables(out, sim.results(), csv=csv)
                 write_run(out, {**facts, "status": "running", "checkpoint_time": sim.now,
                                 "wall_seconds": time.monotonic() - started})
-        summary = write_tables(out, sim.final_results(), csv=csv)  # (the run's state released first)
+        summary = write_final(out, sim, csv=csv)  # (the run's state released first, one big table at a time)
     except KeyboardInterrupt:
         if sim is None:
             write_run(out, {**facts, "status": "interrupted", "simulated_until": 0.0})

@@ -53,6 +53,10 @@ PER_ALLOC: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
     "allocations": ({"time": "d"}, ("job_id", "task_group", "node_id", "client_status", "desired_status"))}
 _ALLOC_ID = {name: [c for c, _, _ in SCHEMA[name]].index("alloc_id") for name in PER_ALLOC}
 DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from the samples in `tables`
+# what the tables built after a PER_ALLOC table (the derived ones, jobs) and the KPIs read of it:
+# all that stays of it when `tables` hands it to an `emit`
+STREAMED = {"placements": ("time", "eval_id", "alloc_id", "job_id", "cpu", "memory", "disk"),
+            "allocations": ("time", "alloc_id", "job_id", "client_status")}
 
 
 def _dimension(metric: AllocMetric | None) -> str:
@@ -100,6 +104,7 @@ class Recorder:
         self.job_log: dict[tuple[str, str], list] = {}  # (namespace, job) -> [first write, type, parent, priority, writes]
         self._runs: pd.DataFrame | None = None  # the allocs' running intervals, set by tables()
         self._built: dict[str, pd.DataFrame] = {}  # PER_ALLOC tables of the rows handed over (`_per_alloc`)
+        self._streamed = False  # `tables(emit)` took the PER_ALLOC rows for good
 
     def add(self, table: str, *row: object) -> None:
         """Append one row (values in SCHEMA column order)."""
@@ -270,17 +275,26 @@ class Recorder:
         ids = [self.rows[name].stored()[_ALLOC_ID[name]] for name in ("allocations", "placements")]
         return AllocCodes(*(np.fromiter(map(number, column), np.int32, len(column)) for column in ids))
 
-    def _per_alloc(self, name: str) -> pd.DataFrame:
+    def _per_alloc(self, name: str, keep: bool = True) -> pd.DataFrame:
         """A PER_ALLOC table. Its rows are handed over: each stored column is freed as soon as the
-        table's is built (the table's peak memory holds one copy of the rows, not two); the
-        recorder keeps the table for the next call, which adds the rows appended since."""
+        table's is built (the table's peak memory holds one copy of the rows, not two); with
+        `keep`, the recorder keeps the table for the next call, which adds the rows appended since."""
         new = frame_of_columns(name, self.rows[name].hand_over())
         trim_heap()  # (the freed columns' pages: for the next table's Arrow buffers)
-        built = self._built.get(name)
+        built = self._built.pop(name, None)
         if built is not None and len(built):
             new = pd.concat([built, new], ignore_index=True) if len(new) else built
-        self._built[name] = new
+        if keep:
+            self._built[name] = new
         return new.copy(deep=False)  # (columns a caller adds stay its own)
+
+    def _emitted(self, emit: Callable[[str, pd.DataFrame], None], name: str, table: pd.DataFrame) -> pd.DataFrame:
+        """`emit(name, table)`, then only the STREAMED columns of the table (the others freed)."""
+        emit(name, table)
+        kept = pd.DataFrame({c: table[c] for c in STREAMED[name]}, copy=False)
+        del table
+        trim_heap()
+        return kept
 
     def take_runs(self) -> pd.DataFrame | None:
         """The running intervals (job_id, start, end) the last `tables()` computed, handed over
@@ -288,19 +302,34 @@ class Recorder:
         runs, self._runs = self._runs, None
         return runs
 
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """Every table of SCHEMA as a DataFrame with the documented dtypes."""
+    def tables(self, emit: Callable[[str, pd.DataFrame], None] | None = None) -> dict[str, pd.DataFrame]:
+        """Every table of SCHEMA as a DataFrame with the documented dtypes.
+
+        With `emit`, each PER_ALLOC table is handed to `emit(name, table)` as soon as it is built
+        (placements) or the derived tables that read all of it are (allocations), and only its
+        STREAMED columns stay in the tables returned: one such table whole in memory at a time.
+        The recorder then keeps none of their rows: it cannot build its tables again."""
+        if self._streamed:
+            raise RuntimeError("the recorder's tables were streamed (tables(emit)): their rows are gone")
+        self._streamed = emit is not None
         codes = None if self._built else self._alloc_codes()  # (before the rows are handed over)
         trim_heap()
-        out = {name: self._per_alloc(name) if name in PER_ALLOC else
-               frame(name, self._eval_rows() if name == "evaluations" else self.rows[name])
-               for name in SCHEMA if name not in DERIVED}
+        out = {}
+        for name in SCHEMA:
+            if name in PER_ALLOC:
+                out[name] = self._per_alloc(name, keep=emit is None)
+                if emit is not None and name == "placements":  # (allocations: after node_usage)
+                    out[name] = self._emitted(emit, name, out[name])
+            elif name not in DERIVED:
+                out[name] = frame(name, self._eval_rows() if name == "evaluations" else self.rows[name])
         codes = codes or alloc_codes(out["allocations"], out["placements"])
         # kept for the jobs table (`take_runs`), with the one ID column it reads
         self._runs = runs = running_intervals(out["allocations"], ("job_id",), codes.allocations)
         out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"],
                                              out["allocations"], runs, codes)
         del codes  # (8 bytes a row: freed before the other tables are built)
+        if emit is not None:
+            out["allocations"] = self._emitted(emit, "allocations", out["allocations"])
         trim_heap()  # (and what building node_usage freed)
         out["cluster"] = cluster_frame(out["node_usage"], self._cluster, runs, out["placements"])
         out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])

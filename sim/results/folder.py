@@ -103,20 +103,43 @@ def write_run(out: Path, run: dict[str, Any]) -> None:
     write_text(out / "run.json", _json({"package_version": package_version(), "versions": versions(), **run}))
 
 
-def write_tables(out: Path, tables: dict[str, pd.DataFrame], csv: bool = False) -> dict[str, float]:
+def write_tables(out: Path, tables: dict[str, pd.DataFrame], csv: bool = False,
+                 written: dict[str, pd.Series] | None = None) -> dict[str, float]:
     """One Parquet file per table (and CSV if asked), schema.json and summary.json; returns the summary.
 
-    Every file is written atomically; summary.json is written last.
+    Every file is written atomically; summary.json is written last. `written`: the dtypes of the
+    tables already written (by `write_table`): `tables` holds what the KPIs read of them.
     """
     out.mkdir(parents=True, exist_ok=True)
+    written = dict(written or {})
     for name, frame in sorted(tables.items()):
-        atomic_write(out / f"{name}.parquet", partial(_to_parquet, frame))
-        if csv:
-            atomic_write(out / f"{name}.csv", partial(_to_csv, frame))
-    write_text(out / "schema.json", _json(_schemas(tables)))
+        if name not in written:
+            written[name] = write_table(out, name, frame, csv)
+    write_text(out / "schema.json", _json(_schemas(written)))
     summary = summarize(tables)
     write_text(out / "summary.json", _json(summary_document(summary)))
     return summary
+
+
+def write_table(out: Path, name: str, frame: pd.DataFrame, csv: bool = False) -> pd.Series:
+    """One table's Parquet file (and CSV if asked), written atomically; returns its dtypes."""
+    atomic_write(out / f"{name}.parquet", partial(_to_parquet, frame))
+    if csv:
+        atomic_write(out / f"{name}.csv", partial(_to_csv, frame))
+    return frame.dtypes
+
+
+def write_final(out: Path, sim: Any, csv: bool = False) -> dict[str, float]:
+    """`write_tables(out, sim.final_results())` of a Simulation whose run is over, the same files
+    with less memory: each table with a row per allocation is written as soon as it is built,
+    and only what the other tables read of it is kept (`Simulation.final_results`'s `emit`)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, pd.Series] = {}
+
+    def emit(name: str, frame: pd.DataFrame) -> None:
+        written[name] = write_table(out, name, frame, csv)
+
+    return write_tables(out, sim.final_results(emit), csv, written)
 
 
 def _to_parquet(frame: pd.DataFrame, path: Path) -> None:
@@ -140,15 +163,15 @@ def read_summary(folder: str | Path) -> dict[str, float]:
     return {**{k: values.pop(k) for k in KPIS if k in values}, **values}  # KPIS order, then any others
 
 
-def _schemas(tables: dict[str, pd.DataFrame]) -> dict[str, Any]:
+def _schemas(dtypes: dict[str, pd.Series]) -> dict[str, Any]:
     from sim.results.tables import table_schemas
 
     known = table_schemas()
     out: dict[str, Any] = {}
-    for name, frame in sorted(tables.items()):
+    for name, types in sorted(dtypes.items()):
         meaning = {c: m for c, _, m in known.get(name, [])}
         out[name] = [{"column": c, "dtype": str(t), "unit": column_unit(str(c), str(t)), "meaning": meaning.get(c, "")}
-                     for c, t in frame.dtypes.items()]
+                     for c, t in types.items()]
     out["summary"] = [{"kpi": k, "unit": unit, "meaning": meaning} for k, (unit, meaning) in KPIS.items()]
     return out
 

@@ -12,7 +12,7 @@ the recorder's tables, and keeps only the tables a scenario's `metrics.tables` n
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -201,6 +201,18 @@ def final_state(sim: World, workload: Workload) -> FinalState:
     return FinalState(_job_rows(sim.recorder.job_log, sim.state), list(getattr(periodic, "launches", []) or []),
                       workload.workflow, workload.topology.frame(), deployments_table(sim.state),
                       sim.scenario.metrics.tables)
+
+
+def named_emit(final: FinalState, emit: Callable[[str, pd.DataFrame], None]) -> Callable[[str, pd.DataFrame], None]:
+    """`emit` of the recorder's tables as `with_derived` gives them (node names added; none of
+    the tables the scenario does not keep)."""
+    names = dict(zip(final.nodes["node_id"], final.nodes["name"], strict=True))
+
+    def named(name: str, table: pd.DataFrame) -> None:
+        if final.keep is None or name in final.keep:
+            emit(name, with_node_names({name: table}, names)[name])
+
+    return named
 
 
 def with_derived(final: FinalState, tables: dict[str, pd.DataFrame],
