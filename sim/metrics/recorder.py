@@ -54,7 +54,8 @@ PER_ALLOC: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
 _ALLOC_ID = {name: [c for c, _, _ in SCHEMA[name]].index("alloc_id") for name in PER_ALLOC}
 DERIVED = ("node_usage", "cluster", "gpu_usage", "gpu_cluster")  # built from the samples in `tables`
 # what the tables built after a PER_ALLOC table (the derived ones, jobs) and the KPIs read of it:
-# all that stays of it when `tables` hands it to an `emit`
+# all that stays of it when `tables` hands it to an `emit` (of placements, only the placed rows:
+# the failed ones, with no alloc ID, are read by none of them)
 STREAMED = {"placements": ("time", "eval_id", "alloc_id", "job_id", "cpu", "memory", "disk"),
             "allocations": ("time", "alloc_id", "job_id", "client_status")}
 
@@ -288,11 +289,15 @@ class Recorder:
             self._built[name] = new
         return new.copy(deep=False)  # (columns a caller adds stay its own)
 
-    def _emitted(self, emit: Callable[[str, pd.DataFrame], None], name: str, table: pd.DataFrame) -> pd.DataFrame:
-        """`emit(name, table)`, then only the STREAMED columns of the table (the others freed)."""
+    def _emitted(self, emit: Callable[[str, pd.DataFrame], None], name: str, table: pd.DataFrame,
+                 rows: np.ndarray | None = None) -> pd.DataFrame:
+        """`emit(name, table)`, then only the STREAMED columns of the table (of its `rows`, a
+        mask, if given), the others freed."""
         emit(name, table)
         kept = pd.DataFrame({c: table[c] for c in STREAMED[name]}, copy=False)
         del table
+        if rows is not None:
+            kept = kept[rows].reset_index(drop=True)
         trim_heap()
         return kept
 
@@ -319,18 +324,21 @@ class Recorder:
             if name in PER_ALLOC:
                 out[name] = self._per_alloc(name, keep=emit is None)
                 if emit is not None and name == "placements":  # (allocations: after node_usage)
-                    out[name] = self._emitted(emit, name, out[name])
+                    placed = (out[name]["alloc_id"] != "").to_numpy(bool, na_value=False)
+                    codes = codes and codes._replace(placements=codes.placements[placed])
+                    out[name] = self._emitted(emit, name, out[name], placed)
             elif name not in DERIVED:
                 out[name] = frame(name, self._eval_rows() if name == "evaluations" else self.rows[name])
         codes = codes or alloc_codes(out["allocations"], out["placements"])
         # kept for the jobs table (`take_runs`), with the one ID column it reads
         self._runs = runs = running_intervals(out["allocations"], ("job_id",), codes.allocations)
+        trim_heap()  # (what finding them freed)
         out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"],
                                              out["allocations"], runs, codes)
         del codes  # (8 bytes a row: freed before the other tables are built)
+        trim_heap()  # (and what building node_usage freed)
         if emit is not None:
             out["allocations"] = self._emitted(emit, "allocations", out["allocations"])
-        trim_heap()  # (and what building node_usage freed)
         out["cluster"] = cluster_frame(out["node_usage"], self._cluster, runs, out["placements"])
         out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])
         out["gpu_cluster"] = gpu_cluster_frame(out["gpu_usage"], out["devices"], out["placements"])

@@ -80,6 +80,8 @@ def test_streamed_recorder_cannot_build_again():
     assert [name for name, _ in emitted] == ["placements", "allocations"]
     assert all("node_name" in columns for _, columns in emitted)
     assert {name: tuple(tables[name].columns) for name in STREAMED} == STREAMED
+    placed = tables["placements"]["alloc_id"]
+    assert len(placed) and (placed != "").all()  # (no failed rows)
     with pytest.raises(RuntimeError):
         sim.recorder.tables()
 
