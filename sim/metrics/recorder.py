@@ -292,14 +292,10 @@ class Recorder:
     def _emitted(self, emit: Callable[[str, pd.DataFrame], None], name: str, table: pd.DataFrame,
                  rows: np.ndarray | None = None) -> pd.DataFrame:
         """`emit(name, table)`, then only the STREAMED columns of the table (of its `rows`, a
-        mask, if given), the others freed."""
+        mask, if given)."""
         emit(name, table)
         kept = pd.DataFrame({c: table[c] for c in STREAMED[name]}, copy=False)
-        del table
-        if rows is not None:
-            kept = kept[rows].reset_index(drop=True)
-        trim_heap()
-        return kept
+        return kept if rows is None else kept[rows].reset_index(drop=True)
 
     def take_runs(self) -> pd.DataFrame | None:
         """The running intervals (job_id, start, end) the last `tables()` computed, handed over
@@ -327,6 +323,7 @@ class Recorder:
                     placed = (out[name]["alloc_id"] != "").to_numpy(bool, na_value=False)
                     codes = codes and codes._replace(placements=codes.placements[placed])
                     out[name] = self._emitted(emit, name, out[name], placed)
+                    trim_heap()  # (the columns and rows not kept)
             elif name not in DERIVED:
                 out[name] = frame(name, self._eval_rows() if name == "evaluations" else self.rows[name])
         codes = codes or alloc_codes(out["allocations"], out["placements"])
@@ -339,6 +336,7 @@ class Recorder:
         trim_heap()  # (and what building node_usage freed)
         if emit is not None:
             out["allocations"] = self._emitted(emit, "allocations", out["allocations"])
+            trim_heap()
         out["cluster"] = cluster_frame(out["node_usage"], self._cluster, runs, out["placements"])
         out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])
         out["gpu_cluster"] = gpu_cluster_frame(out["gpu_usage"], out["devices"], out["placements"])
