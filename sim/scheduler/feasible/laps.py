@@ -114,21 +114,26 @@ def walk_laps(
             out.dead = True  # (every option was visited in this lap and missed: none is alive)
             return out
         dry = got < limit
-        if got == 2 and top >= 2:  # the batch limit: the first of the best, ties in scan order
+        if got == 1 and top >= 1:  # (the source ran dry on a lone option)
+            winner = chosen[0]
+            best = verdicts[winner][placed[winner]]
+            ranked, values = [rows[winner]], list(best)
+        elif got == 2 and top >= 2:  # the batch limit: the first of the best, ties in scan order
             a, b = chosen
-            va, vb = verdicts[a][placed[a]], verdicts[b][placed[b]]
-            if vb[0] > va[0]:
-                a, b, va, vb = b, a, vb, va
-            winner, ranked, values = a, [rows[a], rows[b]], [*va, *vb]
+            best, vb = verdicts[a][placed[a]], verdicts[b][placed[b]]
+            if vb[0] > best[0]:
+                a, b, best, vb = b, a, vb, best
+            winner, ranked, values = a, [rows[a], rows[b]], [*best, *vb]
         else:
             scored = [verdicts[t][placed[t]] for t in chosen]
             scores = [v[0] for v in scored]
             order = sorted(range(len(chosen)), key=scores.__getitem__, reverse=True)[:top]  # ties in scan order
-            winner = chosen[scores.index(max(scores))]  # the first of the best
+            w = scores.index(max(scores))  # the first of the best
+            winner, best = chosen[w], scored[w]
             ranked, values = [rows[chosen[t]] for t in order], [v for t in order for v in scored[t]]
         end = start + size - 1 if dry else u
         picked.append(rows[winner])
-        finals.append(verdicts[winner][placed[winner]][0])
+        finals.append(best[0])
         ends.append(end)
         dry_ones.append(dry)
         top_rows.append(ranked)

@@ -386,7 +386,7 @@ class ScanCache:
         at_list = found[k:] + found[:k]  # from fi on, round the lap
         unrolled = found[k:] + [o + size for o in found[:k]]
         at = np.array(at_list, dtype=np.int64)
-        block = self._score_block[:, at]  # final, binpack, anti-affinity
+        block = self._score_block.take(at, axis=1)  # final, binpack, anti-affinity
         if self._affinity_np is not None:
             block = np.vstack((block, self._affinity_np[at]))
         scores = list(zip(*block.tolist(), strict=True))

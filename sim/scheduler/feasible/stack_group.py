@@ -181,16 +181,16 @@ def evaluate_chunk(
             _mark(status, reason, live[j], EXHAUSTED, reasons.code(f"network: {error}"))
     # then the devices (the device allocator), then AllocsFit
     device_scores = _assign_devices(stack, g, rows, status, reason, reasons) if g.devices else None
-    used_after = proposed.used[rows]
+    used_after = proposed.used.take(rows, axis=0)  # (take: a row gather, faster than indexing)
     used_after += g.ask
-    cap = stack.table.cap[rows]
+    cap = stack.table.cap.take(rows, axis=0)
     dim = exhausted_dimension(used_after, cap)
     if dim is not None:
         hit = np.flatnonzero((dim >= 0) & (status == RANKED))
         _mark(status, reason, hit, EXHAUSTED, dim[hit])
     ranked = np.flatnonzero(status == RANKED)
     if len(ranked) < len(rows):
-        rows, used_after, cap = rows[ranked], used_after[ranked], cap[ranked]
+        rows, used_after, cap = rows[ranked], used_after.take(ranked, axis=0), cap.take(ranked, axis=0)
         device_scores = device_scores[ranked] if device_scores is not None else None
     scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty, device_scores)
     return ChunkResult(chunk_rows, status, reason, ranked, scores, lowest_after)
@@ -235,7 +235,7 @@ class Ahead:
         asked = [j for j, x in enumerate(ask.tolist()) if x > 0]
         if not asked:
             return np.full(len(rows), np.iinfo(np.int64).max // 4, dtype=np.int64)
-        free = self.stack.table.cap[rows] - self.stack.proposed.used[rows]
+        free = self.stack.table.cap.take(rows, axis=0) - self.stack.proposed.used.take(rows, axis=0)
         fits = np.floor_divide(free[:, asked[0]], ask[asked[0]])
         for j in asked[1:]:  # (the least over the asked dimensions, column by column: few rows)
             np.minimum(fits, np.floor_divide(free[:, j], ask[j]), out=fits)
@@ -256,11 +256,11 @@ def _evaluate_fit(
     """`evaluate_chunk` for a group whose only plan-dependent filter is AllocsFit (the same
     verdicts, codes and scores, with fewer array passes; a chunk where nothing fits is not scored).
     `placed`: as `evaluate_ahead`."""
-    used_after = stack.proposed.used[rows]
+    used_after = stack.proposed.used.take(rows, axis=0)  # (take: a row gather, faster than indexing)
     if placed is not None:
         used_after += g.ask * placed[:, None].astype(np.float64)
     used_after += g.ask
-    cap = stack.table.cap[rows]
+    cap = stack.table.cap.take(rows, axis=0)
     over = used_after > cap
     over_rows = any_per_row(over)
     if not np.count_nonzero(over_rows):
@@ -276,7 +276,8 @@ def _evaluate_fit(
     ranked = fits.nonzero()[0]
     if len(ranked) == 0 and stack.policy is None and not g.spread_sets:
         return ChunkResult(rows, status, reason, ranked, _no_scores(g, penalty, stack.system), None)
-    scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after[ranked], cap[ranked], lowest, penalty,
+    scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after.take(ranked, axis=0), cap.take(ranked, axis=0),
+                                             lowest, penalty,
                                              placed=placed[ranked] if placed is not None else None)
     return ChunkResult(rows, status, reason, ranked, scores, lowest_after)
 
