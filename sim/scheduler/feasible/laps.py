@@ -14,6 +14,7 @@ iterator's skips) or that finds no option at all, and leaves those to the one-se
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -162,18 +163,19 @@ def _foresee(
     chunk = foresee.verdicts(np.array(owner_rows, dtype=np.int64), np.array(placed, dtype=np.int64))
     ranked, s = chunk.ranked, chunk.scores
     parts = [s.final, s.binpack, s.anti] + ([s.affinity] if s.affinity is not None else [])
-    if not len(ranked):  # every one missed (0.0 for the scores: the cache's convention)
+    scored = [(0.0,) * len(parts)] * len(placed)  # per row; 0.0 where none (the cache's convention)
+    if not len(ranked):  # every one missed
         kind = [MISS] * len(placed)
-        scored = [(0.0,) * len(parts)] * len(placed)
     else:
         kind_np = np.full(len(placed), MISS)
         kind_np[ranked] = np.where(s.final > 0.0, PLAIN, ODD)  # (a NaN score is odd)
         kind = kind_np.tolist()
-        values = np.zeros((len(placed), len(parts)))  # per row; 0.0 where none (the cache's convention)
-        for c, column in enumerate(parts):
-            if column is not None:
-                values[ranked, c] = column
-        scored = list(map(tuple, values.tolist()))
+        n = len(ranked)
+        columns = [[0.0] * n if column is None else column.tolist() for column in parts]
+        if n == len(placed):
+            scored = list(zip(*columns, strict=True))
+        else:
+            deque(map(scored.__setitem__, ranked.tolist(), zip(*columns, strict=True)), maxlen=0)
     missed = list(zip(chunk.reason.tolist(), (chunk.status != FILTERED).tolist(), strict=True))
     at = 0
     for (k, _), span in zip(want, spans, strict=True):

@@ -379,7 +379,7 @@ class ScanCache:
         options = self._plain_np.nonzero()[0]
         missed = (self._status_np != RANKED).nonzero()[0]
         if (not len(options) or len(options) > min(LAPS_MAX_OPTIONS, most * limit - 1) or len(options) + len(missed) < size
-                or (self._fixed_rank()[self._code_np[missed]] < 0).any()):
+                or (len(self.reasons.labels) > len(DIMENSIONS) and (self._fixed_rank()[self._code_np[missed]] < 0).any())):
             return None  # no option, enough for one lap, one scoring <= 0, or a reason ranked as first met
         found = options.tolist()
         k = bisect_left(found, fi)

@@ -23,6 +23,7 @@ from sim.scheduler.feasible.devices import GroupAsk, assign_devices
 from sim.scheduler.feasible.ports import PortAsk, port_ask
 from sim.scheduler.feasible.proposed import ProposedState
 from sim.scheduler.feasible.rank import (
+    DIMENSIONS,
     ChunkScores,
     affinity_scores,
     exhausted_dimension,
@@ -261,19 +262,15 @@ def _evaluate_fit(
         used_after += g.ask * placed[:, None].astype(np.float64)
     used_after += g.ask
     cap = stack.table.cap.take(rows, axis=0)
-    over = used_after > cap
-    over_rows = any_per_row(over)
-    if not np.count_nonzero(over_rows):
+    over = over_mask(used_after, cap)
+    if not np.count_nonzero(over):
         status = np.zeros(len(rows), dtype=np.int8)  # RANKED
         reason = np.full(len(rows), -1, dtype=np.int32)
         scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty, placed=placed)
         return ChunkResult(rows, status, reason, np.arange(len(rows)), scores, lowest_after)
-    status = over_rows.astype(np.int8)
-    status *= EXHAUSTED
-    fits = ~over_rows
-    reason = over.argmax(axis=1).astype(np.int32)  # the first dimension over capacity
-    reason[fits] = -1
-    ranked = fits.nonzero()[0]
+    status = _STATUS_OF_MASK.take(over)
+    reason = _FIRST_OF_MASK.take(over)  # the first dimension over capacity
+    ranked = (over == 0).nonzero()[0]
     if len(ranked) == 0 and stack.policy is None and not g.spread_sets:
         return ChunkResult(rows, status, reason, ranked, _no_scores(g, penalty, stack.system), None)
     scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after.take(ranked, axis=0), cap.take(ranked, axis=0),
@@ -285,13 +282,19 @@ def _evaluate_fit(
 _NO_PENALTY = np.zeros(0, dtype=np.int64)
 
 
-def any_per_row(over: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """`over.any(axis=1)` for a 2-D array of a few columns (the dimensions), column by column:
-    on short chunks, numpy's reduction along an axis costs more than its work."""
-    rows = over[:, 0].copy()
-    for j in range(1, over.shape[1]):
-        rows |= over[:, j]
-    return rows
+# per row, one bit per dimension over capacity (`over_mask`); per such mask, the row's status
+# and reason code (the first dimension over capacity, -1 when none)
+_DIMENSION_BITS = (1 << np.arange(len(DIMENSIONS))).astype(np.uint8)
+_STATUS_OF_MASK = np.array([RANKED] + [EXHAUSTED] * ((1 << len(DIMENSIONS)) - 1), dtype=np.int8)
+_FIRST_OF_MASK = np.array([-1] + [(m & -m).bit_length() - 1 for m in range(1, 1 << len(DIMENSIONS))], dtype=np.int32)
+
+
+def over_mask(used_after: npt.NDArray[np.float64], cap: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
+    """Per row, a bit per dimension (in DIMENSIONS' order) whose usage exceeds the capacity: one
+    product rather than a reduction along the rows (on short chunks, numpy's reductions along
+    an axis cost more than their work)."""
+    mask: npt.NDArray[np.uint8] = (used_after > cap) @ _DIMENSION_BITS
+    return mask
 
 
 def _no_scores(g: GroupInputs, penalty: npt.NDArray[np.int64], binpack_only: bool) -> ChunkScores:
