@@ -375,7 +375,7 @@ class ScanCache:
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
-        self._refresh_all(fi, evaluate)
+        self._refresh_all(fi, evaluate, any_order=True)
         options = self._plain_np.nonzero()[0]
         missed = (self._status_np != RANKED).nonzero()[0]
         if (not len(options) or len(options) > min(LAPS_MAX_OPTIONS, most * limit - 1) or len(options) + len(missed) < size
@@ -491,9 +491,14 @@ class ScanCache:
         chunk = evaluate(self.rows[stale], self.reasons)
         self._store(stale, chunk)
 
-    def _refresh_all(self, fi: int, evaluate: Evaluate) -> None:
-        """Recompute every stale node, in scan order from feasible index `fi`."""
+    def _refresh_all(self, fi: int, evaluate: Evaluate, any_order: bool = False) -> None:
+        """Recompute every stale node, in scan order from feasible index `fi` (`any_order`: the
+        order makes no difference, as for a fit-only group, whose reason codes are the fixed
+        dimensions; a cache with every node stale is then evaluated in its own order)."""
         if self.valid.find(0) < 0:
+            return
+        if any_order and self.valid.find(1) < 0:
+            self._store(np.arange(len(self.row_list)), evaluate(self.rows, self.reasons))
             return
         valid = self._valid_np
         stale = (valid == 0).nonzero()[0] if not fi else np.concatenate(
