@@ -89,7 +89,8 @@ def score_fit(used_after: Floats, cap: Floats, spread: bool = False) -> Floats:
             powers = np.power(_TEN, _ONE - used_after[:, :2] / cap2)
     total = powers[:, 0] + powers[:, 1]
     raw = total - _TWO if spread else _TWENTY - total
-    return np.minimum(np.maximum(raw, _ZERO), _MAX_FIT) / _MAX_FIT
+    fit: Floats = np.minimum(np.maximum(raw, _ZERO), _MAX_FIT) / _MAX_FIT
+    return fit
 
 
 # score_fit's constants as 0-d arrays: the same float64 operations, without converting a Python
