@@ -80,6 +80,22 @@ def walk_laps(
     cur, depth = first, max(4, 2 * most // m + 1)
     _foresee(rows, kinds, verdicts, why, [min(r, depth, most) + 1 for r in room], foresee)  # up to the first that misses
     while n < most:
+        if len(alive) == 1 and limit > 1 and top >= 1:  # a lone option: each select takes it once, the source runs dry
+            k = alive[0]
+            j, kind_of = placed[k], kinds[k]
+            ahead = kind_of[j : j + most - n]
+            t = next((x for x, kind in enumerate(ahead) if kind != PLAIN), len(ahead))  # as long as it stays an option
+            if t:  # (its next visit is in the lap from `cur`, as the one-at-a-time walk below keeps it)
+                row, scored = rows[k], verdicts[k][j : j + t]
+                picked += [row] * t
+                finals += [v[0] for v in scored]
+                ends += range(cur + size - 1, cur + t * size, size)
+                dry_ones += [True] * t
+                top_rows += [[row] for _ in range(t)]
+                top_values += [list(v) for v in scored]
+                placed[k] += t
+                cur, lap, n = cur + t * size, lap + t * size, n + t
+                continue
         start = cur
         stop = start + size
         chosen: list[int] = []
