@@ -14,6 +14,7 @@ iterator's skips) or that finds no option at all, and leaves those to the one-se
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -79,6 +80,22 @@ def walk_laps(
     cur, depth = first, max(4, 2 * most // m + 1)
     _foresee(rows, kinds, verdicts, why, [min(r, depth, most) + 1 for r in room], foresee)  # up to the first that misses
     while n < most:
+        if len(alive) == 1 and limit > 1 and top >= 1:  # a lone option: each select takes it once, the source runs dry
+            k = alive[0]
+            j, kind_of = placed[k], kinds[k]
+            ahead = kind_of[j : j + most - n]
+            t = next((x for x, kind in enumerate(ahead) if kind != PLAIN), len(ahead))  # as long as it stays an option
+            if t:  # (its next visit is in the lap from `cur`, as the one-at-a-time walk below keeps it)
+                row, scored = rows[k], verdicts[k][j : j + t]
+                picked += [row] * t
+                finals += [v[0] for v in scored]
+                ends += range(cur + size - 1, cur + t * size, size)
+                dry_ones += [True] * t
+                top_rows += [[row] for _ in range(t)]
+                top_values += [list(v) for v in scored]
+                placed[k] += t
+                cur, lap, n = cur + t * size, lap + t * size, n + t
+                continue
         start = cur
         stop = start + size
         chosen: list[int] = []
@@ -114,21 +131,26 @@ def walk_laps(
             out.dead = True  # (every option was visited in this lap and missed: none is alive)
             return out
         dry = got < limit
-        if got == 2 and top >= 2:  # the batch limit: the first of the best, ties in scan order
+        if got == 1 and top >= 1:  # (the source ran dry on a lone option)
+            winner = chosen[0]
+            best = verdicts[winner][placed[winner]]
+            ranked, values = [rows[winner]], list(best)
+        elif got == 2 and top >= 2:  # the batch limit: the first of the best, ties in scan order
             a, b = chosen
-            va, vb = verdicts[a][placed[a]], verdicts[b][placed[b]]
-            if vb[0] > va[0]:
-                a, b, va, vb = b, a, vb, va
-            winner, ranked, values = a, [rows[a], rows[b]], [*va, *vb]
+            best, vb = verdicts[a][placed[a]], verdicts[b][placed[b]]
+            if vb[0] > best[0]:
+                a, b, best, vb = b, a, vb, best
+            winner, ranked, values = a, [rows[a], rows[b]], [*best, *vb]
         else:
             scored = [verdicts[t][placed[t]] for t in chosen]
             scores = [v[0] for v in scored]
             order = sorted(range(len(chosen)), key=scores.__getitem__, reverse=True)[:top]  # ties in scan order
-            winner = chosen[scores.index(max(scores))]  # the first of the best
+            w = scores.index(max(scores))  # the first of the best
+            winner, best = chosen[w], scored[w]
             ranked, values = [rows[chosen[t]] for t in order], [v for t in order for v in scored[t]]
         end = start + size - 1 if dry else u
         picked.append(rows[winner])
-        finals.append(verdicts[winner][placed[winner]][0])
+        finals.append(best[0])
         ends.append(end)
         dry_ones.append(dry)
         top_rows.append(ranked)
@@ -157,18 +179,19 @@ def _foresee(
     chunk = foresee.verdicts(np.array(owner_rows, dtype=np.int64), np.array(placed, dtype=np.int64))
     ranked, s = chunk.ranked, chunk.scores
     parts = [s.final, s.binpack, s.anti] + ([s.affinity] if s.affinity is not None else [])
-    if not len(ranked):  # every one missed (0.0 for the scores: the cache's convention)
+    scored = [(0.0,) * len(parts)] * len(placed)  # per row; 0.0 where none (the cache's convention)
+    if not len(ranked):  # every one missed
         kind = [MISS] * len(placed)
-        scored = [(0.0,) * len(parts)] * len(placed)
     else:
         kind_np = np.full(len(placed), MISS)
         kind_np[ranked] = np.where(s.final > 0.0, PLAIN, ODD)  # (a NaN score is odd)
         kind = kind_np.tolist()
-        values = np.zeros((len(placed), len(parts)))  # per row; 0.0 where none (the cache's convention)
-        for c, column in enumerate(parts):
-            if column is not None:
-                values[ranked, c] = column
-        scored = list(map(tuple, values.tolist()))
+        n = len(ranked)
+        columns = [[0.0] * n if column is None else column.tolist() for column in parts]
+        if n == len(placed):
+            scored = list(zip(*columns, strict=True))
+        else:
+            deque(map(scored.__setitem__, ranked.tolist(), zip(*columns, strict=True)), maxlen=0)
     missed = list(zip(chunk.reason.tolist(), (chunk.status != FILTERED).tolist(), strict=True))
     at = 0
     for (k, _), span in zip(want, spans, strict=True):

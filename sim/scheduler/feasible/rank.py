@@ -82,14 +82,20 @@ def score_fit(used_after: Floats, cap: Floats, spread: bool = False) -> Floats:
     (clamp(total - 2)) with total = 10^freeCpu + 10^freeMem over capacity net of reserved.
     """
     cap2 = cap[:, :2]
-    if np.count_nonzero(cap2 > 0.0) == cap2.size:  # nothing to ignore (entering np.errstate costs more than the scores)
-        powers = np.power(10.0, 1.0 - used_after[:, :2] / cap2)
+    if np.count_nonzero(cap2 > _ZERO) == cap2.size:  # nothing to ignore (entering np.errstate costs more than the scores)
+        powers = np.power(_TEN, _ONE - used_after[:, :2] / cap2)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
-            powers = np.power(10.0, 1.0 - used_after[:, :2] / cap2)
+            powers = np.power(_TEN, _ONE - used_after[:, :2] / cap2)
     total = powers[:, 0] + powers[:, 1]
-    raw = total - 2.0 if spread else 20.0 - total
-    return np.minimum(np.maximum(raw, 0.0), BINPACK_MAX_FIT_SCORE) / BINPACK_MAX_FIT_SCORE
+    raw = total - _TWO if spread else _TWENTY - total
+    fit: Floats = np.minimum(np.maximum(raw, _ZERO), _MAX_FIT) / _MAX_FIT
+    return fit
+
+
+# score_fit's constants as 0-d arrays: the same float64 operations, without converting a Python
+# float on each call (numpy's scalar handling costs more than the work on a few rows)
+_ZERO, _ONE, _TWO, _TEN, _TWENTY, _MAX_FIT = (np.array(x) for x in (0.0, 1.0, 2.0, 10.0, 20.0, BINPACK_MAX_FIT_SCORE))
 
 
 def anti_affinity(collisions: npt.NDArray[np.int64], desired_count: int) -> Floats:

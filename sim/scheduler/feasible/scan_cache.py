@@ -375,18 +375,18 @@ class ScanCache:
         fi = bisect_left(self.positions, start)
         if fi == size:
             fi = 0
-        self._refresh_all(fi, evaluate)
+        self._refresh_all(fi, evaluate, any_order=True)
         options = self._plain_np.nonzero()[0]
         missed = (self._status_np != RANKED).nonzero()[0]
         if (not len(options) or len(options) > min(LAPS_MAX_OPTIONS, most * limit - 1) or len(options) + len(missed) < size
-                or (self._fixed_rank()[self._code_np[missed]] < 0).any()):
+                or (len(self.reasons.labels) > len(DIMENSIONS) and (self._fixed_rank()[self._code_np[missed]] < 0).any())):
             return None  # no option, enough for one lap, one scoring <= 0, or a reason ranked as first met
         found = options.tolist()
         k = bisect_left(found, fi)
         at_list = found[k:] + found[:k]  # from fi on, round the lap
         unrolled = found[k:] + [o + size for o in found[:k]]
         at = np.array(at_list, dtype=np.int64)
-        block = self._score_block[:, at]  # final, binpack, anti-affinity
+        block = self._score_block.take(at, axis=1)  # final, binpack, anti-affinity
         if self._affinity_np is not None:
             block = np.vstack((block, self._affinity_np[at]))
         scores = list(zip(*block.tolist(), strict=True))
@@ -491,9 +491,14 @@ class ScanCache:
         chunk = evaluate(self.rows[stale], self.reasons)
         self._store(stale, chunk)
 
-    def _refresh_all(self, fi: int, evaluate: Evaluate) -> None:
-        """Recompute every stale node, in scan order from feasible index `fi`."""
+    def _refresh_all(self, fi: int, evaluate: Evaluate, any_order: bool = False) -> None:
+        """Recompute every stale node, in scan order from feasible index `fi` (`any_order`: the
+        order makes no difference, as for a fit-only group, whose reason codes are the fixed
+        dimensions; a cache with every node stale is then evaluated in its own order)."""
         if self.valid.find(0) < 0:
+            return
+        if any_order and self.valid.find(1) < 0:
+            self._store(np.arange(len(self.row_list)), evaluate(self.rows, self.reasons))
             return
         valid = self._valid_np
         stale = (valid == 0).nonzero()[0] if not fi else np.concatenate(

@@ -23,6 +23,7 @@ from sim.scheduler.feasible.devices import GroupAsk, assign_devices
 from sim.scheduler.feasible.ports import PortAsk, port_ask
 from sim.scheduler.feasible.proposed import ProposedState
 from sim.scheduler.feasible.rank import (
+    DIMENSIONS,
     ChunkScores,
     affinity_scores,
     exhausted_dimension,
@@ -181,16 +182,16 @@ def evaluate_chunk(
             _mark(status, reason, live[j], EXHAUSTED, reasons.code(f"network: {error}"))
     # then the devices (the device allocator), then AllocsFit
     device_scores = _assign_devices(stack, g, rows, status, reason, reasons) if g.devices else None
-    used_after = proposed.used[rows]
+    used_after = proposed.used.take(rows, axis=0)  # (take: a row gather, 4x faster than fancy indexing)
     used_after += g.ask
-    cap = stack.table.cap[rows]
+    cap = stack.table.cap.take(rows, axis=0)
     dim = exhausted_dimension(used_after, cap)
     if dim is not None:
         hit = np.flatnonzero((dim >= 0) & (status == RANKED))
         _mark(status, reason, hit, EXHAUSTED, dim[hit])
     ranked = np.flatnonzero(status == RANKED)
     if len(ranked) < len(rows):
-        rows, used_after, cap = rows[ranked], used_after[ranked], cap[ranked]
+        rows, used_after, cap = rows[ranked], used_after.take(ranked, axis=0), cap.take(ranked, axis=0)
         device_scores = device_scores[ranked] if device_scores is not None else None
     scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty, device_scores)
     return ChunkResult(chunk_rows, status, reason, ranked, scores, lowest_after)
@@ -235,7 +236,7 @@ class Ahead:
         asked = [j for j, x in enumerate(ask.tolist()) if x > 0]
         if not asked:
             return np.full(len(rows), np.iinfo(np.int64).max // 4, dtype=np.int64)
-        free = self.stack.table.cap[rows] - self.stack.proposed.used[rows]
+        free = self.stack.table.cap.take(rows, axis=0) - self.stack.proposed.used.take(rows, axis=0)
         fits = np.floor_divide(free[:, asked[0]], ask[asked[0]])
         for j in asked[1:]:  # (the least over the asked dimensions, column by column: few rows)
             np.minimum(fits, np.floor_divide(free[:, j], ask[j]), out=fits)
@@ -256,41 +257,43 @@ def _evaluate_fit(
     """`evaluate_chunk` for a group whose only plan-dependent filter is AllocsFit (the same
     verdicts, codes and scores, with fewer array passes; a chunk where nothing fits is not scored).
     `placed`: as `evaluate_ahead`."""
-    used_after = stack.proposed.used[rows]
+    used_after = stack.proposed.used.take(rows, axis=0)
     if placed is not None:
         used_after += g.ask * placed[:, None].astype(np.float64)
     used_after += g.ask
-    cap = stack.table.cap[rows]
-    over = used_after > cap
-    over_rows = any_per_row(over)
-    if not np.count_nonzero(over_rows):
+    cap = stack.table.cap.take(rows, axis=0)
+    over = over_mask(used_after, cap)
+    if not np.count_nonzero(over):
         status = np.zeros(len(rows), dtype=np.int8)  # RANKED
         reason = np.full(len(rows), -1, dtype=np.int32)
         scores, lowest_after = stack.score_chunk(g, rows, used_after, cap, lowest, penalty, placed=placed)
         return ChunkResult(rows, status, reason, np.arange(len(rows)), scores, lowest_after)
-    status = over_rows.astype(np.int8)
-    status *= EXHAUSTED
-    fits = ~over_rows
-    reason = over.argmax(axis=1).astype(np.int32)  # the first dimension over capacity
-    reason[fits] = -1
-    ranked = fits.nonzero()[0]
+    status = _STATUS_OF_MASK.take(over)
+    reason = _FIRST_OF_MASK.take(over)  # the first dimension over capacity
+    ranked = (over == 0).nonzero()[0]
     if len(ranked) == 0 and stack.policy is None and not g.spread_sets:
         return ChunkResult(rows, status, reason, ranked, _no_scores(g, penalty, stack.system), None)
-    scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after[ranked], cap[ranked], lowest, penalty,
-                                             placed=placed[ranked] if placed is not None else None)
+    scores, lowest_after = stack.score_chunk(g, rows[ranked], used_after.take(ranked, axis=0), cap.take(ranked, axis=0),
+                                             lowest, penalty, placed=placed[ranked] if placed is not None else None)
     return ChunkResult(rows, status, reason, ranked, scores, lowest_after)
 
 
 _NO_PENALTY = np.zeros(0, dtype=np.int64)
 
 
-def any_per_row(over: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
-    """`over.any(axis=1)` for a 2-D array of a few columns (the dimensions), column by column:
-    on short chunks, numpy's reduction along an axis costs more than its work."""
-    rows = over[:, 0].copy()
-    for j in range(1, over.shape[1]):
-        rows |= over[:, j]
-    return rows
+# per row, one bit per dimension over capacity (`over_mask`); per such mask, the row's status
+# and reason code (the first dimension over capacity, -1 when none)
+_DIMENSION_BITS = (1 << np.arange(len(DIMENSIONS))).astype(np.uint8)
+_STATUS_OF_MASK = np.array([RANKED] + [EXHAUSTED] * ((1 << len(DIMENSIONS)) - 1), dtype=np.int8)
+_FIRST_OF_MASK = np.array([-1] + [(m & -m).bit_length() - 1 for m in range(1, 1 << len(DIMENSIONS))], dtype=np.int32)
+
+
+def over_mask(used_after: npt.NDArray[np.float64], cap: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
+    """Per row, a bit per dimension (in DIMENSIONS' order) whose usage exceeds the capacity: one
+    product rather than a reduction along the rows (on short chunks, numpy's reductions along
+    an axis cost more than their work)."""
+    mask: npt.NDArray[np.uint8] = (used_after > cap) @ _DIMENSION_BITS
+    return mask
 
 
 def _no_scores(g: GroupInputs, penalty: npt.NDArray[np.int64], binpack_only: bool) -> ChunkScores:

@@ -18,7 +18,7 @@ from sim.scheduler.feasible.proposed import ClassEligibility, ProposedState
 from sim.scheduler.feasible.scan_cache import DRY_TALLY_MIN, ScanResult
 from sim.scheduler.feasible.select import ReasonCodes
 from sim.scheduler.feasible.stack import GenericStack
-from sim.scheduler.feasible.stack_group import Ahead, GroupInputs, any_per_row
+from sim.scheduler.feasible.stack_group import Ahead, GroupInputs, over_mask
 from sim.structs.job import Constraint, NetworkResource, Port
 from sim.structs.node import NodeResources
 
@@ -308,12 +308,17 @@ def test_class_eligibility_shortcut_matches_general_rule(escape):
 
 @pytest.mark.parametrize("seed", range(20))
 def test_column_reductions_match_numpy_reductions(seed):
-    """`any_per_row` is `any(axis=1)`, and a fit-only group's room (the least over the asked
-    dimensions, column by column) is the floor of free over ask, minimised along the row."""
+    """`over_mask` has a row's bit j set exactly where dimension j is over capacity (so it is
+    non-zero where `any(axis=1)` is, and its lowest bit is `argmax(axis=1)`), and a fit-only
+    group's room (the least over the asked dimensions, column by column) is the floor of free
+    over ask, minimised along the row."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(0, 40))
-    over = rng.random((n, 3)) < rng.random()
-    assert (any_per_row(over) == over.any(axis=1)).all() and any_per_row(over).dtype == np.bool_
+    used, cap = rng.integers(0, 4, (n, 3)).astype(np.float64), rng.integers(0, 4, (n, 3)).astype(np.float64)
+    over, mask = used > cap, over_mask(used, cap).astype(np.int64)
+    assert mask.shape == (n,) and all((mask >> j & 1 == over[:, j]).all() for j in range(3))
+    first = (mask & -mask)
+    assert ((mask != 0) == over.any(axis=1)).all() and (first[mask != 0] == 1 << over.argmax(axis=1)[mask != 0]).all()
     job = mock_job()
     job.task_groups[0].networks = []  # a fit-only group
     stack = _stack(_nodes(rng, max(n, 1)), job, seed, True)
