@@ -180,19 +180,21 @@ class PlacementContext:
 
     def _place_picks(self, placement: _Placement, picks: SelectRun, names: Iterator[str]) -> None:
         """`_Placement.run` for each pick of a run of selects (a new alloc of a missing name: no
-        previous alloc, nothing stopped, nothing preempted), in order."""
-        job, group, stack, plan = placement.job, placement.tg.name, self.stack, self.plan
-        ask, deployment_id = placement.ask(), placement.deployment_id
-        uuid, eval_id, nodes, added = self.senv.ids.uuid, self.ev.id, self.senv.state.nodes.nodes, self.new_alloc_ids
+        previous alloc, nothing stopped, nothing preempted), in order: `alloc_on` each, inlined."""
+        job, group, stack = placement.job, placement.tg.name, self.stack
+        cpu, mem, disk = placement.ask()
+        namespace, job_id, deployment_id = job.namespace, job.id, placement.deployment_id
+        uuid, eval_id, nodes = self.senv.ids.uuid, self.ev.id, self.senv.state.nodes.nodes
         offer = stack.offer_ports if picks.group.ports else None
         allocs = []
         for row, final, metric in zip(picks.rows, picks.finals, picks.metrics, strict=True):
             ports = offer(picks, row) if offer is not None else []  # drawn before the alloc's ID, as `select` does
-            alloc = alloc_on(uuid(), eval_id, job, group, next(names), nodes[row], ports, (), metric, final, ask,
-                             deployment_id)
-            allocs.append(alloc)
-            plan.append_alloc(alloc)
-            added.add(alloc.id)
+            node = nodes[row]
+            allocs.append(Allocation(uuid(), namespace, eval_id, next(names), node.id, node.name, job_id, job, group,
+                                     cpu, mem, disk, ports, (), (), metrics=metric, score=final,
+                                     deployment_id=deployment_id))
+        self.plan.append_allocs(allocs)
+        self.new_alloc_ids.update([alloc.id for alloc in allocs])
         stack.place_picks(picks, allocs)
 
 

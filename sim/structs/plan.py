@@ -65,6 +65,16 @@ class Plan:
         """Nomad: Plan.AppendAlloc."""
         self.node_allocation.setdefault(alloc.node_id, []).append(alloc)
 
+    def append_allocs(self, allocs: list[Allocation]) -> None:
+        """`append_alloc` of each alloc, in order."""
+        by_node = self.node_allocation
+        for alloc in allocs:
+            placed = by_node.get(alloc.node_id)
+            if placed is None:
+                by_node[alloc.node_id] = [alloc]
+            else:
+                placed.append(alloc)
+
     def pop_update(self, alloc: Allocation) -> None:
         """Nomad: Plan.PopUpdate: drop the last stop of this alloc (it is updated in place)."""
         updates = self.node_update.get(alloc.node_id, [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pytest
 
 from sim.scheduler import generic
@@ -17,7 +18,7 @@ from sim.scheduler.feasible.rank import exhaust_resources
 from sim.scheduler.feasible.stack import GenericStack
 from sim.scheduler.generic import count_queued
 from sim.scheduler.placement import PlacementContext
-from sim.scheduler.reconciler.names import AllocNameIndex, MissingNames
+from sim.scheduler.reconciler.names import AllocNameIndex, MissingNames, alloc_name
 from sim.scheduler.reconciler.results import (
     DestructiveUpdate,
     MissingPlacements,
@@ -103,6 +104,33 @@ def test_a_huge_run_of_missing_names_costs_only_what_is_read():
     names = AllocNameIndex("j", "g", 10**9, []).next_lazy(10**9)
     assert len(names) == 10**9 and names[0] == "j.g[0]" and len(names[:10**8]) == 10**8
     assert isinstance(names, MissingNames)
+
+
+@pytest.mark.parametrize("job_id,group_name", [("j", "g"), ("a{0}.b}", "g{x"), ("{}", "[1]"), ("j%d", "{{")])
+def test_lazy_names_are_alloc_names_whatever_the_ids_hold(job_id, group_name):
+    """MissingNames (which formats its names from a template) names what alloc_name names, braces
+    in the job or group ID included."""
+    lazy, eager = (AllocNameIndex(job_id, group_name, 7, []) for _ in range(2))
+    lazy.used.add(2)
+    eager.used.add(2)
+    names = lazy.next_lazy(9)
+    assert list(names) == [alloc_name(job_id, group_name, i) for i in (0, 1, 3, 4, 5, 6, 0, 1, 2)] == eager.next(9)
+
+
+def test_append_allocs_appends_as_append_alloc_does():
+    """Plan.append_allocs (a run's allocs at once) gives the plan append_alloc gives one by one."""
+    rng = np.random.default_rng(3)
+    nodes = [mock_node() for _ in range(5)]
+    job = mock_job()
+    bulk, single = Plan("e", 50, job), Plan("e", 50, job)
+    for size in (0, 1, 7, 30):
+        allocs = [mock_alloc(job, nodes[int(rng.integers(len(nodes)))]) for _ in range(size)]
+        bulk.append_allocs(allocs)
+        for alloc in allocs:
+            single.append_alloc(alloc)
+    assert list(bulk.node_allocation) == list(single.node_allocation)
+    assert [[a.id for a in v] for v in bulk.node_allocation.values()] == [
+        [a.id for a in v] for v in single.node_allocation.values()]
 
 
 def test_place_list_reads_like_the_list_of_its_requests():

@@ -19,7 +19,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -687,26 +687,25 @@ class ScanCache:
         tallies per chunk of the chunked scan, counted with one bincount per metric map."""
         size = len(self.positions)
         codes = _rotated(self._code_np, fi0)  # in visit order; every node missed: each one's code was stored
-        exhausted = (_rotated(self._status_np, fi0) == EXHAUSTED).astype(np.int64)
-        labels = self.reasons.labels
-        ranked: list[str] = [*DIMENSIONS, "distinct_hosts"]  # then the others as first met
-        remap = np.zeros(len(labels), dtype=np.int64)
-        for code in dict.fromkeys(codes.tolist()):
-            if labels[code] not in ranked:
-                ranked.append(labels[code])
-            remap[code] = ranked.index(labels[code])
-        sizes: list[int] = []
-        step = max(first_chunk, 1)
-        while sum(sizes) < size:
-            sizes.append(min(step, size - sum(sizes)))
-            step *= 4
-        group = np.repeat(np.arange(len(sizes) * 2, step=2), sizes) + exhausted  # (chunk, filtered|exhausted)
+        chunks, group = _chunk_groups(table, size, first_chunk)
+        group = group + (_rotated(self._status_np, fi0) == EXHAUSTED)  # (chunk, filtered|exhausted)
+        ranks = self._fixed_rank()[codes]
+        ranked: list[str] = _FIXED_REASONS  # then the others as first met
+        if ranks.min() < 0:
+            labels = self.reasons.labels
+            ranked = list(_FIXED_REASONS)
+            remap = np.zeros(len(labels), dtype=np.int64)
+            for code in dict.fromkeys(codes.tolist()):
+                if labels[code] not in ranked:
+                    ranked.append(labels[code])
+                remap[code] = ranked.index(labels[code])
+            ranks = remap[codes]
         class_codes, class_labels = table.codes("node_class")
-        reasons = _bincount2(group, 2 * len(sizes), remap[codes], len(ranked))
+        reasons = _bincount2(group, 2 * chunks, ranks, len(ranked))
         classes = None  # (None: no node of a named class, no class map counts anything)
         if any(class_labels):
-            classes = _bincount2(group, 2 * len(sizes), class_codes[_rotated(self.rows, fi0)], len(class_labels))
-        for g in range(2 * len(sizes)):
+            classes = _bincount2(group, 2 * chunks, class_codes[_rotated(self.rows, fi0)], len(class_labels))
+        for g in range(2 * chunks):
             total = sum(reasons[g])
             if not total:
                 continue
@@ -746,6 +745,23 @@ class ScanCache:
             if classes[1]:
                 _merge(metric.class_exhausted, classes[1], None)
             metric.nodes_exhausted += sum(exhausted.values())
+
+
+def _chunk_groups(table: NodeTable, size: int, first_chunk: int) -> tuple[int, np.ndarray]:
+    """The chunks of the chunked scan over `size` nodes (sizes first_chunk, then x4 each) and,
+    per visit index, twice its chunk's index (read-only; kept with the table per size and first chunk)."""
+    kept = cast("dict[tuple[int, int], tuple[int, np.ndarray]]", table.derived.setdefault("chunk_groups", {}))
+    found = kept.get((size, first_chunk))
+    if found is None:
+        sizes: list[int] = []
+        step = max(first_chunk, 1)
+        while sum(sizes) < size:
+            sizes.append(min(step, size - sum(sizes)))
+            step *= 4
+        groups = np.repeat(np.arange(len(sizes) * 2, step=2), sizes)
+        groups.flags.writeable = False
+        found = kept[(size, first_chunk)] = (len(sizes), groups)
+    return found
 
 
 def _rotated(column: np.ndarray, start: int) -> np.ndarray:

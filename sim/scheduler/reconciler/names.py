@@ -111,9 +111,8 @@ class MissingNames(Sequence[str]):
         return self.n
 
     def __iter__(self) -> Iterator[str]:
-        job_id, group = self.job_id, self.group
-        for idx in self.indexes():
-            yield alloc_name(job_id, group, idx)
+        template = alloc_name(self.job_id, self.group, 0)[:-2].replace("{", "{{").replace("}", "}}") + "{}]"
+        return map(template.format, self.indexes())  # (`alloc_name` of each index, without a frame per name)
 
     @overload
     def __getitem__(self, key: int) -> str: ...
