@@ -38,7 +38,7 @@ class TimerQueue(Generic[T]):
     def start(self, item: T) -> None:
         """Start a timer for `item`. Disarm it by making `live(item)` false, for good."""
         env = self.env
-        self._entries.append((env.now + self.delay, next(env._eid), item))  # type: ignore[attr-defined]
+        self._entries.append((env._now + self.delay, next(env._eid), item))  # type: ignore[attr-defined]
         if not self._armed:
             self._arm()
 
