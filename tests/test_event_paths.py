@@ -1,6 +1,7 @@
 """The control plane's event savings leave every result as it was: a worker taking a ready eval
-without a dequeue event (sim.server.worker) and the broker's nack timers sharing one event
-(sim.server.timers), against one event per dequeue and one timeout per nack timer."""
+without a dequeue event (sim.server.worker), the broker's nack timers sharing one event and a
+worker's think time reusing one (sim.server.timers), against one event per dequeue, one timeout
+per nack timer and one per think time."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from conftest import ROOT
 from test_failed_pass import CASES
 from test_golden import table_digest
 
-from sim.server.timers import TimerQueue
+from sim.server.timers import Pause, TimerQueue
 from sim.server.worker import Worker
 from sim.simulation import Simulation
 
@@ -26,6 +27,7 @@ def _tables(name: str, saving: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[d
         if not saving:
             patch.setattr(Worker, "_ready_now", lambda self: None)
             patch.setattr(TimerQueue, "start", _timeout_per_timer)
+            patch.setattr(Pause, "__call__", lambda self, delay: self.env.timeout(delay))
         sim = Simulation.from_scenario(ROOT / "scenarios" / f"{name}.yaml", overrides=CASES[name])
         sim.run()
     return {table: table_digest(frame) for table, frame in sorted(sim.results().items())}, sim.recorder.scheduler_runs()

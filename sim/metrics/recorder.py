@@ -38,10 +38,14 @@ if TYPE_CHECKING:
 NAN = float("nan")
 
 _EVAL_COLS = [c for c, _, _ in SCHEMA["evaluations"]]
-(_CREATED, _READY, _DEQUEUED, _SUBMITTED, _APPLIED, _COMPLETED, _STATUS, _DEQUEUES, _PLANS, _CONFLICTS,
- _PLACED, _FAILED) = (_EVAL_COLS.index(c) for c in (
-    "created", "ready", "dequeued", "plan_submitted", "plan_applied", "completed", "status", "dequeues",
-    "plans", "conflicts", "placements", "failed_placements"))
+(_CREATED, _READY, _DEQUEUED, _SUBMITTED, _APPLIED, _COMPLETED, _STATUS, _WAIT, _SCHEDULING, _LATENCY, _DEQUEUES,
+ _PLANS, _CONFLICTS, _PLACED, _FAILED) = (_EVAL_COLS.index(c) for c in (
+    "created", "ready", "dequeued", "plan_submitted", "plan_applied", "completed", "status", "wait_in_broker",
+    "scheduling_time", "latency", "dequeues", "plans", "conflicts", "placements", "failed_placements"))
+# an eval's record: its row, then the time of its last dequeue and the rows of the failed groups
+# it was last re-blocked with (`eval_reblocked`: (failed groups, their rows), or None)
+_WIDTH = len(_EVAL_COLS)
+_LAST_DEQUEUE, _REBLOCKED = _WIDTH, _WIDTH + 1
 
 
 # tables with a row per alloc or transition, kept as columns: (columns kept as typed arrays: float64
@@ -94,9 +98,7 @@ class Recorder:
         self.rows: dict[str, Any] = {name: [] for name in SCHEMA}  # a list of tuples, or ColumnRows
         for name in PER_ALLOC:
             self.rows[name] = _Rows(name)
-        self._evals: dict[str, list] = {}
-        self._last_dequeue: dict[str, float] = {}
-        self._reblocked: dict[str, tuple[object, list[tuple]]] = {}  # `eval_reblocked`'s rows, by eval ID
+        self._evals: dict[str, list] = {}  # eval ID -> its record (`_WIDTH` row values, then run-time state)
         self._samples: list[Sample] = []
         self._node_ids: list[str] = []
         self._node_cap: np.ndarray = np.zeros((0, 3))
@@ -144,7 +146,7 @@ class Recorder:
         rec = self._evals.get(ev.id)
         if rec is None:
             rec = [ev.id, ev.job_id, ev.type, ev.triggered_by, ev.priority, NAN, NAN, NAN, NAN, NAN, NAN,
-                   ev.status, NAN, NAN, NAN, 0, 0, 0, 0, 0]
+                   ev.status, NAN, NAN, NAN, 0, 0, 0, 0, 0, NAN, None]
             self._evals[ev.id] = rec
         return rec
 
@@ -162,7 +164,7 @@ class Recorder:
         if rec[_DEQUEUED] != rec[_DEQUEUED]:
             rec[_DEQUEUED] = now
         rec[_DEQUEUES] += 1
-        self._last_dequeue[ev.id] = now
+        rec[_LAST_DEQUEUE] = now
 
     def scheduler_runs(self) -> int:
         """Evals dequeued by workers so far, re-runs of the same eval counted each time."""
@@ -196,8 +198,8 @@ class Recorder:
 
     def eval_done(self, ev: Evaluation, now: float, failed_placements: int = 0) -> None:
         """The eval reached a terminal (or blocked) status."""
-        self._reblocked.pop(ev.id, None)
         rec = self._eval(ev)
+        rec[_REBLOCKED] = None
         rec[_COMPLETED] = now
         rec[_STATUS] = ev.status
         rec[_FAILED] += failed_placements
@@ -211,21 +213,23 @@ class Recorder:
         rec[_FAILED] += failed_placements
         failed = ev.failed_tg_allocs
         if failed:
-            kept = self._reblocked.get(ev.id)
+            kept = rec[_REBLOCKED]
             if kept is None or kept[0] is not failed:
-                kept = self._reblocked[ev.id] = (failed, _failed_rows(ev))
-            append = self.rows["placements"].append
-            for tail in kept[1]:
-                append((now, *tail))
+                kept = rec[_REBLOCKED] = (failed, _failed_rows(ev))
+            rows = kept[1]
+            if len(rows) == 1:
+                self.rows["placements"].append((now, *rows[0]))
+            else:
+                self.rows["placements"].extend([(now, *tail) for tail in rows])
 
     def _eval_rows(self) -> list[tuple]:
         out = []
-        for eid, rec in self._evals.items():
-            rec = list(rec)
-            rec[_EVAL_COLS.index("wait_in_broker")] = rec[_DEQUEUED] - rec[_READY]
-            rec[_EVAL_COLS.index("scheduling_time")] = rec[_COMPLETED] - self._last_dequeue.get(eid, NAN)
-            rec[_EVAL_COLS.index("latency")] = rec[_COMPLETED] - rec[_READY]
-            out.append(tuple(rec))
+        for rec in self._evals.values():
+            row = rec[:_WIDTH]
+            row[_WAIT] = rec[_DEQUEUED] - rec[_READY]
+            row[_SCHEDULING] = rec[_COMPLETED] - rec[_LAST_DEQUEUE]
+            row[_LATENCY] = rec[_COMPLETED] - rec[_READY]
+            out.append(tuple(row))
         return out
 
     # -- jobs ---------------------------------------------------------------------------------

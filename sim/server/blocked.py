@@ -13,7 +13,6 @@ channel; here they run synchronously in simulated time.
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
 from typing import Any
 
 import simpy
@@ -24,13 +23,7 @@ from sim.structs.consts import JOB_TYPE_SYSTEM, TRIGGER_MAX_PLANS
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import JobKey
 
-
-@dataclass(slots=True)
-class _Tracked:
-    """A blocked eval and the broker token it was reblocked under ("" when blocked fresh)."""
-
-    eval: Evaluation
-    token: str
+_Tracked = tuple[Evaluation, str]  # a blocked eval and the broker token it was reblocked under ("" when blocked fresh)
 
 
 def latest_eval_index(ev: Evaluation) -> int:
@@ -73,10 +66,10 @@ class BlockedEvals:
         if self._replace_job_duplicate(ev):
             return
         if self._missed_unblock(ev):
-            self._release(_Tracked(ev, token))
+            self._release((ev, token))
             return
         self._jobs[(ev.namespace, ev.job_id)] = ev.id
-        tracked = _Tracked(ev, token)
+        tracked = (ev, token)
         if ev.escaped_computed_class:
             self._escaped[ev.id] = tracked
         else:
@@ -99,12 +92,12 @@ class BlockedEvals:
         if existing is None:
             del self._jobs[(ev.namespace, ev.job_id)]
             return False
-        if existing_id != ev.id and latest_eval_index(existing.eval) > latest_eval_index(ev):
+        if existing_id != ev.id and latest_eval_index(existing[0]) > latest_eval_index(ev):
             self.duplicates.append(ev)
             return True
         self._forget(existing_id)
         if existing_id != ev.id:
-            self.duplicates.append(existing.eval)
+            self.duplicates.append(existing[0])
         return False
 
     def _missed_unblock(self, ev: Evaluation) -> bool:
@@ -134,7 +127,7 @@ class BlockedEvals:
         self._max_unblock_index = max(self._max_unblock_index, index)
         released = list(self._escaped)
         released += [eval_id for eval_id, t in self._captured.items()
-                     if t.eval.class_eligibility.get(computed_class) is not False]
+                     if t[0].class_eligibility.get(computed_class) is not False]
         self._release_ids(released)
 
     def unblock_node(self, node_id: str, index: int) -> None:
@@ -147,7 +140,7 @@ class BlockedEvals:
     def unblock_failed(self) -> None:
         """Nomad: blocked_evals.go, UnblockFailed: release evals blocked by max plan attempts."""
         released = [eval_id for pool in (self._captured, self._escaped)
-                    for eval_id, t in pool.items() if t.eval.triggered_by == TRIGGER_MAX_PLANS]
+                    for eval_id, t in pool.items() if t[0].triggered_by == TRIGGER_MAX_PLANS]
         self._release_ids(released)
 
     def _unblock_failed_loop(self) -> Generator[simpy.Event, Any, None]:
@@ -162,14 +155,15 @@ class BlockedEvals:
         """Stop tracking the evals and hand them back to the broker in one go (Nomad: Unblock's
         EnqueueAll; forgetting one does not change how the broker takes another)."""
         if eval_ids:
-            self.broker.enqueue_all([(tracked.eval, tracked.token) for tracked in map(self._forget, eval_ids)])
+            self.broker.enqueue_all(list(map(self._forget, eval_ids)))
 
     def _release(self, tracked: _Tracked) -> None:
         """Hand an eval back to the broker (after the ack if it is still outstanding)."""
-        if tracked.token:
-            self.broker.requeue(tracked.eval, tracked.token)
+        ev, token = tracked
+        if token:
+            self.broker.requeue(ev, token)
         else:
-            self.broker.enqueue(tracked.eval)
+            self.broker.enqueue(ev)
 
     # -- untrack ----------------------------------------------------------------------------
 
@@ -182,7 +176,7 @@ class BlockedEvals:
     def _forget(self, eval_id: str) -> _Tracked:
         """Stop tracking `eval_id` everywhere; returns its entry."""
         tracked = self._captured.pop(eval_id, None) or self._escaped.pop(eval_id)
-        ev = tracked.eval
+        ev = tracked[0]
         key = (ev.namespace, ev.job_id)
         if self._jobs.get(key) == eval_id:
             del self._jobs[key]

@@ -12,10 +12,10 @@ timers (one per delivery, nearly all disarmed by the ack) share one event at a t
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from heapq import heappop, heappush
 
 import numpy as np
 import simpy
@@ -29,6 +29,7 @@ from sim.structs.job import JobKey
 ReadyEntry = tuple[int, int, int, Evaluation]
 PendingEntry = tuple[int, int, int, int, Evaluation]
 _NackTimer = tuple[str, str, int]  # (eval ID, delivery token, generation): no Evaluation held till due
+_TOKEN = "%08x-0000-4000-8000-000000000000"  # a delivery's token, by its number
 
 
 class BrokerError(SimError):
@@ -72,7 +73,6 @@ class EvalBroker:
         self._delayed: dict[str, tuple[Evaluation, int]] = {}
         self._waiters: list[_Waiter] = []
         self._dispatch_pending = False
-        self._unacked_by_type: dict[str, int] = {}
         self._seq = 0
         self._tokens = 0
         self._total_pending = 0
@@ -109,11 +109,10 @@ class EvalBroker:
                 self._requeue[token] = ev
             return
         self._dequeues[ev.id] = 0
-        now = self.env.now
         if ev.wait > 0:
             self._hold(ev, ev.wait)
-        elif ev.wait_until > now:
-            self._hold(ev, ev.wait_until - now)
+        elif ev.wait_until > 0 and ev.wait_until > self.env.now:  # (most have no wait_until: no clock read)
+            self._hold(ev, ev.wait_until - self.env.now)
         else:
             self._enqueue_ready(ev)
 
@@ -145,11 +144,11 @@ class EvalBroker:
             self._job_evals[key] = ev.id
         elif current != ev.id:
             heap = self._pending.setdefault(key, [])
-            heapq.heappush(heap, (-ev.priority, -ev.modify_index, -ev.create_index, -self._seq, ev))
+            heappush(heap, (-ev.priority, -ev.modify_index, -ev.create_index, -self._seq, ev))
             self._total_pending += 1
             return
         queue = self._ready.setdefault(ev.type, [])
-        heapq.heappush(queue, (-ev.priority, ev.create_index, self._seq, ev))
+        heappush(queue, (-ev.priority, ev.create_index, self._seq, ev))
         if self._waiters and not self._dispatch_pending and any(ev.type in w.types for w in self._waiters):
             self._schedule_dispatch()
 
@@ -189,31 +188,29 @@ class EvalBroker:
 
     def _scan(self, types: list[str]) -> tuple[Evaluation, str] | None:
         """Nomad: eval_broker.go, scanForSchedulers: highest priority head, random among ties."""
+        ready = self._ready
         best: list[str] = []
         best_priority = 0
         for sched in types:
-            queue = self._ready.get(sched)
-            if not queue:
-                continue
-            priority = -queue[0][0]
-            if not best or priority > best_priority:
-                best, best_priority = [sched], priority
-            elif priority == best_priority:
-                best.append(sched)
+            queue = ready.get(sched)
+            if queue:
+                priority = -queue[0][0]
+                if not best or priority > best_priority:
+                    best, best_priority = [sched], priority
+                elif priority == best_priority:
+                    best.append(sched)
         if not best:
             return None
-        sched = best[0] if len(best) == 1 else best[int(self.rng.integers(len(best)))]
-        return self._dequeue_for(sched)
+        return self._dequeue_for(best[0] if len(best) == 1 else best[int(self.rng.integers(len(best)))])
 
     def _dequeue_for(self, sched: str) -> tuple[Evaluation, str]:
         """Nomad: eval_broker.go, dequeueForSched: pop, hand out a token, start the nack timer."""
-        ev = heapq.heappop(self._ready[sched])[3]
-        self._tokens += 1
-        token = f"{self._tokens:08x}-0000-4000-8000-000000000000"
+        ev = heappop(self._ready[sched])[3]
+        self._tokens = number = self._tokens + 1
+        token = _TOKEN % number
         eval_id = ev.id
         self._unack[eval_id] = _Unacked(ev, token, 1)  # its nack timer's first generation (`_start_nack_timer`)
         self._dequeues[eval_id] += 1
-        self._unacked_by_type[ev.type] = self._unacked_by_type.get(ev.type, 0) + 1
         self._nack_timers.start((eval_id, token, 1))
         return ev, token
 
@@ -269,7 +266,6 @@ class EvalBroker:
             raise BrokerError("Token does not match for Evaluation ID")
         del self._unack[eval_id]
         unack.gen += 1  # disarm the nack timer
-        self._unacked_by_type[unack.eval.type] -= 1
         return unack.eval
 
     def ack(self, eval_id: str, token: str) -> None:
@@ -288,7 +284,7 @@ class EvalBroker:
         heap = self._pending.pop(key, None)
         if not heap:
             return
-        best = heapq.heappop(heap)[-1]
+        best = heappop(heap)[-1]
         stale = [entry[-1] for entry in sorted(heap, key=lambda e: -e[3])]
         self.cancelable.extend(stale)
         self._total_pending -= len(heap) + 1
@@ -335,7 +331,9 @@ class EvalBroker:
 
     def stats(self) -> dict:
         """Nomad: eval_broker.go, Stats (BrokerStats) plus the evals failed at the delivery limit."""
-        types = sorted(set(self._ready) | set(self._unacked_by_type))
+        unacked: dict[str, int] = {}  # (every type delivered has a ready queue, if empty)
+        for unack in self._unack.values():
+            unacked[unack.eval.type] = unacked.get(unack.eval.type, 0) + 1
         return {
             "total_ready": self.ready_count(),
             "total_unacked": len(self._unack),
@@ -344,5 +342,5 @@ class EvalBroker:
             "total_cancelable": len(self.cancelable),
             "total_failed": self._total_failed,
             "by_type": {t: {"ready": len(self._ready.get(t, ())),
-                            "unacked": self._unacked_by_type.get(t, 0)} for t in types},
+                            "unacked": unacked.get(t, 0)} for t in sorted(self._ready)},
         }

@@ -1,4 +1,5 @@
-"""Timers of one fixed delay that are mostly disarmed before they fire (the broker's nack timers).
+"""Timers of one fixed delay that are mostly disarmed before they fire (the broker's nack timers),
+and a process's reusable timeout (a worker's think time).
 
 A SimPy timeout per timer keeps an event in the environment's queue for the whole delay, though
 nearly every nack timer is disarmed (its eval acked) long before it fires. Here a started timer is
@@ -38,7 +39,7 @@ class TimerQueue(Generic[T]):
     def start(self, item: T) -> None:
         """Start a timer for `item`. Disarm it by making `live(item)` false, for good."""
         env = self.env
-        self._entries.append((env.now + self.delay, next(env._eid), item))  # type: ignore[attr-defined]
+        self._entries.append((env._now + self.delay, next(env._eid), item))  # type: ignore[attr-defined]
         if not self._armed:
             self._arm()
 
@@ -64,3 +65,23 @@ class TimerQueue(Generic[T]):
     def __len__(self) -> int:
         """Timers started and not yet due (disarmed ones included until dropped)."""
         return len(self._entries)
+
+
+class Pause:
+    """`env.timeout(delay)` for one process that waits on one at a time (a worker's think time),
+    without a new event each time: its one event is queued again once processed, under a new
+    event ID taken as a new timeout's would be, so it runs at the same place among same-time events."""
+
+    __slots__ = ("env", "_event")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self._event = simpy.Event(env)
+        self._event._ok, self._event._value = True, None  # triggered, as a timeout is when it is created
+
+    def __call__(self, delay: float) -> simpy.Event:
+        """The event, due in `delay` seconds (the last one it gave must have been processed)."""
+        env, event = self.env, self._event
+        event.callbacks = []
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))  # type: ignore[attr-defined]
+        return event

@@ -26,6 +26,7 @@ from sim.server.blocked import BlockedEvals
 from sim.server.broker import BrokerError, EvalBroker
 from sim.server.config import ControlPlaneConfig
 from sim.server.plan_apply import PlanQueue
+from sim.server.timers import Pause
 from sim.state.store import StateStore
 from sim.structs.consts import EVAL_STATUS_COMPLETE
 from sim.structs.evaluation import Evaluation
@@ -72,12 +73,13 @@ class Worker:
         self.name = name
         self.types = types or SCHEDULER_TYPES
         self.busy = False
+        self._pause = Pause(context.env)  # the think time's timeout
         context.env.process(self._run())
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         ctx = self.context
         broker, env, state = ctx.broker, ctx.env, ctx.state
-        recorder, types = ctx.recorder, self.types
+        recorder, types, pause = ctx.recorder, self.types, self._pause
         while True:
             found = self._ready_now()
             ev, token = found if found is not None else (yield broker.dequeue(types))
@@ -86,7 +88,7 @@ class Worker:
             # a blocked eval's re-run that can place nothing: re-blocked from its job's failed-pass memo
             answer = replay_blocked(state, ctx.rng, ctx.policy, state.scheduler_config.preemption_config, ev)
             if answer is not None:
-                yield env.timeout(ctx.config.think_time_base)
+                yield pause(ctx.config.think_time_base)
                 reblocked = answer[0]
                 self._reblock(reblocked, token, answer[1])
                 self._ack(reblocked, token)
@@ -100,7 +102,7 @@ class Worker:
             else:
                 outcome = yield from self._submit_plans(ev, token, senv, gen, plan)
             if outcome.plan is None or outcome.plan.is_no_op():
-                yield env.timeout(ctx.config.think_time_base)
+                yield pause(ctx.config.think_time_base)
             self._finish(outcome, token)
             self.busy = False
 
@@ -125,7 +127,7 @@ class Worker:
         """Think, submit each plan the scheduler yields and hand it the result, until it is done."""
         ctx, cfg = self.context, self.context.config
         while True:
-            yield ctx.env.timeout(_think_time(cfg, plan))
+            yield self._pause(_think_time(cfg, plan))
             ctx.recorder.plan_submitted(ev, ctx.env.now)
             ctx.broker.pause_nack_timeout(ev.id, token)
             result = yield ctx.plan_queue.submit(plan)
