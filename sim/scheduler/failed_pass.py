@@ -107,12 +107,15 @@ class NoFitCache:
     Between two writes to the allocs (the only writes that move the usage) or the node table,
     an ask that fits nowhere on some rows still fits nowhere, and neither does any ask at least
     as large in every dimension (a sum rounds monotonically: used + ask >= used + smaller, so a
-    dimension over the capacity stays over). Blocked evals re-run in waves after one write, and
-    many of their jobs ask the same or more on the same rows; each wave checks each rows-and-ask
-    once. Per rows: every ask answered (a set) and the minimal ones among them."""
+    dimension over the capacity stays over). For the same reason the verdicts outlive a write
+    to the allocs that lowers no node's usage in any dimension (a placement, a status update).
+    Blocked evals re-run in waves after one write, and many of their jobs ask the same or more
+    on the same rows; each wave checks each rows-and-ask once. Per rows: every ask answered (a
+    set) and the minimal ones among them."""
 
     def __init__(self) -> None:
         self._stamp: tuple[int, int, int] | None = None
+        self._used: npt.NDArray[np.float64] | None = None  # the usage the verdicts hold for (a copy)
         self._no_fit: dict[bytes, tuple[set[tuple[float, ...]], list[tuple[float, ...]]]] = {}
 
     @staticmethod
@@ -128,13 +131,24 @@ class NoFitCache:
     def fits_any(self, state: Any, checks: list[FitCheck] | tuple[FitCheck, ...]) -> bool:
         """Whether some check finds room (`fits_somewhere` of each in turn)."""
         table = state.nodes
-        stamp = self.stamp(state)
+        stamp = (state.table_index["allocs"], table.version, len(table))  # (`stamp`, inline)
         if stamp != self._stamp:
-            self._stamp, self._no_fit = stamp, {}
+            self._restamp(stamp, table.used)
         for check in checks:
             if self._fits(table, check):
                 return True
         return False
+
+    def _restamp(self, stamp: tuple[int, int, int], used: npt.NDArray[np.float64]) -> None:
+        """A new stamp: the verdicts kept when only the allocs moved and no usage fell."""
+        old, kept = self._used, self._stamp
+        if old is None or kept is None or kept[1:] != stamp[1:] or old.shape != used.shape:
+            self._used, self._no_fit = used.copy(), {}
+        else:
+            if np.less(used, old).any():
+                self._no_fit = {}
+            np.copyto(old, used)
+        self._stamp = stamp
 
     def _fits(self, table: Any, check: FitCheck) -> bool:
         known = self._no_fit.get(check.rows_key)
