@@ -183,7 +183,8 @@ class _Memo:
     nodes_version: int
     deployment: Deployment | None
     deployment_index: int
-    candidates: int  # candidate nodes (the length of the shuffle)
+    preemption: PreemptionConfig  # the (frozen) config under which only the stack's stages rank
+    shuffled: list[int]  # as many items as candidate nodes (a scratch list to shuffle, shared)
     checks: list[FitCheck]
     failed: int  # placements asked (all failed)
     eligibility: dict[str, bool]
@@ -212,7 +213,7 @@ class FailedPasses:
         self.no_fit = NoFitCache()
         self._fit_seen: tuple[JobKey, tuple[int, int, int]] | None = None  # a replay found room (when)
         self._derivations: dict[JobKey, tuple[tuple[object, ...], _Derived]] = {}  # see `_derived`
-        self._scratch: dict[int, npt.NDArray[np.int64]] = {}  # by length: arrays to shuffle
+        self._scratch: dict[int, list[int]] = {}  # by length: lists to shuffle
 
     @staticmethod
     def of(senv: SchedulerEnv) -> FailedPasses | None:
@@ -232,11 +233,12 @@ class FailedPasses:
         memo = derived["failed_passes"] = FailedPasses()
         return memo
 
-    def _shuffled(self, n: int) -> npt.NDArray[np.int64]:
-        """A scratch array of n items to shuffle."""
+    def _shuffled(self, n: int) -> list[int]:
+        """A scratch list of n items to shuffle (a list: numpy's shuffle of a sequence draws as
+        its shuffle of an array, with less overhead)."""
         scratch = self._scratch.get(n)
         if scratch is None:
-            scratch = self._scratch[n] = np.zeros(n, dtype=np.int64)
+            scratch = self._scratch[n] = [0] * n
         return scratch
 
     def forget(self, key: JobKey) -> None:
@@ -264,7 +266,8 @@ class FailedPasses:
         job = state.job_by_id(*key)
         if (job is None or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
                 or (job.version, job.create_index, job.job_modify_index) != memo.spec
-                or not _plain_ranking(policy, preemption, job)):
+                or (preemption is not memo.preemption or policy is not None)
+                and not _plain_ranking(policy, preemption, job)):
             return None
         deployment = None if batch else state.latest_deployment(*key)
         if deployment is not memo.deployment or (deployment is not None and deployment.modify_index != memo.deployment_index):
@@ -279,8 +282,8 @@ class FailedPasses:
                 return None
             memo.alloc_index = alloc_index
         # Nomad: GenericStack.SetNodes shuffles the candidates (permutation(n) is a shuffle of n
-        # items: the same draws, without making the arrays)
-        rng.shuffle(self._shuffled(memo.candidates))
+        # items: the same draws, without making the array)
+        rng.shuffle(memo.shuffled)
         self.replayed += 1
         return job, memo
 
@@ -341,7 +344,8 @@ class FailedPasses:
             (job.version, job.create_index, job.job_modify_index), job.task_groups,
             state.job_alloc_index(job.namespace, job.id), state.job_alloc_count(job.namespace, job.id),  # type: ignore[attr-defined]
             state.nodes.version,
-            deployment, deployment.modify_index if deployment is not None else 0, derived.candidates,
+            deployment, deployment.modify_index if deployment is not None else 0, senv.preemption,
+            self._shuffled(derived.candidates),
             derived.checks, sum(len(run) for run in runs), derived.eligibility, derived.escaped,
         )
         key = (job.namespace, job.id)
