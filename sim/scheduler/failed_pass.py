@@ -263,6 +263,9 @@ class FailedPasses:
         memo = self._memos.get(key)
         if memo is None:
             return None
+        seen = self._fit_seen
+        if seen is not None and seen[0] == key and seen[1] == NoFitCache.stamp(state):
+            return None  # (room found under this stamp already: the fast lane's try, then the full pass's)
         job = state.job_by_id(*key)
         if (job is None or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
                 or (job.version, job.create_index, job.job_modify_index) != memo.spec
