@@ -245,9 +245,12 @@ class FailedPasses:
         """The job's last pass was not a wholly failed one."""
         self._memos.pop(key, None)
 
-    def replay(self, senv: SchedulerEnv, ev: Evaluation, batch: bool) -> Replay | None:
+    def replay(self, senv: SchedulerEnv, ev: Evaluation, batch: bool, retry: bool = False) -> Replay | None:
         """A blocked eval's pass answered without reconciling, or None when the scheduler must
-        run. Draws the candidate shuffle exactly as the full pass's SetNodes does."""
+        run. Draws the candidate shuffle exactly as the full pass's SetNodes does. A retry
+        follows a plan the applier rejected: the room found before may be gone."""
+        if retry:
+            self._fit_seen = None
         found = self.match(senv.state, senv.rng, senv.policy, senv.preemption, ev, batch)
         if found is None:
             return None
