@@ -364,3 +364,32 @@ def test_the_memos_shuffle_draws_as_the_stacks_permutation() -> None:
         fast.shuffle(memo._shuffled(n))
         assert full.bit_generator.state == fast.bit_generator.state
         assert full.random() == fast.random()
+
+
+def test_room_the_fast_lane_found_is_not_checked_again_by_the_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the workers' fast lane found room, the scheduler's pass at the same stamp goes to
+    the full pass without checking again, and plans as it does after its own check."""
+    _, senv, ev = _blocked_world()
+    state, memo = senv.state, FailedPasses.of(senv)
+    assert memo is not None
+    state.nodes.used[:] = 0.0
+    memo.no_fit = NoFitCache()  # (the usage moved without a write)
+    calls = [0]
+    inner = FitCheck.fits_somewhere
+
+    def counted(check: FitCheck, used: np.ndarray) -> bool:
+        calls[0] += 1
+        return inner(check, used)
+
+    monkeypatch.setattr(FitCheck, "fits_somewhere", counted)
+    start, pool = senv.rng.bit_generator.state, list(senv.ids._pool)
+    assert replay_blocked(state, senv.rng, None, state.scheduler_config.preemption_config, ev) is None
+    assert calls == [1] and senv.rng.bit_generator.state == start
+    plan = next(GenericScheduler(senv, batch=True).process(ev))
+    assert calls == [1] and plan.node_allocation
+    after = senv.rng.bit_generator.state
+    senv.rng.bit_generator.state, senv.ids._pool = start, pool  # (the same alloc IDs)
+    memo._fit_seen = None  # (the pass checks for itself)
+    again = next(GenericScheduler(senv, batch=True).process(ev))
+    assert calls == [2] and senv.rng.bit_generator.state == after
+    assert again == plan
