@@ -319,3 +319,77 @@ def test_fit_check_answers_as_a_row_by_row_check_on_the_first_rows_and_others() 
             assert check.prefix == (rows.tolist() == list(range(len(rows))))
             fits = any(all(u + a <= c for u, a, c in zip(used[r], check.ask, cap[r], strict=True)) for r in rows)
             assert check.fits_somewhere(used) == fits
+
+
+def test_no_fit_cache_keeps_its_verdicts_only_while_no_usage_falls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Across writes that move the usage in place, mostly up by uneven amounts (a placement) and
+    sometimes down (an alloc finished), `NoFitCache` answers as the fit check; it kept verdicts
+    across writes that lowered nothing."""
+    rng = np.random.default_rng(13)
+    calls = [0]
+    inner = FitCheck.fits_somewhere
+
+    def counted(check: FitCheck, used: np.ndarray) -> bool:
+        calls[0] += 1
+        return inner(check, used)
+
+    monkeypatch.setattr(FitCheck, "fits_somewhere", counted)
+    cap = np.full((5, 3), 1.0)
+    row_sets = [np.arange(5, dtype=np.intp), np.array([1, 3], dtype=np.intp)]
+    asks = [[0.1, 0.2, 0.3], [0.3, 0.1, 0.1], [0.2, 0.2, 0.2], [0.05, 0.7, 0.1]]
+    state, cache = _CacheState(np.full((5, 3), 0.7)), NoFitCache()
+    used = state.nodes.used
+    for _ in range(600):
+        state.table_index["allocs"] += 1
+        row = int(rng.integers(5))
+        step = float(rng.choice([0.1, 0.2, 0.3, 0.05])) * (1.0 if rng.random() < 0.95 else -1.0)
+        used[row] = np.minimum(np.maximum(used[row] + step, 0.0), 1.2)
+        if rng.random() < 0.05:
+            used[:] = 0.7
+        for _ in range(3):
+            rows = row_sets[int(rng.integers(2))]
+            check = FitCheck(rows, cap[rows], np.array(asks[int(rng.integers(len(asks)))]))
+            fits = bool((used[rows] + check.ask <= check.cap).all(axis=1).any())
+            assert cache.fits_somewhere(state, check) == fits
+    assert calls[0] < 1200  # (1,013 checks; emptied on every write, the cache would check 1,686 times)
+
+
+def test_the_memos_shuffle_draws_as_the_stacks_permutation() -> None:
+    """The memo's shuffle of a scratch list leaves the scheduler's stream where the full pass's
+    `permutation(n)` of the candidates does, for every n (none, one, many)."""
+    memo, rng = FailedPasses(), np.random.default_rng(17)
+    for n in [0, 1, 2, 3, 5, 64, 100, 101, 1000, *rng.integers(0, 5000, size=20).tolist()]:
+        full, fast = np.random.default_rng(n), np.random.default_rng(n)
+        full.permutation(n)
+        fast.shuffle(memo._shuffled(n))
+        assert full.bit_generator.state == fast.bit_generator.state
+        assert full.random() == fast.random()
+
+
+def test_room_the_fast_lane_found_is_not_checked_again_by_the_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the workers' fast lane found room, the scheduler's pass at the same stamp goes to
+    the full pass without checking again, and plans as it does after its own check."""
+    _, senv, ev = _blocked_world()
+    state, memo = senv.state, FailedPasses.of(senv)
+    assert memo is not None
+    state.nodes.used[:] = 0.0
+    memo.no_fit = NoFitCache()  # (the usage moved without a write)
+    calls = [0]
+    inner = FitCheck.fits_somewhere
+
+    def counted(check: FitCheck, used: np.ndarray) -> bool:
+        calls[0] += 1
+        return inner(check, used)
+
+    monkeypatch.setattr(FitCheck, "fits_somewhere", counted)
+    start, pool = senv.rng.bit_generator.state, list(senv.ids._pool)
+    assert replay_blocked(state, senv.rng, None, state.scheduler_config.preemption_config, ev) is None
+    assert calls == [1] and senv.rng.bit_generator.state == start
+    plan = next(GenericScheduler(senv, batch=True).process(ev))
+    assert calls == [1] and plan.node_allocation
+    after = senv.rng.bit_generator.state
+    senv.rng.bit_generator.state, senv.ids._pool = start, pool  # (the same alloc IDs)
+    memo._fit_seen = None  # (the pass checks for itself)
+    again = next(GenericScheduler(senv, batch=True).process(ev))
+    assert calls == [2] and senv.rng.bit_generator.state == after
+    assert again == plan

@@ -107,12 +107,15 @@ class NoFitCache:
     Between two writes to the allocs (the only writes that move the usage) or the node table,
     an ask that fits nowhere on some rows still fits nowhere, and neither does any ask at least
     as large in every dimension (a sum rounds monotonically: used + ask >= used + smaller, so a
-    dimension over the capacity stays over). Blocked evals re-run in waves after one write, and
-    many of their jobs ask the same or more on the same rows; each wave checks each rows-and-ask
-    once. Per rows: every ask answered (a set) and the minimal ones among them."""
+    dimension over the capacity stays over). For the same reason the verdicts outlive a write
+    to the allocs that lowers no node's usage in any dimension (a placement, a status update).
+    Blocked evals re-run in waves after one write, and many of their jobs ask the same or more
+    on the same rows; each wave checks each rows-and-ask once. Per rows: every ask answered (a
+    set) and the minimal ones among them."""
 
     def __init__(self) -> None:
         self._stamp: tuple[int, int, int] | None = None
+        self._used: npt.NDArray[np.float64] | None = None  # the usage the verdicts hold for (a copy)
         self._no_fit: dict[bytes, tuple[set[tuple[float, ...]], list[tuple[float, ...]]]] = {}
 
     @staticmethod
@@ -128,13 +131,24 @@ class NoFitCache:
     def fits_any(self, state: Any, checks: list[FitCheck] | tuple[FitCheck, ...]) -> bool:
         """Whether some check finds room (`fits_somewhere` of each in turn)."""
         table = state.nodes
-        stamp = self.stamp(state)
+        stamp = (state.table_index["allocs"], table.version, len(table))  # (`stamp`, inline)
         if stamp != self._stamp:
-            self._stamp, self._no_fit = stamp, {}
+            self._restamp(stamp, table.used)
         for check in checks:
             if self._fits(table, check):
                 return True
         return False
+
+    def _restamp(self, stamp: tuple[int, int, int], used: npt.NDArray[np.float64]) -> None:
+        """A new stamp: the verdicts kept when only the allocs moved and no usage fell."""
+        old, kept = self._used, self._stamp
+        if old is None or kept is None or kept[1:] != stamp[1:] or old.shape != used.shape:
+            self._used, self._no_fit = used.copy(), {}
+        else:
+            if np.less(used, old).any():
+                self._no_fit = {}
+            np.copyto(old, used)
+        self._stamp = stamp
 
     def _fits(self, table: Any, check: FitCheck) -> bool:
         known = self._no_fit.get(check.rows_key)
@@ -169,7 +183,8 @@ class _Memo:
     nodes_version: int
     deployment: Deployment | None
     deployment_index: int
-    candidates: int  # candidate nodes (the length of the shuffle)
+    preemption: PreemptionConfig  # the (frozen) config under which only the stack's stages rank
+    shuffled: list[int]  # as many items as candidate nodes (a scratch list to shuffle, shared)
     checks: list[FitCheck]
     failed: int  # placements asked (all failed)
     eligibility: dict[str, bool]
@@ -198,7 +213,7 @@ class FailedPasses:
         self.no_fit = NoFitCache()
         self._fit_seen: tuple[JobKey, tuple[int, int, int]] | None = None  # a replay found room (when)
         self._derivations: dict[JobKey, tuple[tuple[object, ...], _Derived]] = {}  # see `_derived`
-        self._scratch: dict[int, npt.NDArray[np.int64]] = {}  # by length: arrays to shuffle
+        self._scratch: dict[int, list[int]] = {}  # by length: lists to shuffle
 
     @staticmethod
     def of(senv: SchedulerEnv) -> FailedPasses | None:
@@ -218,20 +233,24 @@ class FailedPasses:
         memo = derived["failed_passes"] = FailedPasses()
         return memo
 
-    def _shuffled(self, n: int) -> npt.NDArray[np.int64]:
-        """A scratch array of n items to shuffle."""
+    def _shuffled(self, n: int) -> list[int]:
+        """A scratch list of n items to shuffle (a list: numpy's shuffle of a sequence draws as
+        its shuffle of an array, with less overhead)."""
         scratch = self._scratch.get(n)
         if scratch is None:
-            scratch = self._scratch[n] = np.zeros(n, dtype=np.int64)
+            scratch = self._scratch[n] = [0] * n
         return scratch
 
     def forget(self, key: JobKey) -> None:
         """The job's last pass was not a wholly failed one."""
         self._memos.pop(key, None)
 
-    def replay(self, senv: SchedulerEnv, ev: Evaluation, batch: bool) -> Replay | None:
+    def replay(self, senv: SchedulerEnv, ev: Evaluation, batch: bool, retry: bool = False) -> Replay | None:
         """A blocked eval's pass answered without reconciling, or None when the scheduler must
-        run. Draws the candidate shuffle exactly as the full pass's SetNodes does."""
+        run. Draws the candidate shuffle exactly as the full pass's SetNodes does. A retry
+        follows a plan the applier rejected: the room found before may be gone."""
+        if retry:
+            self._fit_seen = None
         found = self.match(senv.state, senv.rng, senv.policy, senv.preemption, ev, batch)
         if found is None:
             return None
@@ -247,10 +266,14 @@ class FailedPasses:
         memo = self._memos.get(key)
         if memo is None:
             return None
+        seen = self._fit_seen
+        if seen is not None and seen[0] == key and seen[1] == NoFitCache.stamp(state):
+            return None  # (room found under this stamp already: the fast lane's try, then the full pass's)
         job = state.job_by_id(*key)
         if (job is None or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
                 or (job.version, job.create_index, job.job_modify_index) != memo.spec
-                or not _plain_ranking(policy, preemption, job)):
+                or (preemption is not memo.preemption or policy is not None)
+                and not _plain_ranking(policy, preemption, job)):
             return None
         deployment = None if batch else state.latest_deployment(*key)
         if deployment is not memo.deployment or (deployment is not None and deployment.modify_index != memo.deployment_index):
@@ -265,8 +288,8 @@ class FailedPasses:
                 return None
             memo.alloc_index = alloc_index
         # Nomad: GenericStack.SetNodes shuffles the candidates (permutation(n) is a shuffle of n
-        # items: the same draws, without making the arrays)
-        rng.shuffle(self._shuffled(memo.candidates))
+        # items: the same draws, without making the array)
+        rng.shuffle(memo.shuffled)
         self.replayed += 1
         return job, memo
 
@@ -327,7 +350,8 @@ class FailedPasses:
             (job.version, job.create_index, job.job_modify_index), job.task_groups,
             state.job_alloc_index(job.namespace, job.id), state.job_alloc_count(job.namespace, job.id),  # type: ignore[attr-defined]
             state.nodes.version,
-            deployment, deployment.modify_index if deployment is not None else 0, derived.candidates,
+            deployment, deployment.modify_index if deployment is not None else 0, senv.preemption,
+            self._shuffled(derived.candidates),
             derived.checks, sum(len(run) for run in runs), derived.eligibility, derived.escaped,
         )
         key = (job.namespace, job.id)

@@ -185,7 +185,7 @@ class GenericScheduler:
         attempts = 0
         while True:  # at least one attempt: the limits are positive
             if settle is not None and self.last_plan is not None:  # a retry: the memo may answer it too
-                replay = settle.replay(self.senv, self.eval, self.batch)
+                replay = settle.replay(self.senv, self.eval, self.batch, retry=True)
                 if replay is not None:
                     return self._replayed(replay)
             round_ = _Round(self.senv, self.eval, self.batch, settle)
