@@ -26,6 +26,7 @@ from sim.metrics.series import (
     Sample,
     cluster_frame,
     node_usage_frame,
+    run_node_rows,
     running_intervals,
 )
 
@@ -311,7 +312,7 @@ class Recorder:
         """Every table of SCHEMA as a DataFrame with the documented dtypes.
 
         With `emit`, each PER_ALLOC table is handed to `emit(name, table)` as soon as it is built
-        (placements) or the derived tables that read all of it are (allocations), and only its
+        (placements) or its running intervals are found (allocations), and only its
         STREAMED columns stay in the tables returned: one such table whole in memory at a time.
         The recorder then keeps none of their rows: it cannot build its tables again."""
         if self._streamed:
@@ -334,13 +335,15 @@ class Recorder:
         # kept for the jobs table (`take_runs`), with the one ID column it reads
         self._runs = runs = running_intervals(out["allocations"], ("job_id",), codes.allocations)
         trim_heap()  # (what finding them freed)
-        out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"],
-                                             out["allocations"], runs, codes)
-        del codes  # (8 bytes a row: freed before the other tables are built)
-        trim_heap()  # (and what building node_usage freed)
-        if emit is not None:
+        node_rows = None
+        if emit is not None:  # (node_usage reads only the runs' nodes of it: their rows, found first)
+            node_rows = run_node_rows(out["allocations"], runs, self._node_ids)
             out["allocations"] = self._emitted(emit, "allocations", out["allocations"])
             trim_heap()
+        out["node_usage"] = node_usage_frame(self._samples, self._node_ids, self._node_cap, out["placements"],
+                                             out["allocations"], runs, codes, node_rows)
+        del codes, node_rows  # (8 bytes a row: freed before the other tables are built)
+        trim_heap()  # (and what building node_usage freed)
         out["cluster"] = cluster_frame(out["node_usage"], self._cluster, runs, out["placements"])
         out["gpu_usage"] = gpu_usage_frame(self._gpu_samples, self._samples, out["node_usage"])
         out["gpu_cluster"] = gpu_cluster_frame(out["gpu_usage"], out["devices"], out["placements"])

@@ -82,14 +82,19 @@ def _placement_of(runs: pd.DataFrame, placements: pd.DataFrame, allocations: pd.
     return of[codes.allocations[rows]]
 
 
+def run_node_rows(allocations: pd.DataFrame, runs: pd.DataFrame, node_ids: list[str]) -> np.ndarray:
+    """Each run's node, as its index in `node_ids` (-1: none)."""
+    return strings.first_index(allocations["node_id"], node_ids)[runs.index.to_numpy()]
+
+
 def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, allocations: pd.DataFrame,
-          runs: pd.DataFrame, codes: AllocCodes | None) -> np.ndarray:
+          runs: pd.DataFrame, codes: AllocCodes | None, node_rows: np.ndarray | None) -> np.ndarray:
     """(samples, nodes, 3): resources of the allocs running on each node at each sample."""
     used = np.zeros((len(times) + 1, len(node_ids), 3))
     if runs.empty:
         return used[:-1]
     at = _placement_of(runs, placements, allocations, codes)
-    row = strings.first_index(allocations["node_id"], node_ids)[runs.index.to_numpy()]
+    row = run_node_rows(allocations, runs, node_ids) if node_rows is None else node_rows
     keep = (at >= 0) & (row >= 0)
     first = np.searchsorted(times, runs["start"].to_numpy(float)[keep], side="left")
     last = np.searchsorted(times, runs["end"].fillna(np.inf).to_numpy(float)[keep], side="left")
@@ -101,9 +106,11 @@ def _used(times: np.ndarray, node_ids: list[str], placements: pd.DataFrame, allo
 
 
 def node_usage_frame(samples: list[Sample], node_ids: list[str], capacity: np.ndarray, placements: pd.DataFrame,
-                     allocations: pd.DataFrame, runs: pd.DataFrame, codes: AllocCodes | None = None) -> pd.DataFrame:
+                     allocations: pd.DataFrame, runs: pd.DataFrame, codes: AllocCodes | None = None,
+                     node_rows: np.ndarray | None = None) -> pd.DataFrame:
     """The `node_usage` table from the node samples, the placements, the allocations and their
-    running intervals (`running_intervals`); `codes`, if known, join runs to placements.
+    running intervals (`running_intervals`); `codes`, if known, join runs to placements, and
+    `node_rows`, if known, runs to nodes (`run_node_rows`: `allocations` then needs no `node_id`).
 
     Each sample has a row per node registered at its time: nodes that joined later (rows beyond
     the sample's) and nodes that left (masked in the sample) are absent.
@@ -112,7 +119,7 @@ def node_usage_frame(samples: list[Sample], node_ids: list[str], capacity: np.nd
         return empty("node_usage")
     n, reps = len(node_ids), len(samples)
     times = np.array([s[0] for s in samples], dtype=float)
-    used = _used(times, node_ids, placements, allocations, runs, codes).reshape(reps * n, 3)
+    used = _used(times, node_ids, placements, allocations, runs, codes, node_rows).reshape(reps * n, 3)
     if all(len(u) == n and present is None for _, u, _, present in samples):  # a fixed set of nodes
         alive: slice | np.ndarray = slice(None)
         allocated = np.concatenate([u for _, u, _, _ in samples])
