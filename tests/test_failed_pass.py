@@ -321,11 +321,8 @@ def test_fit_check_answers_as_a_row_by_row_check_on_the_first_rows_and_others() 
             assert check.fits_somewhere(used) == fits
 
 
-def test_no_fit_cache_keeps_its_verdicts_only_while_no_usage_falls(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Across writes that move the usage in place, mostly up by uneven amounts (a placement) and
-    sometimes down (an alloc finished), `NoFitCache` answers as the fit check; it kept verdicts
-    across writes that lowered nothing."""
-    rng = np.random.default_rng(13)
+def _count_fit_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the fit checks made from now on (the one item of the list returned)."""
     calls = [0]
     inner = FitCheck.fits_somewhere
 
@@ -334,6 +331,15 @@ def test_no_fit_cache_keeps_its_verdicts_only_while_no_usage_falls(monkeypatch: 
         return inner(check, used)
 
     monkeypatch.setattr(FitCheck, "fits_somewhere", counted)
+    return calls
+
+
+def test_no_fit_cache_keeps_its_verdicts_only_while_no_usage_falls(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Across writes that move the usage in place, mostly up by uneven amounts (a placement) and
+    sometimes down (an alloc finished), `NoFitCache` answers as the fit check; it kept verdicts
+    across writes that lowered nothing."""
+    rng = np.random.default_rng(13)
+    calls = _count_fit_checks(monkeypatch)
     cap = np.full((5, 3), 1.0)
     row_sets = [np.arange(5, dtype=np.intp), np.array([1, 3], dtype=np.intp)]
     asks = [[0.1, 0.2, 0.3], [0.3, 0.1, 0.1], [0.2, 0.2, 0.2], [0.05, 0.7, 0.1]]
@@ -374,14 +380,7 @@ def test_room_the_fast_lane_found_is_not_checked_again_by_the_pass(monkeypatch: 
     assert memo is not None
     state.nodes.used[:] = 0.0
     memo.no_fit = NoFitCache()  # (the usage moved without a write)
-    calls = [0]
-    inner = FitCheck.fits_somewhere
-
-    def counted(check: FitCheck, used: np.ndarray) -> bool:
-        calls[0] += 1
-        return inner(check, used)
-
-    monkeypatch.setattr(FitCheck, "fits_somewhere", counted)
+    calls = _count_fit_checks(monkeypatch)
     start, pool = senv.rng.bit_generator.state, list(senv.ids._pool)
     assert replay_blocked(state, senv.rng, None, state.scheduler_config.preemption_config, ev) is None
     assert calls == [1] and senv.rng.bit_generator.state == start
