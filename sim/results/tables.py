@@ -123,15 +123,10 @@ def _kth_start(runs: pd.DataFrame, desired: pd.Series) -> pd.Series:
     return pd.Series(start[hit], index=jobs[job[hit]])
 
 
-def jobs_table(job_log: dict, state: Any, tables: dict[str, pd.DataFrame], dags: dict[str, str] | None = None,
+def jobs_table(jobs: pd.DataFrame, tables: dict[str, pd.DataFrame], dags: dict[str, str] | None = None,
                critical: set[str] | None = None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The `jobs` table (JOBS_SCHEMA); `runs` are the allocs' running intervals if already computed."""
-    return _jobs_table(_job_rows(job_log, state), tables, dags, critical, runs)
-
-
-def _jobs_table(jobs: pd.DataFrame, tables: dict[str, pd.DataFrame], dags: dict[str, str] | None = None,
-                critical: set[str] | None = None, runs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """`jobs_table` from the jobs' rows of `_job_rows` (the table takes them over)."""
+    """The `jobs` table (JOBS_SCHEMA) from the jobs' rows of `_job_rows` (the table takes them
+    over); `runs` are the allocs' running intervals if already computed."""
     if jobs.empty:
         return _typed([], JOBS_SCHEMA)
     placements, allocs = tables["placements"], tables["allocations"]
@@ -222,7 +217,7 @@ def with_derived(final: FinalState, tables: dict[str, pd.DataFrame],
     workflow = final.workflow
     membership = workflow.job_dags() if workflow is not None else {}
     out = dict(tables)
-    jobs = _jobs_table(final.jobs, tables, membership, runs=runs)
+    jobs = jobs_table(final.jobs, tables, membership, runs=runs)
     del runs
     trim_heap()  # (what the jobs table's group-bys freed, before the node names are built)
     if workflow is not None:

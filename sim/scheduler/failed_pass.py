@@ -131,7 +131,7 @@ class NoFitCache:
     def fits_any(self, state: Any, checks: list[FitCheck] | tuple[FitCheck, ...]) -> bool:
         """Whether some check finds room (`fits_somewhere` of each in turn)."""
         table = state.nodes
-        stamp = (state.table_index["allocs"], table.version, len(table))  # (`stamp`, inline)
+        stamp = self.stamp(state)
         if stamp != self._stamp:
             self._restamp(stamp, table.used)
         for check in checks:
