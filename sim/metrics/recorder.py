@@ -161,7 +161,7 @@ class Recorder:
 
     def eval_dequeued(self, ev: Evaluation, now: float) -> None:
         """A worker took the eval from the broker."""
-        rec = self._evals.get(ev.id) or self._eval(ev)
+        rec = self._evals.get(ev.id) or self._eval(ev)  # (`_eval` inline when known: once per scheduler pass)
         if rec[_DEQUEUED] != rec[_DEQUEUED]:
             rec[_DEQUEUED] = now
         rec[_DEQUEUES] += 1
@@ -208,7 +208,7 @@ class Recorder:
     def eval_reblocked(self, ev: Evaluation, now: float, failed_placements: int) -> None:
         """`eval_done` and `failed_placements` of a blocked eval's pass that re-blocked it. Its
         re-runs share the failed groups' metrics it was blocked with: their rows are made once."""
-        rec = self._evals.get(ev.id) or self._eval(ev)
+        rec = self._evals.get(ev.id) or self._eval(ev)  # (as in `eval_dequeued`)
         rec[_COMPLETED] = now
         rec[_STATUS] = ev.status
         rec[_FAILED] += failed_placements
@@ -218,7 +218,7 @@ class Recorder:
             if kept is None or kept[0] is not failed:
                 kept = rec[_REBLOCKED] = (failed, _failed_rows(ev))
             rows = kept[1]
-            if len(rows) == 1:
+            if len(rows) == 1:  # (the usual one failed group: no list made per pass)
                 self.rows["placements"].append((now, *rows[0]))
             else:
                 self.rows["placements"].extend([(now, *tail) for tail in rows])

@@ -66,7 +66,7 @@ class Plan:
         self.node_allocation.setdefault(alloc.node_id, []).append(alloc)
 
     def append_allocs(self, allocs: list[Allocation]) -> None:
-        """`append_alloc` of each alloc, in order."""
+        """`append_alloc` of each alloc, in order (a run of placements: no call per alloc)."""
         by_node = self.node_allocation
         for alloc in allocs:
             placed = by_node.get(alloc.node_id)
