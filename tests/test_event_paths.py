@@ -25,7 +25,7 @@ def _timeout_per_timer(self: TimerQueue, item: Any) -> None:
 def _tables(name: str, saving: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, str], int]:
     with monkeypatch.context() as patch:
         if not saving:
-            patch.setattr(Worker, "_ready_now", lambda self: None)
+            patch.setattr(Worker, "take_ready_now", False)
             patch.setattr(TimerQueue, "start", _timeout_per_timer)
             patch.setattr(Pause, "__call__", lambda self, delay: self.env.timeout(delay))
         sim = Simulation.from_scenario(ROOT / "scenarios" / f"{name}.yaml", overrides=CASES[name])

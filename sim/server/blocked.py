@@ -52,23 +52,20 @@ class BlockedEvals:
 
     def block(self, ev: Evaluation) -> None:
         """Nomad: blocked_evals.go, Block: track `ev` until a useful capacity change."""
-        self._process_block(ev, "")
+        self.reblock(ev, "")
 
     def reblock(self, ev: Evaluation, token: str) -> None:
         """Nomad: blocked_evals.go, Reblock: an outstanding blocked eval still could not place.
-
         Released before the worker acks it, it is enqueued by the broker after the ack.
-        """
-        self._process_block(ev, token)
 
-    def _process_block(self, ev: Evaluation, token: str) -> None:
-        """Nomad: blocked_evals.go, processBlock."""
-        if self._replace_job_duplicate(ev):
+        Both go through Nomad's processBlock (here, for `block`, with no token)."""
+        key = (ev.namespace, ev.job_id)
+        if key in self._jobs and self._replace_job_duplicate(ev):
             return
-        if self._missed_unblock(ev):
+        if ev.snapshot_index < self._max_unblock_index and self._missed_unblock(ev):
             self._release((ev, token))
             return
-        self._jobs[(ev.namespace, ev.job_id)] = ev.id
+        self._jobs[key] = ev.id
         tracked = (ev, token)
         if ev.escaped_computed_class:
             self._escaped[ev.id] = tracked
@@ -101,10 +98,9 @@ class BlockedEvals:
         return False
 
     def _missed_unblock(self, ev: Evaluation) -> bool:
-        """Nomad: blocked_evals.go, missedUnblock: an unblock happened after `ev`'s snapshot."""
+        """Nomad: blocked_evals.go, missedUnblock: an unblock happened after `ev`'s snapshot
+        (which predates the latest unblock)."""
         snapshot = ev.snapshot_index
-        if snapshot >= self._max_unblock_index:
-            return False
         if ev.escaped_computed_class:
             return True
         eligibility = ev.class_eligibility

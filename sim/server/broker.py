@@ -30,20 +30,13 @@ ReadyEntry = tuple[int, int, int, Evaluation]
 PendingEntry = tuple[int, int, int, int, Evaluation]
 _NackTimer = tuple[str, str, int]  # (eval ID, delivery token, generation): no Evaluation held till due
 _TOKEN = "%08x-0000-4000-8000-000000000000"  # a delivery's token, by its number
+# a delivered eval awaiting ack/nack: (eval, token, its nack timer's generation, whether paused);
+# replaced, not changed, when its timer moves on (rarely: once per plan)
+_Unacked = tuple[Evaluation, str, int, bool]
 
 
 class BrokerError(SimError):
     """An ack, nack or timer operation on an eval that is not outstanding under that token."""
-
-
-@dataclass(slots=True)
-class _Unacked:
-    """A delivered eval awaiting ack/nack, with its nack-timer generation."""
-
-    eval: Evaluation
-    token: str
-    gen: int = 0
-    paused: bool = False
 
 
 @dataclass(slots=True)
@@ -105,7 +98,7 @@ class EvalBroker:
         """Nomad: eval_broker.go, processEnqueue."""
         if ev.id in self._dequeues:
             unack = self._unack.get(ev.id)
-            if token and unack is not None and unack.token == token:
+            if token and unack is not None and unack[1] == token:
                 self._requeue[token] = ev
             return
         self._dequeues[ev.id] = 0
@@ -187,29 +180,27 @@ class EvalBroker:
         self._waiters = still_waiting
 
     def _scan(self, types: list[str]) -> tuple[Evaluation, str] | None:
-        """Nomad: eval_broker.go, scanForSchedulers: highest priority head, random among ties."""
+        """Nomad: eval_broker.go, scanForSchedulers: highest priority head, random among ties;
+        then dequeueForSched: pop it, hand out a token, start the nack timer."""
         ready = self._ready
-        best: list[str] = []
-        best_priority = 0
+        best: list[ReadyEntry] | None = None  # the best queue
+        ties: list[list[ReadyEntry]] | None = None  # the queues whose head ties with its, if any
         for sched in types:
             queue = ready.get(sched)
             if queue:
-                priority = -queue[0][0]
-                if not best or priority > best_priority:
-                    best, best_priority = [sched], priority
-                elif priority == best_priority:
-                    best.append(sched)
-        if not best:
+                if best is None or queue[0][0] < best[0][0]:  # (a higher priority)
+                    best, ties = queue, None
+                elif queue[0][0] == best[0][0]:
+                    ties = [*(ties or [best]), queue]
+        if best is None:
             return None
-        return self._dequeue_for(best[0] if len(best) == 1 else best[int(self.rng.integers(len(best)))])
-
-    def _dequeue_for(self, sched: str) -> tuple[Evaluation, str]:
-        """Nomad: eval_broker.go, dequeueForSched: pop, hand out a token, start the nack timer."""
-        ev = heappop(self._ready[sched])[3]
+        if ties is not None:
+            best = ties[int(self.rng.integers(len(ties)))]
+        ev = heappop(best)[3]
         self._tokens = number = self._tokens + 1
         token = _TOKEN % number
         eval_id = ev.id
-        self._unack[eval_id] = _Unacked(ev, token, 1)  # its nack timer's first generation (`_start_nack_timer`)
+        self._unack[eval_id] = (ev, token, 1, False)  # its nack timer's first generation (`_start_nack_timer`)
         self._dequeues[eval_id] += 1
         self._nack_timers.start((eval_id, token, 1))
         return ev, token
@@ -217,14 +208,14 @@ class EvalBroker:
     # -- nack timer -------------------------------------------------------------------------
 
     def _start_nack_timer(self, unack: _Unacked) -> None:
-        unack.gen += 1
-        unack.paused = False
-        self._nack_timers.start((unack.eval.id, unack.token, unack.gen))
+        ev, token, gen, _ = unack
+        self._unack[ev.id] = (ev, token, gen + 1, False)
+        self._nack_timers.start((ev.id, token, gen + 1))
 
     def _nack_timer_live(self, timer: _NackTimer) -> bool:
-        eval_id, token, gen = timer  # (tokens are unique per delivery; the gen moves on at every ack)
+        eval_id, token, gen = timer  # (tokens are unique per delivery; the gen moves on at every pause)
         unack = self._unack.get(eval_id)
-        return unack is not None and unack.gen == gen and not unack.paused and unack.token == token
+        return unack is not None and unack[2] == gen and not unack[3] and unack[1] == token
 
     def _nack_timer_fired(self, timer: _NackTimer) -> None:
         self.nack(timer[0], timer[1])
@@ -233,7 +224,7 @@ class EvalBroker:
         unack = self._unack.get(eval_id)
         if unack is None:
             raise BrokerError("evaluation is not outstanding")
-        if unack.token != token:
+        if unack[1] != token:
             raise BrokerError("evaluation token does not match")
         return unack
 
@@ -243,9 +234,8 @@ class EvalBroker:
 
     def pause_nack_timeout(self, eval_id: str, token: str) -> None:
         """Nomad: eval_broker.go, PauseNackTimeout (while the plan waits in the plan queue)."""
-        unack = self._outstanding(eval_id, token)
-        unack.gen += 1
-        unack.paused = True
+        ev, _, gen, _ = self._outstanding(eval_id, token)
+        self._unack[eval_id] = (ev, token, gen + 1, True)
 
     def resume_nack_timeout(self, eval_id: str, token: str) -> None:
         """Nomad: eval_broker.go, ResumeNackTimeout: a full nack timeout from now."""
@@ -254,23 +244,23 @@ class EvalBroker:
     def outstanding(self, eval_id: str) -> str | None:
         """Nomad: eval_broker.go, Outstanding: the token if delivered and not yet acked."""
         unack = self._unack.get(eval_id)
-        return unack.token if unack is not None else None
+        return unack[1] if unack is not None else None
 
     # -- ack / nack -------------------------------------------------------------------------
 
     def _take_unacked(self, eval_id: str, token: str) -> Evaluation:
+        """The eval delivered under `token`, no longer outstanding (its nack timer disarmed)."""
         unack = self._unack.get(eval_id)
         if unack is None:
             raise BrokerError("Evaluation ID not found")
-        if unack.token != token:
+        if unack[1] != token:
             raise BrokerError("Token does not match for Evaluation ID")
         del self._unack[eval_id]
-        unack.gen += 1  # disarm the nack timer
-        return unack.eval
+        return unack[0]
 
     def ack(self, eval_id: str, token: str) -> None:
         """Nomad: eval_broker.go, Ack: done; promote the job's best pending eval, cancel the rest."""
-        requeued = self._requeue.pop(token, None)
+        requeued = self._requeue.pop(token, None) if self._requeue else None
         ev = self._take_unacked(eval_id, token)
         self._release_job(ev)
         if requeued is not None:
@@ -332,8 +322,8 @@ class EvalBroker:
     def stats(self) -> dict:
         """Nomad: eval_broker.go, Stats (BrokerStats) plus the evals failed at the delivery limit."""
         unacked: dict[str, int] = {}  # (every type delivered has a ready queue, if empty)
-        for unack in self._unack.values():
-            unacked[unack.eval.type] = unacked.get(unack.eval.type, 0) + 1
+        for ev, *_ in self._unack.values():
+            unacked[ev.type] = unacked.get(ev.type, 0) + 1
         return {
             "total_ready": self.ready_count(),
             "total_unacked": len(self._unack),

@@ -68,6 +68,11 @@ class WorkerContext:
 class Worker:
     """One scheduler worker process."""
 
+    # Take an eval ready now without a dequeue event when no other event is due at this instant:
+    # that event would be the next one processed, so nothing would run in between. (Every event
+    # the worker resumes on has the worker as its only callback.)
+    take_ready_now = True
+
     def __init__(self, context: WorkerContext, name: str, types: list[str] | None = None):
         self.context = context
         self.name = name
@@ -78,20 +83,20 @@ class Worker:
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         ctx = self.context
-        broker, env, state = ctx.broker, ctx.env, ctx.state
-        recorder, types, pause = ctx.recorder, self.types, self._pause
+        broker, env, state, recorder = ctx.broker, ctx.env, ctx.state, ctx.recorder
+        rng, policy, think, types, pause = ctx.rng, ctx.policy, ctx.config.think_time_base, self.types, self._pause
+        events = env._queue  # type: ignore[attr-defined]  # (the environment's one queue: `take_ready_now`)
         while True:
-            found = self._ready_now()
+            found = (broker.try_dequeue(types) if self.take_ready_now and (not events or events[0][0] > env._now)  # type: ignore[attr-defined]
+                     else None)
             ev, token = found if found is not None else (yield broker.dequeue(types))
             self.busy = True
-            recorder.eval_dequeued(ev, env.now)
+            recorder.eval_dequeued(ev, env._now)  # type: ignore[attr-defined]
             # a blocked eval's re-run that can place nothing: re-blocked from its job's failed-pass memo
-            answer = replay_blocked(state, ctx.rng, ctx.policy, state.scheduler_config.preemption_config, ev)
+            answer = replay_blocked(state, rng, policy, state.scheduler_config.preemption_config, ev)
             if answer is not None:
-                yield pause(ctx.config.think_time_base)
-                reblocked = answer[0]
-                self._reblock(reblocked, token, answer[1])
-                self._ack(reblocked, token)
+                yield pause(think)
+                self._reblock(answer[0], token, answer[1])
                 self.busy = False
                 continue
             senv, gen = self._scheduler_pass(ev)
@@ -102,16 +107,9 @@ class Worker:
             else:
                 outcome = yield from self._submit_plans(ev, token, senv, gen, plan)
             if outcome.plan is None or outcome.plan.is_no_op():
-                yield pause(ctx.config.think_time_base)
+                yield pause(think)
             self._finish(outcome, token)
             self.busy = False
-
-    def _ready_now(self) -> tuple[Evaluation, str] | None:
-        """An eval ready now, taken without a dequeue event when no other event is due at this
-        instant: that event would be the next one processed, so nothing would run in between.
-        (Every event the worker resumes on has the worker as its only callback.)"""
-        env = self.context.env
-        return self.context.broker.try_dequeue(self.types) if env.peek() > env.now else None
 
     def _scheduler_pass(self, ev: Evaluation) -> tuple[SchedulerEnv, Generator[Plan, Any, SchedulerOutcome]]:
         """The scheduler's environment for this pass and its (unstarted) pass over `ev`."""
@@ -145,7 +143,6 @@ class Worker:
         ev = outcome.eval
         if outcome.reblock:
             self._reblock(ev, token, outcome.failed_placements, outcome.create_evals)
-            self._ack(ev, token)
             return
         cancelled: list[Evaluation] = []  # the job's blocked evals a successful eval cancels
         ctx.state.upsert_evals([ev], cancelled)
@@ -164,15 +161,16 @@ class Worker:
 
     def _reblock(self, ev: Evaluation, token: str, failed: int, created: list[Evaluation] | None = None) -> None:
         """Hand a blocked eval that still could not place everything back to the blocked
-        tracker (under the scheduler's snapshot index, as Nomad) and record its pass (a
-        re-blocked eval is never complete: nothing to untrack). Nomad: Worker.ReblockEval."""
+        tracker (under the scheduler's snapshot index, as Nomad), record its pass (a re-blocked
+        eval is never complete: nothing to untrack) and ack it. Nomad: Worker.ReblockEval."""
         ctx = self.context
-        if _queued_changed(ctx.state, ev):
+        if ev.queued_allocations and _queued_changed(ctx.state, ev):
             ctx.state.upsert_evals([ev])
         ctx.blocked.reblock(ev, token)
         if created:
             ctx.raft.create_evals(created)
-        ctx.recorder.eval_reblocked(ev, ctx.env.now, failed)
+        ctx.recorder.eval_reblocked(ev, ctx.env._now, failed)  # type: ignore[attr-defined]
+        self._ack(ev, token)
 
     def _ack(self, ev: Evaluation, token: str) -> None:
         """Ack the delivery, then write the evals found redundant."""
