@@ -47,6 +47,11 @@ class _Waiter:
     event: simpy.Event
 
 
+def _refusal(unack: _Unacked | None) -> BrokerError:
+    """Why an ack or nack of a delivery is refused (`unack`: the eval's delivery, if any)."""
+    return BrokerError("Evaluation ID not found" if unack is None else "Token does not match for Evaluation ID")
+
+
 class EvalBroker:
     """Nomad: nomad/eval_broker.go, EvalBroker."""
 
@@ -158,30 +163,12 @@ class EvalBroker:
         return event
 
     def try_dequeue(self, types: list[str]) -> tuple[Evaluation, str] | None:
-        """Dequeue without waiting: (eval, token) if one is ready now, else None."""
-        return None if self._dispatch_pending else self._scan(types)
-
-    def _schedule_dispatch(self) -> None:
-        """Serve waiters after everything enqueued at this instant (Nomad: EnqueueAll's lock)."""
-        self._dispatch_pending = True
-        tick = self.env.event()
-        tick.callbacks.append(self._dispatch)
-        tick.succeed()
-
-    def _dispatch(self, _event: simpy.Event) -> None:
-        self._dispatch_pending = False
-        still_waiting = []
-        for waiter in self._waiters:
-            found = self._scan(waiter.types)
-            if found is None:
-                still_waiting.append(waiter)
-            else:
-                waiter.event.succeed(found)
-        self._waiters = still_waiting
-
-    def _scan(self, types: list[str]) -> tuple[Evaluation, str] | None:
-        """Nomad: eval_broker.go, scanForSchedulers: highest priority head, random among ties;
-        then dequeueForSched: pop it, hand out a token, start the nack timer."""
+        """Dequeue without waiting: (eval, token) if one is ready now, else None (also while
+        waiters are to be served first). Nomad: eval_broker.go, scanForSchedulers: the highest
+        priority head, random among ties; then dequeueForSched: pop it, hand out a token, start
+        the nack timer."""
+        if self._dispatch_pending:
+            return None
         ready = self._ready
         best: list[ReadyEntry] | None = None  # the best queue
         ties: list[list[ReadyEntry]] | None = None  # the queues whose head ties with its, if any
@@ -204,6 +191,24 @@ class EvalBroker:
         self._dequeues[eval_id] += 1
         self._nack_timers.start((eval_id, token, 1))
         return ev, token
+
+    def _schedule_dispatch(self) -> None:
+        """Serve waiters after everything enqueued at this instant (Nomad: EnqueueAll's lock)."""
+        self._dispatch_pending = True
+        tick = self.env.event()
+        tick.callbacks.append(self._dispatch)
+        tick.succeed()
+
+    def _dispatch(self, _event: simpy.Event) -> None:
+        self._dispatch_pending = False
+        still_waiting = []
+        for waiter in self._waiters:
+            found = self.try_dequeue(waiter.types)
+            if found is None:
+                still_waiting.append(waiter)
+            else:
+                waiter.event.succeed(found)
+        self._waiters = still_waiting
 
     # -- nack timer -------------------------------------------------------------------------
 
@@ -251,18 +256,19 @@ class EvalBroker:
     def _take_unacked(self, eval_id: str, token: str) -> Evaluation:
         """The eval delivered under `token`, no longer outstanding (its nack timer disarmed)."""
         unack = self._unack.get(eval_id)
-        if unack is None:
-            raise BrokerError("Evaluation ID not found")
-        if unack[1] != token:
-            raise BrokerError("Token does not match for Evaluation ID")
+        if unack is None or unack[1] != token:
+            raise _refusal(unack)
         del self._unack[eval_id]
         return unack[0]
 
     def ack(self, eval_id: str, token: str) -> None:
         """Nomad: eval_broker.go, Ack: done; promote the job's best pending eval, cancel the rest."""
         requeued = self._requeue.pop(token, None) if self._requeue else None
-        ev = self._take_unacked(eval_id, token)
-        self._release_job(ev)
+        unack = self._unack.get(eval_id)  # (`_take_unacked`, inline: once per pass)
+        if unack is None or unack[1] != token:
+            raise _refusal(unack)
+        del self._unack[eval_id]
+        self._release_job(unack[0])
         if requeued is not None:
             self._process_enqueue(requeued, "")
 
