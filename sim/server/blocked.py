@@ -121,10 +121,21 @@ class BlockedEvals:
             return  # Nomad: a class-less unblock only reaches node-specific (system) evals
         self._unblock_indexes[computed_class] = index
         self._max_unblock_index = max(self._max_unblock_index, index)
-        released = list(self._escaped)
-        released += [eval_id for eval_id, t in self._captured.items()
-                     if t[0].class_eligibility.get(computed_class) is not False]
-        self._release_ids(released)
+        # (`_forget` of each, inline: the escaped ones first, then the captured, in tracking order)
+        released = list(self._escaped.values())
+        self._escaped.clear()
+        captured = self._captured
+        eligible = [eval_id for eval_id, t in captured.items() if t[0].class_eligibility.get(computed_class) is not False]
+        released += map(captured.pop, eligible)
+        jobs, by_node = self._jobs, self._by_node
+        for ev, _ in released:
+            key = (ev.namespace, ev.job_id)
+            if jobs.get(key) == ev.id:
+                del jobs[key]
+            if by_node and ev.node_id in by_node:
+                self._forget_on_node(ev)
+        if released:
+            self.broker.enqueue_all(released)
 
     def unblock_node(self, node_id: str, index: int) -> None:
         """Nomad: blocked_evals.go, UnblockNode: release system evals blocked on `node_id`.
@@ -176,12 +187,16 @@ class BlockedEvals:
         key = (ev.namespace, ev.job_id)
         if self._jobs.get(key) == eval_id:
             del self._jobs[key]
+        self._forget_on_node(ev)
+        return tracked
+
+    def _forget_on_node(self, ev: Evaluation) -> None:
+        """Stop tracking `ev` by its node (a system eval)."""
         on_node = self._by_node.get(ev.node_id)
         if on_node is not None:
-            on_node.pop(eval_id, None)
+            on_node.pop(ev.id, None)
             if not on_node:
                 del self._by_node[ev.node_id]
-        return tracked
 
     def drain_duplicates(self) -> list[Evaluation]:
         """Nomad: blocked_evals.go, GetDuplicates: older blocked evals the leader cancels."""

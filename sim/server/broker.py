@@ -95,9 +95,13 @@ class EvalBroker:
     def enqueue_all(self, evals: list[tuple[Evaluation, str]]) -> None:
         """Nomad: eval_broker.go, EnqueueAll: `requeue` each (eval, token) in turn, `enqueue`
         for the token "" (an eval not outstanding)."""
-        process = self._process_enqueue
+        process, dequeues, ready = self._process_enqueue, self._dequeues, self._enqueue_ready
         for ev, token in evals:
-            process(ev, token)
+            if ev.id in dequeues or ev.wait > 0 or ev.wait_until > 0:
+                process(ev, token)
+            else:  # (`_process_enqueue` of an untracked eval ready now, inline: most released evals)
+                dequeues[ev.id] = 0
+                ready(ev)
 
     def _process_enqueue(self, ev: Evaluation, token: str) -> None:
         """Nomad: eval_broker.go, processEnqueue."""

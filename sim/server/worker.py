@@ -41,7 +41,8 @@ SCHEDULER_TYPES = ["service", "batch", "system", "sysbatch"]
 
 class WorkerRaft(Protocol):
     """The worker's eval writes beyond its own eval's: the scheduler's follow-up evals (Nomad:
-    Worker.CreateEval) and, after each ack, the evals found redundant (the leader's reapers)."""
+    Worker.CreateEval) and, after an ack that left the broker's cancelable or the blocked
+    tracker's duplicates non-empty, the evals found redundant (the leader's reapers)."""
 
     def create_evals(self, evals: list[Evaluation]) -> int: ...
 
@@ -179,7 +180,8 @@ class Worker:
             ctx.broker.ack(ev.id, token)
         except BrokerError:  # the nack timer fired first; Nomad's worker only logs this
             pass
-        ctx.raft.reap_cancelable()
+        if ctx.broker.cancelable or ctx.blocked.duplicates:  # (rarely: no call after nearly every ack)
+            ctx.raft.reap_cancelable()
 
 
 def _queued_changed(state: StateStore, ev: Evaluation) -> bool:
