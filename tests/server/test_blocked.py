@@ -276,3 +276,47 @@ def test_released_eval_waits_behind_job_in_flight_eval(h):
     assert h.broker.stats()["total_pending"] == 1 and h.ready() == 1
     h.broker.ack(running.id, token)
     assert h.ready() == 2 and h.broker.cancelable == []
+
+
+def _unblock_forgetting_each(blocked: BlockedEvals, computed_class: str, index: int) -> None:
+    """`BlockedEvals.unblock` as Nomad writes it: the released IDs, then each one forgotten."""
+    blocked._unblock_indexes[computed_class] = index
+    blocked._max_unblock_index = max(blocked._max_unblock_index, index)
+    released = list(blocked._escaped)
+    released += [eval_id for eval_id, t in blocked._captured.items()
+                 if t[0].class_eligibility.get(computed_class) is not False]
+    if released:
+        blocked.broker.enqueue_all([blocked._forget(eval_id) for eval_id in released])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_unblock_is_forgetting_each_released_eval(seed):
+    """`unblock` (its released evals forgotten inline) against forgetting each in turn, on random
+    blocks of escaped, captured and system evals of a few jobs: the same deliveries and stats."""
+    rng = np.random.default_rng(seed)
+    fast, slow = Harness(), Harness()
+    classes = ["c1", "c2", "c3"]
+    for step in range(60):
+        if rng.random() < 0.6:
+            kind = int(rng.integers(3))
+            eligibility = {c: bool(rng.random() < 0.5) for c in classes if rng.random() < 0.6}
+            fields = dict(job_id=f"job-{int(rng.integers(5))}", snapshot_index=step, create_index=step,
+                          class_eligibility=eligibility, escaped_computed_class=kind == 0)
+            if kind == 2:
+                fields.update(type="system", node_id=f"node-{int(rng.integers(3))}")
+            ev = blocked_eval(**fields)
+            for h in (fast, slow):
+                h.blocked.block(ev)
+        else:
+            cls = classes[int(rng.integers(len(classes)))]
+            fast.blocked.unblock(cls, step)
+            _unblock_forgetting_each(slow.blocked, cls, step)
+        assert fast.blocked.stats() == slow.blocked.stats()
+        assert fast.blocked._by_node == slow.blocked._by_node
+        assert fast.broker.stats() == slow.broker.stats()
+        if rng.random() < 0.3:
+            got, want = fast.broker.try_dequeue(["service", "system"]), slow.broker.try_dequeue(["service", "system"])
+            assert got == want
+            if got is not None:
+                for h in (fast, slow):
+                    h.broker.ack(got[0].id, got[1])

@@ -526,3 +526,44 @@ def test_disarmed_nack_timer_holds_no_eval(h):
         layer = gc.get_referents(*layer)
         reached += layer
     assert len(entries) == 1 and not any(x is ev for x in reached)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_enqueue_all_is_requeue_of_each(seed):
+    """`enqueue_all` (which enqueues untracked ready evals inline) against `requeue`/`enqueue` of
+    each (eval, token) in turn, on random batches: evals of a few jobs, some delayed (`wait`,
+    `wait_until` past or future), some delivered (with their token or a stale one), some
+    already ready; the same deliveries and stats throughout."""
+    rng = np.random.default_rng(seed)
+    fast, slow = Harness(seed), Harness(seed)
+    delivered: list[tuple[Evaluation, str]] = []
+    for step in range(40):
+        batch: list[tuple[Evaluation, str]] = []
+        for _ in range(int(rng.integers(1, 6))):
+            kind = int(rng.integers(5))
+            if kind == 0 and delivered:
+                ev, token = delivered[int(rng.integers(len(delivered)))]
+                batch.append((ev, token if rng.random() < 0.7 else "stale"))
+                continue
+            wait = 5.0 if kind == 1 else 0.0
+            wait_until = {2: fast.env.now + 3.0, 3: max(fast.env.now - 1.0, 0.5)}.get(kind, 0.0)
+            ev = make_eval(job_id=f"job-{int(rng.integers(4))}", type=SCHEDS[int(rng.integers(2))],
+                           priority=int(rng.choice([50, 70])), wait=wait, wait_until=wait_until)
+            batch.append((ev, "" if rng.random() < 0.8 else "stale"))
+        fast.broker.enqueue_all(batch)
+        for ev, token in batch:
+            slow.broker.requeue(ev, token) if token else slow.broker.enqueue(ev)
+        for h in (fast, slow):
+            h.env.run(until=step + 1.0)
+        assert fast.broker.stats() == slow.broker.stats()
+        for _ in range(int(rng.integers(3))):
+            got, want = fast.broker.try_dequeue(SCHEDS), slow.broker.try_dequeue(SCHEDS)
+            assert got == want
+            if got is not None:
+                delivered.append(got)
+        if delivered and rng.random() < 0.5:
+            ev, token = delivered.pop(int(rng.integers(len(delivered))))
+            for h in (fast, slow):
+                if h.broker.outstanding(ev.id) == token:
+                    h.broker.ack(ev.id, token)
+        assert fast.broker.stats() == slow.broker.stats()
