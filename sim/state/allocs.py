@@ -96,8 +96,12 @@ class AllocTable:
 
     def own(self, allocs: list[Allocation]) -> list[Allocation]:
         """The stored allocs of `allocs` (a write's input): once allocs have been compacted, the
-        writer's object may be one compacted since it read it, and the write goes to the stored one."""
-        return self.stored(allocs) if len(self.columns) else allocs
+        writer's object may be one compacted since it read it, and the write goes to the stored one.
+        (Only client-terminal allocs are compacted, and a compacted object is never written again:
+        a list without a client-terminal alloc holds none.)"""
+        if not len(self.columns) or CLIENT_TERMINAL.isdisjoint(map(_CLIENT_STATUS, allocs)):
+            return allocs
+        return self.stored(allocs)
 
     def stored(self, allocs: list[Allocation]) -> list[Allocation]:
         """`get(a.id) or a` for each alloc (the list itself when each is the stored one)."""

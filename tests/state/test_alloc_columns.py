@@ -8,6 +8,7 @@ is the same in both runs.
 from __future__ import annotations
 
 import copy
+import operator
 import dataclasses
 import random
 from typing import Any, cast
@@ -222,3 +223,25 @@ def test_runs_of_one_value_read_back_with_their_types(seed: int, monkeypatch: py
     first = columns.add(odd)
     expected = [repr(snapshot(a)) for a in odd]
     assert [repr(snapshot(columns.build(first + i))) for i in range(len(odd))] == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_write_goes_to_the_stored_allocs(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`own` gives, for any mix of stored allocs and objects compacted since, the stored ones
+    (as `stored` does, alloc by alloc), whichever way it takes."""
+    rng = random.Random(seed)
+    allocs = [dataclasses.replace(a, client_status="running")
+              for a in run("periodic-batch", False, monkeypatch).state.allocs()[:12]]
+    key = (allocs[0].namespace, allocs[0].job_id)
+    table = AllocTable(cast(Any, None), cast(Any, None))
+    table.by_job[key] = list(allocs)
+    table.by_id.update((a.id, a) for a in allocs)
+    held = list(allocs)  # what a writer (a client) read earlier
+    for i in rng.sample(range(len(allocs)), rng.randrange(1, len(allocs))):
+        allocs[i].client_status = rng.choice(["complete", "failed", "lost"])
+    table.compact_job(key)
+    for _ in range(20):
+        writes = rng.sample(held, rng.randrange(1, len(held) + 1))
+        expected = [table.get(a.id) for a in writes]
+        assert all(map(operator.is_, table.own(writes), expected))
+        assert all(map(operator.is_, table.stored(writes), expected))
