@@ -283,10 +283,12 @@ class AllocTable:
 
     def _release_all(self, allocs: list[Allocation]) -> None:
         """`_release` of each alloc in turn, the usage in one vectorised pass (`np.subtract.at`
-        subtracts repeated rows one after the other, in order, as `_release` would)."""
+        subtracts repeated rows one after the other, in order, as `_release` would; allocs that
+        all ask the same (a job's) subtract that one ask, broadcast)."""
         nodes = self.nodes
         rows = list(map(nodes.index_of.__getitem__, map(_NODE_ID, allocs)))
-        np.subtract.at(nodes.used, rows, list(map(_USAGE, allocs)))
+        usage = list(map(_USAGE, allocs))
+        np.subtract.at(nodes.used, rows, usage[0] if usage.count(usage[0]) == len(usage) else usage)
         if not any(map(any, map(_HELD, allocs))):
             return  # (no ports, no devices)
         used_ports = nodes.used_ports
