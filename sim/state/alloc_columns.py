@@ -205,9 +205,12 @@ class SharedColumn:
             return
         ids = list(map(id, values))
         # (one value per distinct ID, in first-seen order: the same object wherever its ID repeats)
-        for value in dict(zip(ids, values, strict=True)).values():
-            self._code(value)
-        self.rows.extend(list(map(self._codes.__getitem__, ids)))
+        codes, objects = self._codes, self.objects
+        for object_id, value in dict(zip(ids, values, strict=True)).items():
+            if object_id not in codes:  # (`_code`, spelled out: often one object per row)
+                codes[object_id] = len(objects)
+                objects.append(value)
+        self.rows.extend(list(map(codes.__getitem__, ids)))
 
     def _code(self, value: Any) -> int:
         code = self._codes.get(id(value))

@@ -8,8 +8,8 @@ is the same in both runs.
 from __future__ import annotations
 
 import copy
-import operator
 import dataclasses
+import operator
 import random
 from typing import Any, cast
 
