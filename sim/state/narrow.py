@@ -41,9 +41,9 @@ class IntColumn:
         self.values.extend(values)
 
     def repeat(self, value: int, n: int) -> None:
-        """Append `value` n times (n > 0): one value stored, then copied."""
-        self.extend((value,))
-        if n > 1:
+        """Append `value` n times: one value stored, then copied."""
+        if n > 0:
+            self.extend((value,))
             self.values += self.values[-1:] * (n - 1)
 
     def __getitem__(self, i: int) -> int:
