@@ -77,6 +77,14 @@ def _all_default(values: Sequence[Any], default: Any) -> bool:
 _NO_METRIC = -1  # node pool code of a row without a metric
 
 
+def _same(values: Sequence[Any], kind: type, code: str) -> bool:
+    """Every value is the first one's equal of type `kind` and fits a column of type `code`, so the
+    column stores the first, repeated (a float not zero: 0.0 and -0.0 are equal, told apart)."""
+    first = values[0]
+    return (type(first) is kind and values.count(first) == len(values) and (first in _INT32 if code == "i" else first != 0)
+            and list(map(type, values)).count(kind) == len(values))
+
+
 def _int32(values: Sequence[Any]) -> bool:
     """Every value is an int that a 4-byte column holds."""
     return not values or (set(map(type, values)) <= {int} and min(values) in _INT32 and max(values) in _INT32)
@@ -97,6 +105,13 @@ class StringTable:
             code = self.codes[value] = len(self.values)
             self.values.append(value)
         return code
+
+    def code_into(self, column: IntColumn, values: Sequence[Any]) -> None:
+        """Append each value's code to `column` (one value: its code repeated)."""
+        if values.count(values[0]) == len(values):  # (a job's namespace, status, ...)
+            column.repeat(self.code(values[0]), len(values))
+        else:
+            column.extend(self.code_all(values))
 
     def code_all(self, values: Sequence[Any]) -> list[int]:
         """The code of each value."""
@@ -146,7 +161,7 @@ class MadeColumn:
     def extend(self, made: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store each row's containers that `_frozen` takes; returns the others (kept elsewhere)."""
         if not any(made):
-            self.rows.extend([0] * len(made))
+            self.rows.repeat(0, len(made))
             return made
         codes, values, rows, rest = self._codes, self.values, [], []
         for containers in made:
@@ -186,13 +201,16 @@ class SharedColumn:
 
     def extend(self, values: Sequence[Any]) -> None:
         if values and all(map(is_, values, repeat(values[0], len(values)))):  # one object: a job's version, ...
-            self.rows.extend([self._code(values[0])] * len(values))
+            self.rows.repeat(self._code(values[0]), len(values))
             return
         ids = list(map(id, values))
         # (one value per distinct ID, in first-seen order: the same object wherever its ID repeats)
-        for value in dict(zip(ids, values, strict=True)).values():
-            self._code(value)
-        self.rows.extend(list(map(self._codes.__getitem__, ids)))
+        codes, objects = self._codes, self.objects
+        for object_id, value in dict(zip(ids, values, strict=True)).items():
+            if object_id not in codes:  # (`_code`, spelled out: often one object per row)
+                codes[object_id] = len(objects)
+                objects.append(value)
+        self.rows.extend(list(map(codes.__getitem__, ids)))
 
     def _code(self, value: Any) -> int:
         code = self._codes.get(id(value))
@@ -234,7 +252,7 @@ class AllocColumns:
 
     def add(self, allocs: list[Allocation]) -> int:
         """Store the allocs as new rows, in order; returns the first row."""
-        first = len(self.ids)
+        first, n = len(self.ids), len(allocs)
         sides: dict[int, dict[str, Any]] = {}
 
         def keep(i: int, name: str, value: object) -> None:
@@ -243,9 +261,16 @@ class AllocColumns:
         columns = dict(zip(_FIELDS, zip(*map(_fields, allocs), strict=True), strict=True))
         self.ids.extend(columns["id"])
         for name in _STRINGS:
-            self.codes[name].extend(self.strings.code_all(columns[name]))
+            self.strings.code_into(self.codes[name], columns[name])
         for name, code, kind in _NUMBERS:
             numbers: Sequence[Any] = columns[name]
+            column = self.numbers[name]
+            if _same(numbers, kind, code):  # (one value: a job's resources, its plan's index, ...)
+                if type(column) is IntColumn:
+                    column.repeat(numbers[0], n)
+                else:
+                    column += array(code, numbers[:1]) * n  # type: ignore[operator]
+                continue
             if not (_int32(numbers) if code == "i" else set(map(type, numbers)) <= {kind}):
                 # another type, or an int too large for the column: kept as is, in the side dict
                 fits = [type(value) is kind and (code != "i" or value in _INT32) for value in numbers]
@@ -253,7 +278,7 @@ class AllocColumns:
                     if not fit:
                         keep(i, name, value)
                 numbers = [value if fit else 0 for value, fit in zip(numbers, fits, strict=True)]
-            self.numbers[name].extend(numbers)  # type: ignore[arg-type]
+            column.extend(numbers)  # type: ignore[arg-type]
         for name in _SHARED:
             self.shared[name].extend(columns[name])
         names, indexes = columns["name"], list(map(_NAME_INDEX, allocs))  # (`index()` as cached)
@@ -288,21 +313,29 @@ class AllocColumns:
         """Store the rows' metrics; returns each one's container fields to keep."""
         rows = [_NO_ROW if m is None else _metric_row(m) for m in metrics]
         pools, *ints, flags, tops = zip(*rows, strict=True)
-        codes = self.strings.codes
-        self.strings.code_all([p for p in pools if p is not None])
-        self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
+        if pools[0] is not None and pools.count(pools[0]) == len(pools):  # (one pool)
+            self.node_pool.repeat(self.strings.code(pools[0]), len(pools))
+        else:
+            codes = self.strings.codes
+            self.strings.code_all([p for p in pools if p is not None])
+            self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
         # (`packed`: the containers made, and the top scores when some are packed)
         made = ([m.made() if flag else {} for m, flag in zip(metrics, flags, strict=True)]  # type: ignore[union-attr]
                 if any(flags) else [{}] * len(metrics))
-        if not all(map(_int32, ints)):
+        same = [_same(values, int, "i") for values in ints]
+        if not all(one or _int32(values) for one, values in zip(same, ints, strict=True)):
+            same = [False] * len(ints)
             counters = list(zip(*ints, strict=True))
             for i, values in enumerate(counters):
                 if not _int32(values):  # kept whole, with the containers
                     made[i] = {**made[i], **dict(zip(_METRIC_INTS, values, strict=True))}
                     counters[i] = _NO_COUNTERS
             ints = list(zip(*counters, strict=True))
-        for column, values in zip(self.metric_ints.values(), ints, strict=True):
-            column.extend(values)
+        for column, values, one in zip(self.metric_ints.values(), ints, same, strict=True):
+            if one:
+                column.repeat(values[0], len(values))
+            else:
+                column.extend(values)
         self.nodes_available.extend(_nodes_available(metrics))
         if not all(tops):
             tops = tuple(top or _NO_TOP for top in tops)

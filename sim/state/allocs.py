@@ -96,8 +96,12 @@ class AllocTable:
 
     def own(self, allocs: list[Allocation]) -> list[Allocation]:
         """The stored allocs of `allocs` (a write's input): once allocs have been compacted, the
-        writer's object may be one compacted since it read it, and the write goes to the stored one."""
-        return self.stored(allocs) if len(self.columns) else allocs
+        writer's object may be one compacted since it read it, and the write goes to the stored one.
+        (Only client-terminal allocs are compacted, and a compacted object is never written again:
+        a list without a client-terminal alloc holds none.)"""
+        if not len(self.columns) or CLIENT_TERMINAL.isdisjoint(map(_CLIENT_STATUS, allocs)):
+            return allocs
+        return self.stored(allocs)
 
     def stored(self, allocs: list[Allocation]) -> list[Allocation]:
         """`get(a.id) or a` for each alloc (the list itself when each is the stored one)."""
@@ -279,10 +283,12 @@ class AllocTable:
 
     def _release_all(self, allocs: list[Allocation]) -> None:
         """`_release` of each alloc in turn, the usage in one vectorised pass (`np.subtract.at`
-        subtracts repeated rows one after the other, in order, as `_release` would)."""
+        subtracts repeated rows one after the other, in order, as `_release` would; allocs that
+        all ask the same (a job's) subtract that one ask, broadcast)."""
         nodes = self.nodes
         rows = list(map(nodes.index_of.__getitem__, map(_NODE_ID, allocs)))
-        np.subtract.at(nodes.used, rows, list(map(_USAGE, allocs)))
+        usage = list(map(_USAGE, allocs))
+        np.subtract.at(nodes.used, rows, usage[0] if usage.count(usage[0]) == len(usage) else usage)
         if not any(map(any, map(_HELD, allocs))):
             return  # (no ports, no devices)
         used_ports = nodes.used_ports

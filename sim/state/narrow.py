@@ -29,17 +29,22 @@ class IntColumn:
     def extend(self, values: Sequence[int]) -> None:
         """Append the values (a sequence: when one does not fit, none is stored and the column
         is widened to the narrowest type that holds them all before they are)."""
-        stored = len(self.values)
         try:
-            self.values.extend(values)
+            self.values += array(self.values.typecode, values)  # (built whole, then copied: none stored if one does not fit)
             return
         except OverflowError:
-            del self.values[stored:]  # (the values appended before the one that did not fit)
+            pass
         low, high = min(values), max(values)
         wider = next((c for c in self._codes if low in _RANGE[c] and high in _RANGE[c]), self._codes[-1])
         if wider != self.values.typecode:
             self.values = array(wider, self.values)
         self.values.extend(values)
+
+    def repeat(self, value: int, n: int) -> None:
+        """Append `value` n times: one value stored, then copied."""
+        if n > 0:
+            self.extend((value,))
+            self.values += self.values[-1:] * (n - 1)
 
     def __getitem__(self, i: int) -> int:
         return self.values[i]

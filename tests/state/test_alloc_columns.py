@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import operator
 import random
 from typing import Any, cast
 
@@ -192,3 +193,55 @@ def test_metric_containers_read_back_equal_and_their_own(seed: int, monkeypatch:
             for value in made.values():
                 value.append("later") if isinstance(value, list) else value.update(later=1)
     assert [snapshot(columns.build(first + i)) for i in range(len(odd))] == expected
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_runs_of_one_value_read_back_with_their_types(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A column whose rows all hold one value stores it repeated; equal values of other types
+    (1, 1.0, True), 0.0 and -0.0, ints beyond the column and rows without a metric among them
+    are told apart, each row read back as it was."""
+    rng = random.Random(seed)
+    base = run("periodic-batch", False, monkeypatch).state.allocs()[0]
+    alike = {"cpu": rng.choice([[1, 1.0, True], [2**31, 2**31], [-(2**31), -(2**31)]]),
+             "create_time": rng.choice([[0.0, -0.0, 0], [1.5, 1.5], [float("nan")] * 2]),
+             "client_status": ["complete", "complete", "failed"]}
+    counts = rng.choice([[1, 1.0, True], [2**31, 2**31], [3, 3]])
+    pools = rng.choice([["default", "default"], ["default", None]])
+    odd = []
+    for _ in range(rng.randrange(1, 12)):
+        changes: dict[str, Any] = {name: values[0] if rng.random() < 0.7 else rng.choice(values)
+                                   for name, values in alike.items()}
+        metric = copy.copy(base.metrics)
+        assert metric is not None
+        metric.nodes_evaluated = counts[0] if rng.random() < 0.7 else rng.choice(counts)
+        pool = pools[0] if rng.random() < 0.7 else rng.choice(pools)
+        metric.node_pool = pool or "default"
+        changes["metrics"] = metric if pool else None
+        odd.append(dataclasses.replace(base, **changes))
+    columns = AllocColumns()
+    columns.add(odd[:1])
+    first = columns.add(odd)
+    expected = [repr(snapshot(a)) for a in odd]
+    assert [repr(snapshot(columns.build(first + i))) for i in range(len(odd))] == expected
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_write_goes_to_the_stored_allocs(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`own` gives, for any mix of stored allocs and objects compacted since, the stored ones
+    (as `stored` does, alloc by alloc), whichever way it takes."""
+    rng = random.Random(seed)
+    allocs = [dataclasses.replace(a, client_status="running")
+              for a in run("periodic-batch", False, monkeypatch).state.allocs()[:12]]
+    key = (allocs[0].namespace, allocs[0].job_id)
+    table = AllocTable(cast(Any, None), cast(Any, None))
+    table.by_job[key] = list(allocs)
+    table.by_id.update((a.id, a) for a in allocs)
+    held = list(allocs)  # what a writer (a client) read earlier
+    for i in rng.sample(range(len(allocs)), rng.randrange(1, len(allocs))):
+        allocs[i].client_status = rng.choice(["complete", "failed", "lost"])
+    table.compact_job(key)
+    for _ in range(20):
+        writes = rng.sample(held, rng.randrange(1, len(held) + 1))
+        expected = [table.get(a.id) for a in writes]
+        assert all(map(operator.is_, table.own(writes), expected))
+        assert all(map(operator.is_, table.stored(writes), expected))

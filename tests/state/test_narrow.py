@@ -39,3 +39,14 @@ def test_widening_stops_at_last() -> None:
     with pytest.raises(OverflowError):
         column.extend([2**31])
     assert list(column) == [1, -(2**31)]
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_repeat_is_extend_of_the_value_n_times(seed: int) -> None:
+    rng = random.Random(seed)
+    repeated, extended = IntColumn(), IntColumn()
+    for _ in range(rng.randrange(1, 8)):
+        value, n = rng.randrange(-(2 ** rng.choice((7, 15, 31, 63))), 2**7), rng.randrange(0, 20)
+        repeated.repeat(value, n)
+        extended.extend([value] * n)
+    assert list(repeated) == list(extended) and repeated.values.typecode == extended.values.typecode
