@@ -129,8 +129,10 @@ def fit_new_allocs(state: StateStore, plan: Plan) -> dict[str, bool]:
         return {}
     groups = [placing_of[node_id] for node_id in nodes]
     allocs = list(chain.from_iterable(groups))
-    # a placement that asks ports or devices, or updates an alloc in state, leaves its node to the per-node check
-    other = state.holds_allocs(map(_ID, allocs))
+    # a placement that asks ports or devices, or updates an alloc in state, leaves its node to the
+    # per-node check (the state is not asked about the allocs the scheduler made: `plan.new_ids`)
+    new = plan.new_ids.issuperset(map(_ID, allocs)) if plan.new_ids else False
+    other = [False] * len(allocs) if new else state.holds_allocs(map(_ID, allocs))
     if any(map(_PORTS, allocs)) or any(map(_DEVICES, allocs)):
         other = [known or bool(a.ports or a.devices) for known, a in zip(other, allocs, strict=True)]
     if len(allocs) <= _FEW:
@@ -152,18 +154,24 @@ _FEW = 64
 
 
 def _fit_each(state: StateStore, nodes: list[str], groups: list[list[Allocation]], other: list[bool]) -> dict[str, bool]:
-    """`fit_new_allocs` a node at a time in Python floats (float64, as the arrays: the same results)."""
+    """`fit_new_allocs` a node at a time in Python floats (float64, as the arrays: the same results),
+    the free capacity of every node read in one array op."""
     table = state.nodes
-    index_of, ready, cap, used = table.index_of, table.ready, table.cap, table.used
+    index_of = table.index_of
+    rows = [index_of.get(node_id) for node_id in nodes]
+    known = [row for row in rows if row is not None]
+    ready = table.ready[known].tolist()
+    free = (table.cap[known] - table.used[known]).tolist()
     out: dict[str, bool] = {}
-    end = 0
-    for node_id, allocs in zip(nodes, groups, strict=True):
+    end = k = 0
+    for node_id, allocs, row in zip(nodes, groups, rows, strict=True):
         start, end = end, end + len(allocs)
-        row = index_of.get(node_id)
-        if row is None or any(other[start:end]) or not ready[row]:
+        if row is None:
             continue
-        (cpu, mem, disk), (used_cpu, used_mem, used_disk) = cap[row].tolist(), used[row].tolist()
-        cpu, mem, disk = cpu - used_cpu, mem - used_mem, disk - used_disk
+        k += 1
+        if not ready[k - 1] or any(other[start:end]):
+            continue
+        cpu, mem, disk = free[k - 1]
         for alloc in allocs:
             cpu, mem, disk = cpu - alloc.cpu, mem - alloc.memory_mb, disk - alloc.disk_mb
         out[node_id] = cpu >= 0 and mem >= 0 and disk >= 0
@@ -171,7 +179,8 @@ def _fit_each(state: StateStore, nodes: list[str], groups: list[list[Allocation]
 
 
 _ASK = attrgetter("cpu", "memory_mb", "disk_mb")
-_ID, _PORTS, _DEVICES = attrgetter("id"), attrgetter("ports"), attrgetter("devices")
+_ID, _CREATED = attrgetter("id"), attrgetter("create_index")
+_PORTS, _DEVICES = attrgetter("ports"), attrgetter("devices")
 
 
 def evaluate_plan(state: StateStore, plan: Plan) -> PlanResult:
@@ -225,12 +234,15 @@ def apply_plan(state: StateStore, plan: Plan) -> tuple[PlanResult, list[Allocati
 
 @dataclass(frozen=True, slots=True)
 class AppliedPlan:
-    """One committed plan: the plan, the applier's answer, and the allocs placed and stopped."""
+    """One committed plan: the plan, the applier's answer, and the allocs placed and stopped;
+    `new`: every placed alloc is a new one this commit stored (each is the stored object, with an
+    ID the state never held before), none an in-place update."""
 
     plan: Plan
     result: PlanResult
     placed: list[Allocation]
     stopped: list[Allocation]
+    new: bool = False
 
 
 PlanSubscriber = Callable[[AppliedPlan], None]
@@ -277,7 +289,9 @@ class PlanQueue:
                 yield self.env.timeout(self.latency)
             result, placed, stopped = apply_plan(self.state, plan)
             self.applied += 1
-            applied = AppliedPlan(plan, result, placed, stopped)
+            # (only `AllocTable.insert` sets a create index: to this commit's, on the object it stores)
+            new = all(map(result.alloc_index.__eq__, map(_CREATED, placed)))
+            applied = AppliedPlan(plan, result, placed, stopped, new)
             for subscriber in self._subscribers:
                 subscriber(applied)
             done.succeed(result)

@@ -116,7 +116,7 @@ class Server:
         now = self.env.now
         recorder, stored_alloc = self.recorder, self.state.alloc_by_id
         ev = self.state.eval_by_id(applied.plan.eval_id)
-        fresh = [a for a in applied.placed if a.create_index == a.modify_index]
+        fresh = applied.placed if applied.new else [a for a in applied.placed if a.create_index == a.modify_index]
         if ev is not None:
             recorder.plan_applied(ev, now, len(fresh), bool(applied.result.rejected_nodes))
         recorder.placements(now, fresh)
