@@ -224,11 +224,12 @@ class Clients:
         """Track the runners by alloc ID and by node."""
         self.runners.update([(runner.alloc.id, runner) for runner in runners])
         by_node = self._by_node
+        node_id, node = "", None  # (a plan's allocs come node by node: one look-up per node)
         for runner in runners:
             alloc = runner.alloc
-            node = by_node.get(alloc.node_id)
-            if node is None:
-                node = by_node[alloc.node_id] = {}
+            if alloc.node_id != node_id or node is None:
+                node_id = alloc.node_id
+                node = by_node.setdefault(node_id, {})
             node[alloc.id] = runner
 
     def runner(self, alloc_id: str) -> AllocRunner | None:

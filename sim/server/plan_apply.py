@@ -223,9 +223,9 @@ def apply_plan(state: StateStore, plan: Plan) -> tuple[PlanResult, list[Allocati
     """Evaluate and commit a plan in one state write. Returns (result, placed, stopped); the
     stopped allocs include the evicted ones (desired status evict)."""
     result = evaluate_plan(state, plan)
-    placed = [a for allocs in result.node_allocation.values() for a in allocs]
-    stopped = [a for allocs in result.node_update.values() for a in allocs]
-    stopped += [a for allocs in result.node_preemptions.values() for a in allocs]
+    placed = list(chain.from_iterable(result.node_allocation.values()))
+    stopped = list(chain.from_iterable(result.node_update.values()))
+    stopped += chain.from_iterable(result.node_preemptions.values())
     if placed or stopped or result.deployment or result.deployment_updates:
         result.alloc_index = state.upsert_plan_results(placed, stopped, result.deployment,
                                                        result.deployment_updates, plan.eval_id)
