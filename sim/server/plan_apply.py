@@ -154,24 +154,18 @@ _FEW = 64
 
 
 def _fit_each(state: StateStore, nodes: list[str], groups: list[list[Allocation]], other: list[bool]) -> dict[str, bool]:
-    """`fit_new_allocs` a node at a time in Python floats (float64, as the arrays: the same results),
-    the free capacity of every node read in one array op."""
+    """`fit_new_allocs` a node at a time in Python floats (float64, as the arrays: the same results)."""
     table = state.nodes
-    index_of = table.index_of
-    rows = [index_of.get(node_id) for node_id in nodes]
-    known = [row for row in rows if row is not None]
-    ready = table.ready[known].tolist()
-    free = (table.cap[known] - table.used[known]).tolist()
+    index_of, ready, cap, used = table.index_of, table.ready, table.cap, table.used
     out: dict[str, bool] = {}
-    end = k = 0
-    for node_id, allocs, row in zip(nodes, groups, rows, strict=True):
+    end = 0
+    for node_id, allocs in zip(nodes, groups, strict=True):
         start, end = end, end + len(allocs)
-        if row is None:
+        row = index_of.get(node_id)
+        if row is None or any(other[start:end]) or not ready[row]:
             continue
-        k += 1
-        if not ready[k - 1] or any(other[start:end]):
-            continue
-        cpu, mem, disk = free[k - 1]
+        (cpu, mem, disk), (used_cpu, used_mem, used_disk) = cap[row].tolist(), used[row].tolist()
+        cpu, mem, disk = cpu - used_cpu, mem - used_mem, disk - used_disk
         for alloc in allocs:
             cpu, mem, disk = cpu - alloc.cpu, mem - alloc.memory_mb, disk - alloc.disk_mb
         out[node_id] = cpu >= 0 and mem >= 0 and disk >= 0
@@ -187,7 +181,7 @@ def evaluate_plan(state: StateStore, plan: Plan) -> PlanResult:
     """Nomad: evaluatePlanPlacements: keep the nodes that fit; partial commit otherwise."""
     result = PlanResult(deployment=plan.deployment, deployment_updates=list(plan.deployment_updates))
     partial = False
-    node_ids = sorted(set(plan.node_update) | set(plan.node_allocation))
+    node_ids = sorted(plan.node_update.keys() | plan.node_allocation.keys() if plan.node_update else plan.node_allocation)
     decided = fit_new_allocs(state, plan)
     if len(decided) == len(node_ids) and all(decided.values()):  # the usual plan: new allocs, and they all fit
         result.node_allocation = {node_id: plan.node_allocation[node_id] for node_id in node_ids}
