@@ -42,7 +42,7 @@ class Plan:
     annotations: dict[str, DesiredUpdates] | None = None
     snapshot_index: int = 0
     # IDs of the allocs the scheduler made for this plan, new to the state (the applier looks up no other)
-    new_ids: set[str] = field(default_factory=set)
+    new_ids: set[str] | frozenset[str] = frozenset()
 
     def append_stopped_alloc(self, alloc: Allocation, desc: str, client_status: str = "", followup_eval_id: str = "") -> None:
         """Nomad: Plan.AppendStoppedAlloc. Records the stop; the applier writes it."""
