@@ -90,8 +90,9 @@ def _world(general: bool) -> tuple[simpy.Environment, StateStore, FakeServer, Cl
     return env, state, server, clients
 
 
-def _run(general: bool) -> dict:
-    """Place two allocs of every job, stop one, fail a node, and return everything observable."""
+def _run(general: bool, new: bool = False) -> dict:
+    """Place two allocs of every job, stop one, fail a node, and return everything observable
+    (`new`: the placements come as the applier's new allocs, with no look-ups)."""
     env, state, server, clients = _world(general)
     jobs = []
     for job in JOBS:
@@ -104,10 +105,10 @@ def _run(general: bool) -> dict:
                            cpu=10, memory_mb=10, deployment_id="d1" if job.id == "deploy" else "")
         allocs.append(alloc)
     state.upsert_plan_results(allocs[:8], [], None, [], "e")
-    clients.on_plan_applied(allocs[:8], [])
+    clients.on_plan_applied(allocs[:8], [], new)
     env.run(until=1.5)
     state.upsert_plan_results(allocs[8:], [], None, [], "e")
-    clients.on_plan_applied(allocs[8:], [])
+    clients.on_plan_applied(allocs[8:], [], new)
     env.run(until=25)
     stop = Allocation(**{f: getattr(allocs[5], f) for f in ("id", "namespace", "eval_id", "name", "node_id",
                                                              "node_name", "job_id", "job", "task_group")})
@@ -136,6 +137,12 @@ def test_fast_start_matches_the_general_start() -> None:
     statuses = {status for _, status, *_ in fast["allocs"]}
     assert {"running", "complete", "failed"} <= statuses  # the comparison covers exits and failures
     assert fast["health"] and fast["evals"]
+
+
+def test_new_allocs_start_as_looked_up_ones() -> None:
+    """Placements the applier calls new (stored as placed, no runner yet) start without a look-up
+    of their stored version or runner, and nothing observable changes."""
+    assert _run(False, new=True) == _run(False)
 
 
 @pytest.mark.parametrize("behavior", [

@@ -145,10 +145,11 @@ class Clients:
         plans.subscribe(self._on_applied)
 
     def _on_applied(self, applied: AppliedPlan) -> None:
-        self.on_plan_applied(applied.placed, applied.stopped)
+        self.on_plan_applied(applied.placed, applied.stopped, applied.new)
 
-    def on_plan_applied(self, placed: list[Allocation], stopped: list[Allocation]) -> None:
+    def on_plan_applied(self, placed: list[Allocation], stopped: list[Allocation], new: bool = False) -> None:
         """The plan applier committed: kill stopped allocs, start new ones, update in-place ones.
+        `new`: every placed alloc is a new one, as stored (no runner nor stored version looked up).
 
         New allocs of one job group whose tasks all start at once (and all in a deployment or all
         outside one) come in runs: each run's runners are made and started together
@@ -163,8 +164,9 @@ class Clients:
         job = group = spec = None  # placements come in runs of one job group: resolve it once per run
         run: list[Allocation] = []  # to start together
         in_deployment = False
-        for stored in self.state.stored_allocs(placed):
-            runner = runners.get(stored.id)
+        known: dict[str, AllocRunner] = {} if new else runners
+        for stored in placed if new else self.state.stored_allocs(placed):
+            runner = known.get(stored.id)
             if runner is not None:
                 if run:
                     run = self._start_run(run, spec)
@@ -222,11 +224,12 @@ class Clients:
         """Track the runners by alloc ID and by node."""
         self.runners.update([(runner.alloc.id, runner) for runner in runners])
         by_node = self._by_node
+        node_id, node = "", None  # (a plan's allocs come node by node: one look-up per node)
         for runner in runners:
             alloc = runner.alloc
-            node = by_node.get(alloc.node_id)
-            if node is None:
-                node = by_node[alloc.node_id] = {}
+            if alloc.node_id != node_id or node is None:
+                node_id = alloc.node_id
+                node = by_node.setdefault(node_id, {})
             node[alloc.id] = runner
 
     def runner(self, alloc_id: str) -> AllocRunner | None:

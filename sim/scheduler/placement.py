@@ -58,6 +58,7 @@ class PlacementContext:
         if self.preempt and job is not None:
             self.stack.enable_preemption(Eviction(senv.state.allocs_by_node, job, scored=True))
         self.new_alloc_ids: set[str] = set()
+        plan.new_ids = self.new_alloc_ids  # (the applier looks none of them up in the state)
         self.desired: dict[str, DesiredUpdates] | None = None  # an annotated plan's DesiredTGUpdates
 
     def prepare(self, live_allocs: list[Allocation]) -> None:

@@ -129,8 +129,10 @@ def fit_new_allocs(state: StateStore, plan: Plan) -> dict[str, bool]:
         return {}
     groups = [placing_of[node_id] for node_id in nodes]
     allocs = list(chain.from_iterable(groups))
-    # a placement that asks ports or devices, or updates an alloc in state, leaves its node to the per-node check
-    other = state.holds_allocs(map(_ID, allocs))
+    # a placement that asks ports or devices, or updates an alloc in state, leaves its node to the
+    # per-node check (the state is not asked about the allocs the scheduler made: `plan.new_ids`)
+    new = plan.new_ids.issuperset(map(_ID, allocs)) if plan.new_ids else False
+    other = [False] * len(allocs) if new else state.holds_allocs(map(_ID, allocs))
     if any(map(_PORTS, allocs)) or any(map(_DEVICES, allocs)):
         other = [known or bool(a.ports or a.devices) for known, a in zip(other, allocs, strict=True)]
     if len(allocs) <= _FEW:
@@ -171,14 +173,15 @@ def _fit_each(state: StateStore, nodes: list[str], groups: list[list[Allocation]
 
 
 _ASK = attrgetter("cpu", "memory_mb", "disk_mb")
-_ID, _PORTS, _DEVICES = attrgetter("id"), attrgetter("ports"), attrgetter("devices")
+_ID, _CREATED = attrgetter("id"), attrgetter("create_index")
+_PORTS, _DEVICES = attrgetter("ports"), attrgetter("devices")
 
 
 def evaluate_plan(state: StateStore, plan: Plan) -> PlanResult:
     """Nomad: evaluatePlanPlacements: keep the nodes that fit; partial commit otherwise."""
     result = PlanResult(deployment=plan.deployment, deployment_updates=list(plan.deployment_updates))
     partial = False
-    node_ids = sorted(set(plan.node_update) | set(plan.node_allocation))
+    node_ids = sorted(plan.node_update.keys() | plan.node_allocation.keys() if plan.node_update else plan.node_allocation)
     decided = fit_new_allocs(state, plan)
     if len(decided) == len(node_ids) and all(decided.values()):  # the usual plan: new allocs, and they all fit
         result.node_allocation = {node_id: plan.node_allocation[node_id] for node_id in node_ids}
@@ -214,9 +217,9 @@ def apply_plan(state: StateStore, plan: Plan) -> tuple[PlanResult, list[Allocati
     """Evaluate and commit a plan in one state write. Returns (result, placed, stopped); the
     stopped allocs include the evicted ones (desired status evict)."""
     result = evaluate_plan(state, plan)
-    placed = [a for allocs in result.node_allocation.values() for a in allocs]
-    stopped = [a for allocs in result.node_update.values() for a in allocs]
-    stopped += [a for allocs in result.node_preemptions.values() for a in allocs]
+    placed = list(chain.from_iterable(result.node_allocation.values()))
+    stopped = list(chain.from_iterable(result.node_update.values()))
+    stopped += chain.from_iterable(result.node_preemptions.values())
     if placed or stopped or result.deployment or result.deployment_updates:
         result.alloc_index = state.upsert_plan_results(placed, stopped, result.deployment,
                                                        result.deployment_updates, plan.eval_id)
@@ -225,12 +228,15 @@ def apply_plan(state: StateStore, plan: Plan) -> tuple[PlanResult, list[Allocati
 
 @dataclass(frozen=True, slots=True)
 class AppliedPlan:
-    """One committed plan: the plan, the applier's answer, and the allocs placed and stopped."""
+    """One committed plan: the plan, the applier's answer, and the allocs placed and stopped;
+    `new`: every placed alloc is a new one this commit stored (each is the stored object, with an
+    ID the state never held before), none an in-place update."""
 
     plan: Plan
     result: PlanResult
     placed: list[Allocation]
     stopped: list[Allocation]
+    new: bool = False
 
 
 PlanSubscriber = Callable[[AppliedPlan], None]
@@ -277,7 +283,9 @@ class PlanQueue:
                 yield self.env.timeout(self.latency)
             result, placed, stopped = apply_plan(self.state, plan)
             self.applied += 1
-            applied = AppliedPlan(plan, result, placed, stopped)
+            # (only `AllocTable.insert` sets a create index: to this commit's, on the object it stores)
+            new = all(map(result.alloc_index.__eq__, map(_CREATED, placed)))
+            applied = AppliedPlan(plan, result, placed, stopped, new)
             for subscriber in self._subscribers:
                 subscriber(applied)
             done.succeed(result)

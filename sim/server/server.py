@@ -116,7 +116,7 @@ class Server:
         now = self.env.now
         recorder, stored_alloc = self.recorder, self.state.alloc_by_id
         ev = self.state.eval_by_id(applied.plan.eval_id)
-        fresh = [a for a in applied.placed if a.create_index == a.modify_index]
+        fresh = applied.placed if applied.new else [a for a in applied.placed if a.create_index == a.modify_index]
         if ev is not None:
             recorder.plan_applied(ev, now, len(fresh), bool(applied.result.rejected_nodes))
         recorder.placements(now, fresh)
@@ -126,6 +126,6 @@ class Server:
                 victim, preempting = stored_alloc(evicted.id), placed_by_id.get(evicted.preempted_by_allocation)
                 if victim is not None and preempting is not None:
                     recorder.preemption(now, preempting, victim)
-        changed = fresh + [a for stop in applied.stopped if (a := stored_alloc(stop.id)) is not None]
+        changed = fresh + [a for stop in applied.stopped if (a := stored_alloc(stop.id)) is not None] if applied.stopped else fresh
         recorder.rows["allocations"].extend(  # one row per change
             [(now, a.id, a.job_id, a.task_group, a.node_id, a.client_status, a.desired_status) for a in changed])

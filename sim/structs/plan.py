@@ -41,6 +41,8 @@ class Plan:
     deployment_updates: list[DeploymentStatusUpdate] = field(default_factory=list)
     annotations: dict[str, DesiredUpdates] | None = None
     snapshot_index: int = 0
+    # IDs of the allocs the scheduler made for this plan, new to the state (the applier looks up no other)
+    new_ids: set[str] | frozenset[str] = frozenset()
 
     def append_stopped_alloc(self, alloc: Allocation, desc: str, client_status: str = "", followup_eval_id: str = "") -> None:
         """Nomad: Plan.AppendStoppedAlloc. Records the stop; the applier writes it."""

@@ -6,6 +6,8 @@ resource arithmetic of the simulator's node table.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import simpy
@@ -177,6 +179,52 @@ def test_plan_queue_publishes_each_commit_to_its_subscribers_in_order() -> None:
     assert [name for name, _ in heard] == ["first", "second"] and heard[0][1] is heard[1][1]
     applied = heard[0][1]
     assert [a.id for a in applied.placed] == ["a"] and applied.stopped == [] and applied.result is done.value
+
+
+def test_applied_plan_says_when_every_placement_is_new() -> None:
+    """`AppliedPlan.new`: every placed alloc was stored by this commit (the stored object itself);
+    a plan with an in-place update of a stored alloc is not new."""
+    env = simpy.Environment()
+    state = _state()
+    queue = PlanQueue(env, state, latency=0.0)
+    heard: list[AppliedPlan] = []
+    queue.subscribe(heard.append)
+    queue.submit(_plan(_alloc("a"), _alloc("b")))
+    env.run(until=1)
+    assert heard[-1].new and all(state.alloc_by_id(a.id) is a for a in heard[-1].placed)
+    update = replace(state.alloc_by_id("a"), cpu=50)
+    queue.submit(_plan(_alloc("c"), update))
+    env.run(until=2)
+    assert not heard[-1].new and state.alloc_by_id("a") is not update
+    queue.submit(_plan(_alloc("c2"), _alloc("a", cpu=10)))  # a stored ID in a new object: an update too
+    env.run(until=3)
+    assert not heard[-1].new
+
+
+@pytest.mark.parametrize("few", [0, 1000])
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_new_ids_spare_the_state_the_same_verdicts(few: int, seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """fit_new_allocs gives the same verdicts when the plan names its new allocs (`new_ids`: not
+    looked up in the state) as when it does not, and asks the state nothing when all are new."""
+    monkeypatch.setattr(plan_apply, "_FEW", few)
+    rng = np.random.default_rng(seed)
+    state = _state(*[_node(f"n{i}", cpu=int(rng.integers(100, 600)), mem=int(rng.integers(100, 600)),
+                           disk=int(rng.integers(0, 400))) for i in range(30)])
+    state.upsert_plan_results([_alloc(f"old{i}", node_id=f"n{i}", cpu=int(rng.integers(0, 300)))
+                               for i in range(0, 30, 3)], [], None, [], "e0")
+    asked: list[int] = []
+    holds = state.holds_allocs
+    monkeypatch.setattr(state, "holds_allocs", lambda ids: asked.append(1) or holds(ids))
+    for update in ([], [_alloc("old3", node_id="n3", cpu=50)]):
+        placing = [_alloc(f"a{i}", node_id=f"n{int(rng.integers(0, 30))}", cpu=int(rng.integers(0, 200)),
+                          mem=int(rng.integers(0, 200)), disk=int(rng.integers(0, 150))) for i in range(90)]
+        plan = _plan(*placing, *update)
+        looked_up = list(fit_new_allocs(state, plan).items())
+        asked.clear()
+        plan.new_ids = {a.id for a in placing}
+        assert list(fit_new_allocs(state, plan).items()) == looked_up
+        assert len(asked) == len(update)
+        assert {fits for _, fits in looked_up} == {True, False}
 
 
 def _gpu_node(node_id: str = "n1") -> Node:
