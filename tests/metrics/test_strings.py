@@ -117,7 +117,7 @@ def test_node_usage_joined_by_codes_or_by_alloc_id() -> None:
     rec = sim.recorder
     placements, allocs = (frame(name, rec.rows[name]) for name in ("placements", "allocations"))
     codes = alloc_codes(allocs, placements)
-    for from_tables, from_rows in zip(codes, rec._alloc_codes(), strict=True):  # the same numbers
+    for from_tables, from_rows in zip(codes, rec._alloc_codes()[0], strict=True):  # the same numbers
         np.testing.assert_array_equal(from_tables, from_rows)
     runs = running_intervals(allocs, ("job_id",), codes.allocations)
     pd.testing.assert_frame_equal(runs, running_intervals(allocs, ("job_id",)))
