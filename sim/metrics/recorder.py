@@ -282,7 +282,7 @@ class Recorder:
         if any(column is None for column in ids):
             return None, {}
         codes = strings.numbered(*(pd.Series(column, copy=False) for column in ids))
-        return AllocCodes(*(numbers.astype(np.int32) for numbers in codes)), dict(zip(names, ids, strict=True))
+        return AllocCodes(*codes), dict(zip(names, ids, strict=True))
 
     def _per_alloc(self, name: str, keep: bool = True, ids: Any = None) -> pd.DataFrame:
         """A PER_ALLOC table. Its rows are handed over: each stored column is freed as soon as the
