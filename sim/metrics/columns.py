@@ -91,7 +91,7 @@ class ColumnRows:
         codes into a table of the values seen (1 to 4 bytes each: as many as the table needs)."""
         typed = typed or {}
         self.columns: tuple[Any, ...] = tuple(_Codes() if i in labelled else _column(typed.get(i)) for i in range(width))
-        self._pending: list[object] = []  # the rows not moved yet, their values end to end
+        self._pending: list[Any] = []  # the rows not moved yet, their values end to end
         self._labels: dict[int, _Numbering] = {i: _Numbering() for i in labelled}
         self._width, self._limit = width, width * _BATCH
 
