@@ -274,15 +274,16 @@ class Recorder:
     # -- output -----------------------------------------------------------------------------
 
     def _alloc_codes(self) -> tuple[AllocCodes | None, dict[str, Any]]:
-        """`alloc_codes` of the rows not handed over yet, and their alloc ID columns as the tables
-        hold them (by table name), numbered from those: built once, hashed in Arrow, not per
-        Python string. (None, {}) where pandas' strings are not Arrow's (`alloc_codes` then)."""
-        names = ("allocations", "placements")
-        ids = [strings.from_list(self.rows[name].stored()[_ALLOC_ID[name]]) for name in names]
+        """`alloc_codes` of the rows not handed over yet, numbered from their alloc ID columns as
+        the tables hold them (hashed in Arrow, not per Python string), and of those the columns
+        built next (by table name: placements', the first built; allocations' is built again
+        with its table, so that it is not held while placements' table is). (None, {}) where
+        pandas' strings are not Arrow's (`alloc_codes` then)."""
+        ids = [strings.from_list(self.rows[name].stored()[_ALLOC_ID[name]]) for name in ("allocations", "placements")]
         if any(column is None for column in ids):
             return None, {}
         codes = strings.numbered(*(pd.Series(column, copy=False) for column in ids))
-        return AllocCodes(*codes), dict(zip(names, ids, strict=True))
+        return AllocCodes(*codes), {"placements": ids[1]}
 
     def _per_alloc(self, name: str, keep: bool = True, ids: Any = None) -> pd.DataFrame:
         """A PER_ALLOC table. Its rows are handed over: each stored column is freed as soon as the

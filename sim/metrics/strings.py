@@ -62,10 +62,9 @@ def numbered(*columns: pd.Series) -> list[np.ndarray]:
     """Each column's values as numbers, in first-seen order over the columns in turn (the same
     value, the same number in every column; NA a number too); Arrow strings are numbered in
     Arrow (int32, one hash table over their chunks, without a copy), others by pandas."""
-    chunks = [chunk for column in columns if isinstance(column.array, pd.arrays.ArrowStringArray)
-              for chunk in column.array._pa_array.chunks]
-    if _arrow() and chunks and len({chunk.type for chunk in chunks}) == 1 and all(
-            isinstance(column.array, pd.arrays.ArrowStringArray) for column in columns):
+    arrow = _arrow() and all(isinstance(column.array, pd.arrays.ArrowStringArray) for column in columns)
+    chunks = [chunk for column in columns for chunk in column.array._pa_array.chunks] if arrow else []
+    if chunks and len({chunk.type for chunk in chunks}) == 1:
         encoded = pc.dictionary_encode(pa.chunked_array(chunks), null_encoding="encode")
         codes = pa.chunked_array([chunk.indices for chunk in encoded.chunks], type=pa.int32()).to_numpy()
     else:
