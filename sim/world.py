@@ -133,10 +133,15 @@ class World:
     def release(self) -> None:
         """End the world for good (a run that is over, its results built next): the state, the
         server, the clients and every pending event are dropped and collected; the recorder, the
-        scenario and the time reached stay. The world cannot run after."""
+        scenario and the time reached stay. The world cannot run after, and the dropped parts are
+        emptied (a reference to one kept elsewhere finds none of its attributes)."""
         self.env = simpy.Environment(initial_time=self.env.now)
+        dropped = [self.state, self.server, self.clients]
         del self.state, self.server, self.clients
         self.node_watchers.clear()
+        for part in dropped:  # (emptied first: what they hold is freed by its reference counts as it
+            vars(part).clear()  # goes, not by a collection walking every object of a cycle through them)
+        del dropped, part
         gc.collect()
         trim_heap()
 

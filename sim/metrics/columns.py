@@ -2,14 +2,16 @@
 
 A tuple per row costs 40 bytes of header and garbage-collector links besides its values; a list
 per column costs only the values (and a typed array not even the objects, for a column of floats
-that no one else holds). Rows are appended as tuples (as to a list) and moved into the
-columns in batches, so appending stays as cheap as a list's.
+that no one else holds). Rows are appended as tuples, their values laid end to end in one list
+(no tuple kept per row), and moved into the columns in batches: a column is then a strided slice
+of that list, so appending stays as cheap as a list's and the move costs a few C loops.
 """
 
 from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -17,6 +19,16 @@ import numpy as np
 from sim.state.narrow import UNSIGNED, IntColumn
 
 _BATCH = 4096  # rows appended before they move into the columns
+
+
+class _Numbering(dict[object, int]):
+    """value -> code, a new value taking the next code when first looked up."""
+
+    __slots__ = ()
+
+    def __missing__(self, value: object) -> int:
+        code = self[value] = len(self)
+        return code
 
 
 class Labelled(NamedTuple):
@@ -69,7 +81,7 @@ class _Codes:
 class ColumnRows:
     """A table's rows as one list per column, read back as tuples in append order."""
 
-    __slots__ = ("columns", "_pending", "_labels")
+    __slots__ = ("columns", "_pending", "_labels", "_width", "_limit")
 
     def __init__(self, width: int, typed: dict[int, str] | None = None, labelled: tuple[int, ...] = ()) -> None:
         """`typed`: the columns kept in a typed array (by position), with its type code (numbers
@@ -79,36 +91,39 @@ class ColumnRows:
         codes into a table of the values seen (1 to 4 bytes each: as many as the table needs)."""
         typed = typed or {}
         self.columns: tuple[Any, ...] = tuple(_Codes() if i in labelled else _column(typed.get(i)) for i in range(width))
-        self._pending: list[tuple[object, ...]] = []
-        self._labels: dict[int, dict[object, int]] = {i: {} for i in labelled}  # per column: value -> code
+        self._pending: list[Any] = []  # the rows not moved yet, their values end to end
+        self._labels: dict[int, _Numbering] = {i: _Numbering() for i in labelled}
+        self._width, self._limit = width, width * _BATCH
 
     def append(self, row: tuple[object, ...]) -> None:
         """Add one row (its values in column order)."""
         pending = self._pending
-        pending.append(row)
-        if len(pending) >= _BATCH:
+        pending.extend(row)
+        if len(pending) >= self._limit:
             self._flush()
 
     def extend(self, rows: Iterable[tuple[object, ...]]) -> None:
         """Add rows in order."""
-        self._pending.extend(rows)
-        if len(self._pending) >= _BATCH:
+        pending = self._pending
+        pending.extend(chain.from_iterable(rows))
+        if len(pending) >= self._limit:
             self._flush()
 
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         if not pending:
             return
+        width = self._width
+        if len(pending) % width:
+            raise ValueError(f"rows of {width} values expected: {len(pending)} values appended")
         labels = self._labels
-        # (a column at a time, as zip(*rows) yields them: half the cost of an itemgetter per column)
-        for i, (column, values) in enumerate(zip(self.columns, zip(*pending, strict=True), strict=True)):
+        for i, column in enumerate(self.columns):
+            values = pending[i::width]  # (the column's values: a strided slice, one C loop)
             codes = labels.get(i)
             if codes is None:
                 column.extend(array(column.typecode, values) if type(column) is array else values)
-                continue
-            for value in dict.fromkeys(values):
-                codes.setdefault(value, len(codes))
-            column.extend(list(map(codes.__getitem__, values)), len(codes))
+            else:
+                column.extend(list(map(codes.__getitem__, values)), len(codes))
 
     def stored(self) -> list[Any]:
         """The columns as kept, with every row appended so far: a list or typed array each, a
@@ -123,7 +138,7 @@ class ColumnRows:
         return tuple(column.decoded() if isinstance(column, Labelled) else column for column in self.stored())
 
     def __len__(self) -> int:
-        return len(self.columns[0]) + len(self._pending)
+        return len(self.columns[0]) + len(self._pending) // self._width
 
     def __iter__(self) -> Iterator[tuple[object, ...]]:
         return zip(*self.flushed(), strict=True)

@@ -273,19 +273,28 @@ class Recorder:
 
     # -- output -----------------------------------------------------------------------------
 
-    def _alloc_codes(self) -> AllocCodes:
-        """`alloc_codes` of the rows not handed over yet, from their Python strings (lighter than
-        hashing the tables' Arrow copies: the strings' hashes are cached)."""
-        numbers: dict[object, int] = {}
-        number = lambda alloc_id: numbers.setdefault(alloc_id, len(numbers))  # noqa: E731
-        ids = [self.rows[name].stored()[_ALLOC_ID[name]] for name in ("allocations", "placements")]
-        return AllocCodes(*(np.fromiter(map(number, column), np.int32, len(column)) for column in ids))
+    def _alloc_codes(self) -> tuple[AllocCodes | None, dict[str, Any]]:
+        """`alloc_codes` of the rows not handed over yet, numbered from their alloc ID columns as
+        the tables hold them (hashed in Arrow, not per Python string), and of those the columns
+        built next (by table name: placements', the first built; allocations' is built again
+        with its table, so that it is not held while placements' table is). (None, {}) where
+        pandas' strings are not Arrow's (`alloc_codes` then)."""
+        ids = [strings.from_list(self.rows[name].stored()[_ALLOC_ID[name]]) for name in ("allocations", "placements")]
+        if any(column is None for column in ids):
+            return None, {}
+        codes = strings.numbered(*(pd.Series(column, copy=False) for column in ids))
+        return AllocCodes(*codes), {"placements": ids[1]}
 
-    def _per_alloc(self, name: str, keep: bool = True) -> pd.DataFrame:
+    def _per_alloc(self, name: str, keep: bool = True, ids: Any = None) -> pd.DataFrame:
         """A PER_ALLOC table. Its rows are handed over: each stored column is freed as soon as the
         table's is built (the table's peak memory holds one copy of the rows, not two); with
-        `keep`, the recorder keeps the table for the next call, which adds the rows appended since."""
-        new = frame_of_columns(name, self.rows[name].hand_over())
+        `keep`, the recorder keeps the table for the next call, which adds the rows appended since.
+        `ids`: its alloc ID column, if already built (`_alloc_codes`)."""
+        columns = self.rows[name].hand_over()
+        if ids is not None:
+            columns[_ALLOC_ID[name]] = ids
+        del ids
+        new = frame_of_columns(name, columns)
         trim_heap()  # (the freed columns' pages: for the next table's Arrow buffers)
         built = self._built.pop(name, None)
         if built is not None and len(built):
@@ -318,12 +327,12 @@ class Recorder:
         if self._streamed:
             raise RuntimeError("the recorder's tables were streamed (tables(emit)): their rows are gone")
         self._streamed = emit is not None
-        codes = None if self._built else self._alloc_codes()  # (before the rows are handed over)
+        codes, ids = (None, {}) if self._built else self._alloc_codes()  # (before the rows are handed over)
         trim_heap()
         out = {}
         for name in SCHEMA:
             if name in PER_ALLOC:
-                out[name] = self._per_alloc(name, keep=emit is None)
+                out[name] = self._per_alloc(name, emit is None, ids.pop(name, None))
                 if emit is not None and name == "placements":  # (allocations: after node_usage)
                     placed = (out[name]["alloc_id"] != "").to_numpy(bool, na_value=False)
                     codes = codes and codes._replace(placements=codes.placements[placed])

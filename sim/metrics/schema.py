@@ -224,8 +224,11 @@ def frame_of_columns(name: str, columns: list[Any]) -> pd.DataFrame:
     return pd.DataFrame(built, copy=False)
 
 
-def _column(values: list[Any] | array | Labelled, dtype: str) -> Any:
-    """One stored column as the DataFrame's (strings built in Arrow, else as `frame`'s astype takes them)."""
+def _column(values: list[Any] | array | Labelled | pd.arrays.ArrowStringArray, dtype: str) -> Any:
+    """One stored column as the DataFrame's (strings built in Arrow, else as `frame`'s astype takes them;
+    one built already as it is)."""
+    if isinstance(values, pd.arrays.ArrowStringArray):
+        return values
     if isinstance(values, Labelled):
         made = strings.from_codes(values.codes, values.values) if dtype == "string" else None
         return values.decoded() if made is None else made

@@ -66,3 +66,11 @@ def test_placement_rows_give_each_metric_its_most_exhausted_dimension(seed: int)
     dims = [row[10] for row in recorder.rows["placements"]]
     assert dims == [_dimension(a.metrics) for a in allocs]
     assert any(dims) and not all(dims)
+
+
+def test_a_row_of_the_wrong_width_is_refused() -> None:
+    stored = ColumnRows(3, {0: "d"}, (1,))
+    stored.append((1.0, "a", 2))
+    stored.append((2.0, "b"))
+    with pytest.raises(ValueError, match="rows of 3 values"):
+        stored.stored()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
 import pytest
 from conftest import tiny_scenario
 
@@ -67,8 +68,9 @@ def test_first_index_is_a_left_join_on_the_first_duplicate(seed: int) -> None:
 def test_strings_equal_astype() -> None:
     values = ["a", None, "", "é", "a"]
     expected = pd.Series(values, dtype=object).astype("string")
-    for made in (strings.from_list(values), strings.from_codes(np.array([0, 1, 2, 3, 0], np.uint32),
-                                                               ["a", None, "", "é"])):
+    by_codes = [strings.from_codes(np.array([0, 1, 2, 3, 0], dtype), ["a", None, "", "é"])
+                for dtype in (np.uint8, np.uint16, np.uint32)]  # (codes as narrow as a table keeps them)
+    for made in (strings.from_list(values), *by_codes):
         if made is not None:
             pd.testing.assert_series_equal(pd.Series(made), expected)
     assert strings.from_list([1.5, "a"]) is None  # not strings: astype decides
@@ -117,7 +119,7 @@ def test_node_usage_joined_by_codes_or_by_alloc_id() -> None:
     rec = sim.recorder
     placements, allocs = (frame(name, rec.rows[name]) for name in ("placements", "allocations"))
     codes = alloc_codes(allocs, placements)
-    for from_tables, from_rows in zip(codes, rec._alloc_codes(), strict=True):  # the same numbers
+    for from_tables, from_rows in zip(codes, rec._alloc_codes()[0], strict=True):  # the same numbers
         np.testing.assert_array_equal(from_tables, from_rows)
     runs = running_intervals(allocs, ("job_id",), codes.allocations)
     pd.testing.assert_frame_equal(runs, running_intervals(allocs, ("job_id",)))
@@ -144,3 +146,23 @@ def test_mapped_equals_map_and_fillna(seed: int) -> None:
     if made is not None:
         pd.testing.assert_series_equal(pd.Series(made), expected)
     assert strings.mapped(values.astype(pd.StringDtype("python")), mapping, "") is None
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_numbered_in_arrow_equals_factorize(seed: int) -> None:
+    """Arrow strings numbered in Arrow (chunked, NA and empty columns included) as pandas'
+    factorize of the columns joined numbers them."""
+    rng = np.random.default_rng(seed)
+    pool = [*IDS, None, "", "é"]
+
+    def column() -> pd.Series:
+        parts = [[pool[i] for i in rng.integers(0, len(pool), int(rng.integers(0, 30)))]
+                 for _ in range(int(rng.integers(1, 4)))]
+        chunked = pa.chunked_array([pa.array(part, type=pa.large_string()) for part in parts])
+        return pd.Series(pd.arrays.ArrowStringArray(chunked))
+
+    columns = [column() for _ in range(int(rng.integers(1, 4)))]
+    expected = pd.factorize(pd.concat([c.astype(object) for c in columns], ignore_index=True), use_na_sentinel=False)[0]
+    got = strings.numbered(*columns)
+    assert [len(c) for c in got] == [len(c) for c in columns]
+    np.testing.assert_array_equal(np.concatenate(got), expected)
