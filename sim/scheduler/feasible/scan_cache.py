@@ -62,6 +62,7 @@ _SCORES_AFFINITY = ScoreLayout(
 )
 
 _BYTES = np.dtype(np.uint8)
+_ALL = slice(None)
 _NO_CODES = np.zeros(0, dtype=np.int64)
 _NO_CODES.flags.writeable = False
 
@@ -133,7 +134,7 @@ class ScanCache:
         self.key, self.order = key, order
         self.n = len(order)
         self.positions: list[int] = feasible.tolist()
-        self.rows = order[feasible]
+        self.rows = order if len(feasible) == self.n else order[feasible]  # (every position feasible: the order itself)
         self.row_list: list[int] = self.rows.tolist()
         self.table_len = table_len
         self._fi_of_row: list[int] | None = None  # per table row, its feasible index (-1: none); made on first use
@@ -498,7 +499,7 @@ class ScanCache:
         if self.valid.find(0) < 0:
             return
         if any_order and self.valid.find(1) < 0:
-            self._store(np.arange(len(self.row_list)), evaluate(self.rows, self.reasons))
+            self._store(None, evaluate(self.rows, self.reasons))
             return
         valid = self._valid_np
         stale = (valid == 0).nonzero()[0] if not fi else np.concatenate(
@@ -506,14 +507,17 @@ class ScanCache:
         if len(stale):
             self._store(stale, evaluate(self.rows[stale], self.reasons))
 
-    def _store(self, stale: np.ndarray, chunk: ChunkResult) -> None:
-        self._valid_np[stale] = 1
-        self._status_np[stale] = chunk.status
-        self._code_np[stale] = chunk.reason
+    def _store(self, stale: np.ndarray | None, chunk: ChunkResult) -> None:
+        """Store the verdicts of a chunk of stale nodes (`stale`: their feasible indices; None:
+        every node, in order)."""
+        at = _ALL if stale is None else stale
+        self._valid_np[at] = 1
+        self._status_np[at] = chunk.status
+        self._code_np[at] = chunk.reason
         self.ranked_valid += len(chunk.ranked)
         scores = chunk.scores
-        ranked_np = stale[chunk.ranked]
-        self._plain_np[stale] = 0
+        ranked_np = chunk.ranked if stale is None else stale[chunk.ranked]
+        self._plain_np[at] = 0
         self._plain_np[ranked_np] = scores.final > 0.0
         self._final_np[ranked_np] = scores.final
         self._binpack_np[ranked_np] = scores.binpack
@@ -525,7 +529,7 @@ class ScanCache:
         if self._columns is None:  # the Python lists are made from the numpy columns when first read
             return
         status, final, binpack, anti, affinity = self._columns
-        _put(status, stale, chunk.status.tolist())
+        _put(status, np.arange(len(status)) if stale is None else stale, chunk.status.tolist())
         _put(final, ranked_np, scores.final.tolist())
         _put(binpack, ranked_np, scores.binpack.tolist())
         _put(anti, ranked_np, [0.0] * len(ranked_np) if scores.anti is None else scores.anti.tolist())
