@@ -151,8 +151,8 @@ class ScanCache:
         self._affinity_np: np.ndarray | None = None
         self._positions_np = feasible
         # `status` as numpy, and each node's reason code in `reasons` as last stored (-1: ranked)
-        self._status_np, self._code_np = np.zeros((2, size), dtype=np.int64)
-        self._code_np -= 1
+        self._status_np = np.zeros(size, dtype=np.int64)
+        self._code_np = np.full(size, -1, dtype=np.int64)
         self.ranked_valid = 0  # valid nodes that ranked
         self.reasons = ReasonCodes()
         self._rank_np = _NO_CODES  # `_fixed_rank`, for the codes registered so far (replaced, never changed)
@@ -387,10 +387,10 @@ class ScanCache:
         at_list = found[k:] + found[:k]  # from fi on, round the lap
         unrolled = found[k:] + [o + size for o in found[:k]]
         at = np.array(at_list, dtype=np.int64)
-        block = self._score_block.take(at, axis=1)  # final, binpack, anti-affinity
+        columns = self._score_block.take(at, axis=1).tolist()  # final, binpack, anti-affinity
         if self._affinity_np is not None:
-            block = np.vstack((block, self._affinity_np[at]))
-        scores = list(zip(*block.tolist(), strict=True))
+            columns.append(self._affinity_np[at].tolist())
+        scores = list(zip(*columns, strict=True))
         row_list = self.row_list
         walk = walk_laps(unrolled, [row_list[a] for a in at_list], scores, size, fi, limit, most, foresee,
                          MAX_RETAINED_NODE_SCORES)
