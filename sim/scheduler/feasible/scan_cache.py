@@ -431,10 +431,12 @@ class ScanCache:
         if laps == 1:
             static = missed[first:stop]
             unrolled = static
-        else:
+            code, exhausted = self._code_np[static], self._status_np[static] != FILTERED
+        else:  # (each lap's misses are the same nodes: their verdicts looked up once, then repeated)
             unrolled = (missed[None, :] + np.arange(0, laps * size, size)[:, None]).ravel()[first:stop]
-            static = unrolled % size
-        code, exhausted = self._code_np[static], self._status_np[static] != FILTERED
+            static = np.concatenate([missed] * laps)[first:stop]
+            code = np.concatenate([self._code_np[missed]] * laps)[first:stop]
+            exhausted = np.concatenate([self._status_np[missed] != FILTERED] * laps)[first:stop]
         if walk.misses and walk.misses[0][0] <= last_end:  # (in visit order: the first is the earliest)
             # each option that stopped fitting, at every visit from its first miss on
             visits: list[int] = []
