@@ -68,10 +68,11 @@ def walk_laps(
     m = len(rows)
     room = foresee.room(np.array(rows, dtype=np.int64)).tolist()
     # per option, its verdicts with 0, 1, ... more allocs of the group on it: the kind, the
-    # scores (final, binpack, anti-affinity[, affinity]) and, for a miss, (reason code, exhausted)
+    # scores (final, binpack, anti-affinity[, affinity]) and, for a miss, the reason code and
+    # whether it was exhausted
     kinds: list[list[int]] = [[PLAIN] for _ in range(m)]
     verdicts: list[list[tuple[float, ...]]] = [[s] for s in first_scores]
-    why: list[list[tuple[int, bool]]] = [[(-1, False)] for _ in range(m)]
+    why: tuple[list[list[int]], list[list[bool]]] = ([[-1] for _ in range(m)], [[False] for _ in range(m)])
     placed = [0] * m
     out = LapSelects()
     picked, finals, ends, dry_ones, top_rows, top_values = out.rows, out.finals, out.ends, out.dry, out.top_rows, out.top_values
@@ -113,7 +114,7 @@ def walk_laps(
             if kind != PLAIN:
                 if kind == ODD:
                     return out
-                out.misses.append((u, *why[k][j]))  # a MISS
+                out.misses.append((u, why[0][k][j], why[1][k][j]))  # a MISS
                 out.missed.append(k)
                 del alive[i]
                 alive_n -= 1
@@ -162,8 +163,8 @@ def walk_laps(
 
 
 def _foresee(
-    rows: list[int], kinds: list[list[int]], verdicts: list[list[tuple[float, ...]]], why: list[list[tuple[int, bool]]],
-    depths: list[int], foresee: Foresee,
+    rows: list[int], kinds: list[list[int]], verdicts: list[list[tuple[float, ...]]],
+    why: tuple[list[list[int]], list[list[bool]]], depths: list[int], foresee: Foresee,
 ) -> None:
     """Each option's verdicts up to `depths[k]` - 1 more allocs, as long as it stays an option (the
     verdicts past its first miss or odd one are kept too: the walk never reads them)."""
@@ -192,11 +193,13 @@ def _foresee(
             scored = list(zip(*columns, strict=True))
         else:
             deque(map(scored.__setitem__, ranked.tolist(), zip(*columns, strict=True)), maxlen=0)
-    missed = list(zip(chunk.reason.tolist(), (chunk.status != FILTERED).tolist(), strict=True))
+    codes, exhausted = chunk.reason.tolist(), (chunk.status != FILTERED).tolist()
+    why_codes, why_exhausted = why
     at = 0
     for (k, _), span in zip(want, spans, strict=True):
         end = at + span
         kinds[k] += kind[at:end]
         verdicts[k] += scored[at:end]
-        why[k] += missed[at:end]
+        why_codes[k] += codes[at:end]
+        why_exhausted[k] += exhausted[at:end]
         at = end

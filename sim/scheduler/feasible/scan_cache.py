@@ -62,6 +62,7 @@ _SCORES_AFFINITY = ScoreLayout(
 )
 
 _BYTES = np.dtype(np.uint8)
+_ALL = slice(None)
 _NO_CODES = np.zeros(0, dtype=np.int64)
 _NO_CODES.flags.writeable = False
 
@@ -133,7 +134,7 @@ class ScanCache:
         self.key, self.order = key, order
         self.n = len(order)
         self.positions: list[int] = feasible.tolist()
-        self.rows = order[feasible]
+        self.rows = order if len(feasible) == self.n else order[feasible]  # (every position feasible: the order itself)
         self.row_list: list[int] = self.rows.tolist()
         self.table_len = table_len
         self._fi_of_row: list[int] | None = None  # per table row, its feasible index (-1: none); made on first use
@@ -150,8 +151,8 @@ class ScanCache:
         self._affinity_np: np.ndarray | None = None
         self._positions_np = feasible
         # `status` as numpy, and each node's reason code in `reasons` as last stored (-1: ranked)
-        self._status_np, self._code_np = np.zeros((2, size), dtype=np.int64)
-        self._code_np -= 1
+        self._status_np = np.zeros(size, dtype=np.int64)
+        self._code_np = np.full(size, -1, dtype=np.int64)
         self.ranked_valid = 0  # valid nodes that ranked
         self.reasons = ReasonCodes()
         self._rank_np = _NO_CODES  # `_fixed_rank`, for the codes registered so far (replaced, never changed)
@@ -386,10 +387,10 @@ class ScanCache:
         at_list = found[k:] + found[:k]  # from fi on, round the lap
         unrolled = found[k:] + [o + size for o in found[:k]]
         at = np.array(at_list, dtype=np.int64)
-        block = self._score_block.take(at, axis=1)  # final, binpack, anti-affinity
+        columns = self._score_block.take(at, axis=1).tolist()  # final, binpack, anti-affinity
         if self._affinity_np is not None:
-            block = np.vstack((block, self._affinity_np[at]))
-        scores = list(zip(*block.tolist(), strict=True))
+            columns.append(self._affinity_np[at].tolist())
+        scores = list(zip(*columns, strict=True))
         row_list = self.row_list
         walk = walk_laps(unrolled, [row_list[a] for a in at_list], scores, size, fi, limit, most, foresee,
                          MAX_RETAINED_NODE_SCORES)
@@ -430,10 +431,12 @@ class ScanCache:
         if laps == 1:
             static = missed[first:stop]
             unrolled = static
-        else:
+            code, exhausted = self._code_np[static], self._status_np[static] != FILTERED
+        else:  # (each lap's misses are the same nodes: their verdicts looked up once, then repeated)
             unrolled = (missed[None, :] + np.arange(0, laps * size, size)[:, None]).ravel()[first:stop]
-            static = unrolled % size
-        code, exhausted = self._code_np[static], self._status_np[static] != FILTERED
+            static = np.concatenate([missed] * laps)[first:stop]
+            code = np.concatenate([self._code_np[missed]] * laps)[first:stop]
+            exhausted = np.concatenate([self._status_np[missed] != FILTERED] * laps)[first:stop]
         if walk.misses and walk.misses[0][0] <= last_end:  # (in visit order: the first is the earliest)
             # each option that stopped fitting, at every visit from its first miss on
             visits: list[int] = []
@@ -498,7 +501,7 @@ class ScanCache:
         if self.valid.find(0) < 0:
             return
         if any_order and self.valid.find(1) < 0:
-            self._store(np.arange(len(self.row_list)), evaluate(self.rows, self.reasons))
+            self._store(None, evaluate(self.rows, self.reasons))
             return
         valid = self._valid_np
         stale = (valid == 0).nonzero()[0] if not fi else np.concatenate(
@@ -506,14 +509,17 @@ class ScanCache:
         if len(stale):
             self._store(stale, evaluate(self.rows[stale], self.reasons))
 
-    def _store(self, stale: np.ndarray, chunk: ChunkResult) -> None:
-        self._valid_np[stale] = 1
-        self._status_np[stale] = chunk.status
-        self._code_np[stale] = chunk.reason
+    def _store(self, stale: np.ndarray | None, chunk: ChunkResult) -> None:
+        """Store the verdicts of a chunk of stale nodes (`stale`: their feasible indices; None:
+        every node, in order)."""
+        at = _ALL if stale is None else stale
+        self._valid_np[at] = 1
+        self._status_np[at] = chunk.status
+        self._code_np[at] = chunk.reason
         self.ranked_valid += len(chunk.ranked)
         scores = chunk.scores
-        ranked_np = stale[chunk.ranked]
-        self._plain_np[stale] = 0
+        ranked_np = chunk.ranked if stale is None else stale[chunk.ranked]
+        self._plain_np[at] = 0
         self._plain_np[ranked_np] = scores.final > 0.0
         self._final_np[ranked_np] = scores.final
         self._binpack_np[ranked_np] = scores.binpack
@@ -525,7 +531,7 @@ class ScanCache:
         if self._columns is None:  # the Python lists are made from the numpy columns when first read
             return
         status, final, binpack, anti, affinity = self._columns
-        _put(status, stale, chunk.status.tolist())
+        _put(status, np.arange(len(status)) if stale is None else stale, chunk.status.tolist())
         _put(final, ranked_np, scores.final.tolist())
         _put(binpack, ranked_np, scores.binpack.tolist())
         _put(anti, ranked_np, [0.0] * len(ranked_np) if scores.anti is None else scores.anti.tolist())

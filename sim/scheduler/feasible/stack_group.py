@@ -292,7 +292,7 @@ def over_mask(used_after: npt.NDArray[np.float64], cap: npt.NDArray[np.float64])
     """Per row, a bit per dimension (in DIMENSIONS' order) whose usage exceeds the capacity: one
     product rather than a reduction along the rows (on short chunks, numpy's reductions along
     an axis cost more than their work)."""
-    mask: npt.NDArray[np.uint8] = (used_after > cap) @ _DIMENSION_BITS
+    mask: npt.NDArray[np.uint8] = (used_after > cap).view(np.uint8) @ _DIMENSION_BITS  # (uint8 @ uint8: no cast)
     return mask
 
 
