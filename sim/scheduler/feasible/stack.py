@@ -157,9 +157,10 @@ class _StackBase:
         """A planned placement (or in-place update): the node's usage, ports and job counts grow."""
         self.proposed.place(row, alloc)
 
-    def place_picks(self, run: SelectRun, allocs: list[Allocation]) -> None:
-        """`place` of the new alloc of each pick of a run (the group's ask each), in order."""
-        self.proposed.place_new(run.rows, allocs, run.group.tg.name, run.group.ask)
+    def place_picks(self, run: SelectRun, allocs: list[Allocation], alloc_ids: list[str] | None = None) -> None:
+        """`place` of the new alloc of each pick of a run (the group's ask each), in order
+        (`alloc_ids`: their IDs, when the caller has them)."""
+        self.proposed.place_new(run.rows, allocs, run.group.tg.name, run.group.ask, alloc_ids)
 
     def stop(self, alloc: Allocation) -> None:
         """A planned stop: the alloc no longer counts on its node."""
