@@ -221,6 +221,35 @@ class AllocMetric:
         metric._top, metric._made = (), 0
         return metric
 
+    @classmethod
+    def of_scans(
+        cls, evaluated: list[int], nodes_in_pool: int, node_pool: str, nodes_available: dict[str, int]
+    ) -> list[AllocMetric]:
+        """`of_scan` of each count in `evaluated` (the selects of a run)."""
+        new, out = cls.__new__, []
+        for count in evaluated:
+            metric = new(cls)
+            metric.nodes_evaluated, metric.nodes_in_pool, metric.node_pool = count, nodes_in_pool, node_pool
+            metric.nodes_available = nodes_available
+            metric.nodes_filtered = metric.nodes_exhausted = metric.allocation_time = metric.coalesced_failures = 0
+            metric._top, metric._made = (), 0
+            out.append(metric)
+        return out
+
+    @staticmethod
+    def set_all_top_scores(
+        metrics: list[AllocMetric], layout: ScoreLayout, node_ids: Sequence[Sequence[str]],
+        values: Sequence[Sequence[float]],
+    ) -> None:
+        """`set_top_scores` of each metric with its node IDs and values, in one loop."""
+        for metric, ids, rows in zip(metrics, node_ids, values, strict=True):
+            if not ids:
+                continue
+            if metric._top != ():
+                metric.set_top_scores(layout, ids, rows)
+            else:
+                metric._top = (layout, _doubles(len(rows)).pack(*rows), *ids)
+
     if not TYPE_CHECKING:  # (kept from mypy: it would type every unknown attribute as Any)
 
         def __getattr__(self, name: str) -> Any:

@@ -474,9 +474,7 @@ class ScanCache:
         else:
             id_of = node_id_list(table).__getitem__
             top_ids = [list(map(id_of, rows)) for rows in run.top_rows]
-        layout = run.layout
-        for metric, top, values in zip(metrics, top_ids, run.top_values, strict=True):
-            metric.set_top_scores(layout, top, values)
+        AllocMetric.set_all_top_scores(metrics, run.layout, top_ids, run.top_values)
 
     def _refresh(self, fi: int, evaluate: Evaluate) -> None:
         """Recompute the stale nodes among the next `window` feasible ones in scan order."""

@@ -297,8 +297,10 @@ class _StackBase:
     def _new_metric(self, evaluated: int) -> AllocMetric:
         # NodesAvailable: one map shared by every metric until the next set_nodes, which replaces
         # it (never changed in place, by the stack or the metrics' readers)
-        return AllocMetric.of_scan(evaluated, self.nodes_in_pool, self.job.node_pool if self.job is not None else "",
-                                   self.nodes_available)
+        return AllocMetric.of_scan(evaluated, self.nodes_in_pool, self._node_pool(), self.nodes_available)
+
+    def _node_pool(self) -> str:
+        return self.job.node_pool if self.job is not None else ""
 
     def _visit_metric(
         self, g: GroupInputs, order: np.ndarray, start: int, count: int, fail: np.ndarray, infeasible: np.ndarray
@@ -465,8 +467,7 @@ class GenericStack(_StackBase):
                 start = (start + count) % n
         else:  # the visits of a run are contiguous: one observation covers them
             self.eligibility.observe(g.tg.name, g.static, self.order, start, sum(run.counts))
-            new_metric = self._new_metric
-            metrics = [new_metric(count) for count in run.counts]
+            metrics = AllocMetric.of_scans(run.counts, self.nodes_in_pool, self._node_pool(), self.nodes_available)
         cache.fill_run_metrics(metrics, run, self.limit + MAX_SKIP + 1, self.table)
         self.offset = run.next_start
         return SelectRun(g, run.rows, run.finals, metrics)
