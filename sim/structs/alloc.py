@@ -139,6 +139,7 @@ _MADE = tuple(name for name in _CONTAINERS if name != "nodes_available") + ("sco
 _NO_CONTAINERS = (None,) * len(_MADE)
 _BIT = {name: 1 << i for i, name in enumerate((*_MADE, "nodes_available"))}  # AllocMetric._made's bits
 _MADE_BITS = tuple((name, _BIT[name]) for name in _MADE)
+_BIT_DIMENSION, _BIT_CONSTRAINT = _BIT["dimension_exhausted"], _BIT["constraint_filtered"]
 
 
 @dataclass(slots=True, init=False)
@@ -325,6 +326,24 @@ class AllocMetric:
     def restore_top(self, layout: ScoreLayout, packed: bytes, node_ids: Sequence[str]) -> None:
         """Set top scores packed as `packed` gives them, on a metric with none yet."""
         self._top = (layout, packed, *node_ids)
+
+    def add_misses(self, exhausted: bool, counts: dict[str, int], total: int) -> None:
+        """`total` more nodes exhausted (else filtered), their dimensions (else constraints)
+        counted in `counts`, added in its order: the metric adopts `counts` as the map when it
+        has none yet (the caller gives up `counts`)."""
+        if exhausted:
+            self.nodes_exhausted += total
+            name, bit = "dimension_exhausted", _BIT_DIMENSION
+        else:
+            self.nodes_filtered += total
+            name, bit = "constraint_filtered", _BIT_CONSTRAINT
+        if not self._made & bit:
+            setattr(self, name, counts)
+            self._made |= bit
+            return
+        current = getattr(self, name)
+        for key, n in counts.items():
+            current[key] = current.get(key, 0) + n
 
     def exhausted_node(self, node_class: str, dimension: str) -> None:
         """Nomad: AllocMetric.ExhaustedNode."""

@@ -632,22 +632,25 @@ class ScanCache:
             end += size
             bounds.append(end)
             size *= 4
+        chunks = len(bounds)
         chunk = np.searchsorted(np.array(bounds), visit, side="right")
-        group = (owner * len(bounds) + chunk) * 2 + exhausted  # (select, chunk, filtered | exhausted), in order
-        width = len(bounds) * 2
+        group = (owner * 2 + exhausted) * chunks + chunk  # (select, filtered | exhausted, chunk), in order
         # the metric's maps are created on first use: only those that count something; each map's
-        # keys enter by chunk, then in code order (reasons and classes go to different maps)
+        # keys enter by chunk, then in code order (reasons and classes go to different maps), so
+        # each (select, filtered | exhausted)'s counts are tallied apart, then added at once
+        tallied: dict[str, int] = {}
+        at = total = -1
         for g, r, n in _pair_counts(group, ranks, len(_FIXED_REASONS)):
-            metric = metrics[g // width]
             label = _FIXED_REASONS[r]
-            if g % 2 == 0:
-                target = metric.constraint_filtered
-                target[label] = target.get(label, 0) + n
-                metric.nodes_filtered += n
+            if g // chunks != at:
+                if at >= 0:
+                    metrics[at >> 1].add_misses(bool(at & 1), tallied, total)
+                at, tallied, total = g // chunks, {label: n}, n
             else:
-                target = metric.dimension_exhausted
-                target[label] = target.get(label, 0) + n
-                metric.nodes_exhausted += n
+                tallied[label] = tallied.get(label, 0) + n
+                total += n
+        if at >= 0:
+            metrics[at >> 1].add_misses(bool(at & 1), tallied, total)
         if not any(table.codes("node_class")[1]):  # no node of a named class
             return
         class_labels, class_of = self._classes(table)
@@ -655,8 +658,9 @@ class ScanCache:
         named = classes >= 0
         if named.any():
             for g, c, n in _pair_counts(group[named], classes[named], len(class_labels)):
-                metric = metrics[g // width]
-                by_class = metric.class_filtered if g % 2 == 0 else metric.class_exhausted
+                at = g // chunks
+                metric = metrics[at >> 1]
+                by_class = metric.class_exhausted if at & 1 else metric.class_filtered
                 label = class_labels[c]
                 by_class[label] = by_class.get(label, 0) + n
 
