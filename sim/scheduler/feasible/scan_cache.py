@@ -688,16 +688,18 @@ class ScanCache:
         """`_miss_metrics` when every feasible node, visited from `fi0` on, missed: the same
         tallies per chunk of the chunked scan, counted with one bincount per metric map."""
         size = len(self.positions)
-        codes = _rotated(self._code_np, fi0)  # in visit order; every node missed: each one's code was stored
+        codes = self._code_np  # every node missed: each one's code was stored
+        # counted per feasible index (the counts do not depend on the order): each node's chunk
+        # is that of its visit index, (fi - fi0) % size
         chunks, group = _chunk_groups(table, size, first_chunk)
-        group = group + (_rotated(self._status_np, fi0) == EXHAUSTED)  # (chunk, filtered|exhausted)
+        group = _rotated(group, size - fi0 if fi0 else 0) + (self._status_np == EXHAUSTED)  # (chunk, filtered|exhausted)
         ranks = self._fixed_rank()[codes]
-        ranked: list[str] = _FIXED_REASONS  # then the others as first met
+        ranked: list[str] = _FIXED_REASONS  # then the others as first met, in visit order
         if ranks.min() < 0:
             labels = self.reasons.labels
             ranked = list(_FIXED_REASONS)
             remap = np.zeros(len(labels), dtype=np.int64)
-            for code in dict.fromkeys(codes.tolist()):
+            for code in dict.fromkeys(_rotated(codes, fi0).tolist()):
                 if labels[code] not in ranked:
                     ranked.append(labels[code])
                 remap[code] = ranked.index(labels[code])
@@ -706,7 +708,7 @@ class ScanCache:
         reasons = _bincount2(group, 2 * chunks, ranks, len(ranked))
         classes = None  # (None: no node of a named class, no class map counts anything)
         if any(class_labels):
-            classes = _bincount2(group, 2 * chunks, class_codes[_rotated(self.rows, fi0)], len(class_labels))
+            classes = _bincount2(group, 2 * chunks, class_codes[self.rows], len(class_labels))
         for g in range(2 * chunks):
             total = sum(reasons[g])
             if not total:
