@@ -189,9 +189,9 @@ class PlacementContext:
         namespace, job_id, deployment_id = job.namespace, job.id, placement.deployment_id
         ids, eval_id, nodes = self.senv.ids, self.ev.id, self.senv.state.nodes.nodes
         rows = picks.rows
+        ports: list[list[tuple[str, int]]]
         if picks.group.ports:
-            ports = []
-            alloc_ids = []
+            ports, alloc_ids = [], []
             for row in rows:
                 ports.append(stack.offer_ports(picks, row))
                 alloc_ids.append(ids.uuid())

@@ -214,19 +214,15 @@ class AllocMetric:
     @classmethod
     def of_scan(cls, nodes_evaluated: int, nodes_in_pool: int, node_pool: str, nodes_available: dict[str, int]) -> AllocMetric:
         """`AllocMetric(nodes_evaluated, 0, nodes_in_pool, node_pool, nodes_available)`, the metric
-        a select starts (the fields set one by one: the constructor's keywords cost more)."""
-        metric = cls.__new__(cls)
-        metric.nodes_evaluated, metric.nodes_in_pool, metric.node_pool = nodes_evaluated, nodes_in_pool, node_pool
-        metric.nodes_available = nodes_available
-        metric.nodes_filtered = metric.nodes_exhausted = metric.allocation_time = metric.coalesced_failures = 0
-        metric._top, metric._made = (), 0
-        return metric
+        a select starts."""
+        return cls.of_scans([nodes_evaluated], nodes_in_pool, node_pool, nodes_available)[0]
 
     @classmethod
     def of_scans(
         cls, evaluated: list[int], nodes_in_pool: int, node_pool: str, nodes_available: dict[str, int]
     ) -> list[AllocMetric]:
-        """`of_scan` of each count in `evaluated` (the selects of a run)."""
+        """`of_scan` of each count in `evaluated` (the selects of a run; the fields set one by
+        one: the constructor's keywords cost more)."""
         new, out = cls.__new__, []
         for count in evaluated:
             metric = new(cls)

@@ -246,7 +246,7 @@ class ProposedState:
                     self._edit_devices(row, alloc, 1)
                 for ps in self.property_sets:
                     ps.track(alloc, ps.proposed, 1, skip_terminal=True)
-        counted.update(zip(alloc_ids, map(_Counted, rows, repeat(group), repeat(True), allocs)))
+        counted.update(zip(alloc_ids, map(_Counted, rows, repeat(group), repeat(True), allocs), strict=True))
         self.touched += rows
         at = np.array(rows, dtype=np.intp)
         np.add.at(self.job_count, at, 1)
