@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import replace
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from sim.scheduler.feasible.checks import candidate_rows
@@ -181,22 +182,33 @@ class PlacementContext:
 
     def _place_picks(self, placement: _Placement, picks: SelectRun, names: Iterator[str]) -> None:
         """`_Placement.run` for each pick of a run of selects (a new alloc of a missing name: no
-        previous alloc, nothing stopped, nothing preempted), in order: `alloc_on` each, inlined."""
+        previous alloc, nothing stopped, nothing preempted), in order: `alloc_on` each, inlined.
+        Each pick's ports are drawn before its alloc's ID, as `select` does; without ports the
+        IDs are drawn at once (nothing else draws in between)."""
         job, group, stack = placement.job, placement.tg.name, self.stack
         cpu, mem, disk = placement.ask()
         namespace, job_id, deployment_id = job.namespace, job.id, placement.deployment_id
-        uuid, eval_id, nodes = self.senv.ids.uuid, self.ev.id, self.senv.state.nodes.nodes
-        offer = stack.offer_ports if picks.group.ports else None
-        allocs = []
-        for row, final, metric in zip(picks.rows, picks.finals, picks.metrics, strict=True):
-            ports = offer(picks, row) if offer is not None else []  # drawn before the alloc's ID, as `select` does
-            node = nodes[row]
-            allocs.append(Allocation(uuid(), namespace, eval_id, next(names), node.id, node.name, job_id, job, group,
-                                     cpu, mem, disk, ports, (), (), metrics=metric, score=final,
-                                     deployment_id=deployment_id))
+        ids, eval_id, nodes = self.senv.ids, self.ev.id, self.senv.state.nodes.nodes
+        rows = picks.rows
+        ports: list[list[tuple[str, int]]]
+        if picks.group.ports:
+            ports, alloc_ids = [], []
+            for row in rows:
+                ports.append(stack.offer_ports(picks, row))
+                alloc_ids.append(ids.uuid())
+        else:
+            ports = [[] for _ in rows]
+            alloc_ids = ids.uuids(len(rows))
+        allocs = [
+            Allocation(alloc_id, namespace, eval_id, name, node.id, node.name, job_id, job, group, cpu, mem, disk,
+                       offered, (), (), metrics=metric, score=final, deployment_id=deployment_id)
+            for alloc_id, name, node, offered, metric, final in zip(
+                alloc_ids, islice(names, len(rows)), map(nodes.__getitem__, rows), ports, picks.metrics, picks.finals,
+                strict=True)
+        ]
         self.plan.append_allocs(allocs)
-        self.new_alloc_ids.update([alloc.id for alloc in allocs])
-        stack.place_picks(picks, allocs)
+        self.new_alloc_ids.update(alloc_ids)
+        stack.place_picks(picks, allocs, alloc_ids)
 
 
 def downgraded_job(state: SchedulerState, job: Job, tg: TaskGroup, min_version: int) -> tuple[str, Job] | None:

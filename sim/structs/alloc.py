@@ -139,6 +139,7 @@ _MADE = tuple(name for name in _CONTAINERS if name != "nodes_available") + ("sco
 _NO_CONTAINERS = (None,) * len(_MADE)
 _BIT = {name: 1 << i for i, name in enumerate((*_MADE, "nodes_available"))}  # AllocMetric._made's bits
 _MADE_BITS = tuple((name, _BIT[name]) for name in _MADE)
+_BIT_DIMENSION, _BIT_CONSTRAINT = _BIT["dimension_exhausted"], _BIT["constraint_filtered"]
 
 
 @dataclass(slots=True, init=False)
@@ -213,13 +214,38 @@ class AllocMetric:
     @classmethod
     def of_scan(cls, nodes_evaluated: int, nodes_in_pool: int, node_pool: str, nodes_available: dict[str, int]) -> AllocMetric:
         """`AllocMetric(nodes_evaluated, 0, nodes_in_pool, node_pool, nodes_available)`, the metric
-        a select starts (the fields set one by one: the constructor's keywords cost more)."""
-        metric = cls.__new__(cls)
-        metric.nodes_evaluated, metric.nodes_in_pool, metric.node_pool = nodes_evaluated, nodes_in_pool, node_pool
-        metric.nodes_available = nodes_available
-        metric.nodes_filtered = metric.nodes_exhausted = metric.allocation_time = metric.coalesced_failures = 0
-        metric._top, metric._made = (), 0
-        return metric
+        a select starts."""
+        return cls.of_scans([nodes_evaluated], nodes_in_pool, node_pool, nodes_available)[0]
+
+    @classmethod
+    def of_scans(
+        cls, evaluated: list[int], nodes_in_pool: int, node_pool: str, nodes_available: dict[str, int]
+    ) -> list[AllocMetric]:
+        """`of_scan` of each count in `evaluated` (the selects of a run; the fields set one by
+        one: the constructor's keywords cost more)."""
+        new, out = cls.__new__, []
+        for count in evaluated:
+            metric = new(cls)
+            metric.nodes_evaluated, metric.nodes_in_pool, metric.node_pool = count, nodes_in_pool, node_pool
+            metric.nodes_available = nodes_available
+            metric.nodes_filtered = metric.nodes_exhausted = metric.allocation_time = metric.coalesced_failures = 0
+            metric._top, metric._made = (), 0
+            out.append(metric)
+        return out
+
+    @staticmethod
+    def set_all_top_scores(
+        metrics: list[AllocMetric], layout: ScoreLayout, node_ids: Sequence[Sequence[str]],
+        values: Sequence[Sequence[float]],
+    ) -> None:
+        """`set_top_scores` of each metric with its node IDs and values, in one loop."""
+        for metric, ids, rows in zip(metrics, node_ids, values, strict=True):
+            if not ids:
+                continue
+            if metric._top != ():
+                metric.set_top_scores(layout, ids, rows)
+            else:
+                metric._top = (layout, _doubles(len(rows)).pack(*rows), *ids)
 
     if not TYPE_CHECKING:  # (kept from mypy: it would type every unknown attribute as Any)
 
@@ -296,6 +322,24 @@ class AllocMetric:
     def restore_top(self, layout: ScoreLayout, packed: bytes, node_ids: Sequence[str]) -> None:
         """Set top scores packed as `packed` gives them, on a metric with none yet."""
         self._top = (layout, packed, *node_ids)
+
+    def add_misses(self, exhausted: bool, counts: dict[str, int], total: int) -> None:
+        """`total` more nodes exhausted (else filtered), their dimensions (else constraints)
+        counted in `counts`, added in its order: the metric adopts `counts` as the map when it
+        has none yet (the caller gives up `counts`)."""
+        if exhausted:
+            self.nodes_exhausted += total
+            name, bit = "dimension_exhausted", _BIT_DIMENSION
+        else:
+            self.nodes_filtered += total
+            name, bit = "constraint_filtered", _BIT_CONSTRAINT
+        if not self._made & bit:
+            setattr(self, name, counts)
+            self._made |= bit
+            return
+        current = getattr(self, name)
+        for key, n in counts.items():
+            current[key] = current.get(key, 0) + n
 
     def exhausted_node(self, node_class: str, dimension: str) -> None:
         """Nomad: AllocMetric.ExhaustedNode."""

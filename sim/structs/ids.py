@@ -23,6 +23,20 @@ class IdGenerator:
             self._pool = _format_all(self._rng.integers(0, 2**63, size=(POOL, 2), dtype=np.int64))[::-1]
         return self._pool.pop()
 
+    def uuids(self, n: int) -> list[str]:
+        """`n` fresh UUIDs: `uuid()` called `n` times (the pool refilled at the same points)."""
+        out: list[str] = []
+        while n > 0:
+            pool = self._pool
+            if not pool:
+                pool = self._pool = _format_all(self._rng.integers(0, 2**63, size=(POOL, 2), dtype=np.int64))[::-1]
+            take = pool[-n:]  # (the last ones: `uuid` pops from the end)
+            take.reverse()
+            del pool[-n:]
+            out += take
+            n -= len(take)
+        return out
+
     def hex8(self) -> str:
         """The first 8 hex characters of a fresh UUID (Nomad's dispatch ID suffix)."""
         return self.uuid()[:8]

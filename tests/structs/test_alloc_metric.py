@@ -106,3 +106,47 @@ def test_a_scan_metric_is_the_constructed_one():
         metric.nodes_exhausted += 1
         metric.coalesced_failures += 3
     assert made == built and made.made() == built.made()
+
+
+def _fields(metric: AllocMetric) -> tuple[object, ...]:
+    """Every field as read, the maps' key order included."""
+    return (metric.nodes_filtered, metric.nodes_exhausted, list(metric.made().items()),
+            [list(metric.peek(name).items()) if isinstance(metric.peek(name), dict) else None
+             for name in ("constraint_filtered", "dimension_exhausted")])
+
+
+def test_bulk_metric_helpers_equal_one_call_at_a_time() -> None:
+    """`of_scans`, `set_all_top_scores` and `add_misses` against `of_scan`, `set_top_scores` and
+    per-node updates, on random counts, with and without maps already made (key order kept)."""
+    import random
+
+    rng = random.Random(3)
+    labels = ["cpu", "memory", "disk", "distinct_hosts", "x"]
+    for _ in range(200):
+        counts = [rng.randrange(0, 50) for _ in range(rng.randrange(0, 5))]
+        fast = AllocMetric.of_scans(counts, 7, "pool", {"dc": 7})
+        slow = [AllocMetric.of_scan(c, 7, "pool", {"dc": 7}) for c in counts]
+        for a, b in zip(fast, slow, strict=True):
+            if rng.random() < 0.3:  # a map made beforehand (a visit's filtered nodes), and top scores
+                for m in (a, b):
+                    m.constraint_filtered["y"] = 1
+                    m.set_top_scores(LAYOUT, ["n0"], [0.5, 0.25, 0.0])
+            for exhausted in (rng.random() < 0.5, rng.random() < 0.5):
+                tallied = {}
+                for label in rng.sample(labels, rng.randrange(1, 4)):
+                    n = rng.randrange(1, 9)
+                    tallied[label] = tallied.get(label, 0) + n
+                    for _ in range(n):
+                        if exhausted:
+                            b.exhausted_node("", label)
+                        else:
+                            b.filter_node("", label)
+                a.add_misses(exhausted, dict(tallied), sum(tallied.values()))
+        rows = [[f"n{i}" for i in range(rng.randrange(0, 3))] for _ in counts]
+        values = [[rng.random() for _ in range(3 * len(r))] for r in rows]
+        AllocMetric.set_all_top_scores(fast, LAYOUT, rows, values)
+        for m, r, v in zip(slow, rows, values, strict=True):
+            m.set_top_scores(LAYOUT, r, v)
+        for a, b in zip(fast, slow, strict=True):
+            assert _fields(a) == _fields(b) and a == b and pickle.dumps(a) == pickle.dumps(b)
+            assert a.top_scores() == b.top_scores()

@@ -31,3 +31,14 @@ def test_hex8_is_the_start_of_the_next_uuid() -> None:
     """Nomad's dispatch suffix: the first 8 hex digits of a fresh UUID."""
     a, b = IdGenerator(np.random.default_rng(2)), IdGenerator(np.random.default_rng(2))
     assert a.hex8() == b.uuid()[:8]
+
+
+def test_uuids_in_bulk_equal_one_by_one_with_the_rng_interleaved() -> None:
+    """`uuids(n)` hands out what n `uuid()` calls would, refilling the pool at the same draws
+    (checked by drawing from the same rng between random batch sizes)."""
+    a_rng, b_rng = np.random.default_rng(9), np.random.default_rng(9)
+    a, b = IdGenerator(a_rng), IdGenerator(b_rng)
+    sizes = np.random.default_rng(1).integers(0, 2 * POOL + 3, size=40).tolist()
+    for n in sizes:
+        assert a.uuids(n) == [b.uuid() for _ in range(n)]
+        assert a_rng.integers(0, 1000) == b_rng.integers(0, 1000)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import compress
+from itertools import compress, repeat
 from operator import attrgetter
 from typing import cast
 
@@ -31,6 +31,7 @@ from sim.structs.job import Job
 
 _NODE_ID, _GROUP, _JOB_ID = attrgetter("node_id"), attrgetter("task_group"), attrgetter("job_id")
 _CLIENT_STATUS = attrgetter("client_status")
+_PORTS, _DEVICES = attrgetter("ports"), attrgetter("devices")
 
 
 class JobCounts:
@@ -224,23 +225,28 @@ class ProposedState:
         for ps in self.property_sets:
             ps.track(alloc, ps.proposed, 1, skip_terminal=True)
 
-    def place_new(self, rows: list[int], allocs: list[Allocation], group: str, ask: npt.NDArray[np.float64]) -> None:
+    def place_new(self, rows: list[int], allocs: list[Allocation], group: str, ask: npt.NDArray[np.float64],
+                  alloc_ids: list[str] | None = None) -> None:
         """`place` of each alloc on its row, in order, for new allocs of this job's `group` that
         each ask `ask` (cpu, memory, disk): the counts and usage grow in one pass. New allocs
-        have new IDs, none of the state's (a placement the plan already counts is replaced)."""
+        have new IDs, none of the state's (a placement the plan already counts is replaced).
+        `alloc_ids`: the allocs' IDs, when the caller has them."""
         counted = self._added if self._counted is None else self._counted
-        if any(alloc.id in counted for alloc in allocs):  # an ID already counted replaces its alloc
+        if alloc_ids is None:
+            alloc_ids = [alloc.id for alloc in allocs]
+        if not counted.keys().isdisjoint(alloc_ids):  # an ID already counted replaces its alloc
             for row, alloc in zip(rows, allocs, strict=True):
                 self.place(row, alloc)
             return
-        for row, alloc in zip(rows, allocs, strict=True):
-            counted[alloc.id] = _Counted(row, group, True, alloc)
-            if alloc.ports:
-                self.ports.add(row, [p for _, p in alloc.ports])
-            if alloc.devices:
-                self._edit_devices(row, alloc, 1)
-            for ps in self.property_sets:
-                ps.track(alloc, ps.proposed, 1, skip_terminal=True)
+        if self.property_sets or any(map(_PORTS, allocs)) or any(map(_DEVICES, allocs)):
+            for row, alloc in zip(rows, allocs, strict=True):
+                if alloc.ports:
+                    self.ports.add(row, [p for _, p in alloc.ports])
+                if alloc.devices:
+                    self._edit_devices(row, alloc, 1)
+                for ps in self.property_sets:
+                    ps.track(alloc, ps.proposed, 1, skip_terminal=True)
+        counted.update(zip(alloc_ids, map(_Counted, rows, repeat(group), repeat(True), allocs), strict=True))
         self.touched += rows
         at = np.array(rows, dtype=np.intp)
         np.add.at(self.job_count, at, 1)

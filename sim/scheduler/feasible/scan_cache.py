@@ -477,9 +477,7 @@ class ScanCache:
         else:
             id_of = node_id_list(table).__getitem__
             top_ids = [list(map(id_of, rows)) for rows in run.top_rows]
-        layout = run.layout
-        for metric, top, values in zip(metrics, top_ids, run.top_values, strict=True):
-            metric.set_top_scores(layout, top, values)
+        AllocMetric.set_all_top_scores(metrics, run.layout, top_ids, run.top_values)
 
     def _refresh(self, fi: int, evaluate: Evaluate) -> None:
         """Recompute the stale nodes among the next `window` feasible ones in scan order."""
@@ -640,22 +638,25 @@ class ScanCache:
             end += size
             bounds.append(end)
             size *= 4
+        chunks = len(bounds)
         chunk = np.searchsorted(np.array(bounds), visit, side="right")
-        group = (owner * len(bounds) + chunk) * 2 + exhausted  # (select, chunk, filtered | exhausted), in order
-        width = len(bounds) * 2
+        group = (owner * 2 + exhausted) * chunks + chunk  # (select, filtered | exhausted, chunk), in order
         # the metric's maps are created on first use: only those that count something; each map's
-        # keys enter by chunk, then in code order (reasons and classes go to different maps)
+        # keys enter by chunk, then in code order (reasons and classes go to different maps), so
+        # each (select, filtered | exhausted)'s counts are tallied apart, then added at once
+        tallied: dict[str, int] = {}
+        at = total = -1
         for g, r, n in _pair_counts(group, ranks, len(_FIXED_REASONS)):
-            metric = metrics[g // width]
             label = _FIXED_REASONS[r]
-            if g % 2 == 0:
-                target = metric.constraint_filtered
-                target[label] = target.get(label, 0) + n
-                metric.nodes_filtered += n
+            if g // chunks != at:
+                if at >= 0:
+                    metrics[at >> 1].add_misses(bool(at & 1), tallied, total)
+                at, tallied, total = g // chunks, {label: n}, n
             else:
-                target = metric.dimension_exhausted
-                target[label] = target.get(label, 0) + n
-                metric.nodes_exhausted += n
+                tallied[label] = tallied.get(label, 0) + n
+                total += n
+        if at >= 0:
+            metrics[at >> 1].add_misses(bool(at & 1), tallied, total)
         if not any(table.codes("node_class")[1]):  # no node of a named class
             return
         class_labels, class_of = self._classes(table)
@@ -663,8 +664,9 @@ class ScanCache:
         named = classes >= 0
         if named.any():
             for g, c, n in _pair_counts(group[named], classes[named], len(class_labels)):
-                metric = metrics[g // width]
-                by_class = metric.class_filtered if g % 2 == 0 else metric.class_exhausted
+                at = g // chunks
+                metric = metrics[at >> 1]
+                by_class = metric.class_exhausted if at & 1 else metric.class_filtered
                 label = class_labels[c]
                 by_class[label] = by_class.get(label, 0) + n
 
@@ -692,16 +694,18 @@ class ScanCache:
         """`_miss_metrics` when every feasible node, visited from `fi0` on, missed: the same
         tallies per chunk of the chunked scan, counted with one bincount per metric map."""
         size = len(self.positions)
-        codes = _rotated(self._code_np, fi0)  # in visit order; every node missed: each one's code was stored
+        codes = self._code_np  # every node missed: each one's code was stored
+        # counted per feasible index (the counts do not depend on the order): each node's chunk
+        # is that of its visit index, (fi - fi0) % size
         chunks, group = _chunk_groups(table, size, first_chunk)
-        group = group + (_rotated(self._status_np, fi0) == EXHAUSTED)  # (chunk, filtered|exhausted)
+        group = _rotated(group, size - fi0 if fi0 else 0) + (self._status_np == EXHAUSTED)  # (chunk, filtered|exhausted)
         ranks = self._fixed_rank()[codes]
-        ranked: list[str] = _FIXED_REASONS  # then the others as first met
+        ranked: list[str] = _FIXED_REASONS  # then the others as first met, in visit order
         if ranks.min() < 0:
             labels = self.reasons.labels
             ranked = list(_FIXED_REASONS)
             remap = np.zeros(len(labels), dtype=np.int64)
-            for code in dict.fromkeys(codes.tolist()):
+            for code in dict.fromkeys(_rotated(codes, fi0).tolist()):
                 if labels[code] not in ranked:
                     ranked.append(labels[code])
                 remap[code] = ranked.index(labels[code])
@@ -710,7 +714,7 @@ class ScanCache:
         reasons = _bincount2(group, 2 * chunks, ranks, len(ranked))
         classes = None  # (None: no node of a named class, no class map counts anything)
         if any(class_labels):
-            classes = _bincount2(group, 2 * chunks, class_codes[_rotated(self.rows, fi0)], len(class_labels))
+            classes = _bincount2(group, 2 * chunks, class_codes[self.rows], len(class_labels))
         for g in range(2 * chunks):
             total = sum(reasons[g])
             if not total:

@@ -157,9 +157,10 @@ class _StackBase:
         """A planned placement (or in-place update): the node's usage, ports and job counts grow."""
         self.proposed.place(row, alloc)
 
-    def place_picks(self, run: SelectRun, allocs: list[Allocation]) -> None:
-        """`place` of the new alloc of each pick of a run (the group's ask each), in order."""
-        self.proposed.place_new(run.rows, allocs, run.group.tg.name, run.group.ask)
+    def place_picks(self, run: SelectRun, allocs: list[Allocation], alloc_ids: list[str] | None = None) -> None:
+        """`place` of the new alloc of each pick of a run (the group's ask each), in order
+        (`alloc_ids`: their IDs, when the caller has them)."""
+        self.proposed.place_new(run.rows, allocs, run.group.tg.name, run.group.ask, alloc_ids)
 
     def stop(self, alloc: Allocation) -> None:
         """A planned stop: the alloc no longer counts on its node."""
@@ -296,8 +297,10 @@ class _StackBase:
     def _new_metric(self, evaluated: int) -> AllocMetric:
         # NodesAvailable: one map shared by every metric until the next set_nodes, which replaces
         # it (never changed in place, by the stack or the metrics' readers)
-        return AllocMetric.of_scan(evaluated, self.nodes_in_pool, self.job.node_pool if self.job is not None else "",
-                                   self.nodes_available)
+        return AllocMetric.of_scan(evaluated, self.nodes_in_pool, self._node_pool(), self.nodes_available)
+
+    def _node_pool(self) -> str:
+        return self.job.node_pool if self.job is not None else ""
 
     def _visit_metric(
         self, g: GroupInputs, order: np.ndarray, start: int, count: int, fail: np.ndarray, infeasible: np.ndarray
@@ -464,8 +467,7 @@ class GenericStack(_StackBase):
                 start = (start + count) % n
         else:  # the visits of a run are contiguous: one observation covers them
             self.eligibility.observe(g.tg.name, g.static, self.order, start, sum(run.counts))
-            new_metric = self._new_metric
-            metrics = [new_metric(count) for count in run.counts]
+            metrics = AllocMetric.of_scans(run.counts, self.nodes_in_pool, self._node_pool(), self.nodes_available)
         cache.fill_run_metrics(metrics, run, self.limit + MAX_SKIP + 1, self.table)
         self.offset = run.next_start
         return SelectRun(g, run.rows, run.finals, metrics)
