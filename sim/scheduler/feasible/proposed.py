@@ -442,7 +442,10 @@ class ClassEligibility:
     def _seen(self) -> dict[str, tuple[np.ndarray, StaticFeasibility]]:
         seen: dict[str, tuple[np.ndarray, StaticFeasibility]] = {}
         for group, static, order, start, count in self.visits:
-            mask = seen.setdefault(group, (np.zeros(len(self.table), dtype=bool), static))[0]
+            known = seen.get(group)
+            if known is None:
+                known = seen[group] = (np.zeros(len(self.table), dtype=bool), static)
+            mask = known[0]
             end = start + count
             mask[order[start:end]] = True
             if end > len(order):
