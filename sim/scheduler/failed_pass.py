@@ -134,8 +134,12 @@ class NoFitCache:
         stamp = self.stamp(state)
         if stamp != self._stamp:
             self._restamp(stamp, table.used)
+        no_fit = self._no_fit
         for check in checks:
-            if self._fits(table, check):
+            known = no_fit.get(check.rows_key)
+            if known is not None and check.ask_key in known[0]:
+                continue  # (answered already: most re-runs of a wave)
+            if self._fits(table, check, known):
                 return True
         return False
 
@@ -150,13 +154,14 @@ class NoFitCache:
             np.copyto(old, used)
         self._stamp = stamp
 
-    def _fits(self, table: Any, check: FitCheck) -> bool:
-        known = self._no_fit.get(check.rows_key)
+    def _fits(
+        self, table: Any, check: FitCheck, known: tuple[set[tuple[float, ...]], list[tuple[float, ...]]] | None,
+    ) -> bool:
+        """Whether the check finds room, given the verdicts on its rows (`known`: its ask not
+        answered among them)."""
         ask = check.ask_key
         if known is not None:
             answered, minimal = known
-            if ask in answered:
-                return False
             for smaller in minimal:
                 if all(map(le, smaller, ask)):
                     answered.add(ask)
@@ -269,7 +274,7 @@ class FailedPasses:
         seen = self._fit_seen
         if seen is not None and seen[0] == key and seen[1] == NoFitCache.stamp(state):
             return None  # (room found under this stamp already: the fast lane's try, then the full pass's)
-        job = state.job_by_id(*key)
+        job = state.job_by_id(ev.namespace, ev.job_id)
         if (job is None or job.task_groups is not memo.groups or state.nodes.version != memo.nodes_version
                 or (job.version, job.create_index, job.job_modify_index) != memo.spec
                 or (preemption is not memo.preemption or policy is not None)
@@ -282,7 +287,7 @@ class FailedPasses:
         if no_fit.fits_any(state, memo.checks):
             self._fit_seen = (key, no_fit.stamp(state))
             return None
-        alloc_index = state.job_alloc_index(*key)
+        alloc_index = state.job_alloc_index(ev.namespace, ev.job_id)
         if alloc_index != memo.alloc_index:
             if not _counted_as_before(state, job, memo, batch):
                 return None

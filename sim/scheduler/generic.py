@@ -11,7 +11,7 @@ counts) live here too; the system scheduler imports them.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Collection, Generator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -144,7 +144,8 @@ def replay_blocked(state: SchedulerState, rng: np.random.Generator, policy: Poli
         return None
     answer = found[1]
     new = ev.copy()
-    new.class_eligibility, new.escaped_computed_class = dict(answer.eligibility), answer.escaped
+    # (the memo's class eligibility, shared: no eval's is written in place)
+    new.class_eligibility, new.escaped_computed_class = answer.eligibility, answer.escaped
     new.snapshot_index = state.index
     return new, answer.failed
 
@@ -315,7 +316,7 @@ class _Round:
         self.allocs: list[Allocation] = []  # the allocs reconciled (settled ones summarised)
         self.tainted = False  # whether some of them are on tainted nodes
         self.replay: Replay | None = None  # the failed-pass memo's answer (`settle` set): nothing placed
-        self._unsettled: list[Allocation] = []  # the allocs the stack starts from (the non-terminal ones)
+        self._unsettled: Collection[Allocation] = []  # the allocs the stack starts from (the non-terminal ones)
         self._job_set = False
         self.ctx = PlacementContext(senv, self.job, batch, self.plan, ev)
 
