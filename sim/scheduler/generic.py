@@ -11,7 +11,7 @@ counts) live here too; the system scheduler imports them.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Generator
+from collections.abc import Generator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -316,7 +316,7 @@ class _Round:
         self.allocs: list[Allocation] = []  # the allocs reconciled (settled ones summarised)
         self.tainted = False  # whether some of them are on tainted nodes
         self.replay: Replay | None = None  # the failed-pass memo's answer (`settle` set): nothing placed
-        self._unsettled: Collection[Allocation] = []  # the allocs the stack starts from (the non-terminal ones)
+        self._unsettled: list[Allocation] = []  # the allocs the stack starts from (the non-terminal ones)
         self._job_set = False
         self.ctx = PlacementContext(senv, self.job, batch, self.plan, ev)
 

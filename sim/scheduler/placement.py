@@ -9,7 +9,7 @@ placement is mirrored on the stack so later selects see it, as Nomad's stack rea
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
 from itertools import islice
 from typing import TYPE_CHECKING
@@ -74,7 +74,7 @@ class PlacementContext:
         rows, _, _ = candidate_rows(self.senv.state.nodes, self.job)
         self.stack.set_nodes(rows)  # the stack fills every metric's NodesAvailable and NodesInPool
 
-    def set_job(self, allocs: Collection[Allocation]) -> None:
+    def set_job(self, allocs: list[Allocation]) -> None:
         """Nomad: setJob: the job and its allocs in state (after `set_nodes`; client-terminal ones count nowhere)."""
         if self.job is None or self.job.stop:
             return

@@ -11,7 +11,7 @@ verdicts live here too.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import compress, repeat
 from operator import attrgetter
@@ -76,37 +76,14 @@ class JobCounts:
             del rows[row]
 
 
-class CountedAllocs(Collection[Allocation]):
-    """A job's allocs (in creation order) with `counts` of them, kept by their owner.
+class CountedAllocs(list[Allocation]):
+    """A job's allocs (in creation order) with `counts` of them, kept by their owner."""
 
-    The stack seldom reads more than the counts, so the allocs are read on first use: they must
-    stay as they are until then (`fresh`, when given, tells whether they did; reading them after
-    they may have changed is an error)."""
+    __slots__ = ("counts",)
 
-    __slots__ = ("_source", "_allocs", "_fresh", "counts")
-
-    def __init__(
-        self, allocs: Iterable[Allocation], counts: JobCounts, fresh: Callable[[], bool] | None = None
-    ) -> None:
-        self._source, self._fresh, self.counts = allocs, fresh, counts
-        self._allocs: list[Allocation] | None = allocs if type(allocs) is list else None
-
-    def _list(self) -> list[Allocation]:
-        allocs = self._allocs
-        if allocs is None:
-            if self._fresh is not None and not self._fresh():
-                raise RuntimeError("a job's allocs read after their owner changed them")
-            allocs = self._allocs = list(self._source)
-        return allocs
-
-    def __iter__(self) -> Iterator[Allocation]:
-        return iter(self._list())
-
-    def __len__(self) -> int:
-        return len(self._list())
-
-    def __contains__(self, alloc: object) -> bool:
-        return alloc in self._list()
+    def __init__(self, allocs: Iterable[Allocation], counts: JobCounts) -> None:
+        super().__init__(allocs)
+        self.counts = counts
 
 
 @dataclass(slots=True)
@@ -124,7 +101,7 @@ class ProposedState:
         self.table = table
         self.reset(None, [])
 
-    def reset(self, job: Job | None, allocs: Collection[Allocation]) -> None:
+    def reset(self, job: Job | None, allocs: list[Allocation]) -> None:
         """Start from the table's usage and the job's allocs in state (client-terminal ones ignored)."""
         n = len(self.table)
         self.job_id = job.id if job is not None else ""
@@ -157,7 +134,7 @@ class ProposedState:
                 self.counts_of(group)[at] = n = np.fromiter(rows.values(), dtype=np.int64, count=len(rows))
                 self.job_count[at] += n
 
-    def _count_existing(self, allocs: Collection[Allocation]) -> None:
+    def _count_existing(self, allocs: list[Allocation]) -> None:
         """`_count` (without resources: the table holds them) of each alloc in state: the counts in
         bulk, with a few passes over the allocs; their entries in `counted` wait for its first use."""
         live = allocs  # the client-terminal ones left out (Allocation.ClientTerminalStatus), in one test when none is

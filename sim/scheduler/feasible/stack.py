@@ -12,7 +12,7 @@ verdicts between selects instead (scan_cache.py) and walks them with the same ru
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -141,7 +141,7 @@ class _StackBase:
         if self.eviction is not None:
             self.eviction.preempted.append(alloc)
 
-    def set_job(self, job: Job, allocs: Collection[Allocation]) -> None:
+    def set_job(self, job: Job, allocs: list[Allocation]) -> None:
         """Nomad: Stack.SetJob, plus the state the plan starts from (the job's allocs, the table's usage)."""
         self.job = job
         if self.eviction is not None:
@@ -408,7 +408,7 @@ class GenericStack(_StackBase):
         counts = np.bincount(codes[rows], minlength=len(labels)).tolist() if len(rows) else []
         self.nodes_available = {dc: c for dc, c in zip(labels, counts, strict=False) if c}
 
-    def set_job(self, job: Job, allocs: Collection[Allocation]) -> None:
+    def set_job(self, job: Job, allocs: list[Allocation]) -> None:
         """Nomad: GenericStack.SetJob; `allocs`: the job's allocs in state (the client-terminal ones count nowhere)."""
         super().set_job(job, allocs)
         self._order_positions.clear()

@@ -31,7 +31,6 @@ starts from instead of counting every alloc again. The index lives in
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -250,12 +249,10 @@ class SettledIndex:
         self._jobs: OrderedDict[tuple[str, str], _JobSettled] = OrderedDict()
         self.fast_runs = 0  # reconciles given the summary (diagnostics)
         self.full_runs = 0
-        self.syncs = 0  # calls of `_sync` (the unsettled allocs given out stay as they are until the next)
         self._healthy: tuple[int, frozenset[str]] = (-1, frozenset())  # (node table version, untainted nodes)
 
     def _sync(self, state: Any, key: tuple[str, str], stamp: Stamp) -> _JobSettled:
         """The job's entry, up to date with every write the state made since the last call."""
-        self.syncs += 1
         jobs = self._jobs
         for alloc in state.take_alloc_writes():
             entry = jobs.get((alloc.namespace, alloc.job_id))
@@ -278,31 +275,27 @@ class SettledIndex:
 
     def view(
         self, state: Any, job: Job | None, namespace: str, job_id: str, batch: bool, deployment: Deployment | None
-    ) -> tuple[list[Allocation], dict[str, SettledGroup] | None, Collection[Allocation]]:
+    ) -> tuple[list[Allocation], dict[str, SettledGroup] | None, list[Allocation]]:
         """(allocs, summaries by group, unsettled allocs) for `reconcile`: the unsettled allocs
         but the plain live ones, the summaries of the settled and plain ones when they give the
         same result, and every unsettled alloc in creation order (every non-terminal one among
-        them; `CountedAllocs`, read before the next call); else every alloc, None and every alloc."""
+        them); else every alloc, None and every alloc."""
         if job is None or job.stopped():
             self.full_runs += 1
             allocs = state.allocs_by_job(namespace, job_id)
             return allocs, None, allocs
         stamp = (batch, job.version, job.create_index, job.job_modify_index)
         entry = self._sync(state, (namespace, job_id), stamp)
-        plain, kept = entry.plain, entry.unsettled
-        if not plain:
-            live = list(kept.values())
-            unsettled = CountedAllocs(live, entry.counts)
-        else:  # (every plain alloc is unsettled: when all of them are plain, none is live)
-            live = [] if len(plain) == len(kept) else [a for a in kept.values() if a.id not in plain]
-            syncs = self.syncs  # (the stack reads them later in the pass, if at all: before any other sync)
-            unsettled = CountedAllocs(kept.values(), entry.counts, lambda: self.syncs == syncs)
+        unsettled = CountedAllocs(entry.unsettled.values(), entry.counts)
+        plain = entry.plain
+        # (every plain alloc is unsettled: when all of them are plain, none is live)
+        live = unsettled if not plain else [] if len(plain) == len(unsettled) else [a for a in unsettled if a.id not in plain]
         groups = {name: g for name, g in entry.groups.items() if g.total}
         if groups and (not _applies(job, deployment, entry, groups, live)
                        or (entry.nodes and not entry.nodes.keys() <= self._untainted_nodes(state))):
             self.full_runs += 1
-            allocs = state.allocs_by_job(namespace, job_id)
-            return allocs, None, CountedAllocs(allocs, entry.counts)  # (the settled ones count nowhere)
+            allocs = CountedAllocs(state.allocs_by_job(namespace, job_id), entry.counts)  # (the settled ones count nowhere)
+            return allocs, None, allocs
         self.fast_runs += 1
         return live, groups, unsettled
 
@@ -345,7 +338,7 @@ def _applies(
 
 def job_allocs(
     state: Any, job: Job | None, namespace: str, job_id: str, batch: bool, deployment: Deployment | None
-) -> tuple[list[Allocation], dict[str, SettledGroup] | None, Collection[Allocation]]:
+) -> tuple[list[Allocation], dict[str, SettledGroup] | None, list[Allocation]]:
     """`SettledIndex.view` on the state's index (made on first use); a state without one gives
     every alloc, None and every alloc."""
     derived = getattr(state, "derived", None)
