@@ -123,14 +123,20 @@ def test_odd_names_transitions_and_metrics_read_back(seed: int, monkeypatch: pyt
         type(a.desired_transition.reschedule) for a in odd]
 
 
-def test_a_job_compacted_twice_reads_back_in_creation_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Allocs finished after a first compaction get later rows: reads still follow the job's list."""
+def _running_job_table(n: int, monkeypatch: pytest.MonkeyPatch) -> tuple[list[Allocation], tuple[str, str], AllocTable]:
+    """The first `n` allocs of a periodic-batch run, set running again, as the only job of a new table."""
     allocs = [dataclasses.replace(a, client_status="running")
-              for a in run("periodic-batch", False, monkeypatch).state.allocs()[:7]]
+              for a in run("periodic-batch", False, monkeypatch).state.allocs()[:n]]
     key = (allocs[0].namespace, allocs[0].job_id)
     table = AllocTable(cast(Any, None), cast(Any, None))
     table.by_job[key] = list(allocs)
     table.by_id.update((a.id, a) for a in allocs)
+    return allocs, key, table
+
+
+def test_a_job_compacted_twice_reads_back_in_creation_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Allocs finished after a first compaction get later rows: reads still follow the job's list."""
+    allocs, key, table = _running_job_table(7, monkeypatch)
     for finished in ({0, 2, 3}, {1, 5}, {6}):
         for i in finished:
             allocs[i].client_status = "complete"
@@ -230,12 +236,7 @@ def test_a_write_goes_to_the_stored_allocs(seed: int, monkeypatch: pytest.Monkey
     """`own` gives, for any mix of stored allocs and objects compacted since, the stored ones
     (as `stored` does, alloc by alloc), whichever way it takes."""
     rng = random.Random(seed)
-    allocs = [dataclasses.replace(a, client_status="running")
-              for a in run("periodic-batch", False, monkeypatch).state.allocs()[:12]]
-    key = (allocs[0].namespace, allocs[0].job_id)
-    table = AllocTable(cast(Any, None), cast(Any, None))
-    table.by_job[key] = list(allocs)
-    table.by_id.update((a.id, a) for a in allocs)
+    allocs, key, table = _running_job_table(12, monkeypatch)
     held = list(allocs)  # what a writer (a client) read earlier
     for i in rng.sample(range(len(allocs)), rng.randrange(1, len(allocs))):
         allocs[i].client_status = rng.choice(["complete", "failed", "lost"])
