@@ -12,7 +12,7 @@ channel; here they run synchronously in simulated time.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterable
 from typing import Any
 
 import simpy
@@ -121,19 +121,13 @@ class BlockedEvals:
             return  # Nomad: a class-less unblock only reaches node-specific (system) evals
         self._unblock_indexes[computed_class] = index
         self._max_unblock_index = max(self._max_unblock_index, index)
-        # (`_forget` of each, inline: the escaped ones first, then the captured, in tracking order)
+        # (`_forget` of each: the escaped ones first, then the captured, in tracking order)
         released = list(self._escaped.values())
         self._escaped.clear()
         captured = self._captured
         eligible = [eval_id for eval_id, t in captured.items() if t[0].class_eligibility.get(computed_class) is not False]
         released += map(captured.pop, eligible)
-        jobs, by_node = self._jobs, self._by_node
-        for ev, _ in released:
-            key = (ev.namespace, ev.job_id)
-            if jobs.get(key) == ev.id:
-                del jobs[key]
-            if by_node and ev.node_id in by_node:
-                self._forget_on_node(ev)
+        self._untrack(released)
         if released:
             self.broker.enqueue_all(released)
 
@@ -183,20 +177,21 @@ class BlockedEvals:
     def _forget(self, eval_id: str) -> _Tracked:
         """Stop tracking `eval_id` everywhere; returns its entry."""
         tracked = self._captured.pop(eval_id, None) or self._escaped.pop(eval_id)
-        ev = tracked[0]
-        key = (ev.namespace, ev.job_id)
-        if self._jobs.get(key) == eval_id:
-            del self._jobs[key]
-        self._forget_on_node(ev)
+        self._untrack((tracked,))
         return tracked
 
-    def _forget_on_node(self, ev: Evaluation) -> None:
-        """Stop tracking `ev` by its node (a system eval)."""
-        on_node = self._by_node.get(ev.node_id)
-        if on_node is not None:
-            on_node.pop(ev.id, None)
-            if not on_node:
-                del self._by_node[ev.node_id]
+    def _untrack(self, entries: Iterable[_Tracked]) -> None:
+        """Stop tracking the entries (taken out of the captured or escaped ones) by job and by node."""
+        jobs, by_node = self._jobs, self._by_node
+        for ev, _ in entries:
+            key = (ev.namespace, ev.job_id)
+            if jobs.get(key) == ev.id:
+                del jobs[key]
+            on_node = by_node.get(ev.node_id) if by_node else None
+            if on_node is not None:
+                on_node.pop(ev.id, None)
+                if not on_node:
+                    del by_node[ev.node_id]
 
     def drain_duplicates(self) -> list[Evaluation]:
         """Nomad: blocked_evals.go, GetDuplicates: older blocked evals the leader cancels."""

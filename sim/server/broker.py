@@ -47,11 +47,6 @@ class _Waiter:
     event: simpy.Event
 
 
-def _refusal(unack: _Unacked | None) -> BrokerError:
-    """Why an ack or nack of a delivery is refused (`unack`: the eval's delivery, if any)."""
-    return BrokerError("Evaluation ID not found" if unack is None else "Token does not match for Evaluation ID")
-
-
 class EvalBroker:
     """Nomad: nomad/eval_broker.go, EvalBroker."""
 
@@ -261,18 +256,14 @@ class EvalBroker:
         """The eval delivered under `token`, no longer outstanding (its nack timer disarmed)."""
         unack = self._unack.get(eval_id)
         if unack is None or unack[1] != token:
-            raise _refusal(unack)
+            raise BrokerError("Evaluation ID not found" if unack is None else "Token does not match for Evaluation ID")
         del self._unack[eval_id]
         return unack[0]
 
     def ack(self, eval_id: str, token: str) -> None:
         """Nomad: eval_broker.go, Ack: done; promote the job's best pending eval, cancel the rest."""
         requeued = self._requeue.pop(token, None) if self._requeue else None
-        unack = self._unack.get(eval_id)  # (`_take_unacked`, inline: once per pass)
-        if unack is None or unack[1] != token:
-            raise _refusal(unack)
-        del self._unack[eval_id]
-        self._release_job(unack[0])
+        self._release_job(self._take_unacked(eval_id, token))
         if requeued is not None:
             self._process_enqueue(requeued, "")
 

@@ -19,23 +19,24 @@ class IdGenerator:
 
     def uuid(self) -> str:
         """A fresh UUID-shaped string (version-4 layout)."""
-        if not self._pool:
-            self._pool = _format_all(self._rng.integers(0, 2**63, size=(POOL, 2), dtype=np.int64))[::-1]
-        return self._pool.pop()
+        return (self._pool or self._refill()).pop()
 
     def uuids(self, n: int) -> list[str]:
         """`n` fresh UUIDs: `uuid()` called `n` times (the pool refilled at the same points)."""
         out: list[str] = []
         while n > 0:
-            pool = self._pool
-            if not pool:
-                pool = self._pool = _format_all(self._rng.integers(0, 2**63, size=(POOL, 2), dtype=np.int64))[::-1]
+            pool = self._pool or self._refill()
             take = pool[-n:]  # (the last ones: `uuid` pops from the end)
             take.reverse()
             del pool[-n:]
             out += take
             n -= len(take)
         return out
+
+    def _refill(self) -> list[str]:
+        """The next POOL UUIDs, drawn at once, kept to be popped in draw order."""
+        self._pool = _format_all(self._rng.integers(0, 2**63, size=(POOL, 2), dtype=np.int64))[::-1]
+        return self._pool
 
     def hex8(self) -> str:
         """The first 8 hex characters of a fresh UUID (Nomad's dispatch ID suffix)."""
