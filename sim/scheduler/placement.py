@@ -27,7 +27,7 @@ from sim.scheduler.reconciler.reschedule import (
     new_reschedule_tracker,
 )
 from sim.scheduler.reconciler.results import MissingPlacements, PlaceList
-from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric
+from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric, placed_allocs
 from sim.structs.consts import ALLOC_CLIENT_FAILED
 from sim.structs.devices import AllocatedDevice
 from sim.structs.job import Job, TaskGroup
@@ -182,9 +182,9 @@ class PlacementContext:
 
     def _place_picks(self, placement: _Placement, picks: SelectRun, names: Iterator[str]) -> None:
         """`_Placement.run` for each pick of a run of selects (a new alloc of a missing name: no
-        previous alloc, nothing stopped, nothing preempted), in order: `alloc_on` each, inlined.
-        Each pick's ports are drawn before its alloc's ID, as `select` does; without ports the
-        IDs are drawn at once (nothing else draws in between)."""
+        previous alloc, nothing stopped, nothing preempted), in order: `alloc_on` each, built in
+        one loop by `placed_allocs`. Each pick's ports are drawn before its alloc's ID, as `select`
+        does; without ports the IDs are drawn at once (nothing else draws in between)."""
         job, group, stack = placement.job, placement.tg.name, self.stack
         cpu, mem, disk = placement.ask()
         namespace, job_id, deployment_id = job.namespace, job.id, placement.deployment_id
@@ -199,13 +199,8 @@ class PlacementContext:
         else:
             ports = [[] for _ in rows]
             alloc_ids = ids.uuids(len(rows))
-        allocs = [
-            Allocation(alloc_id, namespace, eval_id, name, node.id, node.name, job_id, job, group, cpu, mem, disk,
-                       offered, (), (), metrics=metric, score=final, deployment_id=deployment_id)
-            for alloc_id, name, node, offered, metric, final in zip(
-                alloc_ids, islice(names, len(rows)), map(nodes.__getitem__, rows), ports, picks.metrics, picks.finals,
-                strict=True)
-        ]
+        allocs = placed_allocs(alloc_ids, islice(names, len(rows)), map(nodes.__getitem__, rows), ports, picks.metrics,
+                               picks.finals, namespace, eval_id, job_id, job, group, cpu, mem, disk, deployment_id)
         self.plan.append_allocs(allocs)
         self.new_alloc_ids.update(alloc_ids)
         stack.place_picks(picks, allocs, alloc_ids)

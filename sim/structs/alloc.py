@@ -7,8 +7,8 @@ Times are simulated seconds inside; the API layer turns them into Nomad's Unix n
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, cast
 
 from sim.structs.consts import (
@@ -25,6 +25,7 @@ from sim.structs.networks import AllocatedNetwork
 
 if TYPE_CHECKING:
     from sim.structs.job import Job
+    from sim.structs.node import Node
 
 
 @dataclass(slots=True)
@@ -480,3 +481,59 @@ class Allocation:
         """Latest task FinishedAt, or ModifyTime (Nomad: Allocation.LastEventTime)."""
         times = [ts.finished_at for ts in self.task_states.values() if ts.finished_at is not None]
         return max(times) if times else self.modify_time
+
+
+_PLACED = ("id", "namespace", "eval_id", "name", "node_id", "node_name", "job_id", "job", "task_group", "cpu",
+           "memory_mb", "disk_mb", "ports", "metrics", "score", "deployment_id")  # what `placed_allocs` is given
+PlacedAllocs = Callable[
+    [Iterable[str], Iterable[str], Iterable["Node"], Iterable[list[tuple[str, int]]], Iterable[AllocMetric],
+     Iterable[float], str, str, str, "Job", str, int, int, int, str],
+    list[Allocation],
+]
+
+
+def _placer() -> PlacedAllocs:
+    """`placed_allocs`: straight-line slot writes on bare instances in one loop (no `__init__`
+    call per alloc), generated from the fields as dataclasses generates `__init__`: a default
+    is written as is, a factory called per alloc unless it always gives the same object (the
+    shared empty values), which is then written as is."""
+    namespace: dict[str, Any] = {"_new": object.__new__, "Allocation": Allocation}
+    lines = []
+    for f in fields(Allocation):
+        if f.name in ("node_id", "node_name"):
+            value = f"node.{f.name[5:]}"
+        elif f.name in _PLACED:
+            value = {"id": "alloc_id", "name": "name", "ports": "offered", "metrics": "metric", "score": "score",
+                     "task_group": "group", "memory_mb": "mem", "disk_mb": "disk"}.get(f.name, f.name)
+        elif f.default_factory is not MISSING:
+            made = f.default_factory
+            shared = made() is made()
+            value = f"_v_{f.name}" if shared else "{}" if made is dict else "[]" if made is list else f"_f_{f.name}()"
+            namespace[f"_v_{f.name}" if shared else f"_f_{f.name}"] = made() if shared else made
+        else:
+            value = f"_v_{f.name}"
+            namespace[value] = f.default
+        lines.append(f"        a.{f.name} = {value}\n")
+    missing = set(_PLACED) - {f.name for f in fields(Allocation)}
+    assert not missing and all(f.init or f.default is not MISSING for f in fields(Allocation))
+    exec(
+        "def placed_allocs(alloc_ids, names, nodes, ports, metrics, scores, namespace, eval_id, job_id, job, group,"
+        " cpu, mem, disk, deployment_id):\n"
+        "    out = []\n"
+        "    for alloc_id, name, node, offered, metric, score in zip(alloc_ids, names, nodes, ports, metrics, scores,"
+        " strict=True):\n"
+        "        a = _new(Allocation)\n"
+        f"{''.join(lines)}"
+        "        out.append(a)\n"
+        "    return out\n",
+        namespace,
+    )
+    placed: PlacedAllocs = namespace["placed_allocs"]
+    return placed
+
+
+placed_allocs = _placer()
+"""placed_allocs(alloc_ids, names, nodes, ports, metrics, scores, namespace, eval_id, job_id, job, group, cpu, mem,
+disk, deployment_id): per pick, `Allocation(alloc_id, namespace, eval_id, name, node.id, node.name, job_id, job,
+group, cpu, mem, disk, offered, metrics=metric, score=score, deployment_id=deployment_id)`, at a fraction of
+the cost (the new allocs of a run of selects)."""
