@@ -138,9 +138,9 @@ class PlacementContext:
         for d in results.destructive_update:
             _Placement(self, job, d.task_group, d.place_name, d.stop_alloc, deployment, deployment_id,
                        stop_desc=d.stop_description).run(failed)
-        parts = results.place.parts() if isinstance(results.place, PlaceList) else [results.place]
+        parts = results.place.parts() if type(results.place) is PlaceList else [results.place]
         for part in parts:
-            if isinstance(part, MissingPlacements):
+            if type(part) is MissingPlacements:  # (not isinstance: an ABC's costs more)
                 self._place_missing(job, part, failed, deployment, deployment_id)
                 continue
             for p in part:

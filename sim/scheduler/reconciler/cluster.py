@@ -72,9 +72,10 @@ from sim.structs.node import Node
 from sim.structs.plan import DesiredUpdates
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ReconcilerState:
-    """The job side of a reconcile: the job, its allocs and deployment, the eval at hand.
+    """The job side of a reconcile: the job, its allocs and deployment, the eval at hand (not
+    modified; not frozen: a frozen dataclass's constructor costs three times as much).
 
     `job` None (purged) or stopped stops every alloc; `namespace` names the job fully even when
     it was purged (evals and deployments created take the job's own namespace). `deployment` is
@@ -100,9 +101,9 @@ class ReconcilerState:
     settled: dict[str, SettledGroup] | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClusterState:
-    """The cluster side of a reconcile: the tainted nodes and the time.
+    """The cluster side of a reconcile: the tainted nodes and the time (not modified).
 
     `tainted_nodes` maps node ID to its Node (down, draining or disconnected) or None (node
     gone). Nomad: reconciler.ClusterState (TaintedNodes, SupportsDisconnectedClients, Now).
@@ -131,20 +132,10 @@ def reconcile(
         result = _handle_stop(groups, tainted_nodes, cluster.supports_disconnected)
         result.deployment_updates = updates
         return result
+    # (by position, in ReconcileContext's order: keywords cost more)
     ctx = ReconcileContext(
-        job=job,
-        job_id=state.job_id,
-        batch=state.batch,
-        eval_id=state.eval_id,
-        eval_priority=state.eval_priority,
-        now=cluster.now,
-        tainted_nodes=tainted_nodes,
-        alloc_update_fn=alloc_update_fn,
-        new_id=new_id,
-        supports_disconnected=cluster.supports_disconnected,
-        same_version_ignored=state.same_version_ignored,
-        deployment_old=old,
-        deployment_current=current,
+        job, state.job_id, state.batch, state.eval_id, state.eval_priority, cluster.now, tainted_nodes,
+        alloc_update_fn, new_id, cluster.supports_disconnected, state.same_version_ignored, old, current,
     )
     set_deployment_flags(ctx)
     result = ReconcileResults(deployment_updates=updates)

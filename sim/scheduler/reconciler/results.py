@@ -112,9 +112,9 @@ class PlaceList(Sequence[PlacementRequest]):
 
     def extend(self, items: Iterable[PlacementRequest]) -> None:
         """Add requests at the end; a PlaceList or MissingPlacements keeps its lazy runs."""
-        parts = items.parts() if isinstance(items, PlaceList) else [items]
+        parts = items.parts() if type(items) is PlaceList else [items]  # (type checks: isinstance of an ABC costs)
         for part in parts:
-            if isinstance(part, MissingPlacements):
+            if type(part) is MissingPlacements:
                 if len(part):
                     self._parts.append(part)
             else:
@@ -126,7 +126,10 @@ class PlaceList(Sequence[PlacementRequest]):
         return PlaceList(self)
 
     def __len__(self) -> int:
-        return sum(len(part) for part in self._parts)
+        n = 0
+        for part in self._parts:  # (a loop: a generator's frames cost more than the few parts)
+            n += len(part)
+        return n
 
     def __iter__(self) -> Iterator[PlacementRequest]:
         for part in self._parts:
