@@ -102,6 +102,14 @@ class ColumnRows:
         if len(pending) >= self._limit:
             self._flush()
 
+    def append_parts(self, first: object, rest: tuple[object, ...]) -> None:
+        """Add the row (first, *rest), without making it."""
+        pending = self._pending
+        pending.append(first)
+        pending.extend(rest)
+        if len(pending) >= self._limit:
+            self._flush()
+
     def extend(self, rows: Iterable[tuple[object, ...]]) -> None:
         """Add rows in order."""
         pending = self._pending

@@ -217,11 +217,9 @@ class Recorder:
             kept = rec[_REBLOCKED]
             if kept is None or kept[0] is not failed:
                 kept = rec[_REBLOCKED] = (failed, _failed_rows(ev))
-            rows = kept[1]
-            if len(rows) == 1:  # (the usual one failed group: no list made per pass)
-                self.rows["placements"].append((now, *rows[0]))
-            else:
-                self.rows["placements"].extend([(now, *tail) for tail in rows])
+            placements = self.rows["placements"]
+            for tail in kept[1]:  # (the usual one failed group; no row tuple made)
+                placements.append_parts(now, tail)
 
     def _eval_rows(self) -> list[tuple]:
         out = []

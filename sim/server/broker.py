@@ -26,13 +26,18 @@ from sim.server.timers import TimerQueue
 from sim.structs.evaluation import Evaluation
 from sim.structs.job import JobKey
 
-ReadyEntry = tuple[int, int, int, Evaluation]
+# a ready eval's place in its queue: (-priority, create index, enqueue sequence) as one int, a
+# heap of plain ints comparing without a tuple comparison per step; the create index (a Raft
+# index) and the sequence (an enqueue count) each take _KEY_BITS bits, more than either reaches
+_KEY_BITS = 64
 PendingEntry = tuple[int, int, int, int, Evaluation]
 _NackTimer = tuple[str, str, int]  # (eval ID, delivery token, generation): no Evaluation held till due
-_TOKEN = "%08x-0000-4000-8000-000000000000"  # a delivery's token, by its number
 # a delivered eval awaiting ack/nack: (eval, token, its nack timer's generation, whether paused);
 # replaced, not changed, when its timer moves on (rarely: once per plan)
 _Unacked = tuple[Evaluation, str, int, bool]
+
+
+_PRIORITY_SHIFT = 2 * _KEY_BITS
 
 
 class BrokerError(SimError):
@@ -60,7 +65,8 @@ class EvalBroker:
         self._dequeues: dict[str, int] = {}          # tracked eval ID -> times delivered
         self._job_evals: dict[JobKey, str] = {}      # job -> its one ready/unacked eval
         self._pending: dict[JobKey, list[PendingEntry]] = {}
-        self._ready: dict[str, list[ReadyEntry]] = {}
+        self._ready: dict[str, list[int]] = {}      # scheduler type -> heap of its ready evals' keys
+        self._ready_evals: dict[int, Evaluation] = {}  # key -> the ready eval
         self._unack: dict[str, _Unacked] = {}
         self._requeue: dict[str, Evaluation] = {}    # token -> eval to enqueue once acked
         self._delayed: dict[str, tuple[Evaluation, int]] = {}
@@ -144,8 +150,12 @@ class EvalBroker:
             heappush(heap, (-ev.priority, -ev.modify_index, -ev.create_index, -self._seq, ev))
             self._total_pending += 1
             return
-        queue = self._ready.setdefault(ev.type, [])
-        heappush(queue, (-ev.priority, ev.create_index, self._seq, ev))
+        queue = self._ready.get(ev.type)
+        if queue is None:
+            queue = self._ready[ev.type] = []
+        rank = (-ev.priority << _PRIORITY_SHIFT) + (ev.create_index << _KEY_BITS) + self._seq
+        self._ready_evals[rank] = ev
+        heappush(queue, rank)
         if self._waiters and not self._dispatch_pending and any(ev.type in w.types for w in self._waiters):
             self._schedule_dispatch()
 
@@ -169,22 +179,26 @@ class EvalBroker:
         if self._dispatch_pending:
             return None
         ready = self._ready
-        best: list[ReadyEntry] | None = None  # the best queue
-        ties: list[list[ReadyEntry]] | None = None  # the queues whose head ties with its, if any
+        best: list[int] | None = None  # the best queue
+        ties: list[list[int]] | None = None  # the queues whose head ties with its, if any
         for sched in types:
             queue = ready.get(sched)
             if queue:
-                if best is None or queue[0][0] < best[0][0]:  # (a higher priority)
+                if best is None:
+                    best = queue
+                    continue
+                head, best_head = queue[0] >> _PRIORITY_SHIFT, best[0] >> _PRIORITY_SHIFT  # (-priority)
+                if head < best_head:  # (a higher priority)
                     best, ties = queue, None
-                elif queue[0][0] == best[0][0]:
+                elif head == best_head:
                     ties = [*(ties or [best]), queue]
         if best is None:
             return None
         if ties is not None:
             best = ties[int(self.rng.integers(len(ties)))]
-        ev = heappop(best)[3]
+        ev = self._ready_evals.pop(heappop(best))
         self._tokens = number = self._tokens + 1
-        token = _TOKEN % number
+        token = str(number)  # (a delivery's token: its number, unique; only ever compared)
         eval_id = ev.id
         self._unack[eval_id] = (ev, token, 1, False)  # its nack timer's first generation (`_start_nack_timer`)
         self._dequeues[eval_id] += 1

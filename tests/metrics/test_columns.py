@@ -24,11 +24,13 @@ def test_rows_read_back_and_codes_widen_as_an_int_column(seed: int) -> None:
     reference = IntColumn(UNSIGNED, last="I")
     codes: dict[str, int] = {}
     at = 0
-    while at < n:  # appended one row or a batch at a time
-        size = int(rng.choice([1, 7, 5000]))
+    while at < n:  # appended one row (whole or in parts) or a batch at a time
+        size = int(rng.choice([1, 1, 7, 5000]))
         batch = rows[at:at + size]
-        if size == 1:
+        if size == 1 and rng.random() < 0.5:
             stored.append(batch[0])
+        elif size == 1:
+            stored.append_parts(batch[0][0], batch[0][1:])
         else:
             stored.extend(batch)
         at += size

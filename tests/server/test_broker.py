@@ -190,6 +190,21 @@ def test_dequeue_fifo_by_create_index_within_priority(h):
     assert [h.take()[0].create_index for _ in range(100)] == list(range(1, 101))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_dequeue_order_is_priority_then_create_index_then_enqueue_order(seed: int):
+    """The ready queues (one int key per eval) hand out evals by (-priority, create index,
+    enqueue order), whatever the values (large create indexes included)."""
+    rng = np.random.default_rng(seed)
+    hh = Harness(seed=seed)
+    evals = [make_eval(priority=int(rng.choice([1, 50, 51, 100])),
+                       create_index=int(rng.choice([0, 1, 2, int(rng.integers(2 ** 40))])))
+             for _ in range(300)]
+    for ev in evals:
+        hh.broker.enqueue(ev)
+    want = sorted(range(len(evals)), key=lambda i: (-evals[i].priority, evals[i].create_index, i))
+    assert [hh.take(["service"])[0] for _ in evals] == [evals[i] for i in want]
+
+
 def test_dequeue_fair_between_types_and_seeded():
     """Nomad: eval_broker_test.go TestEvalBroker_Dequeue_Fairness (ties broken with the run's rng)."""
     def order(seed: int) -> list[str]:
