@@ -338,7 +338,8 @@ class OneByOne(Clients):
         self._flush_armed = False
         pending, self._pending = self._pending, {}
         updates = []
-        for alloc_id, runner in pending.items():
+        for runner in pending:
+            alloc_id = runner.alloc.id
             updates.append((runner.alloc, runner.report()))
             if runner.done:
                 self.runners.pop(alloc_id, None)

@@ -96,7 +96,7 @@ class Clients:
         self.runners: dict[str, AllocRunner] = {}
         self.down: set[str] = set()
         self._by_node: dict[str, dict[str, AllocRunner]] = {}
-        self._pending: dict[str, AllocRunner] = {}
+        self._pending: dict[AllocRunner, None] = {}  # the runners to report, in order (one per alloc)
         self._flush_armed = False
         self._timers: dict[float, list[Timer]] = {}
         self._groups: dict[tuple[int, str], tuple[Job, GroupSpec]] = {}
@@ -196,7 +196,7 @@ class Clients:
         now = self.env.now
         arrivals, started_event = self.events.arrival_and_start(now)
         tasks, states = running_tasks(spec, arrivals, started_event, now)
-        run = [AllocRunner.borrowing(self, alloc, spec, tasks, states, now) for alloc in allocs]
+        run = AllocRunner.borrowing(self, allocs, spec, tasks, states, now)
         self._register(run)
         try:
             start_together(self, run, spec, now)
@@ -222,15 +222,16 @@ class Clients:
 
     def _register(self, runners: list[AllocRunner]) -> None:
         """Track the runners by alloc ID and by node."""
-        self.runners.update([(runner.alloc.id, runner) for runner in runners])
-        by_node = self._by_node
+        by_id, by_node = self.runners, self._by_node
         node_id, node = "", None  # (a plan's allocs come node by node: one look-up per node)
         for runner in runners:
             alloc = runner.alloc
+            alloc_id = alloc.id
+            by_id[alloc_id] = runner
             if alloc.node_id != node_id or node is None:
                 node_id = alloc.node_id
                 node = by_node.setdefault(node_id, {})
-            node[alloc.id] = runner
+            node[alloc_id] = runner
 
     def runner(self, alloc_id: str) -> AllocRunner | None:
         """The live runner of an alloc (None once it finished and reported, or never ran)."""
@@ -254,7 +255,7 @@ class Clients:
         for alloc_id, runner in self._by_node.pop(node_id, {}).items():
             runner.silence()
             self.runners.pop(alloc_id, None)
-            self._pending.pop(alloc_id, None)
+            self._pending.pop(runner, None)
 
     def node_up(self, node_id: str) -> None:
         """The node is back: it re-registers (ready) and reruns the allocs it should still run."""
@@ -285,14 +286,14 @@ class Clients:
     def mark_all_dirty(self, runners: list[AllocRunner]) -> None:
         """`mark_dirty` for each runner, in turn."""
         if runners:
-            self._pending.update([(runner.alloc.id, runner) for runner in runners])
+            self._pending.update(dict.fromkeys(runners))
             if not self._flush_armed:
                 self._flush_armed = True
                 self.env.timeout(self.interval).callbacks.append(self._flush)
 
     def mark_dirty(self, runner: AllocRunner) -> None:
         """Queue a runner's report for the next flush (one flush timer for all nodes)."""
-        self._pending[runner.alloc.id] = runner
+        self._pending[runner] = None
         if not self._flush_armed:
             self._flush_armed = True
             self.env.timeout(self.interval).callbacks.append(self._flush)
@@ -309,7 +310,7 @@ class Clients:
         allocs: list[Allocation] = []
         states = status = description = health = None
         runners, by_node = self.runners, self._by_node
-        for alloc_id, runner in pending.items():
+        for runner in pending:
             # runner.report(), without a map per runner
             runner.shared = True
             verdict = runner.health
@@ -328,9 +329,10 @@ class Clients:
                 groups.append((allocs, changes))
             allocs.append(runner.alloc)
             if runner.done:
-                runners.pop(alloc_id, None)
-                node = by_node.get(runner.alloc.node_id)
+                alloc = runner.alloc
+                runners.pop(alloc.id, None)
+                node = by_node.get(alloc.node_id)
                 if node is not None:
-                    node.pop(alloc_id, None)
+                    node.pop(alloc.id, None)
         if groups:
             self.server.node_endpoint.update_alloc_groups(groups)

@@ -124,21 +124,25 @@ class AllocRunner:
         self.borrowed = False  # `tasks` and `states` are shared with runners started alongside: copy both first
 
     @classmethod
-    def borrowing(cls, clients: RunnerClient, alloc: Allocation, group: GroupSpec, tasks: list[TaskRun],
-                  states: dict[str, TaskState], now: float) -> AllocRunner:
-        """A runner (not started) whose tasks and states are the shared `running_tasks` of its group,
-        copied on its first write; see `start_together`."""
-        runner = object.__new__(cls)
-        runner.clients, runner.alloc, runner.group, runner.tasks, runner.states = clients, alloc, group, tasks, states
-        runner.epoch = 0
-        runner.status = ALLOC_CLIENT_PENDING
-        runner.description = ""
-        runner.watch = runner.health = runner.health_sent = None
-        runner.was_healthy = runner.done = False
-        runner.deployment_id = alloc.deployment_id
-        runner.created = now
-        runner.shared = runner.borrowed = True
-        return runner
+    def borrowing(cls, clients: RunnerClient, allocs: list[Allocation], group: GroupSpec, tasks: list[TaskRun],
+                  states: dict[str, TaskState], now: float) -> list[AllocRunner]:
+        """A runner (not started) for each alloc, in order, whose tasks and states are the shared
+        `running_tasks` of its group, copied on its first write; see `start_together`."""
+        runners = []
+        new = object.__new__
+        for alloc in allocs:
+            runner = new(cls)
+            runner.clients, runner.alloc, runner.group, runner.tasks, runner.states = clients, alloc, group, tasks, states
+            runner.epoch = 0
+            runner.status = ALLOC_CLIENT_PENDING
+            runner.description = ""
+            runner.watch = runner.health = runner.health_sent = None
+            runner.was_healthy = runner.done = False
+            runner.deployment_id = alloc.deployment_id
+            runner.created = now
+            runner.shared = runner.borrowed = True
+            runners.append(runner)
+        return runners
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -558,9 +562,17 @@ class RunnerBatch:
             clients.record_all(changed, status, now)
             clients.mark_all_dirty(batch)
 
+        shared: list[TaskRun] | None = None  # the tasks the last runner exiting in step left
+        found: tuple[Any, ...] = ()  # and what they became: `after`'s entry
         try:
             for runner in self.runners:
-                new = runner._exit_in_step(i, code, after)
+                if runner.tasks is shared and runner.borrowed and not runner.epoch:  # in step with that runner
+                    _, runner.tasks, runner.states, new, runner.description = found
+                else:
+                    tasks = runner.tasks
+                    new = runner._exit_in_step(i, code, after)
+                    if new is not None:
+                        shared, found = tasks, after[(id(tasks), i)]
                 if new != status or new is None:
                     if batch:
                         report()
