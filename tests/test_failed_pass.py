@@ -17,7 +17,7 @@ from test_golden import table_digest
 
 import sim.server.worker as worker_module
 from sim.scheduler.env import SchedulerEnv
-from sim.scheduler.failed_pass import FailedPasses, FitCheck, NoFitCache
+from sim.scheduler.failed_pass import FailedPasses, FitCheck, NoFitCache, padded
 from sim.scheduler.generic import GenericScheduler, replay_blocked
 from sim.simulation import Simulation
 from sim.structs.ids import IdGenerator
@@ -319,6 +319,24 @@ def test_fit_check_answers_as_a_row_by_row_check_on_the_first_rows_and_others() 
             assert check.prefix == (rows.tolist() == list(range(len(rows))))
             fits = any(all(u + a <= c for u, a, c in zip(used[r], check.ask, cap[r], strict=True)) for r in rows)
             assert check.fits_somewhere(used) == fits
+
+
+def test_fit_check_answers_as_a_row_by_row_check_in_any_number_of_dimensions() -> None:
+    """`FitCheck.fits_somewhere` (each row's flags read as one integer, the columns padded to 1,
+    2, 4 or 8) answers as the row-by-row check for 1 to 8 dimensions, on the table's usage and
+    on its `padded` copy; more dimensions are refused."""
+    rng = np.random.default_rng(19)
+    for _ in range(400):
+        n, dims = int(rng.integers(1, 7)), int(rng.integers(1, 9))
+        cap = rng.choice([100.0, 1000.0, 0.1 + 0.2], size=(n, dims))
+        used = cap - rng.choice([0.0, 0.1, 0.3, 50.0, 900.0], size=(n, dims))
+        rows = np.sort(rng.choice(n, int(rng.integers(0, n + 1)), replace=False)).astype(np.intp)
+        check = FitCheck(rows, cap[rows], rng.choice([0.0, 0.1, 0.2, 50.0, 100.0], size=dims))
+        fits = any(all(u + a <= c for u, a, c in zip(used[r], check.ask, cap[r], strict=True)) for r in rows)
+        assert check.fits_somewhere(used) == fits
+        assert check.fits_somewhere(padded(used)) == fits
+    with pytest.raises(ValueError):
+        padded(np.zeros((2, 9)))
 
 
 def _count_fit_checks(monkeypatch: pytest.MonkeyPatch) -> list[int]:

@@ -37,7 +37,7 @@ full pass's metrics would: 1 + CoalescedFailures per group).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import le
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +64,6 @@ if TYPE_CHECKING:
 MAX_JOBS = 8192  # memos kept (the oldest dropped first; a dropped one costs one full pass)
 MAX_DERIVED = 1024  # jobs whose derivations are kept beyond their memo (see `FailedPasses._derived`)
 _LIVE = (ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING)
-_all = np.logical_and.reduce
 
 
 @dataclass(slots=True)
@@ -77,28 +76,48 @@ class FitCheck:
     rows_key: bytes = b""  # the rows, hashable (NoFitCache)
     ask_key: tuple[float, ...] = ()  # the ask, as Python floats
     prefix: bool = False  # the rows are the table's first ones, in order (all of them, usually)
+    padded_cap: npt.NDArray[np.float64] = field(init=False)  # `cap` and `ask`, padded (`padded`)
+    padded_ask: npt.NDArray[np.float64] = field(init=False)
 
     def __post_init__(self) -> None:
         self.rows_key, self.ask_key = self.rows.tobytes(), tuple(self.ask.tolist())
         self.prefix = bool(np.array_equal(self.rows, np.arange(len(self.rows))))
+        self.padded_cap, self.padded_ask = padded(self.cap), padded(self.ask[None, :])[0]
 
     def fits_somewhere(self, used: npt.NDArray[np.float64]) -> bool:
-        """Whether some row has room for the ask (Nomad: AllocsFit, with the stack's arithmetic)."""
+        """Whether some row has room for the ask (Nomad: AllocsFit, with the stack's arithmetic),
+        on the nodes' usage as the table holds it or `padded` (as NoFitCache keeps it)."""
         rows = self.rows
-        if not len(rows):
+        n = len(rows)
+        if not n:
             return False
-        # (a slice for the first rows, else take; the dimensions or-ed as columns: a third
-        # faster than a reduce along the rows' few dimensions)
+        if used.shape[1] != self.padded_cap.shape[1]:
+            used = padded(used)
+        # (a slice for the first rows, else take; each row's dimensions over the capacity read
+        # as one unsigned integer, zero where the row fits: four numpy calls in all)
         if self.prefix:
-            after = np.add(used[: len(rows)], self.ask)
+            after = np.add(used[:n], self.padded_ask)
         else:
             after = used.take(rows, axis=0)
-            after += self.ask
-        over = np.greater(after, self.cap)
-        blocked = over[:, 0]
-        for dim in range(1, over.shape[1]):
-            blocked = blocked | over[:, dim]
-        return not _all(blocked)
+            after += self.padded_ask
+        over = np.greater(after, self.padded_cap)
+        return bool(np.count_nonzero(over.view(_ROW_FLAGS[over.shape[1]])) < n)
+
+
+_ROW_FLAGS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # by padded width: a row's flags as one integer
+
+
+def padded(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Rows of resource values with zero columns added up to a width of 1, 2, 4 or 8 (a padded
+    column is never over: 0 + 0 > 0 is false), so that a row's comparison flags read as one
+    unsigned integer (`FitCheck.fits_somewhere`)."""
+    dims = values.shape[1]
+    width = next((w for w in _ROW_FLAGS if w >= dims), None)
+    if width is None:
+        raise ValueError(f"fit checks take at most 8 resource dimensions, not {dims}")
+    out = np.zeros((len(values), width), dtype=np.float64)
+    out[:, :dims] = values
+    return out
 
 
 class NoFitCache:
@@ -115,7 +134,8 @@ class NoFitCache:
 
     def __init__(self) -> None:
         self._stamp: tuple[int, int, int] | None = None
-        self._used: npt.NDArray[np.float64] | None = None  # the usage the verdicts hold for (a copy)
+        self._used: npt.NDArray[np.float64] | None = None  # the usage the verdicts hold for (a copy, `padded`)
+        self._used_view: npt.NDArray[np.float64] | None = None  # its table columns
         self._no_fit: dict[bytes, tuple[set[tuple[float, ...]], list[tuple[float, ...]]]] = {}
 
     @staticmethod
@@ -131,7 +151,7 @@ class NoFitCache:
     def fits_any(self, state: Any, checks: list[FitCheck] | tuple[FitCheck, ...]) -> bool:
         """Whether some check finds room (`fits_somewhere` of each in turn)."""
         table = state.nodes
-        stamp = self.stamp(state)
+        stamp = (state.table_index["allocs"], table.version, len(table))  # (`stamp`, inline)
         if stamp != self._stamp:
             self._restamp(stamp, table.used)
         no_fit = self._no_fit
@@ -139,23 +159,24 @@ class NoFitCache:
             known = no_fit.get(check.rows_key)
             if known is not None and check.ask_key in known[0]:
                 continue  # (answered already: most re-runs of a wave)
-            if self._fits(table, check, known):
+            if self._fits(check, known):
                 return True
         return False
 
     def _restamp(self, stamp: tuple[int, int, int], used: npt.NDArray[np.float64]) -> None:
         """A new stamp: the verdicts kept when only the allocs moved and no usage fell."""
-        old, kept = self._used, self._stamp
+        old, kept = self._used_view, self._stamp
         if old is None or kept is None or kept[1:] != stamp[1:] or old.shape != used.shape:
-            self._used, self._no_fit = used.copy(), {}
+            self._used = padded(used)
+            self._used_view, self._no_fit = self._used[:, :used.shape[1]], {}
         else:
-            if np.less(used, old).any():
+            if np.count_nonzero(np.less(used, old)):
                 self._no_fit = {}
             np.copyto(old, used)
         self._stamp = stamp
 
     def _fits(
-        self, table: Any, check: FitCheck, known: tuple[set[tuple[float, ...]], list[tuple[float, ...]]] | None,
+        self, check: FitCheck, known: tuple[set[tuple[float, ...]], list[tuple[float, ...]]] | None,
     ) -> bool:
         """Whether the check finds room, given the verdicts on its rows (`known`: its ask not
         answered among them)."""
@@ -166,7 +187,7 @@ class NoFitCache:
                 if all(map(le, smaller, ask)):
                     answered.add(ask)
                     return False
-        if check.fits_somewhere(table.used):
+        if check.fits_somewhere(self._used):  # type: ignore[arg-type]  # (set by `_restamp`)
             return True
         if known is None:
             self._no_fit[check.rows_key] = ({ask}, [ask])
