@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Sequence
-from itertools import accumulate, chain, islice, repeat
+from itertools import accumulate, chain, compress, islice, repeat
 from operator import attrgetter, is_, itemgetter
 from typing import Any
 
 from sim.state.narrow import UNSIGNED, IntColumn
-from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition
+from sim.structs.alloc import _MADE_BITS, Allocation, AllocMetric, DesiredTransition
 
 _STRINGS = ("namespace", "eval_id", "node_id", "node_name", "job_id", "task_group", "desired_status",
             "desired_description", "client_status", "client_description")
@@ -151,12 +151,52 @@ class MadeColumn:
     alike across many rows: per row a code into the distinct values seen (0: none), each row
     rebuilt with containers of its own."""
 
-    __slots__ = ("values", "rows", "_codes")
+    __slots__ = ("values", "rows", "_codes", "_alike")
 
     def __init__(self) -> None:
         self.values: list[dict[str, Any]] = [{}]
         self.rows = IntColumn(UNSIGNED)
         self._codes: dict[tuple[Any, ...], int] = {}
+        self._alike: dict[int, dict[tuple[Any, ...], int]] = {}  # `extend_alike`'s codes, per `_made` flag
+
+    def extend_alike(self, metrics: Sequence[AllocMetric | None], flags: Sequence[int]) -> bool:
+        """`extend` of the metrics' containers (`flags`: their `_made`, 0 for none) when every
+        metric with containers made the same ones, each a dict of str to int, read in C rather
+        than through `made` and `_frozen` per metric; returns whether it could (else stores
+        nothing). Such containers are coded by their items, in codes of their own."""
+        kinds = set(flags)
+        kinds.discard(0)
+        if len(kinds) != 1:
+            return False
+        flag = kinds.pop()
+        made = list(compress(metrics, flags))
+        items: list[list[tuple[tuple[str, int], ...]]] = []
+        names = [name for name, bit in _MADE_BITS if flag & bit]
+        for name in names:
+            containers = list(map(attrgetter(name), made))
+            if set(map(type, containers)) != {dict} \
+                    or not set(map(type, chain.from_iterable(containers))) <= {str} \
+                    or not set(map(type, chain.from_iterable(map(dict.values, containers)))) <= {int}:
+                return False
+            items.append(list(map(tuple, map(dict.items, containers))))
+        keys = list(zip(*items, strict=True))
+        codes = self._alike.setdefault(flag, {})
+        found = list(map(codes.get, keys))
+        if None in found:
+            values = self.values
+            for i, key in enumerate(keys):
+                if found[i] is None:
+                    code = codes.get(key)
+                    if code is None:
+                        code = codes[key] = len(values)
+                        values.append({name: dict(pairs) for name, pairs in zip(names, key, strict=True)})
+                    found[i] = code
+        if len(found) == len(flags):
+            self.rows.extend(found)  # type: ignore[arg-type]
+        else:
+            rows = iter(found)
+            self.rows.extend([f and next(rows) for f in flags])  # type: ignore[misc]
+        return True
 
     def extend(self, made: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store each row's containers that `_frozen` takes; returns the others (kept elsewhere)."""
@@ -303,15 +343,18 @@ class AllocColumns:
                 for i, value in enumerate(values):
                     if value != default:
                         keep(i, name, value)
-        for i, made in enumerate(self._add_metrics(columns["metrics"])):
-            if made:
-                keep(i, "metric", made)
+        rest = self._add_metrics(columns["metrics"])
+        if any(rest):
+            for i, made in enumerate(rest):
+                if made:
+                    keep(i, "metric", made)
         self.side.update(sides)
         return first
 
     def _add_metrics(self, metrics: tuple[AllocMetric | None, ...]) -> list[dict[str, Any]]:
         """Store the rows' metrics; returns each one's container fields to keep."""
-        rows = [_NO_ROW if m is None else _metric_row(m) for m in metrics]
+        rows = (list(map(_metric_row, metrics)) if all(metrics)  # (metrics are truthy; None is not)
+                else [_NO_ROW if m is None else _metric_row(m) for m in metrics])
         pools, *ints, flags, tops = zip(*rows, strict=True)
         if pools[0] is not None and pools.count(pools[0]) == len(pools):  # (one pool)
             self.node_pool.repeat(self.strings.code(pools[0]), len(pools))
@@ -319,11 +362,14 @@ class AllocColumns:
             codes = self.strings.codes
             self.strings.code_all([p for p in pools if p is not None])
             self.node_pool.extend([_NO_METRIC if p is None else codes[p] for p in pools])
-        # (`packed`: the containers made, and the top scores when some are packed)
-        made = ([m.made() if flag else {} for m, flag in zip(metrics, flags, strict=True)]  # type: ignore[union-attr]
-                if any(flags) else [{}] * len(metrics))
         same = [_same(values, int, "i") for values in ints]
-        if not all(one or _int32(values) for one, values in zip(same, ints, strict=True)):
+        wide = not all(one or _int32(values) for one, values in zip(same, ints, strict=True))
+        if not wide and any(flags) and self.made.extend_alike(metrics, flags):
+            made: list[dict[str, Any]] = []  # (stored: none to keep)
+        else:  # (`packed`: the containers made, and the top scores when some are packed)
+            made = ([m.made() if flag else {} for m, flag in zip(metrics, flags, strict=True)]  # type: ignore[union-attr]
+                    if any(flags) else [{}] * len(metrics))
+        if wide:
             same = [False] * len(ints)
             counters = list(zip(*ints, strict=True))
             for i, values in enumerate(counters):
@@ -346,7 +392,7 @@ class AllocColumns:
         self.top_bytes += b"".join(packed)
         self.top_nodes_end.extend(list(islice(accumulate(map(len, node_ids), initial=len(self.top_nodes)), 1, None)))
         self.top_nodes.extend(self.strings.code_all(list(chain.from_iterable(node_ids))))
-        return self.made.extend(made)
+        return self.made.extend(made) if made else made
 
     def build(self, row: int) -> Allocation:
         """The alloc stored in `row`, as it was compacted."""

@@ -17,7 +17,7 @@ import pytest
 from conftest import ROOT
 
 from sim.simulation import Simulation
-from sim.state.alloc_columns import AllocColumns, SharedColumn
+from sim.state.alloc_columns import AllocColumns, MadeColumn, SharedColumn
 from sim.state.allocs import AllocTable
 from sim.structs.alloc import Allocation, AllocMetric, DesiredTransition
 from sim.structs.networks import AllocatedNetwork
@@ -199,6 +199,47 @@ def test_metric_containers_read_back_equal_and_their_own(seed: int, monkeypatch:
             for value in made.values():
                 value.append("later") if isinstance(value, list) else value.update(later=1)
     assert [snapshot(columns.build(first + i)) for i in range(len(odd))] == expected
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_alike_metric_containers_store_as_the_generic_path(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`MadeColumn.extend_alike` (every metric with containers made the same dicts of str to int)
+    reads back what the generic path (`made`, `_frozen` per metric) does; other shapes (a list,
+    a float, a bool, mixed kinds) fall back to it."""
+    rng = random.Random(seed)
+    allocs = run("periodic-batch", False, monkeypatch).state.allocs()
+    names = rng.sample(["dimension_exhausted", "class_filtered", "constraint_filtered", "class_exhausted"],
+                       rng.randint(1, 2))
+    odd = []
+    for i in range(30):
+        made: dict[str, Any] = {}
+        if rng.random() < 0.7:
+            for name in names:
+                made[name] = {k: rng.choice([0, 1, 2, 2**40]) for k in rng.sample(["cpu", "memory", "disk"], rng.randint(0, 2))}
+        if rng.random() < 0.05:
+            made[names[0]] = {"cpu": rng.choice([1.0, True])}  # not an int: the generic path
+        if rng.random() < 0.03:
+            made["quota_exhausted"] = ["q"]  # another kind made
+        metric = AllocMetric(nodes_evaluated=rng.randint(0, 3), **made) if rng.random() < 0.9 else None
+        odd.append(dataclasses.replace(allocs[i % len(allocs)], metrics=metric))
+    expected = copy.deepcopy([snapshot(a) for a in odd])
+    fast, slow = AllocColumns(), AllocColumns()
+    cut = rng.randint(1, len(odd) - 1)
+    for columns in (fast, slow):
+        columns.add(odd[:cut])
+        columns.add(odd[cut:])
+        if columns is fast:
+            monkeypatch.setattr(MadeColumn, "extend_alike", lambda self, metrics, flags: False)
+    for columns in (fast, slow):
+        built = [columns.build(i) for i in range(len(odd))]
+        assert [snapshot(a) for a in built] == expected
+        for a, b in zip(built, odd, strict=True):
+            if b.metrics is not None:
+                for name, value in b.metrics.made().items():
+                    got = a.metrics.peek(name)  # type: ignore[union-attr]
+                    assert got is not value and got == value
+                    assert [type(v) for v in (value.values() if isinstance(value, dict) else value)] == \
+                        [type(v) for v in (got.values() if isinstance(got, dict) else got)]
 
 
 @pytest.mark.parametrize("seed", range(12))
