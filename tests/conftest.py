@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
+
+
+def sigint_as_from_a_terminal() -> None:
+    """`preexec_fn` of a command a test interrupts with SIGINT: SIGINT at its default, as a terminal
+    starts it. A shell without job control starts a background pytest with SIGINT ignored; its
+    children would inherit that, and Python leaves an ignored SIGINT ignored (no KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def tiny_scenario(nodes: int = 3, **extra) -> dict:

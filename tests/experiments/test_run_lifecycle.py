@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, tiny_scenario
+from conftest import ROOT, sigint_as_from_a_terminal, tiny_scenario
 
 from sim.cli.main import main
 from sim.errors import SimError
@@ -176,7 +176,8 @@ def test_ctrl_c_on_nomadsim_run_stops_cleanly(tmp_path, sig):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "sim", "run", str(tmp_path / "s.yaml"), "--out", str(out),
                              "--quiet"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])})
+                            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(tmp_path)])},
+                            preexec_fn=sigint_as_from_a_terminal)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (out / "run.json").exists():
         time.sleep(0.2)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import sigint_as_from_a_terminal
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 
@@ -43,7 +44,8 @@ def _start(tmp_path: Path, seconds: float, factors: dict | None = None, seeds: i
     (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, "-m", "sim", "sweep", str(tmp_path / "sweep.yaml"), "--workers", "2"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                            preexec_fn=sigint_as_from_a_terminal)
 
 
 def _children(pid: int) -> set[int]:
