@@ -48,7 +48,7 @@ from sim.scheduler.env import SchedulerEnv
 from sim.scheduler.feasible.checks import FeasibilityCache, candidate_rows
 from sim.scheduler.feasible.proposed import ClassEligibility
 from sim.scheduler.feasible.rank import group_ask
-from sim.scheduler.reconciler.results import MissingPlacements, PlaceList, ReconcileResults
+from sim.scheduler.reconciler.results import MissingPlacements, ReconcileResults, place_parts
 from sim.scheduler.reconciler.settled import UNTAINTED, Stamp, settled_fate
 from sim.structs.alloc import Allocation
 from sim.structs.consts import ALLOC_CLIENT_PENDING, ALLOC_CLIENT_RUNNING, ALLOC_DESIRED_RUN
@@ -150,10 +150,9 @@ class NoFitCache:
 
     def fits_any(self, state: Any, checks: list[FitCheck] | tuple[FitCheck, ...]) -> bool:
         """Whether some check finds room (`fits_somewhere` of each in turn)."""
-        table = state.nodes
-        stamp = (state.table_index["allocs"], table.version, len(table))  # (`stamp`, inline)
+        stamp = self.stamp(state)
         if stamp != self._stamp:
-            self._restamp(stamp, table.used)
+            self._restamp(stamp, state.nodes.used)
         no_fit = self._no_fit
         for check in checks:
             known = no_fit.get(check.rows_key)
@@ -417,10 +416,9 @@ def _missing_only(
             or any(results.desired_followup_evals.values()) or results.deployment is not None
             or results.deployment_updates):
         return None
-    parts = results.place.parts() if isinstance(results.place, PlaceList) else [results.place]
     runs: list[MissingPlacements] = []
-    for part in parts:
-        if not isinstance(part, MissingPlacements) or part.downgrade_non_canary:
+    for part in place_parts(results.place):
+        if type(part) is not MissingPlacements or part.downgrade_non_canary:
             return None
         runs.append(part)
     return runs or None

@@ -27,6 +27,7 @@ from sim.scheduler.reconciler.results import (
     PlaceList,
     PlacementRequest,
     ReconcileResults,
+    place_parts,
 )
 from sim.scheduler.reconciler.settled import job_allocs
 from sim.structs.alloc import Allocation, AllocMetric
@@ -112,7 +113,7 @@ def count_queued(place: PlaceList | list[PlacementRequest], destructive: list[De
     """Nomad: computeJobAllocs' QueuedAllocations: one per placement and destructive update,
     per group (a run of missing names counts in one step)."""
     parts: list[list[PlacementRequest] | MissingPlacements | list[DestructiveUpdate]] = [
-        *(place.parts() if type(place) is PlaceList else [place]), destructive,
+        *place_parts(place), destructive,
     ]
     for part in parts:
         if type(part) is MissingPlacements:  # (not isinstance: an ABC's costs more)

@@ -26,7 +26,7 @@ from sim.scheduler.reconciler.reschedule import (
     LAST_RESCHEDULE_OK,
     new_reschedule_tracker,
 )
-from sim.scheduler.reconciler.results import MissingPlacements, PlaceList
+from sim.scheduler.reconciler.results import MissingPlacements, place_parts
 from sim.structs.alloc import Allocation, AllocDeploymentStatus, AllocMetric, placed_allocs
 from sim.structs.consts import ALLOC_CLIENT_FAILED
 from sim.structs.devices import AllocatedDevice
@@ -138,8 +138,7 @@ class PlacementContext:
         for d in results.destructive_update:
             _Placement(self, job, d.task_group, d.place_name, d.stop_alloc, deployment, deployment_id,
                        stop_desc=d.stop_description).run(failed)
-        parts = results.place.parts() if type(results.place) is PlaceList else [results.place]
-        for part in parts:
+        for part in place_parts(results.place):
             if type(part) is MissingPlacements:  # (not isinstance: an ABC's costs more)
                 self._place_missing(job, part, failed, deployment, deployment_id)
                 continue

@@ -30,14 +30,12 @@ from sim.structs.job import JobKey
 # heap of plain ints comparing without a tuple comparison per step; the create index (a Raft
 # index) and the sequence (an enqueue count) each take _KEY_BITS bits, more than either reaches
 _KEY_BITS = 64
+_PRIORITY_SHIFT = 2 * _KEY_BITS
 PendingEntry = tuple[int, int, int, int, Evaluation]
 _NackTimer = tuple[str, str, int]  # (eval ID, delivery token, generation): no Evaluation held till due
 # a delivered eval awaiting ack/nack: (eval, token, its nack timer's generation, whether paused);
 # replaced, not changed, when its timer moves on (rarely: once per plan)
 _Unacked = tuple[Evaluation, str, int, bool]
-
-
-_PRIORITY_SHIFT = 2 * _KEY_BITS
 
 
 class BrokerError(SimError):

@@ -173,6 +173,12 @@ class PlaceList(Sequence[PlacementRequest]):
         return f"PlaceList({self._parts!r})"
 
 
+def place_parts(place: PlaceList | PlacePart) -> list[PlacePart]:
+    """The parts of a reconcile's placements: a PlaceList's runs, or the one part given (type
+    checks: isinstance of an ABC costs more, in every placing pass)."""
+    return place.parts() if type(place) is PlaceList else [place]  # type: ignore[list-item]
+
+
 @dataclass(slots=True)
 class DestructiveUpdate:
     """Stop `stop_alloc` and place its replacement, atomically. Nomad: allocDestructiveResult."""
